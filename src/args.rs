@@ -1,0 +1,95 @@
+//! The command line (SPEC §1), as clap definitions. No behaviour here.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "tend", version, about = "process supervisor, service manager and container init")]
+pub struct Cli {
+    /// Control socket of the supervisor (else $TEND_SOCKET, else the default).
+    #[arg(long, global = true)]
+    pub socket: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Supervise the services defined at PATH (default ./tend.d, or /etc/tend as PID 1).
+    Run {
+        path: Option<PathBuf>,
+        /// Become a child subreaper, so orphans are reaped by tend (automatic as PID 1).
+        #[arg(long)]
+        subreaper: bool,
+    },
+    /// Show services: state, pid, uptime, restarts, last exit.
+    Status {
+        names: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start services and wait until they are ready.
+    Start {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop services and wait until all their processes are gone.
+    Stop {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop then start services, and wait until they are ready.
+    Restart {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send the reload signal (or run reload-exec).
+    Reload {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to every process of a service.
+    Kill {
+        name: String,
+        #[arg(short = 's', long = "signal", default_value = "TERM")]
+        signal: String,
+    },
+    /// Print the event log, then follow it.
+    Events {
+        #[arg(long)]
+        since: Option<u64>,
+        #[arg(long)]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last lines of a service's output, then follow it.
+    Logs {
+        name: String,
+        #[arg(short = 'n', long = "lines", default_value_t = 100)]
+        lines: usize,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Validate every definition at PATH.
+    Check { path: PathBuf },
+    /// Run CMD and recommend a service type.
+    DetectType {
+        #[arg(long, default_value = "5s")]
+        timeout: String,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// sd_notify client for scripts, like systemd-notify.
+    Notify {
+        #[arg(long)]
+        ready: bool,
+        #[arg(long)]
+        status: Option<String>,
+        vars: Vec<String>,
+    },
+    /// Re-read the definitions: start added, stop removed, restart changed services.
+    ReloadConfig,
+    /// Stop everything gracefully; `tend run` then exits 0.
+    Shutdown,
+}

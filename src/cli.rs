@@ -1,0 +1,1 @@
+//! Client commands (stub: being written).

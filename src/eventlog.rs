@@ -1,0 +1,1 @@
+//! Event log (stub: being written).

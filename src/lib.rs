@@ -1,0 +1,11 @@
+//! tend: process supervisor, service manager and container init.
+//! See ARCHITECTURE.md for the map of modules and their invariants.
+
+pub mod args;
+pub mod cli;
+pub mod event;
+pub mod eventlog;
+pub mod graph;
+pub mod load;
+pub mod logs;
+pub mod model;

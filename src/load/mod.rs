@@ -1,0 +1,1 @@
+//! Definition loading (stub: being written).

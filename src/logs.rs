@@ -1,0 +1,1 @@
+//! Service output (stub: being written).

@@ -1,0 +1,215 @@
+//! The validated service model: what every definition format lowers into.
+//!
+//! Invariant: plain data. No I/O, no serde, no clock. Loaders (`load::*`)
+//! produce it; the supervisor and the reactor consume it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A duration that may be infinite (`"infinity"` in definitions).
+pub type Timeout = Option<Duration>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceType {
+    Simple,
+    Exec,
+    Forking,
+    Oneshot,
+    Notify,
+    NotifyFd,
+    Dbus,
+    Idle,
+}
+
+impl ServiceType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceType::Simple => "simple",
+            ServiceType::Exec => "exec",
+            ServiceType::Forking => "forking",
+            ServiceType::Oneshot => "oneshot",
+            ServiceType::Notify => "notify",
+            ServiceType::NotifyFd => "notify-fd",
+            ServiceType::Dbus => "dbus",
+            ServiceType::Idle => "idle",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    OnFailure,
+    OnAbnormal,
+    Always,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartLimitAction {
+    Alert,
+    GiveUp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyAccess {
+    Main,
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeKind {
+    Exec(Vec<String>),
+    Tcp(String),
+    Http(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Lines go to tend's stdout, prefixed `NAME | `.
+    Inherit,
+    /// Rotated files: `path`, rotated at `max_size` bytes, `keep` old files.
+    File {
+        path: PathBuf,
+        max_size: u64,
+        keep: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// The file the definition came from (for messages).
+    pub source: PathBuf,
+    pub exec: Vec<String>,
+    pub kind: ServiceType,
+    pub pid_file: Option<PathBuf>,
+    pub ready_fd: Option<i32>,
+    pub bus_name: Option<String>,
+    pub ready_check: Option<Probe>,
+    pub health_check: Option<Probe>,
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub after: Vec<String>,
+    pub restart: RestartPolicy,
+    pub restart_delay: Duration,
+    pub restart_delay_max: Duration,
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
+    pub start_limit_action: StartLimitAction,
+    pub start_timeout: Timeout,
+    /// Signal number.
+    pub stop_signal: i32,
+    pub stop_timeout: Timeout,
+    pub stop_exec: Option<Vec<String>>,
+    pub reload_signal: i32,
+    pub reload_exec: Option<Vec<String>>,
+    pub watchdog: Option<Duration>,
+    pub notify_access: NotifyAccess,
+    pub success_exit_codes: Vec<i32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub working_dir: PathBuf,
+    /// Fully merged environment additions: env files first, then `environment`.
+    pub environment: BTreeMap<String, String>,
+    pub env_files: Vec<PathBuf>,
+    pub on_exit: Option<Vec<String>>,
+    pub critical: bool,
+    pub autostart: bool,
+    pub log: Vec<LogTarget>,
+    pub memory_max: Option<u64>,
+    pub tasks_max: Option<u64>,
+    /// CPU quota as (quota_us, period_us).
+    pub cpu_max: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupervisorSpec {
+    pub socket: Option<PathBuf>,
+    pub socket_group: Option<String>,
+    pub on_exit: Option<Vec<String>>,
+    pub shutdown_timeout: Timeout,
+    pub event_retention: usize,
+    pub event_journal: Option<PathBuf>,
+    pub http: Option<String>,
+    pub cgroup_root: Option<PathBuf>,
+}
+
+impl Default for SupervisorSpec {
+    fn default() -> Self {
+        SupervisorSpec {
+            socket: None,
+            socket_group: None,
+            on_exit: None,
+            shutdown_timeout: Some(Duration::from_secs(30)),
+            event_retention: 10_000,
+            event_journal: None,
+            http: None,
+            cgroup_root: None,
+        }
+    }
+}
+
+/// Everything loaded from PATH: the supervisor settings and the services,
+/// sorted by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub supervisor: SupervisorSpec,
+    pub services: Vec<ServiceSpec>,
+}
+
+impl ServiceSpec {
+    /// A service with every default of SPEC §2, for `exec`; loaders start
+    /// from this and override what the definition sets.
+    pub fn with_defaults(name: &str, source: PathBuf, working_dir: PathBuf) -> Self {
+        ServiceSpec {
+            name: name.to_string(),
+            source,
+            exec: Vec::new(),
+            kind: ServiceType::Simple,
+            pid_file: None,
+            ready_fd: None,
+            bus_name: None,
+            ready_check: None,
+            health_check: None,
+            requires: Vec::new(),
+            wants: Vec::new(),
+            after: Vec::new(),
+            restart: RestartPolicy::OnFailure,
+            restart_delay: Duration::from_millis(100),
+            restart_delay_max: Duration::from_secs(30),
+            start_limit_burst: 5,
+            start_limit_interval: Duration::from_secs(10),
+            start_limit_action: StartLimitAction::Alert,
+            start_timeout: Some(Duration::from_secs(90)),
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Some(Duration::from_secs(10)),
+            stop_exec: None,
+            reload_signal: libc::SIGHUP,
+            reload_exec: None,
+            watchdog: None,
+            notify_access: NotifyAccess::All,
+            success_exit_codes: vec![0],
+            user: None,
+            group: None,
+            working_dir,
+            environment: BTreeMap::new(),
+            env_files: Vec::new(),
+            on_exit: None,
+            critical: false,
+            autostart: true,
+            log: vec![LogTarget::Inherit],
+            memory_max: None,
+            tasks_max: None,
+            cpu_max: None,
+        }
+    }
+}
