@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn rfc3339_formats_utc_with_micros() {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_214_400, 123_456_000);
-        assert_eq!(rfc3339(t), "2026-11-19T20:00:00.123456Z");
+        assert_eq!(rfc3339(t), "2026-11-20T22:40:00.123456Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
     }
 
