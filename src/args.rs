@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "tend", version, about = "process supervisor, service manager and container init")]
+#[command(
+    name = "tend",
+    version,
+    about = "process supervisor, service manager and container init"
+)]
 pub struct Cli {
     /// Control socket of the supervisor (else $TEND_SOCKET, else the default).
     #[arg(long, global = true)]

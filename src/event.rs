@@ -220,9 +220,7 @@ impl Event {
 
 /// `2026-11-21T22:40:00.123456Z` (UTC, microseconds).
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, day) = civil_from_days(days);
@@ -311,7 +309,10 @@ mod tests {
     fn rfc3339_formats_utc_with_micros() {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_214_400, 123_456_000);
         assert_eq!(rfc3339(t), "2026-11-20T22:40:00.123456Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000Z"
+        );
     }
 
     #[test]

@@ -1,1 +1,481 @@
-//! Dependency graph (stub: being written).
+//! The dependency graph over services: requires ∪ wants ∪ after.
+//!
+//! Pure functions over `&[ServiceSpec]` (no I/O). Indices are positions
+//! in the slice. Names that match no service and self-dependencies are
+//! left out of the graph (the loader reports them as errors), so every
+//! function here works on any input, cycles included.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::model::ServiceSpec;
+
+/// Which key a dependency comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DepKind {
+    Requires,
+    Wants,
+    After,
+}
+
+impl DepKind {
+    /// The definition key: `requires`, `wants`, `after`.
+    pub fn key(self) -> &'static str {
+        match self {
+            DepKind::Requires => "requires",
+            DepKind::Wants => "wants",
+            DepKind::After => "after",
+        }
+    }
+}
+
+/// Every dependency name of `spec` with its kind: requires, then wants,
+/// then after, as written.
+pub fn dependencies(spec: &ServiceSpec) -> impl Iterator<Item = (DepKind, &str)> {
+    let r = spec
+        .requires
+        .iter()
+        .map(|n| (DepKind::Requires, n.as_str()));
+    let w = spec.wants.iter().map(|n| (DepKind::Wants, n.as_str()));
+    let a = spec.after.iter().map(|n| (DepKind::After, n.as_str()));
+    r.chain(w).chain(a)
+}
+
+/// Adjacency in both directions, by index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Graph {
+    /// `deps[i]`: what service `i` depends on (starts after), sorted by
+    /// name, without duplicates, unknown names or `i` itself.
+    pub deps: Vec<Vec<usize>>,
+    /// `dependents[j]`: the services that depend on `j`, sorted by name.
+    pub dependents: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    pub fn new(services: &[ServiceSpec]) -> Graph {
+        let index = name_index(services);
+        let rank = name_ranks(services);
+        let mut deps = vec![Vec::new(); services.len()];
+        let mut dependents = vec![Vec::new(); services.len()];
+        for (i, s) in services.iter().enumerate() {
+            for (_, name) in dependencies(s) {
+                if let Some(&j) = index.get(name) {
+                    if j != i && !deps[i].contains(&j) {
+                        deps[i].push(j);
+                        dependents[j].push(i);
+                    }
+                }
+            }
+        }
+        for list in deps.iter_mut().chain(dependents.iter_mut()) {
+            list.sort_by_key(|&k| rank[k]);
+        }
+        Graph { deps, dependents }
+    }
+}
+
+/// name → index (the first service of a name, should one be repeated).
+fn name_index(services: &[ServiceSpec]) -> HashMap<&str, usize> {
+    let mut index = HashMap::new();
+    for (i, s) in services.iter().enumerate() {
+        index.entry(s.name.as_str()).or_insert(i);
+    }
+    index
+}
+
+/// `rank[i]`: position of service `i` when sorted by name (then index).
+fn name_ranks(services: &[ServiceSpec]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..services.len()).collect();
+    order.sort_by(|&a, &b| services[a].name.cmp(&services[b].name).then(a.cmp(&b)));
+    let mut rank = vec![0; services.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    rank
+}
+
+/// A dependency on a name no service has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownDep {
+    pub service: usize,
+    pub kind: DepKind,
+    pub name: String,
+}
+
+/// Dependencies on names that match no service, in service order.
+pub fn unknown_dependencies(services: &[ServiceSpec]) -> Vec<UnknownDep> {
+    let index = name_index(services);
+    let mut out = Vec::new();
+    for (i, s) in services.iter().enumerate() {
+        for (kind, name) in dependencies(s) {
+            if !index.contains_key(name) {
+                out.push(UnknownDep {
+                    service: i,
+                    kind,
+                    name: name.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Services that list themselves, with the key they do it in.
+pub fn self_dependencies(services: &[ServiceSpec]) -> Vec<(usize, DepKind)> {
+    let mut out = Vec::new();
+    for (i, s) in services.iter().enumerate() {
+        for (kind, name) in dependencies(s) {
+            if name == s.name {
+                out.push((i, kind));
+            }
+        }
+    }
+    out
+}
+
+/// At most this many cycles are reported.
+const MAX_CYCLES: usize = 20;
+/// Work bound of the cycle enumeration (edges followed).
+const MAX_STEPS: usize = 200_000;
+
+/// The dependency cycles (self-dependencies excluded: see
+/// [`self_dependencies`]). Each cycle is listed once, as its members in
+/// dependency order starting from the member first by name:
+/// `[a, b, c]` means a depends on b, b on c, c on a. Every group of
+/// services caught in cycles gets at least one; in all at most 20.
+pub fn find_cycles(services: &[ServiceSpec]) -> Vec<Vec<usize>> {
+    let graph = Graph::new(services);
+    let rank = name_ranks(services);
+    let comp = components(&graph.deps);
+    let mut by_rank: Vec<usize> = (0..services.len()).collect();
+    by_rank.sort_by_key(|&i| rank[i]);
+    let mut cycles = Vec::new();
+    let mut covered = vec![false; services.len()];
+    let mut steps = 0;
+    let mut on_path = vec![false; services.len()];
+    for &s in &by_rank {
+        if cycles.len() >= MAX_CYCLES || steps > MAX_STEPS {
+            break;
+        }
+        // Elementary cycles whose first-by-name member is s: paths from s
+        // through later-ranked members of its component, back to s.
+        let allowed = |n: usize| comp[n] == comp[s] && rank[n] > rank[s];
+        let mut path = vec![s];
+        on_path[s] = true;
+        let mut stack: Vec<usize> = vec![0];
+        while let Some(edge) = stack.last_mut() {
+            let Some(&node) = path.last() else { break };
+            let Some(&next) = graph.deps[node].get(*edge) else {
+                stack.pop();
+                path.pop();
+                on_path[node] = false;
+                continue;
+            };
+            *edge += 1;
+            steps += 1;
+            if steps > MAX_STEPS || cycles.len() >= MAX_CYCLES {
+                break;
+            }
+            if next == s {
+                covered[comp[s]] = true;
+                cycles.push(path.clone());
+            } else if allowed(next) && !on_path[next] {
+                path.push(next);
+                on_path[next] = true;
+                stack.push(0);
+            }
+        }
+        for &n in &path {
+            on_path[n] = false;
+        }
+    }
+    // Should the work bound have cut the search short: one cycle for every
+    // group still without one.
+    for &s in &by_rank {
+        if cycles.len() >= MAX_CYCLES || covered[comp[s]] {
+            continue;
+        }
+        if let Some(c) = shortest_cycle(&graph.deps, &comp, s) {
+            covered[comp[s]] = true;
+            cycles.push(c);
+        }
+    }
+    cycles
+}
+
+/// `a -> b -> c -> a`.
+pub fn format_cycle(services: &[ServiceSpec], cycle: &[usize]) -> String {
+    let mut names: Vec<&str> = cycle
+        .iter()
+        .filter_map(|&i| services.get(i).map(|s| s.name.as_str()))
+        .collect();
+    if let Some(&first) = names.first() {
+        names.push(first);
+    }
+    names.join(" -> ")
+}
+
+/// The shortest cycle through `s` inside its component (breadth-first).
+fn shortest_cycle(deps: &[Vec<usize>], comp: &[usize], s: usize) -> Option<Vec<usize>> {
+    let mut parent: Vec<Option<usize>> = vec![None; deps.len()];
+    let mut seen = vec![false; deps.len()];
+    let mut queue = std::collections::VecDeque::from([s]);
+    seen[s] = true;
+    while let Some(n) = queue.pop_front() {
+        for &m in &deps[n] {
+            if m == s {
+                let mut path = vec![n];
+                let mut cur = n;
+                while let Some(p) = parent[cur] {
+                    path.push(p);
+                    cur = p;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            if !seen[m] && comp[m] == comp[s] {
+                seen[m] = true;
+                parent[m] = Some(n);
+                queue.push_back(m);
+            }
+        }
+    }
+    None
+}
+
+/// Strongly connected components (iterative Tarjan): `comp[i]` is the
+/// component id of node `i`.
+fn components(deps: &[Vec<usize>]) -> Vec<usize> {
+    let n = deps.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut comp = vec![usize::MAX; n];
+    let mut next_index = 0;
+    let mut next_comp = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next_index;
+        low[root] = next_index;
+        next_index += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(top) = call.last_mut() {
+            let v = top.0;
+            if let Some(&w) = deps[v].get(top.1) {
+                top.1 += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next_index;
+                    low[w] = next_index;
+                    next_index += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            call.pop();
+            if let Some(&(parent, _)) = call.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    comp[w] = next_comp;
+                    if w == v {
+                        break;
+                    }
+                }
+                next_comp += 1;
+            }
+        }
+    }
+    comp
+}
+
+/// A start order: every service after what it depends on, ties broken by
+/// name. Services caught in a cycle are still all listed (the one first
+/// by name goes first), so this never fails.
+pub fn topo_order(services: &[ServiceSpec]) -> Vec<usize> {
+    let graph = Graph::new(services);
+    let rank = name_ranks(services);
+    let n = services.len();
+    let mut waiting: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
+    let mut done = vec![false; n];
+    let mut ready: BinaryHeap<Reverse<(usize, usize)>> = (0..n)
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| Reverse((rank[i], i)))
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let i = match ready.pop() {
+            Some(Reverse((_, i))) => i,
+            // A cycle blocks the rest: release the first by name.
+            None => match (0..n).filter(|&i| !done[i]).min_by_key(|&i| rank[i]) {
+                Some(i) => i,
+                None => break,
+            },
+        };
+        if done[i] {
+            continue;
+        }
+        done[i] = true;
+        order.push(i);
+        for &d in &graph.dependents[i] {
+            waiting[d] = waiting[d].saturating_sub(1);
+            if waiting[d] == 0 && !done[d] {
+                ready.push(Reverse((rank[d], d)));
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn svc(name: &str, requires: &[&str], wants: &[&str], after: &[&str]) -> ServiceSpec {
+        let mut s = ServiceSpec::with_defaults(name, PathBuf::from("x"), PathBuf::from("/"));
+        s.exec = vec!["true".into()];
+        s.requires = requires.iter().map(|s| s.to_string()).collect();
+        s.wants = wants.iter().map(|s| s.to_string()).collect();
+        s.after = after.iter().map(|s| s.to_string()).collect();
+        s
+    }
+
+    fn names(services: &[ServiceSpec], idx: &[usize]) -> Vec<String> {
+        idx.iter().map(|&i| services[i].name.clone()).collect()
+    }
+
+    #[test]
+    fn topo_order_puts_dependencies_first_stable_by_name() {
+        let s = vec![
+            svc("web", &["db"], &["cache"], &[]),
+            svc("db", &[], &[], &["migrate"]),
+            svc("cache", &[], &[], &[]),
+            svc("migrate", &[], &[], &[]),
+            svc("alone", &[], &[], &[]),
+        ];
+        assert_eq!(
+            names(&s, &topo_order(&s)),
+            ["alone", "cache", "migrate", "db", "web"]
+        );
+        assert!(find_cycles(&s).is_empty());
+        assert!(unknown_dependencies(&s).is_empty());
+        assert!(self_dependencies(&s).is_empty());
+    }
+
+    #[test]
+    fn graph_adjacency() {
+        let s = vec![
+            svc("c", &["a", "a"], &[], &["b"]),
+            svc("a", &[], &[], &[]),
+            svc("b", &[], &[], &["zzz"]),
+        ];
+        let g = Graph::new(&s);
+        assert_eq!(g.deps[0], vec![1, 2]);
+        assert_eq!(g.dependents[1], vec![0]);
+        assert!(g.deps[2].is_empty());
+    }
+
+    #[test]
+    fn unknown_and_self() {
+        let s = vec![
+            svc("a", &["db"], &["a"], &[]),
+            svc("b", &[], &[], &["nope"]),
+        ];
+        assert_eq!(
+            unknown_dependencies(&s),
+            vec![
+                UnknownDep {
+                    service: 0,
+                    kind: DepKind::Requires,
+                    name: "db".into()
+                },
+                UnknownDep {
+                    service: 1,
+                    kind: DepKind::After,
+                    name: "nope".into()
+                },
+            ]
+        );
+        assert_eq!(self_dependencies(&s), vec![(0, DepKind::Wants)]);
+        // A self-dependency is not also reported as a cycle.
+        assert!(find_cycles(&s).is_empty());
+        assert_eq!(topo_order(&s).len(), 2);
+    }
+
+    #[test]
+    fn a_cycle_is_named_in_order_once() {
+        let s = vec![
+            svc("c", &[], &[], &["a"]),
+            svc("b", &[], &["c"], &[]),
+            svc("a", &["b"], &[], &[]),
+            svc("d", &["a"], &[], &[]),
+        ];
+        let cycles = find_cycles(&s);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(format_cycle(&s, &cycles[0]), "a -> b -> c -> a");
+        // Still a complete order.
+        let order = names(&s, &topo_order(&s));
+        assert_eq!(order.len(), 4);
+        assert_eq!(order.last().map(String::as_str), Some("d"));
+    }
+
+    #[test]
+    fn several_cycles() {
+        let s = vec![
+            svc("a", &["b"], &[], &[]),
+            svc("b", &["a", "c"], &[], &[]),
+            svc("c", &[], &[], &["a"]),
+            svc("x", &["y"], &[], &[]),
+            svc("y", &["x"], &[], &[]),
+        ];
+        let found: Vec<String> = find_cycles(&s)
+            .iter()
+            .map(|c| format_cycle(&s, c))
+            .collect();
+        assert_eq!(found, ["a -> b -> a", "a -> b -> c -> a", "x -> y -> x"]);
+    }
+
+    #[test]
+    fn big_dense_graph_terminates() {
+        // Every service depends on every other: a huge number of cycles.
+        let n = 40;
+        let all: Vec<String> = (0..n).map(|i| format!("s{i:02}")).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let s: Vec<ServiceSpec> = all.iter().map(|name| svc(name, &refs, &[], &[])).collect();
+        let cycles = find_cycles(&s);
+        assert!(!cycles.is_empty() && cycles.len() <= MAX_CYCLES);
+        assert_eq!(topo_order(&s).len(), n);
+    }
+
+    #[test]
+    fn long_chain_does_not_overflow() {
+        let n = 20_000;
+        let s: Vec<ServiceSpec> = (0..n)
+            .map(|i| {
+                let dep = format!("s{:05}", (i + 1) % n);
+                svc(&format!("s{i:05}"), &[dep.as_str()], &[], &[])
+            })
+            .collect();
+        let cycles = find_cycles(&s);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].len(), n);
+        assert_eq!(topo_order(&s).len(), n);
+    }
+
+    #[test]
+    fn empty() {
+        assert!(topo_order(&[]).is_empty());
+        assert!(find_cycles(&[]).is_empty());
+    }
+}

@@ -3,9 +3,15 @@
 
 pub mod args;
 pub mod cli;
+pub mod control;
 pub mod event;
 pub mod eventlog;
 pub mod graph;
 pub mod load;
 pub mod logs;
 pub mod model;
+pub mod os;
+pub mod reactor;
+pub mod run;
+pub mod service;
+pub mod supervisor;

@@ -1,1 +1,445 @@
-//! Definition loading (stub: being written).
+//! Definition loading: PATH (a directory or one TOML file) → the
+//! validated [`Config`], or every diagnostic found.
+//!
+//! Formats (SPEC §2): in a directory, `NAME.toml` (native), `NAME.service`
+//! (systemd subset, [`systemd`]), `NAME/run` (runit/s6 service directory,
+//! [`svdir`]), and an optional `tend.toml` with `[supervisor]` and
+//! `[service.NAME]` tables; or one file with those tables. Dotfiles and
+//! other files are ignored. Every problem is reported, not just the first,
+//! as `file:line:col: error: message`.
+
+mod ctx;
+mod native;
+mod parts;
+mod span;
+mod supervisor;
+mod svdir;
+mod systemd;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_dir;
+mod units;
+mod values;
+mod words;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::graph::{self, DepKind};
+use crate::model::{Config, ServiceSpec, SupervisorSpec};
+use ctx::{Ctx, Loc, Src};
+use native::Parsed;
+use span::{Node, Val};
+
+pub use units::{CPU_PERIOD_US, parse_cpu_max, parse_duration, parse_size};
+pub use words::split_words;
+
+/// What this release accepts and validates but does not act on yet:
+/// `(section, name)`. Sections: `service` (a service key), `type` (a value
+/// of `type`: readiness treated like `simple`), `supervisor` (a
+/// `[supervisor]` key). Each use gets a warning. Shrink as features land.
+pub const NOT_SUPPORTED: &[(&str, &str)] = &[
+    ("service", "bus-name"),
+    ("service", "ready-check"),
+    ("service", "health-check"),
+    ("service", "watchdog"),
+    ("service", "notify-access"),
+    ("service", "pid-file"),
+    ("service", "on-exit"),
+    ("service", "memory-max"),
+    ("service", "tasks-max"),
+    ("service", "cpu-max"),
+    ("service", "ready-fd"),
+    ("type", "forking"),
+    ("type", "notify"),
+    ("type", "notify-fd"),
+    ("type", "dbus"),
+    ("type", "idle"),
+    ("supervisor", "http"),
+    ("supervisor", "on-exit"),
+    ("supervisor", "cgroup-root"),
+];
+
+/// Whether `name` of `section` is in [`NOT_SUPPORTED`].
+pub fn is_not_supported(section: &str, name: &str) -> bool {
+    NOT_SUPPORTED
+        .iter()
+        .any(|&(s, n)| s == section && n == name)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One message about a definition. `line`/`col` are 1-based; both are 0
+/// when the message is about a file (or directory) as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    /// `FILE:LINE:COL: error: MESSAGE` (`FILE: error: MESSAGE` without a
+    /// position).
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let loc = Loc {
+            file: self.file.clone(),
+            line: self.line,
+            col: self.col,
+        };
+        write!(f, "{loc}: {sev}: {}", self.message)
+    }
+}
+
+/// A valid configuration and the warnings about it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A dependency as written, with its place (for the graph checks).
+#[derive(Clone, Debug)]
+pub struct DepRef {
+    pub kind: DepKind,
+    pub name: String,
+    pub loc: Loc,
+}
+
+/// Loads PATH (a directory or one TOML file). `Err` carries all the
+/// diagnostics found (errors and warnings), never just the first.
+pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut c = Collector::default();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => load_dir(&mut c, path),
+        Ok(_) => load_file(&mut c, path, FileRole::Single),
+        Err(e) => c.file_error(path, format!("cannot read: {e}")),
+    }
+    c.finish()
+}
+
+#[derive(Default)]
+struct Collector {
+    diags: Vec<Diagnostic>,
+    services: Vec<Parsed>,
+    /// Every service name seen, with where, including definitions that
+    /// had errors (so that dependents are not told it is unknown).
+    defined: BTreeMap<String, Loc>,
+    supervisor: Option<(SupervisorSpec, Loc)>,
+}
+
+impl Collector {
+    fn file_error(&mut self, path: &Path, msg: String) {
+        self.diags.push(Loc::file(path).diag(Severity::Error, msg));
+    }
+
+    /// Registers `name` at `loc`; false (and an error) if already defined.
+    fn define(&mut self, name: &str, loc: &Loc) -> bool {
+        if let Some(first) = self.defined.get(name) {
+            let msg = format!("service `{name}` is defined twice: first at {first}, again here");
+            self.diags.push(loc.diag(Severity::Error, msg));
+            return false;
+        }
+        self.defined.insert(name.to_string(), loc.clone());
+        true
+    }
+
+    fn finish(mut self) -> Result<Loaded, Vec<Diagnostic>> {
+        self.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        self.graph_checks();
+        // Stable: messages at one place keep the order they were found in.
+        self.diags
+            .sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        let supervisor = self.supervisor.map(|(s, _)| s).unwrap_or_default();
+        if self.diags.iter().any(Diagnostic::is_error) {
+            return Err(self.diags);
+        }
+        Ok(Loaded {
+            config: Config {
+                supervisor,
+                services: self.services.into_iter().map(|p| p.spec).collect(),
+            },
+            warnings: self.diags,
+        })
+    }
+
+    fn graph_checks(&mut self) {
+        let names: Vec<&str> = self.defined.keys().map(String::as_str).collect();
+        for p in &self.services {
+            let who = &p.spec.name;
+            for d in &p.deps {
+                let key = d.kind.key();
+                let msg = if d.name == *who {
+                    format!("service `{who}`: {key}: a service cannot depend on itself")
+                } else if !self.defined.contains_key(&d.name) {
+                    let hint = ctx::suggest(&d.name, &names)
+                        .map(|s| format!(", did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    format!("service `{who}`: {key}: unknown service `{}`{hint}", d.name)
+                } else {
+                    continue;
+                };
+                self.diags.push(d.loc.diag(Severity::Error, msg));
+            }
+        }
+        let specs: Vec<ServiceSpec> = self.services.iter().map(|p| p.spec.clone()).collect();
+        for cycle in graph::find_cycles(&specs) {
+            let (Some(&a), Some(&b)) = (cycle.first(), cycle.get(1).or(cycle.first())) else {
+                continue;
+            };
+            let to = &specs[b].name;
+            let loc = self.services[a]
+                .deps
+                .iter()
+                .find(|d| d.name == *to)
+                .map(|d| d.loc.clone())
+                .unwrap_or_else(|| Loc::file(&specs[a].source));
+            let msg = format!("dependency cycle: {}", graph::format_cycle(&specs, &cycle));
+            self.diags.push(loc.diag(Severity::Error, msg));
+        }
+    }
+}
+
+/// Checks a service name: `[A-Za-z0-9_.@-]+`, not starting with `.` or `-`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || "_.@-".contains(c);
+    if name.is_empty() {
+        return Err("a service name must not be empty".into());
+    }
+    if let Some(c) = name.chars().find(|&c| !valid_char(c)) {
+        return Err(format!(
+            "invalid service name `{name}`: `{}` is not allowed (use letters, digits, _ . @ -)",
+            c.escape_default()
+        ));
+    }
+    if name.starts_with(['.', '-']) {
+        return Err(format!(
+            "invalid service name `{name}`: must not start with `.` or `-`"
+        ));
+    }
+    Ok(())
+}
+
+/// The absolute form of `p` (not resolving symlinks), for resolving
+/// relative paths in definitions.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn parent_dir(file: &Path) -> PathBuf {
+    let abs = absolute(file);
+    abs.parent().map(Path::to_path_buf).unwrap_or(abs)
+}
+
+fn load_dir(c: &mut Collector, dir: &Path) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => return c.file_error(dir, format!("cannot read directory: {e}")),
+    };
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(e) => match e.file_name().into_string() {
+                Ok(n) => names.push(n),
+                Err(n) => {
+                    let p = dir.join(&n);
+                    c.diags.push(Loc::file(&p).diag(
+                        Severity::Warning,
+                        "file name is not valid utf-8: ignored".into(),
+                    ));
+                }
+            },
+            Err(e) => return c.file_error(dir, format!("cannot read directory: {e}")),
+        }
+    }
+    names.sort();
+    let abs_dir = absolute(dir);
+    let mut has_tend_toml = false;
+    for name in &names {
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = dir.join(name);
+        let is_dir = path.is_dir();
+        if name == "tend.toml" && !is_dir {
+            has_tend_toml = true;
+        } else if let Some(stem) = name.strip_suffix(".toml").filter(|_| !is_dir) {
+            if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
+                continue;
+            }
+            if let Some((src, node)) = read_toml(c, &path) {
+                let mut cx = Ctx {
+                    src: &src,
+                    out: &mut c.diags,
+                    who: format!("service `{stem}`"),
+                };
+                let parsed = native::service(&mut cx, stem, &node, &abs_dir);
+                c.services.push(parsed);
+            }
+        } else if let Some(stem) = name.strip_suffix(".service").filter(|_| !is_dir) {
+            if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
+                continue;
+            }
+            if let Some(p) = systemd::unit(&path, stem, &mut c.diags) {
+                c.services.push(p);
+            }
+        } else if is_dir {
+            match svdir::detect(&path) {
+                svdir::Detect::NotService => {}
+                svdir::Detect::RunNotExecutable => c.diags.push(Loc::file(&path.join("run")).diag(
+                    Severity::Warning,
+                    format!("`{name}/run` is not executable: directory ignored (chmod +x it to make `{name}` a service)"),
+                )),
+                svdir::Detect::Service => {
+                    if !check_file_name(c, &path, name) || !c.define(name, &Loc::file(&path)) {
+                        continue;
+                    }
+                    c.services
+                        .push(svdir::service_dir(&path, name, &abs_dir.join(name), &mut c.diags));
+                }
+            }
+        }
+    }
+    if has_tend_toml {
+        load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
+    }
+    if c.defined.is_empty() && !c.diags.iter().any(Diagnostic::is_error) {
+        c.diags.push(Loc::file(dir).diag(
+            Severity::Warning,
+            "no service definitions found (NAME.toml, NAME.service or NAME/run)".into(),
+        ));
+    }
+}
+
+/// Reports an invalid file-derived service name; true when valid.
+fn check_file_name(c: &mut Collector, path: &Path, name: &str) -> bool {
+    match check_name(name) {
+        Ok(()) => true,
+        Err(e) => {
+            c.file_error(
+                path,
+                format!("{e} (the service name comes from the file name)"),
+            );
+            false
+        }
+    }
+}
+
+/// Reads and parses a TOML file; reports and returns None on failure.
+fn read_toml(c: &mut Collector, path: &Path) -> Option<(Src, Node)> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => {
+                c.file_error(path, "not valid utf-8".into());
+                return None;
+            }
+        },
+        Err(e) => {
+            c.file_error(path, format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    let src = Src::new(path, &text);
+    match span::parse_document(&text) {
+        Ok(node) => Some((src, node)),
+        Err((msg, span)) => {
+            let loc = src.loc(&span);
+            c.diags
+                .push(loc.diag(Severity::Error, format!("invalid toml: {msg}")));
+            None
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileRole {
+    /// PATH itself is this file.
+    Single,
+    /// `tend.toml` of a directory.
+    DirConfig,
+}
+
+/// A file of `[supervisor]` and `[service.NAME]` tables.
+fn load_file(c: &mut Collector, path: &Path, role: FileRole) {
+    let Some((src, root)) = read_toml(c, path) else {
+        return;
+    };
+    let base = parent_dir(path);
+    let Val::Table(entries) = &root.value else {
+        return;
+    };
+    for (k, v) in entries {
+        let mut cx = Ctx {
+            src: &src,
+            out: &mut c.diags,
+            who: path_label(path),
+        };
+        match k.name.as_str() {
+            "supervisor" => {
+                cx.who = "supervisor".into();
+                let spec = supervisor::supervisor(&mut cx, v, &base);
+                c.supervisor = Some((spec, src.loc(&k.span)));
+            }
+            "service" => {
+                let Some(services) = values::table(&mut cx, "service", v) else {
+                    continue;
+                };
+                for (nk, nv) in services {
+                    let name = nk.name.as_str();
+                    let loc = src.loc(&nk.span);
+                    if let Err(e) = check_name(name) {
+                        c.diags.push(loc.diag(Severity::Error, e));
+                        continue;
+                    }
+                    if !c.define(name, &loc) {
+                        continue;
+                    }
+                    let mut cx = Ctx {
+                        src: &src,
+                        out: &mut c.diags,
+                        who: format!("service `{name}`"),
+                    };
+                    let parsed = native::service(&mut cx, name, nv, &base);
+                    c.services.push(parsed);
+                }
+            }
+            key if native::SERVICE_KEYS.contains(&key) => {
+                let msg = match role {
+                    FileRole::Single => format!(
+                        "unknown key `{key}`: this file holds `[supervisor]` and `[service.NAME]` tables; put service keys under `[service.NAME]`, or define the service as NAME.toml in a directory"
+                    ),
+                    FileRole::DirConfig => format!(
+                        "unknown key `{key}`: tend.toml holds `[supervisor]` and `[service.NAME]` tables; put service keys under `[service.NAME]`"
+                    ),
+                };
+                cx.error(&k.span, msg);
+            }
+            key => cx.unknown_key(key, &k.span, &["supervisor", "service"]),
+        }
+    }
+}
+
+/// "tend.toml": the prefix of messages about a file's top level.
+fn path_label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}

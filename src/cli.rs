@@ -1,1 +1,0 @@
-//! Client commands (stub: being written).

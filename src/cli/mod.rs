@@ -1,0 +1,352 @@
+//! Client commands (SPEC §1): everything but `run`, `check`, `detect-type`
+//! and `notify` talks to `tend run` over the control socket
+//! (docs/PROTOCOL.md) and turns the reply into output and an exit status.
+//!
+//! Output goes to stdout; errors to stderr as one `tend: MESSAGE` line.
+//! Exit statuses: the reply head's `exit` on a refusal, 5 when the
+//! supervisor cannot be reached, 1 for a broken connection or a reply
+//! outside the protocol, 2 for a bad argument caught before sending.
+//! A closed stdout (`tend events --follow | head`) ends the command quietly.
+//!
+//! `status --json` prints the services array pretty-printed (one JSON
+//! document over several lines); `events --json` prints each event object
+//! exactly as received, one per line, flushed at once.
+
+mod conn;
+mod format;
+#[cfg(test)]
+mod tests;
+
+use crate::args::Command;
+use conn::{Conn, Fail, exit_of, head_verdict};
+use serde_json::{Map, Value, json};
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub use conn::{MAX_REPLY_LINE, MAX_REQUEST};
+pub use format::{duration as format_duration, status_table};
+
+/// Resolve the socket: `--socket`, else `$TEND_SOCKET`, else
+/// `/run/tend/tend.sock` for root (euid 0), else
+/// `$XDG_RUNTIME_DIR/tend.sock` (if that is unset, empty or relative:
+/// `/tmp/tend-$UID/tend.sock`). `tend run` listens on the same default.
+pub fn socket_path(flag: Option<&Path>) -> PathBuf {
+    resolve_socket(
+        flag,
+        std::env::var_os("TEND_SOCKET"),
+        nix::unistd::geteuid().is_root(),
+        std::env::var_os("XDG_RUNTIME_DIR"),
+        nix::unistd::getuid().as_raw(),
+    )
+}
+
+fn resolve_socket(
+    flag: Option<&Path>,
+    tend_socket: Option<OsString>,
+    root: bool,
+    xdg_runtime_dir: Option<OsString>,
+    uid: u32,
+) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = tend_socket.filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if root {
+        return PathBuf::from("/run/tend/tend.sock");
+    }
+    match xdg_runtime_dir.map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join("tend.sock"),
+        _ => PathBuf::from(format!("/tmp/tend-{uid}/tend.sock")),
+    }
+}
+
+/// Run one client command; returns the process exit code.
+pub fn run(command: &Command, socket: &Path) -> i32 {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut err = io::stderr();
+    run_with(command, socket, &mut out, &mut err)
+}
+
+/// `run`, writing to the given streams (the tests capture them).
+pub fn run_with(command: &Command, socket: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let result = dispatch(command, socket, out, err).and_then(|code| {
+        out.flush().map_err(Fail::Output)?;
+        Ok(code)
+    });
+    match result {
+        Ok(code) => code,
+        Err(fail) => {
+            let _ = out.flush();
+            let (message, code) = fail.report();
+            if let Some(m) = message {
+                let _ = writeln!(err, "tend: {m}");
+            }
+            code
+        }
+    }
+}
+
+fn dispatch(
+    command: &Command,
+    socket: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, Fail> {
+    match command {
+        Command::Status { names, json } => status(socket, names, *json, out),
+        Command::Start { names } => wait_for_results(socket, "start", names, out),
+        Command::Stop { names } => wait_for_results(socket, "stop", names, out),
+        Command::Restart { names } => wait_for_results(socket, "restart", names, out),
+        Command::Reload { names } => wait_for_results(socket, "reload", names, out),
+        Command::Kill { name, signal } => kill(socket, name, signal),
+        Command::Events {
+            since,
+            follow,
+            json,
+        } => events(socket, *since, *follow, *json, out),
+        Command::Logs {
+            name,
+            lines,
+            follow,
+        } => logs(socket, name, *lines, *follow, out, err),
+        Command::ReloadConfig => reload_config(socket, out),
+        Command::Shutdown => simple(socket, &json!({"cmd": "shutdown"})),
+        Command::Run { .. }
+        | Command::Check { .. }
+        | Command::DetectType { .. }
+        | Command::Notify { .. } => Err(Fail::Usage("not a client command".into())),
+    }
+}
+
+/// Send `request`, require `"ok":true`, return the connection and head.
+fn ask(socket: &Path, request: &Value) -> Result<(Conn, Map<String, Value>), Fail> {
+    let (conn, head) = Conn::request(socket, request)?;
+    refused(&head)?;
+    Ok((conn, head))
+}
+
+/// `head_verdict`, with an `errors` array (e.g. reload-config's definition
+/// errors) appended to the message, one per line.
+fn refused(head: &Map<String, Value>) -> Result<(), Fail> {
+    match head_verdict(head) {
+        Err(Fail::Refused { mut message, exit }) => {
+            if let Some(Value::Array(errors)) = head.get("errors") {
+                for e in errors {
+                    message.push('\n');
+                    match e {
+                        Value::String(s) => message.push_str(s),
+                        other => message.push_str(&other.to_string()),
+                    }
+                }
+            }
+            Err(Fail::Refused { message, exit })
+        }
+        other => other,
+    }
+}
+
+fn put(out: &mut dyn Write, text: &str) -> Result<(), Fail> {
+    out.write_all(text.as_bytes()).map_err(Fail::Output)
+}
+
+fn put_line(out: &mut dyn Write, line: &str, flush: bool) -> Result<(), Fail> {
+    writeln!(out, "{line}").map_err(Fail::Output)?;
+    if flush {
+        out.flush().map_err(Fail::Output)?;
+    }
+    Ok(())
+}
+
+fn simple(socket: &Path, request: &Value) -> Result<i32, Fail> {
+    ask(socket, request)?;
+    Ok(0)
+}
+
+fn status(
+    socket: &Path,
+    names: &[String],
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let (_, mut head) = ask(socket, &json!({"cmd": "status", "names": names}))?;
+    let services = match head.remove("services") {
+        Some(Value::Array(list)) => list,
+        _ => return Err(Fail::BadReply("the reply has no \"services\" array".into())),
+    };
+    if as_json {
+        let text =
+            serde_json::to_string_pretty(&services).map_err(|e| Fail::BadReply(e.to_string()))?;
+        put_line(out, &text, false)?;
+        return Ok(0);
+    }
+    let mut rows = Vec::with_capacity(services.len());
+    for s in services {
+        match s {
+            Value::Object(m) => rows.push(m),
+            other => {
+                return Err(Fail::BadReply(format!(
+                    "a service status is not an object: {}",
+                    conn::excerpt(&other.to_string())
+                )));
+            }
+        }
+    }
+    put(out, &status_table(&rows))?;
+    Ok(0)
+}
+
+/// start/stop/restart/reload: one line per service, 0 if every one is ok.
+fn wait_for_results(
+    socket: &Path,
+    cmd: &str,
+    names: &[String],
+    out: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let (_, head) = Conn::request(socket, &json!({"cmd": cmd, "names": names}))?;
+    let Some(Value::Array(results)) = head.get("results") else {
+        refused(&head)?;
+        return Err(Fail::BadReply("the reply has no \"results\" array".into()));
+    };
+    let mut all_ok = head.get("ok") == Some(&Value::Bool(true));
+    for r in results {
+        let (line, ok) = result_line(r)?;
+        all_ok &= ok;
+        put_line(out, &line, false)?;
+    }
+    if all_ok {
+        return Ok(0);
+    }
+    let code = exit_of(&head).unwrap_or(1);
+    match head.get("error").and_then(Value::as_str) {
+        Some(e) if !e.is_empty() => Err(Fail::Refused {
+            message: e.to_string(),
+            exit: code,
+        }),
+        _ => Ok(code),
+    }
+}
+
+/// `{"name":"web","ok":true,"message":"ready"}` → `web: ready`;
+/// `{"name":"db","ok":false,"message":"exec /nope: ..."}` →
+/// `db: failed: exec /nope: ...`.
+fn result_line(r: &Value) -> Result<(String, bool), Fail> {
+    let bad = || {
+        Fail::BadReply(format!(
+            "a result is not {{\"name\",\"ok\",\"message\"}}: {r}"
+        ))
+    };
+    let name = r.get("name").and_then(Value::as_str).ok_or_else(bad)?;
+    let ok = r.get("ok").and_then(Value::as_bool).ok_or_else(bad)?;
+    let message = r.get("message").and_then(Value::as_str).unwrap_or("");
+    let name = format::clean(name);
+    let message = format::clean(message);
+    let line = match (ok, message.as_str()) {
+        (true, "") => format!("{name}: ok"),
+        (true, m) => format!("{name}: {m}"),
+        (false, "") => format!("{name}: failed"),
+        (false, m) if m.starts_with("failed") => format!("{name}: {m}"),
+        (false, m) => format!("{name}: failed: {m}"),
+    };
+    Ok((line, ok))
+}
+
+fn kill(socket: &Path, name: &str, signal: &str) -> Result<i32, Fail> {
+    let Some(sig) = crate::event::parse_signal(signal) else {
+        return Err(Fail::Usage(format!("unknown signal: {signal}")));
+    };
+    let signal = crate::event::signal_name(sig);
+    simple(
+        socket,
+        &json!({"cmd": "kill", "names": [name], "signal": signal}),
+    )
+}
+
+fn reload_config(socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
+    let (_, head) = ask(socket, &json!({"cmd": "reload-config"}))?;
+    let mut any = false;
+    for key in ["added", "removed", "changed"] {
+        let names: Vec<String> = match head.get(key) {
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), format::clean))
+                .collect(),
+            _ => continue,
+        };
+        if !names.is_empty() {
+            any = true;
+            put_line(out, &format!("{key}: {}", names.join(", ")), false)?;
+        }
+    }
+    if !any {
+        put_line(out, "no changes", false)?;
+    }
+    Ok(0)
+}
+
+fn events(
+    socket: &Path,
+    since: Option<u64>,
+    follow: bool,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let request = json!({"cmd": "events", "since": since, "follow": follow});
+    let (mut conn, head) = Conn::request(socket, &request)?;
+    if let Err(Fail::Refused { mut message, exit }) = refused(&head) {
+        if let Some(oldest) = head.get("oldest").and_then(Value::as_u64)
+            && !message.contains(&oldest.to_string())
+        {
+            message.push_str(&format!(
+                " (the oldest retained event is {oldest}; resume with --since {oldest})"
+            ));
+        }
+        return Err(Fail::Refused { message, exit });
+    }
+    while let Some((line, event)) = conn.next_object_raw()? {
+        if event.get("lagged") == Some(&Value::Bool(true)) {
+            let resume = match event.get("resume") {
+                Some(Value::Number(n)) => n.to_string(),
+                _ => "the oldest retained seq".to_string(),
+            };
+            out.flush().map_err(Fail::Output)?;
+            return Err(Fail::Refused {
+                message: format!("fell behind the event log; resume with --since {resume}"),
+                exit: 4,
+            });
+        }
+        if !event.contains_key("seq") {
+            continue; // not an event: nothing this client knows how to show
+        }
+        if as_json {
+            put_line(out, &line, true)?;
+        } else {
+            put_line(out, &format::event_line(&event), true)?;
+        }
+    }
+    Ok(0)
+}
+
+fn logs(
+    socket: &Path,
+    name: &str,
+    lines: usize,
+    follow: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let request = json!({"cmd": "logs", "name": name, "lines": lines, "follow": follow});
+    let (mut conn, _) = ask(socket, &request)?;
+    while let Some(item) = conn.next_object()? {
+        if let Some(Value::String(text)) = item.get("line") {
+            put_line(out, text, follow)?;
+        } else if let Some(n) = item.get("dropped").and_then(Value::as_u64) {
+            out.flush().map_err(Fail::Output)?;
+            let _ = writeln!(err, "tend: {n} lines dropped");
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,3 @@
+//! The control socket: server side (the client is `cli`).
+
+pub mod server;

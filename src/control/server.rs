@@ -1,0 +1,587 @@
+//! The control socket, server side (docs/PROTOCOL.md): non-blocking
+//! connections driven by the reactor's epoll. A request is read whole
+//! (bounded), answered at once or parked as an `Op` until the services
+//! reach their outcome; followers of events and logs hold a cursor, so what
+//! they cost is bounded by retention, not by how slowly they read.
+
+use crate::event::parse_signal;
+use crate::logs::Stream;
+use crate::reactor::Reactor;
+use crate::service::Phase;
+use nix::sys::epoll::EpollFlags;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+pub const MAX_REQUEST: usize = 64 * 1024;
+/// A follower's unsent output above which we stop adding more.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+const T_CONN: u64 = 1 << 32;
+
+pub enum Mode {
+    Request,
+    /// Parked until its `Op` completes.
+    Waiting,
+    Events {
+        cursor: u64,
+        follow: bool,
+    },
+    Logs {
+        service: String,
+        cursor: u64,
+    },
+    /// Reply queued; close once it is written.
+    Closing,
+}
+
+pub struct Conn {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    mode: Mode,
+    want_write: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Start,
+    Stop,
+    Restart,
+}
+
+pub struct Op {
+    conn: u64,
+    kind: OpKind,
+    /// (service index, its `starts` counter when the request came in)
+    items: Vec<(usize, u64)>,
+    results: Vec<Option<(bool, String)>>,
+}
+
+/// Group name or number → gid.
+pub fn group_id(g: &str) -> std::io::Result<u32> {
+    if let Ok(n) = g.parse() {
+        return Ok(n);
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(gr)) => Ok(gr.gid.as_raw()),
+        _ => Err(std::io::Error::other(format!(
+            "socket-group `{g}`: no such group"
+        ))),
+    }
+}
+
+impl Reactor {
+    pub(crate) fn accept(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let id = self.next_conn;
+            self.next_conn += 1;
+            let allowed = self.peer_allowed(&stream);
+            let fd = stream.as_raw_fd();
+            let mut conn = Conn {
+                stream,
+                inbuf: Vec::new(),
+                out: Vec::new(),
+                mode: Mode::Request,
+                want_write: false,
+            };
+            if !allowed {
+                reply_line(
+                    &mut conn,
+                    &json!({"ok": false, "error": "permission denied", "exit": 1}),
+                );
+                conn.mode = Mode::Closing;
+            }
+            if self.register(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
+                self.conns.insert(id, conn);
+                self.flush_conn(id);
+            }
+        }
+    }
+
+    /// Root, tend's own user, or (with socket-group) a member of the group.
+    fn peer_allowed(&self, s: &UnixStream) -> bool {
+        use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+        let Ok(cred) = getsockopt(s, PeerCredentials) else {
+            return false;
+        };
+        let me = nix::unistd::geteuid().as_raw();
+        if cred.uid() == 0 || cred.uid() == me {
+            return true;
+        }
+        let Some(gid) = self.socket_gid else {
+            return false;
+        };
+        if cred.gid() == gid {
+            return true;
+        }
+        // Supplementary groups of the peer's user.
+        let user = nix::unistd::User::from_uid(cred.uid().into())
+            .ok()
+            .flatten();
+        user.and_then(|u| {
+            let name = std::ffi::CString::new(u.name).ok()?;
+            nix::unistd::getgrouplist(&name, u.gid).ok()
+        })
+        .is_some_and(|gs| gs.iter().any(|g| g.as_raw() == gid))
+    }
+
+    pub(crate) fn on_conn(&mut self, id: u64, flags: EpollFlags) {
+        if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+            self.read_conn(id);
+        }
+        if self.conns.contains_key(&id) {
+            self.flush_conn(id);
+        }
+    }
+
+    fn read_conn(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut buf = [0u8; 8192];
+        loop {
+            match conn.stream.read(&mut buf) {
+                Ok(0) => {
+                    // The client went away (clients never half-close).
+                    self.close_conn(id);
+                    return;
+                }
+                Ok(n) => {
+                    if !matches!(conn.mode, Mode::Request) {
+                        continue; // nothing more is expected; discard
+                    }
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    if let Some(pos) = conn.inbuf.iter().position(|&b| b == b'\n') {
+                        let line = conn.inbuf[..pos].to_vec();
+                        conn.inbuf.clear();
+                        self.handle_request(id, &line);
+                        return;
+                    }
+                    if conn.inbuf.len() > MAX_REQUEST {
+                        let err = format!("request too large (limit {MAX_REQUEST} bytes)");
+                        self.fail(id, &err, 1);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close_conn(id);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, id: u64, error: &str, exit: i32) {
+        self.answer(id, json!({"ok": false, "error": error, "exit": exit}));
+    }
+
+    /// Send a final one-line reply and close.
+    fn answer(&mut self, id: u64, v: Value) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            reply_line(conn, &v);
+            conn.mode = Mode::Closing;
+        }
+    }
+
+    fn handle_request(&mut self, id: u64, line: &[u8]) {
+        let req: Value = match serde_json::from_slice(line) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return self.fail(id, "malformed request: not a JSON object", 1),
+            Err(e) => return self.fail(id, &format!("malformed request: {e}"), 1),
+        };
+        let cmd = req["cmd"].as_str().unwrap_or("");
+        match cmd {
+            "status" => self.req_status(id, &req),
+            "start" => self.req_op(id, &req, OpKind::Start),
+            "stop" => self.req_op(id, &req, OpKind::Stop),
+            "restart" => self.req_op(id, &req, OpKind::Restart),
+            "reload" => self.req_reload(id, &req),
+            "kill" => self.req_kill(id, &req),
+            "events" => self.req_events(id, &req),
+            "logs" => self.req_logs(id, &req),
+            "reload-config" => match self.reload_config() {
+                Ok((added, removed, changed)) => self.answer(
+                    id,
+                    json!({"ok": true, "added": added, "removed": removed, "changed": changed}),
+                ),
+                Err(e) => self.fail(id, &e, 2),
+            },
+            "shutdown" => {
+                let fx = self.sup.begin_shutdown(0, Instant::now());
+                self.apply(fx);
+                self.answer(id, json!({"ok": true}));
+            }
+            "" => self.fail(id, "malformed request: no `cmd`", 1),
+            other => self.fail(id, &format!("unknown command `{other}`"), 1),
+        }
+    }
+
+    /// The indices of `names` (all services if empty), or the error reply.
+    fn resolve(&mut self, id: u64, req: &Value, empty_means_all: bool) -> Option<Vec<usize>> {
+        let names: Vec<&str> = match &req["names"] {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            Value::Null => Vec::new(),
+            _ => {
+                self.fail(id, "malformed request: `names` must be an array", 1);
+                return None;
+            }
+        };
+        if names.is_empty() {
+            if empty_means_all {
+                return Some((0..self.sup.services.len()).collect());
+            }
+            self.fail(id, "no service named", 1);
+            return None;
+        }
+        let mut out = Vec::new();
+        for n in names {
+            match self.sup.find(n) {
+                Some(i) => out.push(i),
+                None => {
+                    self.fail(id, &format!("unknown service: {n}"), 3);
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn req_status(&mut self, id: u64, req: &Value) {
+        let Some(idx) = self.resolve(id, req, true) else {
+            return;
+        };
+        let now = Instant::now();
+        let services: Vec<Value> = idx.iter().map(|&i| self.status_json(i, now)).collect();
+        self.answer(id, json!({"ok": true, "services": services}));
+    }
+
+    pub(crate) fn status_json(&self, i: usize, now: Instant) -> Value {
+        let s = &self.sup.services[i];
+        let since_ms = now.saturating_duration_since(s.since).as_millis() as u64;
+        let since = std::time::SystemTime::now() - now.saturating_duration_since(s.since);
+        let last_exit = match s.last_exit {
+            Some(crate::event::ExitStatus::Code(c)) => json!({"code": c}),
+            Some(crate::event::ExitStatus::Signal(n)) => {
+                json!({"signal": crate::event::signal_name(n)})
+            }
+            None => Value::Null,
+        };
+        json!({
+            "name": s.spec.name,
+            "state": s.phase.name(),
+            "type": s.spec.kind.name(),
+            "pid": s.main_pid,
+            "ready": s.is_up(),
+            "since": crate::event::rfc3339(since),
+            "since_ms": since_ms,
+            "restarts": s.restarts,
+            "last_exit": last_exit,
+            "reason": s.reason,
+            "status": Value::Null,
+            "warning": Value::Null,
+        })
+    }
+
+    fn req_op(&mut self, id: u64, req: &Value, kind: OpKind) {
+        let Some(idx) = self.resolve(id, req, false) else {
+            return;
+        };
+        let items: Vec<(usize, u64)> = idx
+            .iter()
+            .map(|&i| (i, self.sup.services[i].starts))
+            .collect();
+        let now = Instant::now();
+        let fx = match kind {
+            OpKind::Start => self.sup.request_start(&idx, now),
+            OpKind::Stop => self.sup.request_stop(&idx, now),
+            OpKind::Restart => self.sup.request_restart(&idx, now),
+        };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.mode = Mode::Waiting;
+        }
+        let results = vec![None; items.len()];
+        self.ops.push(Op {
+            conn: id,
+            kind,
+            items,
+            results,
+        });
+        self.apply(fx);
+    }
+
+    fn req_reload(&mut self, id: u64, req: &Value) {
+        let Some(idx) = self.resolve(id, req, false) else {
+            return;
+        };
+        let mut results = Vec::new();
+        for i in idx {
+            let s = &self.sup.services[i];
+            let name = s.spec.name.clone();
+            let (ok, msg) = match (s.phase, self.pgid_of(i)) {
+                (Phase::Ready | Phase::Starting, Some(pgid)) => {
+                    crate::os::signal_group(pgid, s.spec.reload_signal);
+                    (true, "reload signal sent".to_string())
+                }
+                _ => (false, format!("not running ({})", s.phase.name())),
+            };
+            results.push(json!({"name": name, "ok": ok, "message": msg}));
+        }
+        let all = results.iter().all(|r| r["ok"] == true);
+        self.answer(id, json!({"ok": all, "results": results, "exit": 1}));
+    }
+
+    fn req_kill(&mut self, id: u64, req: &Value) {
+        let Some(idx) = self.resolve(id, req, false) else {
+            return;
+        };
+        let sig = req["signal"].as_str().unwrap_or("TERM");
+        let Some(signo) = parse_signal(sig) else {
+            return self.fail(id, &format!("unknown signal `{sig}`"), 2);
+        };
+        for i in idx {
+            if let Some(pgid) = self.pgid_of(i) {
+                crate::os::signal_group(pgid, signo);
+            }
+        }
+        self.answer(id, json!({"ok": true}));
+    }
+
+    fn req_events(&mut self, id: u64, req: &Value) {
+        let since = req["since"].as_u64();
+        let follow = req["follow"].as_bool().unwrap_or(false);
+        let oldest = self.events.oldest();
+        if let Err(oldest) = self.events.since(since).map(|_| ()) {
+            let msg = format!(
+                "events before {oldest} are no longer retained (asked from {})",
+                since.unwrap_or(0)
+            );
+            return self.answer(
+                id,
+                json!({"ok": false, "error": msg, "exit": 4, "oldest": oldest}),
+            );
+        }
+        let cursor = since.unwrap_or(oldest).max(oldest);
+        let head = json!({"ok": true, "oldest": oldest, "next": self.events.next()});
+        if let Some(c) = self.conns.get_mut(&id) {
+            reply_line(c, &head);
+            c.mode = Mode::Events { cursor, follow };
+        }
+    }
+
+    fn req_logs(&mut self, id: u64, req: &Value) {
+        let name = req["name"].as_str().unwrap_or("");
+        let n = req["lines"].as_u64().unwrap_or(100) as usize;
+        let follow = req["follow"].as_bool().unwrap_or(false);
+        let Some(lines) = self.logs.tail(name, n) else {
+            return self.fail(id, &format!("unknown service: {name}"), 3);
+        };
+        let cursor = self.logs.next_seq(name);
+        if let Some(c) = self.conns.get_mut(&id) {
+            reply_line(c, &json!({"ok": true}));
+            for l in lines {
+                reply_line(c, &json!({"line": l.text, "stream": l.stream.name()}));
+            }
+            c.mode = if follow {
+                Mode::Logs {
+                    service: name.to_string(),
+                    cursor,
+                }
+            } else {
+                Mode::Closing
+            };
+        }
+    }
+
+    fn pgid_of(&self, i: usize) -> Option<i32> {
+        self.rt[i].pgid
+    }
+
+    /// Answer the parked start/stop/restart requests whose services have
+    /// reached an outcome.
+    pub(crate) fn check_ops(&mut self) {
+        let mut done = Vec::new();
+        for (k, op) in self.ops.iter_mut().enumerate() {
+            for (j, &(i, starts0)) in op.items.iter().enumerate() {
+                if op.results[j].is_none() {
+                    op.results[j] = outcome(&self.sup, op.kind, i, starts0);
+                }
+            }
+            if op.results.iter().all(Option::is_some) {
+                done.push(k);
+            }
+        }
+        for k in done.into_iter().rev() {
+            let op = self.ops.remove(k);
+            let results: Vec<Value> = (op.items.iter().zip(&op.results))
+                .map(|(&(i, _), r)| {
+                    let (ok, msg) = r.clone().unwrap_or((false, String::new()));
+                    json!({"name": self.sup.services[i].spec.name, "ok": ok, "message": msg})
+                })
+                .collect();
+            let all = results.iter().all(|r| r["ok"] == true);
+            self.answer(op.conn, json!({"ok": all, "results": results, "exit": 1}));
+            self.flush_conn(op.conn);
+        }
+    }
+
+    /// Feed event and log followers from their cursors, and flush.
+    pub(crate) fn pump_followers(&mut self) {
+        let ids: Vec<u64> = self.conns.keys().copied().collect();
+        for id in ids {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            match &mut c.mode {
+                Mode::Events { cursor, follow } => {
+                    if *cursor < self.events.oldest() {
+                        let resume = self.events.oldest();
+                        reply_line(c, &json!({"lagged": true, "resume": resume}));
+                        c.mode = Mode::Closing;
+                    } else {
+                        while c.out.len() < OUT_HIGH_WATER && *cursor < self.events.next() {
+                            if let Some(e) = self.events.get(*cursor) {
+                                let mut line = e.to_json().to_string().into_bytes();
+                                line.push(b'\n');
+                                c.out.extend_from_slice(&line);
+                            }
+                            *cursor += 1;
+                        }
+                        if !*follow && *cursor >= self.events.next() {
+                            c.mode = Mode::Closing;
+                        }
+                    }
+                }
+                Mode::Logs { service, cursor } => {
+                    if c.out.len() < OUT_HIGH_WATER && *cursor < self.logs.next_seq(service) {
+                        let (dropped, lines) = self.logs.since(service, *cursor);
+                        if dropped > 0 {
+                            reply_line_raw(&mut c.out, &json!({"dropped": dropped}));
+                        }
+                        for l in lines {
+                            *cursor = l.seq + 1;
+                            let v = json!({"line": l.text, "stream": stream_name(l.stream)});
+                            reply_line_raw(&mut c.out, &v);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.flush_conn(id);
+        }
+    }
+
+    /// Write what we can; watch for writability only while output waits.
+    pub(crate) fn flush_conn(&mut self, id: u64) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        while !c.out.is_empty() {
+            match c.stream.write(&c.out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.out.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.close_conn(id);
+                    return;
+                }
+            }
+        }
+        if c.out.is_empty() && matches!(c.mode, Mode::Closing) {
+            self.close_conn(id);
+            return;
+        }
+        let want = !c.out.is_empty();
+        if want != c.want_write {
+            c.want_write = want;
+            let flags = if want {
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
+            } else {
+                EpollFlags::EPOLLIN
+            };
+            let fd = c.stream.as_raw_fd();
+            self.reregister(fd, T_CONN | id, flags);
+        }
+    }
+
+    /// At exit: give every connection its last bytes, bounded in time.
+    pub(crate) fn flush_all_conns(&mut self) {
+        self.check_ops();
+        self.pump_followers();
+        let deadline = Instant::now() + std::time::Duration::from_millis(500);
+        for c in self.conns.values_mut() {
+            let _ = c.stream.set_nonblocking(false);
+            let _ = c.stream.set_write_timeout(Some(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(std::time::Duration::from_millis(1)),
+            ));
+            let _ = c.stream.write_all(&c.out);
+        }
+    }
+
+    fn close_conn(&mut self, id: u64) {
+        if let Some(c) = self.conns.remove(&id) {
+            self.deregister(c.stream.as_raw_fd());
+        }
+        self.ops.retain(|op| op.conn != id);
+    }
+}
+
+/// The outcome of one service of a parked request, once there is one.
+fn outcome(
+    sup: &crate::supervisor::Supervisor,
+    kind: OpKind,
+    i: usize,
+    starts0: u64,
+) -> Option<(bool, String)> {
+    let s = &sup.services[i];
+    if kind == OpKind::Stop {
+        return (!s.phase.has_processes()).then(|| (true, s.phase.name().to_string()));
+    }
+    let new_instance = s.starts > starts0;
+    if s.is_up() && (kind == OpKind::Start || new_instance) {
+        return Some((true, s.phase.name().to_string()));
+    }
+    if s.phase == Phase::Failed {
+        return Some((false, s.reason.clone().unwrap_or_else(|| "failed".into())));
+    }
+    if new_instance && s.deaths >= s.starts && !s.is_up() {
+        // The instance started for this request died before it was ready.
+        let why = s
+            .reason
+            .clone()
+            .or_else(|| s.last_exit.map(|e| format!("exited with {}", e.describe())));
+        return Some((
+            false,
+            why.unwrap_or_else(|| "exited before it was ready".into()),
+        ));
+    }
+    if s.want == crate::service::Want::Down && !s.phase.has_processes() {
+        return Some((false, format!("stopped ({})", s.phase.name())));
+    }
+    sup.failed_requirement(i)
+        .map(|d| (false, format!("dependency {d} failed")))
+}
+
+fn stream_name(s: Stream) -> &'static str {
+    s.name()
+}
+
+fn reply_line(c: &mut Conn, v: &Value) {
+    reply_line_raw(&mut c.out, v);
+}
+
+fn reply_line_raw(out: &mut Vec<u8>, v: &Value) {
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.push(b'\n');
+}

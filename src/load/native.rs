@@ -1,0 +1,371 @@
+//! Native TOML service definitions: one table of SPEC §2 keys → a
+//! [`ServiceSpec`].
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use super::ctx::Ctx;
+use super::parts::{self, HEALTH_CHECK_DEFAULTS, READY_CHECK_DEFAULTS};
+use super::span::Node;
+use super::values::{self, resolve};
+use super::{DepRef, is_not_supported};
+use crate::graph::DepKind;
+use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
+
+/// Every key a service table may hold (SPEC §2).
+pub const SERVICE_KEYS: &[&str] = &[
+    "exec",
+    "type",
+    "pid-file",
+    "ready-fd",
+    "bus-name",
+    "ready-check",
+    "health-check",
+    "requires",
+    "wants",
+    "after",
+    "restart",
+    "restart-delay",
+    "restart-delay-max",
+    "start-limit-burst",
+    "start-limit-interval",
+    "start-limit-action",
+    "start-timeout",
+    "stop-signal",
+    "stop-timeout",
+    "stop-exec",
+    "reload-signal",
+    "reload-exec",
+    "watchdog",
+    "notify-access",
+    "success-exit-codes",
+    "user",
+    "group",
+    "working-dir",
+    "environment",
+    "env-file",
+    "on-exit",
+    "critical",
+    "autostart",
+    "log",
+    "memory-max",
+    "tasks-max",
+    "cpu-max",
+];
+
+pub const TYPES: &[(&str, ServiceType)] = &[
+    ("simple", ServiceType::Simple),
+    ("exec", ServiceType::Exec),
+    ("forking", ServiceType::Forking),
+    ("oneshot", ServiceType::Oneshot),
+    ("notify", ServiceType::Notify),
+    ("notify-fd", ServiceType::NotifyFd),
+    ("dbus", ServiceType::Dbus),
+    ("idle", ServiceType::Idle),
+];
+
+pub const RESTARTS: &[(&str, RestartPolicy)] = &[
+    ("no", RestartPolicy::No),
+    ("on-failure", RestartPolicy::OnFailure),
+    ("on-abnormal", RestartPolicy::OnAbnormal),
+    ("always", RestartPolicy::Always),
+];
+
+const START_LIMIT_ACTIONS: &[(&str, StartLimitAction)] = &[
+    ("alert", StartLimitAction::Alert),
+    ("give-up", StartLimitAction::GiveUp),
+];
+
+pub const NOTIFY_ACCESS: &[(&str, NotifyAccess)] =
+    &[("main", NotifyAccess::Main), ("all", NotifyAccess::All)];
+
+/// A service as loaded, with what the graph checks need.
+pub struct Parsed {
+    pub spec: ServiceSpec,
+    pub deps: Vec<DepRef>,
+}
+
+/// Reads the service table `node` (the root of `NAME.toml`, or a
+/// `[service.NAME]` table). `def_dir` is the absolute directory of the
+/// definition file. Always returns a spec (defaults where values were
+/// wrong) so that later checks can run; errors are in `cx.out`.
+pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed {
+    let mut spec = ServiceSpec::with_defaults(name, cx.src.path.clone(), def_dir.to_path_buf());
+    let mut deps = Vec::new();
+    let Some(entries) = values::table(cx, "definition", node) else {
+        return Parsed { spec, deps };
+    };
+    // key → (key span, value span), for the checks across keys.
+    let mut seen: HashMap<&str, (Range<usize>, Range<usize>)> = HashMap::new();
+    let mut pid_file: Option<String> = None;
+    for (k, v) in entries {
+        let key = k.name.as_str();
+        let Some(&key) = SERVICE_KEYS.iter().find(|s| **s == key) else {
+            let hint = match key {
+                "service" | "supervisor" => format!(
+                    "unknown key `{key}`: `[{key}]` tables belong in tend.toml or a single-file definition"
+                ),
+                _ => String::new(),
+            };
+            if hint.is_empty() {
+                cx.unknown_key(key, &k.span, SERVICE_KEYS);
+            } else {
+                cx.error(&k.span, hint);
+            }
+            continue;
+        };
+        if is_not_supported("service", key) {
+            cx.warning(&k.span, format!("{key}: not supported yet, ignored"));
+        }
+        seen.insert(key, (k.span.clone(), v.span.clone()));
+        let base = def_dir;
+        match key {
+            "exec" => set(&mut spec.exec, values::command(cx, key, v)),
+            "type" => set(&mut spec.kind, values::choice(cx, key, v, TYPES)),
+            "pid-file" => pid_file = values::nonempty_string(cx, key, v),
+            "ready-fd" => spec.ready_fd = ready_fd(cx, v),
+            "bus-name" => spec.bus_name = values::nonempty_string(cx, key, v),
+            "ready-check" => {
+                spec.ready_check = parts::probe(cx, key, v, &READY_CHECK_DEFAULTS);
+            }
+            "health-check" => {
+                spec.health_check = parts::probe(cx, key, v, &HEALTH_CHECK_DEFAULTS);
+            }
+            "requires" | "wants" | "after" => {
+                let kind = match key {
+                    "requires" => DepKind::Requires,
+                    "wants" => DepKind::Wants,
+                    _ => DepKind::After,
+                };
+                let list = values::string_list(cx, key, v).unwrap_or_default();
+                let mut names = Vec::new();
+                for (dep, span) in list {
+                    if !names.contains(&dep) {
+                        names.push(dep.clone());
+                        deps.push(DepRef {
+                            kind,
+                            name: dep,
+                            loc: cx.src.loc(&span),
+                        });
+                    }
+                }
+                match kind {
+                    DepKind::Requires => spec.requires = names,
+                    DepKind::Wants => spec.wants = names,
+                    DepKind::After => spec.after = names,
+                }
+            }
+            "restart" => set(&mut spec.restart, values::choice(cx, key, v, RESTARTS)),
+            "restart-delay" => set(
+                &mut spec.restart_delay,
+                values::finite_duration(cx, key, v, false),
+            ),
+            "restart-delay-max" => set(
+                &mut spec.restart_delay_max,
+                values::finite_duration(cx, key, v, false),
+            ),
+            "start-limit-burst" => set(
+                &mut spec.start_limit_burst,
+                values::integer(cx, key, v, 1, i64::from(u32::MAX)).map(|n| n as u32),
+            ),
+            "start-limit-interval" => set(
+                &mut spec.start_limit_interval,
+                values::finite_duration(cx, key, v, true),
+            ),
+            "start-limit-action" => set(
+                &mut spec.start_limit_action,
+                values::choice(cx, key, v, START_LIMIT_ACTIONS),
+            ),
+            "start-timeout" => set(&mut spec.start_timeout, timeout(cx, key, v)),
+            "stop-signal" => set(&mut spec.stop_signal, values::signal(cx, key, v)),
+            "stop-timeout" => set(&mut spec.stop_timeout, timeout(cx, key, v)),
+            "stop-exec" => spec.stop_exec = values::command(cx, key, v),
+            "reload-signal" => set(&mut spec.reload_signal, values::signal(cx, key, v)),
+            "reload-exec" => spec.reload_exec = values::command(cx, key, v),
+            "watchdog" => spec.watchdog = values::finite_duration(cx, key, v, true),
+            "notify-access" => set(
+                &mut spec.notify_access,
+                values::choice(cx, key, v, NOTIFY_ACCESS),
+            ),
+            "success-exit-codes" => set(&mut spec.success_exit_codes, exit_codes(cx, v)),
+            "user" => spec.user = values::user_or_group(cx, key, v),
+            "group" => spec.group = values::user_or_group(cx, key, v),
+            "working-dir" => set(&mut spec.working_dir, values::path(cx, key, v, base)),
+            "environment" => set(&mut spec.environment, parts::environment(cx, v)),
+            "env-file" => set(&mut spec.env_files, values::paths(cx, key, v, base)),
+            "on-exit" => spec.on_exit = values::command(cx, key, v),
+            "critical" => set(&mut spec.critical, values::boolean(cx, key, v)),
+            "autostart" => set(&mut spec.autostart, values::boolean(cx, key, v)),
+            "log" => set(&mut spec.log, parts::log(cx, v, base)),
+            "memory-max" => spec.memory_max = limit(cx, key, v, values::size),
+            "tasks-max" => {
+                spec.tasks_max = limit(cx, key, v, |cx, key, v| {
+                    values::integer(cx, key, v, 1, i64::MAX).map(|n| n as u64)
+                })
+            }
+            "cpu-max" => spec.cpu_max = cpu_max(cx, v),
+            _ => {}
+        }
+    }
+    if let Some(p) = pid_file {
+        spec.pid_file = Some(resolve(&spec.working_dir, &p));
+    }
+    cross_checks(cx, &mut spec, node, &seen);
+    Parsed { spec, deps }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+/// A timeout: a duration or "infinity", not zero.
+fn timeout(cx: &mut Ctx, key: &str, v: &Node) -> Option<crate::model::Timeout> {
+    let d = values::duration(cx, key, v, true)?;
+    if d.is_some_and(|d| d.is_zero()) {
+        cx.error(
+            &v.span,
+            format!("{key}: must be longer than zero (use \"infinity\" for no limit)"),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn ready_fd(cx: &mut Ctx, v: &Node) -> Option<i32> {
+    let n = values::integer(cx, "ready-fd", v, i64::MIN, i64::MAX)?;
+    if n < 3 {
+        cx.error(
+            &v.span,
+            format!("ready-fd: {n} is not allowed: fds 0, 1 and 2 are stdin, stdout and stderr (use 3 or more)"),
+        );
+        return None;
+    }
+    if n > 1023 {
+        cx.error(
+            &v.span,
+            format!("ready-fd: {n} is too large (at most 1023)"),
+        );
+        return None;
+    }
+    Some(n as i32)
+}
+
+fn exit_codes(cx: &mut Ctx, v: &Node) -> Option<Vec<i32>> {
+    let key = "success-exit-codes";
+    let items: Vec<&Node> = match &v.value {
+        super::span::Val::Array(items) => items.iter().collect(),
+        _ => vec![v],
+    };
+    let mut codes = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match values::integer(cx, key, item, 0, 255) {
+            Some(c) if !codes.contains(&(c as i32)) => codes.push(c as i32),
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    if codes.is_empty() {
+        cx.error(&v.span, format!("{key}: must list at least one code"));
+        return None;
+    }
+    Some(codes)
+}
+
+/// A cgroup limit: `parse`, or "infinity" for none.
+fn limit(
+    cx: &mut Ctx,
+    key: &str,
+    v: &Node,
+    parse: impl Fn(&mut Ctx, &str, &Node) -> Option<u64>,
+) -> Option<u64> {
+    if matches!(&v.value, super::span::Val::Str(s) if s == "infinity") {
+        return None;
+    }
+    let n = parse(cx, key, v)?;
+    if n == 0 {
+        cx.error(&v.span, format!("{key}: must be more than 0"));
+        return None;
+    }
+    Some(n)
+}
+
+fn cpu_max(cx: &mut Ctx, v: &Node) -> Option<(u64, u64)> {
+    let s = values::string(cx, "cpu-max", v)?;
+    match super::units::parse_cpu_max(s) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            cx.error(&v.span, format!("cpu-max: {e}"));
+            None
+        }
+    }
+}
+
+/// Checks that involve several keys, and the warnings about what this
+/// release does not do yet.
+fn cross_checks(
+    cx: &mut Ctx,
+    spec: &mut ServiceSpec,
+    node: &Node,
+    seen: &HashMap<&str, (Range<usize>, Range<usize>)>,
+) {
+    let val = |k: &str| seen.get(k).map(|(_, v)| v.clone());
+    let key = |k: &str| seen.get(k).map(|(k, _)| k.clone());
+    if !seen.contains_key("exec") {
+        cx.error(&node.span, "missing required key `exec`");
+    }
+    let type_span = val("type").unwrap_or(node.span.clone());
+    let kind = spec.kind;
+    if is_not_supported("type", kind.name()) {
+        cx.warning(
+            &type_span,
+            format!(
+                "type `{}`: readiness for this type is not supported yet, treated like `simple`",
+                kind.name()
+            ),
+        );
+    }
+    match kind {
+        ServiceType::NotifyFd if !seen.contains_key("ready-fd") => {
+            cx.error(&type_span, "type `notify-fd` needs `ready-fd`");
+        }
+        ServiceType::Dbus if !seen.contains_key("bus-name") => {
+            cx.error(&type_span, "type `dbus` needs `bus-name`");
+        }
+        _ => {}
+    }
+    if let Some(span) = key("ready-fd").filter(|_| kind != ServiceType::NotifyFd) {
+        cx.warning(&span, "ready-fd: only used with type `notify-fd`");
+    }
+    if let Some(span) = key("bus-name").filter(|_| kind != ServiceType::Dbus) {
+        cx.warning(&span, "bus-name: only used with type `dbus`");
+    }
+    if let Some(span) = key("pid-file").filter(|_| kind != ServiceType::Forking) {
+        cx.warning(&span, "pid-file: only used with type `forking`");
+    }
+    if kind == ServiceType::Oneshot && spec.restart == RestartPolicy::Always {
+        let span = val("restart").unwrap_or(type_span.clone());
+        cx.error(
+            &span,
+            "restart: `always` is not allowed for a oneshot service (use `on-failure`)",
+        );
+    }
+    if spec.restart_delay_max < spec.restart_delay {
+        match val("restart-delay-max") {
+            Some(span) => cx.error(
+                &span,
+                format!(
+                    "restart-delay-max ({:?}) is shorter than restart-delay ({:?})",
+                    spec.restart_delay_max, spec.restart_delay
+                ),
+            ),
+            None => spec.restart_delay_max = spec.restart_delay,
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The structured values of a service definition: probes, log targets,
+//! environment tables, addresses.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::ctx::Ctx;
+use super::span::{Node, Val};
+use super::values;
+use crate::model::{LogTarget, Probe, ProbeKind};
+
+/// Defaults of one probe key (`ready-check` or `health-check`).
+pub struct ProbeDefaults {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+pub const READY_CHECK_DEFAULTS: ProbeDefaults = ProbeDefaults {
+    interval: Duration::from_millis(100),
+    timeout: Duration::from_secs(5),
+    retries: 3,
+};
+
+pub const HEALTH_CHECK_DEFAULTS: ProbeDefaults = ProbeDefaults {
+    interval: Duration::from_secs(10),
+    timeout: Duration::from_secs(5),
+    retries: 3,
+};
+
+const PROBE_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout", "retries"];
+
+/// `{ exec = [...] | exec = "..." | tcp = "host:port" | http = "http://..",
+/// interval, timeout, retries }`.
+pub fn probe(cx: &mut Ctx, key: &str, node: &Node, defaults: &ProbeDefaults) -> Option<Probe> {
+    let entries = values::table(cx, key, node)?;
+    let mut kind: Option<(&str, ProbeKind)> = None;
+    let mut ok = true;
+    let mut probe = Probe {
+        kind: ProbeKind::Exec(Vec::new()),
+        interval: defaults.interval,
+        timeout: defaults.timeout,
+        retries: defaults.retries,
+    };
+    for (k, v) in entries {
+        let name = k.name.as_str();
+        let sub = format!("{key}.{name}");
+        let parsed = match name {
+            "exec" => values::command(cx, &sub, v).map(ProbeKind::Exec),
+            "tcp" => tcp_address(cx, &sub, v).map(ProbeKind::Tcp),
+            "http" => http_url(cx, &sub, v).map(ProbeKind::Http),
+            "interval" => {
+                let d = values::finite_duration(cx, &sub, v, true);
+                ok &= d.is_some();
+                probe.interval = d.unwrap_or(probe.interval);
+                continue;
+            }
+            "timeout" => {
+                let d = values::finite_duration(cx, &sub, v, true);
+                ok &= d.is_some();
+                probe.timeout = d.unwrap_or(probe.timeout);
+                continue;
+            }
+            "retries" => {
+                let r = values::integer(cx, &sub, v, 1, 1_000_000);
+                ok &= r.is_some();
+                probe.retries = r.map_or(probe.retries, |r| r as u32);
+                continue;
+            }
+            _ => {
+                cx.unknown_key(&sub, &k.span, PROBE_KEYS);
+                ok = false;
+                continue;
+            }
+        };
+        match (&kind, parsed) {
+            (Some((first, _)), _) => {
+                cx.error(
+                    &k.span,
+                    format!("{key}: `{first}` and `{name}` both given: a probe is one of exec, tcp or http"),
+                );
+                ok = false;
+            }
+            (None, Some(p)) => kind = Some((name, p)),
+            (None, None) => {
+                // Reported; remember the kind so a second one is still
+                // diagnosed as a conflict.
+                kind = Some((name, ProbeKind::Exec(Vec::new())));
+                ok = false;
+            }
+        }
+    }
+    match kind {
+        None => {
+            cx.error(
+                &node.span,
+                format!("{key}: needs one of `exec`, `tcp` or `http`"),
+            );
+            None
+        }
+        Some((_, k)) if ok => {
+            probe.kind = k;
+            Some(probe)
+        }
+        Some(_) => None,
+    }
+}
+
+/// Checks `host:port` (`[v6]:port` too); the error says what is wrong.
+pub fn check_host_port(s: &str) -> Result<(), String> {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!(
+            "`{s}` has no port: expected host:port, e.g. \"127.0.0.1:8080\""
+        ));
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{s}` has no valid host: expected host:port, e.g. \"127.0.0.1:8080\""
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("`{s}` has an invalid port `{port}` (1 to 65535)")),
+    }
+}
+
+/// A `host:port` string.
+pub fn tcp_address(cx: &mut Ctx, key: &str, node: &Node) -> Option<String> {
+    let s = values::string(cx, key, node)?;
+    match check_host_port(s) {
+        Ok(()) => Some(s.to_string()),
+        Err(e) => {
+            cx.error(&node.span, format!("{key}: {e}"));
+            None
+        }
+    }
+}
+
+fn http_url(cx: &mut Ctx, key: &str, node: &Node) -> Option<String> {
+    let s = values::string(cx, key, node)?;
+    let err = if s.starts_with("https://") {
+        "https is not supported, use an http:// url"
+    } else if let Some(rest) = s.strip_prefix("http://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.is_empty() || authority.contains(char::is_whitespace) {
+            "the url has no host"
+        } else {
+            return Some(s.to_string());
+        }
+    } else {
+        "expected a url such as \"http://127.0.0.1:8080/health\""
+    };
+    cx.error(&node.span, format!("{key}: `{s}`: {err}"));
+    None
+}
+
+const LOG_KEYS: &[&str] = &["file", "max-size", "keep"];
+const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
+const DEFAULT_LOG_KEEP: u32 = 5;
+
+/// `"inherit"`, `{ file = "...", max-size = "10MiB", keep = 5 }`, or an
+/// array of these. Relative files resolve against `base`.
+pub fn log(cx: &mut Ctx, node: &Node, base: &Path) -> Option<Vec<LogTarget>> {
+    match &node.value {
+        Val::Array(items) => {
+            let mut out = Vec::new();
+            let mut ok = true;
+            for item in items {
+                match log_target(cx, item, base) {
+                    Some(t) => out.push(t),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(out)
+        }
+        _ => log_target(cx, node, base).map(|t| vec![t]),
+    }
+}
+
+fn log_target(cx: &mut Ctx, node: &Node, base: &Path) -> Option<LogTarget> {
+    match &node.value {
+        Val::Str(s) if s == "inherit" => Some(LogTarget::Inherit),
+        Val::Str(s) => {
+            cx.error(
+                &node.span,
+                format!("log: invalid value `{s}`, expected \"inherit\" or a table such as {{ file = \"{s}\" }}"),
+            );
+            None
+        }
+        Val::Table(entries) => {
+            let mut path = None;
+            let mut max_size = DEFAULT_LOG_MAX_SIZE;
+            let mut keep = DEFAULT_LOG_KEEP;
+            let mut ok = true;
+            for (k, v) in entries {
+                let sub = format!("log.{}", k.name);
+                match k.name.as_str() {
+                    "file" => {
+                        path = values::path(cx, &sub, v, base);
+                        ok &= path.is_some();
+                    }
+                    "max-size" => match values::size(cx, &sub, v) {
+                        Some(0) => {
+                            cx.error(&v.span, format!("{sub}: must be more than 0"));
+                            ok = false;
+                        }
+                        Some(n) => max_size = n,
+                        None => ok = false,
+                    },
+                    "keep" => match values::integer(cx, &sub, v, 0, 10_000) {
+                        Some(n) => keep = n as u32,
+                        None => ok = false,
+                    },
+                    _ => {
+                        cx.unknown_key(&sub, &k.span, LOG_KEYS);
+                        ok = false;
+                    }
+                }
+            }
+            if path.is_none() && ok {
+                cx.error(&node.span, "log: a log table needs `file`");
+            }
+            let path = path?;
+            ok.then_some(LogTarget::File {
+                path,
+                max_size,
+                keep,
+            })
+        }
+        _ => {
+            cx.error(
+                &node.span,
+                format!(
+                    "log: expected \"inherit\", a table {{ file = ... }} or an array of these, found {}",
+                    node.value.type_name()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A table of `NAME = "value"` strings.
+pub fn environment(cx: &mut Ctx, node: &Node) -> Option<BTreeMap<String, String>> {
+    let entries = values::table(cx, "environment", node)?;
+    let mut env = BTreeMap::new();
+    let mut ok = true;
+    for (k, v) in entries {
+        let name = &k.name;
+        if name.is_empty() || name.contains(['=', '\0']) {
+            cx.error(
+                &k.span,
+                format!("environment: invalid variable name `{name}`"),
+            );
+            ok = false;
+            continue;
+        }
+        match &v.value {
+            Val::Str(s) if s.contains('\0') => {
+                cx.error(&v.span, format!("environment.{name}: contains a NUL byte"));
+                ok = false;
+            }
+            Val::Str(s) => {
+                env.insert(name.clone(), s.clone());
+            }
+            Val::Int(_) | Val::Float(_) | Val::Bool(_) => {
+                cx.error(
+                    &v.span,
+                    format!(
+                        "environment.{name}: expected a string, found {}: put the value in quotes",
+                        v.value.type_name()
+                    ),
+                );
+                ok = false;
+            }
+            other => {
+                cx.error(
+                    &v.span,
+                    format!(
+                        "environment.{name}: expected a string, found {}",
+                        other.type_name()
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ports() {
+        assert!(check_host_port("127.0.0.1:5432").is_ok());
+        assert!(check_host_port("localhost:80").is_ok());
+        assert!(check_host_port("[::1]:9100").is_ok());
+        assert!(
+            check_host_port("localhost")
+                .unwrap_err()
+                .contains("no port")
+        );
+        assert!(
+            check_host_port(":80")
+                .unwrap_err()
+                .contains("no valid host")
+        );
+        assert!(check_host_port("h:0").unwrap_err().contains("invalid port"));
+        assert!(
+            check_host_port("h:70000")
+                .unwrap_err()
+                .contains("invalid port")
+        );
+    }
+}

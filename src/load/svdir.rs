@@ -1,0 +1,145 @@
+//! runit/s6 service directories: `NAME/run` (executable) is the service.
+//!
+//! `run` → exec `./run` in the directory; `finish` → on-exit hook;
+//! `notification-fd` → type notify-fd with that ready-fd; `down` →
+//! autostart false; `down-signal` → stop-signal; `timeout-kill` (ms, 0 =
+//! none) → stop-timeout; `log/run` → a logger, not supported yet (warned).
+//! Like runit and s6, a service is restarted whenever it exits.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use super::ctx::{Ctx, Loc, Src};
+use super::native::Parsed;
+use super::{Diagnostic, Severity, is_not_supported};
+use crate::model::{RestartPolicy, ServiceSpec, ServiceType};
+
+pub enum Detect {
+    /// No `run` file: not a service directory (ignored).
+    NotService,
+    /// `run` exists but cannot be executed.
+    RunNotExecutable,
+    Service,
+}
+
+fn executable(p: &Path) -> Option<bool> {
+    let m = std::fs::metadata(p).ok()?;
+    Some(m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+pub fn detect(dir: &Path) -> Detect {
+    match executable(&dir.join("run")) {
+        None => Detect::NotService,
+        Some(false) => Detect::RunNotExecutable,
+        Some(true) => Detect::Service,
+    }
+}
+
+/// The service of directory `dir` (as displayed), `abs` its absolute form.
+pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>) -> Parsed {
+    let mut spec = ServiceSpec::with_defaults(name, dir.to_path_buf(), abs.to_path_buf());
+    spec.exec = vec!["./run".into()];
+    spec.restart = RestartPolicy::Always;
+    let who = format!("service `{name}`");
+    let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
+        out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
+    };
+    match executable(&dir.join("finish")) {
+        Some(true) => {
+            spec.on_exit = Some(vec!["./finish".into()]);
+            if is_not_supported("service", "on-exit") {
+                warn(
+                    out,
+                    "finish",
+                    "on-exit (`finish`): not supported yet, ignored".into(),
+                );
+            }
+        }
+        Some(false) => warn(out, "finish", "`finish` is not executable, ignored".into()),
+        None => {}
+    }
+    if dir.join("down").exists() {
+        spec.autostart = false;
+    }
+    if let Some((src, text)) = read_small(out, &dir.join("notification-fd")) {
+        let mut cx = Ctx {
+            src: &src,
+            out,
+            who: who.clone(),
+        };
+        match text.trim().parse::<i32>() {
+            Ok(fd) if fd >= 3 => {
+                spec.kind = ServiceType::NotifyFd;
+                spec.ready_fd = Some(fd);
+                if is_not_supported("type", "notify-fd") {
+                    cx.warning(&(0..0), "notification-fd: readiness for type `notify-fd` is not supported yet, treated like `simple`");
+                }
+            }
+            Ok(fd) => cx.error(&(0..0), format!("notification-fd: {fd} is not allowed: use 3 or more (0, 1 and 2 are stdin, stdout and stderr)")),
+            Err(_) => cx.error(&(0..0), format!("notification-fd: expected a file descriptor number, found `{}`", text.trim())),
+        }
+    }
+    if let Some((src, text)) = read_small(out, &dir.join("down-signal")) {
+        let mut cx = Ctx {
+            src: &src,
+            out,
+            who: who.clone(),
+        };
+        match crate::event::parse_signal(text.trim()) {
+            Some(s) => spec.stop_signal = s,
+            None => cx.error(
+                &(0..0),
+                format!("down-signal: unknown signal `{}`", text.trim()),
+            ),
+        }
+    }
+    if let Some((src, text)) = read_small(out, &dir.join("timeout-kill")) {
+        let mut cx = Ctx {
+            src: &src,
+            out,
+            who: who.clone(),
+        };
+        match text.trim().parse::<u64>() {
+            Ok(0) => spec.stop_timeout = None,
+            Ok(ms) => spec.stop_timeout = Some(Duration::from_millis(ms)),
+            Err(_) => cx.error(
+                &(0..0),
+                format!(
+                    "timeout-kill: expected milliseconds, found `{}`",
+                    text.trim()
+                ),
+            ),
+        }
+    }
+    if executable(&dir.join("log").join("run")).is_some() {
+        warn(
+            out,
+            "log/run",
+            "log/run: a logger service is not supported yet, ignored (output goes to tend's log)"
+                .into(),
+        );
+    }
+    Parsed {
+        spec,
+        deps: Vec::new(),
+    }
+}
+
+/// A small control file's text, if it exists; unreadable ones are errors.
+fn read_small(out: &mut Vec<Diagnostic>, path: &Path) -> Option<(Src, String)> {
+    if !path.exists() {
+        return None;
+    }
+    match std::fs::read(path).map(String::from_utf8) {
+        Ok(Ok(t)) => Some((Src::new(path, &t), t)),
+        Ok(Err(_)) => {
+            out.push(Loc::file(path).diag(Severity::Error, "not valid utf-8".into()));
+            None
+        }
+        Err(e) => {
+            out.push(Loc::file(path).diag(Severity::Error, format!("cannot read: {e}")));
+            None
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! systemd units (`NAME.service`): the subset that maps onto the model.
+//!
+//! Defaults are systemd's where they differ from native definitions:
+//! `Restart=no`, `TimeoutStopSec=90s`, working directory `/`. Unknown
+//! directives and sections are warnings (`[Install]` is ignored silently);
+//! values that are present but wrong are errors.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::ctx::{Ctx, Src};
+use super::native::{NOTIFY_ACCESS, Parsed, TYPES};
+use super::units::{parse_cpu_max, parse_size, parse_systemd_timespan};
+use super::values::resolve;
+use super::words::split_words;
+use super::{DepRef, Diagnostic, is_not_supported};
+use crate::graph::DepKind;
+use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, Timeout};
+
+/// One `Key=Value` line (continuations joined).
+struct Directive {
+    section: String,
+    key: String,
+    key_span: Range<usize>,
+    value: String,
+    value_span: Range<usize>,
+}
+
+/// Directives known to be harmless to ignore.
+const IGNORED: &[&str] = &["Description", "Documentation", "DefaultDependencies"];
+
+/// Directive → native key, for the "not supported yet" list.
+const NATIVE_KEY: &[(&str, &str)] = &[
+    ("PIDFile", "pid-file"),
+    ("BusName", "bus-name"),
+    ("WatchdogSec", "watchdog"),
+    ("NotifyAccess", "notify-access"),
+    ("MemoryMax", "memory-max"),
+    ("TasksMax", "tasks-max"),
+    ("CPUQuota", "cpu-max"),
+];
+
+/// Reads the unit at `path` as service `name`; None if unreadable
+/// (reported).
+pub fn unit(path: &Path, name: &str, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
+    let text = match std::fs::read(path).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => {
+            out.push(super::Loc::file(path).diag(super::Severity::Error, "not valid utf-8".into()));
+            return None;
+        }
+        Err(e) => {
+            out.push(
+                super::Loc::file(path).diag(super::Severity::Error, format!("cannot read: {e}")),
+            );
+            return None;
+        }
+    };
+    let src = Src::new(path, &text);
+    let mut cx = Ctx {
+        src: &src,
+        out,
+        who: format!("service `{name}`"),
+    };
+    let directives = parse_ini(&mut cx, &text);
+    Some(lower(&mut cx, name, &directives))
+}
+
+/// Splits the unit into directives; reports malformed lines.
+fn parse_ini(cx: &mut Ctx, text: &str) -> Vec<Directive> {
+    let mut out: Vec<Directive> = Vec::new();
+    let mut section = String::new();
+    let mut warned_sections: Vec<String> = Vec::new();
+    let mut offset = 0;
+    let mut continuing = false;
+    for raw in text.split_inclusive('\n') {
+        let start = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let lead = line.len() - line.trim_start().len();
+        let body = line.trim();
+        if body.starts_with(['#', ';']) {
+            continue;
+        }
+        if continuing {
+            let (part, more) = continuation(body);
+            if let Some(d) = out.last_mut() {
+                if !part.is_empty() {
+                    if !d.value.is_empty() {
+                        d.value.push(' ');
+                    }
+                    d.value.push_str(part);
+                }
+            }
+            continuing = more;
+            continue;
+        }
+        if body.is_empty() {
+            continue;
+        }
+        let span = start + lead..start + line.len();
+        if let Some(rest) = body.strip_prefix('[') {
+            match rest.strip_suffix(']') {
+                Some(s) => {
+                    section = s.to_string();
+                    if !matches!(s, "Unit" | "Service" | "Install")
+                        && !warned_sections.contains(&section)
+                    {
+                        cx.warning(&span, format!("section `[{s}]` is not supported, ignored"));
+                        warned_sections.push(section.clone());
+                    }
+                }
+                None => cx.error(&span, format!("malformed section header `{body}`")),
+            }
+            continue;
+        }
+        let Some((key, value)) = body.split_once('=') else {
+            cx.error(&span, format!("expected `Key=Value`, found `{body}`"));
+            continue;
+        };
+        let key = key.trim_end();
+        let value_lead = value.len() - value.trim_start().len();
+        let value_start = span.start + body.find('=').unwrap_or(0) + 1 + value_lead;
+        let (value, more) = continuation(value.trim());
+        continuing = more;
+        if section.is_empty() {
+            cx.warning(&span, format!("`{key}=` outside of any section, ignored"));
+            continue;
+        }
+        out.push(Directive {
+            section: section.clone(),
+            key: key.to_string(),
+            key_span: span.start..span.start + key.len(),
+            value: value.to_string(),
+            value_span: value_start..value_start + value.len(),
+        });
+    }
+    out
+}
+
+/// A value part without its trailing continuation backslash, and whether
+/// the next line continues it.
+fn continuation(s: &str) -> (&str, bool) {
+    match s.strip_suffix('\\') {
+        Some(rest) => (rest.trim_end(), true),
+        None => (s, false),
+    }
+}
+
+/// Directives → a service spec, with systemd's defaults.
+fn lower(cx: &mut Ctx, name: &str, directives: &[Directive]) -> Parsed {
+    let mut spec = ServiceSpec::with_defaults(name, cx.src.path.clone(), PathBuf::from("/"));
+    spec.restart = RestartPolicy::No;
+    spec.stop_timeout = Some(Duration::from_secs(90));
+    let mut deps = Vec::new();
+    let mut exec_seen = false;
+    let mut type_span = None;
+    let mut restart_span = None;
+    let mut exit_codes = vec![0];
+    for d in directives {
+        if d.section == "Install" || !matches!(d.section.as_str(), "Unit" | "Service") {
+            continue;
+        }
+        let (k, v, vs) = (d.key.as_str(), d.value.as_str(), &d.value_span);
+        if let Some((_, native)) = NATIVE_KEY.iter().find(|(dk, _)| *dk == k) {
+            if is_not_supported("service", native) {
+                cx.warning(&d.key_span, format!("{k}: not supported yet, ignored"));
+            }
+        }
+        match (d.section.as_str(), k) {
+            (_, k) if IGNORED.contains(&k) => {}
+            ("Unit", "Requires" | "Wants" | "After") => {
+                let kind = match k {
+                    "Requires" => DepKind::Requires,
+                    "Wants" => DepKind::Wants,
+                    _ => DepKind::After,
+                };
+                unit_list(cx, d, kind, &mut spec, &mut deps);
+            }
+            ("Unit" | "Service", "StartLimitBurst") => {
+                if let Some(n) = number(cx, k, v, vs) {
+                    spec.start_limit_burst = n.clamp(1, u64::from(u32::MAX)) as u32;
+                }
+            }
+            ("Unit" | "Service", "StartLimitIntervalSec" | "StartLimitInterval") => {
+                match timespan(cx, k, v, vs) {
+                    Some(Some(t)) if !t.is_zero() => spec.start_limit_interval = t,
+                    // 0 or infinity: no rate limiting.
+                    Some(_) => spec.start_limit_burst = u32::MAX,
+                    None => {}
+                }
+            }
+            ("Service", "ExecStart") => {
+                if v.is_empty() {
+                    exec_seen = false;
+                    continue;
+                }
+                if exec_seen {
+                    cx.error(vs, "ExecStart: several commands are not supported (use one script)");
+                    continue;
+                }
+                exec_seen = true;
+                if let Some((argv, ignore_failure)) = command(cx, k, v, vs) {
+                    spec.exec = argv;
+                    if ignore_failure {
+                        exit_codes = (0..=255).collect();
+                    }
+                }
+            }
+            ("Service", "ExecStop" | "ExecReload") => {
+                let slot = if k == "ExecStop" { &mut spec.stop_exec } else { &mut spec.reload_exec };
+                if v.is_empty() {
+                    *slot = None;
+                } else if slot.is_some() {
+                    cx.warning(vs, format!("{k}: only the first command is used, this one is ignored"));
+                } else {
+                    *slot = command(cx, k, v, vs).map(|(argv, _)| argv);
+                }
+            }
+            ("Service", "Type") => {
+                type_span = Some(vs.clone());
+                let t = if v == "notify-reload" {
+                    cx.warning(vs, "Type: `notify-reload` is treated like `notify`");
+                    Some(ServiceType::Notify)
+                } else {
+                    TYPES.iter().find(|(n, _)| *n == v && *n != "notify-fd").map(|(_, t)| *t)
+                };
+                match t {
+                    Some(t) => spec.kind = t,
+                    None => cx.error(vs, format!("Type: invalid value `{v}`, expected one of: simple, exec, forking, oneshot, notify, notify-reload, dbus, idle")),
+                }
+            }
+            ("Service", "PIDFile") => spec.pid_file = Some(resolve(Path::new("/run"), v)),
+            ("Service", "BusName") => spec.bus_name = Some(v.to_string()),
+            ("Service", "Restart") => {
+                restart_span = Some(vs.clone());
+                let (policy, note) = match v {
+                    "no" => (Some(RestartPolicy::No), None),
+                    "on-failure" => (Some(RestartPolicy::OnFailure), None),
+                    "on-abnormal" => (Some(RestartPolicy::OnAbnormal), None),
+                    "always" => (Some(RestartPolicy::Always), None),
+                    "on-abort" | "on-watchdog" => (Some(RestartPolicy::OnAbnormal), Some("on-abnormal")),
+                    "on-success" => (Some(RestartPolicy::No), Some("no")),
+                    _ => (None, None),
+                };
+                match (policy, note) {
+                    (Some(p), note) => {
+                        spec.restart = p;
+                        if let Some(n) = note {
+                            cx.warning(vs, format!("Restart: `{v}` is not supported, treated like `{n}`"));
+                        }
+                    }
+                    (None, _) => cx.error(vs, format!("Restart: invalid value `{v}`, expected one of: no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always")),
+                }
+            }
+            ("Service", "RestartSec") => match timespan(cx, k, v, vs) {
+                Some(Some(t)) => spec.restart_delay = t,
+                Some(None) => cx.error(vs, "RestartSec: `infinity` is not allowed here"),
+                None => {}
+            },
+            ("Service", "TimeoutStartSec") => set_timeout(cx, d, &mut spec.start_timeout),
+            ("Service", "TimeoutStopSec") => set_timeout(cx, d, &mut spec.stop_timeout),
+            ("Service", "TimeoutSec") => {
+                set_timeout(cx, d, &mut spec.start_timeout);
+                spec.stop_timeout = spec.start_timeout;
+            }
+            ("Service", "KillSignal" | "ReloadSignal") => match crate::event::parse_signal(v) {
+                Some(s) if k == "KillSignal" => spec.stop_signal = s,
+                Some(s) => spec.reload_signal = s,
+                None => cx.error(vs, format!("{k}: unknown signal `{v}`")),
+            },
+            ("Service", "WatchdogSec") => {
+                if let Some(t) = timespan(cx, k, v, vs) {
+                    spec.watchdog = t.filter(|t| !t.is_zero());
+                }
+            }
+            ("Service", "NotifyAccess") => match v {
+                "none" | "exec" => {
+                    cx.warning(vs, format!("NotifyAccess: `{v}` is not supported, treated like `main`"));
+                    spec.notify_access = NotifyAccess::Main;
+                }
+                _ => match NOTIFY_ACCESS.iter().find(|(n, _)| *n == v) {
+                    Some((_, a)) => spec.notify_access = *a,
+                    None => cx.error(vs, format!("NotifyAccess: invalid value `{v}`, expected one of: none, main, exec, all")),
+                },
+            },
+            ("Service", "SuccessExitStatus") => success_status(cx, v, vs, &mut exit_codes),
+            ("Service", "User") => spec.user = Some(v.to_string()),
+            ("Service", "Group") => spec.group = Some(v.to_string()),
+            ("Service", "WorkingDirectory") => {
+                let dir = v.strip_prefix('-').unwrap_or(v);
+                if dir.starts_with('~') {
+                    cx.warning(vs, "WorkingDirectory: `~` (home directory) is not supported, ignored");
+                } else if !dir.is_empty() {
+                    spec.working_dir = resolve(Path::new("/"), dir);
+                }
+            }
+            ("Service", "Environment") => environment(cx, v, vs, &mut spec),
+            ("Service", "EnvironmentFile") => {
+                if v.is_empty() {
+                    spec.env_files.clear();
+                } else if let Some(optional) = v.strip_prefix('-') {
+                    let p = PathBuf::from(optional);
+                    if p.exists() {
+                        spec.env_files.push(p);
+                    } else {
+                        cx.warning(vs, format!("EnvironmentFile: `{optional}` does not exist, ignored (optional files are checked when loading)"));
+                    }
+                } else {
+                    spec.env_files.push(PathBuf::from(v));
+                }
+            }
+            ("Service", "MemoryMax") => {
+                if v != "infinity" {
+                    match parse_size(v) {
+                        Ok(n) if n > 0 => spec.memory_max = Some(n),
+                        Ok(_) => cx.error(vs, "MemoryMax: must be more than 0"),
+                        Err(e) => cx.error(vs, format!("MemoryMax: {e}")),
+                    }
+                }
+            }
+            ("Service", "TasksMax") => {
+                if v != "infinity" {
+                    spec.tasks_max = number(cx, k, v, vs).filter(|&n| n > 0);
+                }
+            }
+            ("Service", "CPUQuota") => match parse_cpu_max(v) {
+                Ok(q) => spec.cpu_max = Some(q),
+                Err(e) => cx.error(vs, format!("CPUQuota: {e}")),
+            },
+            (section, _) => cx.warning(
+                &d.key_span,
+                format!("unknown or unsupported systemd directive `{k}=` in [{section}], ignored"),
+            ),
+        }
+    }
+    spec.success_exit_codes = exit_codes;
+    checks(cx, &mut spec, exec_seen, type_span, restart_span);
+    Parsed { spec, deps }
+}
+
+fn checks(
+    cx: &mut Ctx,
+    spec: &mut ServiceSpec,
+    exec_seen: bool,
+    type_span: Option<Range<usize>>,
+    restart_span: Option<Range<usize>>,
+) {
+    let whole = 0..0;
+    if !exec_seen {
+        cx.error(&whole, "missing `ExecStart=` in [Service]");
+    }
+    let type_span = type_span.unwrap_or(whole);
+    if is_not_supported("type", spec.kind.name()) {
+        cx.warning(
+            &type_span,
+            format!(
+                "Type: `{}`: readiness for this type is not supported yet, treated like `simple`",
+                spec.kind.name()
+            ),
+        );
+    }
+    if spec.kind == ServiceType::Dbus && spec.bus_name.is_none() {
+        cx.error(&type_span, "Type: `dbus` needs `BusName=`");
+    }
+    if spec.kind == ServiceType::Oneshot && spec.restart == RestartPolicy::Always {
+        let span = restart_span.unwrap_or(type_span);
+        cx.error(&span, "Restart: `always` is not allowed for Type=oneshot");
+    }
+    if spec.pid_file.is_some() && spec.kind != ServiceType::Forking {
+        cx.warning(&(0..0), "PIDFile: only used with Type=forking");
+    }
+}
+
+/// `Requires=a.service b.service network.target`: services (suffix
+/// stripped) become dependencies; other units are dropped with a warning.
+fn unit_list(
+    cx: &mut Ctx,
+    d: &Directive,
+    kind: DepKind,
+    spec: &mut ServiceSpec,
+    deps: &mut Vec<DepRef>,
+) {
+    let list = match kind {
+        DepKind::Requires => &mut spec.requires,
+        DepKind::Wants => &mut spec.wants,
+        DepKind::After => &mut spec.after,
+    };
+    if d.value.is_empty() {
+        list.clear();
+        deps.retain(|r| r.kind != kind);
+        return;
+    }
+    let mut offset = 0;
+    for word in d.value.split_whitespace() {
+        let at = d.value[offset..].find(word).map_or(offset, |i| offset + i);
+        offset = at + word.len();
+        let span = d.value_span.start + at..d.value_span.start + at + word.len();
+        let name = match word.rsplit_once('.') {
+            Some((n, "service")) => n,
+            Some((_, suffix)) if UNIT_SUFFIXES.contains(&suffix) => {
+                cx.warning(
+                    &span,
+                    format!("{}: `{word}` is not a service, dropped", d.key),
+                );
+                continue;
+            }
+            _ => word,
+        };
+        if !list.iter().any(|n| n == name) {
+            list.push(name.to_string());
+            deps.push(DepRef {
+                kind,
+                name: name.to_string(),
+                loc: cx.src.loc(&span),
+            });
+        }
+    }
+}
+
+const UNIT_SUFFIXES: &[&str] = &[
+    "target",
+    "socket",
+    "mount",
+    "automount",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+    "device",
+    "swap",
+];
+
+/// A command line with systemd's prefixes; returns argv and whether the
+/// `-` prefix (failure ignored) was given.
+fn command(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<(Vec<String>, bool)> {
+    let mut rest = v;
+    let mut ignore_failure = false;
+    let mut argv0 = false;
+    while let Some(c) = rest.chars().next().filter(|c| "-@+!:|".contains(*c)) {
+        match c {
+            '-' => ignore_failure = true,
+            '@' => argv0 = true,
+            '+' | '!' | '|' => {
+                cx.warning(
+                    vs,
+                    format!("{key}: the `{c}` prefix is not supported, ignored"),
+                );
+            }
+            _ => {}
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    if rest.contains('$') {
+        cx.warning(
+            vs,
+            format!("{key}: environment variables are not expanded; `$` is passed literally"),
+        );
+    }
+    if rest.contains('%') {
+        cx.warning(vs, format!("{key}: unit specifiers (`%`) are not expanded"));
+    }
+    let mut argv = match split_words(rest) {
+        Ok(w) => w,
+        Err(e) => {
+            cx.error(vs, format!("{key}: {e}"));
+            return None;
+        }
+    };
+    if argv0 && argv.len() > 1 {
+        cx.warning(vs, format!("{key}: the `@` prefix (custom argv[0]) is not supported, the second word is dropped"));
+        argv.remove(1);
+    }
+    if argv.first().is_none_or(|p| p.is_empty()) {
+        cx.error(vs, format!("{key}: the command is empty"));
+        return None;
+    }
+    Some((argv, ignore_failure))
+}
+
+fn number(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<u64> {
+    match v.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            cx.error(vs, format!("{key}: expected a number, found `{v}`"));
+            None
+        }
+    }
+}
+
+fn timespan(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<Timeout> {
+    match parse_systemd_timespan(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            cx.error(vs, format!("{key}: {e}"));
+            None
+        }
+    }
+}
+
+/// `0` and `infinity` both mean no timeout.
+fn set_timeout(cx: &mut Ctx, d: &Directive, slot: &mut Timeout) {
+    if let Some(t) = timespan(cx, &d.key, &d.value, &d.value_span) {
+        *slot = t.filter(|t| !t.is_zero());
+    }
+}
+
+fn success_status(cx: &mut Ctx, v: &str, vs: &Range<usize>, codes: &mut Vec<i32>) {
+    if v.is_empty() {
+        codes.retain(|&c| c == 0);
+        return;
+    }
+    for word in v.split_whitespace() {
+        match word.parse::<i32>() {
+            Ok(c) if (0..=255).contains(&c) => {
+                if !codes.contains(&c) {
+                    codes.push(c);
+                }
+            }
+            Ok(c) => cx.error(
+                vs,
+                format!("SuccessExitStatus: {c} is out of range (0 to 255)"),
+            ),
+            Err(_) if crate::event::parse_signal(word).is_some() => cx.warning(
+                vs,
+                format!("SuccessExitStatus: signal `{word}` is not supported, ignored"),
+            ),
+            Err(_) => cx.error(
+                vs,
+                format!("SuccessExitStatus: invalid exit status `{word}`"),
+            ),
+        }
+    }
+}
+
+/// `Environment="A=1" B=2`.
+fn environment(cx: &mut Ctx, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec) {
+    if v.is_empty() {
+        spec.environment.clear();
+        return;
+    }
+    let words = match split_words(v) {
+        Ok(w) => w,
+        Err(e) => return cx.error(vs, format!("Environment: {e}")),
+    };
+    for w in words {
+        match w.split_once('=') {
+            Some((k, val)) if !k.is_empty() => {
+                spec.environment.insert(k.to_string(), val.to_string());
+            }
+            _ => cx.error(vs, format!("Environment: expected NAME=value, found `{w}`")),
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Service output (stub: being written).

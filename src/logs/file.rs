@@ -1,0 +1,174 @@
+//! The file destination: `{ file, max-size, keep }`, appended and rotated.
+//!
+//! Invariants: `size + pending.len()` is what the file will hold after the
+//! next flush; a line never makes the file pass `max_size` unless it is the
+//! first line of the file; a failure is reported once, until a write works
+//! again, and never stops the other destinations.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Lines are gathered up to this many bytes before a write.
+const FLUSH_AT: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct FileTarget {
+    path: PathBuf,
+    max_size: u64,
+    keep: u32,
+    file: Option<File>,
+    /// Bytes in the file (as far as we know).
+    size: u64,
+    pending: Vec<u8>,
+    /// A failure was reported and nothing has worked since.
+    warned: bool,
+}
+
+/// `path.N`
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl FileTarget {
+    pub fn new(path: PathBuf, max_size: u64, keep: u32) -> FileTarget {
+        FileTarget {
+            path,
+            max_size,
+            keep,
+            file: None,
+            size: 0,
+            pending: Vec::new(),
+            warned: false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes new rotation settings (on reload), keeping the open file.
+    pub fn set_limits(&mut self, max_size: u64, keep: u32) {
+        self.max_size = max_size;
+        self.keep = keep;
+    }
+
+    fn fail(&mut self, what: &str, err: &io::Error, warns: &mut Vec<String>) {
+        if !self.warned {
+            self.warned = true;
+            warns.push(format!("log file {}: {what}: {err}", self.path.display()));
+        }
+    }
+
+    /// Opens the file if it is not open; reports a failure once.
+    pub fn open(&mut self, warns: &mut Vec<String>) -> bool {
+        if self.file.is_some() {
+            return true;
+        }
+        let opened = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(&self.path)
+            .and_then(|f| f.metadata().map(|m| (f, m.len())));
+        match opened {
+            Ok((f, len)) => {
+                self.file = Some(f);
+                self.size = len;
+                true
+            }
+            Err(e) => {
+                self.fail("cannot open", &e, warns);
+                false
+            }
+        }
+    }
+
+    /// Queues one line (a newline is added), rotating first if it would
+    /// make the file pass `max_size`.
+    pub fn write_line(&mut self, text: &[u8], warns: &mut Vec<String>) {
+        let len = text.len() as u64 + 1;
+        let held = self.size + self.pending.len() as u64;
+        if self.max_size > 0 && held > 0 && held + len > self.max_size {
+            self.flush(warns);
+            self.rotate(warns);
+        }
+        self.pending.extend_from_slice(text);
+        self.pending.push(b'\n');
+        if self.pending.len() >= FLUSH_AT {
+            self.flush(warns);
+        }
+    }
+
+    /// Writes the queued lines; on failure they are lost and reported once.
+    pub fn flush(&mut self, warns: &mut Vec<String>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if !self.open(warns) {
+            self.pending.clear();
+            return;
+        }
+        let result = match self.file.as_mut() {
+            Some(f) => f.write_all(&self.pending),
+            None => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                self.size += self.pending.len() as u64;
+                self.warned = false;
+            }
+            Err(e) => {
+                self.fail("write failed", &e, warns);
+                // Reopen next time (the file may have been removed).
+                self.file = None;
+            }
+        }
+        self.pending.clear();
+        if self.pending.capacity() > 2 * FLUSH_AT {
+            self.pending.shrink_to(FLUSH_AT);
+        }
+    }
+
+    /// `file` → `file.1` → … → `file.KEEP` (the oldest deleted); with
+    /// `keep == 0` the file is truncated instead.
+    fn rotate(&mut self, warns: &mut Vec<String>) {
+        self.file = None;
+        self.size = 0;
+        let result = if self.keep == 0 {
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o640)
+                .open(&self.path)
+                .and_then(|f| f.set_len(0))
+        } else {
+            self.shift()
+        };
+        if let Err(e) = result {
+            self.fail("cannot rotate", &e, warns);
+        }
+        self.open(warns);
+    }
+
+    fn shift(&self) -> io::Result<()> {
+        ignore_missing(std::fs::remove_file(numbered(&self.path, self.keep)))?;
+        for n in (1..self.keep).rev() {
+            ignore_missing(std::fs::rename(
+                numbered(&self.path, n),
+                numbered(&self.path, n + 1),
+            ))?;
+        }
+        ignore_missing(std::fs::rename(&self.path, numbered(&self.path, 1)))
+    }
+}

@@ -1,0 +1,212 @@
+//! The `inherit` destination: tend's stdout, written without blocking.
+//!
+//! Invariants: the buffer only ever holds whole `NAME | line\n` records, so
+//! lines never interleave mid-line; it holds at most `STDOUT_MAX` bytes of
+//! lines (drop notices may add a few bytes); lines that do not fit are dropped
+//! whole and counted, and once the buffer has drained below `LOW_WATER` a
+//! `tend | NAME: N lines dropped` notice is queued before any further line.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// At most this many bytes of output wait for stdout.
+pub const STDOUT_MAX: usize = 1 << 20;
+/// After dropping, lines resume once the backlog is down to this.
+pub const LOW_WATER: usize = STDOUT_MAX / 2;
+
+#[derive(Debug)]
+pub(crate) struct StdoutSink {
+    fd: RawFd,
+    /// We set O_NONBLOCK ourselves (and must clear it in `restore`).
+    set_nonblock: bool,
+    buf: Vec<u8>,
+    head: usize,
+    /// Lines dropped per name, in order of first drop.
+    drops: Vec<(String, u64)>,
+    /// The last write hit EAGAIN: wait for `on_writable`.
+    blocked: bool,
+    /// A write failed for good: output is discarded from then on.
+    broken: bool,
+    warning: Option<String>,
+}
+
+/// Whether `fd` is a FIFO or a socket (where writes may block for ever).
+fn is_pipe_or_socket(fd: RawFd) -> bool {
+    // SAFETY: fstat writes into a zeroed stat struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return false;
+    }
+    let fmt = st.st_mode & libc::S_IFMT;
+    fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK
+}
+
+fn get_flags(fd: RawFd) -> Option<libc::c_int> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    (flags >= 0).then_some(flags)
+}
+
+fn set_flags(fd: RawFd, flags: libc::c_int) -> bool {
+    // SAFETY: F_SETFL takes an int argument.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) == 0 }
+}
+
+impl StdoutSink {
+    pub fn new(fd: RawFd) -> StdoutSink {
+        let mut set_nonblock = false;
+        if is_pipe_or_socket(fd)
+            && let Some(flags) = get_flags(fd)
+            && flags & libc::O_NONBLOCK == 0
+        {
+            set_nonblock = set_flags(fd, flags | libc::O_NONBLOCK);
+        }
+        StdoutSink {
+            fd,
+            set_nonblock,
+            buf: Vec::new(),
+            head: 0,
+            drops: Vec::new(),
+            blocked: false,
+            broken: false,
+            warning: None,
+        }
+    }
+
+    /// Clears O_NONBLOCK if `new` set it. Idempotent.
+    pub fn restore(&mut self) {
+        if self.set_nonblock {
+            if let Some(flags) = get_flags(self.fd) {
+                set_flags(self.fd, flags & !libc::O_NONBLOCK);
+            }
+            self.set_nonblock = false;
+        }
+    }
+
+    /// Bytes held, including those already written (for tests).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn pending(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Output is waiting for the fd to become writable.
+    pub fn is_pending(&self) -> bool {
+        !self.broken && self.pending() > 0
+    }
+
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.warning.take()
+    }
+
+    /// Queues `NAME | text\n` (and writes it at once when possible), or
+    /// drops and counts it when the backlog is full.
+    pub fn push_line(&mut self, name: &str, text: &[u8]) {
+        if self.broken {
+            return;
+        }
+        let len = name.len() + 3 + text.len() + 1;
+        if !self.drops.is_empty() || self.pending() + len > STDOUT_MAX {
+            // Make room if the fd takes it; then notices go first.
+            self.flush();
+            self.queue_notices();
+        }
+        if self.broken {
+            return;
+        }
+        if !self.drops.is_empty() || self.pending() + len > STDOUT_MAX {
+            self.count_drop(name);
+            return;
+        }
+        self.buf.reserve(len);
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b" | ");
+        self.buf.extend_from_slice(text);
+        self.buf.push(b'\n');
+    }
+
+    fn count_drop(&mut self, name: &str) {
+        match self.drops.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1,
+            None => self.drops.push((name.to_string(), 1)),
+        }
+    }
+
+    /// Queues the drop notices once the backlog is below `LOW_WATER`.
+    fn queue_notices(&mut self) {
+        if self.drops.is_empty() || self.pending() > LOW_WATER {
+            return;
+        }
+        for (name, count) in std::mem::take(&mut self.drops) {
+            let notice = format!("tend | {name}: {count} lines dropped\n");
+            self.buf.extend_from_slice(notice.as_bytes());
+        }
+    }
+
+    /// The fd became writable.
+    pub fn on_writable(&mut self) {
+        self.blocked = false;
+        self.flush();
+    }
+
+    /// Writes as much as the fd takes without blocking.
+    pub fn flush(&mut self) {
+        if self.blocked || self.broken {
+            return;
+        }
+        loop {
+            self.queue_notices();
+            if self.pending() == 0 {
+                break;
+            }
+            let data = &self.buf[self.head..];
+            // SAFETY: writes from a live slice of `data.len()` bytes.
+            let n = unsafe { libc::write(self.fd, data.as_ptr().cast(), data.len()) };
+            if n >= 0 {
+                self.head += n.unsigned_abs();
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
+                    break;
+                }
+                _ => {
+                    self.broken = true;
+                    self.warning = Some(format!(
+                        "stdout: write failed: {err}; inherit output is discarded from now on"
+                    ));
+                    self.buf = Vec::new();
+                    self.head = 0;
+                    self.drops.clear();
+                    return;
+                }
+            }
+        }
+        self.compact();
+    }
+
+    fn compact(&mut self) {
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+            if self.buf.capacity() > STDOUT_MAX {
+                self.buf.shrink_to(64 * 1024);
+            }
+        } else if self.head >= 256 * 1024 && self.head >= self.buf.len() / 2 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+}
+
+impl Drop for StdoutSink {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}

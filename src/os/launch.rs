@@ -1,0 +1,205 @@
+//! Turn a service definition into a ready-to-fork `spawn::Command`: read
+//! env files, look up users and groups, find the program in PATH. Done in
+//! the parent before fork, so the child stays async-signal-safe.
+
+use super::spawn::Command;
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr};
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// What a process needs beyond its argv, for services and helper commands.
+pub struct Context<'a> {
+    pub argv: &'a [String],
+    pub working_dir: &'a Path,
+    pub environment: &'a BTreeMap<String, String>,
+    pub env_files: &'a [PathBuf],
+    pub user: Option<&'a str>,
+    pub group: Option<&'a str>,
+    /// Extra variables set by tend (TEND_SERVICE, NOTIFY_SOCKET, ...).
+    pub extra_env: &'a [(String, String)],
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub extra_fds: Vec<(RawFd, RawFd)>,
+}
+
+pub fn prepare(ctx: &Context) -> Result<Command, String> {
+    let Some(first) = ctx.argv.first() else {
+        return Err("empty command".into());
+    };
+    // tend's environment, then env files, then `environment`, then tend's
+    // own variables. Env files override `environment` as in systemd? No:
+    // the explicit table is the more specific statement, so it wins.
+    let mut env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    for file in ctx.env_files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("env-file {}: {e}", file.display()))?;
+        for (k, v) in parse_env_file(&text) {
+            env.insert(k, v);
+        }
+    }
+    env.extend(ctx.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.extend(ctx.extra_env.iter().cloned());
+
+    let (uid, gid, groups) = resolve_ids(ctx.user, ctx.group)?;
+    let path_var = env
+        .get("PATH")
+        .cloned()
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let program = find_program(first, &path_var, ctx.working_dir);
+    let cstr =
+        |s: &[u8], what: &str| CString::new(s).map_err(|_| format!("{what} contains a NUL byte"));
+    Ok(Command {
+        program: cstr(program.as_os_str().as_bytes(), "program")?,
+        argv: (ctx.argv.iter().map(|a| cstr(a.as_bytes(), "argument")))
+            .collect::<Result<_, _>>()?,
+        env: (env
+            .iter()
+            .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "environment")))
+        .collect::<Result<_, _>>()?,
+        cwd: Some(cstr(ctx.working_dir.as_os_str().as_bytes(), "working-dir")?),
+        uid,
+        gid,
+        groups,
+        stdin: ctx.stdin,
+        stdout: ctx.stdout,
+        stderr: ctx.stderr,
+        extra_fds: ctx.extra_fds.clone(),
+        new_process_group: true,
+        display: first.clone(),
+    })
+}
+
+/// `KEY=value` lines; blank lines and `#`/`;` comments skipped; an
+/// optional `export `; values may be single- or double-quoted.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let v = match (v.chars().next(), v.chars().last()) {
+            (Some(q @ ('"' | '\'')), Some(e)) if q == e && v.len() >= 2 => &v[1..v.len() - 1],
+            _ => v,
+        };
+        out.push((k.trim().to_string(), v.to_string()));
+    }
+    out
+}
+
+/// A name with a slash is a path (relative to the working dir); otherwise
+/// the first executable match in PATH. Not found: the name as given, so
+/// execve reports ENOENT.
+fn find_program(name: &str, path_var: &str, cwd: &Path) -> PathBuf {
+    if name.contains('/') {
+        return cwd.join(name);
+    }
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        let c = CString::new(candidate.as_os_str().as_bytes()).ok();
+        // SAFETY: access(2) on a valid C string.
+        if c.is_some_and(|c| unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0) {
+            return candidate;
+        }
+    }
+    PathBuf::from(OsStr::new(name))
+}
+
+type Ids = (Option<u32>, Option<u32>, Option<Vec<u32>>);
+
+/// user → uid, its primary gid and supplementary groups; group overrides
+/// the primary gid. Numeric ids are taken as they are.
+fn resolve_ids(user: Option<&str>, group: Option<&str>) -> Result<Ids, String> {
+    use nix::unistd::{Gid, Group, User, getgrouplist};
+    let mut out: Ids = (None, None, None);
+    if let Some(u) = user {
+        let found = match u.parse::<u32>() {
+            Ok(n) => User::from_uid(n.into()).ok().flatten(),
+            Err(_) => User::from_name(u).map_err(|e| format!("user `{u}`: {e}"))?,
+        };
+        match found {
+            Some(pw) => {
+                let name = CString::new(pw.name.as_bytes()).map_err(|_| "bad user name")?;
+                let groups = getgrouplist(&name, pw.gid)
+                    .map_err(|e| format!("user `{u}`: supplementary groups: {e}"))?;
+                out = (
+                    Some(pw.uid.as_raw()),
+                    Some(pw.gid.as_raw()),
+                    Some(groups.iter().map(|g: &Gid| g.as_raw()).collect()),
+                );
+            }
+            None => match u.parse::<u32>() {
+                Ok(n) => out = (Some(n), Some(n), Some(vec![n])),
+                Err(_) => return Err(format!("user `{u}`: no such user")),
+            },
+        }
+    }
+    if let Some(g) = group {
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => Group::from_name(g)
+                .map_err(|e| format!("group `{g}`: {e}"))?
+                .ok_or_else(|| format!("group `{g}`: no such group"))?
+                .gid
+                .as_raw(),
+        };
+        out.1 = Some(gid);
+        // Without a user, the supplementary groups are just this one.
+        if out.2.is_none() {
+            out.2 = Some(vec![gid]);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_parse_like_systemd() {
+        let got = parse_env_file("# c\nA=1\nexport B = \"two words\"\n\nC='x'\nnoeq\n; c\n");
+        assert_eq!(
+            got,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn programs_are_found_in_path() {
+        let p = find_program("sh", "/nonexistent:/bin:/usr/bin", Path::new("/"));
+        assert!(p.ends_with("sh") && p.is_absolute());
+        assert_eq!(
+            find_program("no-such-prog-x", "/bin", Path::new("/")),
+            PathBuf::from("no-such-prog-x")
+        );
+        assert_eq!(
+            find_program("./run", "/bin", Path::new("/srv")),
+            PathBuf::from("/srv/./run")
+        );
+    }
+
+    #[test]
+    fn unknown_users_are_reported() {
+        let e = resolve_ids(Some("no-such-user-xyz"), None).unwrap_err();
+        assert!(e.contains("no such user"), "{e}");
+        assert_eq!(
+            resolve_ids(None, Some("0")).unwrap(),
+            (None, Some(0), Some(vec![0]))
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! The only place that makes syscalls. Thin, checked wrappers.
+
+pub mod launch;
+pub mod spawn;
+
+use crate::event::ExitStatus;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// The signals tend handles through its signalfd.
+pub const HANDLED: &[i32] = &[
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+];
+
+/// Block every asynchronous signal (they arrive through a signalfd) and
+/// ignore the tty-job signals, as tini does: tend must not stop on SIGTTOU
+/// when a service grabs the terminal. Returns the signalfd.
+pub fn signals_to_fd() -> std::io::Result<OwnedFd> {
+    // SAFETY: plain libc calls on locally owned sigset_t values.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for s in [
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGABRT,
+            libc::SIGTRAP,
+            libc::SIGSYS,
+        ] {
+            libc::sigdelset(&mut set, s);
+        }
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        let mut handled: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut handled);
+        for &s in HANDLED {
+            libc::sigaddset(&mut handled, s);
+        }
+        let fd = libc::signalfd(-1, &handled, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Next pending signal from the signalfd, if any.
+pub fn read_signal(fd: RawFd) -> Option<i32> {
+    // SAFETY: reading a signalfd_siginfo-sized record into a zeroed struct.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+        (n == size as isize).then_some(info.ssi_signo as i32)
+    }
+}
+
+/// Reap one exited child of any kind, without blocking.
+pub fn reap_one() -> Option<(i32, ExitStatus)> {
+    // SAFETY: waitid with a zeroed siginfo out-parameter.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG);
+        if r != 0 || info.si_pid() == 0 {
+            return None;
+        }
+        let status = match info.si_code {
+            libc::CLD_EXITED => ExitStatus::Code(info.si_status()),
+            _ => ExitStatus::Signal(info.si_status()),
+        };
+        Some((info.si_pid(), status))
+    }
+}
+
+/// Signal a whole process group. Returns false when the group is empty.
+pub fn signal_group(pgid: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) on a negative pid addresses one process group; pgid
+    // is always a group tend created (a service's leader pid), never 0 or 1.
+    pgid > 1 && unsafe { libc::kill(-pgid, sig) } == 0
+}
+
+/// Whether any process of the group is still alive (zombies count until
+/// reaped, which is what "gone" means to a supervisor).
+pub fn group_alive(pgid: i32) -> bool {
+    signal_group(pgid, 0)
+}
+
+pub fn signal_pid(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) on a positive pid of a process tend started.
+    pid > 1 && unsafe { libc::kill(pid, sig) } == 0
+}
+
+/// PR_SET_CHILD_SUBREAPER: orphans of our services are re-parented to us.
+pub fn become_subreaper() -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A pipe, both ends CLOEXEC; `nonblock_read` makes the read end non-blocking.
+pub fn pipe(nonblock_read: bool) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut p = [0 as RawFd; 2];
+    // SAFETY: valid out-array; the fds are wrapped in OwnedFd right after.
+    unsafe {
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let (r, w) = (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1]));
+        if nonblock_read {
+            set_nonblocking(p[0])?;
+        }
+        Ok((r, w))
+    }
+}
+
+pub fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on an fd the caller owns.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 || libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Read what is available without blocking. Ok(0) means end of file.
+pub fn read_some(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: reading into a caller-provided buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Make sure fds 0, 1 and 2 exist, so a pipe never lands on them and a
+/// child's dup2 onto stdio cannot clobber one of tend's own fds.
+pub fn ensure_stdio() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD probes the fd; open returns the lowest free fd.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) < 0 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The life of one service, as a pure state machine.
+//!
+//! `Service::step(input, now)` is the only way a service changes. It reads no
+//! clock (time comes in as `now`), makes no syscalls, and answers with
+//! `Effect`s for the reactor to carry out. Dependencies are not its business:
+//! the supervisor decides *when* to feed `Start` or `Stop`.
+//!
+//! Phases (what `status` shows, SPEC §1):
+//! - `Down`: no process. With `want == Up` the supervisor starts it once its
+//!   dependencies allow.
+//! - `Starting`: spawned, not ready yet. `deadline` = start-timeout.
+//! - `Ready`: readiness established (type-specific).
+//! - `Stopping`: the main process is being stopped, or has exited and the rest
+//!   of the service's processes are going. `deadline` = when to SIGKILL.
+//! - `Backoff`: waiting `deadline` before an automatic restart.
+//! - `Completed`: a oneshot that succeeded. `Failed`: gave up (see `reason`).
+//!
+//! Every instance goes `starting`, `spawned`, `ready`, `exited`, `down`, then
+//! `restarting` or a final state, in that order (SPEC §3): the reactor feeds
+//! exec-status and readiness input before the death of the same process.
+
+use crate::event::{EventKind, ExitStatus, StopReason};
+use crate::model::{RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Down,
+    Starting,
+    Ready,
+    Stopping,
+    Backoff,
+    Completed,
+    Failed,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Down => "down",
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Stopping => "stopping",
+            Phase::Backoff => "backoff",
+            Phase::Completed => "completed",
+            Phase::Failed => "failed",
+        }
+    }
+
+    /// Processes of the service may exist in this phase.
+    pub fn has_processes(self) -> bool {
+        matches!(self, Phase::Starting | Phase::Ready | Phase::Stopping)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    Up,
+    Down,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Spawn a new instance (the supervisor checked dependencies).
+    Start,
+    /// The spawn effect forked a child.
+    Forked { pid: i32 },
+    /// The spawn effect could not even fork.
+    SpawnFailed { error: String },
+    /// The exec-status pipe closed empty: execve succeeded.
+    ExecOk,
+    /// The child reported a failure before or at execve.
+    ExecFailed { error: String },
+    /// A readiness protocol reported the service ready.
+    Ready,
+    /// The main process was reaped. `others_alive`: the service still has
+    /// other processes (its process group or cgroup is not empty).
+    Exited {
+        pid: i32,
+        status: ExitStatus,
+        others_alive: bool,
+    },
+    /// Every process of the service is gone.
+    Down,
+    /// `deadline` passed.
+    Timeout,
+    /// Stop the running instance. Does not change `want`.
+    Stop { reason: StopReason },
+    /// The stop-exec command finished.
+    StopExecDone,
+    /// Kill every process now (second shutdown signal, shutdown timeout).
+    Kill,
+    /// Leave `Failed`/`Completed` for `Down` so that a start request can run
+    /// the service again.
+    Reset,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    Emit(EventKind),
+    /// Fork and exec the service; the reactor answers `Forked`/`SpawnFailed`.
+    Spawn,
+    /// Send a signal to every process of the service (process group or cgroup).
+    SignalAll(i32),
+    /// Run the stop-exec command; the reactor answers `StopExecDone`.
+    RunStopExec,
+}
+
+/// What ended the last run, to classify it against the restart policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Exit(ExitStatus),
+    /// Killed by tend for this reason (start-timeout, health, watchdog).
+    Killed(StopReason),
+}
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub spec: ServiceSpec,
+    pub phase: Phase,
+    pub want: Want,
+    pub main_pid: Option<i32>,
+    pub deadline: Option<Instant>,
+    /// When the current phase began.
+    pub since: Instant,
+    /// Automatic restarts since tend started.
+    pub restarts: u32,
+    pub last_exit: Option<ExitStatus>,
+    /// Why the service is `Failed`, or why the last start failed.
+    pub reason: Option<String>,
+    /// Counters the control server uses to see an outcome after a request.
+    pub starts: u64,
+    pub deaths: u64,
+    /// The last run ended by itself and no restart follows (`Down` after a
+    /// clean exit with no restart, or `Failed`): what `critical` acts on.
+    pub ended: bool,
+    attempt: u32,
+    spawned_at: Option<Instant>,
+    exec_confirmed: bool,
+    exec_error: Option<String>,
+    /// Set while tend itself is stopping the instance, and why.
+    stop_reason: Option<StopReason>,
+    killed: bool,
+    main_alive: bool,
+    ending: Option<Ending>,
+    uptime: Duration,
+    quick_failures: u32,
+    first_quick_failure: Option<Instant>,
+    next_delay: Duration,
+}
+
+impl Service {
+    pub fn new(spec: ServiceSpec, now: Instant) -> Service {
+        let next_delay = spec.restart_delay;
+        let want = if spec.autostart { Want::Up } else { Want::Down };
+        Service {
+            spec,
+            phase: Phase::Down,
+            want,
+            main_pid: None,
+            deadline: None,
+            since: now,
+            restarts: 0,
+            last_exit: None,
+            reason: None,
+            starts: 0,
+            deaths: 0,
+            ended: false,
+            attempt: 0,
+            spawned_at: None,
+            exec_confirmed: false,
+            exec_error: None,
+            stop_reason: None,
+            killed: false,
+            main_alive: false,
+            ending: None,
+            uptime: Duration::ZERO,
+            quick_failures: 0,
+            first_quick_failure: None,
+            next_delay,
+        }
+    }
+
+    /// Ready, or a oneshot that completed: what dependents wait for.
+    pub fn is_up(&self) -> bool {
+        matches!(self.phase, Phase::Ready | Phase::Completed)
+    }
+
+    /// The supervisor may feed `Start` now (dependencies aside).
+    pub fn wants_start(&self) -> bool {
+        self.want == Want::Up && self.phase == Phase::Down
+    }
+
+    /// Explicit start: the attempt count begins again.
+    pub fn request_up(&mut self) {
+        if self.want == Want::Down {
+            self.attempt = 0;
+        }
+        self.want = Want::Up;
+    }
+
+    pub fn step(&mut self, input: Input, now: Instant) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        use Input as I;
+        use Phase as P;
+        match (self.phase, input) {
+            (P::Down | P::Completed | P::Failed, I::Start) => self.start(now, &mut fx),
+            (P::Starting, I::Forked { pid }) => {
+                self.main_pid = Some(pid);
+                self.main_alive = true;
+                self.spawned_at = Some(now);
+            }
+            (P::Starting, I::SpawnFailed { error }) => {
+                self.exec_error = Some(error.clone());
+                self.reason = Some(error);
+                self.ending = Some(Ending::Exit(ExitStatus::Code(127)));
+                self.uptime = Duration::ZERO;
+                self.deaths += 1;
+                self.enter(P::Stopping, now);
+                self.down(now, &mut fx);
+            }
+            (P::Starting, I::ExecOk) if !self.exec_confirmed => {
+                self.exec_confirmed = true;
+                let pid = self.main_pid.unwrap_or(0);
+                fx.push(Effect::Emit(EventKind::Spawned { pid }));
+                if self.ready_at_exec() {
+                    self.become_ready(now, &mut fx);
+                }
+            }
+            (P::Starting, I::ExecFailed { error }) => self.exec_error = Some(error),
+            (P::Starting, I::Ready) if self.exec_confirmed => self.become_ready(now, &mut fx),
+            (
+                P::Starting | P::Ready | P::Stopping,
+                I::Exited {
+                    pid,
+                    status,
+                    others_alive,
+                },
+            ) if Some(pid) == self.main_pid && self.main_alive => {
+                self.exited(pid, status, others_alive, now, &mut fx)
+            }
+            (P::Starting | P::Ready | P::Stopping, I::Down) if !self.main_alive => {
+                self.down(now, &mut fx)
+            }
+            (P::Starting, I::Timeout) => {
+                self.begin_stop(StopReason::StartTimeout, now, &mut fx);
+            }
+            (P::Stopping, I::Timeout) => {
+                self.killed = true;
+                self.deadline = None;
+                fx.push(Effect::SignalAll(libc::SIGKILL));
+            }
+            (P::Backoff, I::Timeout) => self.enter(P::Down, now),
+            (P::Starting | P::Ready, I::Stop { reason }) => self.begin_stop(reason, now, &mut fx),
+            (P::Stopping, I::Stop { reason }) => {
+                // Already stopping: a stop request or shutdown takes over the
+                // meaning of the stop, so no restart follows a failure-kill.
+                if matches!(self.stop_reason, None | Some(StopReason::StartTimeout))
+                    || reason == StopReason::Shutdown
+                {
+                    self.stop_reason = Some(reason);
+                }
+            }
+            (P::Backoff, I::Stop { .. }) => self.enter(P::Down, now),
+            (P::Stopping, I::StopExecDone) => {
+                if self.main_alive {
+                    self.signal_stop(&mut fx);
+                }
+            }
+            (P::Starting | P::Ready | P::Stopping, I::Kill) => {
+                self.killed = true;
+                self.deadline = None;
+                fx.push(Effect::SignalAll(libc::SIGKILL));
+            }
+            (P::Completed | P::Failed, I::Reset) => self.enter(P::Down, now),
+            // Everything else is stale or meaningless in this phase: a late
+            // readiness message, a second ExecOk, a Down while the main
+            // process lives, a Timeout without a deadline. Ignoring it is
+            // the correct answer, and the table tests pin each such pair.
+            _ => {}
+        }
+        fx
+    }
+
+    fn enter(&mut self, phase: Phase, now: Instant) {
+        self.phase = phase;
+        self.since = now;
+        self.deadline = None;
+    }
+
+    fn ready_at_exec(&self) -> bool {
+        // Types whose own readiness protocol is not implemented yet are
+        // treated as `simple` (the loader warned about it).
+        !matches!(self.spec.kind, ServiceType::Oneshot)
+    }
+
+    fn start(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        self.attempt += 1;
+        self.starts += 1;
+        self.main_pid = None;
+        self.main_alive = false;
+        self.exec_confirmed = false;
+        self.exec_error = None;
+        self.stop_reason = None;
+        self.killed = false;
+        self.ending = None;
+        self.reason = None;
+        self.ended = false;
+        self.enter(Phase::Starting, now);
+        self.deadline = self.spec.start_timeout.map(|t| now + t);
+        fx.push(Effect::Emit(EventKind::Starting {
+            attempt: self.attempt,
+        }));
+        fx.push(Effect::Spawn);
+    }
+
+    fn become_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        self.enter(Phase::Ready, now);
+        fx.push(Effect::Emit(EventKind::Ready { pid: self.main_pid }));
+    }
+
+    fn begin_stop(&mut self, reason: StopReason, now: Instant, fx: &mut Vec<Effect>) {
+        self.stop_reason = Some(reason);
+        self.enter(Phase::Stopping, now);
+        self.deadline = self.spec.stop_timeout.map(|t| now + t);
+        fx.push(Effect::Emit(EventKind::Stopping { reason }));
+        if self.spec.stop_exec.is_some()
+            && self.exec_confirmed
+            && reason != StopReason::StartTimeout
+        {
+            fx.push(Effect::RunStopExec);
+        } else {
+            self.signal_stop(fx);
+        }
+    }
+
+    fn signal_stop(&mut self, fx: &mut Vec<Effect>) {
+        fx.push(Effect::SignalAll(self.spec.stop_signal));
+        // A stopped (SIGSTOP) process must wake to handle the signal.
+        if !matches!(self.spec.stop_signal, libc::SIGKILL | libc::SIGCONT) {
+            fx.push(Effect::SignalAll(libc::SIGCONT));
+        }
+    }
+
+    fn exited(
+        &mut self,
+        pid: i32,
+        status: ExitStatus,
+        others_alive: bool,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.main_alive = false;
+        self.deaths += 1;
+        self.uptime = self.spawned_at.map_or(Duration::ZERO, |t| now - t);
+        self.last_exit = Some(status);
+        self.ending = Some(match self.stop_reason {
+            Some(r @ (StopReason::StartTimeout | StopReason::Health | StopReason::Watchdog)) => {
+                Ending::Killed(r)
+            }
+            _ => Ending::Exit(status),
+        });
+        let error = if self.exec_confirmed {
+            None
+        } else {
+            Some(
+                self.exec_error
+                    .clone()
+                    .unwrap_or_else(|| "exited before exec".to_string()),
+            )
+        };
+        if let Some(e) = &error {
+            self.reason = Some(e.clone());
+        }
+        fx.push(Effect::Emit(EventKind::Exited {
+            pid,
+            status,
+            uptime_ms: self.uptime.as_millis() as u64,
+            error,
+        }));
+        if self.phase != Phase::Stopping {
+            self.enter(Phase::Stopping, now);
+            if others_alive {
+                // The main process is gone: the service is over, and what
+                // it left behind is stopped like the service itself.
+                self.deadline = self.spec.stop_timeout.map(|t| now + t);
+                self.signal_stop(fx);
+            }
+        }
+    }
+
+    /// Every process is gone: decide what comes next.
+    fn down(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Emit(EventKind::Down));
+        self.main_pid = None;
+        let requested = matches!(
+            self.stop_reason,
+            Some(
+                StopReason::Request
+                    | StopReason::Shutdown
+                    | StopReason::Dependency
+                    | StopReason::Config
+            )
+        );
+        if requested {
+            self.enter(Phase::Down, now);
+            return;
+        }
+        let ending = self.ending.unwrap_or(Ending::Exit(ExitStatus::Code(0)));
+        let success = self.is_success(ending);
+        if success && self.spec.kind == ServiceType::Oneshot {
+            self.enter(Phase::Completed, now);
+            fx.push(Effect::Emit(EventKind::Completed));
+            return;
+        }
+        if !self.policy_restarts(ending, success) {
+            self.want = Want::Down;
+            self.ended = true;
+            if success {
+                self.enter(Phase::Down, now);
+            } else {
+                let reason = self.describe(ending);
+                self.fail(reason, now, fx);
+            }
+            return;
+        }
+        self.schedule_restart(ending, now, fx);
+    }
+
+    fn schedule_restart(&mut self, ending: Ending, now: Instant, fx: &mut Vec<Effect>) {
+        let spec = &self.spec;
+        if self.uptime >= spec.restart_delay_max {
+            self.next_delay = spec.restart_delay;
+        }
+        if self.uptime >= spec.start_limit_interval {
+            self.quick_failures = 0;
+            self.first_quick_failure = None;
+        }
+        let delay = self.next_delay;
+        if self.uptime < spec.start_limit_interval {
+            self.quick_failures += 1;
+            let first = *self.first_quick_failure.get_or_insert(now - self.uptime);
+            self.next_delay = (self.next_delay * 2).min(spec.restart_delay_max);
+            let burst = spec.start_limit_burst.max(1);
+            if self.quick_failures % burst == 0 {
+                let interval = now - first;
+                fx.push(Effect::Emit(EventKind::Crashloop {
+                    starts: self.quick_failures,
+                    interval_ms: interval.as_millis() as u64,
+                }));
+                if spec.start_limit_action == StartLimitAction::GiveUp {
+                    self.want = Want::Down;
+                    let reason = format!(
+                        "crash loop: {} quick failures in {} ms (last: {})",
+                        self.quick_failures,
+                        interval.as_millis(),
+                        self.describe(ending)
+                    );
+                    self.fail(reason, now, fx);
+                    return;
+                }
+            }
+        }
+        self.restarts += 1;
+        self.enter(Phase::Backoff, now);
+        self.deadline = Some(now + delay);
+        fx.push(Effect::Emit(EventKind::Restarting {
+            delay_ms: delay.as_millis() as u64,
+            attempt: self.attempt + 1,
+        }));
+    }
+
+    fn fail(&mut self, reason: String, now: Instant, fx: &mut Vec<Effect>) {
+        self.ended = true;
+        self.reason = Some(reason.clone());
+        self.enter(Phase::Failed, now);
+        fx.push(Effect::Emit(EventKind::Failed { reason }));
+    }
+
+    fn is_success(&self, ending: Ending) -> bool {
+        match ending {
+            Ending::Exit(ExitStatus::Code(c)) => {
+                self.exec_confirmed && self.spec.success_exit_codes.contains(&c)
+            }
+            // Like systemd: death by these signals is a clean exit.
+            Ending::Exit(ExitStatus::Signal(s)) => {
+                matches!(
+                    s,
+                    libc::SIGHUP | libc::SIGINT | libc::SIGTERM | libc::SIGPIPE
+                ) && self.spec.kind != ServiceType::Oneshot
+            }
+            Ending::Killed(_) => false,
+        }
+    }
+
+    fn policy_restarts(&self, ending: Ending, success: bool) -> bool {
+        match self.spec.restart {
+            RestartPolicy::No => false,
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !success,
+            RestartPolicy::OnAbnormal => match ending {
+                Ending::Killed(_) => true,
+                Ending::Exit(ExitStatus::Signal(_)) => !success,
+                Ending::Exit(ExitStatus::Code(_)) => false,
+            },
+        }
+    }
+
+    fn describe(&self, ending: Ending) -> String {
+        match ending {
+            Ending::Killed(r) => format!("stopped by tend ({})", r.name()),
+            Ending::Exit(s) => match &self.exec_error {
+                Some(e) if !self.exec_confirmed => e.clone(),
+                _ => format!("exited with {}", s.describe()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

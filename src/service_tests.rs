@@ -1,0 +1,536 @@
+//! Table tests of the service state machine: every phase × every input,
+//! rendered and compared with `service_table.txt`, plus the behaviours a
+//! user relies on (restart policy, backoff, crash loops, stopping).
+//! Regenerate the table with `UPDATE_SNAPSHOTS=1 cargo test --lib service`,
+//! then read the diff: it *is* the behaviour change.
+
+use super::*;
+use crate::model::ServiceSpec;
+use std::path::PathBuf;
+
+fn spec() -> ServiceSpec {
+    let mut s =
+        ServiceSpec::with_defaults("svc", PathBuf::from("/t/svc.toml"), PathBuf::from("/t"));
+    s.exec = vec!["/bin/true".into()];
+    s
+}
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const PID: i32 = 100;
+
+fn exit_code(code: i32) -> Input {
+    Input::Exited {
+        pid: PID,
+        status: ExitStatus::Code(code),
+        others_alive: false,
+    }
+}
+
+fn events(fx: &[Effect]) -> Vec<&'static str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Emit(k) => Some(k.name()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Drive a fresh service to `Ready` at time `now`.
+fn ready(spec: ServiceSpec, now: Instant) -> Service {
+    let mut s = Service::new(spec, now);
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    s.step(Input::ExecOk, now);
+    s
+}
+
+/// One run that ends with `input` after `uptime`, then `Down`.
+fn run_and_die(s: &mut Service, now: Instant, uptime: Duration, input: Input) -> Vec<Effect> {
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    s.step(Input::ExecOk, now);
+    let mut fx = s.step(input, now + uptime);
+    fx.extend(s.step(Input::Down, now + uptime));
+    fx
+}
+
+fn in_phase(phase: Phase, now: Instant) -> Service {
+    match phase {
+        Phase::Down => Service::new(spec(), now),
+        Phase::Starting => {
+            let mut s = Service::new(spec(), now);
+            s.step(Input::Start, now);
+            s.step(Input::Forked { pid: PID }, now);
+            s
+        }
+        Phase::Ready => ready(spec(), now),
+        Phase::Stopping => {
+            let mut s = ready(spec(), now);
+            s.step(
+                Input::Stop {
+                    reason: StopReason::Request,
+                },
+                now,
+            );
+            s
+        }
+        Phase::Backoff => {
+            let mut s = Service::new(spec(), now);
+            run_and_die(&mut s, now, ms(5), exit_code(1));
+            s
+        }
+        Phase::Completed => {
+            let mut sp = spec();
+            sp.kind = ServiceType::Oneshot;
+            let mut s = Service::new(sp, now);
+            run_and_die(&mut s, now, ms(5), exit_code(0));
+            s
+        }
+        Phase::Failed => {
+            let mut sp = spec();
+            sp.restart = RestartPolicy::No;
+            let mut s = Service::new(sp, now);
+            run_and_die(&mut s, now, ms(5), exit_code(1));
+            s
+        }
+    }
+}
+
+fn all_inputs() -> Vec<(&'static str, Input)> {
+    vec![
+        ("Start", Input::Start),
+        ("Forked", Input::Forked { pid: 101 }),
+        (
+            "SpawnFailed",
+            Input::SpawnFailed {
+                error: "fork: EAGAIN".into(),
+            },
+        ),
+        ("ExecOk", Input::ExecOk),
+        (
+            "ExecFailed",
+            Input::ExecFailed {
+                error: "exec x: ENOENT".into(),
+            },
+        ),
+        ("Ready", Input::Ready),
+        ("Exited(1)", exit_code(1)),
+        (
+            "Exited(1)+others",
+            Input::Exited {
+                pid: PID,
+                status: ExitStatus::Code(1),
+                others_alive: true,
+            },
+        ),
+        (
+            "Exited(other pid)",
+            Input::Exited {
+                pid: 999,
+                status: ExitStatus::Code(1),
+                others_alive: false,
+            },
+        ),
+        ("Down", Input::Down),
+        ("Timeout", Input::Timeout),
+        (
+            "Stop(request)",
+            Input::Stop {
+                reason: StopReason::Request,
+            },
+        ),
+        (
+            "Stop(shutdown)",
+            Input::Stop {
+                reason: StopReason::Shutdown,
+            },
+        ),
+        ("StopExecDone", Input::StopExecDone),
+        ("Kill", Input::Kill),
+        ("Reset", Input::Reset),
+    ]
+}
+
+const PHASES: [Phase; 7] = [
+    Phase::Down,
+    Phase::Starting,
+    Phase::Ready,
+    Phase::Stopping,
+    Phase::Backoff,
+    Phase::Completed,
+    Phase::Failed,
+];
+
+fn render(fx: &[Effect]) -> String {
+    let parts: Vec<String> = fx
+        .iter()
+        .map(|e| match e {
+            Effect::Emit(k) => k.name().to_string(),
+            Effect::Spawn => "SPAWN".into(),
+            Effect::SignalAll(s) => format!("SIG{}", crate::event::signal_name(*s)),
+            Effect::RunStopExec => "STOP-EXEC".into(),
+        })
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+#[test]
+fn every_phase_and_input_matches_the_table() {
+    let now = t0();
+    let mut table = String::from("# phase | input -> phase | effects\n");
+    for phase in PHASES {
+        for (name, input) in all_inputs() {
+            let mut s = in_phase(phase, now);
+            assert_eq!(s.phase, phase, "fixture for {phase:?}");
+            let fx = s.step(input, now + ms(1));
+            table.push_str(&format!(
+                "{:<10} | {:<18} -> {:<10} | {}\n",
+                phase.name(),
+                name,
+                s.phase.name(),
+                render(&fx)
+            ));
+        }
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/service_table.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &table).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(
+        table, expected,
+        "the transition table changed; see the diff"
+    );
+}
+
+#[test]
+fn an_instance_announces_starting_spawned_ready_exited_down_in_order() {
+    let now = t0();
+    let mut s = Service::new(spec(), now);
+    let mut seen = Vec::new();
+    for input in [
+        Input::Start,
+        Input::Forked { pid: PID },
+        Input::ExecOk,
+        exit_code(1),
+        Input::Down,
+    ] {
+        seen.extend(events(&s.step(input, now)));
+    }
+    assert_eq!(
+        seen,
+        [
+            "starting",
+            "spawned",
+            "ready",
+            "exited",
+            "down",
+            "restarting"
+        ]
+    );
+}
+
+#[test]
+fn backoff_doubles_on_quick_failures_up_to_the_max() {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart_delay = ms(100);
+    sp.restart_delay_max = ms(500);
+    sp.start_limit_burst = 100;
+    let mut s = Service::new(sp, now);
+    let mut delays = Vec::new();
+    for k in 0..5 {
+        let t = now + Duration::from_secs(k);
+        run_and_die(&mut s, t, ms(1), exit_code(1));
+        assert_eq!(s.phase, Phase::Backoff);
+        delays.push((s.deadline.unwrap() - (t + ms(1))).as_millis());
+        s.step(Input::Timeout, s.deadline.unwrap());
+    }
+    assert_eq!(delays, [100, 200, 400, 500, 500]);
+}
+
+#[test]
+fn backoff_resets_after_a_run_as_long_as_the_max_delay() {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart_delay = ms(100);
+    sp.restart_delay_max = Duration::from_secs(2);
+    let mut s = Service::new(sp, now);
+    run_and_die(&mut s, now, ms(1), exit_code(1));
+    s.step(Input::Timeout, now + Duration::from_secs(1));
+    run_and_die(&mut s, now + Duration::from_secs(1), ms(1), exit_code(1));
+    assert_eq!(
+        s.deadline.unwrap() - (now + Duration::from_secs(1) + ms(1)),
+        ms(200)
+    );
+    s.step(Input::Timeout, now + Duration::from_secs(2));
+    // This run stays up 3 s, longer than restart-delay-max.
+    run_and_die(
+        &mut s,
+        now + Duration::from_secs(2),
+        Duration::from_secs(3),
+        exit_code(1),
+    );
+    assert_eq!(
+        s.deadline.unwrap() - (now + Duration::from_secs(5)),
+        ms(100)
+    );
+}
+
+#[test]
+fn crash_loop_alerts_after_the_burst_and_keeps_restarting() {
+    let now = t0();
+    let mut sp = spec();
+    sp.start_limit_burst = 3;
+    let mut s = Service::new(sp, now);
+    let mut crashloops = Vec::new();
+    for k in 0..6u64 {
+        // Backoff stretches restarts far apart: still quick failures.
+        let t = now + Duration::from_secs(100 * k);
+        let fx = run_and_die(&mut s, t, ms(10), exit_code(1));
+        for e in &fx {
+            if let Effect::Emit(EventKind::Crashloop { starts, .. }) = e {
+                crashloops.push(*starts);
+            }
+        }
+        assert_eq!(s.phase, Phase::Backoff, "alert keeps restarting");
+        s.step(Input::Timeout, s.deadline.unwrap());
+    }
+    assert_eq!(crashloops, [3, 6]);
+    assert_eq!(s.restarts, 6);
+}
+
+#[test]
+fn crash_loop_with_give_up_fails() {
+    let now = t0();
+    let mut sp = spec();
+    sp.start_limit_burst = 2;
+    sp.start_limit_action = StartLimitAction::GiveUp;
+    let mut s = Service::new(sp, now);
+    run_and_die(&mut s, now, ms(1), exit_code(1));
+    s.step(Input::Timeout, s.deadline.unwrap());
+    let fx = run_and_die(&mut s, now + ms(500), ms(1), exit_code(1));
+    assert_eq!(events(&fx), ["exited", "down", "crashloop", "failed"]);
+    assert_eq!(s.phase, Phase::Failed);
+    assert_eq!(s.want, Want::Down);
+    assert!(s.reason.as_deref().unwrap().contains("crash loop"));
+}
+
+#[test]
+fn a_long_run_resets_the_quick_failure_count() {
+    let now = t0();
+    let mut sp = spec();
+    sp.start_limit_burst = 2;
+    sp.start_limit_interval = Duration::from_secs(10);
+    let mut s = Service::new(sp, now);
+    let fx1 = run_and_die(&mut s, now, ms(1), exit_code(1));
+    s.step(Input::Timeout, s.deadline.unwrap());
+    let fx2 = run_and_die(&mut s, now + ms(200), Duration::from_secs(11), exit_code(1));
+    s.step(Input::Timeout, s.deadline.unwrap());
+    let fx3 = run_and_die(&mut s, now + Duration::from_secs(20), ms(1), exit_code(1));
+    for fx in [fx1, fx2, fx3] {
+        assert!(!events(&fx).contains(&"crashloop"));
+    }
+}
+
+fn outcome(policy: RestartPolicy, end: Input) -> Phase {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart = policy;
+    sp.success_exit_codes = vec![0, 42];
+    let mut s = Service::new(sp, now);
+    run_and_die(&mut s, now, ms(50), end);
+    s.phase
+}
+
+fn signal(sig: i32) -> Input {
+    Input::Exited {
+        pid: PID,
+        status: ExitStatus::Signal(sig),
+        others_alive: false,
+    }
+}
+
+#[test]
+fn restart_policies_follow_systemd() {
+    use Phase::*;
+    use RestartPolicy::*;
+    let rows = [
+        (No, exit_code(1), Failed),
+        (No, exit_code(0), Down),
+        (OnFailure, exit_code(0), Down),
+        (OnFailure, exit_code(42), Down),
+        (OnFailure, exit_code(1), Backoff),
+        (OnFailure, signal(libc::SIGKILL), Backoff),
+        (OnFailure, signal(libc::SIGTERM), Down),
+        (OnAbnormal, exit_code(1), Failed),
+        (OnAbnormal, signal(libc::SIGSEGV), Backoff),
+        (Always, exit_code(0), Backoff),
+        (Always, signal(libc::SIGTERM), Backoff),
+    ];
+    for (policy, end, want) in rows {
+        let label = format!("{policy:?} {end:?}");
+        assert_eq!(outcome(policy, end), want, "{label}");
+    }
+}
+
+#[test]
+fn a_oneshot_completes_or_fails() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Oneshot;
+    sp.restart = RestartPolicy::No;
+    let mut s = Service::new(sp.clone(), now);
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    let fx = s.step(Input::ExecOk, now);
+    assert_eq!(events(&fx), ["spawned"], "a oneshot is not ready at exec");
+    assert!(!s.is_up());
+    let mut fx = s.step(exit_code(0), now);
+    fx.extend(s.step(Input::Down, now));
+    assert_eq!(events(&fx), ["exited", "down", "completed"]);
+    assert!(s.is_up());
+    let mut s = Service::new(sp, now);
+    run_and_die(&mut s, now, ms(1), exit_code(3));
+    assert_eq!(s.phase, Phase::Failed);
+}
+
+#[test]
+fn an_exec_failure_is_a_failed_start_with_the_reason() {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart = RestartPolicy::No;
+    let mut s = Service::new(sp, now);
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    let fx = s.step(
+        Input::ExecFailed {
+            error: "exec /nope: No such file or directory".into(),
+        },
+        now,
+    );
+    assert!(fx.is_empty());
+    let mut fx = s.step(exit_code(127), now);
+    fx.extend(s.step(Input::Down, now));
+    assert_eq!(events(&fx), ["exited", "down", "failed"]);
+    match &fx[0] {
+        Effect::Emit(EventKind::Exited { error: Some(e), .. }) => assert!(e.contains("/nope")),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.reason.as_deref().unwrap().contains("No such file"));
+}
+
+#[test]
+fn stopping_signals_then_kills_after_the_timeout() {
+    let now = t0();
+    let mut s = ready(spec(), now);
+    let fx = s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now,
+    );
+    assert_eq!(
+        fx,
+        [
+            Effect::Emit(EventKind::Stopping {
+                reason: StopReason::Request
+            }),
+            Effect::SignalAll(libc::SIGTERM),
+            Effect::SignalAll(libc::SIGCONT),
+        ]
+    );
+    assert_eq!(s.deadline, Some(now + Duration::from_secs(10)));
+    assert_eq!(
+        s.step(Input::Timeout, now + Duration::from_secs(10)),
+        [Effect::SignalAll(libc::SIGKILL)]
+    );
+    let mut fx = s.step(signal(libc::SIGKILL), now);
+    fx.extend(s.step(Input::Down, now));
+    assert_eq!(events(&fx), ["exited", "down"]);
+    assert_eq!(s.phase, Phase::Down, "a requested stop never restarts");
+}
+
+#[test]
+fn stop_exec_runs_before_the_stop_signal() {
+    let now = t0();
+    let mut sp = spec();
+    sp.stop_exec = Some(vec!["/bin/stopper".into()]);
+    let mut s = ready(sp, now);
+    let fx = s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now,
+    );
+    assert_eq!(fx[1..], [Effect::RunStopExec]);
+    let fx = s.step(Input::StopExecDone, now);
+    assert_eq!(fx[0], Effect::SignalAll(libc::SIGTERM));
+}
+
+#[test]
+fn a_start_timeout_kills_and_counts_as_a_failure() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Oneshot;
+    sp.start_timeout = Some(Duration::from_secs(1));
+    let mut s = Service::new(sp, now);
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    s.step(Input::ExecOk, now);
+    let fx = s.step(Input::Timeout, now + Duration::from_secs(1));
+    assert_eq!(events(&fx), ["stopping"]);
+    s.step(signal(libc::SIGTERM), now + Duration::from_secs(1));
+    s.step(Input::Down, now + Duration::from_secs(1));
+    assert_eq!(
+        s.phase,
+        Phase::Backoff,
+        "on-failure restarts a timed-out start"
+    );
+}
+
+#[test]
+fn leftover_processes_are_stopped_when_the_main_process_exits() {
+    let now = t0();
+    let mut s = ready(spec(), now);
+    let fx = s.step(
+        Input::Exited {
+            pid: PID,
+            status: ExitStatus::Code(0),
+            others_alive: true,
+        },
+        now,
+    );
+    assert!(fx.contains(&Effect::SignalAll(libc::SIGTERM)));
+    assert_eq!(s.phase, Phase::Stopping);
+    assert!(s.deadline.is_some(), "SIGKILL follows if they linger");
+}
+
+#[test]
+fn a_late_ready_or_a_stale_pid_changes_nothing() {
+    let now = t0();
+    let mut s = in_phase(Phase::Backoff, now);
+    assert!(s.step(Input::Ready, now).is_empty());
+    let mut s = ready(spec(), now);
+    let fx = s.step(
+        Input::Exited {
+            pid: 4242,
+            status: ExitStatus::Code(1),
+            others_alive: false,
+        },
+        now,
+    );
+    assert!(fx.is_empty());
+    assert_eq!(s.phase, Phase::Ready);
+}

@@ -1,0 +1,331 @@
+//! All services together: dependencies, requests, shutdown. Pure.
+//!
+//! The supervisor owns every `Service` and is the only caller of
+//! `Service::step`. After each input it *propagates*: services that want to
+//! run and whose dependencies are up get `Start`; running services whose
+//! `requires` went away get `Stop{Dependency}`; during shutdown, services
+//! whose dependents are all gone get `Stop{Shutdown}`. Propagation loops
+//! until nothing changes (no recursion), so one input settles the whole graph.
+//!
+//! Invariant: no I/O and no clock; effects come out tagged with the index of
+//! the service they belong to, in the order they must be carried out.
+
+use crate::event::{EventKind, ExitStatus, StopReason};
+use crate::model::ServiceSpec;
+use crate::service::{Effect, Input, Phase, Service, Want};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub type Effects = Vec<(usize, Effect)>;
+
+/// The index effects carry when they belong to the supervisor itself.
+pub const NO_SERVICE: usize = usize::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    Running,
+    /// Stopping everything; `tend run` exits with `code` once all is down.
+    Stopping {
+        code: i32,
+    },
+}
+
+pub struct Supervisor {
+    pub services: Vec<Service>,
+    index: HashMap<String, usize>,
+    /// For each service, the services that depend on it (any edge kind).
+    dependents: Vec<Vec<usize>>,
+    pub shutdown: Shutdown,
+    pub shutdown_deadline: Option<Instant>,
+    shutdown_timeout: Option<Duration>,
+    /// A critical service ended for good: shut down with this code.
+    critical_exit: Option<i32>,
+}
+
+impl Supervisor {
+    pub fn new(specs: Vec<ServiceSpec>, shutdown_timeout: Option<Duration>, now: Instant) -> Self {
+        let mut sup = Supervisor {
+            services: specs.into_iter().map(|s| Service::new(s, now)).collect(),
+            index: HashMap::new(),
+            dependents: Vec::new(),
+            shutdown: Shutdown::Running,
+            shutdown_deadline: None,
+            shutdown_timeout,
+            critical_exit: None,
+        };
+        sup.reindex();
+        sup
+    }
+
+    fn reindex(&mut self) {
+        self.index = (self.services.iter().enumerate())
+            .map(|(i, s)| (s.spec.name.clone(), i))
+            .collect();
+        self.dependents = vec![Vec::new(); self.services.len()];
+        for (i, s) in self.services.iter().enumerate() {
+            for dep in deps_of(&s.spec) {
+                if let Some(&d) = self.index.get(dep) {
+                    self.dependents[d].push(i);
+                }
+            }
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Begin supervising: start what autostarts.
+    pub fn boot(&mut self, now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// Feed an input to one service, then settle the graph.
+    pub fn input(&mut self, i: usize, input: Input, now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        self.step(i, input, now, &mut fx);
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// Deadlines that passed become `Timeout`s.
+    pub fn tick(&mut self, now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        for i in 0..self.services.len() {
+            if self.services[i].deadline.is_some_and(|d| d <= now) {
+                self.step(i, Input::Timeout, now, &mut fx);
+            }
+        }
+        if self.shutdown_deadline.is_some_and(|d| d <= now) {
+            self.shutdown_deadline = None;
+            self.kill_all(now, &mut fx);
+        }
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// The earliest deadline of anything: the reactor's one timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        (self.services.iter().filter_map(|s| s.deadline))
+            .chain(self.shutdown_deadline)
+            .min()
+    }
+
+    /// `tend start`: want it up, and pull in what it requires or wants.
+    pub fn request_start(&mut self, names: &[usize], now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        if self.shutdown != Shutdown::Running {
+            return fx;
+        }
+        let mut todo: Vec<usize> = names.to_vec();
+        let mut seen = vec![false; self.services.len()];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            self.services[i].request_up();
+            if matches!(self.services[i].phase, Phase::Failed | Phase::Completed) {
+                self.step(i, Input::Reset, now, &mut fx);
+            }
+            let spec = &self.services[i].spec;
+            for dep in spec.requires.iter().chain(&spec.wants) {
+                if let Some(&d) = self.index.get(dep) {
+                    todo.push(d);
+                }
+            }
+        }
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// `tend stop`: want it down and stop it. Dependents that require it
+    /// are stopped by propagation and come back when it is up again.
+    pub fn request_stop(&mut self, names: &[usize], now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        for &i in names {
+            self.services[i].want = Want::Down;
+            self.step(
+                i,
+                Input::Stop {
+                    reason: StopReason::Request,
+                },
+                now,
+                &mut fx,
+            );
+            if self.services[i].phase == Phase::Completed {
+                self.step(i, Input::Reset, now, &mut fx);
+            }
+        }
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// `tend restart`: stop the running instance, then start a new one.
+    pub fn request_restart(&mut self, names: &[usize], now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        for &i in names {
+            self.step(
+                i,
+                Input::Stop {
+                    reason: StopReason::Request,
+                },
+                now,
+                &mut fx,
+            );
+        }
+        fx.extend(self.request_start(names, now));
+        fx
+    }
+
+    /// SIGTERM, SIGINT or `tend shutdown`. A second call kills everything.
+    pub fn begin_shutdown(&mut self, code: i32, now: Instant) -> Effects {
+        let mut fx = Vec::new();
+        match self.shutdown {
+            Shutdown::Running => self.enter_shutdown(code, now, &mut fx),
+            Shutdown::Stopping { .. } => self.kill_all(now, &mut fx),
+        }
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// Shutdown is over: nothing runs any more.
+    pub fn finished(&self) -> bool {
+        self.shutdown != Shutdown::Running && self.services.iter().all(|s| !s.phase.has_processes())
+    }
+
+    fn kill_all(&mut self, now: Instant, fx: &mut Effects) {
+        for i in 0..self.services.len() {
+            self.step(i, Input::Kill, now, fx);
+        }
+    }
+
+    fn step(&mut self, i: usize, input: Input, now: Instant, fx: &mut Effects) {
+        let out = self.services[i].step(input, now);
+        for e in &out {
+            if let Effect::Emit(k) = e {
+                self.on_event(i, k);
+            }
+        }
+        fx.extend(out.into_iter().map(|e| (i, e)));
+    }
+
+    fn enter_shutdown(&mut self, code: i32, now: Instant, fx: &mut Effects) {
+        self.shutdown = Shutdown::Stopping { code };
+        self.shutdown_deadline = self.shutdown_timeout.map(|t| now + t);
+        fx.push((NO_SERVICE, Effect::Emit(EventKind::ShutdownStarted)));
+        for s in &mut self.services {
+            s.want = Want::Down;
+        }
+    }
+
+    /// A critical service that ended for good (not by request) shuts
+    /// everything down, and its exit status becomes tend's.
+    fn on_event(&mut self, i: usize, kind: &EventKind) {
+        let s = &self.services[i];
+        if !s.spec.critical || self.shutdown != Shutdown::Running || !s.ended {
+            return;
+        }
+        if matches!(kind, EventKind::Failed { .. } | EventKind::Down) {
+            let code = s.last_exit.map_or(1, ExitStatus::as_code);
+            // Failed with status 0 (killed by tend, say) must not look like success.
+            let failed = s.phase == Phase::Failed;
+            self.critical_exit = Some(if failed && code == 0 { 1 } else { code });
+        }
+    }
+
+    /// Settle: start, stop and shut down until nothing changes.
+    fn propagate(&mut self, now: Instant, fx: &mut Effects) {
+        loop {
+            if let Some(code) = self.critical_exit.take() {
+                if self.shutdown == Shutdown::Running {
+                    self.enter_shutdown(code, now, fx);
+                }
+            }
+            let mut changed = false;
+            for i in 0..self.services.len() {
+                let before = (self.services[i].phase, self.services[i].want);
+                if let Some(input) = self.next_input(i) {
+                    self.step(i, input, now, fx);
+                }
+                changed |= before != (self.services[i].phase, self.services[i].want);
+            }
+            if !changed && self.critical_exit.is_none() {
+                break;
+            }
+        }
+    }
+
+    /// What the graph asks of service `i` now, if anything.
+    fn next_input(&self, i: usize) -> Option<Input> {
+        let s = &self.services[i];
+        if self.shutdown != Shutdown::Running {
+            let running = matches!(s.phase, Phase::Starting | Phase::Ready);
+            let dependents_gone = self.dependents[i]
+                .iter()
+                .all(|&d| !self.services[d].phase.has_processes());
+            return match s.phase {
+                Phase::Backoff => Some(Input::Stop {
+                    reason: StopReason::Shutdown,
+                }),
+                _ if running && dependents_gone => Some(Input::Stop {
+                    reason: StopReason::Shutdown,
+                }),
+                _ => None,
+            };
+        }
+        match s.phase {
+            Phase::Down if s.wants_start() && self.deps_allow_start(&s.spec) => Some(Input::Start),
+            Phase::Starting | Phase::Ready if self.requirement_lost(&s.spec) => Some(Input::Stop {
+                reason: StopReason::Dependency,
+            }),
+            _ => None,
+        }
+    }
+
+    fn deps_allow_start(&self, spec: &ServiceSpec) -> bool {
+        let state = |name: &String| self.find(name).map(|d| &self.services[d]);
+        let requires_ok = spec.requires.iter().filter_map(state).all(Service::is_up);
+        // `wants`: wait while the dependency is on its way up.
+        let settled = |d: &Service| match d.phase {
+            Phase::Ready | Phase::Completed | Phase::Failed => true,
+            Phase::Down => d.want == Want::Down,
+            Phase::Starting | Phase::Backoff | Phase::Stopping => false,
+        };
+        let wants_ok = spec.wants.iter().filter_map(state).all(settled);
+        // `after`: ordering only; wait only for a dependency that is starting.
+        let after_ok = spec.after.iter().filter_map(state).all(|d| {
+            !(d.want == Want::Up
+                && matches!(d.phase, Phase::Down | Phase::Starting | Phase::Backoff))
+        });
+        requires_ok && wants_ok && after_ok
+    }
+
+    fn requirement_lost(&self, spec: &ServiceSpec) -> bool {
+        spec.requires
+            .iter()
+            .filter_map(|n| self.find(n))
+            .any(|d| !self.services[d].is_up())
+    }
+
+    /// The service `i` wants up but a requirement failed for good.
+    pub fn failed_requirement(&self, i: usize) -> Option<&str> {
+        let spec = &self.services[i].spec;
+        spec.requires
+            .iter()
+            .find(|n| {
+                self.find(n)
+                    .is_some_and(|d| self.services[d].phase == Phase::Failed)
+            })
+            .map(String::as_str)
+    }
+}
+
+fn deps_of(spec: &ServiceSpec) -> impl Iterator<Item = &String> {
+    spec.requires.iter().chain(&spec.wants).chain(&spec.after)
+}
+
+#[cfg(test)]
+#[path = "supervisor_tests.rs"]
+mod tests;

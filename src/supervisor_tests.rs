@@ -1,0 +1,266 @@
+//! The supervisor's graph behaviour, driven through pure inputs: start
+//! order, parallel branches, dependency loss and return, shutdown order,
+//! critical services.
+
+use super::*;
+use crate::model::{RestartPolicy, ServiceType};
+use std::path::PathBuf;
+
+fn svc(name: &str, requires: &[&str]) -> ServiceSpec {
+    let mut s = ServiceSpec::with_defaults(name, PathBuf::from("/t"), PathBuf::from("/t"));
+    s.exec = vec!["/bin/true".into()];
+    s.requires = requires.iter().map(|r| r.to_string()).collect();
+    s
+}
+
+/// A fake OS: it answers `Spawn` with a pid, and remembers what was
+/// spawned and signalled, in order.
+struct World {
+    sup: Supervisor,
+    now: Instant,
+    next_pid: i32,
+    log: Vec<String>,
+    spawned: Vec<usize>,
+}
+
+impl World {
+    fn new(specs: Vec<ServiceSpec>) -> World {
+        let now = Instant::now();
+        let mut w = World {
+            sup: Supervisor::new(specs, Some(Duration::from_secs(30)), now),
+            now,
+            next_pid: 100,
+            log: Vec::new(),
+            spawned: Vec::new(),
+        };
+        let fx = w.sup.boot(now);
+        w.run(fx);
+        w
+    }
+
+    fn name(&self, i: usize) -> String {
+        if i == NO_SERVICE {
+            "-".into()
+        } else {
+            self.sup.services[i].spec.name.clone()
+        }
+    }
+
+    fn run(&mut self, fx: Effects) {
+        let mut queue: std::collections::VecDeque<_> = fx.into();
+        while let Some((i, e)) = queue.pop_front() {
+            match e {
+                Effect::Emit(k) => self.log.push(format!("{} {}", self.name(i), k.name())),
+                Effect::Spawn => {
+                    self.next_pid += 1;
+                    self.spawned.push(i);
+                    let pid = self.next_pid;
+                    queue.extend(self.sup.input(i, Input::Forked { pid }, self.now));
+                }
+                Effect::SignalAll(sig) => self.log.push(format!(
+                    "{} SIG{}",
+                    self.name(i),
+                    crate::event::signal_name(sig)
+                )),
+                Effect::RunStopExec => {}
+            }
+        }
+    }
+
+    fn idx(&self, name: &str) -> usize {
+        self.sup.find(name).unwrap()
+    }
+
+    fn exec_ok(&mut self, name: &str) {
+        let fx = self.sup.input(self.idx(name), Input::ExecOk, self.now);
+        self.run(fx);
+    }
+
+    /// The main process dies with `code` and nothing is left of it.
+    fn die(&mut self, name: &str, code: i32) {
+        let i = self.idx(name);
+        let pid = self.sup.services[i].main_pid.unwrap();
+        let exited = Input::Exited {
+            pid,
+            status: ExitStatus::Code(code),
+            others_alive: false,
+        };
+        let fx = self.sup.input(i, exited, self.now);
+        self.run(fx);
+        let fx = self.sup.input(i, Input::Down, self.now);
+        self.run(fx);
+    }
+
+    fn phase(&self, name: &str) -> Phase {
+        self.sup.services[self.idx(name)].phase
+    }
+
+    fn pos(&self, entry: &str) -> usize {
+        (self.log.iter().position(|l| l == entry))
+            .unwrap_or_else(|| panic!("no `{entry}` in {:#?}", self.log))
+    }
+}
+
+#[test]
+fn a_chain_starts_each_service_after_its_dependency_is_ready() {
+    let mut w = World::new(vec![svc("a", &[]), svc("b", &["a"]), svc("c", &["b"])]);
+    assert_eq!(w.spawned.len(), 1, "only a can start at first");
+    w.exec_ok("a");
+    w.exec_ok("b");
+    w.exec_ok("c");
+    assert!(w.pos("a ready") < w.pos("b starting"));
+    assert!(w.pos("b ready") < w.pos("c starting"));
+    assert_eq!(w.phase("c"), Phase::Ready);
+}
+
+#[test]
+fn a_diamond_starts_its_independent_branches_together() {
+    let mut w = World::new(vec![
+        svc("a", &[]),
+        svc("b", &["a"]),
+        svc("c", &["a"]),
+        svc("d", &["b", "c"]),
+    ]);
+    w.exec_ok("a");
+    // b and c were both spawned as soon as a was ready, before either is.
+    assert_eq!(w.phase("b"), Phase::Starting);
+    assert_eq!(w.phase("c"), Phase::Starting);
+    w.exec_ok("b");
+    assert_eq!(w.phase("d"), Phase::Down, "d waits for c too");
+    w.exec_ok("c");
+    assert_eq!(w.phase("d"), Phase::Starting);
+}
+
+#[test]
+fn losing_a_requirement_stops_the_dependent_until_it_is_back() {
+    let mut w = World::new(vec![svc("db", &[]), svc("web", &["db"])]);
+    w.exec_ok("db");
+    w.exec_ok("web");
+    w.die("db", 1);
+    assert!(w.log.contains(&"web stopping".to_string()));
+    assert_eq!(w.phase("db"), Phase::Backoff);
+    w.die("web", 0);
+    assert_eq!(
+        w.phase("web"),
+        Phase::Down,
+        "web waits for db's next instance"
+    );
+    // db's backoff ends, it restarts; web only once db is ready again.
+    let fx = w.sup.tick(w.now + Duration::from_secs(1));
+    w.run(fx);
+    assert_eq!(w.phase("db"), Phase::Starting);
+    assert_eq!(w.phase("web"), Phase::Down);
+    w.exec_ok("db");
+    assert_eq!(w.phase("web"), Phase::Starting);
+}
+
+#[test]
+fn a_dependency_stop_carries_the_dependency_reason() {
+    let mut w = World::new(vec![svc("db", &[]), svc("web", &["db"])]);
+    w.exec_ok("db");
+    w.exec_ok("web");
+    let fx = w.sup.request_stop(&[w.idx("db")], w.now);
+    let stops: Vec<_> = fx
+        .iter()
+        .filter_map(|(i, e)| match e {
+            Effect::Emit(EventKind::Stopping { reason }) => Some((w.name(*i), *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            ("db".to_string(), StopReason::Request),
+            ("web".to_string(), StopReason::Dependency)
+        ]
+    );
+}
+
+#[test]
+fn starting_a_service_pulls_in_what_it_requires() {
+    let mut db = svc("db", &[]);
+    db.autostart = false;
+    let mut web = svc("web", &["db"]);
+    web.autostart = false;
+    let mut w = World::new(vec![db, web]);
+    assert!(w.spawned.is_empty());
+    let fx = w.sup.request_start(&[w.idx("web")], w.now);
+    w.run(fx);
+    assert_eq!(w.phase("db"), Phase::Starting);
+    w.exec_ok("db");
+    assert_eq!(w.phase("web"), Phase::Starting);
+}
+
+#[test]
+fn shutdown_stops_dependents_first_and_independents_together() {
+    let mut w = World::new(vec![svc("db", &[]), svc("web", &["db"]), svc("other", &[])]);
+    for n in ["db", "web", "other"] {
+        w.exec_ok(n);
+    }
+    w.log.clear();
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    assert!(w.log.contains(&"web stopping".to_string()));
+    assert!(w.log.contains(&"other stopping".to_string()));
+    assert!(
+        !w.log.contains(&"db stopping".to_string()),
+        "db waits for web"
+    );
+    w.die("web", 0);
+    assert!(w.log.contains(&"db stopping".to_string()));
+    w.die("db", 0);
+    w.die("other", 0);
+    assert!(w.sup.finished());
+    assert_eq!(w.sup.shutdown, Shutdown::Stopping { code: 0 });
+}
+
+#[test]
+fn a_second_shutdown_request_kills_everything() {
+    let mut w = World::new(vec![svc("a", &[]), svc("b", &[])]);
+    w.exec_ok("a");
+    w.exec_ok("b");
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    w.log.clear();
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    assert_eq!(w.log, ["a SIGKILL", "b SIGKILL"]);
+}
+
+#[test]
+fn the_shutdown_timeout_kills_what_is_left() {
+    let mut w = World::new(vec![svc("a", &[])]);
+    w.exec_ok("a");
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    assert_eq!(w.sup.next_deadline(), Some(w.now + Duration::from_secs(10)));
+    let fx = w.sup.tick(w.now + Duration::from_secs(30));
+    w.run(fx);
+    assert!(w.log.ends_with(&["a SIGKILL".to_string()]));
+}
+
+#[test]
+fn a_critical_service_that_ends_decides_the_exit_code() {
+    let mut job = svc("job", &[]);
+    job.critical = true;
+    job.restart = RestartPolicy::No;
+    let mut w = World::new(vec![job, svc("other", &[])]);
+    w.exec_ok("job");
+    w.exec_ok("other");
+    w.die("job", 7);
+    assert_eq!(w.sup.shutdown, Shutdown::Stopping { code: 7 });
+    assert!(w.log.contains(&"other stopping".to_string()));
+    assert!(w.log.contains(&"- shutdown-started".to_string()));
+}
+
+#[test]
+fn a_completed_oneshot_satisfies_its_dependents() {
+    let mut init = svc("init", &[]);
+    init.kind = ServiceType::Oneshot;
+    let mut w = World::new(vec![init, svc("app", &["init"])]);
+    w.exec_ok("init");
+    assert_eq!(w.phase("app"), Phase::Down);
+    w.die("init", 0);
+    assert_eq!(w.phase("init"), Phase::Completed);
+    assert_eq!(w.phase("app"), Phase::Starting);
+}

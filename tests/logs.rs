@@ -1,0 +1,280 @@
+//! Service output (SPEC §2 `log`; issue 2 point 11).
+
+mod common;
+use common::*;
+use std::io::Read;
+use std::time::Instant;
+
+#[test]
+fn inherit_prefixes_each_line_with_the_service_name() {
+    let t = Tend::with(&[(
+        "web",
+        &sh("echo hello; echo oops >&2; echo 'two words'; exec sleep 100000"),
+    )]);
+    t.wait_stdout_line("web | hello", T);
+    t.wait_stdout_line("web | two words", T);
+    // stderr lines are shown too (on stdout or stderr), with the prefix.
+    wait_until("web's stderr line shows", T, || {
+        t.stdout()
+            .lines()
+            .chain(t.stderr().lines())
+            .any(|l| l == "web | oops")
+    });
+}
+
+#[test]
+fn a_line_written_just_before_a_crash_is_not_lost() {
+    let t = Tend::with(&[(
+        "dying",
+        &format!("{}\nrestart = \"no\"\n", sh("echo last words; exit 3")),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("dying", "down", T);
+    t.wait_stdout_line("dying | last words", T);
+}
+
+#[test]
+fn many_lines_written_just_before_a_crash_are_not_lost() {
+    let t = Tend::with(&[(
+        "burst",
+        &format!(
+            "{}\nrestart = \"no\"\n",
+            sh("i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done; kill -9 $$")
+        ),
+    )]);
+    let mut e = t.follow();
+    let x = e.expect_ev("burst", "exited", T);
+    assert_eq!(x["signal"], "KILL", "{x}");
+    let out = t.wait_stdout_line("burst | line-1999", T);
+    let n = out
+        .lines()
+        .filter(|l| l.starts_with("burst | line-"))
+        .count();
+    assert_eq!(n, 2000, "lines lost");
+}
+
+#[test]
+fn a_partial_last_line_before_exit_is_not_lost() {
+    let t = Tend::with(&[(
+        "partial",
+        &format!(
+            "{}\nrestart = \"no\"\n",
+            sh("printf 'no newline at the end'; exit 1")
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("partial", "down", T);
+    t.wait_stdout("the partial line", T, |s| {
+        s.contains("partial | no newline at the end")
+    });
+}
+
+#[test]
+fn output_across_restarts_keeps_flowing() {
+    let t = Tend::with(&[(
+        "again",
+        &format!(
+            "{}\nrestart-delay = \"10ms\"\nstart-limit-burst = 100\n",
+            sh("echo run-$(date +%s%N); exit 1")
+        ),
+    )]);
+    let mut e = t.follow();
+    for _ in 0..5 {
+        e.expect_ev("again", "down", T);
+    }
+    t.wait_stdout("5 runs' lines", T, |s| {
+        s.lines().filter(|l| l.starts_with("again | run-")).count() >= 5
+    });
+}
+
+#[test]
+fn tend_logs_serves_the_last_lines() {
+    let t = Tend::with(&[(
+        "talk",
+        &sh("for i in 1 2 3 4 5; do echo line$i; done; exec sleep 100000"),
+    )]);
+    t.wait_stdout_line("talk | line5", T);
+    let out = t.ctl_ok(&["logs", "talk", "-n", "2"]);
+    assert!(out.stdout.contains("line4"), "{out}");
+    assert!(out.stdout.contains("line5"), "{out}");
+    assert!(!out.stdout.contains("line3"), "more than 2 lines:\n{out}");
+    let out = t.ctl_ok(&["logs", "talk"]);
+    for i in 1..=5 {
+        assert!(out.stdout.contains(&format!("line{i}")), "{out}");
+    }
+    let out = t.ctl(&["logs", "nosuch"]);
+    out.expect_code(3);
+}
+
+#[test]
+fn tend_logs_follow_shows_new_lines() {
+    let t = Tend::with(&[(
+        "ticker",
+        &sh(
+            "echo first; while [ ! -e {dir}/go ]; do sleep 0.05; done; echo after-go; exec sleep 100000",
+        ),
+    )]);
+    t.wait_stdout_line("ticker | first", T);
+    let mut f = t.stream(&["logs", "ticker", "-n", "1", "--follow"]);
+    f.expect_line(|l| l.contains("first"), T);
+    std::fs::write(t.dir.join("go"), "").unwrap();
+    f.expect_line(|l| l.contains("after-go"), T);
+}
+
+#[test]
+fn file_target_rotates_and_keeps_n_files() {
+    let t = Tend::with(&[(
+        "chatty",
+        &format!(
+            "{}\nlog = {{ file = \"{{dir}}/logs/chatty.log\", max-size = \"4KiB\", keep = 2 }}\n",
+            sh(
+                "i=0; while [ $i -lt 1000 ]; do echo \"line $i of padding padding padding\"; i=$((i+1)); done; echo the-end; exec sleep 100000"
+            )
+        ),
+    )]);
+    let logs = t.dir.join("logs");
+    let current = logs.join("chatty.log");
+    wait_until("the last line reaches the log file", T, || {
+        std::fs::read_to_string(&current)
+            .unwrap_or_default()
+            .contains("the-end")
+    });
+    let files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        files.len() >= 2 && files.len() <= 3,
+        "max-size 4KiB, keep 2: expected the current file and at most 2 old ones, got {files:?}"
+    );
+    for f in &files {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(len <= 4096 + 200, "{} is {len} bytes", f.display());
+    }
+    // Not also on tend's stdout (file only).
+    assert!(
+        !t.stdout().contains("chatty | line 1"),
+        "file-only output went to stdout"
+    );
+    // Served from memory too.
+    let out = t.ctl_ok(&["logs", "chatty", "-n", "1"]);
+    assert!(out.stdout.contains("the-end"), "{out}");
+}
+
+#[test]
+fn inherit_and_file_together() {
+    let t = Tend::with(&[(
+        "both",
+        &format!(
+            "{}\nlog = [\"inherit\", {{ file = \"{{dir}}/both.log\" }}]\n",
+            sh("echo twice; exec sleep 100000")
+        ),
+    )]);
+    t.wait_stdout_line("both | twice", T);
+    wait_until("the file has the line", T, || {
+        std::fs::read_to_string(t.dir.join("both.log"))
+            .unwrap_or_default()
+            .contains("twice")
+    });
+}
+
+fn assert_responsive(t: &Tend, what: &str) {
+    for _ in 0..5 {
+        let out = t.ctl_timeout(&["status", "--json"], secs(5.0));
+        assert_eq!(out.code, 0, "status stalled ({what}):\n{out}");
+        assert!(
+            out.elapsed < secs(3.0),
+            "status took {:?} ({what})",
+            out.elapsed
+        );
+    }
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_flooding_service_does_not_stall_tend_or_others() {
+    let t = Tend::builder()
+        .stdout(StdoutTo::Null)
+        .svc("flood", "exec = [\"yes\", \"flood flood flood\"]\n")
+        .svc("calm", FOREVER)
+        .start();
+    let mut e = t.follow();
+    e.wait_ev("flood", "ready", T);
+    e.wait_ev("calm", "ready", T);
+    assert_responsive(&t, "flood to /dev/null");
+    let t0 = Instant::now();
+    t.ctl_ok(&["restart", "calm"]);
+    assert!(
+        t0.elapsed() < secs(5.0),
+        "restart of another service took {:?}",
+        t0.elapsed()
+    );
+    t.ctl_ok(&["stop", "flood"]);
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_stall_tend_and_drops_are_announced() {
+    // tend's own stdout is a pipe nobody reads: the destination cannot keep
+    // up, tend must go on and say how many lines it dropped.
+    let mut t = Tend::builder()
+        .stdout(StdoutTo::Pipe)
+        .svc("flood", "exec = [\"yes\", \"flood flood flood\"]\n")
+        .svc("calm", FOREVER)
+        .start();
+    let mut e = t.follow();
+    e.wait_ev("flood", "ready", T);
+    e.wait_ev("calm", "ready", T);
+    assert_responsive(&t, "stdout not read");
+    t.ctl_ok(&["restart", "calm"]);
+    let rss = rss_kib(t.tend_pid());
+    assert!(
+        rss < 200 * 1024,
+        "tend uses {rss} KiB while its stdout is blocked"
+    );
+
+    // Read the pipe now; somewhere there is a line saying lines were dropped.
+    let mut pipe = t.take_stdout_pipe();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut tail = String::new();
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    tail.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if let Some(l) = tail
+                        .lines()
+                        .find(|l| !l.contains("flood flood flood") && l.contains("drop"))
+                    {
+                        let _ = tx.send(l.to_string());
+                        break;
+                    }
+                    let keep = tail.len().saturating_sub(200);
+                    let mut k = keep;
+                    while !tail.is_char_boundary(k) {
+                        k += 1;
+                    }
+                    tail.drain(..k);
+                }
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(T)
+        .unwrap_or_else(|_| panic!("no 'dropped' line on tend's stdout"));
+    assert!(
+        line.chars().any(|c| c.is_ascii_digit()),
+        "does not say how many: {line}"
+    );
+    t.ctl_ok(&["stop", "flood"]);
+}

@@ -1,0 +1,115 @@
+//! What a service's process gets (SPEC §2; issue 2 point 4): argv,
+//! environment, env files, working dir, user/group, its own process group,
+//! a clean signal mask.
+
+mod common;
+use common::*;
+
+/// Runs `script` once (restart no) and returns its output lines without the
+/// `NAME | ` prefix.
+fn output_of(extra: &str, script: &str) -> Vec<String> {
+    let t = Tend::builder()
+        .file(
+            "envfile",
+            "FROM_FILE=file value\n# a comment\nOVERRIDDEN=from-file\n",
+        )
+        .svc(
+            "probe",
+            &format!("{}\nrestart = \"no\"\n{extra}\n", sh(script)),
+        )
+        .start();
+    let mut e = t.follow();
+    e.expect_ev("probe", "down", T);
+    let out = t.wait_stdout_line("probe | END", T);
+    out.lines()
+        .filter_map(|l| l.strip_prefix("probe | "))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[test]
+fn environment_and_env_files_reach_the_service() {
+    let lines = output_of(
+        "environment = { GREETING = \"hello there\", OVERRIDDEN = \"from-table\" }\nenv-file = [\"{dir}/envfile\"]",
+        "echo \"G=$GREETING\"; echo \"F=$FROM_FILE\"; echo \"O=$OVERRIDDEN\"; echo \"P=${PATH:+set}\"; echo END",
+    );
+    assert!(lines.contains(&"G=hello there".to_string()), "{lines:?}");
+    assert!(lines.contains(&"F=file value".to_string()), "{lines:?}");
+    assert!(lines.contains(&"O=from-table".to_string()), "{lines:?}");
+    assert!(
+        lines.contains(&"P=set".to_string()),
+        "PATH is not set: {lines:?}"
+    );
+}
+
+#[test]
+fn working_dir_defaults_to_the_definitions_directory() {
+    let lines = output_of("", "echo \"D=$(pwd)\"; echo END");
+    let d = lines.iter().find_map(|l| l.strip_prefix("D=")).unwrap();
+    assert!(d.ends_with("/svc"), "{lines:?}");
+}
+
+#[test]
+fn working_dir_is_set() {
+    let lines = output_of("working-dir = \"/tmp\"", "echo \"D=$(pwd)\"; echo END");
+    assert!(lines.contains(&"D=/tmp".to_string()), "{lines:?}");
+}
+
+#[test]
+fn user_and_group_are_dropped_to() {
+    let lines = output_of(
+        "user = \"nobody\"",
+        "echo \"U=$(id -u) G=$(id -g) GS=$(id -G)\"; echo END",
+    );
+    assert!(
+        lines.contains(&"U=65534 G=65534 GS=65534".to_string()),
+        "user nobody: {lines:?}"
+    );
+    let lines = output_of(
+        "user = \"nobody\"\ngroup = \"daemon\"",
+        "echo \"U=$(id -u) G=$(id -gn)\"; echo END",
+    );
+    assert!(lines.contains(&"U=65534 G=daemon".to_string()), "{lines:?}");
+}
+
+#[test]
+fn the_service_has_its_own_process_group_and_a_clean_signal_state() {
+    let lines = output_of(
+        "",
+        "read -r pid comm state ppid pgrp rest < /proc/$$/stat; echo \"PGRP=$([ $pid = $pgrp ] && echo own || echo shared)\"; \
+         grep -E '^(SigBlk|SigIgn):' /proc/$$/status | tr -d '\\t' ; echo END",
+    );
+    assert!(lines.contains(&"PGRP=own".to_string()), "{lines:?}");
+    assert!(
+        lines.contains(&"SigBlk:0000000000000000".to_string()),
+        "signals blocked in the service: {lines:?}"
+    );
+    assert!(
+        lines.contains(&"SigIgn:0000000000000000".to_string()),
+        "signals ignored in the service: {lines:?}"
+    );
+}
+
+#[test]
+fn argv_is_passed_as_is() {
+    let t = Tend::with(&[(
+        "args",
+        "exec = [\"sh\", \"-c\", \"for a in \\\"$@\\\"; do echo \\\"[$a]\\\"; done; echo END\", \"sh\", \"one two\", \"$HOME\", \"\"]\nrestart = \"no\"\n",
+    )]);
+    let out = t.wait_stdout_line("args | END", T);
+    let got: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("args | "))
+        .collect();
+    assert_eq!(got, ["[one two]", "[$HOME]", "[]", "END"]);
+}
+
+#[test]
+fn stdin_is_not_tends() {
+    // A service reading stdin gets EOF at once (not a terminal, not tend's).
+    let lines = output_of(
+        "",
+        "if read -r x; then echo \"GOT=$x\"; else echo EOF; fi; echo END",
+    );
+    assert!(lines.contains(&"EOF".to_string()), "{lines:?}");
+}

@@ -1,0 +1,124 @@
+//! Stopping (SPEC §2 `stop-*`; issue 2 point 7): stop-exec, then the stop
+//! signal to the whole process group, then SIGKILL after stop-timeout.
+
+mod common;
+use common::*;
+
+#[test]
+fn a_service_ignoring_sigterm_is_killed_after_its_stop_timeout() {
+    let t = Tend::with(&[(
+        "stubborn",
+        &format!("{}\nstop-timeout = \"1s\"\n", sh(IGNORE_TERM)),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("stubborn", "ready", T);
+    wait_until("the service runs", T, || !t.others().is_empty());
+    let out = t.ctl_ok(&["stop", "stubborn"]);
+    assert!(
+        out.elapsed >= secs(0.9),
+        "stop returned before the stop-timeout ({:?}): was SIGTERM ignored?",
+        out.elapsed
+    );
+    assert!(out.elapsed < secs(6.0), "stop took {:?}", out.elapsed);
+    let left = t.others();
+    assert!(left.is_empty(), "processes left after stop: {left:#?}");
+    let x = e.expect_ev("stubborn", "exited", T);
+    assert_eq!(x["signal"], "KILL", "{x}");
+    e.expect_ev("stubborn", "down", T);
+}
+
+#[test]
+fn stop_returns_as_soon_as_the_service_is_gone() {
+    // The stop timeout is a ceiling, never a sleep.
+    let t = Tend::with(&[("quick", &format!("{FOREVER}\nstop-timeout = \"30s\"\n"))]);
+    let mut e = t.follow();
+    e.expect_ev("quick", "ready", T);
+    let out = t.ctl_ok(&["stop", "quick"]);
+    assert!(out.elapsed < secs(5.0), "stop took {:?}", out.elapsed);
+    let x = e.expect_ev("quick", "exited", T);
+    assert_eq!(x["signal"], "TERM", "{x}");
+}
+
+#[test]
+fn stop_exec_runs_before_the_stop_signal() {
+    let t = Tend::with(&[(
+        "ordered",
+        &format!(
+            "{}\nstop-exec = [\"sh\", \"-c\", \"echo stop-exec >> {{dir}}/order\"]\n",
+            sh("trap 'echo signal >> {dir}/order; exit 0' TERM; while :; do sleep 0.1; done")
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("ordered", "ready", T);
+    t.ctl_ok(&["stop", "ordered"]);
+    let order = std::fs::read_to_string(t.dir.join("order")).unwrap_or_default();
+    assert_eq!(
+        order, "stop-exec\nsignal\n",
+        "stop-exec did not run before the signal"
+    );
+}
+
+#[test]
+fn stop_signal_is_configurable() {
+    let t = Tend::with(&[(
+        "intr",
+        &format!(
+            "{}\nstop-signal = \"INT\"\nstop-timeout = \"10s\"\n",
+            sh("trap 'echo got-int; exit 0' INT; trap '' TERM; while :; do sleep 0.1; done")
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("intr", "ready", T);
+    let out = t.ctl_ok(&["stop", "intr"]);
+    assert!(
+        out.elapsed < secs(5.0),
+        "INT was not sent: stop took {:?}",
+        out.elapsed
+    );
+    t.wait_stdout_line("intr | got-int", T);
+}
+
+#[test]
+fn stop_reaches_the_whole_process_group() {
+    // Background children that ignore nothing: they get the signal too,
+    // and `stop` waits for them.
+    let t = Tend::with(&[(
+        "family",
+        &sh("sleep 100000 & sleep 100000 & trap 'exit 0' TERM; while :; do sleep 0.1; done"),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("family", "ready", T);
+    wait_until("the family is complete", T, || t.others().len() >= 3);
+    t.ctl_ok(&["stop", "family"]);
+    let left = t.others();
+    assert!(left.is_empty(), "left after stop: {left:#?}");
+}
+
+#[test]
+fn stop_waits_for_children_that_outlive_the_main_process() {
+    // The main process exits on TERM at once; a child ignoring TERM lives on
+    // until the stop timeout's SIGKILL. `stop` returns only when it is gone.
+    let t = Tend::with(&[(
+        "leftover",
+        &format!(
+            "{}\nstop-timeout = \"1s\"\n",
+            sh(
+                "(trap '' TERM; while :; do sleep 0.1; done) & trap 'exit 0' TERM; while :; do sleep 0.1; done"
+            )
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("leftover", "ready", T);
+    wait_until("the child runs", T, || t.others().len() >= 2);
+    let out = t.ctl_ok(&["stop", "leftover"]);
+    let left = t.others();
+    assert!(
+        left.is_empty(),
+        "stop returned with processes left ({:?}): {left:#?}",
+        out.elapsed
+    );
+    let x = e.expect_ev("leftover", "exited", T);
+    assert_eq!(x["code"], 0, "{x}");
+    let d = e.expect_ev("leftover", "down", T);
+    assert!(seq(&d) > seq(&x));
+}
