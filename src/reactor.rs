@@ -15,7 +15,7 @@ use crate::logs::{Logs, Stream};
 use crate::model::Config;
 use crate::os::{self, launch, spawn};
 use crate::service::{Effect, Input};
-use crate::supervisor::{Effects, NO_SERVICE, Supervisor};
+use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
@@ -54,6 +54,19 @@ pub struct Runtime {
     stop_exec: Option<i32>,
     /// The main process was reaped; waiting for the rest of the group.
     awaiting_down: bool,
+}
+
+impl Runtime {
+    fn new() -> std::io::Result<Runtime> {
+        Ok(Runtime {
+            out: os::pipe(true)?,
+            err: os::pipe(true)?,
+            exec_pipe: None,
+            pgid: None,
+            stop_exec: None,
+            awaiting_down: false,
+        })
+    }
 }
 
 pub struct Reactor {
@@ -100,14 +113,7 @@ impl Reactor {
         let mut rt = Vec::new();
         for s in &config.services {
             logs.configure(&s.name, &s.log);
-            rt.push(Runtime {
-                out: os::pipe(true)?,
-                err: os::pipe(true)?,
-                exec_pipe: None,
-                pgid: None,
-                stop_exec: None,
-                awaiting_down: false,
-            });
+            rt.push(Runtime::new()?);
         }
         let devnull = std::fs::OpenOptions::new()
             .read(true)
@@ -527,23 +533,66 @@ impl Reactor {
     }
 
     fn reload_config_and_log(&mut self) {
-        let reply = self.reload_config();
-        if let Err(msg) = reply {
-            self.system_line(&format!("reload-config refused: {msg}"));
+        match self.reload_config() {
+            Ok(r) => {
+                let line = format!(
+                    "reload-config: added {:?}, removed {:?}, changed {:?}",
+                    r.added, r.removed, r.changed
+                );
+                self.system_line(&line);
+            }
+            Err(errors) => {
+                self.system_line("reload-config refused; the running set is unchanged:");
+                for e in errors {
+                    self.system_line(&e);
+                }
+            }
         }
     }
 
-    /// Stop, start or restart services so the running set matches PATH.
-    pub(crate) fn reload_config(
-        &mut self,
-    ) -> Result<(Vec<String>, Vec<String>, Vec<String>), String> {
-        Err("reload-config is not supported yet".into())
+    /// Re-read PATH and make the running set match it. On any error,
+    /// nothing changes and the errors come back.
+    pub(crate) fn reload_config(&mut self) -> Result<Reconfigured, Vec<String>> {
+        let loaded = crate::load::load(&self.config_path)
+            .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        for w in &loaded.warnings {
+            self.system_line(&w.to_string());
+        }
+        let new = loaded.config;
+        let (done, fx) = self.sup.reconfigure(
+            new.services.clone(),
+            new.supervisor.shutdown_timeout,
+            Instant::now(),
+        );
+        // New slots get their pipes; every live service its log targets.
+        for i in self.rt.len()..self.sup.services.len() {
+            match Runtime::new() {
+                Ok(r) => self.rt.push(r),
+                Err(e) => {
+                    self.system_line(&format!("reload-config: pipes: {e}"));
+                    return Err(vec![format!("cannot create pipes: {e}")]);
+                }
+            }
+            let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
+            let _ = self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN);
+            let _ = self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN);
+        }
+        for name in &done.removed {
+            self.logs.remove(name);
+        }
+        for s in &new.services {
+            if done.added.contains(&s.name) || done.changed.contains(&s.name) {
+                self.logs.configure(&s.name, &s.log);
+            }
+        }
+        self.config = new;
+        self.apply(fx);
+        Ok(done)
     }
 }
 
 /// The line tend prints on its own stdout for an event, if any.
 fn human_line(service: Option<&str>, kind: &EventKind) -> Option<String> {
-    let name = service.unwrap_or("tend");
     let detail = match kind {
         EventKind::Starting { .. } | EventKind::Spawned { .. } => return None,
         EventKind::Exited { status, error, .. } => match error {
@@ -562,5 +611,8 @@ fn human_line(service: Option<&str>, kind: &EventKind) -> Option<String> {
         EventKind::Warning { message } => format!("warning: {message}"),
         other => other.name().to_string(),
     };
-    Some(format!("{name}: {detail}"))
+    Some(match service {
+        Some(name) => format!("{name}: {detail}"),
+        None => detail,
+    })
 }

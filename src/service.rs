@@ -134,6 +134,10 @@ pub struct Service {
     /// The last run ended by itself and no restart follows (`Down` after a
     /// clean exit with no restart, or `Failed`): what `critical` acts on.
     pub ended: bool,
+    /// Removed from the configuration: stopped, hidden, its slot reusable.
+    pub retired: bool,
+    /// A changed definition waiting for the running instance to be gone.
+    pub pending_spec: Option<ServiceSpec>,
     attempt: u32,
     spawned_at: Option<Instant>,
     exec_confirmed: bool,
@@ -166,6 +170,8 @@ impl Service {
             starts: 0,
             deaths: 0,
             ended: false,
+            retired: false,
+            pending_spec: None,
             attempt: 0,
             spawned_at: None,
             exec_confirmed: false,

@@ -30,6 +30,13 @@ pub enum Shutdown {
     },
 }
 
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconfigured {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
 pub struct Supervisor {
     pub services: Vec<Service>,
     index: HashMap<String, usize>,
@@ -58,11 +65,10 @@ impl Supervisor {
     }
 
     fn reindex(&mut self) {
-        self.index = (self.services.iter().enumerate())
-            .map(|(i, s)| (s.spec.name.clone(), i))
-            .collect();
+        let live = || self.services.iter().enumerate().filter(|(_, s)| !s.retired);
+        self.index = live().map(|(i, s)| (s.spec.name.clone(), i)).collect();
         self.dependents = vec![Vec::new(); self.services.len()];
-        for (i, s) in self.services.iter().enumerate() {
+        for (i, s) in self.services.iter().enumerate().filter(|(_, s)| !s.retired) {
             for dep in deps_of(&s.spec) {
                 if let Some(&d) = self.index.get(dep) {
                     self.dependents[d].push(i);
@@ -201,8 +207,97 @@ impl Supervisor {
         }
     }
 
+    /// Apply a new configuration: stop removed services, restart changed
+    /// ones (once their running instance is gone), add new ones. Unchanged
+    /// services are not touched. Returns (added, removed, changed) names.
+    pub fn reconfigure(
+        &mut self,
+        specs: Vec<ServiceSpec>,
+        shutdown_timeout: Option<Duration>,
+        now: Instant,
+    ) -> (Reconfigured, Effects) {
+        let mut fx = Vec::new();
+        let mut out = Reconfigured::default();
+        self.shutdown_timeout = shutdown_timeout;
+        let mut new: HashMap<String, ServiceSpec> =
+            specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+        for i in 0..self.services.len() {
+            if self.services[i].retired {
+                continue;
+            }
+            let name = self.services[i].spec.name.clone();
+            match new.remove(&name) {
+                None => {
+                    let s = &mut self.services[i];
+                    s.retired = true;
+                    s.want = Want::Down;
+                    self.step(
+                        i,
+                        Input::Stop {
+                            reason: StopReason::Config,
+                        },
+                        now,
+                        &mut fx,
+                    );
+                    out.removed.push(name);
+                }
+                Some(spec) if spec != self.services[i].spec => {
+                    let s = &mut self.services[i];
+                    let running = s.phase.has_processes() || s.phase == Phase::Backoff;
+                    s.pending_spec = Some(spec);
+                    if running {
+                        s.want = Want::Up;
+                        self.step(
+                            i,
+                            Input::Stop {
+                                reason: StopReason::Config,
+                            },
+                            now,
+                            &mut fx,
+                        );
+                    }
+                    self.adopt_pending(i, now);
+                    out.changed.push(name);
+                }
+                Some(_) => {}
+            }
+        }
+        let mut added: Vec<ServiceSpec> = new.into_values().collect();
+        added.sort_by(|a, b| a.name.cmp(&b.name));
+        for spec in added {
+            out.added.push(spec.name.clone());
+            let fresh = Service::new(spec, now);
+            // Reuse the slot of a removed service that is fully gone.
+            match (self.services.iter()).position(|s| s.retired && !s.phase.has_processes()) {
+                Some(slot) => self.services[slot] = fresh,
+                None => self.services.push(fresh),
+            }
+        }
+        self.reindex();
+        self.propagate(now, &mut fx);
+        (out, fx)
+    }
+
+    /// A changed definition takes over once nothing of the old one runs.
+    fn adopt_pending(&mut self, i: usize, now: Instant) {
+        let s = &mut self.services[i];
+        if s.phase.has_processes() || s.phase == Phase::Backoff {
+            return;
+        }
+        if let Some(spec) = s.pending_spec.take() {
+            let want = s.want;
+            let restarts = s.restarts;
+            *s = Service::new(spec, now);
+            s.want = want;
+            s.restarts = restarts;
+        }
+    }
+
     fn step(&mut self, i: usize, input: Input, now: Instant, fx: &mut Effects) {
         let out = self.services[i].step(input, now);
+        if self.services[i].pending_spec.is_some() {
+            self.adopt_pending(i, now);
+        }
         for e in &out {
             if let Effect::Emit(k) = e {
                 self.on_event(i, k);
@@ -260,6 +355,9 @@ impl Supervisor {
     /// What the graph asks of service `i` now, if anything.
     fn next_input(&self, i: usize) -> Option<Input> {
         let s = &self.services[i];
+        if s.retired {
+            return None;
+        }
         if self.shutdown != Shutdown::Running {
             let running = matches!(s.phase, Phase::Starting | Phase::Ready);
             let dependents_gone = self.dependents[i]

@@ -207,11 +207,15 @@ impl Reactor {
             "events" => self.req_events(id, &req),
             "logs" => self.req_logs(id, &req),
             "reload-config" => match self.reload_config() {
-                Ok((added, removed, changed)) => self.answer(
+                Ok(r) => self.answer(
                     id,
-                    json!({"ok": true, "added": added, "removed": removed, "changed": changed}),
+                    json!({"ok": true, "added": r.added, "removed": r.removed, "changed": r.changed}),
                 ),
-                Err(e) => self.fail(id, &e, 2),
+                Err(errors) => self.answer(
+                    id,
+                    json!({"ok": false, "error": "configuration errors; nothing changed",
+                           "errors": errors, "exit": 2}),
+                ),
             },
             "shutdown" => {
                 let fx = self.sup.begin_shutdown(0, Instant::now());
@@ -235,7 +239,13 @@ impl Reactor {
         };
         if names.is_empty() {
             if empty_means_all {
-                return Some((0..self.sup.services.len()).collect());
+                let live = self
+                    .sup
+                    .services
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.retired);
+                return Some(live.map(|(i, _)| i).collect());
             }
             self.fail(id, "no service named", 1);
             return None;

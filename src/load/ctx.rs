@@ -98,8 +98,10 @@ impl Ctx<'_> {
     }
 
     /// "unknown key `x`", with the closest valid key when one is close.
+    /// `key` may be a dotted path (`log.size`): its last part is compared.
     pub fn unknown_key(&mut self, key: &str, span: &Range<usize>, valid: &[&str]) {
-        match suggest(key, valid) {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        match suggest(last, valid) {
             Some(s) => self.error(span, format!("unknown key `{key}`, did you mean `{s}`?")),
             None => self.error(
                 span,

@@ -297,7 +297,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
             if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
                 continue;
             }
-            if let Some(p) = systemd::unit(&path, stem, &mut c.diags) {
+            if let Some(p) = systemd::unit(&path, stem, &abs_dir, &mut c.diags) {
                 c.services.push(p);
             }
         } else if is_dir {

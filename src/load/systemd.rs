@@ -41,9 +41,9 @@ const NATIVE_KEY: &[(&str, &str)] = &[
     ("CPUQuota", "cpu-max"),
 ];
 
-/// Reads the unit at `path` as service `name`; None if unreadable
-/// (reported).
-pub fn unit(path: &Path, name: &str, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
+/// Reads the unit at `path` as service `name`; None if unreadable Relative paths (which systemd refuses) resolve against
+/// `abs_dir`, the unit's directory.
+pub fn unit(path: &Path, name: &str, abs_dir: &Path, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
     let text = match std::fs::read(path).map(String::from_utf8) {
         Ok(Ok(t)) => t,
         Ok(Err(_)) => {
@@ -64,7 +64,7 @@ pub fn unit(path: &Path, name: &str, out: &mut Vec<Diagnostic>) -> Option<Parsed
         who: format!("service `{name}`"),
     };
     let directives = parse_ini(&mut cx, &text);
-    Some(lower(&mut cx, name, &directives))
+    Some(lower(&mut cx, name, &directives, abs_dir))
 }
 
 /// Splits the unit into directives; reports malformed lines.
@@ -149,7 +149,7 @@ fn continuation(s: &str) -> (&str, bool) {
 }
 
 /// Directives → a service spec, with systemd's defaults.
-fn lower(cx: &mut Ctx, name: &str, directives: &[Directive]) -> Parsed {
+fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> Parsed {
     let mut spec = ServiceSpec::with_defaults(name, cx.src.path.clone(), PathBuf::from("/"));
     spec.restart = RestartPolicy::No;
     spec.stop_timeout = Some(Duration::from_secs(90));
@@ -293,7 +293,7 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive]) -> Parsed {
                 if dir.starts_with('~') {
                     cx.warning(vs, "WorkingDirectory: `~` (home directory) is not supported, ignored");
                 } else if !dir.is_empty() {
-                    spec.working_dir = resolve(Path::new("/"), dir);
+                    spec.working_dir = resolve(abs_dir, dir);
                 }
             }
             ("Service", "Environment") => environment(cx, v, vs, &mut spec),
@@ -301,14 +301,14 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive]) -> Parsed {
                 if v.is_empty() {
                     spec.env_files.clear();
                 } else if let Some(optional) = v.strip_prefix('-') {
-                    let p = PathBuf::from(optional);
+                    let p = resolve(abs_dir, optional);
                     if p.exists() {
                         spec.env_files.push(p);
                     } else {
                         cx.warning(vs, format!("EnvironmentFile: `{optional}` does not exist, ignored (optional files are checked when loading)"));
                     }
                 } else {
-                    spec.env_files.push(PathBuf::from(v));
+                    spec.env_files.push(resolve(abs_dir, v));
                 }
             }
             ("Service", "MemoryMax") => {

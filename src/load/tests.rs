@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Duration;
+
 use super::*;
+use crate::model::{LogTarget, ProbeKind, ServiceType};
 
 /// A scratch directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -72,18 +75,597 @@ pub fn one_err(text: &str) -> Vec<String> {
     }
 }
 
+fn has(list: &[String], needle: &str) -> bool {
+    list.iter().any(|l| l.contains(needle))
+}
+
 #[test]
-fn explore() {
-    for text in [
-        "exec = 'x'\nrestart_delay = '1s'\ntype = 'nope'\nstop-signal = 'BOGUS'\n",
-        "exec = []\nready-fd = 2\n",
-        "exec = 'a \"b'\nrestart-delay = 5\nlog = { file = 'x', keep = -1 }\n",
-        "exec = 'x'\ntype = 'notify-fd'\nready-check = { tcp = 'x', http = 'y' }\n",
-        "exec = 'x'\nrequires = ['db']\n",
-        "exec = [1, 'a']\n[environment]\nA = 1\n",
-        "exec = 'x'\n[service.web]\n",
-        "exec = 'x\n",
-    ] {
-        eprintln!("---\n{text}=> {:#?}", one(text));
+fn minimal_service_gets_every_default() {
+    let (t, r) = load_dir_files(&[("web.toml", "exec = \"/bin/server --port 80\"\n")]);
+    let loaded = r.expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let abs = std::path::absolute(&t.0).unwrap();
+    let mut want = ServiceSpec::with_defaults("web", t.0.join("web.toml"), abs);
+    want.exec = vec!["/bin/server".into(), "--port".into(), "80".into()];
+    assert_eq!(loaded.config.services, vec![want]);
+    assert_eq!(loaded.config.supervisor, SupervisorSpec::default());
+}
+
+#[test]
+fn every_key_is_read() {
+    let text = r#"
+exec = ["/bin/db", "--flag"]
+type = "oneshot"
+requires = ["a"]
+wants = "b"
+after = ["a", "b", "a"]
+restart = "on-abnormal"
+restart-delay = "1s"
+restart-delay-max = "1m"
+start-limit-burst = 7
+start-limit-interval = "20s"
+start-limit-action = "give-up"
+start-timeout = "infinity"
+stop-signal = "INT"
+stop-timeout = "2.5s"
+stop-exec = "/bin/db stop"
+reload-signal = 10
+reload-exec = ["/bin/db", "reload"]
+success-exit-codes = [0, 3]
+user = "nobody"
+group = 100
+working-dir = "sub"
+environment = { A = "1", B = "two words" }
+env-file = ["env", "/etc/x.env"]
+critical = true
+autostart = false
+log = ["inherit", { file = "logs/db.log", max-size = "1MiB", keep = 2 }]
+"#;
+    let (t, r) = load_dir_files(&[
+        ("db.toml", text),
+        ("a.toml", "exec = 'a'"),
+        ("b.toml", "exec = 'b'"),
+    ]);
+    let loaded = r.expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let names: Vec<&str> = loaded
+        .config
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b", "db"]);
+    let s = &loaded.config.services[2];
+    let abs = std::path::absolute(&t.0).unwrap();
+    assert_eq!(s.exec, ["/bin/db", "--flag"]);
+    assert_eq!(s.kind, ServiceType::Oneshot);
+    assert_eq!(s.requires, ["a"]);
+    assert_eq!(s.wants, ["b"]);
+    assert_eq!(s.after, ["a", "b"]);
+    assert_eq!(s.restart, crate::model::RestartPolicy::OnAbnormal);
+    assert_eq!(s.restart_delay, Duration::from_secs(1));
+    assert_eq!(s.restart_delay_max, Duration::from_secs(60));
+    assert_eq!(s.start_limit_burst, 7);
+    assert_eq!(s.start_limit_interval, Duration::from_secs(20));
+    assert_eq!(s.start_limit_action, crate::model::StartLimitAction::GiveUp);
+    assert_eq!(s.start_timeout, None);
+    assert_eq!(s.stop_signal, libc::SIGINT);
+    assert_eq!(s.stop_timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(s.stop_exec, Some(vec!["/bin/db".into(), "stop".into()]));
+    assert_eq!(s.reload_signal, 10);
+    assert_eq!(s.reload_exec, Some(vec!["/bin/db".into(), "reload".into()]));
+    assert_eq!(s.success_exit_codes, [0, 3]);
+    assert_eq!(s.user.as_deref(), Some("nobody"));
+    assert_eq!(s.group.as_deref(), Some("100"));
+    assert_eq!(s.working_dir, abs.join("sub"));
+    assert_eq!(
+        s.environment.get("B").map(String::as_str),
+        Some("two words")
+    );
+    assert_eq!(s.env_files, [abs.join("env"), PathBuf::from("/etc/x.env")]);
+    assert!(s.critical);
+    assert!(!s.autostart);
+    assert_eq!(
+        s.log,
+        [
+            LogTarget::Inherit,
+            LogTarget::File {
+                path: abs.join("logs/db.log"),
+                max_size: 1 << 20,
+                keep: 2
+            }
+        ]
+    );
+}
+
+#[test]
+fn three_mistakes_three_errors_with_positions() {
+    let e = one_err("exec = 'x'\nrestart_delay = '1s'\ntype = 'nope'\nstop-signal = 'BOGUS'\n");
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:1: error: service `web`: unknown key `restart_delay`, did you mean `restart-delay`?",
+            "web.toml:3:8: error: service `web`: type: invalid value `nope`, expected one of: simple, exec, forking, oneshot, notify, notify-fd, dbus, idle",
+            "web.toml:4:15: error: service `web`: stop-signal: unknown signal `BOGUS` (use a name such as \"TERM\", \"INT\", \"HUP\", \"USR1\", or a number 1-64)",
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_without_a_close_match_lists_the_keys() {
+    let e = one_err("exec = 'x'\n  command = 'y'\n");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with(
+            "web.toml:2:3: error: service `web`: unknown key `command` (valid keys: exec, type,"
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn missing_exec() {
+    assert_eq!(
+        one_err("restart = 'no'\n"),
+        ["web.toml:1:1: error: service `web`: missing required key `exec`"]
+    );
+}
+
+#[test]
+fn exec_forms_and_errors() {
+    let (s, _) = one("exec = \"sh -c 'echo \\\"hi\\\" $HOME'\"").unwrap();
+    assert_eq!(s.exec, ["sh", "-c", "echo \"hi\" $HOME"]);
+    assert_eq!(
+        one_err("exec = []"),
+        ["web.toml:1:8: error: service `web`: exec: the command is empty"]
+    );
+    assert_eq!(
+        one_err("exec = '   '"),
+        ["web.toml:1:8: error: service `web`: exec: the command is empty"]
+    );
+    assert_eq!(
+        one_err("exec = ['']"),
+        ["web.toml:1:8: error: service `web`: exec: the program name is empty"]
+    );
+    assert_eq!(
+        one_err("exec = 'a \"b'"),
+        ["web.toml:1:8: error: service `web`: exec: unterminated double quote"]
+    );
+    assert_eq!(
+        one_err("exec = [1, 'a', true]"),
+        [
+            "web.toml:1:9: error: service `web`: exec: expected a string for each argument, found an integer",
+            "web.toml:1:17: error: service `web`: exec: expected a string for each argument, found a boolean",
+        ]
+    );
+    assert_eq!(
+        one_err("exec = 5"),
+        [
+            "web.toml:1:8: error: service `web`: exec: expected an array of strings or a command string, found an integer"
+        ]
+    );
+}
+
+#[test]
+fn wrong_types() {
+    let e = one_err(
+        "exec = 'x'\ncritical = 'true'\nautostart = 1\nstart-limit-burst = '5'\nuser = []\nrequires = 'a'\nwants = [1]\n[environment]\nA = 1\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:12: error: service `web`: critical: expected a boolean, found a string: write true without quotes",
+            "web.toml:3:13: error: service `web`: autostart: expected a boolean (true or false), found an integer",
+            "web.toml:4:21: error: service `web`: start-limit-burst: expected an integer, found a string",
+            "web.toml:5:8: error: service `web`: user: expected a name or a numeric id, found an array",
+            "web.toml:6:12: error: service `web`: requires: unknown service `a`",
+            "web.toml:7:10: error: service `web`: wants: expected a string, found an integer",
+            "web.toml:9:5: error: service `web`: environment.A: expected a string, found an integer: put the value in quotes",
+        ]
+    );
+}
+
+#[test]
+fn durations_in_definitions() {
+    let e = one_err(
+        "exec = 'x'\nrestart-delay = 5\nstop-timeout = '10'\nstart-timeout = '0s'\nrestart-delay-max = 'infinity'\nwatchdog = '0s'\nstart-limit-interval = '3 weeks'\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:17: error: service `web`: restart-delay: expected a duration string such as \"5s\", found an integer: durations need a unit",
+            "web.toml:3:16: error: service `web`: stop-timeout: duration `10` has no unit: add one, e.g. \"10s\" or \"10ms\"",
+            "web.toml:4:17: error: service `web`: start-timeout: must be longer than zero (use \"infinity\" for no limit)",
+            "web.toml:5:21: error: service `web`: restart-delay-max: \"infinity\" is not allowed here",
+            "web.toml:6:1: warning: service `web`: watchdog: not supported yet, ignored",
+            "web.toml:6:12: error: service `web`: watchdog: must be longer than zero",
+            "web.toml:7:24: error: service `web`: start-limit-interval: invalid duration `3 weeks`: unknown unit `weeks` (use ms, s, m, h or d)",
+        ]
+    );
+    let (s, _) = one("exec = 'x'\nstop-timeout = 'infinity'\nrestart-delay = '250ms'").unwrap();
+    assert_eq!(s.stop_timeout, None);
+    assert_eq!(s.restart_delay, Duration::from_millis(250));
+}
+
+#[test]
+fn restart_delay_max_below_delay() {
+    assert_eq!(
+        one_err("exec = 'x'\nrestart-delay = '10s'\nrestart-delay-max = '1s'"),
+        [
+            "web.toml:3:21: error: service `web`: restart-delay-max (1s) is shorter than restart-delay (10s)"
+        ]
+    );
+    // Only the delay given: the default maximum follows it up.
+    let (s, _) = one("exec = 'x'\nrestart-delay = '1m'").unwrap();
+    assert_eq!(s.restart_delay_max, Duration::from_secs(60));
+}
+
+#[test]
+fn signals() {
+    let (s, _) = one("exec = 'x'\nstop-signal = 'SIGQUIT'\nreload-signal = 12").unwrap();
+    assert_eq!(s.stop_signal, libc::SIGQUIT);
+    assert_eq!(s.reload_signal, 12);
+    assert_eq!(
+        one_err("exec = 'x'\nreload-signal = 99"),
+        [
+            "web.toml:2:17: error: service `web`: reload-signal: unknown signal `99` (use a name such as \"TERM\", \"INT\", \"HUP\", \"USR1\", or a number 1-64)"
+        ]
+    );
+}
+
+#[test]
+fn enum_values_list_the_valid_ones() {
+    let e = one_err(
+        "exec = 'x'\nrestart = 'sometimes'\nstart-limit-action = 'panic'\nnotify-access = 'none'\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:11: error: service `web`: restart: invalid value `sometimes`, expected one of: no, on-failure, on-abnormal, always",
+            "web.toml:3:22: error: service `web`: start-limit-action: invalid value `panic`, expected one of: alert, give-up",
+            "web.toml:4:1: warning: service `web`: notify-access: not supported yet, ignored",
+            "web.toml:4:17: error: service `web`: notify-access: invalid value `none`, expected one of: main, all",
+        ]
+    );
+}
+
+#[test]
+fn readiness_keys() {
+    assert_eq!(
+        one_err("exec = 'x'\ntype = 'notify-fd'\nready-fd = 2\n"),
+        [
+            "web.toml:2:8: warning: service `web`: type `notify-fd`: readiness for this type is not supported yet, treated like `simple`",
+            "web.toml:3:1: warning: service `web`: ready-fd: not supported yet, ignored",
+            "web.toml:3:12: error: service `web`: ready-fd: 2 is not allowed: fds 0, 1 and 2 are stdin, stdout and stderr (use 3 or more)",
+        ]
+    );
+    assert_eq!(
+        one_err("exec = 'x'\ntype = 'notify-fd'\n"),
+        [
+            "web.toml:2:8: warning: service `web`: type `notify-fd`: readiness for this type is not supported yet, treated like `simple`",
+            "web.toml:2:8: error: service `web`: type `notify-fd` needs `ready-fd`",
+        ]
+    );
+    assert_eq!(
+        one_err("exec = 'x'\ntype = 'dbus'\n"),
+        [
+            "web.toml:2:8: warning: service `web`: type `dbus`: readiness for this type is not supported yet, treated like `simple`",
+            "web.toml:2:8: error: service `web`: type `dbus` needs `bus-name`",
+        ]
+    );
+    let (s, w) = one("exec = 'x'\ntype = 'notify-fd'\nready-fd = 3\n").unwrap();
+    assert_eq!((s.kind, s.ready_fd), (ServiceType::NotifyFd, Some(3)));
+    assert_eq!(w.len(), 2);
+    let (s, w) = one("exec = 'x'\npid-file = 'run/x.pid'\nworking-dir = '/srv'\n").unwrap();
+    assert_eq!(s.pid_file, Some(PathBuf::from("/srv/run/x.pid")));
+    assert_eq!(
+        w,
+        [
+            "web.toml:2:1: warning: service `web`: pid-file: not supported yet, ignored",
+            "web.toml:2:1: warning: service `web`: pid-file: only used with type `forking`",
+        ]
+    );
+    assert_eq!(
+        one_err("exec = 'x'\ntype = 'oneshot'\nrestart = 'always'\n"),
+        [
+            "web.toml:3:11: error: service `web`: restart: `always` is not allowed for a oneshot service (use `on-failure`)"
+        ]
+    );
+}
+
+#[test]
+fn probes() {
+    let (s, w) = one(
+        "exec = 'x'\nready-check = { exec = 'pg_isready -q' }\nhealth-check = { http = 'http://127.0.0.1:8080/health', interval = '1s', timeout = '2s', retries = 5 }\n",
+    )
+    .unwrap();
+    assert_eq!(w.len(), 2, "{w:?}");
+    let r = s.ready_check.unwrap();
+    assert_eq!(
+        r.kind,
+        ProbeKind::Exec(vec!["pg_isready".into(), "-q".into()])
+    );
+    assert_eq!(r.interval, Duration::from_millis(100));
+    let h = s.health_check.unwrap();
+    assert_eq!(
+        h.kind,
+        ProbeKind::Http("http://127.0.0.1:8080/health".into())
+    );
+    assert_eq!(
+        (h.interval, h.timeout, h.retries),
+        (Duration::from_secs(1), Duration::from_secs(2), 5)
+    );
+    let (s, _) = one("exec = 'x'\nhealth-check = { tcp = '[::1]:5432' }\n").unwrap();
+    let h = s.health_check.unwrap();
+    assert_eq!(h.kind, ProbeKind::Tcp("[::1]:5432".into()));
+    assert_eq!(
+        (h.interval, h.timeout, h.retries),
+        (Duration::from_secs(10), Duration::from_secs(5), 3)
+    );
+
+    let e = one_err(
+        "exec = 'x'\nready-check = { tcp = '127.0.0.1:1', http = 'http://h/' }\nhealth-check = { interval = '1s' }\n[ready-check]\n",
+    );
+    assert!(e[0].starts_with("web.toml:4:"), "{e:?}");
+    let e = one_err(
+        "exec = 'x'\nready-check = { tcp = '127.0.0.1:1', http = 'https://h/' }\nhealth-check = { intervall = '1s', exec = [] }\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:1: warning: service `web`: ready-check: not supported yet, ignored",
+            "web.toml:2:38: error: service `web`: ready-check: `tcp` and `http` both given: a probe is one of exec, tcp or http",
+            "web.toml:2:45: error: service `web`: ready-check.http: `https://h/`: https is not supported, use an http:// url",
+            "web.toml:3:1: warning: service `web`: health-check: not supported yet, ignored",
+            "web.toml:3:18: error: service `web`: unknown key `health-check.intervall`, did you mean `interval`?",
+            "web.toml:3:43: error: service `web`: health-check.exec: the command is empty",
+        ]
+    );
+    assert_eq!(
+        one_err("exec = 'x'\nready-check = { interval = '1s' }\n"),
+        [
+            "web.toml:2:1: warning: service `web`: ready-check: not supported yet, ignored",
+            "web.toml:2:15: error: service `web`: ready-check: needs one of `exec`, `tcp` or `http`",
+        ]
+    );
+}
+
+#[test]
+fn log_forms() {
+    let (t, r) = load_dir_files(&[("web.toml", "exec = 'x'\nlog = { file = 'web.log' }\n")]);
+    let s = &r.expect("valid").config.services[0];
+    assert_eq!(
+        s.log,
+        [LogTarget::File {
+            path: std::path::absolute(&t.0).unwrap().join("web.log"),
+            max_size: 10 << 20,
+            keep: 5
+        }]
+    );
+    let (s, _) = one("exec = 'x'\nlog = []\n").unwrap();
+    assert!(s.log.is_empty());
+    let e = one_err(
+        "exec = 'x'\nlog = ['inherit', 'stdout', { max-size = '0', keep = 1.5 }, { file = '/l', size = 1 }, 3]\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:19: error: service `web`: log: invalid value `stdout`, expected \"inherit\" or a table such as { file = \"stdout\" }",
+            "web.toml:2:42: error: service `web`: log.max-size: must be more than 0",
+            "web.toml:2:54: error: service `web`: log.keep: expected an integer, found a float",
+            "web.toml:2:76: error: service `web`: unknown key `log.size` (valid keys: file, max-size, keep)",
+            "web.toml:2:88: error: service `web`: log: expected \"inherit\", a table { file = ... } or an array of these, found an integer",
+        ]
+    );
+    assert_eq!(
+        one_err("exec = 'x'\nlog = { keep = 1 }\n"),
+        ["web.toml:2:7: error: service `web`: log: a log table needs `file`"]
+    );
+}
+
+#[test]
+fn cgroup_limits() {
+    let (s, w) =
+        one("exec = 'x'\nmemory-max = '512MiB'\ntasks-max = 64\ncpu-max = '150%'\n").unwrap();
+    assert_eq!(s.memory_max, Some(512 << 20));
+    assert_eq!(s.tasks_max, Some(64));
+    assert_eq!(s.cpu_max, Some((150_000, 100_000)));
+    assert_eq!(
+        w,
+        [
+            "web.toml:2:1: warning: service `web`: memory-max: not supported yet, ignored",
+            "web.toml:3:1: warning: service `web`: tasks-max: not supported yet, ignored",
+            "web.toml:4:1: warning: service `web`: cpu-max: not supported yet, ignored",
+        ]
+    );
+    let (s, _) = one("exec = 'x'\nmemory-max = 4096\ntasks-max = 'infinity'\n").unwrap();
+    assert_eq!((s.memory_max, s.tasks_max), (Some(4096), None));
+    let e = one_err("exec = 'x'\nmemory-max = '1 parsec'\ntasks-max = 0\ncpu-max = 50\n");
+    let errors: Vec<&String> = e.iter().filter(|l| l.contains("error")).collect();
+    assert_eq!(
+        errors,
+        [
+            "web.toml:2:14: error: service `web`: memory-max: invalid size `1 parsec`: expected a number of bytes with an optional unit (K, M, G, T, KiB, MiB…), e.g. \"10MiB\"",
+            "web.toml:3:13: error: service `web`: tasks-max: 0 is out of range (1 to 9223372036854775807)",
+            "web.toml:4:11: error: service `web`: cpu-max: expected a string, found an integer",
+        ]
+    );
+}
+
+#[test]
+fn environment_and_files() {
+    let e = one_err("exec = 'x'\nenv-file = ['', 3]\n[environment]\n'A=B' = 'x'\n");
+    assert_eq!(
+        e,
+        [
+            "web.toml:2:13: error: service `web`: env-file: invalid path ``",
+            "web.toml:2:17: error: service `web`: env-file: expected a string, found an integer",
+            "web.toml:4:1: error: service `web`: environment: invalid variable name `A=B`",
+        ]
+    );
+}
+
+#[test]
+fn every_not_supported_service_key_warns() {
+    let values = [
+        ("bus-name", "'org.x'"),
+        ("ready-check", "{ tcp = 'h:1' }"),
+        ("health-check", "{ tcp = 'h:1' }"),
+        ("watchdog", "'5s'"),
+        ("notify-access", "'main'"),
+        ("pid-file", "'/run/x.pid'"),
+        ("on-exit", "'./finish'"),
+        ("memory-max", "'1G'"),
+        ("tasks-max", "10"),
+        ("cpu-max", "'50%'"),
+        ("ready-fd", "3"),
+    ];
+    for &(section, key) in NOT_SUPPORTED {
+        if section != "service" {
+            continue;
+        }
+        let value = values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let value = value.unwrap_or_else(|| panic!("add a test value for {key}"));
+        let (_, w) = one(&format!("exec = 'x'\n{key} = {value}\n")).unwrap();
+        let want =
+            format!("web.toml:2:1: warning: service `web`: {key}: not supported yet, ignored");
+        assert!(w.contains(&want), "{key}: {w:?}");
     }
+    for &(section, ty) in NOT_SUPPORTED {
+        if section != "type" {
+            continue;
+        }
+        let extra = match ty {
+            "notify-fd" => "ready-fd = 3\n",
+            "dbus" => "bus-name = 'x'\n",
+            _ => "",
+        };
+        let (s, w) = one(&format!("exec = 'x'\ntype = '{ty}'\n{extra}")).unwrap();
+        assert_eq!(s.kind.name(), ty);
+        assert!(
+            has(
+                &w,
+                &format!("type `{ty}`: readiness for this type is not supported yet")
+            ),
+            "{w:?}"
+        );
+    }
+}
+
+fn single(text: &str) -> (TempDir, Result<Loaded, Vec<String>>) {
+    let t = TempDir::new("file");
+    let p = t.write("all.toml", text);
+    let r = load(&p).map_err(|d| shown(&t.0, &d));
+    (t, r)
+}
+
+#[test]
+fn single_file_form() {
+    let (t, r) = single(
+        "[supervisor]\nsocket = 'tend.sock'\nshutdown-timeout = '1m'\nevent-retention = 50\nevent-journal = '/var/log/ev.jsonl'\nsocket-group = 'wheel'\n\n[service.zeta]\nexec = 'z'\n\n[service.alpha]\nexec = 'a'\nrequires = ['zeta']\n",
+    );
+    let l = r.expect("valid");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let abs = std::path::absolute(&t.0).unwrap();
+    let sup = &l.config.supervisor;
+    assert_eq!(sup.socket, Some(abs.join("tend.sock")));
+    assert_eq!(sup.shutdown_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(sup.event_retention, 50);
+    assert_eq!(sup.event_journal, Some(PathBuf::from("/var/log/ev.jsonl")));
+    assert_eq!(sup.socket_group.as_deref(), Some("wheel"));
+    let names: Vec<&str> = l.config.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    assert_eq!(l.config.services[0].working_dir, abs);
+    assert_eq!(l.config.services[0].source, t.0.join("all.toml"));
+}
+
+#[test]
+fn single_file_errors() {
+    let (_t, r) = single(
+        "exec = 'x'\nservices = 1\n[supervisor]\nsocket = ''\nhttp = 'localhost'\ncgroup-root = '/sys/fs/cgroup/tend'\nshutdown_timeout = '1s'\nevent-retention = 0\n[service.'bad name']\nexec = 'x'\n[service.ok]\nexec = 'x'\nrestart = 'never'\n[service.s2]\n",
+    );
+    assert_eq!(
+        r.unwrap_err(),
+        [
+            "all.toml:1:1: error: all.toml: unknown key `exec`: this file holds `[supervisor]` and `[service.NAME]` tables; put service keys under `[service.NAME]`, or define the service as NAME.toml in a directory",
+            "all.toml:2:1: error: all.toml: unknown key `services`, did you mean `service`?",
+            "all.toml:4:10: error: supervisor: socket: must not be empty",
+            "all.toml:5:1: warning: supervisor: http: not supported yet, ignored",
+            "all.toml:5:8: error: supervisor: http: `localhost` has no port: expected host:port, e.g. \"127.0.0.1:8080\"",
+            "all.toml:6:1: warning: supervisor: cgroup-root: not supported yet, ignored",
+            "all.toml:7:1: error: supervisor: unknown key `shutdown_timeout`, did you mean `shutdown-timeout`?",
+            "all.toml:8:19: error: supervisor: event-retention: 0 is out of range (1 to 100000000)",
+            "all.toml:9:10: error: invalid service name `bad name`: ` ` is not allowed (use letters, digits, _ . @ -)",
+            "all.toml:13:11: error: service `ok`: restart: invalid value `never`, expected one of: no, on-failure, on-abnormal, always",
+            "all.toml:14:1: error: service `s2`: missing required key `exec`",
+        ]
+    );
+}
+
+#[test]
+fn supervisor_not_supported_keys_warn_but_are_stored() {
+    let (_t, r) =
+        single("[supervisor]\nhttp = '127.0.0.1:9100'\non-exit = './hook'\ncgroup-root = 'tend'\n");
+    let l = r.expect("valid");
+    assert_eq!(l.config.supervisor.http.as_deref(), Some("127.0.0.1:9100"));
+    assert_eq!(l.config.supervisor.on_exit, Some(vec!["./hook".into()]));
+    assert_eq!(l.config.supervisor.cgroup_root, Some(PathBuf::from("tend")));
+    let w = shown(Path::new("/nonexistent"), &l.warnings);
+    assert_eq!(w.len(), 3, "{w:?}");
+    for &(section, key) in NOT_SUPPORTED {
+        if section == "supervisor" {
+            assert!(
+                has(
+                    &w,
+                    &format!("supervisor: {key}: not supported yet, ignored")
+                ),
+                "{key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn toml_syntax_error_is_located() {
+    let (_t, r) = single("[service.a]\nexec = 'x\n");
+    assert_eq!(
+        r.unwrap_err(),
+        ["all.toml:2:10: error: invalid toml: invalid literal string"]
+    );
+    let (_t, r) = single("[service.a]\nexec = 'x'\nexec = 'y'\n");
+    let e = r.unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("all.toml:3:1: error: invalid toml: duplicate key"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn datetime_values_are_a_type_error() {
+    assert_eq!(
+        one_err("exec = 1979-05-27T07:32:00Z\n"),
+        [
+            "web.toml:1:8: error: service `web`: exec: expected an array of strings or a command string, found a datetime"
+        ]
+    );
+}
+
+#[test]
+fn diagnostic_display() {
+    let d = Diagnostic {
+        file: PathBuf::from("a/b.toml"),
+        line: 3,
+        col: 7,
+        severity: Severity::Warning,
+        message: "m".into(),
+    };
+    assert_eq!(d.to_string(), "a/b.toml:3:7: warning: m");
+    let d = Diagnostic {
+        line: 0,
+        col: 0,
+        severity: Severity::Error,
+        ..d
+    };
+    assert_eq!(d.to_string(), "a/b.toml: error: m");
 }

@@ -203,10 +203,16 @@ pub fn command(cx: &mut Ctx, key: &str, node: &Node) -> Option<Vec<String>> {
 }
 
 /// A list of strings (a lone string counts as a list of one), each with
-/// its span.
+/// its span. None if any item is wrong (each one reported).
 pub fn string_list(cx: &mut Ctx, key: &str, node: &Node) -> Option<Vec<(String, Range<usize>)>> {
+    let (items, ok) = string_items(cx, key, node);
+    ok.then_some(items)
+}
+
+/// The string items of a list, and whether all items were strings.
+fn string_items(cx: &mut Ctx, key: &str, node: &Node) -> (Vec<(String, Range<usize>)>, bool) {
     match &node.value {
-        Val::Str(s) => Some(vec![(s.clone(), node.span.clone())]),
+        Val::Str(s) => (vec![(s.clone(), node.span.clone())], true),
         Val::Array(items) => {
             let mut out = Vec::new();
             let mut ok = true;
@@ -219,11 +225,11 @@ pub fn string_list(cx: &mut Ctx, key: &str, node: &Node) -> Option<Vec<(String, 
                     }
                 }
             }
-            ok.then_some(out)
+            (out, ok)
         }
         _ => {
             wrong(cx, key, node, "an array of strings");
-            None
+            (Vec::new(), false)
         }
     }
 }
@@ -250,9 +256,8 @@ pub fn path(cx: &mut Ctx, key: &str, node: &Node, base: &Path) -> Option<PathBuf
 
 /// A path or an array of paths, each resolved against `base`.
 pub fn paths(cx: &mut Ctx, key: &str, node: &Node, base: &Path) -> Option<Vec<PathBuf>> {
-    let list = string_list(cx, key, node)?;
+    let (list, mut ok) = string_items(cx, key, node);
     let mut out = Vec::new();
-    let mut ok = true;
     for (s, span) in list {
         if s.trim().is_empty() || s.contains('\0') {
             cx.error(&span, format!("{key}: invalid path `{s}`"));
