@@ -59,11 +59,12 @@ impl Graph {
         let mut dependents = vec![Vec::new(); services.len()];
         for (i, s) in services.iter().enumerate() {
             for (_, name) in dependencies(s) {
-                if let Some(&j) = index.get(name) {
-                    if j != i && !deps[i].contains(&j) {
-                        deps[i].push(j);
-                        dependents[j].push(i);
-                    }
+                if let Some(&j) = index.get(name)
+                    && j != i
+                    && !deps[i].contains(&j)
+                {
+                    deps[i].push(j);
+                    dependents[j].push(i);
                 }
             }
         }

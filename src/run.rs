@@ -74,10 +74,8 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
     };
     // Orphans of services must come to us, whether or not we are PID 1
     // (as PID 1 the kernel does this anyway).
-    if !pid1 {
-        if let Err(e) = crate::os::become_subreaper() {
-            eprintln!("tend: warning: cannot become a child subreaper: {e}");
-        }
+    if !pid1 && let Err(e) = crate::os::become_subreaper() {
+        eprintln!("tend: warning: cannot become a child subreaper: {e}");
     }
     let reactor = match Reactor::new(config, path, listener) {
         Ok(r) => r,
@@ -95,11 +93,12 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
 /// Bind the control socket with mode 0600 (0660 with a socket group),
 /// replacing a stale socket file but never a live supervisor's.
 fn bind(path: &Path, group: Option<&str>) -> std::io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-        }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     }
     if path.exists() {
         if UnixStream::connect(path).is_ok() {

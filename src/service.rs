@@ -258,21 +258,19 @@ impl Service {
             }
             (P::Backoff, I::Timeout) => self.enter(P::Down, now),
             (P::Starting | P::Ready, I::Stop { reason }) => self.begin_stop(reason, now, &mut fx),
-            (P::Stopping, I::Stop { reason }) => {
+            (P::Stopping, I::Stop { reason })
                 // Already stopping: a stop request or shutdown takes over the
                 // meaning of the stop, so no restart follows a failure-kill.
-                if matches!(self.stop_reason, None | Some(StopReason::StartTimeout))
-                    || reason == StopReason::Shutdown
-                {
+                if (matches!(self.stop_reason, None | Some(StopReason::StartTimeout))
+                    || reason == StopReason::Shutdown)
+                => {
                     self.stop_reason = Some(reason);
                 }
-            }
             (P::Backoff, I::Stop { .. }) => self.enter(P::Down, now),
-            (P::Stopping, I::StopExecDone) => {
-                if self.main_alive {
+            (P::Stopping, I::StopExecDone)
+                if self.main_alive => {
                     self.signal_stop(&mut fx);
                 }
-            }
             (P::Starting | P::Ready | P::Stopping, I::Kill) => {
                 self.killed = true;
                 self.deadline = None;
@@ -448,7 +446,7 @@ impl Service {
             let first = *self.first_quick_failure.get_or_insert(now - self.uptime);
             self.next_delay = (self.next_delay * 2).min(spec.restart_delay_max);
             let burst = spec.start_limit_burst.max(1);
-            if self.quick_failures % burst == 0 {
+            if self.quick_failures.is_multiple_of(burst) {
                 let interval = now - first;
                 fx.push(Effect::Emit(EventKind::Crashloop {
                     starts: self.quick_failures,

@@ -333,10 +333,10 @@ impl Supervisor {
     /// Settle: start, stop and shut down until nothing changes.
     fn propagate(&mut self, now: Instant, fx: &mut Effects) {
         loop {
-            if let Some(code) = self.critical_exit.take() {
-                if self.shutdown == Shutdown::Running {
-                    self.enter_shutdown(code, now, fx);
-                }
+            if let Some(code) = self.critical_exit.take()
+                && self.shutdown == Shutdown::Running
+            {
+                self.enter_shutdown(code, now, fx);
             }
             let mut changed = false;
             for i in 0..self.services.len() {

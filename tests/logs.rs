@@ -123,7 +123,7 @@ fn tend_logs_follow_shows_new_lines() {
 
 #[test]
 fn file_target_rotates_and_keeps_n_files() {
-    let t = Tend::with(&[(
+    let t = Tend::builder().file("logs/other-file", "").svc(
         "chatty",
         &format!(
             "{}\nlog = {{ file = \"{{dir}}/logs/chatty.log\", max-size = \"4KiB\", keep = 2 }}\n",
@@ -131,7 +131,7 @@ fn file_target_rotates_and_keeps_n_files() {
                 "i=0; while [ $i -lt 1000 ]; do echo \"line $i of padding padding padding\"; i=$((i+1)); done; echo the-end; exec sleep 100000"
             )
         ),
-    )]);
+    ).start();
     let logs = t.dir.join("logs");
     let current = logs.join("chatty.log");
     wait_until("the last line reaches the log file", T, || {
@@ -143,6 +143,12 @@ fn file_target_rotates_and_keeps_n_files() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("chatty.log")
+        })
         .collect();
     assert!(
         files.len() >= 2 && files.len() <= 3,
@@ -160,6 +166,35 @@ fn file_target_rotates_and_keeps_n_files() {
     // Served from memory too.
     let out = t.ctl_ok(&["logs", "chatty", "-n", "1"]);
     assert!(out.stdout.contains("the-end"), "{out}");
+}
+
+#[test]
+fn a_log_file_in_a_missing_directory_is_created_or_reported() {
+    let t = Tend::with(&[(
+        "lost",
+        &format!(
+            "{}\nlog = {{ file = \"{{dir}}/not/yet/lost.log\" }}\n",
+            sh("echo where-am-i; exec sleep 100000")
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("lost", "ready", T);
+    let path = t.dir.join("not/yet/lost.log");
+    wait_until(
+        "the line is in the file, or the problem is reported",
+        T,
+        || {
+            let written = std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .contains("where-am-i");
+            e.pump();
+            let warned = e
+                .seen
+                .iter()
+                .any(|v| v["event"] == "warning" && v["message"].to_string().contains("lost.log"));
+            written || warned || t.stderr().contains("lost.log")
+        },
+    );
 }
 
 #[test]

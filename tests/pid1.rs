@@ -129,40 +129,61 @@ fn assert_reaped_except(t: &Tend, keep: impl Fn(&Proc) -> bool) {
     }
 }
 
-const ORPHANS: &str = "i=0; while [ $i -lt 200 ]; do (sleep 1 &); i=$((i+1)); done; exit 0";
+/// 200 double-forked `sleep 2`: each subshell exits at once, so its
+/// `sleep` is re-parented to tend (PID 1, or the subreaper).
+const ORPHANS: &str = "i=0; while [ $i -lt 200 ]; do (sleep 2 &); i=$((i+1)); done; echo spawned";
+
+/// Checks that many orphans were re-parented to tend while the service runs,
+/// then that each is reaped when it dies on its own.
+fn orphans_die_and_are_reaped(t: &Tend) {
+    t.wait_stdout_line("spawner | spawned", T);
+    let me = t.tend_pid();
+    let orphans = t
+        .others()
+        .into_iter()
+        .filter(|p| p.ppid == me && p.cmdline == "sleep 2")
+        .count();
+    assert!(
+        orphans >= 100,
+        "only {orphans} orphans re-parented to tend: {:#?}",
+        t.others()
+    );
+    assert_reaped_except(t, |p| p.cmdline == "sleep 100000");
+    assert_eq!(t.status_of("spawner")["state"], "ready");
+}
 
 #[test]
 fn two_hundred_orphans_leave_no_zombie() {
-    let t = Tend::with(&[("spawner", &format!("{}\nrestart = \"no\"\n", sh(ORPHANS)))]);
-    let mut e = t.follow();
-    let x = e.expect_ev("spawner", "exited", T);
-    assert_eq!(x["code"], 0, "{x}");
-    let orphans = t.others();
-    assert!(
-        orphans
-            .iter()
-            .any(|p| p.comm == "sleep" && p.ppid == t.tend_pid()),
-        "no orphan re-parented to tend: {orphans:#?}"
-    );
-    assert_reaped(&t);
+    let t = Tend::with(&[("spawner", &sh(&format!("{ORPHANS}; exec sleep 100000")))]);
+    orphans_die_and_are_reaped(&t);
 }
 
 #[test]
 fn two_hundred_orphans_leave_no_zombie_with_subreaper() {
     let t = Tend::builder()
         .no_namespace()
-        .svc("spawner", &format!("{}\nrestart = \"no\"\n", sh(ORPHANS)))
+        .svc("spawner", &sh(&format!("{ORPHANS}; exec sleep 100000")))
         .start();
+    orphans_die_and_are_reaped(&t);
+}
+
+#[test]
+fn orphans_of_an_exited_service_leave_no_zombie() {
+    let t = Tend::with(&[(
+        "spawner",
+        &format!("{}\nrestart = \"no\"\n", sh(&format!("{ORPHANS}; exit 0"))),
+    )]);
     let mut e = t.follow();
-    e.expect_ev("spawner", "exited", T);
-    let orphans = t.others();
-    assert!(
-        orphans
-            .iter()
-            .any(|p| p.comm == "sleep" && p.ppid == t.tend_pid()),
-        "no orphan re-parented to tend (--subreaper): {orphans:#?}"
-    );
+    let x = e.expect_ev("spawner", "exited", T);
+    assert_eq!(x["code"], 0, "{x}");
+    e.expect_ev("spawner", "down", T);
     assert_reaped(&t);
+    let later = e.during(secs(0.5));
+    assert!(
+        !later.iter().any(|v| v["service"] == "spawner"),
+        "events after down: {}",
+        dump(&e.seen)
+    );
 }
 
 #[test]

@@ -468,17 +468,17 @@ impl Reactor {
                         }
                     }
                 }
-                Mode::Logs { service, cursor } => {
-                    if c.out.len() < OUT_HIGH_WATER && *cursor < self.logs.next_seq(service) {
-                        let (dropped, lines) = self.logs.since(service, *cursor);
-                        if dropped > 0 {
-                            reply_line_raw(&mut c.out, &json!({"dropped": dropped}));
-                        }
-                        for l in lines {
-                            *cursor = l.seq + 1;
-                            let v = json!({"line": l.text, "stream": stream_name(l.stream)});
-                            reply_line_raw(&mut c.out, &v);
-                        }
+                Mode::Logs { service, cursor }
+                    if c.out.len() < OUT_HIGH_WATER && *cursor < self.logs.next_seq(service) =>
+                {
+                    let (dropped, lines) = self.logs.since(service, *cursor);
+                    if dropped > 0 {
+                        reply_line_raw(&mut c.out, &json!({"dropped": dropped}));
+                    }
+                    for l in lines {
+                        *cursor = l.seq + 1;
+                        let v = json!({"line": l.text, "stream": stream_name(l.stream)});
+                        reply_line_raw(&mut c.out, &v);
                     }
                 }
                 _ => {}

@@ -19,6 +19,8 @@ mod systemd;
 mod tests;
 #[cfg(test)]
 mod tests_dir;
+#[cfg(test)]
+mod tests_file;
 mod units;
 mod values;
 mod words;
@@ -132,6 +134,13 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         Ok(_) => load_file(&mut c, path, FileRole::Single),
         Err(e) => c.file_error(path, format!("cannot read: {e}")),
     }
+    if c.defined.is_empty() && !c.diags.iter().any(Diagnostic::is_error) {
+        c.diags.push(Loc::file(path).diag(
+            Severity::Warning,
+            "no service definitions found (NAME.toml, NAME.service, NAME/run or [service.NAME] tables)"
+                .into(),
+        ));
+    }
     c.finish()
 }
 
@@ -142,7 +151,7 @@ struct Collector {
     /// Every service name seen, with where, including definitions that
     /// had errors (so that dependents are not told it is unknown).
     defined: BTreeMap<String, Loc>,
-    supervisor: Option<(SupervisorSpec, Loc)>,
+    supervisor: Option<SupervisorSpec>,
 }
 
 impl Collector {
@@ -167,7 +176,7 @@ impl Collector {
         // Stable: messages at one place keep the order they were found in.
         self.diags
             .sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
-        let supervisor = self.supervisor.map(|(s, _)| s).unwrap_or_default();
+        let supervisor = self.supervisor.unwrap_or_default();
         if self.diags.iter().any(Diagnostic::is_error) {
             return Err(self.diags);
         }
@@ -320,12 +329,6 @@ fn load_dir(c: &mut Collector, dir: &Path) {
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
     }
-    if c.defined.is_empty() && !c.diags.iter().any(Diagnostic::is_error) {
-        c.diags.push(Loc::file(dir).diag(
-            Severity::Warning,
-            "no service definitions found (NAME.toml, NAME.service or NAME/run)".into(),
-        ));
-    }
 }
 
 /// Reports an invalid file-derived service name; true when valid.
@@ -396,7 +399,7 @@ fn load_file(c: &mut Collector, path: &Path, role: FileRole) {
             "supervisor" => {
                 cx.who = "supervisor".into();
                 let spec = supervisor::supervisor(&mut cx, v, &base);
-                c.supervisor = Some((spec, src.loc(&k.span)));
+                c.supervisor = Some(spec);
             }
             "service" => {
                 let Some(services) = values::table(&mut cx, "service", v) else {

@@ -41,7 +41,8 @@ const NATIVE_KEY: &[(&str, &str)] = &[
     ("CPUQuota", "cpu-max"),
 ];
 
-/// Reads the unit at `path` as service `name`; None if unreadable Relative paths (which systemd refuses) resolve against
+/// Reads the unit at `path` as service `name`; None if unreadable
+/// (reported). Relative paths (which systemd refuses) resolve against
 /// `abs_dir`, the unit's directory.
 pub fn unit(path: &Path, name: &str, abs_dir: &Path, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
     let text = match std::fs::read(path).map(String::from_utf8) {
@@ -85,13 +86,13 @@ fn parse_ini(cx: &mut Ctx, text: &str) -> Vec<Directive> {
         }
         if continuing {
             let (part, more) = continuation(body);
-            if let Some(d) = out.last_mut() {
-                if !part.is_empty() {
-                    if !d.value.is_empty() {
-                        d.value.push(' ');
-                    }
-                    d.value.push_str(part);
+            if let Some(d) = out.last_mut()
+                && !part.is_empty()
+            {
+                if !d.value.is_empty() {
+                    d.value.push(' ');
                 }
+                d.value.push_str(part);
             }
             continuing = more;
             continue;
@@ -163,10 +164,10 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
             continue;
         }
         let (k, v, vs) = (d.key.as_str(), d.value.as_str(), &d.value_span);
-        if let Some((_, native)) = NATIVE_KEY.iter().find(|(dk, _)| *dk == k) {
-            if is_not_supported("service", native) {
-                cx.warning(&d.key_span, format!("{k}: not supported yet, ignored"));
-            }
+        if let Some((_, native)) = NATIVE_KEY.iter().find(|(dk, _)| *dk == k)
+            && is_not_supported("service", native)
+        {
+            cx.warning(&d.key_span, format!("{k}: not supported yet, ignored"));
         }
         match (d.section.as_str(), k) {
             (_, k) if IGNORED.contains(&k) => {}
@@ -214,6 +215,13 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                     *slot = None;
                 } else if slot.is_some() {
                     cx.warning(vs, format!("{k}: only the first command is used, this one is ignored"));
+                } else if let Some(sig) = kill_mainpid(v) {
+                    // `kill -HUP $MAINPID`: what the signal keys do.
+                    if k == "ExecStop" {
+                        spec.stop_signal = sig;
+                    } else {
+                        spec.reload_signal = sig;
+                    }
                 } else {
                     *slot = command(cx, k, v, vs).map(|(argv, _)| argv);
                 }
@@ -348,6 +356,10 @@ fn checks(
     restart_span: Option<Range<usize>>,
 ) {
     let whole = 0..0;
+    if type_span.is_none() && spec.bus_name.is_some() {
+        // systemd's default type when BusName= is set.
+        spec.kind = ServiceType::Dbus;
+    }
     if !exec_seen {
         cx.error(&whole, "missing `ExecStart=` in [Service]");
     }
@@ -477,6 +489,24 @@ fn command(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<(Vec<S
         return None;
     }
     Some((argv, ignore_failure))
+}
+
+/// The signal of `kill [-SIG | -s SIG | --signal SIG] $MAINPID` (TERM
+/// when none is given); None for any other command.
+fn kill_mainpid(v: &str) -> Option<i32> {
+    let argv = split_words(v.trim_start_matches(['-', '@', '+', '!', ':', '|'])).ok()?;
+    let (prog, rest) = argv.split_first()?;
+    let (last, opts) = rest.split_last()?;
+    if Path::new(prog).file_name()? != "kill" || !matches!(last.as_str(), "$MAINPID" | "${MAINPID}")
+    {
+        return None;
+    }
+    match opts {
+        [] => Some(libc::SIGTERM),
+        [flag, sig] if flag == "-s" || flag == "--signal" => crate::event::parse_signal(sig),
+        [sig] => crate::event::parse_signal(sig.strip_prefix('-')?),
+        _ => None,
+    }
 }
 
 fn number(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<u64> {

@@ -146,25 +146,25 @@ unsafe fn child(
                 die(report, Stage::Fds);
             }
         }
-        if let Some(dir) = &cmd.cwd {
-            if libc::chdir(dir.as_ptr()) != 0 {
-                die(report, Stage::Chdir);
-            }
+        if let Some(dir) = &cmd.cwd
+            && libc::chdir(dir.as_ptr()) != 0
+        {
+            die(report, Stage::Chdir);
         }
-        if let Some(groups) = &cmd.groups {
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
-                die(report, Stage::Groups);
-            }
+        if let Some(groups) = &cmd.groups
+            && libc::setgroups(groups.len(), groups.as_ptr()) != 0
+        {
+            die(report, Stage::Groups);
         }
-        if let Some(gid) = cmd.gid {
-            if libc::setgid(gid) != 0 {
-                die(report, Stage::Gid);
-            }
+        if let Some(gid) = cmd.gid
+            && libc::setgid(gid) != 0
+        {
+            die(report, Stage::Gid);
         }
-        if let Some(uid) = cmd.uid {
-            if libc::setuid(uid) != 0 {
-                die(report, Stage::Uid);
-            }
+        if let Some(uid) = cmd.uid
+            && libc::setuid(uid) != 0
+        {
+            die(report, Stage::Uid);
         }
         libc::execve(cmd.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
         die(report, Stage::Exec)
