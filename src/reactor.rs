@@ -30,6 +30,7 @@ const T_SIGNAL: u64 = 0;
 const T_TIMER: u64 = 1;
 const T_LISTEN: u64 = 2;
 const T_STDOUT: u64 = 3;
+const T_INOTIFY: u64 = 4;
 const T_CONN: u64 = 1 << 32;
 const T_OUT: u64 = 2 << 32;
 const T_ERR: u64 = 3 << 32;
@@ -54,6 +55,15 @@ pub struct Runtime {
     stop_exec: Option<i32>,
     /// The main process was reaped; waiting for the rest of the group.
     awaiting_down: bool,
+    /// Watch on the pid file's directory while a forking service's pid
+    /// file is awaited.
+    pidfile_watch: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeRole {
+    Ready,
+    Health,
 }
 
 impl Runtime {
@@ -65,6 +75,7 @@ impl Runtime {
             pgid: None,
             stop_exec: None,
             awaiting_down: false,
+            pidfile_watch: None,
         })
     }
 }
@@ -89,6 +100,8 @@ pub struct Reactor {
     stdout_registered: bool,
     devnull: OwnedFd,
     pub(crate) socket_gid: Option<u32>,
+    /// Created on first use: watches directories of awaited pid files.
+    inotify: Option<os::inotify::Inotify>,
 }
 
 impl Reactor {
@@ -148,6 +161,7 @@ impl Reactor {
             stdout_registered: false,
             devnull,
             socket_gid,
+            inotify: None,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -216,6 +230,7 @@ impl Reactor {
                 T_TIMER => self.on_timer(),
                 T_LISTEN => self.accept(),
                 T_STDOUT => self.logs.on_stdout_writable(),
+                T_INOTIFY => self.on_inotify(),
                 _ => {}
             },
             T_CONN => self.on_conn(token & LOW, flags),
@@ -309,7 +324,6 @@ impl Reactor {
         self.drain_output(i, Stream::Stdout);
         self.drain_output(i, Stream::Stderr);
         let others_alive = self.rt[i].pgid.is_some_and(os::group_alive);
-        self.rt[i].awaiting_down = true;
         let fx = self.sup.input(
             i,
             Input::Exited {
@@ -320,6 +334,7 @@ impl Reactor {
             Instant::now(),
         );
         self.apply(fx);
+        self.rt[i].awaiting_down = self.sup.services[i].awaiting_down();
         self.check_down(i);
     }
 
@@ -330,6 +345,7 @@ impl Reactor {
         }
         self.rt[i].awaiting_down = false;
         self.rt[i].pgid = None;
+        self.unwatch_pid_file(i);
         if let Some(pid) = self.rt[i].stop_exec {
             os::signal_group(pid, libc::SIGKILL);
         }
@@ -386,15 +402,144 @@ impl Reactor {
             match effect {
                 Effect::Emit(kind) => self.emit(i, kind),
                 Effect::Spawn => self.spawn_service(i),
-                Effect::SignalAll(sig) => {
-                    if let Some(pgid) = self.rt[i].pgid {
-                        os::signal_group(pgid, sig);
-                    }
-                }
+                Effect::SignalAll(sig) => self.signal_all(i, sig),
                 Effect::RunStopExec => self.run_stop_exec(i),
+                Effect::ReadPidFile => self.read_pid_file(i),
+                Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),
+                Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
+                Effect::StopProbes => self.stop_probes(i),
             }
         }
     }
+
+    /// Every process of the service: its process group, and the group of
+    /// a main process that left it (a daemon that called setsid).
+    pub(crate) fn signal_all(&mut self, i: usize, sig: i32) {
+        let pgid = self.rt[i].pgid;
+        if let Some(pgid) = pgid {
+            os::signal_group(pgid, sig);
+        }
+        if let Some(main) = self.sup.services[i].main_pid.filter(|&p| Some(p) != pgid) {
+            match os::parent_and_group(main) {
+                Some((_, g)) if g == main => os::signal_group(g, sig),
+                _ => os::signal_pid(main, sig),
+            };
+        }
+    }
+
+    /// Forking with pid-file: read it; wait for it to appear if need be.
+    fn read_pid_file(&mut self, i: usize) {
+        let Some(path) = self.sup.services[i].spec.pid_file.clone() else {
+            return;
+        };
+        let shown = path.display();
+        let input = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.watch_pid_file(i),
+            Err(e) => Input::PidFileFailed {
+                error: format!("pid-file {shown}: {e}"),
+            },
+            Ok(text) if text.trim().is_empty() => return self.watch_pid_file(i),
+            Ok(text) => match text.trim().parse::<i32>() {
+                Ok(pid) if pid > 1 && self.belongs(i, pid) => Input::MainPid { pid },
+                Ok(pid) if pid > 1 && !os::alive(pid) => Input::PidFileFailed {
+                    error: format!(
+                        "pid-file {shown} names PID {pid}, which is not running (a stale pid file?)"
+                    ),
+                },
+                Ok(pid) => Input::PidFileFailed {
+                    error: format!(
+                        "pid-file {shown} names PID {pid}, which is not a process of this service; refusing it"
+                    ),
+                },
+                Err(_) => Input::PidFileFailed {
+                    error: format!(
+                        "pid-file {shown}: `{}` is not a PID",
+                        text.trim().chars().take(40).collect::<String>()
+                    ),
+                },
+            },
+        };
+        self.unwatch_pid_file(i);
+        if let Input::MainPid { pid } = input {
+            self.pids.insert(pid, PidOwner::Main(i));
+        }
+        let fx = self.sup.input(i, input, Instant::now());
+        self.queue.extend(fx);
+    }
+
+    /// Whether `pid` is a process of service `i`: in its process group, or
+    /// re-parented to tend (a daemon whose parent exited).
+    fn belongs(&self, i: usize, pid: i32) -> bool {
+        let Some((ppid, pgrp)) = os::parent_and_group(pid) else {
+            return false;
+        };
+        Some(pgrp) == self.rt[i].pgid || ppid == std::process::id() as i32
+    }
+
+    fn watch_pid_file(&mut self, i: usize) {
+        if self.rt[i].pidfile_watch.is_some() {
+            return;
+        }
+        let Some(dir) = self.sup.services[i]
+            .spec
+            .pid_file
+            .as_ref()
+            .and_then(|p| p.parent())
+        else {
+            return;
+        };
+        if self.inotify.is_none() {
+            match os::inotify::Inotify::new() {
+                Ok(ino) => {
+                    let _ = self.register(ino.as_raw_fd(), T_INOTIFY, EpollFlags::EPOLLIN);
+                    self.inotify = Some(ino);
+                }
+                Err(e) => return self.system_line(&format!("inotify: {e}")),
+            }
+        }
+        let mask = libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO | libc::IN_CREATE | libc::IN_MODIFY;
+        match self.inotify.as_ref().map(|ino| ino.add(dir, mask)) {
+            Some(Ok(wd)) => self.rt[i].pidfile_watch = Some(wd),
+            Some(Err(e)) => {
+                let error = format!("pid-file directory {}: {e}", dir.display());
+                let fx = self
+                    .sup
+                    .input(i, Input::PidFileFailed { error }, Instant::now());
+                self.queue.extend(fx);
+            }
+            None => {}
+        }
+    }
+
+    fn unwatch_pid_file(&mut self, i: usize) {
+        if let (Some(wd), Some(ino)) = (self.rt[i].pidfile_watch.take(), &self.inotify) {
+            // Another service may watch the same directory (same wd).
+            if !self.rt.iter().any(|r| r.pidfile_watch == Some(wd)) {
+                ino.remove(wd);
+            }
+        }
+    }
+
+    fn on_inotify(&mut self) {
+        let fired = self
+            .inotify
+            .as_ref()
+            .map(|i| i.read_fired())
+            .unwrap_or_default();
+        for i in 0..self.rt.len() {
+            if self.rt[i]
+                .pidfile_watch
+                .is_some_and(|wd| fired.contains(&wd))
+            {
+                self.read_pid_file(i);
+            }
+        }
+        self.apply(Vec::new());
+    }
+
+    fn start_probe(&mut self, _i: usize, _role: ProbeRole) {}
+
+    fn stop_probes(&mut self, _i: usize) {}
 
     fn spawn_service(&mut self, i: usize) {
         let spec = &self.sup.services[i].spec;

@@ -64,15 +64,52 @@ pub enum Input {
     /// Spawn a new instance (the supervisor checked dependencies).
     Start,
     /// The spawn effect forked a child.
-    Forked { pid: i32 },
+    Forked {
+        pid: i32,
+    },
     /// The spawn effect could not even fork.
-    SpawnFailed { error: String },
+    SpawnFailed {
+        error: String,
+    },
     /// The exec-status pipe closed empty: execve succeeded.
     ExecOk,
     /// The child reported a failure before or at execve.
-    ExecFailed { error: String },
-    /// A readiness protocol reported the service ready.
+    ExecFailed {
+        error: String,
+    },
+    /// The type's readiness protocol reported ready: `READY=1`, a newline
+    /// on the readiness fd, the bus name appeared.
     Ready,
+    /// The `ready-check` probe passed.
+    CheckPassed,
+    /// The main process is now this pid (`MAINPID=`, or the pid file of a
+    /// forking service), already checked to belong to the service.
+    MainPid {
+        pid: i32,
+    },
+    /// A forking service's pid file could not be used.
+    PidFileFailed {
+        error: String,
+    },
+    /// `RELOADING=1`: a reload began; the next `READY=1` ends it.
+    Reloading,
+    /// `STATUS=` text.
+    Status {
+        text: String,
+    },
+    /// `EXTEND_TIMEOUT_USEC=`: push the start or stop deadline out.
+    ExtendTimeout {
+        by: Duration,
+    },
+    /// `WATCHDOG=1`; `WATCHDOG_USEC=` changes the interval.
+    WatchdogPing,
+    WatchdogInterval {
+        every: Duration,
+    },
+    /// `WATCHDOG=trigger`, or the health check failed `retries` times.
+    Unhealthy {
+        reason: StopReason,
+    },
     /// The main process was reaped. `others_alive`: the service still has
     /// other processes (its process group or cgroup is not empty).
     Exited {
@@ -85,7 +122,9 @@ pub enum Input {
     /// `deadline` passed.
     Timeout,
     /// Stop the running instance. Does not change `want`.
-    Stop { reason: StopReason },
+    Stop {
+        reason: StopReason,
+    },
     /// The stop-exec command finished.
     StopExecDone,
     /// Kill every process now (second shutdown signal, shutdown timeout).
@@ -104,6 +143,15 @@ pub enum Effect {
     SignalAll(i32),
     /// Run the stop-exec command; the reactor answers `StopExecDone`.
     RunStopExec,
+    /// Read the pid file (now, or once it appears, until start-timeout);
+    /// the reactor answers `MainPid` + `Ready`, or `PidFileFailed`.
+    ReadPidFile,
+    /// Run the ready-check probe every `interval` until it passes.
+    StartReadyCheck,
+    /// Run the health-check probe on its schedule.
+    StartHealthCheck,
+    /// Cancel any probe of this service (it is stopping or gone).
+    StopProbes,
 }
 
 /// What ended the last run, to classify it against the restart policy.
@@ -112,6 +160,8 @@ enum Ending {
     Exit(ExitStatus),
     /// Killed by tend for this reason (start-timeout, health, watchdog).
     Killed(StopReason),
+    /// Every process exited, and no main process was known to report how.
+    Vanished,
 }
 
 #[derive(Clone, Debug)]
@@ -134,6 +184,18 @@ pub struct Service {
     /// The last run ended by itself and no restart follows (`Down` after a
     /// clean exit with no restart, or `Failed`): what `critical` acts on.
     pub ended: bool,
+    /// The latest `STATUS=` text.
+    pub status_text: Option<String>,
+    /// A diagnosis: what looks wrong with the declaration (SPEC §4).
+    pub warning: Option<String>,
+    /// `WATCHDOG=1` must come before this.
+    pub watchdog_deadline: Option<Instant>,
+    watchdog_every: Option<Duration>,
+    type_ready: bool,
+    check_ready: bool,
+    reloading: bool,
+    /// Forking: the first process exited 0; the daemon is what runs now.
+    forked: bool,
     /// Removed from the configuration: stopped, hidden, its slot reusable.
     pub retired: bool,
     /// A changed definition waiting for the running instance to be gone.
@@ -172,6 +234,14 @@ impl Service {
             ended: false,
             retired: false,
             pending_spec: None,
+            status_text: None,
+            warning: None,
+            watchdog_deadline: None,
+            watchdog_every: None,
+            type_ready: false,
+            check_ready: false,
+            reloading: false,
+            forked: false,
             attempt: 0,
             spawned_at: None,
             exec_confirmed: false,
@@ -184,6 +254,22 @@ impl Service {
             quick_failures: 0,
             first_quick_failure: None,
             next_delay,
+        }
+    }
+
+    /// The main process is gone (or unknown) and the service's remaining
+    /// processes decide when it is down. False while a forking service's
+    /// pid file is awaited: its daemon is what runs then.
+    pub fn awaiting_down(&self) -> bool {
+        let awaiting_pid_file = self.forked && self.spec.pid_file.is_some() && !self.type_ready;
+        self.phase.has_processes() && !self.main_alive && !awaiting_pid_file
+    }
+
+    /// The earliest of this service's deadlines.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.deadline, self.watchdog_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -229,12 +315,61 @@ impl Service {
                 self.exec_confirmed = true;
                 let pid = self.main_pid.unwrap_or(0);
                 fx.push(Effect::Emit(EventKind::Spawned { pid }));
-                if self.ready_at_exec() {
-                    self.become_ready(now, &mut fx);
+                if self.spec.ready_check.is_some() {
+                    fx.push(Effect::StartReadyCheck);
                 }
+                self.type_ready = matches!(
+                    self.spec.kind,
+                    ServiceType::Simple | ServiceType::Exec | ServiceType::Idle
+                );
+                self.maybe_ready(now, &mut fx);
             }
             (P::Starting, I::ExecFailed { error }) => self.exec_error = Some(error),
-            (P::Starting, I::Ready) if self.exec_confirmed => self.become_ready(now, &mut fx),
+            (P::Starting, I::Ready) if self.exec_confirmed => {
+                self.type_ready = true;
+                self.maybe_ready(now, &mut fx);
+            }
+            (P::Starting, I::CheckPassed) if self.exec_confirmed => {
+                self.check_ready = true;
+                self.maybe_ready(now, &mut fx);
+            }
+            (P::Ready, I::Ready) if self.reloading => {
+                self.reloading = false;
+                fx.push(Effect::Emit(EventKind::Ready { pid: self.main_pid }));
+            }
+            (P::Starting | P::Ready, I::MainPid { pid }) => {
+                self.main_pid = Some(pid);
+                self.main_alive = true;
+                if self.forked {
+                    self.type_ready = true;
+                    self.maybe_ready(now, &mut fx);
+                }
+            }
+            (P::Starting, I::PidFileFailed { error }) if self.forked => {
+                self.reason = Some(error.clone());
+                fx.push(Effect::Emit(EventKind::Warning { message: error }));
+                self.begin_stop(StopReason::StartTimeout, now, &mut fx);
+            }
+            (P::Ready, I::Reloading) => {
+                self.reloading = true;
+                fx.push(Effect::Emit(EventKind::Reloading));
+            }
+            (_, I::Status { text }) => self.status_text = Some(text),
+            (P::Starting | P::Stopping, I::ExtendTimeout { by }) => {
+                self.deadline = self.deadline.map(|d| d.max(now + by));
+            }
+            (P::Starting | P::Ready, I::WatchdogPing) => {
+                self.watchdog_deadline = self.watchdog_every.map(|w| now + w);
+            }
+            (_, I::WatchdogInterval { every }) => {
+                self.watchdog_every = (!every.is_zero()).then_some(every);
+                if self.phase.has_processes() && self.phase != P::Stopping {
+                    self.watchdog_deadline = self.watchdog_every.map(|w| now + w);
+                }
+            }
+            (P::Starting | P::Ready, I::Unhealthy { reason }) => {
+                self.begin_stop(reason, now, &mut fx)
+            }
             (
                 P::Starting | P::Ready | P::Stopping,
                 I::Exited {
@@ -243,12 +378,30 @@ impl Service {
                     others_alive,
                 },
             ) if Some(pid) == self.main_pid && self.main_alive => {
-                self.exited(pid, status, others_alive, now, &mut fx)
+                // Forking: the first process exiting 0 is the daemon's
+                // readiness, not the service's end (where processes cannot
+                // be tracked, the pid file is the evidence).
+                if self.phase == P::Starting
+                    && self.spec.kind == ServiceType::Forking
+                    && !self.forked
+                    && status == ExitStatus::Code(0)
+                {
+                    self.daemonized(now, &mut fx);
+                } else {
+                    self.exited(pid, status, others_alive, now, &mut fx)
+                }
             }
             (P::Starting | P::Ready | P::Stopping, I::Down) if !self.main_alive => {
                 self.down(now, &mut fx)
             }
-            (P::Starting, I::Timeout) => {
+            (P::Starting | P::Ready, I::Timeout)
+                if self.watchdog_deadline.is_some_and(|d| d <= now) =>
+            {
+                self.watchdog_deadline = None;
+                self.begin_stop(StopReason::Watchdog, now, &mut fx);
+            }
+            (P::Starting, I::Timeout) if self.deadline.is_some_and(|d| d <= now) => {
+                self.diagnose_start_timeout(&mut fx);
                 self.begin_stop(StopReason::StartTimeout, now, &mut fx);
             }
             (P::Stopping, I::Timeout) => {
@@ -292,10 +445,79 @@ impl Service {
         self.deadline = None;
     }
 
-    fn ready_at_exec(&self) -> bool {
-        // Types whose own readiness protocol is not implemented yet are
-        // treated as `simple` (the loader warned about it).
-        !matches!(self.spec.kind, ServiceType::Oneshot)
+    /// Ready once the type's protocol and the ready-check both said so.
+    fn maybe_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        if self.type_ready && self.check_ready {
+            self.become_ready(now, fx);
+        }
+    }
+
+    /// A forking service's first process exited 0 and left its daemon.
+    fn daemonized(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        self.forked = true;
+        self.main_alive = false;
+        self.main_pid = None;
+        if self.spec.pid_file.is_some() {
+            fx.push(Effect::ReadPidFile);
+        } else {
+            self.type_ready = true;
+            self.maybe_ready(now, fx);
+        }
+    }
+
+    /// The main process exited 0 soon after start but left processes
+    /// running: the program daemonized itself.
+    fn diagnose_daemon(&mut self, fx: &mut Vec<Effect>) {
+        let ms = self.uptime.as_millis();
+        let msg = match self.spec.kind {
+            ServiceType::Simple | ServiceType::Exec | ServiceType::Idle => format!(
+                "type = \"{}\", but the main process exited 0 after {ms} ms and left processes \
+                 running: it looks like a forking daemon; use type = \"forking\" (with pid-file), \
+                 or run it in the foreground",
+                self.spec.kind.name()
+            ),
+            ServiceType::Oneshot => format!(
+                "type = \"oneshot\", but it exited 0 after {ms} ms and left processes running: \
+                 it looks like a daemon that forks; use type = \"forking\""
+            ),
+            _ => return,
+        };
+        self.warning = Some(msg.clone());
+        fx.push(Effect::Emit(EventKind::Warning { message: msg }));
+    }
+
+    /// At start-timeout: say what the behaviour suggests (SPEC §4).
+    fn diagnose_start_timeout(&mut self, fx: &mut Vec<Effect>) {
+        let t = self.spec.start_timeout.unwrap_or_default().as_secs_f64();
+        let msg = match self.spec.kind {
+            ServiceType::Forking if self.main_alive && !self.forked => format!(
+                "type = \"forking\", but the first process is still running after start-timeout \
+                 ({t}s): it stays in the foreground, so it looks like type = \"simple\" or \"exec\""
+            ),
+            ServiceType::Oneshot if self.main_alive => format!(
+                "type = \"oneshot\", but it is still running after start-timeout ({t}s): \
+                 it looks like a daemon; use type = \"simple\" (or \"notify\" if it supports sd_notify)"
+            ),
+            ServiceType::Notify if !self.type_ready => format!(
+                "type = \"notify\", but no READY=1 came within start-timeout ({t}s) while the \
+                 process ran: it never notified; does it support sd_notify? If not, use type = \"simple\""
+            ),
+            ServiceType::NotifyFd if !self.type_ready => format!(
+                "type = \"notify-fd\", but nothing was written to fd {} within start-timeout ({t}s); \
+                 if the program does not write a newline there when ready, use type = \"simple\"",
+                self.spec.ready_fd.unwrap_or(0)
+            ),
+            ServiceType::Dbus if !self.type_ready => format!(
+                "type = \"dbus\", but the bus name `{}` never appeared within start-timeout ({t}s)",
+                self.spec.bus_name.as_deref().unwrap_or("?")
+            ),
+            _ if !self.check_ready => {
+                format!("the ready-check did not pass within start-timeout ({t}s)")
+            }
+            _ => return,
+        };
+        self.warning = Some(msg.clone());
+        fx.push(Effect::Emit(EventKind::Warning { message: msg }));
     }
 
     fn start(&mut self, now: Instant, fx: &mut Vec<Effect>) {
@@ -310,6 +532,13 @@ impl Service {
         self.ending = None;
         self.reason = None;
         self.ended = false;
+        self.status_text = None;
+        self.type_ready = false;
+        self.check_ready = self.spec.ready_check.is_none();
+        self.reloading = false;
+        self.forked = false;
+        self.watchdog_every = self.spec.watchdog;
+        self.watchdog_deadline = self.spec.watchdog.map(|w| now + w);
         self.enter(Phase::Starting, now);
         self.deadline = self.spec.start_timeout.map(|t| now + t);
         fx.push(Effect::Emit(EventKind::Starting {
@@ -325,6 +554,10 @@ impl Service {
 
     fn begin_stop(&mut self, reason: StopReason, now: Instant, fx: &mut Vec<Effect>) {
         self.stop_reason = Some(reason);
+        self.watchdog_deadline = None;
+        if self.spec.ready_check.is_some() || self.spec.health_check.is_some() {
+            fx.push(Effect::StopProbes);
+        }
         self.enter(Phase::Stopping, now);
         self.deadline = self.spec.stop_timeout.map(|t| now + t);
         fx.push(Effect::Emit(EventKind::Stopping { reason }));
@@ -382,7 +615,15 @@ impl Service {
             uptime_ms: self.uptime.as_millis() as u64,
             error,
         }));
+        let quick = self.spec.start_timeout.is_none_or(|t| self.uptime < t);
+        if others_alive && status == ExitStatus::Code(0) && quick && self.stop_reason.is_none() {
+            self.diagnose_daemon(fx);
+        }
         if self.phase != Phase::Stopping {
+            if self.spec.ready_check.is_some() || self.spec.health_check.is_some() {
+                fx.push(Effect::StopProbes);
+            }
+            self.watchdog_deadline = None;
             self.enter(Phase::Stopping, now);
             if others_alive {
                 // The main process is gone: the service is over, and what
@@ -410,7 +651,9 @@ impl Service {
             self.enter(Phase::Down, now);
             return;
         }
-        let ending = self.ending.unwrap_or(Ending::Exit(ExitStatus::Code(0)));
+        // No recorded exit: the main pid was unknown (forking without a pid
+        // file) and the last process vanished on its own.
+        let ending = self.ending.unwrap_or(Ending::Vanished);
         let success = self.is_success(ending);
         if success && self.spec.kind == ServiceType::Oneshot {
             self.enter(Phase::Completed, now);
@@ -493,7 +736,7 @@ impl Service {
                     libc::SIGHUP | libc::SIGINT | libc::SIGTERM | libc::SIGPIPE
                 ) && self.spec.kind != ServiceType::Oneshot
             }
-            Ending::Killed(_) => false,
+            Ending::Killed(_) | Ending::Vanished => false,
         }
     }
 
@@ -503,7 +746,7 @@ impl Service {
             RestartPolicy::Always => true,
             RestartPolicy::OnFailure => !success,
             RestartPolicy::OnAbnormal => match ending {
-                Ending::Killed(_) => true,
+                Ending::Killed(_) | Ending::Vanished => true,
                 Ending::Exit(ExitStatus::Signal(_)) => !success,
                 Ending::Exit(ExitStatus::Code(_)) => false,
             },
@@ -513,6 +756,7 @@ impl Service {
     fn describe(&self, ending: Ending) -> String {
         match ending {
             Ending::Killed(r) => format!("stopped by tend ({})", r.name()),
+            Ending::Vanished => "all its processes exited".to_string(),
             Ending::Exit(s) => match &self.exec_error {
                 Some(e) if !self.exec_confirmed => e.clone(),
                 _ => format!("exited with {}", s.describe()),

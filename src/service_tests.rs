@@ -155,6 +155,24 @@ fn all_inputs() -> Vec<(&'static str, Input)> {
         ("StopExecDone", Input::StopExecDone),
         ("Kill", Input::Kill),
         ("Reset", Input::Reset),
+        ("CheckPassed", Input::CheckPassed),
+        ("MainPid", Input::MainPid { pid: 200 }),
+        (
+            "PidFileFailed",
+            Input::PidFileFailed {
+                error: "pid-file: gone".into(),
+            },
+        ),
+        ("Reloading", Input::Reloading),
+        ("Status", Input::Status { text: "hi".into() }),
+        ("ExtendTimeout", Input::ExtendTimeout { by: ms(5) }),
+        ("WatchdogPing", Input::WatchdogPing),
+        (
+            "Unhealthy",
+            Input::Unhealthy {
+                reason: StopReason::Health,
+            },
+        ),
     ]
 }
 
@@ -176,6 +194,10 @@ fn render(fx: &[Effect]) -> String {
             Effect::Spawn => "SPAWN".into(),
             Effect::SignalAll(s) => format!("SIG{}", crate::event::signal_name(*s)),
             Effect::RunStopExec => "STOP-EXEC".into(),
+            Effect::ReadPidFile => "READ-PID-FILE".into(),
+            Effect::StartReadyCheck => "READY-CHECK".into(),
+            Effect::StartHealthCheck => "HEALTH-CHECK".into(),
+            Effect::StopProbes => "STOP-PROBES".into(),
         })
         .collect();
     if parts.is_empty() {
@@ -193,7 +215,12 @@ fn every_phase_and_input_matches_the_table() {
         for (name, input) in all_inputs() {
             let mut s = in_phase(phase, now);
             assert_eq!(s.phase, phase, "fixture for {phase:?}");
-            let fx = s.step(input, now + ms(1));
+            // A timeout arrives when the service's own deadline passed.
+            let at = match input {
+                Input::Timeout => s.next_deadline().unwrap_or(now + ms(1)),
+                _ => now + ms(1),
+            };
+            let fx = s.step(input, at);
             table.push_str(&format!(
                 "{:<10} | {:<18} -> {:<10} | {}\n",
                 phase.name(),
@@ -490,7 +517,17 @@ fn a_start_timeout_kills_and_counts_as_a_failure() {
     s.step(Input::Forked { pid: PID }, now);
     s.step(Input::ExecOk, now);
     let fx = s.step(Input::Timeout, now + Duration::from_secs(1));
-    assert_eq!(events(&fx), ["stopping"]);
+    assert_eq!(
+        events(&fx),
+        ["warning", "stopping"],
+        "diagnosed: looks like a daemon"
+    );
+    assert!(
+        s.warning
+            .as_deref()
+            .unwrap()
+            .contains("looks like a daemon")
+    );
     s.step(signal(libc::SIGTERM), now + Duration::from_secs(1));
     s.step(Input::Down, now + Duration::from_secs(1));
     assert_eq!(
@@ -533,4 +570,172 @@ fn a_late_ready_or_a_stale_pid_changes_nothing() {
     );
     assert!(fx.is_empty());
     assert_eq!(s.phase, Phase::Ready);
+}
+
+fn started(sp: ServiceSpec, now: Instant) -> Service {
+    let mut s = Service::new(sp, now);
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    s.step(Input::ExecOk, now);
+    s
+}
+
+#[test]
+fn notify_is_ready_on_ready_1_not_at_exec() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Notify;
+    let mut s = started(sp, now);
+    assert_eq!(s.phase, Phase::Starting);
+    let fx = s.step(Input::Ready, now + ms(3));
+    assert_eq!(events(&fx), ["ready"]);
+}
+
+#[test]
+fn a_ready_check_must_pass_too() {
+    let now = t0();
+    let mut sp = spec();
+    sp.ready_check = Some(crate::model::Probe {
+        kind: crate::model::ProbeKind::Tcp("127.0.0.1:1".into()),
+        interval: ms(100),
+        timeout: ms(100),
+        retries: 3,
+    });
+    let mut s = Service::new(sp, now);
+    s.step(Input::Start, now);
+    s.step(Input::Forked { pid: PID }, now);
+    let fx = s.step(Input::ExecOk, now);
+    assert!(fx.contains(&Effect::StartReadyCheck));
+    assert_eq!(
+        s.phase,
+        Phase::Starting,
+        "simple, but the probe has not passed"
+    );
+    let fx = s.step(Input::CheckPassed, now);
+    assert_eq!(events(&fx), ["ready"]);
+}
+
+#[test]
+fn forking_is_ready_when_the_pid_file_names_the_daemon() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Forking;
+    sp.pid_file = Some(PathBuf::from("/run/d.pid"));
+    let mut s = started(sp, now);
+    let fx = s.step(exit_code(0), now + ms(5));
+    assert_eq!(
+        fx,
+        [Effect::ReadPidFile],
+        "the parent's exit is no `exited`"
+    );
+    assert!(
+        !s.awaiting_down(),
+        "the daemon runs while the pid file is awaited"
+    );
+    let fx = s.step(Input::MainPid { pid: 300 }, now + ms(6));
+    assert_eq!(events(&fx), ["ready"]);
+    assert_eq!(s.main_pid, Some(300));
+    // The daemon's death is the service's exit.
+    let fx = s.step(
+        Input::Exited {
+            pid: 300,
+            status: ExitStatus::Signal(libc::SIGKILL),
+            others_alive: false,
+        },
+        now + ms(100),
+    );
+    assert_eq!(events(&fx), ["exited"]);
+}
+
+#[test]
+fn forking_with_a_bad_pid_file_is_a_failed_start() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Forking;
+    sp.pid_file = Some(PathBuf::from("/run/d.pid"));
+    let mut s = started(sp, now);
+    s.step(exit_code(0), now);
+    let fx = s.step(
+        Input::PidFileFailed {
+            error: "pid-file names PID 1".into(),
+        },
+        now,
+    );
+    assert_eq!(events(&fx), ["warning", "stopping"]);
+    s.step(Input::Down, now);
+    assert_eq!(s.phase, Phase::Backoff);
+}
+
+#[test]
+fn a_simple_service_that_daemonizes_is_diagnosed() {
+    let now = t0();
+    let mut s = ready(spec(), now);
+    let fx = s.step(
+        Input::Exited {
+            pid: PID,
+            status: ExitStatus::Code(0),
+            others_alive: true,
+        },
+        now + ms(20),
+    );
+    assert_eq!(events(&fx), ["exited", "warning"]);
+    assert!(
+        s.warning
+            .as_deref()
+            .unwrap()
+            .contains("looks like a forking daemon")
+    );
+}
+
+#[test]
+fn a_notify_service_that_never_notifies_is_diagnosed() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Notify;
+    sp.start_timeout = Some(Duration::from_secs(2));
+    let mut s = started(sp, now);
+    let fx = s.step(Input::Timeout, now + Duration::from_secs(2));
+    assert_eq!(events(&fx), ["warning", "stopping"]);
+    assert!(s.warning.as_deref().unwrap().contains("never notified"));
+}
+
+#[test]
+fn a_missed_watchdog_restarts_the_service() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Notify;
+    sp.watchdog = Some(Duration::from_secs(1));
+    let mut s = started(sp, now);
+    s.step(Input::Ready, now);
+    s.step(Input::WatchdogPing, now + ms(900));
+    assert_eq!(s.next_deadline(), Some(now + ms(1900)));
+    assert!(
+        s.step(Input::Timeout, now + ms(1000)).is_empty(),
+        "the ping moved it"
+    );
+    let fx = s.step(Input::Timeout, now + ms(1900));
+    assert_eq!(
+        fx[0],
+        Effect::Emit(EventKind::Stopping {
+            reason: StopReason::Watchdog
+        })
+    );
+    s.step(signal(libc::SIGTERM), now + ms(1950));
+    s.step(Input::Down, now + ms(1950));
+    assert_eq!(s.phase, Phase::Backoff, "a watchdog kill is a failure");
+}
+
+#[test]
+fn reloading_ends_with_the_next_ready() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Notify;
+    let mut s = started(sp, now);
+    s.step(Input::Ready, now);
+    assert_eq!(events(&s.step(Input::Reloading, now)), ["reloading"]);
+    assert_eq!(events(&s.step(Input::Ready, now)), ["ready"]);
+    assert!(
+        s.step(Input::Ready, now).is_empty(),
+        "READY=1 again is not news"
+    );
 }

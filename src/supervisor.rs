@@ -100,7 +100,7 @@ impl Supervisor {
     pub fn tick(&mut self, now: Instant) -> Effects {
         let mut fx = Vec::new();
         for i in 0..self.services.len() {
-            if self.services[i].deadline.is_some_and(|d| d <= now) {
+            if self.services[i].next_deadline().is_some_and(|d| d <= now) {
                 self.step(i, Input::Timeout, now, &mut fx);
             }
         }
@@ -114,7 +114,7 @@ impl Supervisor {
 
     /// The earliest deadline of anything: the reactor's one timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        (self.services.iter().filter_map(|s| s.deadline))
+        (self.services.iter().filter_map(Service::next_deadline))
             .chain(self.shutdown_deadline)
             .min()
     }

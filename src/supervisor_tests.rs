@@ -62,7 +62,7 @@ impl World {
                     self.name(i),
                     crate::event::signal_name(sig)
                 )),
-                Effect::RunStopExec => {}
+                _ => {}
             }
         }
     }

@@ -196,7 +196,7 @@ fn a_stalled_follower_does_not_slow_supervision_and_is_told_where_to_resume() {
             "status stalled while a follower stalls:\n{out}"
         );
         let next = next_seq(&t);
-        if next > start_seq + 20000 {
+        if next > start_seq + 8000 {
             break;
         }
         assert!(
@@ -238,7 +238,6 @@ fn a_stalled_follower_does_not_slow_supervision_and_is_told_where_to_resume() {
     let lagged = lagged.unwrap_or_else(|| panic!("no lagged notice; last seq {last:?}"));
     assert_eq!(lagged["lagged"], true);
     let resume = lagged["resume"].as_u64().expect("resume");
-    eprintln!("DEBUG last {last:?} resume {resume}");
     assert!(resume > last.unwrap_or(0), "{lagged}");
 }
 

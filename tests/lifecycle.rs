@@ -298,10 +298,11 @@ fn start_of_several_services_waits_for_all() {
 fn kill_sends_the_signal_to_the_service() {
     let t = Tend::with(&[(
         "sig",
-        &sh("trap 'echo got-usr1' USR1; while :; do sleep 0.1; done"),
+        &sh("trap 'echo got-usr1' USR1; echo armed; while :; do sleep 0.1; done"),
     )]);
     let mut e = t.follow();
     e.expect_ev("sig", "ready", T);
+    t.wait_armed("sig");
     t.ctl_ok(&["kill", "sig", "-s", "USR1"]);
     t.wait_stdout_line("sig | got-usr1", T);
     assert_eq!(t.status_of("sig")["state"], "ready");

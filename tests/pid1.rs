@@ -9,7 +9,8 @@ use std::time::Instant;
 
 /// Exits 1 s after SIGTERM, saying so. The stop signal reaches the whole
 /// process group, so the `sleep 0.1` dies at once and the trap runs.
-const SLOW_EXIT: &str = "trap 'sleep 1; echo finished; exit 0' TERM; while :; do sleep 0.1; done";
+const SLOW_EXIT: &str =
+    "trap 'sleep 1; echo finished; exit 0' TERM; echo armed; while :; do sleep 0.1; done";
 
 #[test]
 fn sigterm_shuts_down_10_slow_services_in_parallel_well_under_10s() {
@@ -20,8 +21,8 @@ fn sigterm_shuts_down_10_slow_services_in_parallel_well_under_10s() {
     let mut e = t.follow();
     for n in &names {
         e.wait_ev(n, "ready", T);
+        t.wait_armed(n);
     }
-    wait_until("every service runs", T, || t.others().len() >= 20);
 
     let t0 = Instant::now();
     t.signal(libc::SIGTERM);
@@ -58,7 +59,7 @@ fn sigint_is_a_graceful_shutdown_too() {
     let mut t = Tend::with(&[("a", &sh(SLOW_EXIT))]);
     let mut e = t.follow();
     e.expect_ev("a", "ready", T);
-    wait_until("the service runs", T, || !t.others().is_empty());
+    t.wait_armed("a");
     t.signal(libc::SIGINT);
     assert_eq!(t.expect_exit(T), 0, "{}", t.output());
     assert!(
@@ -77,8 +78,8 @@ fn a_second_sigterm_kills_everything_at_once() {
         .svc("b", &body)
         .start();
     let mut e = t.follow();
-    e.wait_ev("a", "ready", T);
-    e.wait_ev("b", "ready", T);
+    t.wait_armed("a");
+    t.wait_armed("b");
     t.signal(libc::SIGTERM);
     e.wait_ev("a", "stopping", T);
     e.wait_ev("b", "stopping", T);

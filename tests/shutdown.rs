@@ -14,7 +14,7 @@ fn slow_stop(requires: &[&str]) -> String {
         .join(", ");
     format!(
         "{}\nrequires = [{req}]\n",
-        sh("trap 'sleep 0.3; exit 0' TERM; while :; do sleep 0.1; done")
+        sh("trap 'sleep 0.3; exit 0' TERM; echo armed; while :; do sleep 0.1; done")
     )
 }
 
@@ -54,6 +54,7 @@ fn shutdown_stops_dependents_before_their_dependencies() {
     let mut e = t.follow();
     for n in ["a", "b", "c", "solo"] {
         e.wait_ev(n, "ready", T);
+        t.wait_armed(n);
     }
     let t0 = Instant::now();
     t.ctl_ok(&["shutdown"]);
@@ -92,6 +93,7 @@ fn shutdown_timeout_bounds_the_whole_shutdown() {
         .start();
     let mut e = t.follow();
     e.expect_ev("stubborn", "ready", T);
+    t.wait_armed("stubborn");
     let t0 = Instant::now();
     t.signal(libc::SIGTERM);
     t.expect_exit(T);
@@ -149,6 +151,7 @@ fn shutdown_with_subreaper_leaves_nothing_behind() {
     let mut e = t.follow();
     e.wait_ev("a", "ready", T);
     e.wait_ev("b", "ready", T);
+    t.wait_armed("b");
     wait_until("the services run", T, || t.others().len() >= 4);
     let pids: Vec<i32> = t.others().iter().map(|p| p.pid).collect();
     t.ctl_ok(&["shutdown"]);

@@ -12,7 +12,7 @@ fn a_service_ignoring_sigterm_is_killed_after_its_stop_timeout() {
     )]);
     let mut e = t.follow();
     e.expect_ev("stubborn", "ready", T);
-    wait_until("the service runs", T, || !t.others().is_empty());
+    t.wait_armed("stubborn");
     let out = t.ctl_ok(&["stop", "stubborn"]);
     assert!(
         out.elapsed >= secs(0.9),
@@ -45,11 +45,14 @@ fn stop_exec_runs_before_the_stop_signal() {
         "ordered",
         &format!(
             "{}\nstop-exec = [\"sh\", \"-c\", \"echo stop-exec >> {{dir}}/order\"]\n",
-            sh("trap 'echo signal >> {dir}/order; exit 0' TERM; while :; do sleep 0.1; done")
+            sh(
+                "trap 'echo signal >> {dir}/order; exit 0' TERM; echo armed; while :; do sleep 0.1; done"
+            )
         ),
     )]);
     let mut e = t.follow();
     e.expect_ev("ordered", "ready", T);
+    t.wait_armed("ordered");
     t.ctl_ok(&["stop", "ordered"]);
     let order = std::fs::read_to_string(t.dir.join("order")).unwrap_or_default();
     assert_eq!(
@@ -64,11 +67,14 @@ fn stop_signal_is_configurable() {
         "intr",
         &format!(
             "{}\nstop-signal = \"INT\"\nstop-timeout = \"10s\"\n",
-            sh("trap 'echo got-int; exit 0' INT; trap '' TERM; while :; do sleep 0.1; done")
+            sh(
+                "trap 'echo got-int; exit 0' INT; trap '' TERM; echo armed; while :; do sleep 0.1; done"
+            )
         ),
     )]);
     let mut e = t.follow();
     e.expect_ev("intr", "ready", T);
+    t.wait_armed("intr");
     let out = t.ctl_ok(&["stop", "intr"]);
     assert!(
         out.elapsed < secs(5.0),
@@ -84,10 +90,13 @@ fn stop_reaches_the_whole_process_group() {
     // and `stop` waits for them.
     let t = Tend::with(&[(
         "family",
-        &sh("sleep 100000 & sleep 100000 & trap 'exit 0' TERM; while :; do sleep 0.1; done"),
+        &sh(
+            "sleep 100000 & sleep 100000 & trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done",
+        ),
     )]);
     let mut e = t.follow();
     e.expect_ev("family", "ready", T);
+    t.wait_armed("family");
     wait_until("the family is complete", T, || t.others().len() >= 3);
     t.ctl_ok(&["stop", "family"]);
     let left = t.others();
@@ -103,13 +112,14 @@ fn stop_waits_for_children_that_outlive_the_main_process() {
         &format!(
             "{}\nstop-timeout = \"1s\"\n",
             sh(
-                "(trap '' TERM; while :; do sleep 0.1; done) & trap 'exit 0' TERM; while :; do sleep 0.1; done"
+                "(trap '' TERM; echo armed-child; while :; do sleep 0.1; done) & trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done"
             )
         ),
     )]);
     let mut e = t.follow();
     e.expect_ev("leftover", "ready", T);
-    wait_until("the child runs", T, || t.others().len() >= 2);
+    t.wait_armed("leftover");
+    t.wait_stdout_line("leftover | armed-child", T);
     let out = t.ctl_ok(&["stop", "leftover"]);
     let left = t.others();
     assert!(

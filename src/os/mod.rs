@@ -1,5 +1,6 @@
 //! The only place that makes syscalls. Thin, checked wrappers.
 
+pub mod inotify;
 pub mod launch;
 pub mod spawn;
 
@@ -159,4 +160,24 @@ pub fn ensure_stdio() {
             }
         }
     }
+}
+
+/// The parent pid and process group of `pid`, from /proc (None if gone).
+pub fn parent_and_group(pid: i32) -> Option<(i32, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((ppid, pgrp))
+}
+
+/// Whether `pid` names a live process (zombies count until reaped).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }

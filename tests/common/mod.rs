@@ -247,8 +247,10 @@ pub struct Builder {
     namespace: bool,
     subreaper: bool,
     wrapper: Vec<String>,
+    run_wrapper: Vec<String>,
     env: Vec<(String, String)>,
     socket: Option<String>,
+    socket_flag: bool,
     wait_socket: bool,
     owner: Option<(u32, u32)>,
     stdout: StdoutTo,
@@ -298,6 +300,13 @@ impl Builder {
         self
     }
 
+    /// Prefix for `tend run` only, inside the namespace (`{dir}` is
+    /// substituted), e.g. a shell that remounts things then `exec "$@"`.
+    pub fn run_wrapper(mut self, argv: &[&str]) -> Self {
+        self.run_wrapper = argv.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     /// Environment for both `tend run` and the clients (`{dir}` substituted).
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_string(), v.to_string()));
@@ -308,6 +317,14 @@ impl Builder {
     /// harness looks for the socket at `rel` (relative to the scratch dir).
     pub fn default_socket_at(mut self, rel: &str) -> Self {
         self.socket = Some(rel.to_string());
+        self.socket_flag = false;
+        self
+    }
+
+    /// `--socket DIR/REL` instead of `DIR/tend.sock`.
+    pub fn socket_at(mut self, rel: &str) -> Self {
+        self.socket = Some(rel.to_string());
+        self.socket_flag = true;
         self
     }
 
@@ -360,8 +377,10 @@ impl Tend {
             namespace: true,
             subreaper: false,
             wrapper: Vec::new(),
+            run_wrapper: Vec::new(),
             env: Vec::new(),
             socket: None,
+            socket_flag: true,
             wait_socket: true,
             owner: None,
             stdout: StdoutTo::File,
@@ -398,10 +417,8 @@ impl Tend {
         }
         let subst = |s: &str| s.replace("{dir}", &dir.to_string_lossy());
         let env: Vec<(String, String)> = b.env.iter().map(|(k, v)| (k.clone(), subst(v))).collect();
-        let (socket, socket_flag) = match &b.socket {
-            Some(rel) => (dir.join(rel), false),
-            None => (dir.join("tend.sock"), true),
-        };
+        let socket = dir.join(b.socket.as_deref().unwrap_or("tend.sock"));
+        let socket_flag = b.socket_flag;
 
         let mut argv: Vec<String> = Vec::new();
         if b.namespace {
@@ -412,6 +429,7 @@ impl Tend {
             );
         }
         argv.extend(b.wrapper.iter().cloned());
+        argv.extend(b.run_wrapper.iter().map(|a| subst(a)));
         argv.push(TEND.to_string());
         if socket_flag {
             argv.push("--socket".into());
@@ -626,6 +644,14 @@ impl Tend {
         self.wait_stdout(&format!("the line {line:?}"), timeout, |s| {
             s.lines().any(|l| l == line)
         })
+    }
+
+    /// Waits until service `name` printed the line `armed`: the scripts of
+    /// these tests print it once their signal traps are set, since `ready`
+    /// (right after spawn, for `simple`) comes before the shell has run.
+    #[track_caller]
+    pub fn wait_armed(&self, name: &str) {
+        self.wait_stdout_line(&format!("{name} | armed"), T);
     }
 
     /// The read end of tend's stdout (with `StdoutTo::Pipe`).
@@ -1292,4 +1318,5 @@ pub fn sh(script: &str) -> String {
 pub const FOREVER: &str = r#"exec = ["sleep", "100000"]"#;
 
 /// A script that ignores SIGTERM (and so do the `sleep`s it starts).
-pub const IGNORE_TERM: &str = "trap '' TERM; while :; do sleep 0.1; done";
+/// It prints `armed` once the trap is set (`Tend::wait_armed`).
+pub const IGNORE_TERM: &str = "trap '' TERM; echo armed; while :; do sleep 0.1; done";
