@@ -10,6 +10,8 @@ pub mod graph;
 pub mod load;
 pub mod logs;
 pub mod model;
+pub mod notify;
+pub mod notify_cli;
 pub mod os;
 pub mod reactor;
 pub mod run;

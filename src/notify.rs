@@ -92,10 +92,7 @@ pub fn parse(datagram: &[u8]) -> Result<Notice, String> {
         }
         let lineno = i + 1;
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!(
-                "line {lineno}: {} is not KEY=VALUE",
-                quote(line)
-            ));
+            return Err(format!("line {lineno}: {} is not KEY=VALUE", quote(line)));
         };
         if key.is_empty() {
             return Err(format!("line {lineno}: empty key in {}", quote(line)));
@@ -231,33 +228,163 @@ mod tests {
             ("\n\n", d()),
             ("READY=1", Notice { ready: true, ..d() }),
             ("READY=1\n", Notice { ready: true, ..d() }),
-            ("STOPPING=1", Notice { stopping: true, ..d() }),
-            ("RELOADING=1", Notice { reloading: true, ..d() }),
-            ("BARRIER=1", Notice { barrier: true, ..d() }),
-            ("WATCHDOG=1", Notice { watchdog_ping: true, ..d() }),
-            ("WATCHDOG=trigger", Notice { watchdog_trigger: true, ..d() }),
-            ("STATUS=up and running", Notice { status: Some("up and running".into()), ..d() }),
-            ("STATUS=", Notice { status: Some(String::new()), ..d() }),
-            ("STATUS=a=b=c", Notice { status: Some("a=b=c".into()), ..d() }),
-            ("STATUS=ünï \t 日本", Notice { status: Some("ünï \t 日本".into()), ..d() }),
-            ("MAINPID=4242", Notice { main_pid: Some(4242), ..d() }),
-            ("MAINPID=2147483647", Notice { main_pid: Some(i32::MAX), ..d() }),
-            ("WATCHDOG_USEC=30000000", Notice { watchdog_usec: Some(30_000_000), ..d() }),
-            ("WATCHDOG_USEC=0", Notice { watchdog_usec: Some(0), ..d() }),
-            ("EXTEND_TIMEOUT_USEC=5000000", Notice { extend_timeout_usec: Some(5_000_000), ..d() }),
-            ("MONOTONIC_USEC=18446744073709551615", Notice { monotonic_usec: Some(u64::MAX), ..d() }),
-            ("ERRNO=2", Notice { errno: Some(2), ..d() }),
-            ("ERRNO=0", Notice { errno: Some(0), ..d() }),
-            ("FDSTORE=1", Notice { unknown: vec!["FDSTORE".into()], ..d() }),
-            ("FDNAME=x\nX_CUSTOM=", Notice { unknown: vec!["FDNAME".into(), "X_CUSTOM".into()], ..d() }),
+            (
+                "STOPPING=1",
+                Notice {
+                    stopping: true,
+                    ..d()
+                },
+            ),
+            (
+                "RELOADING=1",
+                Notice {
+                    reloading: true,
+                    ..d()
+                },
+            ),
+            (
+                "BARRIER=1",
+                Notice {
+                    barrier: true,
+                    ..d()
+                },
+            ),
+            (
+                "WATCHDOG=1",
+                Notice {
+                    watchdog_ping: true,
+                    ..d()
+                },
+            ),
+            (
+                "WATCHDOG=trigger",
+                Notice {
+                    watchdog_trigger: true,
+                    ..d()
+                },
+            ),
+            (
+                "STATUS=up and running",
+                Notice {
+                    status: Some("up and running".into()),
+                    ..d()
+                },
+            ),
+            (
+                "STATUS=",
+                Notice {
+                    status: Some(String::new()),
+                    ..d()
+                },
+            ),
+            (
+                "STATUS=a=b=c",
+                Notice {
+                    status: Some("a=b=c".into()),
+                    ..d()
+                },
+            ),
+            (
+                "STATUS=ünï \t 日本",
+                Notice {
+                    status: Some("ünï \t 日本".into()),
+                    ..d()
+                },
+            ),
+            (
+                "MAINPID=4242",
+                Notice {
+                    main_pid: Some(4242),
+                    ..d()
+                },
+            ),
+            (
+                "MAINPID=2147483647",
+                Notice {
+                    main_pid: Some(i32::MAX),
+                    ..d()
+                },
+            ),
+            (
+                "WATCHDOG_USEC=30000000",
+                Notice {
+                    watchdog_usec: Some(30_000_000),
+                    ..d()
+                },
+            ),
+            (
+                "WATCHDOG_USEC=0",
+                Notice {
+                    watchdog_usec: Some(0),
+                    ..d()
+                },
+            ),
+            (
+                "EXTEND_TIMEOUT_USEC=5000000",
+                Notice {
+                    extend_timeout_usec: Some(5_000_000),
+                    ..d()
+                },
+            ),
+            (
+                "MONOTONIC_USEC=18446744073709551615",
+                Notice {
+                    monotonic_usec: Some(u64::MAX),
+                    ..d()
+                },
+            ),
+            (
+                "ERRNO=2",
+                Notice {
+                    errno: Some(2),
+                    ..d()
+                },
+            ),
+            (
+                "ERRNO=0",
+                Notice {
+                    errno: Some(0),
+                    ..d()
+                },
+            ),
+            // keys are case-sensitive, as in systemd: unknown, not an error
+            (
+                "ready=1",
+                Notice {
+                    unknown: vec!["ready".into()],
+                    ..d()
+                },
+            ),
+            (
+                "FDSTORE=1",
+                Notice {
+                    unknown: vec!["FDSTORE".into()],
+                    ..d()
+                },
+            ),
+            (
+                "FDNAME=x\nX_CUSTOM=",
+                Notice {
+                    unknown: vec!["FDNAME".into(), "X_CUSTOM".into()],
+                    ..d()
+                },
+            ),
             // what redis sends on start, and what libsystemd's users send
             (
                 "STATUS=Ready to accept connections\nREADY=1\n",
-                Notice { ready: true, status: Some("Ready to accept connections".into()), ..d() },
+                Notice {
+                    ready: true,
+                    status: Some("Ready to accept connections".into()),
+                    ..d()
+                },
             ),
             (
                 "RELOADING=1\nMONOTONIC_USEC=123456\n",
-                Notice { reloading: true, monotonic_usec: Some(123456), ..d() },
+                Notice {
+                    reloading: true,
+                    monotonic_usec: Some(123456),
+                    ..d()
+                },
             ),
             (
                 "READY=1\nMAINPID=77\nSTATUS=x\nWATCHDOG=1\nERRNO=5",
@@ -271,12 +398,38 @@ mod tests {
                 },
             ),
             // first value counts, as in systemd
-            ("STATUS=a\nSTATUS=b", Notice { status: Some("a".into()), ..d() }),
-            ("MAINPID=5\nMAINPID=6", Notice { main_pid: Some(5), ..d() }),
+            (
+                "STATUS=a\nSTATUS=b",
+                Notice {
+                    status: Some("a".into()),
+                    ..d()
+                },
+            ),
+            (
+                "MAINPID=5\nMAINPID=6",
+                Notice {
+                    main_pid: Some(5),
+                    ..d()
+                },
+            ),
             ("READY=1\nREADY=1", Notice { ready: true, ..d() }),
-            ("WATCHDOG=1\nWATCHDOG=trigger", Notice { watchdog_ping: true, watchdog_trigger: true, ..d() }),
+            (
+                "WATCHDOG=1\nWATCHDOG=trigger",
+                Notice {
+                    watchdog_ping: true,
+                    watchdog_trigger: true,
+                    ..d()
+                },
+            ),
             // blank lines in the middle are skipped
-            ("READY=1\n\nSTOPPING=1", Notice { ready: true, stopping: true, ..d() }),
+            (
+                "READY=1\n\nSTOPPING=1",
+                Notice {
+                    ready: true,
+                    stopping: true,
+                    ..d()
+                },
+            ),
         ];
         for (input, want) in table {
             assert_eq!(ok(input), want, "input {input:?}");
@@ -291,36 +444,65 @@ mod tests {
             (b"READY=1\nhello", "line 2: \"hello\" is not KEY=VALUE"),
             (b"=1", "line 1: empty key in \"=1\""),
             (b"READ Y=1", "line 1: key \"READ Y\" has the character ' '"),
-            (b"ready=1", "line 1: key \"ready\""),
-            (b"READY=1 ", "line 1: READY=\"1 \" is not understood (only READY=1 is)"),
-            (b"READY=0", "READY=\"0\" is not understood (only READY=1 is)"),
+            (
+                b"READY=1 ",
+                "line 1: READY=\"1 \" is not understood (only READY=1 is)",
+            ),
+            (
+                b"READY=0",
+                "READY=\"0\" is not understood (only READY=1 is)",
+            ),
             (b"READY=true", "only READY=1 is"),
             (b"STOPPING=yes", "only STOPPING=1 is"),
             (b"RELOADING=", "only RELOADING=1 is"),
             (b"BARRIER=2", "only BARRIER=1 is"),
-            (b"WATCHDOG=0", "WATCHDOG=\"0\" is not understood (WATCHDOG=1 or WATCHDOG=trigger)"),
+            (
+                b"WATCHDOG=0",
+                "WATCHDOG=\"0\" is not understood (WATCHDOG=1 or WATCHDOG=trigger)",
+            ),
             (b"MAINPID=0", "MAINPID=0: a pid must be greater than 0"),
-            (b"MAINPID=-1", "MAINPID=\"-1\": not a non-negative decimal number"),
+            (
+                b"MAINPID=-1",
+                "MAINPID=\"-1\": not a non-negative decimal number",
+            ),
             (b"MAINPID=+5", "not a non-negative decimal number"),
             (b"MAINPID= 5", "not a non-negative decimal number"),
             (b"MAINPID=abc", "not a non-negative decimal number"),
             (b"MAINPID=", "MAINPID= needs a number"),
-            (b"MAINPID=2147483648", "MAINPID=\"2147483648\": number out of range"),
-            (b"WATCHDOG_USEC=1.5", "WATCHDOG_USEC=\"1.5\": not a non-negative decimal"),
+            (
+                b"MAINPID=2147483648",
+                "MAINPID=\"2147483648\": number out of range",
+            ),
+            (
+                b"WATCHDOG_USEC=1.5",
+                "WATCHDOG_USEC=\"1.5\": not a non-negative decimal",
+            ),
             (b"WATCHDOG_USEC=18446744073709551616", "number out of range"),
-            (b"EXTEND_TIMEOUT_USEC=5s", "EXTEND_TIMEOUT_USEC=\"5s\": not a non-negative"),
+            (
+                b"EXTEND_TIMEOUT_USEC=5s",
+                "EXTEND_TIMEOUT_USEC=\"5s\": not a non-negative",
+            ),
             (b"MONOTONIC_USEC=", "MONOTONIC_USEC= needs a number"),
-            (b"ERRNO=-5", "ERRNO=\"-5\": not a non-negative decimal number"),
+            (
+                b"ERRNO=-5",
+                "ERRNO=\"-5\": not a non-negative decimal number",
+            ),
             (b"ERRNO=99999999999", "number out of range"),
             (b"READY=1\n\xff\xfe", "not valid UTF-8 (at byte 8)"),
             (b"READY=1\0", "NUL byte at offset 7"),
-            (long_line.as_bytes(), "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"... is not KEY=VALUE"),
+            (
+                long_line.as_bytes(),
+                "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"... is not KEY=VALUE",
+            ),
             // a bad line spoils the whole message, even after a good one
             (b"READY=1\nMAINPID=x", "line 2: MAINPID=\"x\""),
         ];
         for (input, want) in table {
             let got = err(input);
-            assert!(got.contains(want), "input {input:?}: {got:?} lacks {want:?}");
+            assert!(
+                got.contains(want),
+                "input {input:?}: {got:?} lacks {want:?}"
+            );
         }
     }
 

@@ -12,7 +12,7 @@ use crate::control::server::{Conn, Op};
 use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
-use crate::model::Config;
+use crate::model::{Config, ServiceType};
 use crate::os::{self, launch, spawn};
 use crate::service::{Effect, Input};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
@@ -35,6 +35,7 @@ const T_CONN: u64 = 1 << 32;
 const T_OUT: u64 = 2 << 32;
 const T_ERR: u64 = 3 << 32;
 const T_EXEC: u64 = 4 << 32;
+const T_READYFD: u64 = 5 << 32;
 const LOW: u64 = 0xffff_ffff;
 
 /// What a reaped pid was to us.
@@ -50,6 +51,8 @@ pub struct Runtime {
     out: (OwnedFd, OwnedFd),
     err: (OwnedFd, OwnedFd),
     exec_pipe: Option<OwnedFd>,
+    /// notify-fd: the read end of the current instance's readiness pipe.
+    ready_pipe: Option<OwnedFd>,
     /// The process group of the current instance (its leader's pid).
     pub(crate) pgid: Option<i32>,
     stop_exec: Option<i32>,
@@ -72,6 +75,7 @@ impl Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
             exec_pipe: None,
+            ready_pipe: None,
             pgid: None,
             stop_exec: None,
             awaiting_down: false,
@@ -237,6 +241,7 @@ impl Reactor {
             T_OUT => self.drain_output(idx, Stream::Stdout),
             T_ERR => self.drain_output(idx, Stream::Stderr),
             T_EXEC => self.check_exec(idx),
+            T_READYFD => self.check_ready_fd(idx),
             _ => {}
         }
     }
@@ -321,6 +326,7 @@ impl Reactor {
     fn main_exited(&mut self, i: usize, pid: i32, status: ExitStatus) {
         // What the process said before it died comes first.
         self.check_exec(i);
+        self.check_ready_fd(i);
         self.drain_output(i, Stream::Stdout);
         self.drain_output(i, Stream::Stderr);
         let others_alive = self.rt[i].pgid.is_some_and(os::group_alive);
@@ -371,6 +377,42 @@ impl Reactor {
         }
         let fx = self.sup.input(i, input, Instant::now());
         self.apply(fx);
+    }
+
+    /// notify-fd: a newline on the readiness pipe means ready (s6). The
+    /// pipe is closed once it said so or reached end of file.
+    fn check_ready_fd(&mut self, i: usize) {
+        let Some(pipe) = &self.rt[i].ready_pipe else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        let mut ready = false;
+        let mut done = false;
+        loop {
+            match os::read_some(pipe.as_raw_fd(), &mut buf) {
+                Ok(0) => {
+                    done = true;
+                    break;
+                }
+                Ok(n) => {
+                    if buf[..n].contains(&b'\n') {
+                        ready = true;
+                        done = true;
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if done {
+            if let Some(p) = self.rt[i].ready_pipe.take() {
+                self.deregister(p.as_raw_fd());
+            }
+        }
+        if ready {
+            let fx = self.sup.input(i, Input::Ready, Instant::now());
+            self.apply(fx);
+        }
     }
 
     fn drain_output(&mut self, i: usize, stream: Stream) {
@@ -542,7 +584,31 @@ impl Reactor {
     fn stop_probes(&mut self, _i: usize) {}
 
     fn spawn_service(&mut self, i: usize) {
+        if let Some(old) = self.rt[i].ready_pipe.take() {
+            self.deregister(old.as_raw_fd());
+        }
         let spec = &self.sup.services[i].spec;
+        let ready_pipe = match (spec.kind, spec.ready_fd) {
+            (ServiceType::NotifyFd, Some(fd)) => match os::pipe(true) {
+                Ok((r, w)) => Some((r, w, fd)),
+                Err(e) => {
+                    let fx = self.sup.input(
+                        i,
+                        Input::SpawnFailed {
+                            error: format!("pipe: {e}"),
+                        },
+                        Instant::now(),
+                    );
+                    self.queue.extend(fx);
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let extra_fds: Vec<(RawFd, RawFd)> = ready_pipe
+            .iter()
+            .map(|(_, w, fd)| (w.as_raw_fd(), *fd))
+            .collect();
         let r = &self.rt[i];
         let extra = [("TEND_SERVICE".to_string(), spec.name.clone())];
         let prepared = launch::prepare(&launch::Context {
@@ -556,7 +622,7 @@ impl Reactor {
             stdin: self.devnull.as_raw_fd(),
             stdout: r.out.1.as_raw_fd(),
             stderr: r.err.1.as_raw_fd(),
-            extra_fds: Vec::new(),
+            extra_fds,
         });
         let input = match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}")))
         {
@@ -570,6 +636,12 @@ impl Reactor {
                     self.system_line(&format!("epoll: {e}"));
                 }
                 self.rt[i].exec_pipe = Some(child.status_pipe);
+                // Our copy of the write end closes here (dropped with the
+                // tuple), so only the service holds it.
+                if let Some((r, _w, _)) = ready_pipe {
+                    let _ = self.register(r.as_raw_fd(), T_READYFD | i as u64, EpollFlags::EPOLLIN);
+                    self.rt[i].ready_pipe = Some(r);
+                }
                 Input::Forked { pid }
             }
             Err(error) => Input::SpawnFailed { error },

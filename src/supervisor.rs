@@ -11,7 +11,7 @@
 //! the service they belong to, in the order they must be carried out.
 
 use crate::event::{EventKind, ExitStatus, StopReason};
-use crate::model::ServiceSpec;
+use crate::model::{ServiceSpec, ServiceType};
 use crate::service::{Effect, Input, Phase, Service, Want};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -47,7 +47,12 @@ pub struct Supervisor {
     shutdown_timeout: Option<Duration>,
     /// A critical service ended for good: shut down with this code.
     critical_exit: Option<i32>,
+    /// `idle` services start at the latest then (boot + 5 s).
+    idle_deadline: Option<Instant>,
 }
+
+/// How long `idle` services wait at most for the other starts.
+pub const IDLE_WAIT: Duration = Duration::from_secs(5);
 
 impl Supervisor {
     pub fn new(specs: Vec<ServiceSpec>, shutdown_timeout: Option<Duration>, now: Instant) -> Self {
@@ -59,6 +64,7 @@ impl Supervisor {
             shutdown_deadline: None,
             shutdown_timeout,
             critical_exit: None,
+            idle_deadline: Some(now + IDLE_WAIT),
         };
         sup.reindex();
         sup
@@ -108,14 +114,22 @@ impl Supervisor {
             self.shutdown_deadline = None;
             self.kill_all(now, &mut fx);
         }
+        if self.idle_deadline.is_some_and(|d| d <= now) {
+            self.idle_deadline = None;
+        }
         self.propagate(now, &mut fx);
         fx
     }
 
     /// The earliest deadline of anything: the reactor's one timer.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let idle_waiting = self
+            .services
+            .iter()
+            .any(|s| s.spec.kind == ServiceType::Idle && s.wants_start());
         (self.services.iter().filter_map(Service::next_deadline))
             .chain(self.shutdown_deadline)
+            .chain(self.idle_deadline.filter(|_| idle_waiting))
             .min()
     }
 
@@ -374,12 +388,27 @@ impl Supervisor {
             };
         }
         match s.phase {
-            Phase::Down if s.wants_start() && self.deps_allow_start(&s.spec) => Some(Input::Start),
+            Phase::Down
+                if s.wants_start() && self.deps_allow_start(&s.spec) && self.idle_allows(s) =>
+            {
+                Some(Input::Start)
+            }
             Phase::Starting | Phase::Ready if self.requirement_lost(&s.spec) => Some(Input::Stop {
                 reason: StopReason::Dependency,
             }),
             _ => None,
         }
+    }
+
+    /// `idle`: spawned once every other start has been dispatched, or at
+    /// the idle deadline.
+    fn idle_allows(&self, s: &Service) -> bool {
+        s.spec.kind != ServiceType::Idle
+            || self.idle_deadline.is_none()
+            || !self
+                .services
+                .iter()
+                .any(|o| o.spec.kind != ServiceType::Idle && !o.retired && o.wants_start())
     }
 
     fn deps_allow_start(&self, spec: &ServiceSpec) -> bool {

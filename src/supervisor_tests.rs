@@ -264,3 +264,31 @@ fn a_completed_oneshot_satisfies_its_dependents() {
     assert_eq!(w.phase("init"), Phase::Completed);
     assert_eq!(w.phase("app"), Phase::Starting);
 }
+
+#[test]
+fn idle_services_start_after_every_other_start_was_dispatched() {
+    let mut idle = svc("idle", &[]);
+    idle.kind = ServiceType::Idle;
+    let mut w = World::new(vec![svc("a", &[]), svc("b", &["a"]), idle]);
+    assert_eq!(w.phase("idle"), Phase::Down, "b still waits to be started");
+    w.exec_ok("a");
+    assert_eq!(w.phase("b"), Phase::Starting);
+    assert_eq!(w.phase("idle"), Phase::Starting, "b's start was dispatched");
+}
+
+#[test]
+fn idle_services_stop_waiting_after_five_seconds() {
+    let mut never = svc("never", &["missing-forever"]);
+    never.requires = vec!["blocked".into()];
+    let mut blocked = svc("blocked", &[]);
+    blocked.kind = ServiceType::Notify;
+    let mut idle = svc("idle", &[]);
+    idle.kind = ServiceType::Idle;
+    let mut w = World::new(vec![blocked, never, idle]);
+    w.exec_ok("blocked");
+    assert_eq!(w.phase("idle"), Phase::Down);
+    assert_eq!(w.sup.next_deadline(), Some(w.now + IDLE_WAIT));
+    let fx = w.sup.tick(w.now + IDLE_WAIT);
+    w.run(fx);
+    assert_eq!(w.phase("idle"), Phase::Starting);
+}

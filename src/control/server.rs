@@ -294,8 +294,8 @@ impl Reactor {
             "restarts": s.restarts,
             "last_exit": last_exit,
             "reason": s.reason,
-            "status": Value::Null,
-            "warning": Value::Null,
+            "status": s.status_text,
+            "warning": s.warning,
         })
     }
 

@@ -260,7 +260,6 @@ fn service_directories() {
             "noexec/run: warning: `noexec/run` is not executable: directory ignored (chmod +x it to make `noexec` a service)",
             "svc/finish: warning: service `svc`: on-exit (`finish`): not supported yet, ignored",
             "svc/log/run: warning: service `svc`: log/run: a logger service is not supported yet, ignored (output goes to tend's log)",
-            "svc/notification-fd:1:1: warning: service `svc`: notification-fd: readiness for type `notify-fd` is not supported yet, treated like `simple`",
         ]
     );
 }

@@ -2,6 +2,7 @@
 
 pub mod inotify;
 pub mod launch;
+pub mod notify;
 pub mod spawn;
 
 use crate::event::ExitStatus;
