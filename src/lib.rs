@@ -13,6 +13,7 @@ pub mod model;
 pub mod notify;
 pub mod notify_cli;
 pub mod os;
+pub mod probe;
 pub mod reactor;
 pub mod run;
 pub mod service;

@@ -12,7 +12,7 @@ use crate::control::server::{Conn, Op};
 use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
-use crate::model::{Config, ServiceType};
+use crate::model::{Config, NotifyAccess, ServiceType};
 use crate::os::{self, launch, spawn};
 use crate::service::{Effect, Input};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
@@ -36,6 +36,7 @@ const T_OUT: u64 = 2 << 32;
 const T_ERR: u64 = 3 << 32;
 const T_EXEC: u64 = 4 << 32;
 const T_READYFD: u64 = 5 << 32;
+const T_NOTIFY: u64 = 6 << 32;
 const LOW: u64 = 0xffff_ffff;
 
 /// What a reaped pid was to us.
@@ -51,6 +52,8 @@ pub struct Runtime {
     out: (OwnedFd, OwnedFd),
     err: (OwnedFd, OwnedFd),
     exec_pipe: Option<OwnedFd>,
+    /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
+    notify: Option<os::notify::NotifySocket>,
     /// notify-fd: the read end of the current instance's readiness pipe.
     ready_pipe: Option<OwnedFd>,
     /// The process group of the current instance (its leader's pid).
@@ -75,6 +78,7 @@ impl Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
             exec_pipe: None,
+            notify: None,
             ready_pipe: None,
             pgid: None,
             stop_exec: None,
@@ -170,12 +174,31 @@ impl Reactor {
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
         r.register(r.listener.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
+        let mut r = r;
         for i in 0..r.rt.len() {
-            let (o, e) = (r.rt[i].out.0.as_raw_fd(), r.rt[i].err.0.as_raw_fd());
-            r.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
-            r.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
+            r.register_runtime(i)?;
         }
         Ok(r)
+    }
+
+    /// Watch a service slot's fds, creating its notify socket if its type
+    /// needs one.
+    fn register_runtime(&mut self, i: usize) -> std::io::Result<()> {
+        let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
+        self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
+        self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
+        self.ensure_notify_socket(i)
+    }
+
+    fn ensure_notify_socket(&mut self, i: usize) -> std::io::Result<()> {
+        let spec = &self.sup.services[i].spec;
+        let wanted = spec.kind == ServiceType::Notify || spec.watchdog.is_some();
+        if wanted && self.rt[i].notify.is_none() {
+            let sock = os::notify::bind(&spec.name)?;
+            self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN)?;
+            self.rt[i].notify = Some(sock);
+        }
+        Ok(())
     }
 
     pub(crate) fn register(&self, fd: RawFd, token: u64, flags: EpollFlags) -> std::io::Result<()> {
@@ -242,6 +265,7 @@ impl Reactor {
             T_ERR => self.drain_output(idx, Stream::Stderr),
             T_EXEC => self.check_exec(idx),
             T_READYFD => self.check_ready_fd(idx),
+            T_NOTIFY => self.drain_notify(idx),
             _ => {}
         }
     }
@@ -327,6 +351,7 @@ impl Reactor {
         // What the process said before it died comes first.
         self.check_exec(i);
         self.check_ready_fd(i);
+        self.drain_notify(i);
         self.drain_output(i, Stream::Stdout);
         self.drain_output(i, Stream::Stderr);
         let others_alive = self.rt[i].pgid.is_some_and(os::group_alive);
@@ -413,6 +438,107 @@ impl Reactor {
             let fx = self.sup.input(i, Input::Ready, Instant::now());
             self.apply(fx);
         }
+    }
+
+    /// Read every queued sd_notify message of service `i` and act on it.
+    fn drain_notify(&mut self, i: usize) {
+        // Bounded per wake-up: a chatty service cannot starve the loop.
+        for _ in 0..64 {
+            let Some(sock) = &self.rt[i].notify else {
+                return;
+            };
+            let dgram = match sock.recv() {
+                Ok(Some(d)) => d,
+                Ok(None) | Err(_) => return,
+            };
+            let sender = dgram.creds.map_or(0, |c| c.pid);
+            if let Err(why) = self.notify_allowed(i, sender) {
+                let message = format!("notify message from PID {sender} refused: {why}");
+                self.emit(i, EventKind::Warning { message });
+                continue;
+            }
+            let notice = match crate::notify::parse(&dgram.bytes) {
+                Ok(n) => n,
+                Err(e) => {
+                    let name = self.sup.services[i].spec.name.clone();
+                    self.system_line(&format!(
+                        "{name}: notify message from PID {sender} ignored: {e}"
+                    ));
+                    continue;
+                }
+            };
+            for input in self.notice_inputs(i, &notice) {
+                let fx = self.sup.input(i, input, Instant::now());
+                self.apply(fx);
+            }
+        }
+    }
+
+    /// `notify-access`: `main` accepts only the main process; `all` any
+    /// process of the service. A sender that already exited cannot be
+    /// checked: `all` accepts it (`systemd-notify` exits right after
+    /// sending), `main` refuses it.
+    fn notify_allowed(&self, i: usize, pid: i32) -> Result<(), String> {
+        let s = &self.sup.services[i];
+        if pid > 0 && s.main_pid == Some(pid) {
+            return Ok(());
+        }
+        match s.spec.notify_access {
+            NotifyAccess::Main => Err(format!(
+                "notify-access = \"main\" and the main PID is {}",
+                s.main_pid.map_or("unknown".into(), |p| p.to_string())
+            )),
+            NotifyAccess::All if pid > 0 && !os::alive(pid) => Ok(()),
+            NotifyAccess::All if pid > 0 && self.belongs(i, pid) => Ok(()),
+            NotifyAccess::All => Err("the sender is not a process of this service".into()),
+        }
+    }
+
+    fn notice_inputs(&mut self, i: usize, n: &crate::notify::Notice) -> Vec<Input> {
+        let mut out = Vec::new();
+        if let Some(text) = &n.status {
+            out.push(Input::Status { text: text.clone() });
+        }
+        if let Some(pid) = n.main_pid {
+            if self.belongs(i, pid) || self.sup.services[i].main_pid == Some(pid) {
+                self.pids.insert(pid, PidOwner::Main(i));
+                out.push(Input::MainPid { pid });
+            } else {
+                let message = format!("MAINPID={pid} refused: not a process of this service");
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+        if let Some(us) = n.watchdog_usec {
+            out.push(Input::WatchdogInterval {
+                every: Duration::from_micros(us),
+            });
+        }
+        if let Some(us) = n.extend_timeout_usec {
+            out.push(Input::ExtendTimeout {
+                by: Duration::from_micros(us),
+            });
+        }
+        if n.reloading {
+            out.push(Input::Reloading);
+        }
+        if n.ready {
+            out.push(Input::Ready);
+        }
+        if n.watchdog_ping {
+            out.push(Input::WatchdogPing);
+        }
+        if n.watchdog_trigger {
+            out.push(Input::Unhealthy {
+                reason: crate::event::StopReason::Watchdog,
+            });
+        }
+        if let Some(errno) = n.errno {
+            let text = std::io::Error::from_raw_os_error(errno).to_string();
+            out.push(Input::Status {
+                text: format!("ERRNO={errno} ({text})"),
+            });
+        }
+        out
     }
 
     fn drain_output(&mut self, i: usize, stream: Stream) {
@@ -610,7 +736,13 @@ impl Reactor {
             .map(|(_, w, fd)| (w.as_raw_fd(), *fd))
             .collect();
         let r = &self.rt[i];
-        let extra = [("TEND_SERVICE".to_string(), spec.name.clone())];
+        let mut extra = vec![("TEND_SERVICE".to_string(), spec.name.clone())];
+        if let Some(w) = spec.watchdog {
+            extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+        }
+        if let Some(n) = &r.notify {
+            extra.push(("NOTIFY_SOCKET".into(), n.env_value.clone()));
+        }
         let prepared = launch::prepare(&launch::Context {
             argv: &spec.exec,
             working_dir: &spec.working_dir,
@@ -623,6 +755,7 @@ impl Reactor {
             stdout: r.out.1.as_raw_fd(),
             stderr: r.err.1.as_raw_fd(),
             extra_fds,
+            pid_env: spec.watchdog.map(|_| "WATCHDOG_PID"),
         });
         let input = match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}")))
         {
@@ -673,6 +806,7 @@ impl Reactor {
             stdout: r.out.1.as_raw_fd(),
             stderr: r.err.1.as_raw_fd(),
             extra_fds: Vec::new(),
+            pid_env: None,
         });
         match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}"))) {
             Ok(child) => {
@@ -790,9 +924,15 @@ impl Reactor {
                     return Err(vec![format!("cannot create pipes: {e}")]);
                 }
             }
-            let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
-            let _ = self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN);
-            let _ = self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN);
+            if let Err(e) = self.register_runtime(i) {
+                return Err(vec![format!("cannot watch service fds: {e}")]);
+            }
+        }
+        // A changed service may now need a notify socket.
+        for i in 0..self.sup.services.len() {
+            if let Err(e) = self.ensure_notify_socket(i) {
+                self.system_line(&format!("notify socket: {e}"));
+            }
         }
         for name in &done.removed {
             self.logs.remove(name);

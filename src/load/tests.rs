@@ -277,7 +277,6 @@ fn durations_in_definitions() {
             "web.toml:3:16: error: service `web`: stop-timeout: duration `10` has no unit: add one, e.g. \"10s\" or \"10ms\"",
             "web.toml:4:17: error: service `web`: start-timeout: must be longer than zero (use \"infinity\" for no limit)",
             "web.toml:5:21: error: service `web`: restart-delay-max: \"infinity\" is not allowed here",
-            "web.toml:6:1: warning: service `web`: watchdog: not supported yet, ignored",
             "web.toml:6:12: error: service `web`: watchdog: must be longer than zero",
             "web.toml:7:24: error: service `web`: start-limit-interval: invalid duration `3 weeks`: unknown unit `weeks` (use ms, s, m, h or d)",
         ]
@@ -323,7 +322,6 @@ fn enum_values_list_the_valid_ones() {
         [
             "web.toml:2:11: error: service `web`: restart: invalid value `sometimes`, expected one of: no, on-failure, on-abnormal, always",
             "web.toml:3:22: error: service `web`: start-limit-action: invalid value `panic`, expected one of: alert, give-up",
-            "web.toml:4:1: warning: service `web`: notify-access: not supported yet, ignored",
             "web.toml:4:17: error: service `web`: notify-access: invalid value `none`, expected one of: main, all",
         ]
     );

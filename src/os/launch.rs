@@ -23,6 +23,8 @@ pub struct Context<'a> {
     pub stdout: RawFd,
     pub stderr: RawFd,
     pub extra_fds: Vec<(RawFd, RawFd)>,
+    /// A variable the child sets to its own pid (`WATCHDOG_PID`).
+    pub pid_env: Option<&'static str>,
 }
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
@@ -71,6 +73,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         extra_fds: ctx.extra_fds.clone(),
         new_process_group: true,
         display: first.clone(),
+        pid_env: ctx.pid_env,
     })
 }
 

@@ -593,6 +593,44 @@ mod tests {
         t.join().unwrap().unwrap();
     }
 
+    /// The real client, when installed: what it sends, and that its
+    /// barrier completes because `recv` closes the passed fd.
+    #[test]
+    fn systemd_notify_client() {
+        let bin = Path::new("/usr/bin/systemd-notify");
+        if !bin.exists() {
+            eprintln!("systemd-notify not installed: skipped");
+            return;
+        }
+        let s = bind("systemd-notify").unwrap();
+        let mut child = std::process::Command::new(bin)
+            .args(["--ready", "--status=warming up"])
+            .env("NOTIFY_SOCKET", &s.env_value)
+            .spawn()
+            .unwrap();
+        let first = recv_wait(&s);
+        let n = crate::notify::parse(&first.bytes).unwrap();
+        assert!(n.ready, "{:?}", String::from_utf8_lossy(&first.bytes));
+        assert_eq!(n.status.as_deref(), Some("warming up"));
+        let creds = first.creds.unwrap();
+        assert_eq!(creds.pid, child.id() as i32);
+        let mut barrier_seen = false;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(d) = s.recv().unwrap() {
+                let n = crate::notify::parse(&d.bytes).unwrap();
+                barrier_seen |= n.barrier && d.fds_closed == 1;
+            }
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "{st:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "systemd-notify hangs");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(barrier_seen, "systemd 246+ sends BARRIER=1 by default");
+    }
+
     #[test]
     fn send_errors() {
         for bad in ["", "relative/path", "@", "vsock:2:1234"] {

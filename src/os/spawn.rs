@@ -64,6 +64,9 @@ pub struct Command {
     pub new_process_group: bool,
     /// For messages: what the user wrote as the program.
     pub display: String,
+    /// Set this variable to the child's own pid (e.g. `WATCHDOG_PID`),
+    /// which only the child knows.
+    pub pid_env: Option<&'static str>,
 }
 
 pub struct Child {
@@ -85,12 +88,14 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
     let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = cmd.env.iter().map(|a| a.as_ptr()).collect();
+    // A slot the child fills with `NAME=<its pid>`, and the terminator.
+    envp.push(std::ptr::null());
     envp.push(std::ptr::null());
     // SAFETY: tend's daemon is single-threaded; the child only runs
     // async-signal-safe code on data prepared above and never returns.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
-        0 => unsafe { child(cmd, &argv, &envp, wr.as_raw_fd()) },
+        0 => unsafe { child(cmd, &argv, &mut envp, wr.as_raw_fd()) },
         pid => {
             drop(wr);
             Ok(Child {
@@ -105,7 +110,7 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
 unsafe fn child(
     cmd: &Command,
     argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
+    envp: &mut [*const libc::c_char],
     report: RawFd,
 ) -> ! {
     unsafe {
@@ -166,9 +171,39 @@ unsafe fn child(
         {
             die(report, Stage::Uid);
         }
+        let mut pid_var = [0u8; 64];
+        if let Some(name) = cmd.pid_env {
+            if format_var(&mut pid_var, name.as_bytes(), libc::getpid() as u32) {
+                envp[envp.len() - 2] = pid_var.as_ptr().cast();
+            }
+        }
         libc::execve(cmd.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
         die(report, Stage::Exec)
     }
+}
+
+/// `NAME=<n>\0` into `buf` without allocating (async-signal-safe).
+fn format_var(buf: &mut [u8; 64], name: &[u8], mut n: u32) -> bool {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if name.len() + 1 + len + 1 > buf.len() {
+        return false;
+    }
+    buf[..name.len()].copy_from_slice(name);
+    buf[name.len()] = b'=';
+    for k in 0..len {
+        buf[name.len() + 1 + k] = digits[len - 1 - k];
+    }
+    buf[name.len() + 1 + len] = 0;
+    true
 }
 
 /// In the child: report (stage, errno) and exit like a shell would.
@@ -216,5 +251,19 @@ pub fn read_status(pipe: &OwnedFd, cmd_display: &str, cwd: Option<&str>) -> Exec
             ExecStatus::Pending
         }
         _ => ExecStatus::Failed("child setup failed: short report".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_variables_are_formatted_without_allocating() {
+        let mut buf = [0u8; 64];
+        assert!(format_var(&mut buf, b"WATCHDOG_PID", 40213));
+        assert_eq!(&buf[..19], b"WATCHDOG_PID=40213\0");
+        assert!(format_var(&mut buf, b"X", 0));
+        assert_eq!(&buf[..4], b"X=0\0");
     }
 }

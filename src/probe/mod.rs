@@ -25,6 +25,7 @@
 //! reactor can always `EPOLL_CTL_DEL` it before dropping the attempt.
 
 mod schedule;
+mod sys;
 #[cfg(test)]
 mod tests;
 
@@ -317,10 +318,7 @@ impl Attempt {
             },
         };
         self.cancel();
-        Outcome::Fail(format!(
-            "timeout after {} ({during})",
-            human(self.timeout)
-        ))
+        Outcome::Fail(format!("timeout after {} ({during})", human(self.timeout)))
     }
 
     /// Abort (the service stopped): kill the probe's process group. The fds
@@ -363,7 +361,7 @@ fn connect(addr: SocketAddr, request: Option<Vec<u8>>) -> Result<Work, Outcome> 
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
     let sock = socket::socket(family, SockType::Stream, flags, None)
         .map_err(|e| Outcome::Fail(format!("socket: {}", errno_text(e))))?;
-    let phase = match socket::connect(sock.as_raw_fd(), &SockaddrStorage::from(addr)) {
+    let phase = match sys::connect(sock.as_raw_fd(), addr) {
         Ok(()) if request.is_none() => {
             return Err(Outcome::Pass(format!("connected to {addr}")));
         }
@@ -512,6 +510,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         stdout: out_w.as_raw_fd(),
         stderr: out_w.as_raw_fd(),
         extra_fds: Vec::new(),
+        pid_env: None,
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;
@@ -639,7 +638,9 @@ pub fn parse_tcp(s: &str) -> Result<SocketAddr, String> {
         return check_port(s, a);
     }
     let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("`{s}`: expected host:port, e.g. \"127.0.0.1:5432\""));
+        return Err(format!(
+            "`{s}`: expected host:port, e.g. \"127.0.0.1:5432\""
+        ));
     };
     let port = parse_port(s, port)?;
     let ip = parse_host(s, host)?;
@@ -656,7 +657,9 @@ fn check_port(whole: &str, a: SocketAddr) -> Result<SocketAddr, String> {
 fn parse_port(whole: &str, port: &str) -> Result<u16, String> {
     match port.parse::<u16>() {
         Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
-        _ => Err(format!("`{whole}`: bad port `{port}` (expected 1 to 65535)")),
+        _ => Err(format!(
+            "`{whole}`: bad port `{port}` (expected 1 to 65535)"
+        )),
     }
 }
 

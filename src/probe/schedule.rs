@@ -249,12 +249,37 @@ mod tests {
             vec![
                 (1000, pass("ok"), health(true, "ok"), Some(2000)),
                 (2000, pass("ok"), Decision::Again, Some(3000)),
-                (3000, fail("http 503"), health(false, "http 503 (1 of 3)"), Some(4000)),
-                (4000, fail("http 503"), health(false, "http 503 (2 of 3)"), Some(5000)),
+                (
+                    3000,
+                    fail("http 503"),
+                    health(false, "http 503 (1 of 3)"),
+                    Some(4000),
+                ),
+                (
+                    4000,
+                    fail("http 503"),
+                    health(false, "http 503 (2 of 3)"),
+                    Some(5000),
+                ),
                 // A pass resets the count and says it recovered.
-                (5000, pass("http 200 OK"), health(true, "http 200 OK"), Some(6000)),
-                (6000, fail("timeout"), health(false, "timeout (1 of 3)"), Some(7000)),
-                (7000, fail("timeout"), health(false, "timeout (2 of 3)"), Some(8000)),
+                (
+                    5000,
+                    pass("http 200 OK"),
+                    health(true, "http 200 OK"),
+                    Some(6000),
+                ),
+                (
+                    6000,
+                    fail("timeout"),
+                    health(false, "timeout (1 of 3)"),
+                    Some(7000),
+                ),
+                (
+                    7000,
+                    fail("timeout"),
+                    health(false, "timeout (2 of 3)"),
+                    Some(8000),
+                ),
                 (
                     8000,
                     fail("timeout"),

@@ -1222,32 +1222,35 @@ impl Events {
     /// unchanged).
     #[track_caller]
     pub fn wait_for(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut from = 0;
-        loop {
-            if let Some(e) = self.seen[from..].iter().find(|e| pred(e)) {
-                return e.clone();
-            }
-            from = self.seen.len();
-            if !self.pull(deadline) {
-                self.fail("(anywhere) matching the predicate", timeout);
-            }
-        }
+        self.wait_for_what("(anywhere) matching the predicate", pred, timeout)
     }
 
     /// `wait_for(ev(service, event))`.
     #[track_caller]
     pub fn wait_ev(&mut self, service: &str, event: &str, timeout: Duration) -> Value {
+        self.wait_for_what(
+            &format!("{service}/{event} (anywhere)"),
+            ev(service, event),
+            timeout,
+        )
+    }
+
+    #[track_caller]
+    fn wait_for_what(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         let mut from = 0;
-        let pred = ev(service, event);
         loop {
             if let Some(e) = self.seen[from..].iter().find(|e| pred(e)) {
                 return e.clone();
             }
             from = self.seen.len();
             if !self.pull(deadline) {
-                self.fail(&format!("{service}/{event} (anywhere)"), timeout);
+                self.fail(what, timeout);
             }
         }
     }

@@ -1,0 +1,274 @@
+//! One service's cgroup: limits, membership, signals, events.
+
+use super::{context, remove_tree, walk, write_file};
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// A service's cgroup limits (`memory-max`, `tasks-max`, `cpu-max`);
+/// `None` is no limit (`max`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes (`memory.max`).
+    pub memory_max: Option<u64>,
+    /// Processes and threads (`pids.max`).
+    pub tasks_max: Option<u64>,
+    /// (quota_us, period_us) (`cpu.max`).
+    pub cpu_max: Option<(u64, u64)>,
+}
+
+/// Counters of `memory.events` (for this cgroup and its descendants).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemEvents {
+    pub low: u64,
+    pub high: u64,
+    /// Times usage hit `memory.max`.
+    pub max: u64,
+    /// Times the cgroup ran out of memory.
+    pub oom: u64,
+    /// Processes killed by the OOM killer.
+    pub oom_kill: u64,
+    pub oom_group_kill: u64,
+}
+
+/// A service's cgroup, made by [`super::Hierarchy::create`].
+#[derive(Debug)]
+pub struct ServiceCgroup {
+    pub path: PathBuf,
+    /// The directory, `O_RDONLY|O_DIRECTORY|O_CLOEXEC`: for clone3's
+    /// `CLONE_INTO_CGROUP`.
+    pub dir_fd: OwnedFd,
+    /// `cgroup.procs`, `O_WRONLY|O_CLOEXEC`: for [`join_in_child`].
+    pub procs_fd: OwnedFd,
+    /// `cgroup.events`: watch it with [`super::EventsWatch`].
+    pub events_path: PathBuf,
+    /// Limits that were asked for but whose controller is missing here, by
+    /// key (`memory-max`, `tasks-max`, `cpu-max`): the caller warns once.
+    pub unsupported_limits: Vec<&'static str>,
+}
+
+impl ServiceCgroup {
+    /// Apply `limits` to the existing cgroup `path` and open its fds.
+    pub(super) fn open(path: PathBuf, limits: &Limits) -> io::Result<ServiceCgroup> {
+        let wanted: [(&'static str, &str, Option<String>); 3] = [
+            (
+                "memory-max",
+                "memory.max",
+                limits.memory_max.map(|v| v.to_string()),
+            ),
+            ("tasks-max", "pids.max", limits.tasks_max.map(|v| v.to_string())),
+            (
+                "cpu-max",
+                "cpu.max",
+                limits.cpu_max.map(|(q, p)| format!("{q} {p}")),
+            ),
+        ];
+        let mut unsupported_limits = Vec::new();
+        for (key, file, value) in wanted {
+            let f = path.join(file);
+            if !f.exists() {
+                if value.is_some() {
+                    unsupported_limits.push(key);
+                }
+                continue;
+            }
+            // "max" also resets a reused cgroup's old limit.
+            let v = value.as_deref().unwrap_or("max");
+            write_file(&f, v.as_bytes()).map_err(|e| {
+                io::Error::new(e.kind(), format!("{key}: writing {v:?} to {}: {e}", f.display()))
+            })?;
+        }
+        let dir_fd = open_fd(&path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
+        let procs_fd = open_fd(&path.join("cgroup.procs"), libc::O_WRONLY | libc::O_CLOEXEC)?;
+        Ok(ServiceCgroup {
+            events_path: path.join("cgroup.events"),
+            path,
+            dir_fd,
+            procs_fd,
+            unsupported_limits,
+        })
+    }
+
+    /// Whether any process is in the cgroup or below (`populated` of
+    /// `cgroup.events`). `NotFound` means the cgroup was removed.
+    pub fn populated(&self) -> io::Result<bool> {
+        let s = fs::read_to_string(&self.events_path).map_err(|e| context(e, &self.events_path))?;
+        match key_value(&s, "populated") {
+            Some(v) => Ok(v != 0),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: no `populated` line", self.events_path.display()),
+            )),
+        }
+    }
+
+    /// SIGKILL every process of the cgroup and its sub-cgroups.
+    ///
+    /// With `cgroup.kill` (Linux 5.14) the kernel does it atomically, also
+    /// for processes forking meanwhile. Otherwise: freeze (`cgroup.freeze`,
+    /// Linux 5.2), SIGKILL every listed pid, repeat while a pass finds a pid
+    /// not seen before (at most 8 passes), thaw. Limits of that fallback:
+    /// freezing is asynchronous and tend does not wait for `frozen 1`, so a
+    /// process that forks during the sweep may leave a child that no pass
+    /// listed (the extra passes make that unlikely, not impossible); the
+    /// caller sees the cgroup still populated and can call `kill` again
+    /// (e.g. at its next deadline). Pids are read, then signalled, so a pid
+    /// reused in between could be hit; frozen processes cannot exit, which
+    /// narrows that to the not-yet-frozen ones. Without either file (before
+    /// 5.2) it is the plain sweep.
+    pub fn kill(&self) -> io::Result<()> {
+        let kill_file = self.path.join("cgroup.kill");
+        if kill_file.exists() {
+            return write_file(&kill_file, b"1").map_err(|e| context(e, &kill_file));
+        }
+        self.kill_by_sweep()
+    }
+
+    /// The fallback of [`kill`](Self::kill).
+    pub(super) fn kill_by_sweep(&self) -> io::Result<()> {
+        let freeze = self.path.join("cgroup.freeze");
+        let frozen = freeze.exists() && write_file(&freeze, b"1").is_ok();
+        let mut seen: Vec<i32> = Vec::new();
+        for _ in 0..8 {
+            let fresh: Vec<i32> = self
+                .pids()
+                .into_iter()
+                .filter(|p| !seen.contains(p))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for &p in &fresh {
+                signal(p, libc::SIGKILL);
+            }
+            seen.extend(fresh);
+        }
+        if frozen {
+            write_file(&freeze, b"0").map_err(|e| context(e, &freeze))?;
+        }
+        Ok(())
+    }
+
+    /// Send `sig` to every process of the cgroup and its sub-cgroups;
+    /// returns how many were signalled. (Signal 0 counts them.)
+    pub fn signal_all(&self, sig: i32) -> io::Result<usize> {
+        if !self.path.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such cgroup", self.path.display()),
+            ));
+        }
+        Ok(self.pids().into_iter().filter(|&p| signal(p, sig)).count())
+    }
+
+    /// Every process of the cgroup and its sub-cgroups, sorted. Processes
+    /// outside tend's PID namespace (listed as 0) are left out.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = walk(&self.path)
+            .iter()
+            .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter_map(|l| l.trim().parse::<i32>().ok())
+                    .filter(|&p| p > 0)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// `memory.events`, when the memory controller is on for this cgroup.
+    pub fn memory_events(&self) -> Option<MemEvents> {
+        let s = fs::read_to_string(self.path.join("memory.events")).ok()?;
+        let get = |k| key_value(&s, k).unwrap_or(0);
+        Some(MemEvents {
+            low: get("low"),
+            high: get("high"),
+            max: get("max"),
+            oom: get("oom"),
+            oom_kill: get("oom_kill"),
+            oom_group_kill: get("oom_group_kill"),
+        })
+    }
+
+    /// How often a fork failed on `pids.max` (`max` of `pids.events`), when
+    /// the pids controller is on for this cgroup.
+    pub fn pids_events(&self) -> Option<u64> {
+        let s = fs::read_to_string(self.path.join("pids.events")).ok()?;
+        key_value(&s, "max")
+    }
+
+    /// Remove the cgroup (and sub-cgroups a service made). It must be empty.
+    pub fn remove(&self) -> io::Result<()> {
+        remove_tree(&self.path)
+    }
+}
+
+/// In the child between fork and exec: move the calling process into the
+/// cgroup whose `cgroup.procs` is `procs_fd` (write its pid). Returns the
+/// errno on failure.
+///
+/// # Safety
+/// Async-signal-safe (getpid, write, a stack buffer: no allocation), so it
+/// may run in a forked child of a multi-threaded process. `procs_fd` must
+/// be an open `cgroup.procs` ([`ServiceCgroup::procs_fd`]); call it before
+/// anything that could reuse that fd number (dup2 onto stdio), and before
+/// dropping privileges: the write is checked against the opener's
+/// credentials and needs write access to the common ancestor cgroup.
+pub unsafe fn join_in_child(procs_fd: RawFd) -> Result<(), i32> {
+    // SAFETY: getpid, write and errno are async-signal-safe; the buffer is
+    // on the stack.
+    unsafe {
+        let mut n = libc::getpid() as u32;
+        let mut buf = [0u8; 12];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        let len = buf.len() - i;
+        let r = libc::write(procs_fd, buf.as_ptr().add(i).cast(), len);
+        if r == len as isize {
+            Ok(())
+        } else if r < 0 {
+            Err(*libc::__errno_location())
+        } else {
+            Err(libc::EIO)
+        }
+    }
+}
+
+/// The number after `key` on its own line (`key N`).
+fn key_value(s: &str, key: &str) -> Option<u64> {
+    s.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        if k == key { v.trim().parse().ok() } else { None }
+    })
+}
+
+/// kill(2) on a process of a service; never tend itself, init, or 0.
+fn signal(pid: i32, sig: i32) -> bool {
+    // SAFETY: getpid and kill with plain integers.
+    unsafe { pid > 1 && pid != libc::getpid() && libc::kill(pid, sig) == 0 }
+}
+
+fn open_fd(path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a valid C string; the new fd is owned right away.
+    let fd = unsafe { libc::open(c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(context(io::Error::last_os_error(), path));
+    }
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
