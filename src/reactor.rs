@@ -108,6 +108,9 @@ pub struct Reactor {
     stdout_registered: bool,
     devnull: OwnedFd,
     pub(crate) socket_gid: Option<u32>,
+    /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
+    upward: Option<String>,
+    upward_ready: bool,
     /// Created on first use: watches directories of awaited pid files.
     inotify: Option<os::inotify::Inotify>,
 }
@@ -117,6 +120,7 @@ impl Reactor {
         config: Config,
         config_path: PathBuf,
         listener: UnixListener,
+        upward: Option<String>,
     ) -> std::io::Result<Reactor> {
         let now = Instant::now();
         let sigfd = os::signals_to_fd()?;
@@ -170,6 +174,8 @@ impl Reactor {
             devnull,
             socket_gid,
             inotify: None,
+            upward,
+            upward_ready: false,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -843,6 +849,32 @@ impl Reactor {
         self.logs.system_line(text);
     }
 
+    /// Under systemd or podman: READY=1 once every autostart service is
+    /// ready (or completed), STOPPING=1 when shutdown begins.
+    fn notify_upward(&mut self) {
+        let Some(target) = &self.upward else { return };
+        let stopping = self.sup.shutdown != crate::supervisor::Shutdown::Running;
+        let msg = if stopping {
+            "STOPPING=1"
+        } else if !self.upward_ready
+            && (self.sup.services.iter())
+                .filter(|s| s.spec.autostart && !s.retired)
+                .all(|s| s.is_up())
+        {
+            "READY=1\nSTATUS=all services ready"
+        } else {
+            return;
+        };
+        if let Err(e) = os::notify::send_nonblocking(target, msg) {
+            let line = format!("cannot notify {target}: {e}");
+            self.system_line(&line);
+        }
+        self.upward_ready = true;
+        if stopping {
+            self.upward = None;
+        }
+    }
+
     /// Output still buffered for a slow stdout gets a last, bounded chance.
     fn flush_stdout_before_exit(&mut self) {
         self.logs.flush_all_partial();
@@ -863,6 +895,7 @@ impl Reactor {
     /// Work that follows any batch of wake-ups: answer waiting requests,
     /// feed followers, and watch tend's stdout when output is pending.
     fn after_batch(&mut self) {
+        self.notify_upward();
         self.check_ops();
         self.pump_followers();
         let pending = self.logs.stdout_pending();

@@ -41,6 +41,21 @@ pub fn check(path: &Path) -> i32 {
 
 pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 {
     crate::os::ensure_stdio();
+    // tend's own supervisor (systemd, podman) talks to tend, not to the
+    // services: keep its variables out of what they inherit.
+    let upward = std::env::var("NOTIFY_SOCKET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    for var in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+    ] {
+        // SAFETY: still single-threaded; nothing else reads the environment now.
+        unsafe { std::env::remove_var(var) };
+    }
     let pid1 = std::process::id() == 1;
     let path = path
         .map(Path::to_path_buf)
@@ -77,7 +92,7 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
     if !pid1 && let Err(e) = crate::os::become_subreaper() {
         eprintln!("tend: warning: cannot become a child subreaper: {e}");
     }
-    let reactor = match Reactor::new(config, path, listener) {
+    let reactor = match Reactor::new(config, path, listener, upward) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tend: fatal: {e}");
