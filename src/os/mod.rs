@@ -1,7 +1,7 @@
 //! The only place that makes syscalls. Thin, checked wrappers.
 
-pub mod inotify;
 pub mod cgroup;
+pub mod inotify;
 pub mod launch;
 pub mod notify;
 pub mod spawn;

@@ -160,6 +160,9 @@ struct Exec {
     pid: i32,
     /// The reaper told us it exited: the pid is no longer ours to signal.
     reaped: bool,
+    /// The group got its SIGKILL: never signal it again (once the leader
+    /// is reaped, its id may be reused).
+    killed: bool,
     status: OwnedFd,
     status_known: bool,
     out: OwnedFd,
@@ -283,10 +286,10 @@ impl Attempt {
         if e.reaped {
             return None;
         }
+        // Nothing may stay behind. The group outlives its leader while a
+        // member lives, so the id is still this probe's.
+        e.kill();
         e.reaped = true;
-        // The group outlives its leader while a member lives, so the id is
-        // still this probe's: nothing may stay behind.
-        os::signal_group(e.pid, libc::SIGKILL);
         if self.done {
             return None;
         }
@@ -306,6 +309,11 @@ impl Attempt {
 
     /// The deadline passed: kill and give up.
     pub fn on_timeout(&mut self, _now: Instant) -> Outcome {
+        if let Work::Exec(e) = &mut self.work
+            && !self.done
+        {
+            e.drain();
+        }
         let during = match &self.work {
             Work::Net(n) => match n.phase {
                 NetPhase::Connecting => format!("connecting to {}", n.addr),
@@ -324,7 +332,9 @@ impl Attempt {
     /// Abort (the service stopped): kill the probe's process group. The fds
     /// close when the attempt is dropped. Idempotent; also done on Drop.
     pub fn cancel(&mut self) {
-        if let Work::Exec(e) = &self.work {
+        if let Work::Exec(e) = &mut self.work
+            && !e.reaped
+        {
             e.kill();
         }
         self.done = true;
@@ -519,6 +529,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
     Ok(Work::Exec(Exec {
         pid: child.pid,
         reaped: false,
+        killed: false,
         status: child.status_pipe,
         status_known: false,
         out: out_r,
@@ -530,10 +541,12 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
 }
 
 impl Exec {
-    /// SIGKILL the whole group, only while the leader is unreaped (so the
-    /// id cannot have been reused).
-    fn kill(&self) {
-        if !self.reaped {
+    /// SIGKILL the whole group, once. While the leader is unreaped its id
+    /// cannot have been reused; right after it is reaped the group (if any
+    /// member is left) still holds the id.
+    fn kill(&mut self) {
+        if !self.killed {
+            self.killed = true;
             os::signal_group(self.pid, libc::SIGKILL);
         }
     }

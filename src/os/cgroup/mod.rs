@@ -98,8 +98,17 @@ const WANTED: [&str; 3] = ["cpu", "memory", "pids"];
 
 /// Interface-file prefixes a service directory must not start with.
 const RESERVED_PREFIXES: [&str; 11] = [
-    "cgroup.", "cpu.", "cpuset.", "io.", "memory.", "pids.", "rdma.", "hugetlb.", "misc.",
-    "perf_event.", "dmem.",
+    "cgroup.",
+    "cpu.",
+    "cpuset.",
+    "io.",
+    "memory.",
+    "pids.",
+    "rdma.",
+    "hugetlb.",
+    "misc.",
+    "perf_event.",
+    "dmem.",
 ];
 
 const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
@@ -464,7 +473,9 @@ fn unescape_mountinfo(s: &str) -> OsString {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         if let (b'\\', Some(d)) = (b[i], octal) {
             let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
             out.push(v as u8);
@@ -617,7 +628,10 @@ fn words(path: &Path) -> Vec<String> {
 
 /// Write a cgroup interface file in one write(2).
 fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
-    fs::OpenOptions::new().write(true).open(path)?.write_all(data)
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all(data)
 }
 
 fn context(e: io::Error, path: &Path) -> io::Error {

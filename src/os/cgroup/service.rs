@@ -59,7 +59,11 @@ impl ServiceCgroup {
                 "memory.max",
                 limits.memory_max.map(|v| v.to_string()),
             ),
-            ("tasks-max", "pids.max", limits.tasks_max.map(|v| v.to_string())),
+            (
+                "tasks-max",
+                "pids.max",
+                limits.tasks_max.map(|v| v.to_string()),
+            ),
             (
                 "cpu-max",
                 "cpu.max",
@@ -78,7 +82,10 @@ impl ServiceCgroup {
             // "max" also resets a reused cgroup's old limit.
             let v = value.as_deref().unwrap_or("max");
             write_file(&f, v.as_bytes()).map_err(|e| {
-                io::Error::new(e.kind(), format!("{key}: writing {v:?} to {}: {e}", f.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("{key}: writing {v:?} to {}: {e}", f.display()),
+                )
             })?;
         }
         let dir_fd = open_fd(&path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
@@ -251,7 +258,11 @@ pub unsafe fn join_in_child(procs_fd: RawFd) -> Result<(), i32> {
 fn key_value(s: &str, key: &str) -> Option<u64> {
     s.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
-        if k == key { v.trim().parse().ok() } else { None }
+        if k == key {
+            v.trim().parse().ok()
+        } else {
+            None
+        }
     })
 }
 

@@ -4,7 +4,7 @@
 //! empties (killing only processes inside it) and removes.
 
 use super::*;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,7 +39,10 @@ impl Scratch {
         );
         let dir = own.join(&name);
         if let Err(e) = fs::create_dir(&dir) {
-            eprintln!("skipping cgroup test {tag}: cannot create {}: {e}", dir.display());
+            eprintln!(
+                "skipping cgroup test {tag}: cannot create {}: {e}",
+                dir.display()
+            );
             return None;
         }
         Some(Scratch {
@@ -140,7 +143,10 @@ fn lifecycle(tag: &str, sweep: bool) {
     let h = setup(Some(&root), false).expect("setup with cgroup-root");
     assert_eq!(h.root, root);
     assert_eq!(h.mode, Mode::Explicit);
-    assert!(h.leaf.is_none(), "tend is not in cgroup-root: it must not move");
+    assert!(
+        h.leaf.is_none(),
+        "tend is not in cgroup-root: it must not move"
+    );
     assert!(h.describe().contains(&root.display().to_string()));
 
     let cg = h.create("web", &Limits::default()).expect("create");
@@ -150,10 +156,7 @@ fn lifecycle(tag: &str, sweep: bool) {
     let mut w = EventsWatch::new().expect("inotify");
     let wd = w.add(&cg.events_path).expect("watch");
 
-    let mut child = spawn_in(
-        cg.procs_fd.as_raw_fd(),
-        "sleep 30 & setsid sleep 30 & wait",
-    );
+    let mut child = spawn_in(cg.procs_fd.as_raw_fd(), "sleep 30 & setsid sleep 30 & wait");
     assert!(
         wait_until(Duration::from_secs(5), || cg.pids().len() >= 3),
         "sh and its two sleeps in the cgroup: {:?}",
@@ -189,7 +192,10 @@ fn lifecycle(tag: &str, sweep: bool) {
     assert!(cg.populated().is_err());
     w.remove(wd);
     h.remove_all();
-    assert!(!root.exists(), "remove_all removes the cgroup-root it created");
+    assert!(
+        !root.exists(),
+        "remove_all removes the cgroup-root it created"
+    );
 }
 
 #[test]
@@ -204,7 +210,9 @@ fn lifecycle_with_freeze_and_sweep() {
 
 #[test]
 fn nested_cgroups_are_tracked_killed_and_removed() {
-    let Some(s) = Scratch::new("nested") else { return };
+    let Some(s) = Scratch::new("nested") else {
+        return;
+    };
     // cgroup-root as a cgroup path, two levels to create.
     let h = setup(Some(&s.cgroup.join("a/b")), false).expect("setup");
     assert_eq!(h.root, s.dir.join("a/b"));
@@ -215,8 +223,13 @@ fn nested_cgroups_are_tracked_killed_and_removed() {
         .write(true)
         .open(sub.join("cgroup.procs"))
         .expect("open");
-    let mut child = spawn_in(procs.as_raw_fd(), "sleep 30");
-    assert!(wait_until(Duration::from_secs(5), || cg.pids().len() == 1));
+    let mut child = spawn_in(procs.as_raw_fd(), "exec sleep 30");
+    assert!(
+        wait_until(Duration::from_secs(5), || cg.pids().len() == 1),
+        "{:?} {:?}",
+        cg.pids(),
+        walk(&cg.path)
+    );
     assert!(cg.populated().expect("populated"));
     cg.kill().expect("kill");
     assert!(wait_child(&mut child, Duration::from_secs(5)).is_some());
@@ -230,7 +243,9 @@ fn nested_cgroups_are_tracked_killed_and_removed() {
 
 #[test]
 fn limits_apply_where_controllers_exist_and_are_listed_where_not() {
-    let Some(s) = Scratch::new("limits") else { return };
+    let Some(s) = Scratch::new("limits") else {
+        return;
+    };
     let h = setup(Some(&s.dir.join("root")), false).expect("setup");
     let limits = Limits {
         memory_max: Some(64 << 20),
@@ -477,7 +492,7 @@ fn run_child(s: &Scratch, mode: &str, others: bool) {
         .open(dir.join("cgroup.procs"))
         .expect("open cgroup.procs");
     let fd = procs.as_raw_fd();
-    let mut other = others.then(|| spawn_in(fd, "sleep 30"));
+    let mut other = others.then(|| spawn_in(fd, "exec sleep 30"));
     let name = format!(
         "{}::child_helper",
         module_path!().split_once("::").map_or("", |(_, rest)| rest)
@@ -518,18 +533,24 @@ fn run_child(s: &Scratch, mode: &str, others: bool) {
 
 #[test]
 fn alone_in_its_cgroup_tend_takes_it_over() {
-    let Some(s) = Scratch::new("delegated") else { return };
+    let Some(s) = Scratch::new("delegated") else {
+        return;
+    };
     run_child(&s, "delegated", false);
 }
 
 #[test]
 fn sharing_its_cgroup_tend_makes_a_private_subtree() {
-    let Some(s) = Scratch::new("private") else { return };
+    let Some(s) = Scratch::new("private") else {
+        return;
+    };
     run_child(&s, "private", true);
 }
 
 #[test]
 fn inside_its_cgroup_root_tend_moves_into_a_leaf() {
-    let Some(s) = Scratch::new("explicit-own") else { return };
+    let Some(s) = Scratch::new("explicit-own") else {
+        return;
+    };
     run_child(&s, "explicit-own", true);
 }

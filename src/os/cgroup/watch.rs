@@ -39,7 +39,8 @@ impl EventsWatch {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         // SAFETY: a valid C string and our inotify fd.
-        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
+        let wd =
+            unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
         if wd < 0 {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
@@ -72,13 +73,8 @@ impl EventsWatch {
         let mut overflow = false;
         loop {
             // SAFETY: reading into a local buffer from our fd.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    buf.0.as_mut_ptr().cast(),
-                    buf.0.len(),
-                )
-            };
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), buf.0.as_mut_ptr().cast(), buf.0.len()) };
             if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
             }

@@ -1,0 +1,1094 @@
+#!/usr/bin/env python3
+"""The tend benchmark suite: tend against the supervisors users would
+otherwise pick, on the same machine, in the same run.
+
+Run through `bench/run` (which installs the peers and builds tend first).
+Every supervisor runs as PID 1 of its own PID namespace
+(`unshare --pid --fork --kill-child --mount-proc`), scenarios alternate the
+supervisors (A B C ... A B C ...), every wait has a deadline, and every
+namespace is killed by the PID of its `unshare` at the end of its run.
+See bench/README.md for the scenarios and each peer's configuration.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import random
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+TEND = os.path.join(ROOT, "target", "release", "tend")
+HELPERS = ["flap", "up", "slowterm", "orphans", "notify", "floor", "evsub", "fifolisten"]
+
+ALL_SUPS = ["tend", "runit", "s6", "supervisord", "horust", "tini", "dumb-init"]
+RESTARTING = ["tend", "runit", "s6", "supervisord", "horust"]
+
+LIVE = {}  # unshare pid -> Namespace: killed on any exit path
+VERBOSE = False
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def vlog(*a):
+    if VERBOSE:
+        log(*a)
+
+
+def now_ns():
+    return time.monotonic_ns()  # CLOCK_MONOTONIC, the helpers' clock
+
+
+class BenchTimeout(Exception):
+    pass
+
+
+def wait_until(pred, timeout, what, interval=0.005):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise BenchTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def pct(values, q):
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    s = sorted(values)
+    if not s:
+        return None
+    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
+    return s[k]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+# ---------------------------------------------------------------------------
+# /proc
+
+
+def read(path, default=None):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return default
+
+
+def proc_table():
+    """pid -> (ppid, state) for every process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        s = read(f"/proc/{d}/stat")
+        if not s:
+            continue
+        rest = s[s.rfind(")") + 2:].split()
+        out[int(d)] = (int(rest[1]), rest[0])
+    return out
+
+
+def descendants(root, table=None):
+    table = table or proc_table()
+    kids = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        if p in table:
+            out.append(p)
+        todo.extend(kids.get(p, []))
+    return out, table
+
+
+def exe_of(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def smaps_rollup(pid):
+    """(rss_kb, pss_kb) of one process."""
+    text = read(f"/proc/{pid}/smaps_rollup", "")
+    rss = pss = 0
+    for line in text.splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1])
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1])
+    return rss, pss
+
+
+def task_counters(pid):
+    """{tid: (voluntary+nonvoluntary ctx switches, cpu ns)} over a process's threads."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        st = read(f"/proc/{pid}/task/{tid}/status", "")
+        cs = 0
+        for line in st.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                cs += int(line.split()[1])
+        ss = read(f"/proc/{pid}/task/{tid}/schedstat")
+        cpu = int(ss.split()[0]) if ss else None
+        if cpu is None:  # no schedstat: fall back to utime+stime ticks
+            s = read(f"/proc/{pid}/task/{tid}/stat", "")
+            f = s[s.rfind(")") + 2:].split()
+            cpu = (int(f[11]) + int(f[12])) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+        out[(pid, int(tid))] = (cs, cpu)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Namespaces
+
+
+class Namespace:
+    """A supervisor as PID 1 of a new PID namespace. Killing `unshare` (by
+    its PID) kills PID 1 (--kill-child), and with it the whole namespace."""
+
+    def __init__(self, argv, env, logpath, cwd):
+        self.logf = open(logpath, "ab")
+        self.t_launch = now_ns()
+        self.p = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"] + argv,
+            env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self.logf,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        LIVE[self.p.pid] = self
+        self._init = None
+
+    def init_pid(self, timeout=10):
+        if self._init is None:
+            def find():
+                if self.p.poll() is not None:
+                    raise RuntimeError(f"unshare exited with {self.p.returncode}")
+                for pid, (ppid, _) in proc_table().items():
+                    if ppid == self.p.pid:
+                        return pid
+                return None
+            self._init = wait_until(find, timeout, "the namespace's PID 1", 0.002)
+        return self._init
+
+    def tree(self):
+        return descendants(self.init_pid())
+
+    def kill(self):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            log(f"warning: unshare {self.p.pid} did not die within 20 s")
+        if self._init is not None:  # PID 1 dies with unshare; wait for it
+            def gone():
+                st = read(f"/proc/{self._init}/stat")
+                return st is None or st[st.rfind(")") + 2] in "ZX"
+            try:
+                wait_until(gone, 10, "PID 1 to go", 0.01)
+            except BenchTimeout as e:
+                log(f"warning: {e}")
+        LIVE.pop(self.p.pid, None)
+        self.logf.close()
+
+
+def kill_all_live():
+    for ns in list(LIVE.values()):
+        ns.kill()
+
+
+# ---------------------------------------------------------------------------
+# Supervisors: a list of services -> a command line, for each supervisor.
+#
+# A service is a dict: name, prog (absolute path), args (list), restart
+# (bool), delay0 (restart delay 0 wanted), type ("simple" | "notify"),
+# requires (names). The helpers take every parameter from the environment
+# (BT_STAMP, BT_DONE, ...), which every supervisor passes on, so that peers
+# can run the helper binary directly, without a shell in between.
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def toml_str(s):
+    return json.dumps(s)
+
+
+def shell_quote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def sv_run(svdir, svc):
+    """runit/s6 `run`: the helper itself (a symlink) when it takes no
+    arguments, else an exec-through script."""
+    os.makedirs(svdir, exist_ok=True)
+    run = os.path.join(svdir, "run")
+    if not svc.get("args"):
+        os.symlink(svc["prog"], run)
+    else:
+        write(run, "#!/bin/sh\nexec " + " ".join(shell_quote(a) for a in [svc["prog"]] + svc["args"]) + "\n", 0o755)
+
+
+def layout(sup, work, services):
+    """Writes `sup`'s configuration for `services` under `work`; returns argv."""
+    if sup == "tend":
+        d = os.path.join(work, "tend.d")
+        os.makedirs(d)
+        for s in services:
+            lines = ["exec = " + json.dumps([s["prog"]] + s.get("args", []))]
+            if s.get("type", "simple") != "simple":
+                lines.append(f'type = "{s["type"]}"')
+            if s.get("restart"):
+                lines.append('restart = "always"')
+                lines.append('restart-delay = "%s"' % s.get("delay", "0s"))
+            if s.get("requires"):
+                lines.append("requires = " + json.dumps(s["requires"]))
+            write(os.path.join(d, s["name"] + ".toml"), "\n".join(lines) + "\n")
+        return [TEND, "--socket", os.path.join(work, "tend.sock"), "run", d]
+    if sup == "runit":
+        d = os.path.join(work, "service")
+        os.makedirs(d)
+        for s in services:
+            sv_run(os.path.join(d, s["name"]), s)
+        return ["runsvdir", "-P", d]
+    if sup == "s6":
+        d = os.path.join(work, "scan")
+        os.makedirs(d)
+        for s in services:
+            sv_run(os.path.join(d, s["name"]), s)
+        return ["s6-svscan", "-c", str(max(1000, 2 * len(services) + 16)), d]
+    if sup == "supervisord":
+        ini = os.path.join(work, "supervisord.conf")
+        parts = [
+            "[supervisord]",
+            "nodaemon=true",
+            "user=root",
+            "logfile=/dev/null",
+            "logfile_maxbytes=0",
+            "loglevel=error",
+            f"pidfile={work}/supervisord.pid",
+            f"childlogdir={work}",
+            f"minfds={max(1024, 4 * len(services) + 256)}",
+            f"minprocs={max(200, 2 * len(services) + 64)}",
+            "",
+        ]
+        for s in services:
+            parts += [
+                f"[program:{s['name']}]",
+                "command=" + " ".join([s["prog"]] + s.get("args", [])),
+                "autostart=true",
+                "autorestart=" + ("true" if s.get("restart") else "false"),
+                "startsecs=0",
+                "startretries=1000000",
+                "stopsignal=TERM",
+                "stopwaitsecs=10",
+                "stdout_logfile=NONE",
+                "stderr_logfile=NONE",
+                "",
+            ]
+        write(ini, "\n".join(parts))
+        return ["supervisord", "-n", "-c", ini]
+    if sup == "horust":
+        d = os.path.join(work, "horust.d")
+        os.makedirs(d)
+        for s in services:
+            strategy = "always" if s.get("restart") else "never"
+            write(os.path.join(d, s["name"] + ".toml"),
+                  f'command = {toml_str(" ".join([s["prog"]] + s.get("args", [])))}\n'
+                  f'[restart]\nstrategy = "{strategy}"\nbackoff = "0s"\nattempts = 0\n'
+                  '[environment]\nkeep-env = true\n'
+                  '[termination]\nsignal = "TERM"\nwait = "10s"\n')
+        write(os.path.join(work, "horust.toml"), "")
+        os.makedirs(os.path.join(work, "horust-uds"))
+        return ["horust", "--config-path", os.path.join(work, "horust.toml"),
+                "--services-path", d, "--uds-folder-path", os.path.join(work, "horust-uds")]
+    if sup in ("tini", "dumb-init"):
+        # No supervision: a shell starts every service in the background and
+        # waits for all of them (TERM, forwarded to the process group, is
+        # trapped so that the shell keeps waiting for its children).
+        progs = {(s["prog"], tuple(s.get("args", []))) for s in services}
+        lines = ["trap : TERM INT"]
+        if len(progs) == 1:
+            prog, args = progs.pop()
+            cmd = " ".join(shell_quote(a) for a in (prog,) + args)
+            lines.append(f"i=0; while [ $i -lt {len(services)} ]; do {cmd} & i=$((i+1)); done")
+        else:
+            for s in services:
+                lines.append(" ".join(shell_quote(a) for a in [s["prog"]] + s.get("args", [])) + " &")
+        lines.append("until wait; do :; done")
+        script = "\n".join(lines)
+        if sup == "tini":
+            return ["tini", "-g", "--", "/bin/sh", "-c", script]
+        return ["dumb-init", "/bin/sh", "-c", script]
+    raise ValueError(sup)
+
+
+# ---------------------------------------------------------------------------
+# The harness
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.tmp = tempfile.mkdtemp(prefix="tend-bench-")
+        self.bin = os.path.join(self.tmp, "bin")
+        os.makedirs(self.bin)
+        self.seq = 0
+        self.build_helpers()
+        self.available = {s: self.have(s) for s in ALL_SUPS}
+
+    def have(self, sup):
+        exe = {"tend": TEND, "runit": "runsvdir", "s6": "s6-svscan", "supervisord": "supervisord",
+               "horust": "horust", "tini": "tini", "dumb-init": "dumb-init"}[sup]
+        return os.path.exists(exe) if exe.startswith("/") else shutil.which(exe) is not None
+
+    def sups(self, wanted):
+        chosen = [s for s in wanted if s in self.args.sups]
+        return [s for s in chosen if self.available[s]]
+
+    def build_helpers(self):
+        src = os.path.join(BENCH, "helpers")
+        for h in HELPERS:
+            out = os.path.join(self.bin, "bt-" + h)
+            cmd = ["cc", "-O2", "-Wall", "-static", "-o", out, os.path.join(src, h + ".c")]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:  # no static libc: link dynamically
+                cmd.remove("-static")
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+                if r.returncode != 0:
+                    raise RuntimeError(f"cannot build {h}: {r.stderr}")
+
+    def helper(self, h):
+        return os.path.join(self.bin, "bt-" + h)
+
+    def workdir(self, tag):
+        self.seq += 1
+        d = os.path.join(self.tmp, f"{self.seq:04d}-{tag}")
+        os.makedirs(d)
+        return d
+
+    def cleanup(self):
+        kill_all_live()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, sup, services, tag, extra_env=None):
+        work = self.workdir(f"{tag}-{sup}")
+        argv = layout(sup, work, services)
+        env = dict(os.environ)
+        env.update({"BT_STAMP": os.path.join(work, "stamps"), "BT_DONE": os.path.join(work, "done")})
+        os.makedirs(env["BT_DONE"])
+        env.pop("NOTIFY_SOCKET", None)
+        env.update(extra_env or {})
+        ns = Namespace(argv, env, os.path.join(work, "supervisor.log"), work)
+        ns.work = work
+        ns.stamps = env["BT_STAMP"]
+        ns.sup = sup
+        return ns
+
+    def run_ns(self, sup, services, tag, body, extra_env=None):
+        """Starts `sup` with `services`, runs body(ns), always kills the namespace."""
+        ns = self.start(sup, services, tag, extra_env)
+        try:
+            return body(ns)
+        except BenchTimeout as e:
+            tail = (read(os.path.join(ns.work, "supervisor.log"), "") or "")[-600:]
+            log(f"  {sup}: {e}\n    supervisor log tail: {tail!r}")
+            return {"error": str(e)}
+        finally:
+            ns.kill()
+            if not self.args.keep:
+                shutil.rmtree(ns.work, ignore_errors=True)
+
+
+def stamp_lines(path):
+    text = read(path, "") or ""
+    return [l.split() for l in text.split("\n")[:-1] if l]
+
+
+def count_stamps(path):
+    text = read(path, "") or ""
+    return text.count("\n")
+
+
+def wait_stamps(ns, n, timeout):
+    def enough():
+        if ns.p.poll() is not None:
+            raise BenchTimeout(f"{ns.sup} exited early (code {ns.p.returncode})")
+        return count_stamps(ns.stamps) >= n
+    wait_until(enough, timeout, f"{n} services to start", 0.005)
+
+
+# ---------------------------------------------------------------------------
+# Scenarios. Each returns {sup: [per-run result, ...]} plus notes.
+
+
+def sc_restart(b):
+    """Restart latency: a service exits at once and is restarted, delay 0.
+    Latency = T_START of the next instance - T_EXIT of the previous one."""
+    q = b.quick
+    rounds = 2 if q else 3
+    fast = 60 if q else 300        # restarts per run, for restarters with no throttle
+    slow = 4 if q else 20          # ... for those that throttle to ~1 s
+    svc = [{"name": "flap", "prog": b.helper("flap"), "restart": True, "delay": "0s"}]
+    out = {"floor": [], "rounds": rounds}
+    sups = b.sups(RESTARTING)
+
+    def lat(lines):
+        rows = sorted((int(l[1]), int(l[2])) for l in lines if len(l) == 3)
+        return [(rows[i + 1][0] - rows[i][1]) / 1e6 for i in range(len(rows) - 1)]
+
+    for r in range(rounds):
+        # the floor: fork/exec/wait of the same program, PID 1 of a namespace too
+        work = b.workdir("floor")
+        env = dict(os.environ, BT_STAMP=os.path.join(work, "stamps"))
+        ns = Namespace([b.helper("floor"), str(fast + 1), b.helper("flap")], env,
+                       os.path.join(work, "log"), work)
+        try:
+            ns.p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            log("  floor: timed out")
+        finally:
+            ns.kill()
+        out["floor"].append(lat(stamp_lines(env["BT_STAMP"])))
+        log(f"  round {r + 1}: floor p50 {pct(out['floor'][-1], 50):.3f} ms")
+        for sup in sups:
+            k = fast if sup == "tend" else slow
+
+            def body(ns, k=k):
+                try:
+                    wait_stamps(ns, k + 1, 30 + 2.0 * k)
+                except BenchTimeout as e:
+                    got = count_stamps(ns.stamps)
+                    if got < 3:
+                        raise
+                    log(f"  {ns.sup}: only {got} instances: {e}")
+                return lat(stamp_lines(ns.stamps))
+            v = b.run_ns(sup, svc, "restart", body)
+            out.setdefault(sup, []).append(v)
+            if isinstance(v, list) and v:
+                log(f"  round {r + 1}: {sup} {len(v)} restarts, p50 {pct(v, 50):.3f} ms")
+    return out
+
+
+def supervisor_procs(ns, service_exes):
+    pids, table = ns.tree()
+    return [p for p in pids if exe_of(p) not in service_exes], pids
+
+
+def sc_memory(b):
+    """RSS and PSS of the supervisor's process tree (services excluded) with N
+    idle services."""
+    ns_list = [10, 100] if b.quick else [10, 100, 1000]
+    rounds = 2
+    up = b.helper("up")
+    out = {"N": ns_list, "rounds": rounds}
+    for n in ns_list:
+        svcs = [{"name": f"s{i:04d}", "prog": up} for i in range(n)]
+        for r in range(rounds):
+            for sup in b.sups(ALL_SUPS):
+                def body(ns):
+                    wait_stamps(ns, n, 30 + n * 0.2)
+                    time.sleep(1.0)
+                    procs, allp = supervisor_procs(ns, {up})
+                    rss = pss = 0
+                    for p in procs:
+                        a, c = smaps_rollup(p)
+                        rss += a
+                        pss += c
+                    return {"rss_kb": rss, "pss_kb": pss, "procs": len(procs),
+                            "services": len(allp) - len(procs)}
+                v = b.run_ns(sup, svcs, f"mem{n}", body)
+                out.setdefault(sup, {}).setdefault(str(n), []).append(v)
+                if "pss_kb" in v:
+                    log(f"  N={n} round {r + 1}: {sup} PSS {v['pss_kb'] / 1024:.2f} MiB "
+                        f"RSS {v['rss_kb'] / 1024:.2f} MiB in {v['procs']} processes")
+    return out
+
+
+def sc_idle(b):
+    """Context switches and CPU time of the supervisor tree over D seconds, 10
+    idle services."""
+    dur = 3.0 if b.quick else 10.0
+    rounds = 2
+    up = b.helper("up")
+    svcs = [{"name": f"s{i:02d}", "prog": up} for i in range(10)]
+    out = {"seconds": dur, "rounds": rounds}
+    for r in range(rounds):
+        for sup in b.sups(ALL_SUPS):
+            def body(ns):
+                wait_stamps(ns, 10, 30)
+                time.sleep(2.0)
+
+                def snap():
+                    procs, _ = supervisor_procs(ns, {up})
+                    c = {}
+                    for p in procs:
+                        c.update(task_counters(p))
+                    return c
+                a = snap()
+                time.sleep(dur)
+                z = snap()
+                cs = cpu = 0
+                for k, (c1, t1) in z.items():
+                    c0, t0 = a.get(k, (0, 0))
+                    cs += c1 - c0
+                    cpu += t1 - t0
+                return {"ctxsw": cs, "cpu_ms": cpu / 1e6, "tasks": len(z),
+                        "tasks_gone": len(set(a) - set(z))}
+            v = b.run_ns(sup, svcs, "idle", body)
+            out.setdefault(sup, []).append(v)
+            if "ctxsw" in v:
+                log(f"  round {r + 1}: {sup} {v['ctxsw']} ctx switches, {v['cpu_ms']:.2f} ms CPU in {dur:.0f} s")
+    return out
+
+
+def sc_startup(b):
+    """From launching the supervisor to the last of N services running (each
+    service stamps its start)."""
+    ns_list = [100] if b.quick else [100, 1000]
+    rounds = 2 if b.quick else 3
+    up = b.helper("up")
+    out = {"N": ns_list, "rounds": rounds}
+    for n in ns_list:
+        svcs = [{"name": f"s{i:04d}", "prog": up} for i in range(n)]
+        for r in range(rounds):
+            for sup in b.sups(ALL_SUPS):
+                def body(ns):
+                    wait_stamps(ns, n, 30 + n * 0.2)
+                    last = max(int(l[1]) for l in stamp_lines(ns.stamps))
+                    return {"ms": (last - ns.t_launch) / 1e6}
+                v = b.run_ns(sup, svcs, f"start{n}", body)
+                out.setdefault(sup, {}).setdefault(str(n), []).append(v)
+                if "ms" in v:
+                    log(f"  N={n} round {r + 1}: {sup} {v['ms']:.1f} ms")
+    return out
+
+
+def make_graph(n, seed=5):
+    """A dependency graph of n notify services: 10 trunks (chains), each link
+    fanning out to leaves, some links joining two trunks. Returns services
+    (name, delay ms, requires) and the critical path (ms, length)."""
+    rng = random.Random(seed)
+    svcs = [("root", 5, [])]
+    trunks, depth = 10, 20
+    chain = []
+    for t in range(trunks):
+        prev = "root"
+        col = []
+        for d in range(depth):
+            name = f"t{t:02d}-{d:02d}"
+            req = [prev]
+            if d > 0 and t > 0 and rng.random() < 0.2:  # a join with the trunk beside
+                req.append(f"t{t - 1:02d}-{d - 1:02d}")
+            svcs.append((name, rng.randint(1, 8), req))
+            col.append(name)
+            prev = name
+        chain.append(col)
+    i = 0
+    links = [x for col in chain for x in col]
+    while len(svcs) < n:
+        parent = links[rng.randrange(len(links))]
+        svcs.append((f"leaf{i:04d}", rng.randint(0, 20), [parent]))
+        i += 1
+    delay = {s[0]: s[1] for s in svcs}
+    best = {}
+    hops = {}
+    for name, d, req in svcs:  # listed in topological order
+        best[name] = d + max((best[r] for r in req), default=0)
+        hops[name] = 1 + max((hops[r] for r in req), default=0)
+    end = max(best, key=best.get)
+    return svcs, best[end], max(hops.values()), delay
+
+
+def tend_events_socket(path, timeout):
+    def connect():
+        if not os.path.exists(path):
+            return None
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            return None
+    s = wait_until(connect, timeout, "tend's control socket", 0.002)
+    s.sendall(b'{"cmd":"events","since":null,"follow":true}\n')
+    return s
+
+
+def notify_supported(b):
+    svcs, _, _, _ = make_graph(12)
+    work = b.workdir("notify-check")
+    layout("tend", work, [{"name": n, "prog": b.helper("notify"), "args": [str(d)],
+                           "type": "notify", "requires": req} for n, d, req in svcs])
+    r = subprocess.run([TEND, "check", os.path.join(work, "tend.d")], capture_output=True,
+                       text=True, timeout=30)
+    shutil.rmtree(work, ignore_errors=True)
+    text = r.stdout + r.stderr
+    if r.returncode != 0:
+        return False, text.strip().splitlines()[-1] if text.strip() else f"tend check exit {r.returncode}"
+    if "not supported" in text:
+        return False, "tend: not supported yet (`tend check` says type `notify` is treated like `simple`)"
+    return True, ""
+
+
+def sc_graph(b):
+    """1000 notify services in a dependency graph, to all ready (tend's own
+    `ready` events), against the graph's critical path."""
+    n = 200 if b.quick else 1000
+    rounds = 2 if b.quick else 3
+    svcs, crit, hops, _ = make_graph(n)
+    out = {"N": n, "critical_ms": crit, "hops": hops, "rounds": rounds, "tend": []}
+    ok, why = notify_supported(b)
+    if not ok:
+        out["skipped"] = why
+        log("  " + why)
+        return out
+    services = [{"name": name, "prog": b.helper("notify"), "args": [str(d)], "type": "notify",
+                 "requires": req} for name, d, req in svcs]
+    for r in range(rounds):
+        def body(ns):
+            s = tend_events_socket(os.path.join(ns.work, "tend.sock"), 20)
+            ready, buf, t_last = set(), b"", None
+            deadline = time.monotonic() + 60
+            try:
+                while len(ready) < n:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise BenchTimeout(f"{len(ready)}/{n} ready after 60 s")
+                    rl, _, _ = select.select([s], [], [], left)
+                    if not rl:
+                        continue
+                    chunk = s.recv(1 << 16)
+                    t = now_ns()
+                    if not chunk:
+                        raise BenchTimeout("tend closed the event stream")
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        ev = json.loads(line)
+                        if ev.get("event") == "ready" and ev.get("service"):
+                            ready.add(ev["service"])
+                            t_last = t
+            finally:
+                s.close()
+            return {"ms": (t_last - ns.t_launch) / 1e6}
+        v = b.run_ns("tend", services, "graph", body)
+        out["tend"].append(v)
+        if "ms" in v:
+            log(f"  round {r + 1}: tend {v['ms']:.1f} ms (critical path {crit} ms, {hops} hops)")
+    return out
+
+
+def sc_shutdown(b):
+    """SIGTERM to PID 1 with 20 services that each need 1 s after SIGTERM:
+    time to PID 1's exit, and how many services finished (wrote their file)."""
+    rounds = 2 if b.quick else 3
+    svcs = [{"name": f"s{i:02d}", "prog": b.helper("slowterm")} for i in range(20)]
+    out = {"rounds": rounds}
+    for r in range(rounds):
+        for sup in b.sups(ALL_SUPS):
+            def body(ns):
+                wait_stamps(ns, 20, 30)
+                time.sleep(1.0)
+                init = ns.init_pid()
+                fd = os.pidfd_open(init)
+                try:
+                    t0 = now_ns()
+                    os.kill(init, signal.SIGTERM)
+                    rl, _, _ = select.select([fd], [], [], 40)
+                    t1 = now_ns()
+                finally:
+                    os.close(fd)
+                try:
+                    ns.p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    pass
+                done = len(os.listdir(os.path.join(ns.work, "done")))
+                if not rl:
+                    return {"s": None, "finished": done, "timeout": True}
+                return {"s": (t1 - t0) / 1e9, "finished": done}
+            v = b.run_ns(sup, svcs, "shutdown", body)
+            out.setdefault(sup, []).append(v)
+            if "finished" in v:
+                t = f"{v['s']:.3f} s" if v.get("s") is not None else "no exit in 40 s"
+                log(f"  round {r + 1}: {sup} {t}, {v['finished']}/20 finished")
+    return out
+
+
+def sc_zombies(b):
+    """1000 orphaned grandchildren exit at once; zombies left 1 s later."""
+    rounds = 2 if b.quick else 3
+    norph = 1000
+    svcs = [{"name": "orphans", "prog": b.helper("orphans")}]
+    out = {"rounds": rounds, "orphans": norph}
+    for r in range(rounds):
+        for sup in b.sups(ALL_SUPS):
+            def body(ns):
+                def released():
+                    for l in stamp_lines(ns.stamps):
+                        if l and l[0] == "released":
+                            return (int(l[1]), int(l[2]))
+                    return None
+                made, t_rel = wait_until(released, 60, "the orphans to be released", 0.002)
+                delay = (t_rel + 1_000_000_000 - now_ns()) / 1e9
+                if delay > 0:
+                    time.sleep(delay)
+                late = (now_ns() - t_rel) / 1e9
+                pids, table = ns.tree()
+                z = sum(1 for p in pids if table[p][1] == "Z")
+                return {"zombies": z, "orphans": made, "at_s": late}
+            v = b.run_ns(sup, svcs, "zombies", body, {"BT_ORPHANS": str(norph)})
+            out.setdefault(sup, []).append(v)
+            if "zombies" in v:
+                log(f"  round {r + 1}: {sup} {v['zombies']} zombies of {v['orphans']} at +{v['at_s']:.2f} s")
+    return out
+
+
+def parse_evsub(path):
+    rows = []
+    for line in (read(path, "") or "").splitlines():
+        t, _, js = line.partition(" ")
+        try:
+            rows.append((int(t), json.loads(js)))
+        except ValueError:
+            continue
+    return rows
+
+
+def match_latency(stamps, downs):
+    """stamps: [(pid, t_exit)], downs: [(pid_or_key, t_recv)]: latency of each
+    notification to its exit (the latest exit of that key before it)."""
+    by = {}
+    for key, t in stamps:
+        by.setdefault(key, []).append(t)
+    for v in by.values():
+        v.sort()
+    out = []
+    import bisect
+    for key, t in downs:
+        ts = by.get(key)
+        if not ts:
+            continue
+        i = bisect.bisect_right(ts, t) - 1
+        if i >= 0:
+            out.append((t - ts[i]) / 1e6)
+    return out
+
+
+def sc_events(b):
+    """tend: latency from a service's exit to an `exited` event at a `tend
+    events --json --follow` subscriber, alone and with 10 subscribers during a
+    restart storm; every subscriber must see every seq. s6: the same through
+    its fifodir events ('d' per death) on services' event/ directories."""
+    q = b.quick
+    storm_s = 2.0 if q else 5.0
+    quiet_n = 20 if q else 100
+    out = {"storm_s": storm_s, "subscribers": 10}
+    evsub = b.helper("evsub")
+    if "tend" in b.sups(["tend"]):
+        # quiet: one service restarting every 50 ms, one subscriber
+        svc = [{"name": "flap", "prog": b.helper("flap"), "restart": True, "delay": "50ms"}]
+
+        def quiet(ns):
+            sock = os.path.join(ns.work, "tend.sock")
+            wait_until(lambda: os.path.exists(sock), 20, "tend's socket")
+            sub = subprocess.Popen([evsub, os.path.join(ns.work, "sub0"), TEND, "--socket", sock,
+                                    "events", "--json", "--follow"], start_new_session=True)
+            try:
+                base = count_stamps(ns.stamps)
+                wait_stamps(ns, base + quiet_n, 60)
+                time.sleep(0.2)
+            finally:
+                sub.send_signal(signal.SIGTERM)
+                sub.wait(timeout=20)
+            rows = parse_evsub(os.path.join(ns.work, "sub0"))
+            stamps = [(int(l[0]), int(l[2])) for l in stamp_lines(ns.stamps) if len(l) == 3]
+            downs = [(ev.get("pid"), t) for t, ev in rows if ev.get("event") == "exited"]
+            return {"latency_ms": match_latency(stamps, downs)}
+        out["tend_quiet"] = b.run_ns("tend", svc, "events-quiet", quiet)
+
+        # storm: 10 services restarting with no delay, 10 subscribers
+        svcs = [{"name": f"f{i}", "prog": b.helper("flap"), "restart": True, "delay": "0s"}
+                for i in range(10)]
+
+        def storm(ns):
+            sock = os.path.join(ns.work, "tend.sock")
+            wait_until(lambda: os.path.exists(sock), 20, "tend's socket")
+            subs = [subprocess.Popen([evsub, os.path.join(ns.work, f"sub{i}"), TEND, "--socket", sock,
+                                      "events", "--json", "--follow"], start_new_session=True)
+                    for i in range(10)]
+            try:
+                t0 = now_ns()
+                time.sleep(storm_s)
+                t1 = now_ns()
+                r = subprocess.run([TEND, "--socket", sock, "shutdown"], capture_output=True, timeout=30)
+                ns.p.wait(timeout=40)
+                for s in subs:
+                    s.wait(timeout=20)
+            finally:
+                for s in subs:
+                    if s.poll() is None:
+                        s.send_signal(signal.SIGTERM)
+                        s.wait(timeout=20)
+            stamps = [(int(l[0]), int(l[2])) for l in stamp_lines(ns.stamps) if len(l) == 3]
+            res = {"subs": [], "window_s": (t1 - t0) / 1e9, "shutdown_rc": r.returncode}
+            final = 0
+            allrows = []
+            for i in range(10):
+                rows = parse_evsub(os.path.join(ns.work, f"sub{i}"))
+                allrows.append(rows)
+                for _, ev in rows:
+                    final = max(final, ev.get("seq") or 0)
+            lat = []
+            for rows in allrows:
+                seqs = [ev["seq"] for _, ev in rows if "seq" in ev]
+                lagged = any("lagged" in ev for _, ev in rows)
+                gaps = sum(1 for a, c in zip(seqs, seqs[1:]) if c != a + 1)
+                first = seqs[0] if seqs else None
+                in_window = sum(1 for t, ev in rows if t0 <= t <= t1 and "seq" in ev)
+                ended = any(ev.get("event") == "shutdown-finished" for _, ev in rows)
+                res["subs"].append({"events": len(seqs), "first": first, "last": seqs[-1] if seqs else None,
+                                    "gaps": gaps, "lagged": lagged, "ended": ended,
+                                    "lost": final - len(seqs), "rate": in_window / ((t1 - t0) / 1e9)})
+                downs = [(ev.get("pid"), t) for t, ev in rows
+                         if ev.get("event") == "exited" and t0 <= t <= t1]
+                lat += match_latency(stamps, downs)
+            res["final_seq"] = final
+            res["restarts"] = len(stamps)
+            res["latency_ms"] = lat
+            return res
+        out["tend_storm"] = b.run_ns("tend", svcs, "events-storm", storm)
+        st = out["tend_storm"]
+        if "subs" in st:
+            log(f"  tend: storm {st['final_seq']} events, {st['restarts']} restarts, "
+                f"lost {[s['lost'] for s in st['subs']]}, p50 {pct(st['latency_ms'], 50)} ms")
+    if "s6" in b.sups(["s6"]):
+        fl = b.helper("fifolisten")
+
+        def s6run(nsvc, nsub, dur):
+            svcs = [{"name": f"f{i}", "prog": b.helper("flap"), "restart": True} for i in range(nsvc)]
+
+            def body(ns):
+                scan = os.path.join(ns.work, "scan")
+                evdirs = [os.path.join(scan, s["name"], "event") for s in svcs]
+                wait_until(lambda: all(os.path.isdir(d) for d in evdirs), 20, "s6 event dirs")
+                subs = []
+                for j in range(nsub):
+                    fifos = []
+                    for d in evdirs:
+                        f = os.path.join(d, f"ftrig1bench{j:02d}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+                        os.mkfifo(f, 0o622)
+                        fifos.append(f)
+                    subs.append(subprocess.Popen([fl, os.path.join(ns.work, f"sub{j}")] + fifos,
+                                                 start_new_session=True))
+                time.sleep(0.1)
+                t0 = now_ns()
+                time.sleep(dur)
+                t1 = now_ns()
+                for s in subs:
+                    s.send_signal(signal.SIGTERM)
+                for s in subs:
+                    s.wait(timeout=20)
+                # exits during the window, by service index
+                stamps = []
+                for l in stamp_lines(ns.stamps):
+                    if len(l) == 3:
+                        stamps.append((int(l[0]), int(l[2])))
+                pid_svc = {}  # the helper's pid -> service: from s6-supervise's status is
+                # not needed: match by arrival order per service instead
+                res = {"subs": [], "window_s": (t1 - t0) / 1e9}
+                lat = []
+                exits = sorted(t for _, t in stamps if t0 <= t <= t1 - 50_000_000)
+                for j in range(nsub):
+                    rows = []
+                    for line in (read(os.path.join(ns.work, f"sub{j}"), "") or "").splitlines():
+                        t, idx, ch = line.split()
+                        rows.append((int(t), int(idx), ch))
+                    d = sorted(t for t, _, ch in rows if ch == "d")
+                    # each exit in the window must be followed by one 'd' on its
+                    # service; services are independent, so match globally by time
+                    import bisect
+                    got = 0
+                    used = set()
+                    for te in exits:
+                        k = bisect.bisect_left(d, te)
+                        while k < len(d) and k in used:
+                            k += 1
+                        if k < len(d):
+                            used.add(k)
+                            got += 1
+                            lat.append((d[k] - te) / 1e6)
+                    res["subs"].append({"events": len(rows), "d": len(d), "exits": len(exits),
+                                        "lost": len(exits) - got,
+                                        "rate": sum(1 for t, _, _ in rows if t0 <= t <= t1) / ((t1 - t0) / 1e9)})
+                res["latency_ms"] = lat
+                return res
+            return b.run_ns("s6", svcs, "events-s6", body)
+        out["s6_quiet"] = s6run(1, 1, 4.0 if q else 12.0)
+        out["s6_storm"] = s6run(10, 10, storm_s)
+        st = out["s6_storm"]
+        if "subs" in st:
+            log(f"  s6: storm lost {[s['lost'] for s in st['subs']]}, p50 {pct(st['latency_ms'], 50)} ms")
+    return out
+
+
+SCENARIOS = {
+    "restart": sc_restart,
+    "memory": sc_memory,
+    "idle": sc_idle,
+    "startup": sc_startup,
+    "graph": sc_graph,
+    "shutdown": sc_shutdown,
+    "zombies": sc_zombies,
+    "events": sc_events,
+}
+
+
+# ---------------------------------------------------------------------------
+# Machine facts
+
+
+def machine():
+    cpu = "?"
+    for line in (read("/proc/cpuinfo", "") or "").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    for line in (read("/proc/meminfo", "") or "").splitlines():
+        if line.startswith("MemTotal"):
+            mem = int(line.split()[1]) // 1024
+    versions = {}
+    for pkg in ["runit", "s6", "supervisor", "tini", "dumb-init"]:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True, text=True)
+        versions[pkg] = r.stdout.strip() if r.returncode == 0 else None
+    hv = None
+    home = os.path.expanduser("~/.cargo/.crates.toml")
+    for line in (read(home, "") or "").splitlines():
+        if line.startswith('"horust '):
+            hv = line.split()[1]
+    versions["horust"] = hv
+    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "src"],
+                           capture_output=True, text=True)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem_mib": mem,
+        "os": (read("/etc/os-release", "") or "").split("PRETTY_NAME=")[-1].split("\n")[0].strip('"'),
+        "loadavg_start": (read("/proc/loadavg", "") or "").split()[:3],
+        "versions": versions,
+        "tend_rev": rev.stdout.strip() + (" (src modified)" if dirty.stdout.strip() else ""),
+    }
+
+
+def main():
+    global VERBOSE
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small N, few repetitions (< 3 minutes)")
+    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    ap.add_argument("--sups", default=",".join(ALL_SUPS), help="comma-separated supervisors")
+    ap.add_argument("--out", help="results directory (default bench/results/full or bench/results/quick)")
+    ap.add_argument("--doc", help="the Markdown report (default docs/BENCHMARKS.md in full mode, "
+                                  "RESULTS/BENCHMARKS.md in quick mode)")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from RESULTS/results.json")
+    ap.add_argument("--keep", action="store_true", help="keep each run's scratch directory (debugging)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    VERBOSE = args.verbose
+    args.sups = args.sups.split(",")
+    only = args.only.split(",")
+    for s in only:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s}")
+    mode = "quick" if args.quick else "full"
+    outdir = args.out or os.path.join(BENCH, "results", mode)
+    doc = args.doc or (os.path.join(ROOT, "docs", "BENCHMARKS.md") if mode == "full"
+                       else os.path.join(outdir, "BENCHMARKS.md"))
+    os.makedirs(outdir, exist_ok=True)
+    resfile = os.path.join(outdir, "results.json")
+
+    import report
+    if args.report_only:
+        with open(resfile) as f:
+            results = json.load(f)
+        report.write(results, doc, outdir)
+        log(f"wrote {doc}")
+        return 0
+
+    if os.geteuid() != 0:
+        log("bench: needs root (PID namespaces, other processes' /proc)")
+        return 1
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: (_ for _ in ()).throw(KeyboardInterrupt()))
+    b = Bench(args)
+    results = {"mode": mode, "machine": machine(), "available": b.available, "scenarios": {},
+               "seconds": {}}
+    missing = [s for s, ok in b.available.items() if not ok]
+    if missing:
+        log(f"not installed, skipped: {', '.join(missing)}")
+    t_all = time.monotonic()
+    try:
+        for name in only:
+            log(f"== {name}")
+            t = time.monotonic()
+            try:
+                results["scenarios"][name] = SCENARIOS[name](b)
+            except BenchTimeout as e:
+                results["scenarios"][name] = {"error": str(e)}
+                log(f"  {e}")
+            results["seconds"][name] = round(time.monotonic() - t, 1)
+            results["machine"]["loadavg_end"] = (read("/proc/loadavg", "") or "").split()[:3]
+            with open(resfile, "w") as f:
+                json.dump(results, f)
+            log(f"   ({results['seconds'][name]} s)")
+    except KeyboardInterrupt:
+        log("interrupted: killing every namespace")
+        return 130
+    finally:
+        b.cleanup()
+    results["total_s"] = round(time.monotonic() - t_all, 1)
+    with open(resfile, "w") as f:
+        json.dump(results, f)
+    report.write(results, doc, outdir)
+    log(f"wrote {doc} and {resfile} in {results['total_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, BENCH)
+    sys.exit(main())
