@@ -328,7 +328,7 @@ def layout(sup, work, services):
                   f'[restart]\nstrategy = "{strategy}"\nbackoff = "0s"\nattempts = 0\n'
                   '[environment]\nkeep-env = true\n'
                   '[termination]\nsignal = "TERM"\nwait = "10s"\n')
-        write(os.path.join(work, "horust.toml"), "")
+        write(os.path.join(work, "horust.toml"), "unsuccessful_exit_finished_failed = false\n")
         os.makedirs(os.path.join(work, "horust-uds"))
         return ["horust", "--config-path", os.path.join(work, "horust.toml"),
                 "--services-path", d, "--uds-folder-path", os.path.join(work, "horust-uds")]

@@ -37,6 +37,7 @@ const T_ERR: u64 = 3 << 32;
 const T_EXEC: u64 = 4 << 32;
 const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
+pub(crate) const T_PROBE: u64 = 7 << 32;
 const LOW: u64 = 0xffff_ffff;
 
 /// What a reaped pid was to us.
@@ -52,6 +53,8 @@ pub struct Runtime {
     out: (OwnedFd, OwnedFd),
     err: (OwnedFd, OwnedFd),
     exec_pipe: Option<OwnedFd>,
+    /// The ready-check or health-check in progress.
+    pub(crate) probe: Option<crate::reactor_probe::ProbeState>,
     /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
     notify: Option<os::notify::NotifySocket>,
     /// notify-fd: the read end of the current instance's readiness pipe.
@@ -78,6 +81,7 @@ impl Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
             exec_pipe: None,
+            probe: None,
             notify: None,
             ready_pipe: None,
             pgid: None,
@@ -104,6 +108,8 @@ pub struct Reactor {
     pub(crate) next_conn: u64,
     pub(crate) ops: Vec<Op>,
     pids: HashMap<i32, PidOwner>,
+    /// Probe processes: pid → service index.
+    pub(crate) probe_pids: HashMap<i32, usize>,
     queue: VecDeque<(usize, Effect)>,
     stdout_registered: bool,
     devnull: OwnedFd,
@@ -169,6 +175,7 @@ impl Reactor {
             next_conn: 0,
             ops: Vec::new(),
             pids: HashMap::new(),
+            probe_pids: HashMap::new(),
             queue: VecDeque::new(),
             stdout_registered: false,
             devnull,
@@ -272,6 +279,7 @@ impl Reactor {
             T_EXEC => self.check_exec(idx),
             T_READYFD => self.check_ready_fd(idx),
             T_NOTIFY => self.drain_notify(idx),
+            T_PROBE => self.on_probe_fd(idx),
             _ => {}
         }
     }
@@ -284,7 +292,11 @@ impl Reactor {
     }
 
     fn arm_timer(&mut self) {
-        let next = self.sup.next_deadline();
+        let probes = self
+            .rt
+            .iter()
+            .filter_map(|r| r.probe.as_ref()?.next_deadline());
+        let next = self.sup.next_deadline().into_iter().chain(probes).min();
         if next == self.timer_armed {
             return;
         }
@@ -312,8 +324,10 @@ impl Reactor {
     fn on_timer(&mut self) {
         let _ = self.timer.wait();
         self.timer_armed = None;
-        let fx = self.sup.tick(Instant::now());
+        let now = Instant::now();
+        let fx = self.sup.tick(now);
         self.apply(fx);
+        self.probe_tick(now);
     }
 
     fn on_signals(&mut self) {
@@ -344,7 +358,11 @@ impl Reactor {
                     let fx = self.sup.input(i, Input::StopExecDone, Instant::now());
                     self.apply(fx);
                 }
-                None => {}
+                None => {
+                    if let Some(i) = self.probe_pids.remove(&pid) {
+                        self.on_probe_exit(i, pid, status);
+                    }
+                }
             }
         }
         // Orphans of a service may have been the last of its group.
@@ -435,10 +453,8 @@ impl Reactor {
                 Err(_) => break,
             }
         }
-        if done {
-            if let Some(p) = self.rt[i].ready_pipe.take() {
-                self.deregister(p.as_raw_fd());
-            }
+        if done && let Some(p) = self.rt[i].ready_pipe.take() {
+            self.deregister(p.as_raw_fd());
         }
         if ready {
             let fx = self.sup.input(i, Input::Ready, Instant::now());
@@ -710,10 +726,6 @@ impl Reactor {
         }
         self.apply(Vec::new());
     }
-
-    fn start_probe(&mut self, _i: usize, _role: ProbeRole) {}
-
-    fn stop_probes(&mut self, _i: usize) {}
 
     fn spawn_service(&mut self, i: usize) {
         if let Some(old) = self.rt[i].ready_pipe.take() {

@@ -550,6 +550,9 @@ impl Service {
     fn become_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         self.enter(Phase::Ready, now);
         fx.push(Effect::Emit(EventKind::Ready { pid: self.main_pid }));
+        if self.spec.health_check.is_some() {
+            fx.push(Effect::StartHealthCheck);
+        }
     }
 
     fn begin_stop(&mut self, reason: StopReason, now: Instant, fx: &mut Vec<Effect>) {

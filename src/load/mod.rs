@@ -43,8 +43,6 @@ pub use words::split_words;
 /// `[supervisor]` key). Each use gets a warning. Shrink as features land.
 pub const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("service", "bus-name"),
-    ("service", "ready-check"),
-    ("service", "health-check"),
     ("service", "on-exit"),
     ("service", "memory-max"),
     ("service", "tasks-max"),

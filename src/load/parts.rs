@@ -99,10 +99,17 @@ pub fn probe(cx: &mut Ctx, key: &str, node: &Node, defaults: &ProbeDefaults) -> 
             );
             None
         }
-        Some((_, k)) if ok => {
-            probe.kind = k;
-            Some(probe)
-        }
+        Some((_, k)) if ok => match crate::probe::validate(&k) {
+            // Probes run inside the event loop: no DNS, no TLS.
+            Err(why) => {
+                cx.error(&node.span, format!("{key}: {why}"));
+                None
+            }
+            Ok(()) => {
+                probe.kind = k;
+                Some(probe)
+            }
+        },
         Some(_) => None,
     }
 }

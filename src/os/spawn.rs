@@ -172,10 +172,10 @@ unsafe fn child(
             die(report, Stage::Uid);
         }
         let mut pid_var = [0u8; 64];
-        if let Some(name) = cmd.pid_env {
-            if format_var(&mut pid_var, name.as_bytes(), libc::getpid() as u32) {
-                envp[envp.len() - 2] = pid_var.as_ptr().cast();
-            }
+        if let Some(name) = cmd.pid_env
+            && format_var(&mut pid_var, name.as_bytes(), libc::getpid() as u32)
+        {
+            envp[envp.len() - 2] = pid_var.as_ptr().cast();
         }
         libc::execve(cmd.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
         die(report, Stage::Exec)

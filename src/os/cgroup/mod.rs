@@ -43,6 +43,11 @@
 //!    atomic, so two instances never share it) and stays where it is. Its
 //!    services get only the controllers that `<own>` already delegates.
 //!
+//! When tend took its cgroup over with controllers enabled, a process
+//! later started into that cgroup from outside (`docker exec`) cannot join
+//! it (EBUSY); runc then joins the cgroup of the container's init, i.e.
+//! tend's leaf (runc PR #2416), which is harmless.
+//!
 //! `pid1` does not change the rule (rule 2 covers a container's PID 1, and a
 //! PID 1 in a cgroup it shares falls under rule 3); it is shown in
 //! [`Hierarchy::describe`].
@@ -202,6 +207,16 @@ impl Hierarchy {
     /// cgroup created by this call is removed again).
     pub fn create(&self, service: &str, limits: &Limits) -> io::Result<ServiceCgroup> {
         let path = self.root.join(escape_name(service));
+        // With a cgroup-root above tend's own cgroup, a service name could
+        // name the cgroup tend is in: never put services there (a kill
+        // would hit tend).
+        let tend_in = self.leaf.as_ref().unwrap_or(&self.own);
+        if tend_in.starts_with(&path) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: tend itself runs in this cgroup", path.display()),
+            ));
+        }
         let fresh = match fs::create_dir(&path) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,

@@ -441,6 +441,34 @@ fn child_helper() {
     };
     let dir = PathBuf::from(dir);
     let before = own_cgroup_line();
+    if mode == "unprivileged" {
+        for r in [setup(None, false), setup(Some(&dir.join("x")), false)] {
+            match r {
+                Err(e) => assert!(e.contains("Permission denied"), "{e}"),
+                Ok(h) => {
+                    h.remove_all();
+                    panic!("setup works without privileges: {}", h.describe());
+                }
+            }
+        }
+        assert_eq!(own_cgroup_line(), before);
+        println!("child-ok");
+        return;
+    }
+    if mode == "above" {
+        // cgroup-root is the parent of tend's cgroup `above`.
+        let parent = dir.parent().expect("parent");
+        let h = setup(Some(parent), false).expect("setup");
+        assert!(h.leaf.is_none());
+        let e = h.create("above", &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("tend itself"), "{e}");
+        let cg = h.create("beside", &Limits::default()).expect("create");
+        h.remove_all();
+        assert!(!cg.path.exists());
+        assert!(dir.is_dir(), "tend's own cgroup is left alone");
+        println!("child-ok");
+        return;
+    }
     let h = match mode.as_str() {
         "explicit-own" => setup(Some(&dir), false),
         _ => setup(None, mode == "delegated"),
@@ -484,7 +512,7 @@ fn child_helper() {
     println!("child-ok");
 }
 
-fn run_child(s: &Scratch, mode: &str, others: bool) {
+fn run_child(s: &Scratch, mode: &str, others: bool, uid: Option<u32>) {
     let dir = s.dir.join(mode);
     fs::create_dir(&dir).expect("mkdir");
     let procs = fs::OpenOptions::new()
@@ -506,7 +534,17 @@ fn run_child(s: &Scratch, mode: &str, others: bool) {
         .stderr(Stdio::piped());
     // SAFETY: join_in_child is async-signal-safe.
     unsafe {
-        cmd.pre_exec(move || join_in_child(fd).map_err(io::Error::from_raw_os_error));
+        cmd.pre_exec(move || {
+            join_in_child(fd).map_err(io::Error::from_raw_os_error)?;
+            if let Some(id) = uid
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(id) != 0
+                    || libc::setuid(id) != 0)
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
     let mut child = cmd.spawn().expect("spawn test binary");
     let status = wait_child(&mut child, Duration::from_secs(30));
@@ -536,7 +574,7 @@ fn alone_in_its_cgroup_tend_takes_it_over() {
     let Some(s) = Scratch::new("delegated") else {
         return;
     };
-    run_child(&s, "delegated", false);
+    run_child(&s, "delegated", false, None);
 }
 
 #[test]
@@ -544,7 +582,7 @@ fn sharing_its_cgroup_tend_makes_a_private_subtree() {
     let Some(s) = Scratch::new("private") else {
         return;
     };
-    run_child(&s, "private", true);
+    run_child(&s, "private", true, None);
 }
 
 #[test]
@@ -552,5 +590,26 @@ fn inside_its_cgroup_root_tend_moves_into_a_leaf() {
     let Some(s) = Scratch::new("explicit-own") else {
         return;
     };
-    run_child(&s, "explicit-own", true);
+    run_child(&s, "explicit-own", true, None);
+}
+
+#[test]
+fn without_privileges_setup_says_why() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipping: needs root to drop to nobody");
+        return;
+    }
+    let Some(s) = Scratch::new("unprivileged") else {
+        return;
+    };
+    run_child(&s, "unprivileged", false, Some(65534));
+}
+
+#[test]
+fn a_service_never_gets_tends_own_cgroup() {
+    let Some(s) = Scratch::new("above") else {
+        return;
+    };
+    run_child(&s, "above", false, None);
 }
