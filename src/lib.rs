@@ -4,6 +4,8 @@
 pub mod args;
 pub mod cli;
 pub mod control;
+pub mod dbus_wait;
+pub mod detect;
 pub mod event;
 pub mod eventlog;
 pub mod graph;

@@ -2,13 +2,26 @@ use clap::Parser;
 use tend::args::{Cli, Command};
 
 fn main() {
+    // Hidden helper (readiness of `type = "dbus"` services): handled before
+    // clap so that it never shows in help and parses its own arguments.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__dbus-wait")
+    {
+        let args: Vec<String> = std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        std::process::exit(tend::dbus_wait::main(&args));
+    }
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::Run { path, subreaper } => {
             tend::run::run(path.as_deref(), cli.socket.as_deref(), *subreaper)
         }
         Command::Check { path } => tend::run::check(path),
-        Command::DetectType { .. } | Command::Notify { .. } => {
+        Command::DetectType { timeout, cmd } => tend::detect::run(timeout, cmd),
+        Command::Notify { .. } => {
             eprintln!("tend: this command is not supported yet");
             1
         }

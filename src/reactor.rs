@@ -13,7 +13,7 @@ use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
 use crate::model::{Config, NotifyAccess, ServiceType};
-use crate::os::{self, launch, spawn};
+use crate::os::{self, cgroup, launch, spawn};
 use crate::service::{Effect, Input};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -38,6 +38,7 @@ const T_EXEC: u64 = 4 << 32;
 const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
 pub(crate) const T_PROBE: u64 = 7 << 32;
+const T_CGEVENTS: u64 = 5;
 const LOW: u64 = 0xffff_ffff;
 
 /// What a reaped pid was to us.
@@ -53,6 +54,13 @@ pub struct Runtime {
     out: (OwnedFd, OwnedFd),
     err: (OwnedFd, OwnedFd),
     exec_pipe: Option<OwnedFd>,
+    /// The service's cgroup, kept while the service exists (cgroup mode).
+    cgroup: Option<cgroup::ServiceCgroup>,
+    /// The inotify watch on its `cgroup.events`.
+    events_wd: Option<i32>,
+    /// OOM kills and task-limit hits seen so far, to spot new ones.
+    oom_kills: u64,
+    tasks_max_hits: u64,
     /// The ready-check or health-check in progress.
     pub(crate) probe: Option<crate::reactor_probe::ProbeState>,
     /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
@@ -81,6 +89,10 @@ impl Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
             exec_pipe: None,
+            cgroup: None,
+            events_wd: None,
+            oom_kills: 0,
+            tasks_max_hits: 0,
             probe: None,
             notify: None,
             ready_pipe: None,
@@ -114,6 +126,10 @@ pub struct Reactor {
     stdout_registered: bool,
     devnull: OwnedFd,
     pub(crate) socket_gid: Option<u32>,
+    /// Where services' cgroups live, when cgroup v2 is usable.
+    cgroups: Option<cgroup::Hierarchy>,
+    /// inotify on every service's `cgroup.events`: how `down` is learned.
+    events_watch: Option<cgroup::EventsWatch>,
     /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
     upward: Option<String>,
     upward_ready: bool,
@@ -127,6 +143,7 @@ impl Reactor {
         config_path: PathBuf,
         listener: UnixListener,
         upward: Option<String>,
+        cgroups: Option<cgroup::Hierarchy>,
     ) -> std::io::Result<Reactor> {
         let now = Instant::now();
         let sigfd = os::signals_to_fd()?;
@@ -181,6 +198,8 @@ impl Reactor {
             devnull,
             socket_gid,
             inotify: None,
+            cgroups: None,
+            events_watch: None,
             upward,
             upward_ready: false,
         };
@@ -188,6 +207,12 @@ impl Reactor {
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
         r.register(r.listener.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
         let mut r = r;
+        if let Some(h) = cgroups {
+            let watch = cgroup::EventsWatch::new()?;
+            r.register(watch.as_raw_fd(), T_CGEVENTS, EpollFlags::EPOLLIN)?;
+            r.events_watch = Some(watch);
+            r.cgroups = Some(h);
+        }
         for i in 0..r.rt.len() {
             r.register_runtime(i)?;
         }
@@ -244,6 +269,12 @@ impl Reactor {
             if let Some(code) = self.finished_code() {
                 self.emit(NO_SERVICE, EventKind::ShutdownFinished);
                 self.flush_all_conns();
+                for i in 0..self.rt.len() {
+                    self.release_cgroup(i);
+                }
+                if let Some(h) = &self.cgroups {
+                    h.remove_all();
+                }
                 self.flush_stdout_before_exit();
                 return code;
             }
@@ -271,6 +302,7 @@ impl Reactor {
                 T_LISTEN => self.accept(),
                 T_STDOUT => self.logs.on_stdout_writable(),
                 T_INOTIFY => self.on_inotify(),
+                T_CGEVENTS => self.on_cgroup_events(),
                 _ => {}
             },
             T_CONN => self.on_conn(token & LOW, flags),
@@ -378,7 +410,8 @@ impl Reactor {
         self.drain_notify(i);
         self.drain_output(i, Stream::Stdout);
         self.drain_output(i, Stream::Stderr);
-        let others_alive = self.rt[i].pgid.is_some_and(os::group_alive);
+        let others_alive = self.service_alive(i);
+        self.report_limits(i);
         let fx = self.sup.input(
             i,
             Input::Exited {
@@ -393,9 +426,51 @@ impl Reactor {
         self.check_down(i);
     }
 
+    /// Whether any process of service `i` is left: its cgroup is
+    /// populated, or (without cgroups) its process group has a member.
+    fn service_alive(&self, i: usize) -> bool {
+        match &self.rt[i].cgroup {
+            Some(cg) => cg.populated().unwrap_or(false),
+            None => self.rt[i].pgid.is_some_and(os::group_alive),
+        }
+    }
+
+    fn on_cgroup_events(&mut self) {
+        let changed = self
+            .events_watch
+            .as_mut()
+            .map(|w| w.read_changed())
+            .unwrap_or_default();
+        for i in 0..self.rt.len() {
+            if self.rt[i].events_wd.is_some_and(|wd| changed.contains(&wd)) {
+                self.check_down(i);
+            }
+        }
+    }
+
+    /// An OOM kill or the tasks limit hit since the last look: say so.
+    fn report_limits(&mut self, i: usize) {
+        let Some(cg) = &self.rt[i].cgroup else { return };
+        let oom = cg.memory_events().map_or(0, |m| m.oom_kill);
+        let tasks = cg.pids_events().unwrap_or(0);
+        let (old_oom, old_tasks) = (self.rt[i].oom_kills, self.rt[i].tasks_max_hits);
+        self.rt[i].oom_kills = oom;
+        self.rt[i].tasks_max_hits = tasks;
+        if oom > old_oom {
+            let message = format!(
+                "memory-max reached: the OOM killer killed {} process(es)",
+                oom - old_oom
+            );
+            self.emit(i, EventKind::Warning { message });
+        }
+        if tasks > old_tasks {
+            let message = format!("tasks-max reached: {} fork(s) refused", tasks - old_tasks);
+            self.emit(i, EventKind::Warning { message });
+        }
+    }
+
     fn check_down(&mut self, i: usize) {
-        let r = &self.rt[i];
-        if !r.awaiting_down || r.pgid.is_some_and(os::group_alive) {
+        if !self.rt[i].awaiting_down || self.service_alive(i) {
             return;
         }
         self.rt[i].awaiting_down = false;
@@ -407,6 +482,9 @@ impl Reactor {
         self.logs.flush_partial(&self.sup.services[i].spec.name);
         let fx = self.sup.input(i, Input::Down, Instant::now());
         self.apply(fx);
+        if self.sup.services[i].retired {
+            self.release_cgroup(i);
+        }
     }
 
     /// Read the exec-status pipe if it has something to say.
@@ -605,6 +683,14 @@ impl Reactor {
     /// Every process of the service: its process group, and the group of
     /// a main process that left it (a daemon that called setsid).
     pub(crate) fn signal_all(&mut self, i: usize, sig: i32) {
+        if let Some(cg) = &self.rt[i].cgroup {
+            let _ = if sig == libc::SIGKILL {
+                cg.kill()
+            } else {
+                cg.signal_all(sig).map(|_| ())
+            };
+            return;
+        }
         let pgid = self.rt[i].pgid;
         if let Some(pgid) = pgid {
             os::signal_group(pgid, sig);
@@ -614,6 +700,54 @@ impl Reactor {
                 Some((_, g)) if g == main => os::signal_group(g, sig),
                 _ => os::signal_pid(main, sig),
             };
+        }
+    }
+
+    /// Create the service's cgroup on its first start (kept across
+    /// restarts), watch its `cgroup.events`, warn about missing controllers.
+    fn ensure_cgroup(&mut self, i: usize) -> Result<(), String> {
+        let Some(h) = &self.cgroups else {
+            return Ok(());
+        };
+        if self.rt[i].cgroup.is_some() {
+            return Ok(());
+        }
+        let spec = &self.sup.services[i].spec;
+        let limits = cgroup::Limits {
+            memory_max: spec.memory_max,
+            tasks_max: spec.tasks_max,
+            cpu_max: spec.cpu_max,
+        };
+        let cg = h
+            .create(&spec.name, &limits)
+            .map_err(|e| format!("cgroup for {}: {e}", spec.name))?;
+        if !cg.unsupported_limits.is_empty() {
+            let message = format!(
+                "{} not applied: the cgroup controller is not available here ({})",
+                cg.unsupported_limits.join(", "),
+                h.describe()
+            );
+            self.emit(i, EventKind::Warning { message });
+        }
+        if let Some(w) = &mut self.events_watch {
+            match w.add(&cg.events_path) {
+                Ok(wd) => self.rt[i].events_wd = Some(wd),
+                Err(e) => return Err(format!("watching {}: {e}", cg.events_path.display())),
+            }
+        }
+        self.rt[i].oom_kills = cg.memory_events().map_or(0, |m| m.oom_kill);
+        self.rt[i].tasks_max_hits = cg.pids_events().unwrap_or(0);
+        self.rt[i].cgroup = Some(cg);
+        Ok(())
+    }
+
+    /// A removed service is gone for good: drop its cgroup.
+    fn release_cgroup(&mut self, i: usize) {
+        if let Some(cg) = self.rt[i].cgroup.take() {
+            if let (Some(w), Some(wd)) = (&mut self.events_watch, self.rt[i].events_wd.take()) {
+                w.remove(wd);
+            }
+            let _ = cg.remove();
         }
     }
 
@@ -731,6 +865,13 @@ impl Reactor {
         if let Some(old) = self.rt[i].ready_pipe.take() {
             self.deregister(old.as_raw_fd());
         }
+        if let Err(error) = self.ensure_cgroup(i) {
+            let fx = self
+                .sup
+                .input(i, Input::SpawnFailed { error }, Instant::now());
+            self.queue.extend(fx);
+            return;
+        }
         let spec = &self.sup.services[i].spec;
         let ready_pipe = match (spec.kind, spec.ready_fd) {
             (ServiceType::NotifyFd, Some(fd)) => match os::pipe(true) {
@@ -774,6 +915,7 @@ impl Reactor {
             stderr: r.err.1.as_raw_fd(),
             extra_fds,
             pid_env: spec.watchdog.map(|_| "WATCHDOG_PID"),
+            cgroup_procs: r.cgroup.as_ref().map(|c| c.procs_fd.as_raw_fd()),
         });
         let input = match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}")))
         {
@@ -825,6 +967,7 @@ impl Reactor {
             stderr: r.err.1.as_raw_fd(),
             extra_fds: Vec::new(),
             pid_env: None,
+            cgroup_procs: r.cgroup.as_ref().map(|c| c.procs_fd.as_raw_fd()),
         });
         match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}"))) {
             Ok(child) => {

@@ -92,7 +92,20 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
     if !pid1 && let Err(e) = crate::os::become_subreaper() {
         eprintln!("tend: warning: cannot become a child subreaper: {e}");
     }
-    let reactor = match Reactor::new(config, path, listener, upward) {
+    let cgroups = match crate::os::cgroup::setup(config.supervisor.cgroup_root.as_deref(), pid1) {
+        Ok(h) => {
+            eprintln!("tend: tracking services with {}", h.describe());
+            Some(h)
+        }
+        Err(why) => {
+            eprintln!(
+                "tend: cgroups not used ({why}); tracking services by process group and \
+                 child subreaper: a process that leaves its group (setsid) is not tracked"
+            );
+            None
+        }
+    };
+    let reactor = match Reactor::new(config, path, listener, upward, cgroups) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tend: fatal: {e}");

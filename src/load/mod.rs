@@ -44,13 +44,9 @@ pub use words::split_words;
 pub const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("service", "bus-name"),
     ("service", "on-exit"),
-    ("service", "memory-max"),
-    ("service", "tasks-max"),
-    ("service", "cpu-max"),
     ("type", "dbus"),
     ("supervisor", "http"),
     ("supervisor", "on-exit"),
-    ("supervisor", "cgroup-root"),
 ];
 
 /// Whether `name` of `section` is in [`NOT_SUPPORTED`].

@@ -186,7 +186,6 @@ WantedBy=multi-user.target
             "app.service:5:1: warning: service `app`: unknown or unsupported systemd directive `Before=` in [Unit], ignored",
             "app.service:17:17: warning: service `app`: EnvironmentFile: `/nonexistent/env` does not exist, ignored (optional files are checked when loading)",
             "app.service:19:1: warning: service `app`: unknown or unsupported systemd directive `Foo=` in [Service], ignored",
-            "app.service:20:1: warning: service `app`: MemoryMax: not supported yet, ignored",
             "app.service:22:19: warning: service `app`: SuccessExitStatus: signal `SIGUSR1` is not supported, ignored",
         ]
     );

@@ -51,7 +51,6 @@ fn single_file_errors() {
             "all.toml:4:10: error: supervisor: socket: must not be empty",
             "all.toml:5:1: warning: supervisor: http: not supported yet, ignored",
             "all.toml:5:8: error: supervisor: http: `localhost` has no port: expected host:port, e.g. \"127.0.0.1:8080\"",
-            "all.toml:6:1: warning: supervisor: cgroup-root: not supported yet, ignored",
             "all.toml:7:1: error: supervisor: unknown key `shutdown_timeout`, did you mean `shutdown-timeout`?",
             "all.toml:8:19: error: supervisor: event-retention: 0 is out of range (1 to 100000000)",
             "all.toml:9:10: error: invalid service name `bad name`: ` ` is not allowed (use letters, digits, _ . @ -)",
@@ -71,7 +70,7 @@ fn supervisor_not_supported_keys_warn_but_are_stored() {
     assert_eq!(l.config.supervisor.on_exit, Some(vec!["./hook".into()]));
     assert_eq!(l.config.supervisor.cgroup_root, Some(PathBuf::from("tend")));
     let w = shown(Path::new("/nonexistent"), &l.warnings);
-    assert_eq!(w.len(), 3, "{w:?}");
+    assert_eq!(w.len(), 2, "{w:?}");
     for &(section, key) in NOT_SUPPORTED {
         if section == "supervisor" {
             assert!(

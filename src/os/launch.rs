@@ -25,6 +25,8 @@ pub struct Context<'a> {
     pub extra_fds: Vec<(RawFd, RawFd)>,
     /// A variable the child sets to its own pid (`WATCHDOG_PID`).
     pub pid_env: Option<&'static str>,
+    /// Join this cgroup (its `cgroup.procs` fd) first thing in the child.
+    pub cgroup_procs: Option<RawFd>,
 }
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
@@ -74,6 +76,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         new_process_group: true,
         display: first.clone(),
         pid_env: ctx.pid_env,
+        cgroup_procs: ctx.cgroup_procs,
     })
 }
 

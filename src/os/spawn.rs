@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Stage {
+    Cgroup = 9,
     ProcessGroup = 1,
     Signals,
     Fds,
@@ -26,13 +27,24 @@ pub enum Stage {
 impl Stage {
     fn from_u8(b: u8) -> Option<Stage> {
         use Stage::*;
-        [ProcessGroup, Signals, Fds, Chdir, Groups, Gid, Uid, Exec]
-            .into_iter()
-            .find(|s| *s as u8 == b)
+        [
+            Cgroup,
+            ProcessGroup,
+            Signals,
+            Fds,
+            Chdir,
+            Groups,
+            Gid,
+            Uid,
+            Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == b)
     }
 
     fn name(self) -> &'static str {
         match self {
+            Stage::Cgroup => "joining the service's cgroup",
             Stage::ProcessGroup => "setpgid",
             Stage::Signals => "signal setup",
             Stage::Fds => "fd setup",
@@ -64,6 +76,9 @@ pub struct Command {
     pub new_process_group: bool,
     /// For messages: what the user wrote as the program.
     pub display: String,
+    /// `cgroup.procs` of the cgroup to join before anything else, so that
+    /// no process of the service ever runs outside it.
+    pub cgroup_procs: Option<RawFd>,
     /// Set this variable to the child's own pid (e.g. `WATCHDOG_PID`),
     /// which only the child knows.
     pub pid_env: Option<&'static str>,
@@ -114,6 +129,12 @@ unsafe fn child(
     report: RawFd,
 ) -> ! {
     unsafe {
+        if let Some(fd) = cmd.cgroup_procs {
+            if let Err(errno) = crate::os::cgroup::join_in_child(fd) {
+                *libc::__errno_location() = errno;
+                die(report, Stage::Cgroup);
+            }
+        }
         if cmd.new_process_group && libc::setpgid(0, 0) != 0 {
             die(report, Stage::ProcessGroup);
         }

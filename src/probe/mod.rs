@@ -521,6 +521,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         stderr: out_w.as_raw_fd(),
         extra_fds: Vec::new(),
         pid_env: None,
+        cgroup_procs: None,
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;
