@@ -389,6 +389,10 @@ impl Conn {
                 self.address,
                 SETUP_TIMEOUT.as_secs()
             ),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => format!(
+                "{what}: the D-Bus bus at {} closed the connection",
+                self.address
+            ),
             _ => format!("{what} (D-Bus bus at {}): {e}", self.address),
         }
     }

@@ -166,6 +166,17 @@ pub struct Config {
     pub services: Vec<ServiceSpec>,
 }
 
+impl Config {
+    /// Fill service keys whose default comes from `[supervisor]`.
+    pub fn resolve_defaults(&mut self) {
+        for s in &mut self.services {
+            if s.on_exit.is_none() {
+                s.on_exit.clone_from(&self.supervisor.on_exit);
+            }
+        }
+    }
+}
+
 impl ServiceSpec {
     /// A service with every default of SPEC §2, for `exec`; loaders start
     /// from this and override what the definition sets.

@@ -46,6 +46,7 @@ const LOW: u64 = 0xffff_ffff;
 enum PidOwner {
     Main(usize),
     StopExec(usize),
+    Hook(usize),
 }
 
 /// The OS side of one service: what the pure `Service` cannot hold.
@@ -61,6 +62,10 @@ pub struct Runtime {
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
+    /// The on-exit hook in progress: its pid, and whether tend killed it.
+    hook: Option<(i32, bool)>,
+    /// The hook's own cgroup (cgroup mode), kept across runs.
+    hook_cgroup: Option<cgroup::ServiceCgroup>,
     /// The ready-check or health-check in progress.
     pub(crate) probe: Option<crate::reactor_probe::ProbeState>,
     /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
@@ -93,6 +98,8 @@ impl Runtime {
             events_wd: None,
             oom_kills: 0,
             tasks_max_hits: 0,
+            hook: None,
+            hook_cgroup: None,
             probe: None,
             notify: None,
             ready_pipe: None,
@@ -385,6 +392,7 @@ impl Reactor {
         while let Some((pid, status)) = os::reap_one() {
             match self.pids.remove(&pid) {
                 Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
+                Some(PidOwner::Hook(i)) => self.hook_exited(i, status),
                 Some(PidOwner::StopExec(i)) => {
                     self.rt[i].stop_exec = None;
                     let fx = self.sup.input(i, Input::StopExecDone, Instant::now());
@@ -676,6 +684,8 @@ impl Reactor {
                 Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),
                 Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
                 Effect::StopProbes => self.stop_probes(i),
+                Effect::RunHook { env } => self.run_hook(i, env),
+                Effect::KillHook => self.kill_hook(i),
             }
         }
     }
@@ -743,6 +753,9 @@ impl Reactor {
 
     /// A removed service is gone for good: drop its cgroup.
     fn release_cgroup(&mut self, i: usize) {
+        if let Some(cg) = self.rt[i].hook_cgroup.take() {
+            let _ = cg.remove();
+        }
         if let Some(cg) = self.rt[i].cgroup.take() {
             if let (Some(w), Some(wd)) = (&mut self.events_watch, self.rt[i].events_wd.take()) {
                 w.remove(wd);
@@ -943,6 +956,79 @@ impl Reactor {
         self.queue.extend(fx);
     }
 
+    /// The on-exit hook: its own process group (and cgroup), the service's
+    /// output pipes, the hook variables; bounded by the service's deadline.
+    fn run_hook(&mut self, i: usize, env: Vec<(String, String)>) {
+        let spec = &self.sup.services[i].spec;
+        let Some(argv) = spec.on_exit.clone() else { return };
+        if self.rt[i].hook_cgroup.is_none() {
+            if let Some(h) = &self.cgroups {
+                let name = format!("{}:on-exit", spec.name);
+                self.rt[i].hook_cgroup = h.create(&name, &cgroup::Limits::default()).ok();
+            }
+        }
+        let spec = &self.sup.services[i].spec;
+        let r = &self.rt[i];
+        let prepared = launch::prepare(&launch::Context {
+            argv: &argv,
+            working_dir: &spec.working_dir,
+            environment: &spec.environment,
+            env_files: &spec.env_files,
+            user: spec.user.as_deref(),
+            group: spec.group.as_deref(),
+            extra_env: &env,
+            stdin: self.devnull.as_raw_fd(),
+            stdout: r.out.1.as_raw_fd(),
+            stderr: r.err.1.as_raw_fd(),
+            extra_fds: Vec::new(),
+            pid_env: None,
+            cgroup_procs: r.hook_cgroup.as_ref().map(|c| c.procs_fd.as_raw_fd()),
+        });
+        match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}"))) {
+            Ok(child) => {
+                self.rt[i].hook = Some((child.pid, false));
+                self.pids.insert(child.pid, PidOwner::Hook(i));
+            }
+            Err(e) => {
+                let message = format!("on-exit hook could not run: {e}");
+                self.emit(i, EventKind::Warning { message });
+                let fx = self.sup.input(i, Input::HookDone { status: None }, Instant::now());
+                self.queue.extend(fx);
+            }
+        }
+    }
+
+    /// Kill the hook's whole process tree.
+    fn kill_hook(&mut self, i: usize) {
+        let r = &mut self.rt[i];
+        let Some((pid, killed)) = &mut r.hook else { return };
+        *killed = true;
+        match &r.hook_cgroup {
+            Some(cg) => {
+                let _ = cg.kill();
+            }
+            None => {
+                os::signal_group(*pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    fn hook_exited(&mut self, i: usize, status: ExitStatus) {
+        let Some((pid, killed)) = self.rt[i].hook.take() else { return };
+        // Whatever the hook left behind goes with it.
+        match &self.rt[i].hook_cgroup {
+            Some(cg) => {
+                let _ = cg.kill();
+            }
+            None => {
+                os::signal_group(pid, libc::SIGKILL);
+            }
+        }
+        let status = (!killed).then_some(status);
+        let fx = self.sup.input(i, Input::HookDone { status }, Instant::now());
+        self.apply(fx);
+    }
+
     fn run_stop_exec(&mut self, i: usize) {
         let spec = &self.sup.services[i].spec;
         let Some(argv) = spec.stop_exec.clone() else {
@@ -1097,7 +1183,8 @@ impl Reactor {
         for w in &loaded.warnings {
             self.system_line(&w.to_string());
         }
-        let new = loaded.config;
+        let mut new = loaded.config;
+        new.resolve_defaults();
         let (done, fx) = self.sup.reconfigure(
             new.services.clone(),
             new.supervisor.shutdown_timeout,

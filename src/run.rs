@@ -69,7 +69,8 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
         }
     };
     print_diagnostics(&loaded.warnings);
-    let config = loaded.config;
+    let mut config = loaded.config;
+    config.resolve_defaults();
     let socket_path = match (
         socket,
         std::env::var_os("TEND_SOCKET"),

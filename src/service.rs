@@ -129,6 +129,9 @@ pub enum Input {
     StopExecDone,
     /// Kill every process now (second shutdown signal, shutdown timeout).
     Kill,
+    /// The on-exit hook finished: its exit status, or None if it was
+    /// killed at its deadline.
+    HookDone { status: Option<ExitStatus> },
     /// Leave `Failed`/`Completed` for `Down` so that a start request can run
     /// the service again.
     Reset,
@@ -152,6 +155,32 @@ pub enum Effect {
     StartHealthCheck,
     /// Cancel any probe of this service (it is stopping or gone).
     StopProbes,
+    /// Run the on-exit hook with this environment; the reactor answers
+    /// `HookDone`.
+    RunHook { env: Vec<(String, String)> },
+    /// The hook overran its deadline: kill its whole process tree.
+    KillHook,
+}
+
+/// What the on-exit hook's exit status asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HookVerdict {
+    /// 100: restart now, whatever the policy.
+    Restart,
+    /// 101: stay down.
+    StayDown,
+    /// 0 (or anything else, or no answer in time): the restart policy decides.
+    Policy,
+}
+
+impl HookVerdict {
+    fn name(self) -> &'static str {
+        match self {
+            HookVerdict::Restart => "restart",
+            HookVerdict::StayDown => "stay-down",
+            HookVerdict::Policy => "policy",
+        }
+    }
 }
 
 /// What ended the last run, to classify it against the restart policy.
@@ -196,6 +225,8 @@ pub struct Service {
     reloading: bool,
     /// Forking: the first process exited 0; the daemon is what runs now.
     forked: bool,
+    /// The on-exit hook runs (phase `Stopping`, every service process gone).
+    hook_running: bool,
     /// Removed from the configuration: stopped, hidden, its slot reusable.
     pub retired: bool,
     /// A changed definition waiting for the running instance to be gone.
@@ -242,6 +273,7 @@ impl Service {
             check_ready: false,
             reloading: false,
             forked: false,
+            hook_running: false,
             attempt: 0,
             spawned_at: None,
             exec_confirmed: false,
@@ -262,7 +294,7 @@ impl Service {
     /// pid file is awaited: its daemon is what runs then.
     pub fn awaiting_down(&self) -> bool {
         let awaiting_pid_file = self.forked && self.spec.pid_file.is_some() && !self.type_ready;
-        self.phase.has_processes() && !self.main_alive && !awaiting_pid_file
+        self.phase.has_processes() && !self.main_alive && !awaiting_pid_file && !self.hook_running
     }
 
     /// The earliest of this service's deadlines.
@@ -391,8 +423,17 @@ impl Service {
                     self.exited(pid, status, others_alive, now, &mut fx)
                 }
             }
-            (P::Starting | P::Ready | P::Stopping, I::Down) if !self.main_alive => {
+            (P::Starting | P::Ready | P::Stopping, I::Down)
+                if !self.main_alive && !self.hook_running =>
+            {
                 self.down(now, &mut fx)
+            }
+            (P::Stopping, I::Timeout) if self.hook_running => {
+                self.deadline = None;
+                fx.push(Effect::KillHook);
+            }
+            (P::Stopping, I::HookDone { status }) if self.hook_running => {
+                self.hook_done(status, now, &mut fx)
             }
             (P::Starting | P::Ready, I::Timeout)
                 if self.watchdog_deadline.is_some_and(|d| d <= now) =>
@@ -404,7 +445,7 @@ impl Service {
                 self.diagnose_start_timeout(&mut fx);
                 self.begin_stop(StopReason::StartTimeout, now, &mut fx);
             }
-            (P::Stopping, I::Timeout) => {
+            (P::Stopping, I::Timeout) if !self.hook_running => {
                 self.killed = true;
                 self.deadline = None;
                 fx.push(Effect::SignalAll(libc::SIGKILL));
@@ -424,6 +465,7 @@ impl Service {
                 if self.main_alive => {
                     self.signal_stop(&mut fx);
                 }
+            (P::Stopping, I::Kill) if self.hook_running => fx.push(Effect::KillHook),
             (P::Starting | P::Ready | P::Stopping, I::Kill) => {
                 self.killed = true;
                 self.deadline = None;
@@ -641,6 +683,65 @@ impl Service {
     fn down(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         fx.push(Effect::Emit(EventKind::Down));
         self.main_pid = None;
+        if self.spec.on_exit.is_some() {
+            // The hook decides (SPEC §5); it has stop-timeout to do so.
+            self.hook_running = true;
+            self.deadline = self.spec.stop_timeout.map(|t| now + t);
+            fx.push(Effect::RunHook {
+                env: self.hook_env(),
+            });
+            return;
+        }
+        self.decide(None, now, fx);
+    }
+
+    /// What the hook is told about the run that ended.
+    fn hook_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("TEND_SERVICE".to_string(), self.spec.name.clone()),
+            ("TEND_RESTARTS".to_string(), self.restarts.to_string()),
+        ];
+        match self.last_exit {
+            Some(ExitStatus::Code(c)) => env.push(("TEND_EXIT_CODE".into(), c.to_string())),
+            Some(ExitStatus::Signal(n)) => {
+                env.push(("TEND_EXIT_SIGNAL".into(), crate::event::signal_name(n)))
+            }
+            None => {}
+        }
+        let reason = match (self.stop_reason, self.ending) {
+            (Some(r), _) => r.name(),
+            (None, _) if !self.exec_confirmed => "exec-failed",
+            (None, Some(Ending::Exit(_))) => "exited",
+            (None, _) => "vanished",
+        };
+        env.push(("TEND_REASON".into(), reason.to_string()));
+        env
+    }
+
+    fn hook_done(&mut self, status: Option<ExitStatus>, now: Instant, fx: &mut Vec<Effect>) {
+        self.hook_running = false;
+        self.deadline = None;
+        let verdict = match status {
+            Some(ExitStatus::Code(100)) => HookVerdict::Restart,
+            Some(ExitStatus::Code(101)) => HookVerdict::StayDown,
+            _ => HookVerdict::Policy,
+        };
+        let hook = self.spec.on_exit.as_ref().map(|a| a.join(" ")).unwrap_or_default();
+        let code = match status {
+            Some(ExitStatus::Code(c)) => Some(c),
+            Some(ExitStatus::Signal(n)) => Some(128 + n),
+            None => None,
+        };
+        fx.push(Effect::Emit(EventKind::Hook {
+            hook,
+            code,
+            decision: verdict.name().to_string(),
+        }));
+        self.decide(Some(verdict), now, fx);
+    }
+
+    /// After `down` (and the hook): restart, stay down, complete or fail.
+    fn decide(&mut self, verdict: Option<HookVerdict>, now: Instant, fx: &mut Vec<Effect>) {
         let requested = matches!(
             self.stop_reason,
             Some(
@@ -653,6 +754,22 @@ impl Service {
         if requested {
             self.enter(Phase::Down, now);
             return;
+        }
+        match verdict {
+            Some(HookVerdict::Restart) => {
+                // Restart now, whatever the policy: no backoff.
+                self.restarts += 1;
+                self.want = Want::Up;
+                self.enter(Phase::Down, now);
+                return;
+            }
+            Some(HookVerdict::StayDown) => {
+                self.want = Want::Down;
+                self.ended = true;
+                self.enter(Phase::Down, now);
+                return;
+            }
+            Some(HookVerdict::Policy) | None => {}
         }
         // No recorded exit: the main pid was unknown (forking without a pid
         // file) and the last process vanished on its own.

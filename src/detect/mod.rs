@@ -146,6 +146,7 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         stderr: out_w.as_raw_fd(),
         extra_fds: vec![(ready_w.as_raw_fd(), READY_FD)],
         pid_env: None,
+        cgroup_procs: None,
     };
     let cmd = os::launch::prepare(&ctx)?;
     let start = Instant::now();
@@ -350,7 +351,9 @@ impl Watch {
                 }
                 Err(e) => {
                     if self.ev.notify_errors.len() < MAX_NOTES {
-                        let from = sender.map(|p| format!(" (from pid {p})")).unwrap_or_default();
+                        let from = sender
+                            .map(|p| format!(" (from pid {p})"))
+                            .unwrap_or_default();
                         self.ev.notify_errors.push(format!("{e}{from}"));
                     }
                 }
@@ -379,7 +382,11 @@ impl Watch {
                 format!("{key}={value}")
             };
             let prefix = format!("{key}=");
-            if let Some(slot) = self.ev.notify_other.iter_mut().find(|s| s.starts_with(&prefix))
+            if let Some(slot) = self
+                .ev
+                .notify_other
+                .iter_mut()
+                .find(|s| s.starts_with(&prefix))
             {
                 *slot = shown;
             } else if self.ev.notify_other.len() < MAX_NOTES {
@@ -550,12 +557,8 @@ impl Watch {
         if !left.is_empty() {
             cleanup.killed = left.len();
             self.signal_all(&left, libc::SIGKILL);
-            cleanup.survivors = self.wait_gone(
-                sigfd,
-                notify,
-                Instant::now() + GRACE,
-                Some(libc::SIGKILL),
-            );
+            cleanup.survivors =
+                self.wait_gone(sigfd, notify, Instant::now() + GRACE, Some(libc::SIGKILL));
         }
         self.reap_all();
         cleanup

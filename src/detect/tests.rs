@@ -174,7 +174,10 @@ fn forking_report() {
         survivors: vec![],
     };
     let r = render(&e, &recommend(&e), &cleanup);
-    assert!(r.starts_with("recommended type: forking\nevidence:\n"), "{r}");
+    assert!(
+        r.starts_with("recommended type: forking\nevidence:\n"),
+        "{r}"
+    );
     assert!(
         r.contains(
             "main process (pid 100) exited 0 after 12 ms, leaving 2 processes \
@@ -183,7 +186,10 @@ fn forking_report() {
         "{r}"
     );
     assert!(r.contains("  | starting"), "{r}");
-    assert!(r.contains("stopped afterwards: 2 processes (1 needed SIGKILL)"), "{r}");
+    assert!(
+        r.contains("stopped afterwards: 2 processes (1 needed SIGKILL)"),
+        "{r}"
+    );
     assert!(
         r.ends_with(
             "# nginx.toml\nexec = [\"/usr/sbin/nginx\", \"-g\", \"daemon on;\"]\n\
@@ -245,6 +251,9 @@ fn notify_fd_and_failed_reports() {
 #[test]
 fn durations_names_and_strings() {
     assert_eq!(human(ms(12)), "12 ms");
+    assert_eq!(human(Duration::from_micros(340)), "0.3 ms");
+    assert_eq!(human(Duration::from_micros(20)), "0 ms");
+    assert_eq!(human(ms(5)), "5 ms");
     assert_eq!(human(ms(1500)), "1.5 s");
     assert_eq!(human(ms(2000)), "2 s");
     assert_eq!(human(ms(1234)), "1.23 s");
@@ -291,15 +300,15 @@ fn st(pid: i32, ppid: i32, pgrp: i32, state: char) -> Stat {
 fn ours_are_descendants_and_group_members() {
     let all = vec![
         st(1, 0, 1, 'S'),
-        st(10, 1, 10, 'S'),   // tend
-        st(11, 10, 11, 'S'),  // main
-        st(12, 11, 11, 'S'),  // its child
-        st(13, 12, 13, 'S'),  // grandchild in its own group
-        st(14, 10, 14, 'S'),  // re-parented orphan
-        st(15, 10, 15, 'Z'),  // zombie: dead
-        st(16, 1, 11, 'S'),   // in the group, not a descendant
-        st(17, 1, 17, 'S'),   // unrelated
-        st(18, 17, 17, 'S'),  // unrelated
+        st(10, 1, 10, 'S'),  // tend
+        st(11, 10, 11, 'S'), // main
+        st(12, 11, 11, 'S'), // its child
+        st(13, 12, 13, 'S'), // grandchild in its own group
+        st(14, 10, 14, 'S'), // re-parented orphan
+        st(15, 10, 15, 'Z'), // zombie: dead
+        st(16, 1, 11, 'S'),  // in the group, not a descendant
+        st(17, 1, 17, 'S'),  // unrelated
+        st(18, 17, 17, 'S'), // unrelated
     ];
     let pids: Vec<i32> = procs::ours(&all, 10, 11).iter().map(|p| p.pid).collect();
     assert_eq!(pids, vec![11, 12, 13, 14, 16]);

@@ -74,7 +74,9 @@ pub enum Recommendation {
     Forking,
     Oneshot,
     Notify,
-    NotifyFd { fd: i32 },
+    NotifyFd {
+        fd: i32,
+    },
     /// The main process failed (non-zero exit or a signal): fix the
     /// command first.
     Failed(ExitStatus),
@@ -143,14 +145,16 @@ pub struct Cleanup {
     pub survivors: Vec<i32>,
 }
 
-/// `12 ms`, `1.5 s`.
+/// `0.3 ms`, `12 ms`, `1.5 s`.
 pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
+    let trim = |s: String| s.trim_end_matches('0').trim_end_matches('.').to_string();
+    let us = d.as_micros();
+    if us < 10_000 {
+        format!("{} ms", trim(format!("{:.1}", us as f64 / 1000.0)))
+    } else if us < 1_000_000 {
+        format!("{} ms", d.as_millis())
     } else {
-        let s = format!("{:.2}", d.as_secs_f64());
-        format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
+        format!("{} s", trim(format!("{:.2}", d.as_secs_f64())))
     }
 }
 
@@ -388,9 +392,7 @@ fn advice(ev: &Evidence, rec: &Recommendation) -> Vec<String> {
             }
         }
         Recommendation::Forking => {
-            out.push(
-                "it daemonized: the first process exited 0 and left processes running".into(),
-            );
+            out.push("it daemonized: the first process exited 0 and left processes running".into());
             out.push(
                 "if the daemon writes a pid file, set `pid-file`: tend then supervises that \
                  process (its death is the service's exit)"
@@ -444,7 +446,10 @@ pub fn definition(ev: &Evidence, rec: &Recommendation) -> Option<String> {
     let ty = rec.type_name()?;
     let name = service_name(&ev.argv);
     let argv: Vec<String> = ev.argv.iter().map(|a| toml_string(a)).collect();
-    let mut d = format!("# {name}.toml\nexec = [{}]\ntype = \"{ty}\"\n", argv.join(", "));
+    let mut d = format!(
+        "# {name}.toml\nexec = [{}]\ntype = \"{ty}\"\n",
+        argv.join(", ")
+    );
     match rec {
         Recommendation::NotifyFd { fd } => {
             let _ = writeln!(d, "ready-fd = {fd}");
@@ -517,7 +522,7 @@ pub fn render(ev: &Evidence, rec: &Recommendation, cleanup: &Cleanup) -> String 
         let _ = writeln!(r, "note: {a}");
     }
     if let Some(def) = definition(ev, rec) {
-        let _ = writeln!(r, "\n{def}");
+        let _ = write!(r, "\n{def}");
     }
     r
 }

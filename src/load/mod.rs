@@ -43,10 +43,8 @@ pub use words::split_words;
 /// `[supervisor]` key). Each use gets a warning. Shrink as features land.
 pub const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("service", "bus-name"),
-    ("service", "on-exit"),
     ("type", "dbus"),
     ("supervisor", "http"),
-    ("supervisor", "on-exit"),
 ];
 
 /// Whether `name` of `section` is in [`NOT_SUPPORTED`].

@@ -255,7 +255,6 @@ fn service_directories() {
         shown(&t.0, &l.warnings),
         [
             "noexec/run: warning: `noexec/run` is not executable: directory ignored (chmod +x it to make `noexec` a service)",
-            "svc/finish: warning: service `svc`: on-exit (`finish`): not supported yet, ignored",
             "svc/log/run: warning: service `svc`: log/run: a logger service is not supported yet, ignored (output goes to tend's log)",
         ]
     );
