@@ -271,6 +271,8 @@ def layout(sup, work, services):
             if s.get("restart"):
                 lines.append('restart = "always"')
                 lines.append('restart-delay = "%s"' % s.get("delay", "0s"))
+                if s.get("delay_max"):
+                    lines.append('restart-delay-max = "%s"' % s["delay_max"])
             if s.get("requires"):
                 lines.append("requires = " + json.dumps(s["requires"]))
             write(os.path.join(d, s["name"] + ".toml"), "\n".join(lines) + "\n")
@@ -316,6 +318,9 @@ def layout(sup, work, services):
                 "stderr_logfile=NONE",
                 "",
             ]
+        # One group holding every program: supervisord stops group after group,
+        # serially, so one group per program would stop 20 services one by one.
+        parts += ["[group:bench]", "programs=" + ",".join(s["name"] for s in services), ""]
         write(ini, "\n".join(parts))
         return ["supervisord", "-n", "-c", ini]
     if sup == "horust":
@@ -465,7 +470,7 @@ def sc_restart(b):
     sups = b.sups(RESTARTING)
 
     def lat(lines):
-        rows = sorted((int(l[1]), int(l[2])) for l in lines if len(l) == 3)
+        rows = sorted((int(l[1]), int(l[2])) for l in lines if len(l) >= 3)
         return [(rows[i + 1][0] - rows[i][1]) / 1e6 for i in range(len(rows) - 1)]
 
     for r in range(rounds):
@@ -510,7 +515,7 @@ def sc_memory(b):
     """RSS and PSS of the supervisor's process tree (services excluded) with N
     idle services."""
     ns_list = [10, 100] if b.quick else [10, 100, 1000]
-    rounds = 2
+    rounds = 1 if b.quick else 2
     up = b.helper("up")
     out = {"N": ns_list, "rounds": rounds}
     for n in ns_list:
@@ -539,8 +544,8 @@ def sc_memory(b):
 def sc_idle(b):
     """Context switches and CPU time of the supervisor tree over D seconds, 10
     idle services."""
-    dur = 3.0 if b.quick else 10.0
-    rounds = 2
+    dur = 2.0 if b.quick else 10.0
+    rounds = 1 if b.quick else 2
     up = b.helper("up")
     svcs = [{"name": f"s{i:02d}", "prog": up} for i in range(10)]
     out = {"seconds": dur, "rounds": rounds}
@@ -548,7 +553,7 @@ def sc_idle(b):
         for sup in b.sups(ALL_SUPS):
             def body(ns):
                 wait_stamps(ns, 10, 30)
-                time.sleep(2.0)
+                time.sleep(1.0 if b.quick else 2.0)
 
                 def snap():
                     procs, _ = supervisor_procs(ns, {up})
@@ -595,40 +600,38 @@ def sc_startup(b):
     return out
 
 
-def make_graph(n, seed=5):
-    """A dependency graph of n notify services: 10 trunks (chains), each link
-    fanning out to leaves, some links joining two trunks. Returns services
-    (name, delay ms, requires) and the critical path (ms, length)."""
+def make_graph(n, seed=5, min_delay=0):
+    """A dependency graph of n notify services: 10 trunks (chains of 20) from
+    a root, a fifth of the links also requiring the previous link of the trunk
+    beside (joins), and leaves fanning out from random links. Each service
+    sleeps its delay (ms) before READY=1. Returns the services (name, delay,
+    requires) in topological order, the critical path (ms) and its length in
+    services."""
     rng = random.Random(seed)
     svcs = [("root", 5, [])]
     trunks, depth = 10, 20
-    chain = []
+    links = []
     for t in range(trunks):
         prev = "root"
-        col = []
         for d in range(depth):
             name = f"t{t:02d}-{d:02d}"
             req = [prev]
             if d > 0 and t > 0 and rng.random() < 0.2:  # a join with the trunk beside
                 req.append(f"t{t - 1:02d}-{d - 1:02d}")
-            svcs.append((name, rng.randint(1, 8), req))
-            col.append(name)
+            svcs.append((name, max(min_delay, rng.randint(1, 8)), req))
+            links.append(name)
             prev = name
-        chain.append(col)
     i = 0
-    links = [x for col in chain for x in col]
     while len(svcs) < n:
         parent = links[rng.randrange(len(links))]
-        svcs.append((f"leaf{i:04d}", rng.randint(0, 20), [parent]))
+        svcs.append((f"leaf{i:04d}", max(min_delay, rng.randint(0, 20)), [parent]))
         i += 1
-    delay = {s[0]: s[1] for s in svcs}
-    best = {}
-    hops = {}
-    for name, d, req in svcs:  # listed in topological order
+    best, hops = {}, {}
+    for name, d, req in svcs:
         best[name] = d + max((best[r] for r in req), default=0)
         hops[name] = 1 + max((hops[r] for r in req), default=0)
     end = max(best, key=best.get)
-    return svcs, best[end], max(hops.values()), delay
+    return svcs, best[end], hops[end]
 
 
 def tend_events_socket(path, timeout):
@@ -648,7 +651,7 @@ def tend_events_socket(path, timeout):
 
 
 def notify_supported(b):
-    svcs, _, _, _ = make_graph(12)
+    svcs, _, _ = make_graph(12)
     work = b.workdir("notify-check")
     layout("tend", work, [{"name": n, "prog": b.helper("notify"), "args": [str(d)],
                            "type": "notify", "requires": req} for n, d, req in svcs])
@@ -663,58 +666,100 @@ def notify_supported(b):
     return True, ""
 
 
+def tend_request(sock_path, req, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock_path)
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        return json.loads(buf.split(b"\n")[0])
+    finally:
+        s.close()
+
+
 def sc_graph(b):
     """1000 notify services in a dependency graph, to all ready (tend's own
-    `ready` events), against the graph's critical path."""
-    n = 200 if b.quick else 1000
-    rounds = 2 if b.quick else 3
-    svcs, crit, hops, _ = make_graph(n)
-    out = {"N": n, "critical_ms": crit, "hops": hops, "rounds": rounds, "tend": []}
+    `ready` events), against the graph's critical path. Two variants: delays
+    of 0-20 ms as designed (some services send READY=1 right after exec), and
+    the same graph with every delay at least 1 ms."""
+    n = 300 if b.quick else 1000
+    rounds = 1 if b.quick else 3
+    limit = 10.0 if b.quick else 20.0
+    out = {"N": n, "rounds": rounds, "limit_s": limit}
     ok, why = notify_supported(b)
     if not ok:
         out["skipped"] = why
         log("  " + why)
         return out
-    services = [{"name": name, "prog": b.helper("notify"), "args": [str(d)], "type": "notify",
-                 "requires": req} for name, d, req in svcs]
-    for r in range(rounds):
-        def body(ns):
-            s = tend_events_socket(os.path.join(ns.work, "tend.sock"), 20)
-            ready, buf, t_last = set(), b"", None
-            deadline = time.monotonic() + 60
-            try:
-                while len(ready) < n:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise BenchTimeout(f"{len(ready)}/{n} ready after 60 s")
-                    rl, _, _ = select.select([s], [], [], left)
-                    if not rl:
-                        continue
-                    chunk = s.recv(1 << 16)
-                    t = now_ns()
-                    if not chunk:
-                        raise BenchTimeout("tend closed the event stream")
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for line in lines:
-                        ev = json.loads(line)
-                        if ev.get("event") == "ready" and ev.get("service"):
-                            ready.add(ev["service"])
-                            t_last = t
-            finally:
-                s.close()
-            return {"ms": (t_last - ns.t_launch) / 1e6}
-        v = b.run_ns("tend", services, "graph", body)
-        out["tend"].append(v)
-        if "ms" in v:
-            log(f"  round {r + 1}: tend {v['ms']:.1f} ms (critical path {crit} ms, {hops} hops)")
+    for variant, min_delay in [("as-designed", 0), ("min-1ms", 1)]:
+        svcs, crit, hops = make_graph(n, min_delay=min_delay)
+        delays = {name: d for name, d, _ in svcs}
+        res = {"critical_ms": crit, "hops": hops, "zero_delay": sum(1 for d in delays.values() if d == 0),
+               "tend": []}
+        out[variant] = res
+        services = [{"name": name, "prog": b.helper("notify"), "args": [str(d)], "type": "notify",
+                     "requires": req} for name, d, req in svcs]
+        for r in range(rounds):
+            def body(ns):
+                sock = os.path.join(ns.work, "tend.sock")
+                s = tend_events_socket(sock, 20)
+                ready, buf, t_last = set(), b"", None
+                deadline = time.monotonic() + limit
+                try:
+                    while len(ready) < n:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        rl, _, _ = select.select([s], [], [], left)
+                        if not rl:
+                            continue
+                        chunk = s.recv(1 << 16)
+                        t = now_ns()
+                        if not chunk:
+                            break
+                        buf += chunk
+                        *lines, buf = buf.split(b"\n")
+                        for line in lines:
+                            ev = json.loads(line)
+                            if ev.get("event") == "ready" and ev.get("service"):
+                                ready.add(ev["service"])
+                                t_last = t
+                finally:
+                    s.close()
+                if len(ready) == n:
+                    return {"ms": (t_last - ns.t_launch) / 1e6}
+                st = tend_request(sock, {"cmd": "status", "names": []}).get("services", [])
+                states = {}
+                for x in st:
+                    states[x["state"]] = states.get(x["state"], 0) + 1
+                stuck = [x["name"] for x in st if x["state"] == "starting"]
+                sends = {}
+                for l in stamp_lines(ns.stamps):
+                    k = "ok" if len(l) == 4 and int(l[2]) >= 0 else f"sendto failed: {l[2:]}"
+                    sends[k] = sends.get(k, 0) + 1
+                return {"error": f"{len(ready)}/{n} ready after {limit:.0f} s", "states": states,
+                        "sends": sends,
+                        "stuck": stuck, "stuck_delays": sorted({delays[x] for x in stuck})}
+            v = b.run_ns("tend", services, "graph", body)
+            res["tend"].append(v)
+            if "ms" in v:
+                log(f"  {variant} round {r + 1}: tend {v['ms']:.1f} ms (critical path {crit} ms, {hops} hops)")
+            else:
+                log(f"  {variant} round {r + 1}: tend {v.get('error')}: {v.get('states')}, "
+                    f"stuck in starting with delays {v.get('stuck_delays')} ms; READY=1 sends: {v.get('sends')}")
     return out
 
 
 def sc_shutdown(b):
     """SIGTERM to PID 1 with 20 services that each need 1 s after SIGTERM:
     time to PID 1's exit, and how many services finished (wrote their file)."""
-    rounds = 2 if b.quick else 3
+    rounds = 1 if b.quick else 3
     svcs = [{"name": f"s{i:02d}", "prog": b.helper("slowterm")} for i in range(20)]
     out = {"rounds": rounds}
     for r in range(rounds):
@@ -749,7 +794,7 @@ def sc_shutdown(b):
 
 def sc_zombies(b):
     """1000 orphaned grandchildren exit at once; zombies left 1 s later."""
-    rounds = 2 if b.quick else 3
+    rounds = 1 if b.quick else 3
     norph = 1000
     svcs = [{"name": "orphans", "prog": b.helper("orphans")}]
     out = {"rounds": rounds, "orphans": norph}
@@ -819,7 +864,8 @@ def sc_events(b):
     evsub = b.helper("evsub")
     if "tend" in b.sups(["tend"]):
         # quiet: one service restarting every 50 ms, one subscriber
-        svc = [{"name": "flap", "prog": b.helper("flap"), "restart": True, "delay": "50ms"}]
+        svc = [{"name": "flap", "prog": b.helper("flap"), "restart": True, "delay": "50ms",
+                "delay_max": "50ms"}]
 
         def quiet(ns):
             sock = os.path.join(ns.work, "tend.sock")
@@ -906,56 +952,51 @@ def sc_events(b):
                 wait_until(lambda: all(os.path.isdir(d) for d in evdirs), 20, "s6 event dirs")
                 subs = []
                 for j in range(nsub):
-                    fifos = []
-                    for d in evdirs:
-                        f = os.path.join(d, f"ftrig1bench{j:02d}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
-                        os.mkfifo(f, 0o622)
-                        fifos.append(f)
+                    # s6 writes to fifos named "ftrig1:@" + 31 characters
+                    fifos = [os.path.join(d, ("ftrig1:@bench%02d" % j).ljust(39, "x")) for d in evdirs]
                     subs.append(subprocess.Popen([fl, os.path.join(ns.work, f"sub{j}")] + fifos,
                                                  start_new_session=True))
-                time.sleep(0.1)
+                wait_until(lambda: all(os.path.exists(os.path.join(d, ("ftrig1:@bench%02d" % j).ljust(39, "x")))
+                                       for d in evdirs for j in range(nsub)), 20, "the subscribers' fifos")
                 t0 = now_ns()
                 time.sleep(dur)
                 t1 = now_ns()
-                for s in subs:
-                    s.send_signal(signal.SIGTERM)
-                for s in subs:
-                    s.wait(timeout=20)
-                # exits during the window, by service index
-                stamps = []
+                time.sleep(0.2)
+                for sp in subs:
+                    sp.send_signal(signal.SIGTERM)
+                for sp in subs:
+                    sp.wait(timeout=20)
+                # each exit in the window, per service, must be followed by one 'd'
+                # on that service's fifo, before the service's next exit
+                exits = {}
                 for l in stamp_lines(ns.stamps):
-                    if len(l) == 3:
-                        stamps.append((int(l[0]), int(l[2])))
-                pid_svc = {}  # the helper's pid -> service: from s6-supervise's status is
-                # not needed: match by arrival order per service instead
+                    if len(l) == 4 and t0 <= int(l[2]) <= t1:
+                        exits.setdefault(l[3], []).append(int(l[2]))
                 res = {"subs": [], "window_s": (t1 - t0) / 1e9}
                 lat = []
-                exits = sorted(t for _, t in stamps if t0 <= t <= t1 - 50_000_000)
+                import bisect
                 for j in range(nsub):
-                    rows = []
+                    ds = {}
+                    nrows = 0
                     for line in (read(os.path.join(ns.work, f"sub{j}"), "") or "").splitlines():
                         t, idx, ch = line.split()
-                        rows.append((int(t), int(idx), ch))
-                    d = sorted(t for t, _, ch in rows if ch == "d")
-                    # each exit in the window must be followed by one 'd' on its
-                    # service; services are independent, so match globally by time
-                    import bisect
-                    got = 0
-                    used = set()
-                    for te in exits:
-                        k = bisect.bisect_left(d, te)
-                        while k < len(d) and k in used:
-                            k += 1
-                        if k < len(d):
-                            used.add(k)
-                            got += 1
-                            lat.append((d[k] - te) / 1e6)
-                    res["subs"].append({"events": len(rows), "d": len(d), "exits": len(exits),
-                                        "lost": len(exits) - got,
-                                        "rate": sum(1 for t, _, _ in rows if t0 <= t <= t1) / ((t1 - t0) / 1e9)})
+                        nrows += 1 if t0 <= int(t) <= t1 else 0
+                        if ch == "d":
+                            ds.setdefault(svcs[int(idx)]["name"], []).append(int(t))
+                    got = total = 0
+                    for name, ts in exits.items():
+                        d = sorted(ds.get(name, []))
+                        for te in ts:
+                            total += 1
+                            k = bisect.bisect_left(d, te)
+                            if k < len(d):
+                                got += 1
+                                lat.append((d[k] - te) / 1e6)
+                    res["subs"].append({"events": nrows, "exits": total, "lost": total - got,
+                                        "rate": nrows / ((t1 - t0) / 1e9)})
                 res["latency_ms"] = lat
                 return res
-            return b.run_ns("s6", svcs, "events-s6", body)
+            return b.run_ns("s6", svcs, "events-s6", body, {"BT_CWD": "1"})
         out["s6_quiet"] = s6run(1, 1, 4.0 if q else 12.0)
         out["s6_storm"] = s6run(10, 10, storm_s)
         st = out["s6_storm"]

@@ -22,13 +22,16 @@
 //! The binary is PID 1 in containers, so nothing linked into it may bring an
 //! async runtime, helper threads or a child reaper.
 //!
-//! * `zbus` (6.x) is the best-known crate, but it is async at heart: its
-//!   default `default-rt` feature pulls in its `zruntime` executor with the
-//!   `process` feature (a pool that waits for and reaps children), and without
-//!   `default-rt` it does not build unless the `tokio` feature brings tokio
-//!   instead; even its "blocking" API drives an executor on a thread of its
-//!   own. Either way an async runtime lands in the binary, plus serde-based
-//!   `zvariant` and much more code. Ruled out.
+//! * `zbus` (6.x) is the best-known crate, but it is async at heart. Its
+//!   default `default-rt` feature runs connections on its `zruntime`
+//!   executor, with zruntime's `process` feature (a pool that waits for and
+//!   reaps children) and a helper thread; without `default-rt` there is no
+//!   executor at all and one must be supplied (the `tokio` feature, or a
+//!   custom `Runtime`); blocking use goes through `zbus::block_on`, which
+//!   still runs that executor. It also brings serde/`zvariant` and much more
+//!   code: a minimal `NameHasOwner` program with default zbus, built with
+//!   this crate's release profile, is 1.58 MB against 0.37 MB for "hello
+//!   world", while this module adds about 75 KB to `tend`. Ruled out.
 //! * `dbus` (dbus-rs) binds the C `libdbus`: a shared library at run time and
 //!   a `-dev` package at build time, which a static container init should not
 //!   need.
@@ -542,10 +545,11 @@ impl Conn {
         {
             return;
         }
-        if let Ok((name, _old, new)) = msg.body.parser().get3::<String, String, String>() {
-            if &name == watched && !new.is_empty() {
-                self.appeared = true;
-            }
+        if let Ok((name, _old, new)) = msg.body.parser().get3::<String, String, String>()
+            && &name == watched
+            && !new.is_empty()
+        {
+            self.appeared = true;
         }
     }
 }

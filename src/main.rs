@@ -21,10 +21,11 @@ fn main() {
         }
         Command::Check { path } => tend::run::check(path),
         Command::DetectType { timeout, cmd } => tend::detect::run(timeout, cmd),
-        Command::Notify { .. } => {
-            eprintln!("tend: this command is not supported yet");
-            1
-        }
+        Command::Notify {
+            ready,
+            status,
+            vars,
+        } => tend::notify_cli::run(*ready, status.as_deref(), vars),
         other => tend::cli::run(other, &tend::cli::socket_path(cli.socket.as_deref())),
     };
     std::process::exit(code);

@@ -4,18 +4,25 @@
 //! Exit status: 0 sent; 1 `$NOTIFY_SOCKET` unset or unusable, or the send
 //! failed; 2 bad arguments (checked before anything else).
 //!
-//! The race of `systemd-notify`: a supervisor identifies the sender by the
-//! pid the kernel attaches to the message, and then checks that pid against
-//! `notify-access` (is it the main process? a process of the service?). A
-//! short-lived sender may have exited by then, so the process-membership
-//! check can no longer be made. Newer `systemd-notify` closes the race with
-//! sd_notify_barrier(3), and so does `tend notify`: after the message it
-//! sends `BARRIER=1` with a pipe's write end and stays alive until the
-//! supervisor has closed it, i.e. has processed the message (up to
-//! [`BARRIER_TIMEOUT`]; a supervisor that does not confirm in time only
-//! earns a warning, the message was sent). On the supervisor side, tend
-//! accepts messages from senders that have already exited when
-//! `notify-access = "all"`, since the credentials alone then decide nothing.
+//! Attribution. A supervisor identifies the sender by the pid the kernel
+//! attaches to the message and checks it against `notify-access` (the main
+//! process? a process of the service?). `tend notify` is a short-lived
+//! child of the script that calls it, which raises two problems that
+//! `systemd-notify` solves, and `tend notify` solves the same way:
+//! - It is not the main process. Like `systemd-notify`, it sends on behalf
+//!   of its parent (sd_pid_notify(3) with `getppid()`), which the kernel
+//!   allows with CAP_SYS_ADMIN (root); otherwise the message carries its
+//!   own pid, and only `notify-access = "exec"`/`"all"` accept it.
+//! - It may exit before the supervisor looks at the sender. So after the
+//!   message it sends `BARRIER=1` with a pipe's write end (sd_notify_barrier
+//!   (3)) and stays alive until the supervisor has closed it, that is, has
+//!   processed the message (up to [`BARRIER_TIMEOUT`]; a supervisor that
+//!   does not confirm in time only earns a warning, the message was sent).
+//!
+//! Even so, a sender may be gone when its message is read (a supervisor
+//! that does not close barrier fds, a client without barrier): tend accepts
+//! messages from exited senders for `notify-access = "all"`, where the
+//! credentials decide nothing (the supervisor side handles it).
 
 use crate::notify::MAX_DATAGRAM;
 use crate::os::notify as sock;
@@ -58,7 +65,9 @@ fn run_with(
         }
         Some(Ok(s)) => s,
     };
-    if let Err(e) = sock::send(socket, &msg) {
+    // SAFETY: getppid cannot fail.
+    let parent = unsafe { libc::getppid() };
+    if let Err(e) = sock::send_as(socket, &msg, parent) {
         let _ = writeln!(err, "tend: cannot notify {socket}: {e}");
         return 1;
     }
@@ -217,6 +226,12 @@ mod tests {
         let (code, out) = t.join().unwrap();
         assert_eq!((code, out.as_slice()), (0, &b""[..]));
         assert_eq!(got[0].bytes, b"READY=1\nSTATUS=fine\nX_K=v\n");
+        // on behalf of the parent when privileged, else as itself
+        // SAFETY: trivial getters.
+        let (me, parent, root) = unsafe { (libc::getpid(), libc::getppid(), libc::geteuid() == 0) };
+        let pid = got[0].creds.unwrap().pid;
+        assert!(pid == parent || (pid == me && !root), "{pid}");
+        assert_eq!(got[1].creds.unwrap().pid, me);
         assert_eq!(got[1].bytes, b"BARRIER=1");
         assert_eq!(got[1].fds_closed, 1);
     }

@@ -14,7 +14,7 @@ use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
 use crate::model::{Config, NotifyAccess, ServiceType};
 use crate::os::{self, cgroup, launch, spawn};
-use crate::service::{Effect, Input};
+use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::time::TimeSpec;
@@ -47,6 +47,7 @@ enum PidOwner {
     Main(usize),
     StopExec(usize),
     Hook(usize),
+    ReloadExec(usize),
 }
 
 /// The OS side of one service: what the pure `Service` cannot hold.
@@ -62,6 +63,8 @@ pub struct Runtime {
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
+    /// reload-exec: its pid while it runs, then how it ended.
+    reload_exec: Option<(i32, Option<ExitStatus>)>,
     /// The on-exit hook in progress: its pid, and whether tend killed it.
     hook: Option<(i32, bool)>,
     /// The hook's own cgroup (cgroup mode), kept across runs.
@@ -98,6 +101,7 @@ impl Runtime {
             events_wd: None,
             oom_kills: 0,
             tasks_max_hits: 0,
+            reload_exec: None,
             hook: None,
             hook_cgroup: None,
             probe: None,
@@ -393,6 +397,11 @@ impl Reactor {
             match self.pids.remove(&pid) {
                 Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
                 Some(PidOwner::Hook(i)) => self.hook_exited(i, status),
+                Some(PidOwner::ReloadExec(i)) => {
+                    if let Some((pid, None)) = self.rt[i].reload_exec {
+                        self.rt[i].reload_exec = Some((pid, Some(status)));
+                    }
+                }
                 Some(PidOwner::StopExec(i)) => {
                     self.rt[i].stop_exec = None;
                     let fx = self.sup.input(i, Input::StopExecDone, Instant::now());
@@ -690,9 +699,16 @@ impl Reactor {
         }
     }
 
-    /// Every process of the service: its process group, and the group of
-    /// a main process that left it (a daemon that called setsid).
+    /// Every process of the service: its cgroup, or its process group and
+    /// the group of a main process that left it (a daemon that called
+    /// setsid). The main process is also signalled directly: right after
+    /// fork it may not have joined its cgroup or group yet, and the signal
+    /// must not be lost (it stays pending until the child unblocks it).
     pub(crate) fn signal_all(&mut self, i: usize, sig: i32) {
+        let main = self.sup.services[i].live_main_pid();
+        if let Some(main) = main {
+            os::signal_pid(main, sig);
+        }
         if let Some(cg) = &self.rt[i].cgroup {
             let _ = if sig == libc::SIGKILL {
                 cg.kill()
@@ -705,11 +721,10 @@ impl Reactor {
         if let Some(pgid) = pgid {
             os::signal_group(pgid, sig);
         }
-        if let Some(main) = self.sup.services[i].main_pid.filter(|&p| Some(p) != pgid) {
-            match os::parent_and_group(main) {
-                Some((_, g)) if g == main => os::signal_group(g, sig),
-                _ => os::signal_pid(main, sig),
-            };
+        if let Some(main) = main.filter(|&p| Some(p) != pgid) {
+            if let Some((_, g)) = os::parent_and_group(main).filter(|&(_, g)| g == main) {
+                os::signal_group(g, sig);
+            }
         }
     }
 
@@ -960,7 +975,9 @@ impl Reactor {
     /// output pipes, the hook variables; bounded by the service's deadline.
     fn run_hook(&mut self, i: usize, env: Vec<(String, String)>) {
         let spec = &self.sup.services[i].spec;
-        let Some(argv) = spec.on_exit.clone() else { return };
+        let Some(argv) = spec.on_exit.clone() else {
+            return;
+        };
         if self.rt[i].hook_cgroup.is_none() {
             if let Some(h) = &self.cgroups {
                 let name = format!("{}:on-exit", spec.name);
@@ -992,7 +1009,9 @@ impl Reactor {
             Err(e) => {
                 let message = format!("on-exit hook could not run: {e}");
                 self.emit(i, EventKind::Warning { message });
-                let fx = self.sup.input(i, Input::HookDone { status: None }, Instant::now());
+                let fx = self
+                    .sup
+                    .input(i, Input::HookDone { status: None }, Instant::now());
                 self.queue.extend(fx);
             }
         }
@@ -1001,7 +1020,9 @@ impl Reactor {
     /// Kill the hook's whole process tree.
     fn kill_hook(&mut self, i: usize) {
         let r = &mut self.rt[i];
-        let Some((pid, killed)) = &mut r.hook else { return };
+        let Some((pid, killed)) = &mut r.hook else {
+            return;
+        };
         *killed = true;
         match &r.hook_cgroup {
             Some(cg) => {
@@ -1014,7 +1035,9 @@ impl Reactor {
     }
 
     fn hook_exited(&mut self, i: usize, status: ExitStatus) {
-        let Some((pid, killed)) = self.rt[i].hook.take() else { return };
+        let Some((pid, killed)) = self.rt[i].hook.take() else {
+            return;
+        };
         // Whatever the hook left behind goes with it.
         match &self.rt[i].hook_cgroup {
             Some(cg) => {
@@ -1025,8 +1048,102 @@ impl Reactor {
             }
         }
         let status = (!killed).then_some(status);
-        let fx = self.sup.input(i, Input::HookDone { status }, Instant::now());
+        let fx = self
+            .sup
+            .input(i, Input::HookDone { status }, Instant::now());
         self.apply(fx);
+    }
+
+    /// `tend reload`: announce it, then reload-exec or the reload signal
+    /// (to the main process, like systemd's `kill -HUP $MAINPID`).
+    pub(crate) fn begin_reload(&mut self, i: usize) -> Result<(), String> {
+        let s = &self.sup.services[i];
+        if !matches!(s.phase, Phase::Ready | Phase::Starting) {
+            return Err(format!("not running ({})", s.phase.name()));
+        }
+        if s.spec.kind == ServiceType::Notify {
+            let fx = self.sup.input(i, Input::Reloading, Instant::now());
+            self.apply(fx);
+        } else {
+            self.emit(i, EventKind::Reloading);
+        }
+        let s = &self.sup.services[i];
+        if let Some(argv) = s.spec.reload_exec.clone() {
+            let main = s.live_main_pid().unwrap_or(0).to_string();
+            let extra = [
+                ("TEND_SERVICE".to_string(), s.spec.name.clone()),
+                ("MAINPID".to_string(), main),
+            ];
+            let pid = self.spawn_helper(i, &argv, &extra)?;
+            self.rt[i].reload_exec = Some((pid, None));
+            self.pids.insert(pid, PidOwner::ReloadExec(i));
+            return Ok(());
+        }
+        let sig = s.spec.reload_signal;
+        match s.live_main_pid() {
+            Some(pid) => {
+                os::signal_pid(pid, sig);
+            }
+            None => self.signal_all(i, sig),
+        }
+        Ok(())
+    }
+
+    /// The outcome of a reload, once there is one.
+    pub(crate) fn reload_outcome(&mut self, i: usize) -> Option<(bool, String)> {
+        let s = &self.sup.services[i];
+        match self.rt[i].reload_exec {
+            Some((_, None)) => return None,
+            Some((_, Some(status))) => {
+                self.rt[i].reload_exec = None;
+                if status != ExitStatus::Code(0) {
+                    return Some((
+                        false,
+                        format!("reload-exec exited with {}", status.describe()),
+                    ));
+                }
+            }
+            None => {}
+        }
+        if s.reloading() {
+            return (!s.phase.has_processes() || s.phase != Phase::Ready).then(|| {
+                (
+                    false,
+                    format!("stopped while reloading ({})", s.phase.name()),
+                )
+            });
+        }
+        Some((true, "reloaded".into()))
+    }
+
+    /// A helper command of service `i` (stop-exec, reload-exec): the
+    /// service's context, output and cgroup.
+    fn spawn_helper(
+        &mut self,
+        i: usize,
+        argv: &[String],
+        extra: &[(String, String)],
+    ) -> Result<i32, String> {
+        let spec = &self.sup.services[i].spec;
+        let r = &self.rt[i];
+        let cmd = launch::prepare(&launch::Context {
+            argv,
+            working_dir: &spec.working_dir,
+            environment: &spec.environment,
+            env_files: &spec.env_files,
+            user: spec.user.as_deref(),
+            group: spec.group.as_deref(),
+            extra_env: extra,
+            stdin: self.devnull.as_raw_fd(),
+            stdout: r.out.1.as_raw_fd(),
+            stderr: r.err.1.as_raw_fd(),
+            extra_fds: Vec::new(),
+            pid_env: None,
+            cgroup_procs: r.cgroup.as_ref().map(|c| c.procs_fd.as_raw_fd()),
+        })?;
+        spawn::spawn(&cmd)
+            .map(|c| c.pid)
+            .map_err(|e| format!("fork: {e}"))
     }
 
     fn run_stop_exec(&mut self, i: usize) {
@@ -1137,6 +1254,10 @@ impl Reactor {
     /// feed followers, and watch tend's stdout when output is pending.
     fn after_batch(&mut self) {
         self.notify_upward();
+        for (service, message) in self.logs.take_warnings() {
+            let i = self.sup.find(&service).unwrap_or(NO_SERVICE);
+            self.emit(i, EventKind::Warning { message });
+        }
         self.check_ops();
         self.pump_followers();
         let pending = self.logs.stdout_pending();

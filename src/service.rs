@@ -131,7 +131,9 @@ pub enum Input {
     Kill,
     /// The on-exit hook finished: its exit status, or None if it was
     /// killed at its deadline.
-    HookDone { status: Option<ExitStatus> },
+    HookDone {
+        status: Option<ExitStatus>,
+    },
     /// Leave `Failed`/`Completed` for `Down` so that a start request can run
     /// the service again.
     Reset,
@@ -157,7 +159,9 @@ pub enum Effect {
     StopProbes,
     /// Run the on-exit hook with this environment; the reactor answers
     /// `HookDone`.
-    RunHook { env: Vec<(String, String)> },
+    RunHook {
+        env: Vec<(String, String)>,
+    },
     /// The hook overran its deadline: kill its whole process tree.
     KillHook,
 }
@@ -297,6 +301,16 @@ impl Service {
         self.phase.has_processes() && !self.main_alive && !awaiting_pid_file && !self.hook_running
     }
 
+    /// A reload announced with `RELOADING=1` awaits its `READY=1`.
+    pub fn reloading(&self) -> bool {
+        self.reloading
+    }
+
+    /// The main process, while it has not been reaped.
+    pub fn live_main_pid(&self) -> Option<i32> {
+        self.main_pid.filter(|_| self.main_alive)
+    }
+
     /// The earliest of this service's deadlines.
     pub fn next_deadline(&self) -> Option<Instant> {
         match (self.deadline, self.watchdog_deadline) {
@@ -382,7 +396,7 @@ impl Service {
                 fx.push(Effect::Emit(EventKind::Warning { message: error }));
                 self.begin_stop(StopReason::StartTimeout, now, &mut fx);
             }
-            (P::Ready, I::Reloading) => {
+            (P::Ready, I::Reloading) if !self.reloading => {
                 self.reloading = true;
                 fx.push(Effect::Emit(EventKind::Reloading));
             }
@@ -726,7 +740,12 @@ impl Service {
             Some(ExitStatus::Code(101)) => HookVerdict::StayDown,
             _ => HookVerdict::Policy,
         };
-        let hook = self.spec.on_exit.as_ref().map(|a| a.join(" ")).unwrap_or_default();
+        let hook = self
+            .spec
+            .on_exit
+            .as_ref()
+            .map(|a| a.join(" "))
+            .unwrap_or_default();
         let code = match status {
             Some(ExitStatus::Code(c)) => Some(c),
             Some(ExitStatus::Signal(n)) => Some(128 + n),
@@ -803,11 +822,13 @@ impl Service {
             self.quick_failures = 0;
             self.first_quick_failure = None;
         }
+        // Each restart doubles the next delay, until a run long enough
+        // (restart-delay-max) resets it.
         let delay = self.next_delay;
+        self.next_delay = (self.next_delay * 2).min(spec.restart_delay_max);
         if self.uptime < spec.start_limit_interval {
             self.quick_failures += 1;
             let first = *self.first_quick_failure.get_or_insert(now - self.uptime);
-            self.next_delay = (self.next_delay * 2).min(spec.restart_delay_max);
             let burst = spec.start_limit_burst.max(1);
             if self.quick_failures.is_multiple_of(burst) {
                 let interval = now - first;

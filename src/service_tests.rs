@@ -173,7 +173,12 @@ fn all_inputs() -> Vec<(&'static str, Input)> {
                 reason: StopReason::Health,
             },
         ),
-        ("HookDone(100)", Input::HookDone { status: Some(ExitStatus::Code(100)) }),
+        (
+            "HookDone(100)",
+            Input::HookDone {
+                status: Some(ExitStatus::Code(100)),
+            },
+        ),
     ]
 }
 
@@ -751,7 +756,11 @@ fn hooked(code: Option<ExitStatus>, policy: RestartPolicy, exit: i32) -> (Servic
     let mut s = Service::new(sp, now);
     let mut fx = run_and_die(&mut s, now, ms(50), exit_code(exit));
     assert!(matches!(fx.last(), Some(Effect::RunHook { .. })), "{fx:?}");
-    assert_eq!(s.phase, Phase::Stopping, "the hook decides before anything else");
+    assert_eq!(
+        s.phase,
+        Phase::Stopping,
+        "the hook decides before anything else"
+    );
     fx.extend(s.step(Input::HookDone { status: code }, now + ms(60)));
     (s, fx)
 }
@@ -760,14 +769,30 @@ fn hooked(code: Option<ExitStatus>, policy: RestartPolicy, exit: i32) -> (Servic
 fn the_on_exit_hook_decides_restart_stay_down_or_policy() {
     let (s, fx) = hooked(Some(ExitStatus::Code(100)), RestartPolicy::No, 0);
     assert_eq!(events(&fx), ["exited", "down", "hook"]);
-    assert_eq!((s.phase, s.want), (Phase::Down, Want::Up), "100: restart now");
+    assert_eq!(
+        (s.phase, s.want),
+        (Phase::Down, Want::Up),
+        "100: restart now"
+    );
     let (s, _) = hooked(Some(ExitStatus::Code(101)), RestartPolicy::Always, 1);
-    assert_eq!((s.phase, s.want), (Phase::Down, Want::Down), "101: stay down");
+    assert_eq!(
+        (s.phase, s.want),
+        (Phase::Down, Want::Down),
+        "101: stay down"
+    );
     let (s, fx) = hooked(Some(ExitStatus::Code(0)), RestartPolicy::OnFailure, 1);
-    assert_eq!(events(&fx), ["exited", "down", "hook", "restarting"], "0: policy");
+    assert_eq!(
+        events(&fx),
+        ["exited", "down", "hook", "restarting"],
+        "0: policy"
+    );
     assert_eq!(s.phase, Phase::Backoff);
     let (s, _) = hooked(None, RestartPolicy::No, 1);
-    assert_eq!(s.phase, Phase::Failed, "a hook killed at its deadline leaves it to the policy");
+    assert_eq!(
+        s.phase,
+        Phase::Failed,
+        "a hook killed at its deadline leaves it to the policy"
+    );
 }
 
 #[test]
@@ -777,7 +802,9 @@ fn the_hook_gets_the_facts_of_the_run() {
     sp.on_exit = Some(vec!["/bin/hook".into()]);
     let mut s = Service::new(sp, now);
     let fx = run_and_die(&mut s, now, ms(5), signal(libc::SIGKILL));
-    let Some(Effect::RunHook { env }) = fx.last() else { panic!("{fx:?}") };
+    let Some(Effect::RunHook { env }) = fx.last() else {
+        panic!("{fx:?}")
+    };
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("TEND_SERVICE"), Some("svc"));
     assert_eq!(get("TEND_EXIT_SIGNAL"), Some("KILL"));
@@ -785,5 +812,8 @@ fn the_hook_gets_the_facts_of_the_run() {
     assert_eq!(get("TEND_REASON"), Some("exited"));
     assert_eq!(get("TEND_RESTARTS"), Some("0"));
     // The hook has stop-timeout; then it is killed.
-    assert_eq!(s.step(Input::Timeout, s.deadline.unwrap()), [Effect::KillHook]);
+    assert_eq!(
+        s.step(Input::Timeout, s.deadline.unwrap()),
+        [Effect::KillHook]
+    );
 }

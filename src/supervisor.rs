@@ -422,10 +422,10 @@ impl Supervisor {
         };
         let wants_ok = spec.wants.iter().filter_map(state).all(settled);
         // `after`: ordering only; wait only for a dependency that is starting.
-        let after_ok = spec.after.iter().filter_map(state).all(|d| {
-            !(d.want == Want::Up
-                && matches!(d.phase, Phase::Down | Phase::Starting | Phase::Backoff))
-        });
+        // (A oneshot whose process exited is still on its way until
+        // `completed`: its phase is `stopping` then.)
+        let after_ok =
+            (spec.after.iter().filter_map(state)).all(|d| d.want == Want::Down || settled(d));
         requires_ok && wants_ok && after_ok
     }
 

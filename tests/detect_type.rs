@@ -72,7 +72,7 @@ fn a_foreground_program_is_simple() {
         out.stdout.starts_with("recommended type: simple\n"),
         "{out}"
     );
-    assert!(out.stdout.contains("still running after 1 s"), "{out}");
+    assert!(out.stdout.contains("still running after "), "{out}");
     assert!(
         out.stdout.contains("stopped afterwards: 1 process"),
         "{out}"
@@ -93,7 +93,7 @@ fn a_foreground_program_is_simple() {
 #[test]
 fn a_background_child_in_the_group_is_forking() {
     let m = marker();
-    let out = detect("2s", &["sh", "-c", &format!("sleep {m} & exit 0")]);
+    let out = detect("5s", &["sh", "-c", &format!("sleep {m} & exit 0")]);
     out.ok();
     assert!(
         out.stdout.starts_with("recommended type: forking\n"),
@@ -106,7 +106,7 @@ fn a_background_child_in_the_group_is_forking() {
         "{out}"
     );
     // Certain before the timeout (exit 0 plus the settle period).
-    assert!(out.elapsed < secs(1.8), "{out}");
+    assert!(out.elapsed < secs(4.0), "certain before the timeout: {out}");
     assert_nothing_left(&m);
 }
 
@@ -114,7 +114,7 @@ fn a_background_child_in_the_group_is_forking() {
 fn a_double_forking_setsid_daemon_is_forking_and_killed() {
     let m = marker();
     let out = detect(
-        "2s",
+        "5s",
         &["sh", "-c", &format!("(setsid sleep {m} &); exit 0")],
     );
     out.ok();
@@ -143,7 +143,7 @@ fn a_notify_program_is_notify() {
     }
     let m = marker();
     let out = detect(
-        "2s",
+        "5s",
         &[
             "sh",
             "-c",
@@ -161,7 +161,7 @@ fn a_notify_program_is_notify() {
     );
     assert!(out.stdout.contains("STATUS=\"serving\""), "{out}");
     assert!(out.stdout.contains("type = \"notify\"\n"), "{out}");
-    assert!(out.elapsed < secs(1.8), "certain at READY=1: {out}");
+    assert!(out.elapsed < secs(4.0), "certain at READY=1: {out}");
     assert_nothing_left(&m);
 }
 
@@ -169,7 +169,7 @@ fn a_notify_program_is_notify() {
 fn a_newline_on_fd_3_is_notify_fd() {
     let m = marker();
     let out = detect(
-        "2s",
+        "5s",
         &[
             "sh",
             "-c",
@@ -183,6 +183,7 @@ fn a_newline_on_fd_3_is_notify_fd() {
     );
     assert!(out.stdout.contains("a newline on fd 3"), "{out}");
     assert!(out.stdout.contains("| starting"), "{out}");
+    assert!(out.elapsed < secs(4.0), "certain at the newline: {out}");
     assert!(
         out.stdout.contains("type = \"notify-fd\"\nready-fd = 3\n"),
         "{out}"
@@ -192,28 +193,35 @@ fn a_newline_on_fd_3_is_notify_fd() {
 
 #[test]
 fn a_script_that_finishes_is_oneshot() {
-    let out = detect("2s", &["sh", "-c", "exit 0"]);
+    let out = detect("5s", &["sh", "-c", "exit 0"]);
     out.ok();
     assert!(
         out.stdout.starts_with("recommended type: oneshot\n"),
         "{out}"
     );
     assert!(out.stdout.contains("leaving no process"), "{out}");
-    assert!(out.elapsed < secs(1.5), "{out}");
+    assert!(out.elapsed < secs(4.0), "certain at the exit: {out}");
 
-    // What it leaves behind ends soon too: still a oneshot.
-    let out = detect("2s", &["sh", "-c", "sleep 0.1 & exit 0"]);
+    // What it leaves behind ends within the settle period: still a
+    // oneshot. (Whether the scan at the exit still saw the short-lived
+    // process depends on scheduling, so either wording is right.)
+    let out = detect("5s", &["sh", "-c", "sleep 0.1 & exit 0"]);
     out.ok();
     assert!(
         out.stdout.starts_with("recommended type: oneshot\n"),
         "{out}"
     );
-    assert!(out.stdout.contains("the 1 process it left ended"), "{out}");
+    assert!(
+        out.stdout.contains("the 1 process it left ended")
+            || out.stdout.contains("leaving no process"),
+        "{out}"
+    );
+    assert!(out.elapsed < secs(4.0), "certain once it is gone: {out}");
 }
 
 #[test]
 fn a_failing_command_is_reported_with_its_output() {
-    let out = detect("2s", &["sh", "-c", "echo 'bad config line 3' >&2; exit 3"]);
+    let out = detect("5s", &["sh", "-c", "echo 'bad config line 3' >&2; exit 3"]);
     out.ok();
     assert!(
         out.stdout
@@ -222,6 +230,7 @@ fn a_failing_command_is_reported_with_its_output() {
     );
     assert!(out.stdout.contains("| bad config line 3"), "{out}");
     assert!(out.stdout.contains("fix the command"), "{out}");
+    assert!(out.elapsed < secs(4.0), "certain at the exit: {out}");
     assert!(!out.stdout.contains("exec = ["), "{out}");
 }
 
@@ -268,7 +277,12 @@ fn an_interrupted_run_cleans_up() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn tend: {e}"));
-    wait_until("the program runs", T, || !with_arg(&m).is_empty());
+    // tend's own argv holds the marker too: wait for another process (the
+    // child, forked after tend has blocked its signals).
+    let tend_pid = child.id() as i32;
+    wait_until("the program runs", T, || {
+        with_arg(&m).iter().any(|p| *p != tend_pid)
+    });
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let deadline = Instant::now() + T;
@@ -290,20 +304,26 @@ fn an_interrupted_run_cleans_up() {
 
 #[test]
 fn a_listening_server_gets_a_tcp_ready_check() {
-    let Ok(python) = which("python3") else {
+    let Ok(python) = ["/usr/bin/python3".to_string()]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or(())
+        .or_else(|_| which("python3"))
+    else {
         eprintln!("skipped: no python3");
         return;
     };
     let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr().unwrap_or_else(|e| panic!("{e}")).port()
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("a free port").port()
     };
     // Listens at once, then stays in the foreground.
     let script = format!(
         "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
          s.bind(('127.0.0.1',{port}))\ns.listen()\ntime.sleep(30)\n"
     );
-    let out = detect("1s", &[&python, "-c", &script]);
+    // Long enough for a slow interpreter start on a loaded machine.
+    let out = detect("4s", &[&python, "-c", &script]);
     out.ok();
     assert!(
         out.stdout.starts_with("recommended type: simple\n"),
@@ -328,4 +348,33 @@ fn which(name: &str) -> Result<String, ()> {
         .map(|d| format!("{d}/{name}"))
         .find(|p| std::path::Path::new(p).exists())
         .ok_or(())
+}
+
+#[test]
+fn a_daemon_that_notifies_after_forking_is_forking() {
+    let tool = "/usr/bin/dbus-daemon";
+    if !std::path::Path::new(tool).exists() {
+        eprintln!("skipped: {tool} is not installed");
+        return;
+    }
+    let dir = Scratch::new();
+    // Unique per test run: also the marker for leftovers.
+    let address = format!("--address=unix:path={}/bus", dir.path.display());
+    let out = detect(
+        "5s",
+        &[tool, "--session", "--fork", "--print-address", &address],
+    );
+    out.ok();
+    assert!(
+        out.stdout.starts_with("recommended type: forking\n"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("not the main process"), "{out}");
+    assert!(
+        out.stdout
+            .contains("it also sent READY=1 after daemonizing"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("in a new session"), "{out}");
+    assert_nothing_left(&address);
 }

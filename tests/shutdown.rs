@@ -159,3 +159,39 @@ fn shutdown_with_subreaper_leaves_nothing_behind() {
     let alive: Vec<i32> = pids.into_iter().filter(|p| alive(*p)).collect();
     assert!(alive.is_empty(), "left behind: {alive:?}");
 }
+
+#[test]
+fn shutdown_right_after_start_is_prompt() {
+    // The request may come while services are being spawned.
+    let mut t = Tend::with(&[("a", FOREVER), ("b", FOREVER), ("c", FOREVER)]);
+    let t0 = Instant::now();
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    assert!(
+        t0.elapsed() < secs(5.0),
+        "took {:?}\n{}",
+        t0.elapsed(),
+        t.output()
+    );
+}
+
+#[test]
+fn stop_right_after_start_is_prompt() {
+    let t = Tend::with(&[("a", "exec = [\"sleep\", \"100000\"]\nautostart = false\n")]);
+    let mut events = t.follow();
+    for _ in 0..5 {
+        // Stop as soon as the start is under way (the two clients race
+        // otherwise, and a start that lands after the stop rightly wins).
+        let mut f = t.stream(&["start", "a"]);
+        events.expect_ev("a", "starting", T);
+        let out = t.ctl_ok(&["stop", "a"]);
+        assert!(
+            out.elapsed < secs(5.0),
+            "stop during start took {:?}",
+            out.elapsed
+        );
+        f.wait_eof(T);
+        assert_eq!(t.status_of("a")["state"], "down");
+        assert!(t.others().is_empty(), "{:#?}", t.others());
+    }
+}

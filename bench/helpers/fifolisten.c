@@ -1,5 +1,5 @@
-/* An s6 fifodir subscriber: FIFO... are fifos created in services' event/
- * directories (named ftrig1*), where s6-supervise writes one byte per event
+/* An s6 fifodir subscriber: FIFO... are fifos it creates in services' event/
+ * directories (named ftrig1:@ + 31 characters), where s6-supervise writes one byte per event
  * (s, u, U, d, D, x, ...). Records "T_RECV INDEX CHAR" per byte, written to
  * OUT on SIGTERM. Usage: fifolisten OUT FIFO... */
 #include "bt.h"
@@ -15,9 +15,16 @@ int main(int argc, char **argv) {
     int n = argc - 2;
     struct pollfd *fds = calloc((size_t)n, sizeof *fds);
     for (int i = 0; i < n; i++) {
-        fds[i].fd = open(argv[i + 2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        if (fds[i].fd < 0) { perror(argv[i + 2]); return 1; }
-        open(argv[i + 2], O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* keep a writer: no POLLHUP */
+        /* Made under another name, opened, then renamed into place: s6
+         * unlinks a matching fifo that it finds with no reader. */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", argv[i + 2]);
+        unlink(tmp);
+        if (mkfifo(tmp, 0622) < 0) { perror(tmp); return 1; }
+        fds[i].fd = open(tmp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fds[i].fd < 0) { perror(tmp); return 1; }
+        open(tmp, O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* keep a writer: no POLLHUP */
+        if (rename(tmp, argv[i + 2]) < 0) { perror(argv[i + 2]); return 1; }
         fds[i].events = POLLIN;
     }
     size_t cap = 1 << 20, len = 0;

@@ -76,15 +76,19 @@ impl Conn {
         }
         let mut stream = UnixStream::connect(socket)
             .map_err(|e| Fail::Unreachable(socket.display().to_string(), e))?;
-        stream.write_all(line.as_bytes()).map_err(Fail::Conn)?;
+        // A server that refuses the peer (permission) answers and closes
+        // before reading: the write may fail, but the reply is there.
+        let sent = stream.write_all(line.as_bytes());
         // The write side stays open: a server may take EOF as "client gone".
         let mut conn = Conn {
             reader: BufReader::with_capacity(64 * 1024, stream),
             buf: Vec::new(),
         };
-        let head = match conn.next_object()? {
-            Some(h) => h,
-            None => {
+        let head = match (conn.next_object(), sent) {
+            (Ok(Some(h)), _) => h,
+            (_, Err(e)) => return Err(Fail::Conn(e)),
+            (Err(e), Ok(())) => return Err(e),
+            (Ok(None), Ok(())) => {
                 return Err(Fail::BadReply(
                     "the connection closed before any reply".into(),
                 ));

@@ -49,6 +49,7 @@ pub enum OpKind {
     Start,
     Stop,
     Restart,
+    Reload,
 }
 
 pub struct Op {
@@ -312,6 +313,7 @@ impl Reactor {
             OpKind::Start => self.sup.request_start(&idx, now),
             OpKind::Stop => self.sup.request_stop(&idx, now),
             OpKind::Restart => self.sup.request_restart(&idx, now),
+            OpKind::Reload => Vec::new(),
         };
         if let Some(c) = self.conns.get_mut(&id) {
             c.mode = Mode::Waiting;
@@ -326,25 +328,27 @@ impl Reactor {
         self.apply(fx);
     }
 
+    /// Reload each service; the reply waits for reload-exec to finish and,
+    /// for notify services, for READY=1 after RELOADING=1.
     fn req_reload(&mut self, id: u64, req: &Value) {
         let Some(idx) = self.resolve(id, req, false) else {
             return;
         };
+        let mut items = Vec::new();
         let mut results = Vec::new();
         for i in idx {
-            let s = &self.sup.services[i];
-            let name = s.spec.name.clone();
-            let (ok, msg) = match (s.phase, self.pgid_of(i)) {
-                (Phase::Ready | Phase::Starting, Some(pgid)) => {
-                    crate::os::signal_group(pgid, s.spec.reload_signal);
-                    (true, "reload signal sent".to_string())
-                }
-                _ => (false, format!("not running ({})", s.phase.name())),
-            };
-            results.push(json!({"name": name, "ok": ok, "message": msg}));
+            items.push((i, 0));
+            results.push(self.begin_reload(i).err().map(|e| (false, e)));
         }
-        let all = results.iter().all(|r| r["ok"] == true);
-        self.answer(id, json!({"ok": all, "results": results, "exit": 1}));
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.mode = Mode::Waiting;
+        }
+        self.ops.push(Op {
+            conn: id,
+            kind: OpKind::Reload,
+            items,
+            results,
+        });
     }
 
     fn req_kill(&mut self, id: u64, req: &Value) {
@@ -356,9 +360,7 @@ impl Reactor {
             return self.fail(id, &format!("unknown signal `{sig}`"), 2);
         };
         for i in idx {
-            if let Some(pgid) = self.pgid_of(i) {
-                crate::os::signal_group(pgid, signo);
-            }
+            self.signal_all(i, signo);
         }
         self.answer(id, json!({"ok": true}));
     }
@@ -409,24 +411,25 @@ impl Reactor {
         }
     }
 
-    fn pgid_of(&self, i: usize) -> Option<i32> {
-        self.rt[i].pgid
-    }
-
     /// Answer the parked start/stop/restart requests whose services have
     /// reached an outcome.
     pub(crate) fn check_ops(&mut self) {
         let mut done = Vec::new();
-        for (k, op) in self.ops.iter_mut().enumerate() {
+        let mut ops = std::mem::take(&mut self.ops);
+        for (k, op) in ops.iter_mut().enumerate() {
             for (j, &(i, starts0)) in op.items.iter().enumerate() {
                 if op.results[j].is_none() {
-                    op.results[j] = outcome(&self.sup, op.kind, i, starts0);
+                    op.results[j] = match op.kind {
+                        OpKind::Reload => self.reload_outcome(i),
+                        kind => outcome(&self.sup, kind, i, starts0),
+                    };
                 }
             }
             if op.results.iter().all(Option::is_some) {
                 done.push(k);
             }
         }
+        self.ops = ops;
         for k in done.into_iter().rev() {
             let op = self.ops.remove(k);
             let results: Vec<Value> = (op.items.iter().zip(&op.results))

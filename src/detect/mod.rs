@@ -110,6 +110,11 @@ pub fn run(timeout: &str, argv: &[String]) -> i32 {
 
 /// Run the command, watch it, stop it. Err: the scratch service could not
 /// be set up (nothing is left running then).
+///
+/// Meant for the short-lived `tend detect-type` process: it blocks the
+/// signals it handles (through a signalfd), makes the process a child
+/// subreaper and reaps every child, so it must not run beside other code
+/// that forks (e.g. in a multi-threaded test binary).
 pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup), String> {
     let sigfd = os::signals_to_fd().map_err(|e| format!("signalfd: {e}"))?;
     let mut caveats = Vec::new();
@@ -346,6 +351,9 @@ impl Watch {
                 Ok(notice) => {
                     if notice.ready && self.ev.ready.is_none() {
                         self.ev.ready = Some((at, sender));
+                    }
+                    if notice.main_pid.is_some() {
+                        self.ev.notified_main_pid = notice.main_pid;
                     }
                     self.note_assignments(&d.bytes);
                 }

@@ -45,12 +45,48 @@ fn verdict_table() {
             Recommendation::Notify,
         ),
         (
-            "READY=1 wins over a later exit",
+            "READY=1, then a failing exit",
             |e| {
-                e.ready = Some((ms(5), Some(101)));
+                e.ready = Some((ms(5), Some(100)));
                 e.exit = Some((ms(9), ExitStatus::Code(1)));
             },
+            Recommendation::Failed(ExitStatus::Code(1)),
+        ),
+        (
+            "READY=1 from the daemon after a clean exit (dbus-daemon --fork)",
+            |e| {
+                e.exit = Some((ms(15), ExitStatus::Code(0)));
+                e.ready = Some((ms(40), Some(101)));
+                e.others = vec![other(101, true)];
+            },
+            Recommendation::Forking,
+        ),
+        (
+            "READY=1 and MAINPID= from the daemon after a clean exit",
+            |e| {
+                e.exit = Some((ms(15), ExitStatus::Code(0)));
+                e.ready = Some((ms(40), Some(101)));
+                e.notified_main_pid = Some(101);
+                e.others = vec![other(101, true)];
+            },
             Recommendation::Notify,
+        ),
+        (
+            "READY=1, then a clean exit leaving nothing",
+            |e| {
+                e.ready = Some((ms(5), Some(100)));
+                e.exit = Some((ms(9), ExitStatus::Code(0)));
+            },
+            Recommendation::Oneshot,
+        ),
+        (
+            "a newline on fd 3 from a daemon after a clean exit",
+            |e| {
+                e.exit = Some((ms(15), ExitStatus::Code(0)));
+                e.fd_newline = Some(ms(20));
+                e.others = vec![other(101, false)];
+            },
+            Recommendation::Forking,
         ),
         (
             "newline on fd 3",
@@ -158,6 +194,15 @@ fn certainty() {
     let mut e = base();
     e.fd_newline = Some(ms(1));
     assert!(certain(&e, false));
+    // A daemon's READY=1 after a clean exit waits for the settle period.
+    let mut e = base();
+    e.exit = Some((ms(3), ExitStatus::Code(0)));
+    e.others = vec![other(101, true)];
+    e.ready = Some((ms(5), Some(101)));
+    assert!(!certain(&e, false));
+    let r = render(&e, &recommend(&e), &Cleanup::default());
+    assert!(r.starts_with("recommended type: forking\n"), "{r}");
+    assert!(r.contains("it also sent READY=1 after daemonizing"), "{r}");
 }
 
 #[test]
@@ -202,7 +247,7 @@ fn forking_report() {
 #[test]
 fn simple_report_suggests_a_tcp_ready_check() {
     let mut e = base();
-    e.listening = vec!["0.0.0.0:8080".parse().unwrap_or_else(|_| unreachable!())];
+    e.listening = vec!["0.0.0.0:8080".parse().expect("an address")];
     let r = render(&e, &recommend(&e), &Cleanup::default());
     assert!(r.starts_with("recommended type: simple\n"), "{r}");
     assert!(r.contains("still running after 2 s"), "{r}");
@@ -213,7 +258,7 @@ fn simple_report_suggests_a_tcp_ready_check() {
     );
     let e = base();
     let r = render(&e, &recommend(&e), &Cleanup::default());
-    assert!(!r.contains("ready-check = {"), "{r}");
+    assert!(!r.contains("\nready-check = {"), "{r}");
     assert!(r.contains("`ready-check = { tcp = \"HOST:PORT\" }`"), "{r}");
 }
 
@@ -267,9 +312,7 @@ fn durations_names_and_strings() {
 
 #[test]
 fn stat_lines_parse_with_odd_names() {
-    let s = procs::parse_stat("42 (a (b) c) S 1 42 40 0 -1 4194560").unwrap_or_else(|| {
-        unreachable!("valid stat line");
-    });
+    let s = procs::parse_stat("42 (a (b) c) S 1 42 40 0 -1 4194560").expect("valid stat line");
     assert_eq!(
         s,
         Stat {

@@ -44,6 +44,8 @@ pub struct Evidence {
     /// Other assignments seen on the notify socket (`STATUS=...`), the
     /// latest per key, in the order the keys first came.
     pub notify_other: Vec<String>,
+    /// `MAINPID=` was sent: the service names its own main process.
+    pub notified_main_pid: Option<i32>,
     /// Notify datagrams that were refused, with the reason.
     pub notify_errors: Vec<String>,
     /// A newline arrived on fd [`READY_FD`].
@@ -100,23 +102,36 @@ impl Recommendation {
     }
 }
 
-/// The verdict rules, in order: a program that cannot run has no type; an
-/// explicit readiness signal (`READY=1`, then a newline on the fd) names
-/// its protocol; then how the main process ended: failed, daemonized
-/// (exit 0, processes left), or done (exit 0, nothing left); a program
-/// still in the foreground at the end without any signal is `simple`.
+/// The verdict rules, in order:
+/// 1. a program that cannot run has no type;
+/// 2. a main process that failed (non-zero exit, signal) has none either;
+/// 3. an explicit readiness signal names its protocol (`READY=1`, then a
+///    newline on the fd), as long as the main process is still running,
+///    since that is the process a `notify`/`notify-fd` service is; a
+///    daemon may also name its real main process with `MAINPID=`;
+/// 4. a clean exit leaving processes is a daemon (`forking`), a clean
+///    exit leaving nothing is a task (`oneshot`), whatever it signalled
+///    (dbus-daemon `--fork` sends `READY=1` from its forked child);
+/// 5. still in the foreground at the end, without any signal: `simple`.
 pub fn recommend(ev: &Evidence) -> Recommendation {
     if let Exec::Failed(msg) = &ev.exec {
         return Recommendation::CannotExec(msg.clone());
     }
-    if ev.ready.is_some() {
+    let exit = ev.exit.map(|(_, status)| status);
+    if let Some(status) = exit
+        && status != ExitStatus::Code(0)
+    {
+        return Recommendation::Failed(status);
+    }
+    let main_running = exit.is_none();
+    let main_named = ev.notified_main_pid.is_some();
+    if ev.ready.is_some() && (main_running || (main_named && !ev.others.is_empty())) {
         return Recommendation::Notify;
     }
-    if ev.fd_newline.is_some() {
+    if ev.fd_newline.is_some() && main_running {
         return Recommendation::NotifyFd { fd: READY_FD };
     }
-    match ev.exit {
-        Some((_, status)) if status != ExitStatus::Code(0) => Recommendation::Failed(status),
+    match exit {
         Some(_) if !ev.others.is_empty() => Recommendation::Forking,
         Some(_) => Recommendation::Oneshot,
         None if ev.interrupted.is_some() => Recommendation::Interrupted,
@@ -398,6 +413,22 @@ fn advice(ev: &Evidence, rec: &Recommendation) -> Vec<String> {
                  process (its death is the service's exit)"
                     .into(),
             );
+            if ev.ready.is_some() || ev.fd_newline.is_some() {
+                let how = if ev.ready.is_some() {
+                    "sent READY=1"
+                } else {
+                    "wrote a newline on fd 3"
+                };
+                let ty = if ev.ready.is_some() {
+                    "notify"
+                } else {
+                    "notify-fd"
+                };
+                out.push(format!(
+                    "it also {how} after daemonizing: if it has an option to stay in the \
+                     foreground, run it that way with type = \"{ty}\""
+                ));
+            }
             if ev.others.iter().any(|o| o.new_session) {
                 out.push(
                     "a process in a new session (setsid) leaves the process group: without \

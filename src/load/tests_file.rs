@@ -70,7 +70,7 @@ fn supervisor_not_supported_keys_warn_but_are_stored() {
     assert_eq!(l.config.supervisor.on_exit, Some(vec!["./hook".into()]));
     assert_eq!(l.config.supervisor.cgroup_root, Some(PathBuf::from("tend")));
     let w = shown(Path::new("/nonexistent"), &l.warnings);
-    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(w.len(), 1, "{w:?}");
     for &(section, key) in NOT_SUPPORTED {
         if section == "supervisor" {
             assert!(

@@ -330,15 +330,33 @@ fn client_socket() -> io::Result<OwnedFd> {
     .map_err(io::Error::from)
 }
 
-fn send_flags(flags: MsgFlags, notify_socket_env: &str, msg: &str) -> io::Result<()> {
+fn send_flags(
+    flags: MsgFlags,
+    notify_socket_env: &str,
+    msg: &str,
+    as_pid: Option<i32>,
+) -> io::Result<()> {
     let addr = address(notify_socket_env)?;
     let fd = client_socket()?;
-    let n = socket::sendto(
-        fd.as_raw_fd(),
-        msg.as_bytes(),
-        &addr,
-        flags | MsgFlags::MSG_NOSIGNAL,
-    )?;
+    let iov = [IoSlice::new(msg.as_bytes())];
+    let flags = flags | MsgFlags::MSG_NOSIGNAL;
+    let mut sent = None;
+    // SAFETY: trivial getters.
+    let (me, uid, gid) = unsafe { (libc::getpid(), libc::getuid(), libc::getgid()) };
+    if let Some(pid) = as_pid.filter(|&p| p > 0 && p != me) {
+        let creds = socket::UnixCredentials::from(libc::ucred { pid, uid, gid });
+        let cmsg = [ControlMessage::ScmCredentials(&creds)];
+        // Only CAP_SYS_ADMIN may speak for another pid, and only for one
+        // that exists: on any failure, try again with our own credentials,
+        // as libsystemd does.
+        if let Ok(n) = socket::sendmsg(fd.as_raw_fd(), &iov, &cmsg, flags, Some(&addr)) {
+            sent = Some(n);
+        }
+    }
+    let n = match sent {
+        Some(n) => n,
+        None => socket::sendmsg(fd.as_raw_fd(), &iov, &[], flags, Some(&addr))?,
+    };
     if n != msg.len() {
         return Err(io::Error::other("notify message was sent in part"));
     }
@@ -349,13 +367,21 @@ fn send_flags(flags: MsgFlags, notify_socket_env: &str, msg: &str) -> io::Result
 /// Blocks while the receiver's queue is full. The kernel attaches the
 /// sender's credentials for a receiver with SO_PASSCRED.
 pub fn send(notify_socket_env: &str, msg: &str) -> io::Result<()> {
-    send_flags(MsgFlags::empty(), notify_socket_env, msg)
+    send_flags(MsgFlags::empty(), notify_socket_env, msg, None)
+}
+
+/// As [`send`], but with the credentials of process `pid` (sd_pid_notify(3),
+/// what `systemd-notify` does with its parent's pid) when we are allowed to
+/// (CAP_SYS_ADMIN, and `pid` exists); otherwise, or for our own pid, with
+/// ours.
+pub fn send_as(notify_socket_env: &str, msg: &str, pid: i32) -> io::Result<()> {
+    send_flags(MsgFlags::empty(), notify_socket_env, msg, Some(pid))
 }
 
 /// As [`send`], but never blocks: a full receiver queue is `WouldBlock`.
 /// For tend's own readiness upward, from inside the event loop.
 pub fn send_nonblocking(notify_socket_env: &str, msg: &str) -> io::Result<()> {
-    send_flags(MsgFlags::MSG_DONTWAIT, notify_socket_env, msg)
+    send_flags(MsgFlags::MSG_DONTWAIT, notify_socket_env, msg, None)
 }
 
 /// sd_notify_barrier(3): send `BARRIER=1` with the write end of a pipe and
@@ -382,10 +408,16 @@ pub fn barrier(notify_socket_env: &str, timeout: Duration) -> io::Result<()> {
 
 /// Wait until every write end of the pipe is closed.
 fn wait_hangup(fd: RawFd, timeout: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + timeout;
+    // No deadline (wait for ever) when the timeout is too large to add.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let ms = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_millis().min(i32::MAX as u128) as i32
+            }
+            None => -1,
+        };
         let mut p = libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -484,6 +516,23 @@ mod tests {
         for i in 0..5 {
             assert_eq!(recv_wait(&s).bytes, format!("STATUS={i}").as_bytes());
         }
+    }
+
+    #[test]
+    fn send_as_another_pid() {
+        let s = bind("as").unwrap();
+        let (me, _, _) = me();
+        // SAFETY: trivial getters.
+        let (parent, privileged) = unsafe { (libc::getppid(), libc::geteuid() == 0) };
+        send_as(&s.env_value, "READY=1", parent).unwrap();
+        let pid = recv_wait(&s).creds.unwrap().pid;
+        // root (CAP_SYS_ADMIN) speaks for the parent; others fall back
+        assert!(pid == parent || (pid == me && !privileged), "{pid}");
+        send_as(&s.env_value, "READY=1", me).unwrap();
+        assert_eq!(recv_wait(&s).creds.unwrap().pid, me);
+        // a pid that does not exist (ESRCH even for root): our own
+        send_as(&s.env_value, "READY=1", i32::MAX).unwrap();
+        assert_eq!(recv_wait(&s).creds.unwrap().pid, me);
     }
 
     #[test]
@@ -612,8 +661,9 @@ mod tests {
         let n = crate::notify::parse(&first.bytes).unwrap();
         assert!(n.ready, "{:?}", String::from_utf8_lossy(&first.bytes));
         assert_eq!(n.status.as_deref(), Some("warming up"));
-        let creds = first.creds.unwrap();
-        assert_eq!(creds.pid, child.id() as i32);
+        // systemd-notify speaks for its parent (us) when privileged
+        let pid = first.creds.unwrap().pid;
+        assert!(pid == child.id() as i32 || pid == me().0, "{pid}");
         let mut barrier_seen = false;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
