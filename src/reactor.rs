@@ -48,6 +48,7 @@ enum PidOwner {
     StopExec(usize),
     Hook(usize),
     ReloadExec(usize),
+    BusWait(usize),
 }
 
 /// The OS side of one service: what the pure `Service` cannot hold.
@@ -63,6 +64,8 @@ pub struct Runtime {
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
+    /// `tend __dbus-wait NAME` while it runs (type dbus).
+    bus_wait: Option<i32>,
     /// reload-exec: its pid while it runs, then how it ended.
     reload_exec: Option<(i32, Option<ExitStatus>)>,
     /// The on-exit hook in progress: its pid, and whether tend killed it.
@@ -102,6 +105,7 @@ impl Runtime {
             oom_kills: 0,
             tasks_max_hits: 0,
             reload_exec: None,
+            bus_wait: None,
             hook: None,
             hook_cgroup: None,
             probe: None,
@@ -397,6 +401,7 @@ impl Reactor {
             match self.pids.remove(&pid) {
                 Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
                 Some(PidOwner::Hook(i)) => self.hook_exited(i, status),
+                Some(PidOwner::BusWait(i)) => self.bus_wait_exited(i, status),
                 Some(PidOwner::ReloadExec(i)) => {
                     if let Some((pid, None)) = self.rt[i].reload_exec {
                         self.rt[i].reload_exec = Some((pid, Some(status)));
@@ -692,7 +697,11 @@ impl Reactor {
                 Effect::ReadPidFile => self.read_pid_file(i),
                 Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),
                 Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
-                Effect::StopProbes => self.stop_probes(i),
+                Effect::StopProbes => {
+                    self.stop_probes(i);
+                    self.stop_bus_wait(i);
+                }
+                Effect::WatchBusName => self.start_bus_wait(i),
                 Effect::RunHook { env } => self.run_hook(i, env),
                 Effect::KillHook => self.kill_hook(i),
             }
@@ -721,10 +730,10 @@ impl Reactor {
         if let Some(pgid) = pgid {
             os::signal_group(pgid, sig);
         }
-        if let Some(main) = main.filter(|&p| Some(p) != pgid) {
-            if let Some((_, g)) = os::parent_and_group(main).filter(|&(_, g)| g == main) {
-                os::signal_group(g, sig);
-            }
+        if let Some(main) = main.filter(|&p| Some(p) != pgid)
+            && let Some((_, g)) = os::parent_and_group(main).filter(|&(_, g)| g == main)
+        {
+            os::signal_group(g, sig);
         }
     }
 
@@ -978,11 +987,11 @@ impl Reactor {
         let Some(argv) = spec.on_exit.clone() else {
             return;
         };
-        if self.rt[i].hook_cgroup.is_none() {
-            if let Some(h) = &self.cgroups {
-                let name = format!("{}:on-exit", spec.name);
-                self.rt[i].hook_cgroup = h.create(&name, &cgroup::Limits::default()).ok();
-            }
+        if self.rt[i].hook_cgroup.is_none()
+            && let Some(h) = &self.cgroups
+        {
+            let name = format!("{}:on-exit", spec.name);
+            self.rt[i].hook_cgroup = h.create(&name, &cgroup::Limits::default()).ok();
         }
         let spec = &self.sup.services[i].spec;
         let r = &self.rt[i];
@@ -1052,6 +1061,67 @@ impl Reactor {
             .sup
             .input(i, Input::HookDone { status }, Instant::now());
         self.apply(fx);
+    }
+
+    /// type dbus: a helper process of our own binary waits for the name
+    /// (the loop never does blocking D-Bus I/O), in its own process group.
+    fn start_bus_wait(&mut self, i: usize) {
+        let spec = &self.sup.services[i].spec;
+        let Some(name) = spec.bus_name.clone() else {
+            return;
+        };
+        let exe = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "/proc/self/exe".into());
+        let argv = [exe, "__dbus-wait".to_string(), name];
+        let r = &self.rt[i];
+        let prepared = launch::prepare(&launch::Context {
+            argv: &argv,
+            working_dir: std::path::Path::new("/"),
+            environment: &spec.environment,
+            env_files: &[],
+            user: None,
+            group: None,
+            extra_env: &[],
+            stdin: self.devnull.as_raw_fd(),
+            stdout: r.err.1.as_raw_fd(),
+            stderr: r.err.1.as_raw_fd(),
+            extra_fds: Vec::new(),
+            pid_env: None,
+            cgroup_procs: None,
+        });
+        match prepared.and_then(|c| spawn::spawn(&c).map_err(|e| format!("fork: {e}"))) {
+            Ok(child) => {
+                self.rt[i].bus_wait = Some(child.pid);
+                self.pids.insert(child.pid, PidOwner::BusWait(i));
+            }
+            Err(e) => {
+                let message = format!("cannot watch the bus name: {e}");
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    fn stop_bus_wait(&mut self, i: usize) {
+        if let Some(pid) = self.rt[i].bus_wait.take() {
+            os::signal_group(pid, libc::SIGKILL);
+        }
+    }
+
+    fn bus_wait_exited(&mut self, i: usize, status: ExitStatus) {
+        if self.rt[i].bus_wait.take().is_none() {
+            return;
+        }
+        if status == ExitStatus::Code(0) {
+            let fx = self.sup.input(i, Input::Ready, Instant::now());
+            self.apply(fx);
+        } else {
+            let message = format!(
+                "watching bus-name failed ({}); see the service's log",
+                status.describe()
+            );
+            self.emit(i, EventKind::Warning { message });
+        }
     }
 
     /// `tend reload`: announce it, then reload-exec or the reload signal

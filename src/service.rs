@@ -155,7 +155,10 @@ pub enum Effect {
     StartReadyCheck,
     /// Run the health-check probe on its schedule.
     StartHealthCheck,
-    /// Cancel any probe of this service (it is stopping or gone).
+    /// Wait for `bus-name` on the bus (a helper process); the reactor
+    /// answers `Ready`.
+    WatchBusName,
+    /// Cancel any probe or bus watch of this service (stopping or gone).
     StopProbes,
     /// Run the on-exit hook with this environment; the reactor answers
     /// `HookDone`.
@@ -364,6 +367,9 @@ impl Service {
                 if self.spec.ready_check.is_some() {
                     fx.push(Effect::StartReadyCheck);
                 }
+                if self.spec.kind == ServiceType::Dbus {
+                    fx.push(Effect::WatchBusName);
+                }
                 self.type_ready = matches!(
                     self.spec.kind,
                     ServiceType::Simple | ServiceType::Exec | ServiceType::Idle
@@ -501,6 +507,13 @@ impl Service {
         self.deadline = None;
     }
 
+    /// Probes or a bus watch may be running for this service.
+    fn has_watchers(&self) -> bool {
+        self.spec.ready_check.is_some()
+            || self.spec.health_check.is_some()
+            || self.spec.kind == ServiceType::Dbus
+    }
+
     /// Ready once the type's protocol and the ready-check both said so.
     fn maybe_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         if self.type_ready && self.check_ready {
@@ -614,7 +627,7 @@ impl Service {
     fn begin_stop(&mut self, reason: StopReason, now: Instant, fx: &mut Vec<Effect>) {
         self.stop_reason = Some(reason);
         self.watchdog_deadline = None;
-        if self.spec.ready_check.is_some() || self.spec.health_check.is_some() {
+        if self.has_watchers() {
             fx.push(Effect::StopProbes);
         }
         self.enter(Phase::Stopping, now);
@@ -679,7 +692,7 @@ impl Service {
             self.diagnose_daemon(fx);
         }
         if self.phase != Phase::Stopping {
-            if self.spec.ready_check.is_some() || self.spec.health_check.is_some() {
+            if self.has_watchers() {
                 fx.push(Effect::StopProbes);
             }
             self.watchdog_deadline = None;

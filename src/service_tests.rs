@@ -204,6 +204,7 @@ fn render(fx: &[Effect]) -> String {
             Effect::StartReadyCheck => "READY-CHECK".into(),
             Effect::StartHealthCheck => "HEALTH-CHECK".into(),
             Effect::StopProbes => "STOP-PROBES".into(),
+            Effect::WatchBusName => "WATCH-BUS".into(),
             Effect::RunHook { .. } => "RUN-HOOK".into(),
             Effect::KillHook => "KILL-HOOK".into(),
         })

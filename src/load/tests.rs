@@ -341,10 +341,7 @@ fn readiness_keys() {
     );
     assert_eq!(
         one_err("exec = 'x'\ntype = 'dbus'\n"),
-        [
-            "web.toml:2:8: warning: service `web`: type `dbus`: readiness for this type is not supported yet, treated like `simple`",
-            "web.toml:2:8: error: service `web`: type `dbus` needs `bus-name`",
-        ]
+        ["web.toml:2:8: error: service `web`: type `dbus` needs `bus-name`",]
     );
     let (s, w) = one("exec = 'x'\ntype = 'notify-fd'\nready-fd = 3\n").unwrap();
     assert_eq!((s.kind, s.ready_fd), (ServiceType::NotifyFd, Some(3)));

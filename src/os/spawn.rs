@@ -129,11 +129,11 @@ unsafe fn child(
     report: RawFd,
 ) -> ! {
     unsafe {
-        if let Some(fd) = cmd.cgroup_procs {
-            if let Err(errno) = crate::os::cgroup::join_in_child(fd) {
-                *libc::__errno_location() = errno;
-                die(report, Stage::Cgroup);
-            }
+        if let Some(fd) = cmd.cgroup_procs
+            && let Err(errno) = crate::os::cgroup::join_in_child(fd)
+        {
+            *libc::__errno_location() = errno;
+            die(report, Stage::Cgroup);
         }
         if cmd.new_process_group && libc::setpgid(0, 0) != 0 {
             die(report, Stage::ProcessGroup);
