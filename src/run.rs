@@ -93,7 +93,12 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
     if !pid1 && let Err(e) = crate::os::become_subreaper() {
         eprintln!("tend: warning: cannot become a child subreaper: {e}");
     }
-    let cgroups = match crate::os::cgroup::setup(config.supervisor.cgroup_root.as_deref(), pid1) {
+    // `$TEND_CGROUP_ROOT` is the default for `[supervisor] cgroup-root`.
+    let env_root = std::env::var_os("TEND_CGROUP_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let cgroup_root = config.supervisor.cgroup_root.clone().or(env_root);
+    let cgroups = match crate::os::cgroup::setup(cgroup_root.as_deref(), pid1) {
         Ok(h) => {
             eprintln!("tend: tracking services with {}", h.describe());
             Some(h)

@@ -446,6 +446,9 @@ impl Tend {
             .current_dir(&dir)
             .env_remove("TEND_SOCKET")
             .env_remove("NOTIFY_SOCKET")
+            // Each tend gets its own cgroup subtree, removed in Drop even
+            // when tend was killed and could not clean up.
+            .env("TEND_CGROUP_ROOT", cgroup_name(&dir))
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stderr(Stdio::from(
@@ -858,6 +861,7 @@ impl Drop for Tend {
                 self.wait_exit(secs(10.0));
             }
         }
+        remove_cgroup_tree(&cgroup_name(&self.dir));
         if panicking {
             eprintln!(
                 "[harness] tend run in {} (exit {:?}):\n{}",
@@ -1323,3 +1327,52 @@ pub const FOREVER: &str = r#"exec = ["sleep", "100000"]"#;
 /// A script that ignores SIGTERM (and so do the `sleep`s it starts).
 /// It prints `armed` once the trap is set (`Tend::wait_armed`).
 pub const IGNORE_TERM: &str = "trap '' TERM; echo armed; while :; do sleep 0.1; done";
+
+/// The cgroup path (relative to the cgroup2 mount) a test's tend uses.
+pub fn cgroup_name(dir: &Path) -> String {
+    let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    format!("/{}", leaf.unwrap_or_else(|| "tend-test".into()))
+}
+
+/// The cgroup2 mount point, from /proc/self/mountinfo.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mount = pre.split_whitespace().nth(4)?;
+        (post.split_whitespace().next() == Some("cgroup2")).then(|| PathBuf::from(mount))
+    })
+}
+
+/// Remove a test's cgroup subtree, deepest first (its processes are gone
+/// once tend, PID 1 of the namespace, is). Bounded: a few attempts.
+pub fn remove_cgroup_tree(name: &str) {
+    let Some(mount) = cgroup2_mount() else { return };
+    let root = mount.join(name.trim_start_matches('/'));
+    for _ in 0..50 {
+        if !root.exists() {
+            return;
+        }
+        let mut dirs = Vec::new();
+        collect_dirs(&root, &mut dirs);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = fs::remove_dir(&d);
+        }
+        if !root.exists() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
