@@ -457,6 +457,17 @@ impl Reactor {
         }
     }
 
+    /// How many processes the service has, where that can be known
+    /// (cgroup mode); None without cgroups.
+    pub(crate) fn process_count(&self, i: usize) -> Option<usize> {
+        let cg = self.rt[i].cgroup.as_ref()?;
+        Some(if self.sup.services[i].phase.has_processes() {
+            cg.pids().len()
+        } else {
+            0
+        })
+    }
+
     fn on_cgroup_events(&mut self) {
         let changed = self
             .events_watch

@@ -60,7 +60,7 @@ fn number(m: &Map<String, Value>, key: &str) -> String {
     }
 }
 
-/// One status row: NAME STATE PID SINCE RESTARTS LAST-EXIT, then the
+/// One status row: NAME STATE PID PROCS SINCE RESTARTS LAST-EXIT, then the
 /// reason / notify status / warning text (empty when none).
 pub fn status_row(s: &Map<String, Value>) -> Vec<String> {
     let since = match s.get("since_ms").and_then(Value::as_u64) {
@@ -81,6 +81,7 @@ pub fn status_row(s: &Map<String, Value>) -> Vec<String> {
         clean(text(s, "name").unwrap_or("?")),
         clean(text(s, "state").unwrap_or("?")),
         number(s, "pid"),
+        number(s, "processes"),
         since,
         number(s, "restarts"),
         last_exit(s.get("last_exit")),
@@ -88,10 +89,11 @@ pub fn status_row(s: &Map<String, Value>) -> Vec<String> {
     ]
 }
 
-pub const STATUS_HEADER: [&str; 7] = [
+pub const STATUS_HEADER: [&str; 8] = [
     "NAME",
     "STATE",
     "PID",
+    "PROCS",
     "SINCE",
     "RESTARTS",
     "LAST-EXIT",
@@ -103,9 +105,10 @@ pub const STATUS_HEADER: [&str; 7] = [
 pub fn status_table(services: &[Map<String, Value>]) -> String {
     let mut rows: Vec<Vec<String>> = vec![STATUS_HEADER.iter().map(|s| s.to_string()).collect()];
     rows.extend(services.iter().map(status_row));
-    if rows[1..].iter().all(|r| r[6].is_empty()) {
+    let info = STATUS_HEADER.len() - 1;
+    if rows[1..].iter().all(|r| r[info].is_empty()) {
         for r in &mut rows {
-            r.truncate(6);
+            r.truncate(info);
         }
     }
     table(&rows)
@@ -221,7 +224,7 @@ mod tests {
     fn table_is_aligned() {
         let services = vec![
             obj(
-                json!({"name":"web","state":"ready","pid":4242,"ready":true,"since_ms":192_000,
+                json!({"name":"web","state":"ready","pid":4242,"processes":3,"ready":true,"since_ms":192_000,
                 "restarts":2,"last_exit":{"code":1},"reason":null,"status":null,"warning":null}),
             ),
             obj(
@@ -232,9 +235,9 @@ mod tests {
         let t = status_table(&services);
         assert_eq!(
             t,
-            "NAME      STATE  PID   SINCE  RESTARTS  LAST-EXIT\n\
-             web       ready  4242  3m12s  2         exit 1\n\
-             database  down   -     500ms  0         -\n"
+            "NAME      STATE  PID   PROCS  SINCE  RESTARTS  LAST-EXIT\n\
+             web       ready  4242  3      3m12s  2         exit 1\n\
+             database  down   -     -      500ms  0         -\n"
         );
     }
 
@@ -255,15 +258,15 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[0],
-            "NAME  STATE   PID  SINCE  RESTARTS  LAST-EXIT    INFO"
+            "NAME  STATE   PID  PROCS  SINCE  RESTARTS  LAST-EXIT    INFO"
         );
         assert_eq!(
             lines[1],
-            "a     failed  -    2h00m  5         signal KILL  crash loop; warning: looks like a daemon"
+            "a     failed  -    -      2h00m  5         signal KILL  crash loop; warning: looks like a daemon"
         );
         assert_eq!(
             lines[2],
-            "bb    ready   1    1s     0         -            serving\\n\\u{1b}[31m"
+            "bb    ready   1    -      1s     0         -            serving\\n\\u{1b}[31m"
         );
         let info_col = lines[0].find("INFO");
         assert_eq!(lines[1].find("crash"), info_col);
@@ -274,7 +277,7 @@ mod tests {
     fn empty_table_is_the_header() {
         assert_eq!(
             status_table(&[]),
-            "NAME  STATE  PID  SINCE  RESTARTS  LAST-EXIT\n"
+            "NAME  STATE  PID  PROCS  SINCE  RESTARTS  LAST-EXIT\n"
         );
     }
 

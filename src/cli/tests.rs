@@ -150,7 +150,7 @@ fn status_table_and_request() {
     );
     assert_eq!(
         o.out,
-        "NAME  STATE  PID   SINCE  RESTARTS  LAST-EXIT\nweb   ready  4242  3m12s  2         exit 1\n"
+        "NAME  STATE  PID   PROCS  SINCE  RESTARTS  LAST-EXIT\nweb   ready  4242  -      3m12s  2         exit 1\n"
     );
 }
 

@@ -289,6 +289,7 @@ impl Reactor {
             "state": s.phase.name(),
             "type": s.spec.kind.name(),
             "pid": s.main_pid,
+            "processes": self.process_count(i),
             "ready": s.is_up(),
             "since": crate::event::rfc3339(since),
             "since_ms": since_ms,
