@@ -17,7 +17,6 @@ pub mod notify_cli;
 pub mod os;
 pub mod probe;
 pub mod reactor;
-mod reactor_probe;
 pub mod run;
 pub mod service;
 pub mod supervisor;

@@ -1,10 +1,10 @@
 //! The reactor's side of readiness and health probes: schedules, attempts
 //! and their fds in the one epoll, their deadlines in the one timer.
 
+use super::{ProbeRole, Reactor, T_PROBE};
 use crate::event::{EventKind, ExitStatus, StopReason};
 use crate::model::Probe;
 use crate::probe::{Attempt, Decision, ExecContext, Outcome, Schedule, Started};
-use crate::reactor::{ProbeRole, Reactor, T_PROBE};
 use crate::service::Input;
 use nix::sys::epoll::EpollFlags;
 use std::os::fd::RawFd;
@@ -80,7 +80,7 @@ impl Reactor {
         }
     }
 
-    fn begin_attempt(&mut self, i: usize, now: Instant) {
+    pub(super) fn begin_attempt(&mut self, i: usize, now: Instant) {
         let spec = &self.sup.services[i].spec;
         let extra = [("TEND_SERVICE".to_string(), spec.name.clone())];
         let Some(p) = &mut self.rt[i].probe else {
@@ -101,7 +101,7 @@ impl Reactor {
     }
 
     /// Make epoll watch exactly what the running attempt is interested in.
-    fn sync_probe_fds(&mut self, i: usize) {
+    pub(super) fn sync_probe_fds(&mut self, i: usize) {
         let Some(p) = &mut self.rt[i].probe else {
             return;
         };
@@ -169,7 +169,7 @@ impl Reactor {
         }
     }
 
-    fn probe_finished(&mut self, i: usize, outcome: Outcome, now: Instant) {
+    pub(super) fn probe_finished(&mut self, i: usize, outcome: Outcome, now: Instant) {
         let Some(p) = &mut self.rt[i].probe else {
             return;
         };

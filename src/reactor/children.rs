@@ -1,0 +1,390 @@
+//! Processes tend starts for a service: the service itself, its helper
+//! commands (stop-exec, reload-exec), its on-exit hook; and the cgroup they
+//! run in, how they are signalled and counted.
+
+use super::*;
+
+impl Reactor {
+    /// How many processes the service has, where that can be known
+    /// (cgroup mode); None without cgroups.
+    pub(crate) fn process_count(&self, i: usize) -> Option<usize> {
+        let cg = self.rt[i].cgroup.as_ref()?;
+        Some(if self.sup.services[i].phase.has_processes() {
+            cg.pids().len()
+        } else {
+            0
+        })
+    }
+
+    pub(super) fn on_cgroup_events(&mut self) {
+        let changed = self
+            .events_watch
+            .as_mut()
+            .map(|w| w.read_changed())
+            .unwrap_or_default();
+        for i in 0..self.rt.len() {
+            if self.rt[i].events_wd.is_some_and(|wd| changed.contains(&wd)) {
+                self.check_down(i);
+            }
+        }
+    }
+
+    /// An OOM kill or the tasks limit hit since the last look: say so.
+    pub(super) fn report_limits(&mut self, i: usize) {
+        let Some(cg) = &self.rt[i].cgroup else { return };
+        let oom = cg.memory_events().map_or(0, |m| m.oom_kill);
+        let tasks = cg.pids_events().unwrap_or(0);
+        let (old_oom, old_tasks) = (self.rt[i].oom_kills, self.rt[i].tasks_max_hits);
+        self.rt[i].oom_kills = oom;
+        self.rt[i].tasks_max_hits = tasks;
+        if oom > old_oom {
+            let message = format!(
+                "memory-max reached: the OOM killer killed {} process(es)",
+                oom - old_oom
+            );
+            self.emit(i, EventKind::Warning { message });
+        }
+        if tasks > old_tasks {
+            let message = format!("tasks-max reached: {} fork(s) refused", tasks - old_tasks);
+            self.emit(i, EventKind::Warning { message });
+        }
+    }
+
+    /// Every process of the service: its cgroup, or its process group and
+    /// the group of a main process that left it (a daemon that called
+    /// setsid). The main process is also signalled directly: right after
+    /// fork it may not have joined its cgroup or group yet, and the signal
+    /// must not be lost (it stays pending until the child unblocks it).
+    pub(crate) fn signal_all(&mut self, i: usize, sig: i32) {
+        let main = self.sup.services[i].live_main_pid();
+        if let Some(main) = main {
+            os::signal_pid(main, sig);
+        }
+        if let Some(cg) = &self.rt[i].cgroup {
+            let _ = if sig == libc::SIGKILL {
+                cg.kill()
+            } else {
+                cg.signal_all(sig).map(|_| ())
+            };
+            return;
+        }
+        let pgid = self.rt[i].pgid;
+        if let Some(pgid) = pgid {
+            os::signal_group(pgid, sig);
+        }
+        if let Some(main) = main.filter(|&p| Some(p) != pgid)
+            && let Some((_, g)) = os::parent_and_group(main).filter(|&(_, g)| g == main)
+        {
+            os::signal_group(g, sig);
+        }
+    }
+
+    /// Create the service's cgroup on its first start (kept across
+    /// restarts), watch its `cgroup.events`, warn about missing controllers.
+    pub(super) fn ensure_cgroup(&mut self, i: usize) -> Result<(), String> {
+        let Some(h) = &self.cgroups else {
+            return Ok(());
+        };
+        if self.rt[i].cgroup.is_some() {
+            return Ok(());
+        }
+        let spec = &self.sup.services[i].spec;
+        let limits = cgroup::Limits {
+            memory_max: spec.memory_max,
+            tasks_max: spec.tasks_max,
+            cpu_max: spec.cpu_max,
+        };
+        let cg = h
+            .create(&spec.name, &limits)
+            .map_err(|e| format!("cgroup for {}: {e}", spec.name))?;
+        if !cg.unsupported_limits.is_empty() {
+            let message = format!(
+                "{} not applied: the cgroup controller is not available here ({})",
+                cg.unsupported_limits.join(", "),
+                h.describe()
+            );
+            self.emit(i, EventKind::Warning { message });
+        }
+        if let Some(w) = &mut self.events_watch {
+            match w.add(&cg.events_path) {
+                Ok(wd) => self.rt[i].events_wd = Some(wd),
+                Err(e) => return Err(format!("watching {}: {e}", cg.events_path.display())),
+            }
+        }
+        self.rt[i].oom_kills = cg.memory_events().map_or(0, |m| m.oom_kill);
+        self.rt[i].tasks_max_hits = cg.pids_events().unwrap_or(0);
+        self.rt[i].cgroup = Some(cg);
+        Ok(())
+    }
+
+    /// A removed service is gone for good: drop its cgroup.
+    pub(super) fn release_cgroup(&mut self, i: usize) {
+        if let Some(cg) = self.rt[i].hook_cgroup.take() {
+            let _ = cg.remove();
+        }
+        if let Some(cg) = self.rt[i].cgroup.take() {
+            if let (Some(w), Some(wd)) = (&mut self.events_watch, self.rt[i].events_wd.take()) {
+                w.remove(wd);
+            }
+            let _ = cg.remove();
+        }
+    }
+
+    pub(super) fn spawn_service(&mut self, i: usize) {
+        if let Some(old) = self.rt[i].ready_pipe.take() {
+            self.deregister(old.as_raw_fd());
+        }
+        if let Err(error) = self.ensure_cgroup(i) {
+            let fx = self
+                .sup
+                .input(i, Input::SpawnFailed { error }, Instant::now());
+            self.queue.extend(fx);
+            return;
+        }
+        let spec = &self.sup.services[i].spec;
+        let ready_pipe = match (spec.kind, spec.ready_fd) {
+            (ServiceType::NotifyFd, Some(fd)) => match os::pipe(true) {
+                Ok((r, w)) => Some((r, w, fd)),
+                Err(e) => {
+                    let fx = self.sup.input(
+                        i,
+                        Input::SpawnFailed {
+                            error: format!("pipe: {e}"),
+                        },
+                        Instant::now(),
+                    );
+                    self.queue.extend(fx);
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let extra_fds: Vec<(RawFd, RawFd)> = ready_pipe
+            .iter()
+            .map(|(_, w, fd)| (w.as_raw_fd(), *fd))
+            .collect();
+        let r = &self.rt[i];
+        let mut extra = vec![("TEND_SERVICE".to_string(), spec.name.clone())];
+        if let Some(w) = spec.watchdog {
+            extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+        }
+        if let Some(n) = &r.notify {
+            extra.push(("NOTIFY_SOCKET".into(), n.env_value.clone()));
+        }
+        let pid_env = spec.watchdog.map(|_| "WATCHDOG_PID");
+        let prepared = self.launch(i, &spec.exec, &extra, extra_fds, pid_env, r.cgroup.as_ref());
+        let input = match prepared {
+            Ok(child) => {
+                let pid = child.pid;
+                let fd = child.status_pipe.as_raw_fd();
+                self.rt[i].pgid = Some(pid);
+                self.rt[i].awaiting_down = false;
+                self.pids.insert(pid, PidOwner::Main(i));
+                if let Err(e) = self.register(fd, T_EXEC | i as u64, EpollFlags::EPOLLIN) {
+                    self.system_line(&format!("epoll: {e}"));
+                }
+                self.rt[i].exec_pipe = Some(child.status_pipe);
+                // Our copy of the write end closes here (dropped with the
+                // tuple), so only the service holds it.
+                if let Some((r, _w, _)) = ready_pipe {
+                    let _ = self.register(r.as_raw_fd(), T_READYFD | i as u64, EpollFlags::EPOLLIN);
+                    self.rt[i].ready_pipe = Some(r);
+                }
+                Input::Forked { pid }
+            }
+            Err(error) => Input::SpawnFailed { error },
+        };
+        let fx = self.sup.input(i, input, Instant::now());
+        self.queue.extend(fx);
+    }
+
+    /// The on-exit hook: its own process group (and cgroup), the service's
+    /// output pipes, the hook variables; bounded by the service's deadline.
+    pub(super) fn run_hook(&mut self, i: usize, env: Vec<(String, String)>) {
+        let spec = &self.sup.services[i].spec;
+        let Some(argv) = spec.on_exit.clone() else {
+            return;
+        };
+        if self.rt[i].hook_cgroup.is_none()
+            && let Some(h) = &self.cgroups
+        {
+            let name = format!("{}:on-exit", spec.name);
+            self.rt[i].hook_cgroup = h.create(&name, &cgroup::Limits::default()).ok();
+        }
+        let cgroup = self.rt[i].hook_cgroup.as_ref();
+        let prepared = self.launch(i, &argv, &env, Vec::new(), None, cgroup);
+        match prepared {
+            Ok(child) => {
+                self.rt[i].hook = Some((child.pid, false));
+                self.pids.insert(child.pid, PidOwner::Hook(i));
+            }
+            Err(e) => {
+                let message = format!("on-exit hook could not run: {e}");
+                self.emit(i, EventKind::Warning { message });
+                let fx = self
+                    .sup
+                    .input(i, Input::HookDone { status: None }, Instant::now());
+                self.queue.extend(fx);
+            }
+        }
+    }
+
+    /// Kill the hook's whole process tree.
+    pub(super) fn kill_hook(&mut self, i: usize) {
+        let r = &mut self.rt[i];
+        let Some((pid, killed)) = &mut r.hook else {
+            return;
+        };
+        *killed = true;
+        match &r.hook_cgroup {
+            Some(cg) => {
+                let _ = cg.kill();
+            }
+            None => {
+                os::signal_group(*pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    pub(super) fn hook_exited(&mut self, i: usize, status: ExitStatus) {
+        let Some((pid, killed)) = self.rt[i].hook.take() else {
+            return;
+        };
+        // Whatever the hook left behind goes with it.
+        match &self.rt[i].hook_cgroup {
+            Some(cg) => {
+                let _ = cg.kill();
+            }
+            None => {
+                os::signal_group(pid, libc::SIGKILL);
+            }
+        }
+        let status = (!killed).then_some(status);
+        let fx = self
+            .sup
+            .input(i, Input::HookDone { status }, Instant::now());
+        self.apply(fx);
+    }
+
+    /// `tend reload`: announce it, then reload-exec or the reload signal
+    /// (to the main process, like systemd's `kill -HUP $MAINPID`).
+    pub(crate) fn begin_reload(&mut self, i: usize) -> Result<(), String> {
+        let s = &self.sup.services[i];
+        if !matches!(s.phase, Phase::Ready | Phase::Starting) {
+            return Err(format!("not running ({})", s.phase.name()));
+        }
+        if s.spec.kind == ServiceType::Notify {
+            let fx = self.sup.input(i, Input::Reloading, Instant::now());
+            self.apply(fx);
+        } else {
+            self.emit(i, EventKind::Reloading);
+        }
+        let s = &self.sup.services[i];
+        if let Some(argv) = s.spec.reload_exec.clone() {
+            let pid = self.spawn_helper(i, &argv)?;
+            self.rt[i].reload_exec = Some((pid, None));
+            self.pids.insert(pid, PidOwner::ReloadExec(i));
+            return Ok(());
+        }
+        let sig = s.spec.reload_signal;
+        match s.live_main_pid() {
+            Some(pid) => {
+                os::signal_pid(pid, sig);
+            }
+            None => self.signal_all(i, sig),
+        }
+        Ok(())
+    }
+
+    /// The outcome of a reload, once there is one.
+    pub(crate) fn reload_outcome(&mut self, i: usize) -> Option<(bool, String)> {
+        let s = &self.sup.services[i];
+        match self.rt[i].reload_exec {
+            Some((_, None)) => return None,
+            Some((_, Some(status))) => {
+                self.rt[i].reload_exec = None;
+                if status != ExitStatus::Code(0) {
+                    return Some((
+                        false,
+                        format!("reload-exec exited with {}", status.describe()),
+                    ));
+                }
+            }
+            None => {}
+        }
+        if s.reloading() {
+            return (!s.phase.has_processes() || s.phase != Phase::Ready).then(|| {
+                (
+                    false,
+                    format!("stopped while reloading ({})", s.phase.name()),
+                )
+            });
+        }
+        Some((true, "reloaded".into()))
+    }
+
+    /// Fork and exec `argv` in service `i`'s context (working dir,
+    /// environment, user, output pipes), plus what this process needs.
+    pub(super) fn launch(
+        &self,
+        i: usize,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        extra_fds: Vec<(RawFd, RawFd)>,
+        pid_env: Option<&'static str>,
+        cgroup: Option<&cgroup::ServiceCgroup>,
+    ) -> Result<spawn::Child, String> {
+        let spec = &self.sup.services[i].spec;
+        let r = &self.rt[i];
+        let cmd = launch::prepare(&launch::Context {
+            argv,
+            working_dir: &spec.working_dir,
+            environment: &spec.environment,
+            env_files: &spec.env_files,
+            user: spec.user.as_deref(),
+            group: spec.group.as_deref(),
+            extra_env,
+            stdin: self.devnull.as_raw_fd(),
+            stdout: r.out.1.as_raw_fd(),
+            stderr: r.err.1.as_raw_fd(),
+            extra_fds,
+            pid_env,
+            cgroup_procs: cgroup.map(|c| c.procs_fd.as_raw_fd()),
+        })?;
+        spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
+    }
+
+    /// A helper command of service `i` (stop-exec, reload-exec), in the
+    /// service's cgroup, with `$MAINPID`.
+    pub(super) fn spawn_helper(&self, i: usize, argv: &[String]) -> Result<i32, String> {
+        let s = &self.sup.services[i];
+        let extra = [
+            ("TEND_SERVICE".to_string(), s.spec.name.clone()),
+            (
+                "MAINPID".to_string(),
+                s.live_main_pid().unwrap_or(0).to_string(),
+            ),
+        ];
+        let cgroup = self.rt[i].cgroup.as_ref();
+        self.launch(i, argv, &extra, Vec::new(), None, cgroup)
+            .map(|c| c.pid)
+    }
+
+    pub(super) fn run_stop_exec(&mut self, i: usize) {
+        let Some(argv) = self.sup.services[i].spec.stop_exec.clone() else {
+            return;
+        };
+        match self.spawn_helper(i, &argv) {
+            Ok(pid) => {
+                self.rt[i].stop_exec = Some(pid);
+                self.pids.insert(pid, PidOwner::StopExec(i));
+            }
+            Err(e) => {
+                let message = format!("stop-exec failed: {e}");
+                self.emit(i, EventKind::Warning { message });
+                let fx = self.sup.input(i, Input::StopExecDone, Instant::now());
+                self.queue.extend(fx);
+            }
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! The one event loop: epoll over the signalfd, one timerfd, the control
+//! socket and its connections, and every service's pipes. Each wake-up
+//! becomes `Input`s for the supervisor; the `Effect`s it answers are carried
+//! out here through `os`. Nothing sleeps; an idle tend blocks in
+//! `epoll_wait` with no timeout and no timer armed.
+//!
+//! Ordering rule (SPEC §3): before the death of a service's main process is
+//! fed to the supervisor, everything that process said first is drained:
+//! its exec-status pipe, its output pipes (and, later, readiness channels).
+
+mod children;
+mod config;
+mod probes;
+mod readiness;
+
+use crate::control::server::{Conn, Op};
+use crate::event::{EventKind, ExitStatus};
+use crate::eventlog::EventLog;
+use crate::logs::{Logs, Stream};
+use crate::model::{Config, NotifyAccess, ServiceType};
+use crate::os::{self, cgroup, launch, spawn};
+use crate::service::{Effect, Input, Phase};
+use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// epoll tokens: the high 32 bits say what, the low 32 bits which one.
+const T_SIGNAL: u64 = 0;
+const T_TIMER: u64 = 1;
+const T_LISTEN: u64 = 2;
+const T_STDOUT: u64 = 3;
+const T_INOTIFY: u64 = 4;
+const T_CONN: u64 = 1 << 32;
+const T_OUT: u64 = 2 << 32;
+const T_ERR: u64 = 3 << 32;
+const T_EXEC: u64 = 4 << 32;
+const T_READYFD: u64 = 5 << 32;
+const T_NOTIFY: u64 = 6 << 32;
+pub(crate) const T_PROBE: u64 = 7 << 32;
+const T_CGEVENTS: u64 = 5;
+const LOW: u64 = 0xffff_ffff;
+
+/// What a reaped pid was to us.
+#[derive(Clone, Copy, Debug)]
+enum PidOwner {
+    Main(usize),
+    StopExec(usize),
+    Hook(usize),
+    ReloadExec(usize),
+    BusWait(usize),
+}
+
+/// The OS side of one service: what the pure `Service` cannot hold.
+pub struct Runtime {
+    /// Output pipes, held open across restarts: (read end, write end).
+    out: (OwnedFd, OwnedFd),
+    err: (OwnedFd, OwnedFd),
+    exec_pipe: Option<OwnedFd>,
+    /// The service's cgroup, kept while the service exists (cgroup mode).
+    cgroup: Option<cgroup::ServiceCgroup>,
+    /// The inotify watch on its `cgroup.events`.
+    events_wd: Option<i32>,
+    /// OOM kills and task-limit hits seen so far, to spot new ones.
+    oom_kills: u64,
+    tasks_max_hits: u64,
+    /// `tend __dbus-wait NAME` while it runs (type dbus).
+    bus_wait: Option<i32>,
+    /// reload-exec: its pid while it runs, then how it ended.
+    reload_exec: Option<(i32, Option<ExitStatus>)>,
+    /// The on-exit hook in progress: its pid, and whether tend killed it.
+    hook: Option<(i32, bool)>,
+    /// The hook's own cgroup (cgroup mode), kept across runs.
+    hook_cgroup: Option<cgroup::ServiceCgroup>,
+    /// The ready-check or health-check in progress.
+    pub(crate) probe: Option<probes::ProbeState>,
+    /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
+    notify: Option<os::notify::NotifySocket>,
+    /// notify-fd: the read end of the current instance's readiness pipe.
+    ready_pipe: Option<OwnedFd>,
+    /// The process group of the current instance (its leader's pid).
+    pub(crate) pgid: Option<i32>,
+    stop_exec: Option<i32>,
+    /// The main process was reaped; waiting for the rest of the group.
+    awaiting_down: bool,
+    /// Watch on the pid file's directory while a forking service's pid
+    /// file is awaited.
+    pidfile_watch: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeRole {
+    Ready,
+    Health,
+}
+
+impl Runtime {
+    fn new() -> std::io::Result<Runtime> {
+        Ok(Runtime {
+            out: os::pipe(true)?,
+            err: os::pipe(true)?,
+            exec_pipe: None,
+            cgroup: None,
+            events_wd: None,
+            oom_kills: 0,
+            tasks_max_hits: 0,
+            reload_exec: None,
+            bus_wait: None,
+            hook: None,
+            hook_cgroup: None,
+            probe: None,
+            notify: None,
+            ready_pipe: None,
+            pgid: None,
+            stop_exec: None,
+            awaiting_down: false,
+            pidfile_watch: None,
+        })
+    }
+}
+
+pub struct Reactor {
+    pub sup: Supervisor,
+    pub events: EventLog,
+    pub logs: Logs,
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub(crate) rt: Vec<Runtime>,
+    epoll: Epoll,
+    sigfd: OwnedFd,
+    timer: TimerFd,
+    timer_armed: Option<Instant>,
+    pub(crate) listener: UnixListener,
+    pub(crate) conns: HashMap<u64, Conn>,
+    pub(crate) next_conn: u64,
+    pub(crate) ops: Vec<Op>,
+    pids: HashMap<i32, PidOwner>,
+    /// Probe processes: pid → service index.
+    pub(crate) probe_pids: HashMap<i32, usize>,
+    queue: VecDeque<(usize, Effect)>,
+    stdout_registered: bool,
+    devnull: OwnedFd,
+    pub(crate) socket_gid: Option<u32>,
+    /// Where services' cgroups live, when cgroup v2 is usable.
+    cgroups: Option<cgroup::Hierarchy>,
+    /// inotify on every service's `cgroup.events`: how `down` is learned.
+    events_watch: Option<cgroup::EventsWatch>,
+    /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
+    upward: Option<String>,
+    upward_ready: bool,
+    /// Created on first use: watches directories of awaited pid files.
+    inotify: Option<os::inotify::Inotify>,
+}
+
+impl Reactor {
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        listener: UnixListener,
+        upward: Option<String>,
+        cgroups: Option<cgroup::Hierarchy>,
+    ) -> std::io::Result<Reactor> {
+        let now = Instant::now();
+        let sigfd = os::signals_to_fd()?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
+        )?;
+        listener.set_nonblocking(true)?;
+        let events = EventLog::new(
+            config.supervisor.event_retention,
+            config.supervisor.event_journal.as_deref(),
+        )?;
+        let mut logs = Logs::new(1);
+        let mut rt = Vec::new();
+        for s in &config.services {
+            logs.configure(&s.name, &s.log);
+            rt.push(Runtime::new()?);
+        }
+        let devnull = std::fs::OpenOptions::new()
+            .read(true)
+            .open("/dev/null")?
+            .into();
+        let socket_gid = match &config.supervisor.socket_group {
+            Some(g) => Some(crate::control::server::group_id(g)?),
+            None => None,
+        };
+        let sup = Supervisor::new(
+            config.services.clone(),
+            config.supervisor.shutdown_timeout,
+            now,
+        );
+        let r = Reactor {
+            sup,
+            events,
+            logs,
+            config,
+            config_path,
+            rt,
+            epoll,
+            sigfd,
+            timer,
+            timer_armed: None,
+            listener,
+            conns: HashMap::new(),
+            next_conn: 0,
+            ops: Vec::new(),
+            pids: HashMap::new(),
+            probe_pids: HashMap::new(),
+            queue: VecDeque::new(),
+            stdout_registered: false,
+            devnull,
+            socket_gid,
+            inotify: None,
+            cgroups: None,
+            events_watch: None,
+            upward,
+            upward_ready: false,
+        };
+        r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
+        r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
+        r.register(r.listener.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
+        let mut r = r;
+        if let Some(h) = cgroups {
+            let watch = cgroup::EventsWatch::new()?;
+            r.register(watch.as_raw_fd(), T_CGEVENTS, EpollFlags::EPOLLIN)?;
+            r.events_watch = Some(watch);
+            r.cgroups = Some(h);
+        }
+        for i in 0..r.rt.len() {
+            r.register_runtime(i)?;
+        }
+        Ok(r)
+    }
+
+    /// Watch a service slot's fds, creating its notify socket if its type
+    /// needs one.
+    fn register_runtime(&mut self, i: usize) -> std::io::Result<()> {
+        let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
+        self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
+        self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
+        self.ensure_notify_socket(i)
+    }
+
+    fn ensure_notify_socket(&mut self, i: usize) -> std::io::Result<()> {
+        let spec = &self.sup.services[i].spec;
+        let wanted = spec.kind == ServiceType::Notify || spec.watchdog.is_some();
+        if wanted && self.rt[i].notify.is_none() {
+            let sock = os::notify::bind(&spec.name)?;
+            self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN)?;
+            self.rt[i].notify = Some(sock);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn register(&self, fd: RawFd, token: u64, flags: EpollFlags) -> std::io::Result<()> {
+        // SAFETY: the fd is owned by the reactor and outlives its registration.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        self.epoll.add(bfd, EpollEvent::new(flags, token))?;
+        Ok(())
+    }
+
+    pub(crate) fn reregister(&self, fd: RawFd, token: u64, flags: EpollFlags) {
+        // SAFETY: as in `register`.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = self.epoll.modify(bfd, &mut EpollEvent::new(flags, token));
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) {
+        // SAFETY: as in `register`.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = self.epoll.delete(bfd);
+    }
+
+    /// Supervise until shutdown is over; returns tend's exit code.
+    pub fn run(mut self) -> i32 {
+        self.emit(NO_SERVICE, EventKind::SupervisorStarted);
+        let fx = self.sup.boot(Instant::now());
+        self.apply(fx);
+        let mut evs = vec![EpollEvent::empty(); 64];
+        loop {
+            self.after_batch();
+            if let Some(code) = self.finished_code() {
+                self.emit(NO_SERVICE, EventKind::ShutdownFinished);
+                self.flush_all_conns();
+                for i in 0..self.rt.len() {
+                    self.release_cgroup(i);
+                }
+                if let Some(h) = &self.cgroups {
+                    h.remove_all();
+                }
+                self.flush_stdout_before_exit();
+                return code;
+            }
+            self.arm_timer();
+            let n = match self.epoll.wait(&mut evs, EpollTimeout::NONE) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    self.system_line(&format!("epoll_wait failed: {e}"));
+                    continue;
+                }
+            };
+            for ev in &evs[..n] {
+                self.dispatch(ev.data(), ev.events());
+            }
+        }
+    }
+
+    fn dispatch(&mut self, token: u64, flags: EpollFlags) {
+        let idx = (token & LOW) as usize;
+        match token & !LOW {
+            0 => match token {
+                T_SIGNAL => self.on_signals(),
+                T_TIMER => self.on_timer(),
+                T_LISTEN => self.accept(),
+                T_STDOUT => self.logs.on_stdout_writable(),
+                T_INOTIFY => self.on_inotify(),
+                T_CGEVENTS => self.on_cgroup_events(),
+                _ => {}
+            },
+            T_CONN => self.on_conn(token & LOW, flags),
+            T_OUT => self.drain_output(idx, Stream::Stdout),
+            T_ERR => self.drain_output(idx, Stream::Stderr),
+            T_EXEC => self.check_exec(idx),
+            T_READYFD => self.check_ready_fd(idx),
+            T_NOTIFY => self.drain_notify(idx),
+            T_PROBE => self.on_probe_fd(idx),
+            _ => {}
+        }
+    }
+
+    fn finished_code(&self) -> Option<i32> {
+        match self.sup.shutdown {
+            crate::supervisor::Shutdown::Stopping { code } if self.sup.finished() => Some(code),
+            _ => None,
+        }
+    }
+
+    fn arm_timer(&mut self) {
+        let probes = self
+            .rt
+            .iter()
+            .filter_map(|r| r.probe.as_ref()?.next_deadline());
+        let next = self.sup.next_deadline().into_iter().chain(probes).min();
+        if next == self.timer_armed {
+            return;
+        }
+        self.timer_armed = next;
+        let _ = match next {
+            None => self.timer.unset(),
+            Some(at) => {
+                // timerfd wants CLOCK_MONOTONIC absolute time; Instant is
+                // CLOCK_MONOTONIC on Linux, so convert through "now".
+                let now = Instant::now();
+                let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+                    .unwrap_or(TimeSpec::new(0, 0));
+                let delta = at
+                    .saturating_duration_since(now)
+                    .max(Duration::from_nanos(1));
+                let when = mono + TimeSpec::from_duration(delta);
+                self.timer.set(
+                    Expiration::OneShot(when),
+                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                )
+            }
+        };
+    }
+
+    fn on_timer(&mut self) {
+        let _ = self.timer.wait();
+        self.timer_armed = None;
+        let now = Instant::now();
+        let fx = self.sup.tick(now);
+        self.apply(fx);
+        self.probe_tick(now);
+    }
+
+    fn on_signals(&mut self) {
+        let mut reap = false;
+        while let Some(sig) = os::read_signal(self.sigfd.as_raw_fd()) {
+            match sig {
+                libc::SIGCHLD => reap = true,
+                libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
+                    let fx = self.sup.begin_shutdown(0, Instant::now());
+                    self.apply(fx);
+                }
+                libc::SIGHUP => self.reload_config_and_log(),
+                _ => {}
+            }
+        }
+        if reap {
+            self.reap();
+        }
+    }
+
+    /// Reap every exited child: ours, and orphans re-parented to us.
+    fn reap(&mut self) {
+        while let Some((pid, status)) = os::reap_one() {
+            match self.pids.remove(&pid) {
+                Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
+                Some(PidOwner::Hook(i)) => self.hook_exited(i, status),
+                Some(PidOwner::BusWait(i)) => self.bus_wait_exited(i, status),
+                Some(PidOwner::ReloadExec(i)) => {
+                    if let Some((pid, None)) = self.rt[i].reload_exec {
+                        self.rt[i].reload_exec = Some((pid, Some(status)));
+                    }
+                }
+                Some(PidOwner::StopExec(i)) => {
+                    self.rt[i].stop_exec = None;
+                    let fx = self.sup.input(i, Input::StopExecDone, Instant::now());
+                    self.apply(fx);
+                }
+                None => {
+                    if let Some(i) = self.probe_pids.remove(&pid) {
+                        self.on_probe_exit(i, pid, status);
+                    }
+                }
+            }
+        }
+        // Orphans of a service may have been the last of its group.
+        for i in 0..self.rt.len() {
+            self.check_down(i);
+        }
+    }
+
+    fn main_exited(&mut self, i: usize, pid: i32, status: ExitStatus) {
+        // What the process said before it died comes first.
+        self.check_exec(i);
+        self.check_ready_fd(i);
+        self.drain_notify(i);
+        self.drain_output(i, Stream::Stdout);
+        self.drain_output(i, Stream::Stderr);
+        let others_alive = self.service_alive(i);
+        self.report_limits(i);
+        let fx = self.sup.input(
+            i,
+            Input::Exited {
+                pid,
+                status,
+                others_alive,
+            },
+            Instant::now(),
+        );
+        self.apply(fx);
+        self.rt[i].awaiting_down = self.sup.services[i].awaiting_down();
+        self.check_down(i);
+    }
+
+    /// Whether any process of service `i` is left: its cgroup is
+    /// populated, or (without cgroups) its process group has a member.
+    fn service_alive(&self, i: usize) -> bool {
+        match &self.rt[i].cgroup {
+            Some(cg) => cg.populated().unwrap_or(false),
+            None => self.rt[i].pgid.is_some_and(os::group_alive),
+        }
+    }
+
+    fn check_down(&mut self, i: usize) {
+        if !self.rt[i].awaiting_down || self.service_alive(i) {
+            return;
+        }
+        self.rt[i].awaiting_down = false;
+        self.rt[i].pgid = None;
+        self.unwatch_pid_file(i);
+        if let Some(pid) = self.rt[i].stop_exec {
+            os::signal_group(pid, libc::SIGKILL);
+        }
+        self.logs.flush_partial(&self.sup.services[i].spec.name);
+        let fx = self.sup.input(i, Input::Down, Instant::now());
+        self.apply(fx);
+        if self.sup.services[i].retired {
+            self.release_cgroup(i);
+        }
+    }
+
+    fn drain_output(&mut self, i: usize, stream: Stream) {
+        let fd = match stream {
+            Stream::Stdout => self.rt[i].out.0.as_raw_fd(),
+            Stream::Stderr => self.rt[i].err.0.as_raw_fd(),
+        };
+        let mut buf = [0u8; 65536];
+        // Bounded per wake-up so a flooding service cannot starve the rest;
+        // epoll is level-triggered and brings us back.
+        for _ in 0..16 {
+            match os::read_some(fd, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let name = &self.sup.services[i].spec.name;
+                    self.logs.ingest(name, stream, &buf[..n]);
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carry out effects, and whatever they lead to, in order.
+    pub(crate) fn apply(&mut self, fx: Effects) {
+        self.queue.extend(fx);
+        while let Some((i, effect)) = self.queue.pop_front() {
+            match effect {
+                Effect::Emit(kind) => self.emit(i, kind),
+                Effect::Spawn => self.spawn_service(i),
+                Effect::SignalAll(sig) => self.signal_all(i, sig),
+                Effect::RunStopExec => self.run_stop_exec(i),
+                Effect::ReadPidFile => self.read_pid_file(i),
+                Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),
+                Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
+                Effect::StopProbes => {
+                    self.stop_probes(i);
+                    self.stop_bus_wait(i);
+                }
+                Effect::WatchBusName => self.start_bus_wait(i),
+                Effect::RunHook { env } => self.run_hook(i, env),
+                Effect::KillHook => self.kill_hook(i),
+            }
+        }
+    }
+
+    pub(crate) fn emit(&mut self, i: usize, kind: EventKind) {
+        let service = (i != NO_SERVICE).then(|| self.sup.services[i].spec.name.clone());
+        let line = human_line(service.as_deref(), &kind);
+        self.events.push(SystemTime::now(), service, kind);
+        if let Some(line) = line {
+            self.system_line(&line);
+        }
+        if let Some(err) = self.events.take_journal_error() {
+            self.system_line(&format!("event journal: {err}"));
+        }
+    }
+
+    pub(crate) fn system_line(&mut self, text: &str) {
+        self.logs.system_line(text);
+    }
+
+    /// Output still buffered for a slow stdout gets a last, bounded chance.
+    fn flush_stdout_before_exit(&mut self) {
+        self.logs.flush_all_partial();
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while self.logs.stdout_pending() && Instant::now() < deadline {
+            let mut pfd = libc::pollfd {
+                fd: 1,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd, bounded by a short timeout.
+            unsafe { libc::poll(&mut pfd, 1, 50) };
+            self.logs.on_stdout_writable();
+        }
+        self.logs.restore();
+    }
+
+    /// Work that follows any batch of wake-ups: answer waiting requests,
+    /// feed followers, and watch tend's stdout when output is pending.
+    fn after_batch(&mut self) {
+        self.notify_upward();
+        for (service, message) in self.logs.take_warnings() {
+            let i = self.sup.find(&service).unwrap_or(NO_SERVICE);
+            self.emit(i, EventKind::Warning { message });
+        }
+        self.check_ops();
+        self.pump_followers();
+        let pending = self.logs.stdout_pending();
+        if pending != self.stdout_registered {
+            self.stdout_registered = pending;
+            let flags = EpollFlags::EPOLLOUT;
+            let ok = if pending {
+                self.register(1, T_STDOUT, flags).is_ok()
+            } else {
+                self.deregister(1);
+                true
+            };
+            if !ok {
+                // stdout cannot be polled (a regular file): just write.
+                self.stdout_registered = false;
+                self.logs.on_stdout_writable();
+            }
+        }
+    }
+}
+
+/// The line tend prints on its own stdout for an event, if any.
+fn human_line(service: Option<&str>, kind: &EventKind) -> Option<String> {
+    let detail = match kind {
+        EventKind::Starting { .. } | EventKind::Spawned { .. } => return None,
+        EventKind::Exited { status, error, .. } => match error {
+            Some(e) => format!("exited: {e}"),
+            None => format!("exited ({})", status.describe()),
+        },
+        EventKind::Failed { reason } => format!("failed: {reason}"),
+        EventKind::Stopping { reason } => format!("stopping ({})", reason.name()),
+        EventKind::Restarting { delay_ms, .. } => format!("restarting in {delay_ms} ms"),
+        EventKind::Crashloop {
+            starts,
+            interval_ms,
+        } => {
+            format!("crash loop: {starts} quick failures in {interval_ms} ms")
+        }
+        EventKind::Warning { message } => format!("warning: {message}"),
+        other => other.name().to_string(),
+    };
+    Some(match service {
+        Some(name) => format!("{name}: {detail}"),
+        None => detail,
+    })
+}

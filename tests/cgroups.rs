@@ -1,0 +1,819 @@
+//! Process tracking with cgroup v2 (SPEC §5, issue 4): one cgroup per
+//! service, `down` when it is empty, stopping kills the whole cgroup, limits
+//! (or a warning where their controller is missing), the fallback without
+//! cgroups, and cleanup of what tend created.
+//!
+//! Each test's tend gets `TEND_CGROUP_ROOT=/<scratch-dir-name>` from the
+//! harness, so its services live in `<cgroup2 mount>/<scratch>/<service>`.
+//! The test runs in the root PID namespace, so the pids it reads from
+//! `cgroup.procs` are its own (not tend's namespace's).
+//!
+//! Tests that need cgroup v2 print why and return when it is not mounted;
+//! tests that need a controller (`pids`, `memory`) print why and return when
+//! the hierarchy does not offer it (hybrid mode with the controllers on v1,
+//! as on the machine these were written on).
+//!
+//! What the fallback (no writable cgroup v2: an unprivileged user, cgroup v1
+//! only, a `cgroup-root` outside the cgroup2 mount) cannot do: it tracks a
+//! service by its process group (and the group of a main process that called
+//! `setsid` itself), with tend as child subreaper or PID 1 so orphans come to
+//! it. A process that leaves the group with `setsid()` (a double-forking
+//! daemon, or any grandchild that calls it) is no longer seen as part of the
+//! service: `down` can come while it still runs, `stop` does not reach it,
+//! and it survives until tend's own exit (or, as PID 1 of a namespace, until
+//! the namespace dies). No limits apply and `status` has no process count.
+//! `fallback_cannot_follow_a_setsid_escape` shows it.
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// The cgroup2 mount, or None after printing why the test is skipped.
+fn mount_or_skip(test: &str) -> Option<PathBuf> {
+    let m = cgroup2_mount();
+    if m.is_none() {
+        eprintln!("SKIPPED {test}: no cgroup2 filesystem is mounted here");
+    }
+    m
+}
+
+/// `<mount>/<scratch>`: where this test's tend puts its services.
+fn tend_cgroup(t: &Tend) -> PathBuf {
+    cgroup2_mount()
+        .expect("cgroup2 mount")
+        .join(cgroup_name(&t.dir).trim_start_matches('/'))
+}
+
+/// `<mount>/<scratch>/<name>` (names used here need no escaping).
+fn service_cgroup(t: &Tend, name: &str) -> PathBuf {
+    tend_cgroup(t).join(name)
+}
+
+/// The pids (in the test's namespace) in `dir` and its sub-cgroups.
+fn cg_pids(dir: &Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for l in fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Ok(p) = l.trim().parse::<i32>() {
+                out.push(p);
+            }
+        }
+        if let Ok(rd) = fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    todo.push(e.path());
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// `populated` of `dir/cgroup.events`; None if unreadable.
+fn populated(dir: &Path) -> Option<bool> {
+    let s = fs::read_to_string(dir.join("cgroup.events")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("populated "))
+        .map(|v| v.trim() != "0")
+}
+
+/// Panics unless tend said it tracks services with cgroup v2.
+#[track_caller]
+fn assert_cgroup_mode(t: &Tend) {
+    let err = t.stderr();
+    assert!(
+        err.contains("tracking services with cgroup v2"),
+        "tend does not use cgroups here:\n{}",
+        t.output()
+    );
+}
+
+/// The processes of tend's namespace whose command line is `cmd`.
+fn with_cmdline(t: &Tend, cmd: &str) -> Vec<Proc> {
+    t.others()
+        .into_iter()
+        .filter(|p| p.cmdline == cmd && p.state != 'Z')
+        .collect()
+}
+
+/// A `/proc/PID/status` field of a process (its last value, i.e. the one
+/// in the innermost namespace for `NSsid`/`NSpgid`).
+fn status_field(pid: i32, key: &str) -> Option<i64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().last()?.parse().ok())
+}
+
+fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid of a process the test watched start in
+    // tend's namespace.
+    let r = unsafe { libc::kill(pid, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
+}
+
+/// An event's `time` as seconds since the epoch.
+fn ev_time(v: &Value) -> f64 {
+    let s = v["time"].as_str().unwrap_or_else(|| panic!("no time: {v}"));
+    let (date, time) = s.split_once('T').expect("rfc3339");
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let t = time.trim_end_matches('Z');
+    let hms: Vec<f64> = t.split(':').map(|x| x.parse().unwrap()).collect();
+    // days_from_civil (Howard Hinnant).
+    let (y, m, day) = (if d[1] <= 2 { d[0] - 1 } else { d[0] }, d[1], d[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days as f64 * 86_400.0 + hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]
+}
+
+/// The controllers a cgroup directly below the mount root is offered.
+fn offered_below_root(mount: &Path) -> Vec<String> {
+    fs::read_to_string(mount.join("cgroup.subtree_control"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn words(p: &Path) -> Vec<String> {
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// 1. A double-forking, setsid()ing daemon stays tracked
+
+#[test]
+fn a_setsid_double_forking_daemon_is_down_only_when_its_last_process_died() {
+    let Some(_) = mount_or_skip("setsid daemon") else {
+        return;
+    };
+    // The original process forks twice: each grandchild calls setsid() (a
+    // new session and process group) and its parent subshell exits, so it
+    // is re-parented to tend. Then the original process exits 0: for
+    // `forking` that is readiness; the service lives on in the two
+    // grandchildren.
+    let t = Tend::with(&[(
+        "daemon",
+        &format!(
+            "{}\ntype = \"forking\"\nrestart = \"no\"\n",
+            sh("(setsid sh -c 'exec sleep 1001' &); (setsid sh -c 'exec sleep 1002' &); exit 0")
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("daemon", "ready", T);
+    wait_until("both grandchildren run", T, || {
+        with_cmdline(&t, "sleep 1001").len() == 1 && with_cmdline(&t, "sleep 1002").len() == 1
+    });
+    let a = with_cmdline(&t, "sleep 1001")[0].clone();
+    let b = with_cmdline(&t, "sleep 1002")[0].clone();
+    // They really left the original process group and session: each leads
+    // its own session, and their parent is gone (tend, PID 1, adopted them).
+    for p in [&a, &b] {
+        assert_eq!(
+            status_field(p.pid, "NSsid:"),
+            Some(p.ns_pid as i64),
+            "not a session leader: {p:?}"
+        );
+        assert_eq!(p.ppid, t.tend_pid(), "not re-parented to tend: {p:?}");
+    }
+    // The service's cgroup lists exactly them (the original process is gone
+    // once `ready` came; wait for the subshells to be reaped).
+    let cg = service_cgroup(&t, "daemon");
+    wait_until("the cgroup holds just the two grandchildren", T, || {
+        cg_pids(&cg) == {
+            let mut v = vec![a.pid, b.pid];
+            v.sort_unstable();
+            v
+        }
+    });
+    assert_eq!(populated(&cg), Some(true));
+    let st = t.status_of("daemon");
+    assert_eq!(st["state"], "ready", "{st}");
+    assert_eq!(st["processes"], 2, "status shows no process count: {st}");
+
+    // One dies: the service is not down.
+    kill(a.pid, libc::SIGKILL);
+    let seen = e.during(secs(1.0));
+    assert!(
+        !seen.iter().any(|v| ev("daemon", "down")(v) || ev("daemon", "exited")(v)),
+        "down/exited while a process of the service still runs:\n{}",
+        dump(&seen)
+    );
+    assert_eq!(cg_pids(&cg), vec![b.pid]);
+    let st = t.status_of("daemon");
+    assert_eq!(st["state"], "ready", "{st}");
+    assert_eq!(st["processes"], 1, "{st}");
+
+    // The last one dies: now it is down.
+    let killed_at = Instant::now();
+    kill(b.pid, libc::SIGKILL);
+    e.expect_ev("daemon", "down", T);
+    assert!(
+        killed_at.elapsed() < secs(5.0),
+        "down took {:?} after the last process died",
+        killed_at.elapsed()
+    );
+    assert_eq!(populated(&cg), Some(false));
+    assert!(cg_pids(&cg).is_empty());
+    let st = t.status_of("daemon");
+    assert!(
+        st["state"] == "down" || st["state"] == "failed",
+        "state after the last process died: {st}"
+    );
+    assert_eq!(st["processes"], 0, "{st}");
+}
+
+// ---------------------------------------------------------------------------
+// 2. stop leaves nothing behind, even a service forking while being stopped
+
+#[test]
+fn stop_leaves_no_process_even_when_the_service_forks_while_stopped() {
+    let Some(_) = mount_or_skip("fork while stopping") else {
+        return;
+    };
+    // On SIGTERM the shell starts forking for ever, plain children and
+    // setsid()ed ones (new process groups): only the cgroup knows them all.
+    let t = Tend::with(&[(
+        "hydra",
+        &format!(
+            "{}\nstop-timeout = \"1s\"\n",
+            sh(
+                "trap 'while :; do sleep 1000 & setsid sleep 1000 & done' TERM; echo armed; while :; do sleep 0.1; done"
+            )
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("hydra", "ready", T);
+    t.wait_armed("hydra");
+    let cg = service_cgroup(&t, "hydra");
+    assert!(!cg_pids(&cg).is_empty(), "the service is not in its cgroup");
+    let out = t.ctl_timeout(&["stop", "hydra"], secs(30.0));
+    assert_eq!(out.code, 0, "stop failed:\n{out}\n{}", t.output());
+    assert!(out.elapsed < secs(15.0), "stop took {:?}", out.elapsed);
+    // `stop` returns once the service is down: nothing may be left.
+    let left = cg_pids(&cg);
+    assert!(left.is_empty(), "cgroup not empty after stop: {left:?}");
+    assert_eq!(populated(&cg), Some(false));
+    let others = t.others();
+    assert!(
+        others.is_empty(),
+        "processes left in the namespace after stop ({}): {:#?}",
+        others.len(),
+        &others[..others.len().min(10)]
+    );
+    let x = e.expect_ev("hydra", "exited", T);
+    assert_eq!(x["signal"], "KILL", "{x}");
+    e.expect_ev("hydra", "down", T);
+    assert_eq!(t.status_of("hydra")["state"], "down");
+}
+
+#[test]
+fn stop_kills_setsid_children_of_a_running_service() {
+    let Some(_) = mount_or_skip("setsid children") else {
+        return;
+    };
+    // Children in their own sessions, ignoring SIGTERM: the stop signal
+    // and the SIGKILL after stop-timeout reach them through the cgroup.
+    let t = Tend::with(&[(
+        "escapist",
+        &format!(
+            "{}\nstop-timeout = \"1s\"\n",
+            sh(
+                "setsid sh -c \"trap '' TERM; exec sleep 1003\" & setsid sh -c \"trap '' TERM; exec sleep 1004\" & trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done"
+            )
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("escapist", "ready", T);
+    t.wait_armed("escapist");
+    wait_until("both setsid children run", T, || {
+        with_cmdline(&t, "sleep 1003").len() == 1 && with_cmdline(&t, "sleep 1004").len() == 1
+    });
+    let t0 = Instant::now();
+    t.ctl_ok(&["stop", "escapist"]);
+    assert!(
+        t0.elapsed() >= secs(0.9),
+        "stop returned before stop-timeout: the TERM-ignoring children were not waited for ({:?})",
+        t0.elapsed()
+    );
+    let left = t.others();
+    assert!(left.is_empty(), "left after stop: {left:#?}");
+    assert!(cg_pids(&service_cgroup(&t, "escapist")).is_empty());
+    e.expect_ev("escapist", "down", T);
+}
+
+// ---------------------------------------------------------------------------
+// 3. The main process exits: what it setsid()ed is stopped too
+
+#[test]
+fn an_orphan_setsid_child_is_stopped_after_the_main_process_exits() {
+    let Some(_) = mount_or_skip("orphan stopped") else {
+        return;
+    };
+    // The child records SIGTERM but does not exit: it needs the SIGKILL
+    // that comes stop-timeout later.
+    let t = Tend::with(&[(
+        "parent",
+        &format!(
+            "{}\nrestart = \"no\"\nstop-timeout = \"1s\"\n",
+            sh(
+                "setsid sh -c \"trap 'echo term >> {dir}/orphan-got' TERM; echo armed-orphan; while :; do sleep 0.1; done\" & while [ ! -s {dir}/orphan-armed ]; do sleep 0.05; done; exit 3"
+            )
+        ),
+    )])
+    ;
+    assert_cgroup_mode(&t);
+    // (The orphan prints armed-orphan on tend's stdout; the main process
+    // waits for a file the test writes once it saw that line.)
+    let mut e = t.follow();
+    e.expect_ev("parent", "ready", T);
+    t.wait_stdout_line("parent | armed-orphan", T);
+    let orphan: Vec<Proc> = t
+        .others()
+        .into_iter()
+        .filter(|p| p.cmdline.starts_with("sh -c trap") && p.cmdline.contains("orphan-got"))
+        .collect();
+    assert_eq!(orphan.len(), 1, "the setsid child: {:#?}", t.others());
+    let orphan = orphan[0].clone();
+    assert_eq!(
+        status_field(orphan.pid, "NSsid:"),
+        Some(orphan.ns_pid as i64),
+        "the child did not setsid: {orphan:?}"
+    );
+    fs::write(t.dir.join("orphan-armed"), "1").unwrap();
+
+    let x = e.expect_ev("parent", "exited", T);
+    assert_eq!(x["code"], 3, "{x}");
+    let d = e.expect_ev("parent", "down", T);
+    let gap = ev_time(&d) - ev_time(&x);
+    assert!(
+        gap >= 0.9,
+        "down came {gap:.3}s after exited: the TERM-trapping orphan was not given stop-timeout"
+    );
+    assert!(gap < 8.0, "down came {gap:.3}s after exited");
+    e.expect_ev("parent", "failed", T);
+    // It was asked first (SIGTERM), then killed.
+    let got = fs::read_to_string(t.dir.join("orphan-got")).unwrap_or_default();
+    assert!(got.starts_with("term"), "the orphan never got SIGTERM");
+    assert!(!alive(orphan.pid), "the orphan survived");
+    let left = t.others();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(cg_pids(&service_cgroup(&t, "parent")).is_empty());
+}
+
+#[test]
+fn an_orphan_that_obeys_sigterm_ends_the_service_at_once() {
+    let Some(_) = mount_or_skip("orphan obeys") else {
+        return;
+    };
+    let t = Tend::with(&[(
+        "quickparent",
+        &format!(
+            "{}\nrestart = \"no\"\nstop-timeout = \"30s\"\n",
+            sh("setsid sh -c 'echo armed-orphan; exec sleep 1005' & while [ ! -s {dir}/go ]; do sleep 0.05; done; exit 0")
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("quickparent", "ready", T);
+    wait_until("the orphan runs", T, || {
+        with_cmdline(&t, "sleep 1005").len() == 1
+    });
+    fs::write(t.dir.join("go"), "1").unwrap();
+    let x = e.expect_ev("quickparent", "exited", T);
+    let d = e.expect_ev("quickparent", "down", T);
+    let gap = ev_time(&d) - ev_time(&x);
+    assert!(gap < 5.0, "down {gap:.3}s after exited with a 30s stop-timeout");
+    assert!(t.others().is_empty(), "left: {:#?}", t.others());
+}
+
+// ---------------------------------------------------------------------------
+// 5. Limits
+
+/// Where the controllers are missing (hybrid mode here): a warning at the
+/// first start that says which limits are not applied and why; the service
+/// runs anyway.
+#[test]
+fn limits_without_their_controllers_are_a_warning_and_the_service_runs() {
+    let Some(mount) = mount_or_skip("limits warning") else {
+        return;
+    };
+    let offered = offered_below_root(&mount);
+    if ["memory", "pids", "cpu"].iter().all(|c| offered.iter().any(|o| o == c)) {
+        eprintln!(
+            "SKIPPED limits warning: this hierarchy offers memory, pids and cpu ({offered:?}); \
+             see the tests that hit the limits"
+        );
+        return;
+    }
+    let t = Tend::with(&[(
+        "limited",
+        &format!(
+            "{FOREVER}\nmemory-max = \"20M\"\ntasks-max = 5\ncpu-max = \"50%\"\n"
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    let w = e.wait_ev("limited", "warning", T);
+    let msg = w["message"].as_str().unwrap_or_default().to_string();
+    for key in ["memory-max", "tasks-max", "cpu-max"]
+        .iter()
+        .filter(|k| {
+            let ctl = match **k {
+                "memory-max" => "memory",
+                "tasks-max" => "pids",
+                _ => "cpu",
+            };
+            !offered.iter().any(|o| o == ctl)
+        })
+    {
+        assert!(msg.contains(key), "the warning does not name {key}: {msg}");
+    }
+    assert!(msg.contains("not applied"), "{msg}");
+    assert!(
+        msg.contains("controller") && msg.contains("not available"),
+        "the warning does not say why: {msg}"
+    );
+    // At the first start, before the service is ready; and it does run.
+    let ready = e.wait_ev("limited", "ready", T);
+    assert!(
+        seq(&w) < seq(&ready),
+        "the warning comes after the service is up:\n{}",
+        dump(&e.seen)
+    );
+    assert_eq!(t.status_of("limited")["state"], "ready");
+    assert_eq!(with_cmdline(&t, "sleep 100000").len(), 1);
+    // Once: a restart does not repeat it.
+    e.skip_seen();
+    t.ctl_ok(&["restart", "limited"]);
+    e.expect_ev("limited", "ready", T);
+    let seen = e.during(secs(0.5));
+    let warnings: Vec<&Value> = e
+        .seen
+        .iter()
+        .filter(|v| ev("limited", "warning")(v))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "the warning is repeated:\n{}\n{}",
+        dump(&e.seen),
+        dump(&seen)
+    );
+}
+
+/// Skip unless the cgroups directly below the root are offered `ctl`.
+fn controller_or_skip(test: &str, ctl: &str) -> Option<PathBuf> {
+    let mount = mount_or_skip(test)?;
+    let offered = offered_below_root(&mount);
+    if !offered.iter().any(|o| o == ctl) {
+        eprintln!(
+            "SKIPPED {test}: the cgroup2 hierarchy at {} does not offer the `{ctl}` controller \
+             (root cgroup.controllers: {:?}, subtree_control: {offered:?}; hybrid mode keeps it on cgroup v1)",
+            mount.display(),
+            words(&mount.join("cgroup.controllers")),
+        );
+        return None;
+    }
+    Some(mount)
+}
+
+#[test]
+fn a_fork_bomb_hits_tasks_max_and_it_is_reported() {
+    let Some(_) = controller_or_skip("tasks-max reached", "pids") else {
+        return;
+    };
+    let t = Tend::with(&[(
+        "bomb",
+        &format!(
+            "{}\ntasks-max = 5\nrestart = \"no\"\nstop-timeout = \"1s\"\n",
+            sh("i=0; while [ $i -lt 20 ]; do sleep 1000 & i=$((i+1)); done; exit 0")
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let cg = service_cgroup(&t, "bomb");
+    let mut e = t.follow();
+    let w = e.expect_what(
+        "a tasks-max reached warning",
+        |v| {
+            ev("bomb", "warning")(v)
+                && v["message"].as_str().unwrap_or("").contains("tasks-max reached")
+        },
+        T,
+    );
+    assert!(
+        !w["message"].as_str().unwrap().contains("not applied"),
+        "{w}"
+    );
+    assert_eq!(words(&cg.join("pids.max")), vec!["5"]);
+    e.expect_ev("bomb", "down", T);
+    assert!(t.others().is_empty(), "left: {:#?}", t.others());
+}
+
+#[test]
+fn a_memory_hog_hits_memory_max_and_it_is_reported() {
+    let Some(_) = controller_or_skip("memory-max reached", "memory") else {
+        return;
+    };
+    let t = Tend::with(&[(
+        "hog",
+        &format!(
+            "exec = [\"python3\", \"-c\", \"a = bytearray(200_000_000)\"]\nmemory-max = \"20M\"\nrestart = \"no\"\n"
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    let w = e.expect_what(
+        "a memory-max reached warning",
+        |v| {
+            ev("hog", "warning")(v)
+                && v["message"].as_str().unwrap_or("").contains("memory-max reached")
+        },
+        T,
+    );
+    assert!(w["message"].as_str().unwrap().contains("OOM"), "{w}");
+    let x = e.expect_ev("hog", "exited", T);
+    assert_eq!(x["signal"], "KILL", "the OOM killer's SIGKILL: {x}");
+    e.expect_ev("hog", "down", T);
+}
+
+// ---------------------------------------------------------------------------
+// 6. The fallback without cgroups
+
+const NOBODY: [&str; 4] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
+/// Starts, restarts (by policy and by request) and stops `svc`.
+fn start_stop_restart(t: &Tend, e: &mut Events, svc: &str) {
+    e.expect_ev(svc, "ready", T);
+    t.wait_armed(svc);
+    let st = t.status_of(svc);
+    assert_eq!(st["state"], "ready", "{st}");
+    assert!(
+        st["processes"].is_null(),
+        "a process count without cgroups: {st}"
+    );
+    // Killed from outside: the policy (on-failure) restarts it.
+    let main = st["pid"].as_i64().expect("main pid") as i32;
+    let me = t
+        .others()
+        .into_iter()
+        .find(|p| p.ns_pid == main)
+        .unwrap_or_else(|| panic!("no process with pid {main} in {:#?}", t.others()));
+    kill(me.pid, libc::SIGKILL);
+    e.expect_ev(svc, "exited", T);
+    e.expect_ev(svc, "down", T);
+    e.expect_ev(svc, "restarting", T);
+    e.expect_ev(svc, "ready", T);
+    t.ctl_ok(&["restart", svc]);
+    e.expect_ev(svc, "ready", T);
+    t.ctl_ok(&["stop", svc]);
+    e.expect_ev(svc, "down", T);
+    assert_eq!(t.status_of(svc)["state"], "down");
+}
+
+#[track_caller]
+fn assert_fallback_said_once(t: &Tend) {
+    let err = t.stderr();
+    assert_eq!(
+        err.matches("cgroups not used").count(),
+        1,
+        "the fallback is not said exactly once:\n{}",
+        t.output()
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("cgroups not used"))
+        .unwrap();
+    assert!(line.contains("process group"), "{line}");
+    assert!(!err.contains("tracking services with cgroup v2"), "{err}");
+}
+
+#[test]
+fn unprivileged_tend_falls_back_to_process_groups_and_says_so_once() {
+    // tend as PID 1 of its namespace, but as uid 65534: it cannot create
+    // its cgroup-root below the cgroup2 mount.
+    let t = Tend::builder()
+        .run_wrapper(&NOBODY)
+        .owner(65534, 65534)
+        .svc(
+            "plain",
+            &sh("trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done"),
+        )
+        .start();
+    let mut e = t.follow();
+    e.expect_ev("plain", "ready", T);
+    assert_fallback_said_once(&t);
+    if let Some(m) = cgroup2_mount() {
+        assert!(
+            !m.join(cgroup_name(&t.dir).trim_start_matches('/')).exists(),
+            "an unprivileged tend created a cgroup"
+        );
+    }
+    start_stop_restart(&t, &mut e, "plain");
+    // Still once, after all that.
+    assert_fallback_said_once(&t);
+}
+
+#[test]
+fn unprivileged_tend_without_a_namespace_falls_back_too() {
+    // As tests/unprivileged.rs runs it: a plain child of the test, with the
+    // child-subreaper flag.
+    let t = Tend::builder()
+        .no_namespace()
+        .subreaper(false)
+        .wrapper(&NOBODY)
+        .env("XDG_RUNTIME_DIR", "{dir}/xdg")
+        .env("HOME", "{dir}")
+        .default_socket_at("xdg/tend.sock")
+        .file("xdg/.keep", "")
+        .svc(
+            "plain",
+            &sh("trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done"),
+        )
+        .owner(65534, 65534)
+        .start();
+    let mut e = t.follow();
+    e.expect_ev("plain", "ready", T);
+    assert_fallback_said_once(&t);
+    start_stop_restart(&t, &mut e, "plain");
+}
+
+#[test]
+fn a_cgroup_root_outside_the_cgroup2_mount_falls_back() {
+    let t = Tend::builder()
+        .supervisor("[supervisor]\ncgroup-root = \"/tmp/x\"\n")
+        .svc(
+            "plain",
+            &sh("trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done"),
+        )
+        .start();
+    let mut e = t.follow();
+    e.expect_ev("plain", "ready", T);
+    assert_fallback_said_once(&t);
+    let err = t.stderr();
+    assert!(
+        err.contains("/tmp/x"),
+        "the message does not name the cgroup-root:\n{err}"
+    );
+    start_stop_restart(&t, &mut e, "plain");
+}
+
+/// The limit of the fallback, shown: a grandchild that calls setsid()
+/// leaves the service's process group, and tend no longer sees it as part
+/// of the service (with cgroups, `stop_kills_setsid_children_of_a_running_service`
+/// gets it).
+#[test]
+fn fallback_cannot_follow_a_setsid_escape() {
+    let t = Tend::builder()
+        .supervisor("[supervisor]\ncgroup-root = \"/tmp/x\"\n")
+        .svc(
+            "leaky",
+            &format!(
+                "{}\nstop-timeout = \"1s\"\n",
+                sh("(setsid sh -c 'exec sleep 1006' &); trap 'exit 0' TERM; echo armed; while :; do sleep 0.1; done")
+            ),
+        )
+        .start();
+    assert_fallback_said_once(&t);
+    let mut e = t.follow();
+    e.expect_ev("leaky", "ready", T);
+    t.wait_armed("leaky");
+    wait_until("the escaped process runs", T, || {
+        with_cmdline(&t, "sleep 1006").len() == 1
+    });
+    t.ctl_ok(&["stop", "leaky"]);
+    e.expect_ev("leaky", "down", T);
+    let escaped = with_cmdline(&t, "sleep 1006");
+    assert_eq!(
+        escaped.len(),
+        1,
+        "the fallback now stops a setsid() escape: update this test and the module comment"
+    );
+    // tend (PID 1) goes, and the namespace with it: nothing outlives the test.
+}
+
+// ---------------------------------------------------------------------------
+// 7. Cleanup
+
+#[test]
+fn a_normal_shutdown_removes_the_cgroups_tend_created() {
+    let Some(_) = mount_or_skip("cleanup at exit") else {
+        return;
+    };
+    let mut t = Tend::with(&[
+        ("one", FOREVER),
+        (
+            "two",
+            &format!(
+                "{}\non-exit = [\"true\"]\nrestart = \"no\"\n",
+                sh("exit 1")
+            ),
+        ),
+    ]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("one", "ready", T);
+    e.wait_ev("two", "hook", T);
+    let root = tend_cgroup(&t);
+    assert!(root.join("one").is_dir(), "no cgroup for one");
+    assert!(root.join("two").is_dir(), "no cgroup for two");
+    let subdirs = |root: &Path| -> Vec<String> {
+        fs::read_dir(root)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = subdirs(&root);
+    assert!(
+        before.iter().any(|d| d.starts_with("two") && d.contains("on-exit")),
+        "the hook ran in no cgroup of its own: {before:?}"
+    );
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    // Checked before the harness's own cleanup (in Drop) runs.
+    assert!(
+        !root.exists(),
+        "tend left its cgroup-root {} behind, with {:?}",
+        root.display(),
+        subdirs(&root)
+    );
+}
+
+#[test]
+fn a_removed_service_loses_its_cgroup_at_reload_config() {
+    let Some(_) = mount_or_skip("cleanup at reload") else {
+        return;
+    };
+    let t = Tend::with(&[
+        ("keep", FOREVER),
+        (
+            "gone",
+            &format!("{FOREVER}\non-exit = [\"true\"]\n"),
+        ),
+    ]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("keep", "ready", T);
+    e.wait_ev("gone", "ready", T);
+    let root = tend_cgroup(&t);
+    // Make `gone` have a hook cgroup too: kill its process, the hook runs,
+    // the policy restarts it.
+    let main = t.status_of("gone")["pid"].as_i64().unwrap() as i32;
+    let p = t.others().into_iter().find(|p| p.ns_pid == main).unwrap();
+    kill(p.pid, libc::SIGKILL);
+    e.expect_ev("gone", "hook", T);
+    e.expect_ev("gone", "ready", T);
+    let hook_cg: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("gone") && n != "gone"
+        })
+        .collect();
+    assert_eq!(hook_cg.len(), 1, "the hook's cgroup: {:?}", fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).collect::<Vec<_>>());
+    assert!(root.join("gone").is_dir());
+
+    fs::remove_file(t.dir.join("svc/gone.toml")).unwrap();
+    t.ctl_ok(&["reload-config"]);
+    e.wait_ev("gone", "down", T);
+    wait_until("gone's cgroups are removed", T, || {
+        !root.join("gone").exists() && !hook_cg[0].exists()
+    });
+    assert!(root.join("keep").is_dir(), "keep lost its cgroup");
+    assert_eq!(t.status_of("keep")["state"], "ready");
+    assert!(with_cmdline(&t, "sleep 100000").len() == 1);
+}
