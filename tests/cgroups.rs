@@ -216,7 +216,9 @@ fn a_setsid_double_forking_daemon_is_down_only_when_its_last_process_died() {
     kill(a.pid, libc::SIGKILL);
     let seen = e.during(secs(1.0));
     assert!(
-        !seen.iter().any(|v| ev("daemon", "down")(v) || ev("daemon", "exited")(v)),
+        !seen
+            .iter()
+            .any(|v| ev("daemon", "down")(v) || ev("daemon", "exited")(v)),
         "down/exited while a process of the service still runs:\n{}",
         dump(&seen)
     );
@@ -343,8 +345,7 @@ fn an_orphan_setsid_child_is_stopped_after_the_main_process_exits() {
                 "setsid sh -c \"trap 'echo term >> {dir}/orphan-got' TERM; echo armed-orphan; while :; do sleep 0.1; done\" & while [ ! -s {dir}/orphan-armed ]; do sleep 0.05; done; exit 3"
             )
         ),
-    )])
-    ;
+    )]);
     assert_cgroup_mode(&t);
     // (The orphan prints armed-orphan on tend's stdout; the main process
     // waits for a file the test writes once it saw that line.)
@@ -393,7 +394,9 @@ fn an_orphan_that_obeys_sigterm_ends_the_service_at_once() {
         "quickparent",
         &format!(
             "{}\nrestart = \"no\"\nstop-timeout = \"30s\"\n",
-            sh("setsid sh -c 'echo armed-orphan; exec sleep 1005' & while [ ! -s {dir}/go ]; do sleep 0.05; done; exit 0")
+            sh(
+                "setsid sh -c 'echo armed-orphan; exec sleep 1005' & while [ ! -s {dir}/go ]; do sleep 0.05; done; exit 0"
+            )
         ),
     )]);
     assert_cgroup_mode(&t);
@@ -406,7 +409,10 @@ fn an_orphan_that_obeys_sigterm_ends_the_service_at_once() {
     let x = e.expect_ev("quickparent", "exited", T);
     let d = e.expect_ev("quickparent", "down", T);
     let gap = ev_time(&d) - ev_time(&x);
-    assert!(gap < 5.0, "down {gap:.3}s after exited with a 30s stop-timeout");
+    assert!(
+        gap < 5.0,
+        "down {gap:.3}s after exited with a 30s stop-timeout"
+    );
     assert!(t.others().is_empty(), "left: {:#?}", t.others());
 }
 
@@ -422,7 +428,10 @@ fn limits_without_their_controllers_are_a_warning_and_the_service_runs() {
         return;
     };
     let offered = offered_below_root(&mount);
-    if ["memory", "pids", "cpu"].iter().all(|c| offered.iter().any(|o| o == c)) {
+    if ["memory", "pids", "cpu"]
+        .iter()
+        .all(|c| offered.iter().any(|o| o == c))
+    {
         eprintln!(
             "SKIPPED limits warning: this hierarchy offers memory, pids and cpu ({offered:?}); \
              see the tests that hit the limits"
@@ -431,25 +440,20 @@ fn limits_without_their_controllers_are_a_warning_and_the_service_runs() {
     }
     let t = Tend::with(&[(
         "limited",
-        &format!(
-            "{FOREVER}\nmemory-max = \"20M\"\ntasks-max = 5\ncpu-max = \"50%\"\n"
-        ),
+        &format!("{FOREVER}\nmemory-max = \"20M\"\ntasks-max = 5\ncpu-max = \"50%\"\n"),
     )]);
     assert_cgroup_mode(&t);
     let mut e = t.follow();
     let w = e.wait_ev("limited", "warning", T);
     let msg = w["message"].as_str().unwrap_or_default().to_string();
-    for key in ["memory-max", "tasks-max", "cpu-max"]
-        .iter()
-        .filter(|k| {
-            let ctl = match **k {
-                "memory-max" => "memory",
-                "tasks-max" => "pids",
-                _ => "cpu",
-            };
-            !offered.iter().any(|o| o == ctl)
-        })
-    {
+    for key in ["memory-max", "tasks-max", "cpu-max"].iter().filter(|k| {
+        let ctl = match **k {
+            "memory-max" => "memory",
+            "tasks-max" => "pids",
+            _ => "cpu",
+        };
+        !offered.iter().any(|o| o == ctl)
+    }) {
         assert!(msg.contains(key), "the warning does not name {key}: {msg}");
     }
     assert!(msg.contains("not applied"), "{msg}");
@@ -520,7 +524,10 @@ fn a_fork_bomb_hits_tasks_max_and_it_is_reported() {
         "a tasks-max reached warning",
         |v| {
             ev("bomb", "warning")(v)
-                && v["message"].as_str().unwrap_or("").contains("tasks-max reached")
+                && v["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("tasks-max reached")
         },
         T,
     );
@@ -550,7 +557,10 @@ fn a_memory_hog_hits_memory_max_and_it_is_reported() {
         "a memory-max reached warning",
         |v| {
             ev("hog", "warning")(v)
-                && v["message"].as_str().unwrap_or("").contains("memory-max reached")
+                && v["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("memory-max reached")
         },
         T,
     );
@@ -572,7 +582,7 @@ const NOBODY: [&str; 4] = [
 
 /// Starts, restarts (by policy and by request) and stops `svc`.
 fn start_stop_restart(t: &Tend, e: &mut Events, svc: &str) {
-    e.expect_ev(svc, "ready", T);
+    e.wait_ev(svc, "ready", T);
     t.wait_armed(svc);
     let st = t.status_of(svc);
     assert_eq!(st["state"], "ready", "{st}");
@@ -732,10 +742,7 @@ fn a_normal_shutdown_removes_the_cgroups_tend_created() {
         ("one", FOREVER),
         (
             "two",
-            &format!(
-                "{}\non-exit = [\"true\"]\nrestart = \"no\"\n",
-                sh("exit 1")
-            ),
+            &format!("{}\non-exit = [\"true\"]\nrestart = \"no\"\n", sh("exit 1")),
         ),
     ]);
     assert_cgroup_mode(&t);
@@ -757,7 +764,9 @@ fn a_normal_shutdown_removes_the_cgroups_tend_created() {
     };
     let before = subdirs(&root);
     assert!(
-        before.iter().any(|d| d.starts_with("two") && d.contains("on-exit")),
+        before
+            .iter()
+            .any(|d| d.starts_with("two") && d.contains("on-exit")),
         "the hook ran in no cgroup of its own: {before:?}"
     );
     t.ctl_ok(&["shutdown"]);
@@ -778,10 +787,7 @@ fn a_removed_service_loses_its_cgroup_at_reload_config() {
     };
     let t = Tend::with(&[
         ("keep", FOREVER),
-        (
-            "gone",
-            &format!("{FOREVER}\non-exit = [\"true\"]\n"),
-        ),
+        ("gone", &format!("{FOREVER}\non-exit = [\"true\"]\n")),
     ]);
     assert_cgroup_mode(&t);
     let mut e = t.follow();
@@ -804,7 +810,16 @@ fn a_removed_service_loses_its_cgroup_at_reload_config() {
             n.starts_with("gone") && n != "gone"
         })
         .collect();
-    assert_eq!(hook_cg.len(), 1, "the hook's cgroup: {:?}", fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).collect::<Vec<_>>());
+    assert_eq!(
+        hook_cg.len(),
+        1,
+        "the hook's cgroup: {:?}",
+        fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect::<Vec<_>>()
+    );
     assert!(root.join("gone").is_dir());
 
     fs::remove_file(t.dir.join("svc/gone.toml")).unwrap();

@@ -101,8 +101,10 @@ fn hook_exit_100_restarts_even_with_restart_no() {
     // The policy (no, after a clean exit): nothing more.
     let after = e.during(secs(1.0));
     assert!(
-        !after.iter().any(|v| v["service"] == "again"
-            && (v["event"] == "starting" || v["event"] == "restarting")),
+        !after
+            .iter()
+            .any(|v| v["service"] == "again"
+                && (v["event"] == "starting" || v["event"] == "restarting")),
         "restarted after the hook said policy with restart = no:\n{}",
         dump(&after)
     );
@@ -112,7 +114,10 @@ fn hook_exit_100_restarts_even_with_restart_no() {
     );
     let st = t.status_of("again");
     assert_eq!(st["state"], "down", "{st}");
-    assert_eq!(st["restarts"], 1, "a hook restart counts as a restart: {st}");
+    assert_eq!(
+        st["restarts"], 1,
+        "a hook restart counts as a restart: {st}"
+    );
 }
 
 #[test]
@@ -160,17 +165,16 @@ fn hook_exit_101_keeps_the_service_down_even_with_restart_always() {
     // restart-delay is 100ms: a second run would have started by now.
     let after = e.during(secs(1.5));
     assert!(
-        !after.iter().any(|v| v["service"] == "done"
-            && (v["event"] == "starting" || v["event"] == "restarting")),
+        !after
+            .iter()
+            .any(|v| v["service"] == "done"
+                && (v["event"] == "starting" || v["event"] == "restarting")),
         "restarted though the hook said stay down:\n{}",
         dump(&after)
     );
     assert_eq!(fs::read_to_string(t.dir.join("runs")).unwrap(), "run\n");
     let st = t.status_of("done");
-    assert!(
-        st["state"] == "down" || st["state"] == "failed",
-        "{st}"
-    );
+    assert!(st["state"] == "down" || st["state"] == "failed", "{st}");
     // It can still be started by request.
     t.ctl(&["start", "done"]);
     wait_until("the requested start ran", T, || {
@@ -209,16 +213,27 @@ fn hook_exit_0_follows_the_policy_and_events_come_in_order() {
     let mut e = t.follow();
     // retry: exited, down, hook (policy), restarting, then a new instance.
     let evs = e.collect_until(ev("retry", "restarting"), T);
-    let evs: Vec<Value> = evs.into_iter().filter(|v| v["service"] == "retry").collect();
+    let evs: Vec<Value> = evs
+        .into_iter()
+        .filter(|v| v["service"] == "retry")
+        .collect();
     let tail: Vec<String> = names(&evs, "retry")
         .into_iter()
         .skip_while(|n| n != "exited")
         .collect();
-    assert_eq!(tail, ["exited", "down", "hook", "restarting"], "\n{}", dump(&evs));
+    assert_eq!(
+        tail,
+        ["exited", "down", "hook", "restarting"],
+        "\n{}",
+        dump(&evs)
+    );
     let h = find(&evs, "hook", ev("retry", "hook"));
     assert_eq!(h["code"], 0, "{h}");
     assert_eq!(h["decision"], "policy", "{h}");
-    assert!(h["hook"].as_str().is_some_and(|s| s.contains("true")), "{h}");
+    assert!(
+        h["hook"].as_str().is_some_and(|s| s.contains("true")),
+        "{h}"
+    );
     e.expect_ev("retry", "ready", T);
 
     for (svc, code) in [("giveup", 0), ("other", 3)] {
@@ -233,7 +248,12 @@ fn hook_exit_0_follows_the_policy_and_events_come_in_order() {
             .into_iter()
             .skip_while(|n| n != "exited")
             .collect();
-        assert_eq!(tail, ["exited", "down", "hook", "failed"], "\n{}", dump(&evs));
+        assert_eq!(
+            tail,
+            ["exited", "down", "hook", "failed"],
+            "\n{}",
+            dump(&evs)
+        );
         let h = find(&evs, "hook", ev(svc, "hook"));
         assert_eq!(h["code"], code, "{h}");
         assert_eq!(h["decision"], "policy", "{h}");
@@ -273,12 +293,22 @@ fn the_hook_sees_service_exit_restarts_and_reason() {
         ])
     );
     let second = hook_env(&t.dir.join("hookenv.1"));
-    assert_eq!(second.get("TEND_EXIT_SIGNAL").map(String::as_str), Some("USR1"), "{second:?}");
+    assert_eq!(
+        second.get("TEND_EXIT_SIGNAL").map(String::as_str),
+        Some("USR1"),
+        "{second:?}"
+    );
     assert!(!second.contains_key("TEND_EXIT_CODE"), "{second:?}");
-    assert_eq!(second.get("TEND_RESTARTS").map(String::as_str), Some("1"), "{second:?}");
+    assert_eq!(
+        second.get("TEND_RESTARTS").map(String::as_str),
+        Some("1"),
+        "{second:?}"
+    );
     assert_eq!(second.get("TEND_SERVICE").map(String::as_str), Some("envy"));
     assert!(
-        second.get("TEND_REASON").is_some_and(|r| !r.is_empty() && r != "request"),
+        second
+            .get("TEND_REASON")
+            .is_some_and(|r| !r.is_empty() && r != "request"),
         "{second:?}"
     );
     assert_eq!(
@@ -346,7 +376,10 @@ fn a_hanging_hook_and_its_children_are_killed_after_stop_timeout() {
         waited >= 0.9,
         "the hook was killed {waited:.3}s after it started, before stop-timeout"
     );
-    assert!(waited < 8.0, "the hook ran {waited:.3}s with a 1s stop-timeout");
+    assert!(
+        waited < 8.0,
+        "the hook ran {waited:.3}s with a 1s stop-timeout"
+    );
     assert_eq!(h["decision"], "policy", "{h}");
     assert!(
         h["code"].is_null(),
@@ -420,7 +453,10 @@ fn a_runit_finish_script_is_the_hook() {
     // runit/s6 restart a service whenever it exits; finish exiting 101
     // keeps it down (the hook's word wins over the policy).
     let t = Tend::builder()
-        .file("svc/rs/run", "#!/bin/sh\necho run >> {dir}/rs-runs\nexit 3\n")
+        .file(
+            "svc/rs/run",
+            "#!/bin/sh\necho run >> {dir}/rs-runs\nexit 3\n",
+        )
         .file(
             "svc/rs/finish",
             "#!/bin/sh\nenv | grep '^TEND_' > {dir}/finish-env\nexit 101\n",
@@ -448,8 +484,16 @@ fn a_runit_finish_script_is_the_hook() {
         .collect();
     assert_eq!(tail, ["exited", "down", "hook"], "\n{}", dump(&evs));
     let env = hook_env(&t.dir.join("finish-env"));
-    assert_eq!(env.get("TEND_SERVICE").map(String::as_str), Some("rs"), "{env:?}");
-    assert_eq!(env.get("TEND_EXIT_CODE").map(String::as_str), Some("3"), "{env:?}");
+    assert_eq!(
+        env.get("TEND_SERVICE").map(String::as_str),
+        Some("rs"),
+        "{env:?}"
+    );
+    assert_eq!(
+        env.get("TEND_EXIT_CODE").map(String::as_str),
+        Some("3"),
+        "{env:?}"
+    );
     let after = e.during(secs(1.0));
     assert!(
         !after.iter().any(|v| ev("rs", "starting")(v)),

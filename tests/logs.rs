@@ -219,7 +219,8 @@ fn assert_responsive(t: &Tend, what: &str) {
         let out = t.ctl_timeout(&["status", "--json"], secs(5.0));
         assert_eq!(out.code, 0, "status stalled ({what}):\n{out}");
         assert!(
-            out.elapsed < secs(3.0),
+            // Generous: CI is a loaded 2-core VM; a stall would be forever.
+            out.elapsed < secs(8.0),
             "status took {:?} ({what})",
             out.elapsed
         );

@@ -25,7 +25,7 @@
 //! reactor can always `EPOLL_CTL_DEL` it before dropping the attempt.
 
 mod schedule;
-mod sys;
+
 #[cfg(test)]
 mod tests;
 
@@ -371,7 +371,7 @@ fn connect(addr: SocketAddr, request: Option<Vec<u8>>) -> Result<Work, Outcome> 
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
     let sock = socket::socket(family, SockType::Stream, flags, None)
         .map_err(|e| Outcome::Fail(format!("socket: {}", errno_text(e))))?;
-    let phase = match sys::connect(sock.as_raw_fd(), addr) {
+    let phase = match os::net::connect(sock.as_raw_fd(), addr) {
         Ok(()) if request.is_none() => {
             return Err(Outcome::Pass(format!("connected to {addr}")));
         }

@@ -488,7 +488,7 @@ impl Reactor {
         let mut buf = [0u8; 65536];
         // Bounded per wake-up so a flooding service cannot starve the rest;
         // epoll is level-triggered and brings us back.
-        for _ in 0..16 {
+        for _ in 0..4 {
             match os::read_some(fd, &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {

@@ -1,7 +1,5 @@
-//! The one syscall the probes need that nix (as configured: without its
-//! `net` feature) does not wrap: connect(2) to an IP address. It belongs in
-//! `os/` (the only module with unsafe syscalls); it is kept apart here so
-//! it can move there as is (or disappear once nix's `net` feature is on).
+//! connect(2) to an IP address, non-blocking: the one syscall the probes
+//! need that nix (as configured: without its `net` feature) does not wrap.
 
 use nix::errno::Errno;
 use std::net::SocketAddr;
