@@ -1,3 +1,4 @@
 //! The control socket: server side (the client is `cli`).
 
+pub mod http;
 pub mod server;

@@ -41,7 +41,7 @@ pub use words::split_words;
 /// `(section, name)`. Sections: `service` (a service key), `type` (a value
 /// of `type`: readiness treated like `simple`), `supervisor` (a
 /// `[supervisor]` key). Each use gets a warning. Shrink as features land.
-pub const NOT_SUPPORTED: &[(&str, &str)] = &[("supervisor", "http")];
+pub const NOT_SUPPORTED: &[(&str, &str)] = &[];
 
 /// Whether `name` of `section` is in [`NOT_SUPPORTED`].
 pub fn is_not_supported(section: &str, name: &str) -> bool {

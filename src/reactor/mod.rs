@@ -44,6 +44,7 @@ const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
 pub(crate) const T_PROBE: u64 = 7 << 32;
 const T_CGEVENTS: u64 = 5;
+const T_HTTP_LISTEN: u64 = 6;
 const LOW: u64 = 0xffff_ffff;
 
 /// What a reaped pid was to us.
@@ -137,6 +138,9 @@ pub struct Reactor {
     timer_armed: Option<Instant>,
     pub(crate) listener: UnixListener,
     pub(crate) conns: HashMap<u64, Conn>,
+    /// `[supervisor] http`: the listener and its connections.
+    pub(crate) http: Option<std::net::TcpListener>,
+    pub(crate) http_conns: HashMap<u64, crate::control::http::HttpConn>,
     pub(crate) next_conn: u64,
     pub(crate) ops: Vec<Op>,
     pids: HashMap<i32, PidOwner>,
@@ -209,6 +213,8 @@ impl Reactor {
             timer_armed: None,
             listener,
             conns: HashMap::new(),
+            http: None,
+            http_conns: HashMap::new(),
             next_conn: 0,
             ops: Vec::new(),
             pids: HashMap::new(),
@@ -227,6 +233,12 @@ impl Reactor {
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
         r.register(r.listener.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
         let mut r = r;
+        if let Some(addr) = r.config.supervisor.http.clone() {
+            let l = crate::control::http::bind(&addr)
+                .map_err(|e| std::io::Error::other(format!("http endpoint {addr}: {e}")))?;
+            r.register(l.as_raw_fd(), T_HTTP_LISTEN, EpollFlags::EPOLLIN)?;
+            r.http = Some(l);
+        }
         if let Some(h) = cgroups {
             let watch = cgroup::EventsWatch::new()?;
             r.register(watch.as_raw_fd(), T_CGEVENTS, EpollFlags::EPOLLIN)?;
@@ -323,6 +335,7 @@ impl Reactor {
                 T_STDOUT => self.logs.on_stdout_writable(),
                 T_INOTIFY => self.on_inotify(),
                 T_CGEVENTS => self.on_cgroup_events(),
+                T_HTTP_LISTEN => self.http_accept(),
                 _ => {}
             },
             T_CONN => self.on_conn(token & LOW, flags),
@@ -332,6 +345,7 @@ impl Reactor {
             T_READYFD => self.check_ready_fd(idx),
             T_NOTIFY => self.drain_notify(idx),
             T_PROBE => self.on_probe_fd(idx),
+            crate::control::http::T_HTTP => self.on_http(token & LOW),
             _ => {}
         }
     }
