@@ -135,6 +135,7 @@ fn the_socket_is_mode_0600() {
 #[test]
 fn a_peer_without_permission_is_refused() {
     let t = Tend::with(&[("web", FOREVER)]);
+    t.follow().wait_ev("web", "ready", T);
     // Let anyone connect at the file level, so the credential check is
     // what stands between user nobody and the supervisor.
     std::fs::set_permissions(&t.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
