@@ -793,6 +793,10 @@ impl Service {
                 self.restarts += 1;
                 self.want = Want::Up;
                 self.enter(Phase::Down, now);
+                fx.push(Effect::Emit(EventKind::Restarting {
+                    delay_ms: 0,
+                    attempt: self.attempt + 1,
+                }));
                 return;
             }
             Some(HookVerdict::StayDown) => {

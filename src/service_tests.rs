@@ -769,7 +769,7 @@ fn hooked(code: Option<ExitStatus>, policy: RestartPolicy, exit: i32) -> (Servic
 #[test]
 fn the_on_exit_hook_decides_restart_stay_down_or_policy() {
     let (s, fx) = hooked(Some(ExitStatus::Code(100)), RestartPolicy::No, 0);
-    assert_eq!(events(&fx), ["exited", "down", "hook"]);
+    assert_eq!(events(&fx), ["exited", "down", "hook", "restarting"]);
     assert_eq!(
         (s.phase, s.want),
         (Phase::Down, Want::Up),

@@ -35,11 +35,18 @@ use std::time::Instant;
 // ---------------------------------------------------------------------------
 // Helpers
 
+/// Says why a test is skipped, on the real stderr (libtest captures the
+/// print macros of passing tests, and a skip must be seen).
+fn skip(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {msg}");
+}
+
 /// The cgroup2 mount, or None after printing why the test is skipped.
 fn mount_or_skip(test: &str) -> Option<PathBuf> {
     let m = cgroup2_mount();
     if m.is_none() {
-        eprintln!("SKIPPED {test}: no cgroup2 filesystem is mounted here");
+        skip(&format!("{test}: no cgroup2 filesystem is mounted here"));
     }
     m
 }
@@ -90,8 +97,14 @@ fn populated(dir: &Path) -> Option<bool> {
 }
 
 /// Panics unless tend said it tracks services with cgroup v2.
+/// (tend binds its socket before it sets cgroups up, so the harness may
+/// see the socket answer before that line is written: wait for it.)
 #[track_caller]
 fn assert_cgroup_mode(t: &Tend) {
+    wait_until("tend says how it tracks services", T, || {
+        let err = t.stderr();
+        err.contains("tracking services with") || err.contains("cgroups not used")
+    });
     let err = t.stderr();
     assert!(
         err.contains("tracking services with cgroup v2"),
@@ -231,6 +244,14 @@ fn a_setsid_double_forking_daemon_is_down_only_when_its_last_process_died() {
     let killed_at = Instant::now();
     kill(b.pid, libc::SIGKILL);
     e.expect_ev("daemon", "down", T);
+    {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "[cgroups] down {:?} after the last process was killed",
+            killed_at.elapsed()
+        );
+    }
     assert!(
         killed_at.elapsed() < secs(5.0),
         "down took {:?} after the last process died",
@@ -352,13 +373,18 @@ fn an_orphan_setsid_child_is_stopped_after_the_main_process_exits() {
     let mut e = t.follow();
     e.expect_ev("parent", "ready", T);
     t.wait_stdout_line("parent | armed-orphan", T);
-    let orphan: Vec<Proc> = t
-        .others()
-        .into_iter()
-        .filter(|p| p.cmdline.starts_with("sh -c trap") && p.cmdline.contains("orphan-got"))
-        .collect();
-    assert_eq!(orphan.len(), 1, "the setsid child: {:#?}", t.others());
-    let orphan = orphan[0].clone();
+    // The shell's loop forks (`sleep 0.1`): a child not yet exec'd has the
+    // shell's command line, so wait until one process matches.
+    let find_orphan = || -> Vec<Proc> {
+        t.others()
+            .into_iter()
+            .filter(|p| p.cmdline.starts_with("sh -c trap") && p.cmdline.contains("orphan-got"))
+            .collect()
+    };
+    wait_until("the setsid child is found", T, || find_orphan().len() == 1);
+    let orphan = find_orphan()
+        .pop()
+        .unwrap_or_else(|| panic!("the setsid child: {:#?}", t.others()));
     assert_eq!(
         status_field(orphan.pid, "NSsid:"),
         Some(orphan.ns_pid as i64),
@@ -432,10 +458,10 @@ fn limits_without_their_controllers_are_a_warning_and_the_service_runs() {
         .iter()
         .all(|c| offered.iter().any(|o| o == c))
     {
-        eprintln!(
-            "SKIPPED limits warning: this hierarchy offers memory, pids and cpu ({offered:?}); \
+        skip(&format!(
+            "limits warning: this hierarchy offers memory, pids and cpu ({offered:?}); \
              see the tests that hit the limits"
-        );
+        ));
         return;
     }
     let t = Tend::with(&[(
@@ -494,12 +520,12 @@ fn controller_or_skip(test: &str, ctl: &str) -> Option<PathBuf> {
     let mount = mount_or_skip(test)?;
     let offered = offered_below_root(&mount);
     if !offered.iter().any(|o| o == ctl) {
-        eprintln!(
-            "SKIPPED {test}: the cgroup2 hierarchy at {} does not offer the `{ctl}` controller \
+        skip(&format!(
+            "{test}: the cgroup2 hierarchy at {} does not offer the `{ctl}` controller \
              (root cgroup.controllers: {:?}, subtree_control: {offered:?}; hybrid mode keeps it on cgroup v1)",
             mount.display(),
             words(&mount.join("cgroup.controllers")),
-        );
+        ));
         return None;
     }
     Some(mount)
@@ -547,9 +573,7 @@ fn a_memory_hog_hits_memory_max_and_it_is_reported() {
     };
     let t = Tend::with(&[(
         "hog",
-        &format!(
-            "exec = [\"python3\", \"-c\", \"a = bytearray(200_000_000)\"]\nmemory-max = \"20M\"\nrestart = \"no\"\n"
-        ),
+        "exec = [\"python3\", \"-c\", \"a = bytearray(200_000_000)\"]\nmemory-max = \"20M\"\nrestart = \"no\"\n",
     )]);
     assert_cgroup_mode(&t);
     let mut e = t.follow();
@@ -607,6 +631,11 @@ fn start_stop_restart(t: &Tend, e: &mut Events, svc: &str) {
     t.ctl_ok(&["stop", svc]);
     e.expect_ev(svc, "down", T);
     assert_eq!(t.status_of(svc)["state"], "down");
+    let left = t.others();
+    assert!(
+        left.is_empty(),
+        "left after stop without cgroups: {left:#?}"
+    );
 }
 
 #[track_caller]
@@ -787,7 +816,10 @@ fn a_removed_service_loses_its_cgroup_at_reload_config() {
     };
     let t = Tend::with(&[
         ("keep", FOREVER),
-        ("gone", &format!("{FOREVER}\non-exit = [\"true\"]\n")),
+        (
+            "gone",
+            &format!("{FOREVER}\non-exit = [\"sleep\", \"0.2\"]\n"),
+        ),
     ]);
     assert_cgroup_mode(&t);
     let mut e = t.follow();
@@ -824,11 +856,224 @@ fn a_removed_service_loses_its_cgroup_at_reload_config() {
 
     fs::remove_file(t.dir.join("svc/gone.toml")).unwrap();
     t.ctl_ok(&["reload-config"]);
-    e.wait_ev("gone", "down", T);
-    wait_until("gone's cgroups are removed", T, || {
-        !root.join("gone").exists() && !hook_cg[0].exists()
-    });
+    e.expect_ev("gone", "down", T);
+    // Its hook still runs after that last `down` (in its own cgroup), and
+    // only then may the cgroups go.
+    let h = e.expect_ev("gone", "hook", T);
+    assert_eq!(
+        h["code"], 0,
+        "the on-exit hook of the removed service did not run (126: it could not join its cgroup): {h}"
+    );
+    let deadline = Instant::now() + T;
+    while (root.join("gone").exists() || hook_cg[0].exists()) && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let left: Vec<String> = [root.join("gone"), hook_cg[0].clone()]
+        .iter()
+        .filter(|d| d.exists())
+        .map(|d| {
+            format!(
+                "{} (populated {:?}, procs {:?})",
+                d.display(),
+                populated(d),
+                cg_pids(d)
+            )
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "cgroups of the removed service still there {:?} after reload-config: {left:?}\nevents:\n{}",
+        T,
+        dump(e.pump())
+    );
     assert!(root.join("keep").is_dir(), "keep lost its cgroup");
     assert_eq!(t.status_of("keep")["state"], "ready");
     assert!(with_cmdline(&t, "sleep 100000").len() == 1);
+}
+
+// ---------------------------------------------------------------------------
+// Where the services' cgroups go (the delegation rule of src/os/cgroup)
+
+/// The service directory of tend's stderr line "services in DIR (...)".
+fn services_dir(t: &Tend) -> PathBuf {
+    assert_cgroup_mode(t);
+    let err = t.stderr();
+    let line = err
+        .lines()
+        .find(|l| l.contains("tracking services with cgroup v2"))
+        .unwrap();
+    let rest = line.split("services in ").nth(1).expect("services in");
+    PathBuf::from(rest.split(" (").next().unwrap())
+}
+
+/// Removes a cgroup tree the harness does not know about, even when the
+/// test fails (tend, killed, could not).
+struct CgroupGuard(Option<PathBuf>);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        let (Some(dir), Some(mount)) = (self.0.take(), cgroup2_mount()) else {
+            return;
+        };
+        if let Ok(rel) = dir.strip_prefix(&mount)
+            && !rel.as_os_str().is_empty()
+        {
+            remove_cgroup_tree(&rel.to_string_lossy());
+        }
+    }
+}
+
+#[test]
+fn cgroup_root_as_a_path_inside_the_mount_is_used_and_removed_at_exit() {
+    let Some(mount) = mount_or_skip("cgroup-root as a filesystem path") else {
+        return;
+    };
+    // The same directory the harness would use, named as a filesystem path
+    // (so the harness's cleanup covers it if the test fails).
+    // The scratch dir is made at launch and the file cannot name it: a
+    // wrapper writes svc/tend.toml with the real path before tend starts.
+    let b = Tend::builder().svc("fs", FOREVER).run_wrapper(&[
+        "sh",
+        "-c",
+        &format!(
+            "printf '[supervisor]\\ncgroup-root = \"%s/%s\"\\n' {} \"$(basename {{dir}})\" > {{dir}}/svc/tend.toml && exec \"$@\"",
+            mount.display()
+        ),
+        "sh",
+    ]);
+    let mut t = b.env("TEND_CGROUP_ROOT", "/not-this-one").start();
+    let root = tend_cgroup(&t);
+    assert_eq!(services_dir(&t), root, "{}", t.output());
+    assert!(t.stderr().contains("(cgroup-root)"), "{}", t.output());
+    let mut e = t.follow();
+    e.expect_ev("fs", "ready", T);
+    let pids = cg_pids(&root.join("fs"));
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    assert!(
+        !mount.join("not-this-one").exists(),
+        "the config's cgroup-root must win over $TEND_CGROUP_ROOT"
+    );
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0);
+    assert!(!root.exists(), "cgroup-root left behind at exit");
+}
+
+#[test]
+fn without_cgroup_root_tend_makes_a_private_subtree_and_removes_it() {
+    let Some(mount) = mount_or_skip("private subtree") else {
+        return;
+    };
+    // No cgroup-root: tend, PID 1 of a PID namespace but in the host's
+    // cgroup (shared with the test), makes `<own>/tend.<pid>[.n]`.
+    let mut t = Tend::builder()
+        .env("TEND_CGROUP_ROOT", "")
+        .svc("priv", FOREVER)
+        .start();
+    let dir = services_dir(&t);
+    let guard = CgroupGuard(Some(dir.clone()));
+    assert!(
+        t.stderr()
+            .contains("a private subtree of tend's shared cgroup"),
+        "{}",
+        t.output()
+    );
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name == "tend.1" || name.starts_with("tend.1."),
+        "the private subtree of PID 1 is tend.1[.N]: {}",
+        dir.display()
+    );
+    assert!(dir.starts_with(&mount));
+    let mut e = t.follow();
+    e.expect_ev("priv", "ready", T);
+    assert_eq!(cg_pids(&dir.join("priv")).len(), 1);
+    // tend itself stayed where it was (not in its subtree).
+    let tend_cg = fs::read_to_string(format!("/proc/{}/cgroup", t.tend_pid())).unwrap();
+    assert!(
+        !tend_cg.contains(&name),
+        "tend moved into its private subtree: {tend_cg}"
+    );
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0);
+    assert!(!dir.exists(), "{} left behind at exit", dir.display());
+    drop(guard);
+}
+
+#[test]
+fn as_pid1_of_a_cgroup_namespace_tend_takes_its_cgroup_over() {
+    let Some(mount) = mount_or_skip("delegated cgroup") else {
+        return;
+    };
+    // A container's view: tend is PID 1, alone in its cgroup, which is the
+    // root of its cgroup namespace, with cgroup2 mounted in that view. The
+    // cgroup is the harness's `<mount>/<scratch>` (cleaned up by it).
+    let m = mount.display().to_string();
+    let script = format!(
+        "S=$(basename {{dir}}); mkdir -p {m}/$S && echo $$ > {m}/$S/cgroup.procs && \
+         exec unshare --cgroup --mount sh -c 'umount {m} && mount -t cgroup2 cgroup2 {m} && exec \"$@\"' sh \"$@\""
+    );
+    let mut t = Tend::builder()
+        .env("TEND_CGROUP_ROOT", "")
+        .run_wrapper(&["sh", "-c", &script, "sh"])
+        .svc("inside", FOREVER)
+        .start();
+    wait_until("tend says how it tracks services", T, || {
+        let err = t.stderr();
+        err.contains("tracking services with") || err.contains("cgroups not used")
+    });
+    assert!(
+        t.stderr()
+            .contains("tend's own cgroup, delegated, tend is PID 1")
+            && t.stderr().contains("tend moved itself into"),
+        "{}",
+        t.output()
+    );
+    let root = tend_cgroup(&t);
+    let mut e = t.follow();
+    e.expect_ev("inside", "ready", T);
+    // Seen from the host: tend in the leaf, the service beside it.
+    assert_eq!(cg_pids(&root.join("tend-supervisor")), vec![t.tend_pid()]);
+    assert_eq!(cg_pids(&root.join("inside")).len(), 1);
+    assert!(
+        words(&root.join("cgroup.procs")).is_empty(),
+        "processes left in the delegated cgroup itself"
+    );
+    t.ctl_ok(&["stop", "inside"]);
+    assert!(cg_pids(&root.join("inside")).is_empty());
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    let left: Vec<_> = fs::read_dir(&root)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "left in the delegated cgroup at exit: {left:?}"
+    );
+}
+
+#[test]
+fn a_removed_service_without_a_hook_loses_its_cgroup_at_reload_config() {
+    let Some(_) = mount_or_skip("cleanup at reload, no hook") else {
+        return;
+    };
+    let t = Tend::with(&[("keep", FOREVER), ("gone", FOREVER)]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.wait_ev("keep", "ready", T);
+    e.wait_ev("gone", "ready", T);
+    let root = tend_cgroup(&t);
+    assert!(root.join("gone").is_dir());
+    fs::remove_file(t.dir.join("svc/gone.toml")).unwrap();
+    t.ctl_ok(&["reload-config"]);
+    e.wait_ev("gone", "down", T);
+    wait_until("gone's cgroup is removed", T, || {
+        !root.join("gone").exists()
+    });
+    assert!(root.join("keep").is_dir(), "keep lost its cgroup");
+    assert_eq!(cg_pids(&root.join("keep")).len(), 1);
 }

@@ -502,3 +502,120 @@ fn a_runit_finish_script_is_the_hook() {
     );
     assert_eq!(fs::read_to_string(t.dir.join("rs-runs")).unwrap(), "run\n");
 }
+
+#[test]
+fn without_cgroups_a_hanging_hook_and_its_children_are_killed_too() {
+    // The fallback (cgroup-root outside the cgroup2 mount): the hook's
+    // process group is what is killed.
+    let t = Tend::builder()
+        .supervisor("[supervisor]\ncgroup-root = \"/tmp/x\"\n")
+        .svc(
+            "slowhook",
+            &format!(
+                "{}\nrestart = \"on-failure\"\nrestart-delay = \"100ms\"\nstop-timeout = \"1s\"\non-exit = [\"sh\", \"-c\", \"sleep 1008 & echo hook-armed; sleep 1009\"]\n",
+                sh("[ -e {dir}/m ] && exec sleep 100000; touch {dir}/m; exit 1")
+            ),
+        )
+        .start();
+    assert!(t.stderr().contains("cgroups not used"), "{}", t.output());
+    let mut e = t.follow();
+    let down = e.expect_ev("slowhook", "down", T);
+    t.wait_stdout_line("slowhook | hook-armed", T);
+    let h = e.expect_ev("slowhook", "hook", T);
+    let waited = ev_time(&h) - ev_time(&down);
+    assert!(waited >= 0.9, "killed after {waited:.3}s");
+    assert_eq!(h["decision"], "policy", "{h}");
+    e.expect_ev("slowhook", "ready", T);
+    let left: Vec<Proc> = t
+        .others()
+        .into_iter()
+        .filter(|p| p.cmdline == "sleep 1008" || p.cmdline == "sleep 1009")
+        .filter(|p| p.state != 'Z')
+        .collect();
+    assert!(left.is_empty(), "the hook left processes behind: {left:#?}");
+}
+
+#[test]
+fn hook_decisions_work_without_cgroups() {
+    let t = Tend::builder()
+        .supervisor("[supervisor]\ncgroup-root = \"/tmp/x\"\n")
+        .svc(
+            "again",
+            &format!(
+                "{}\nrestart = \"no\"\non-exit = [\"sh\", \"-c\", \"[ -e {{dir}}/marker ] && exit 101; touch {{dir}}/marker; exit 100\"]\n",
+                sh("echo run >> {dir}/runs; exit 0")
+            ),
+        )
+        .start();
+    let mut e = t.follow();
+    let h1 = e.expect_ev("again", "hook", T);
+    assert_eq!(h1["decision"], "restart", "{h1}");
+    e.expect_ev("again", "starting", T);
+    let h2 = e.expect_ev("again", "hook", T);
+    assert_eq!(h2["decision"], "stay-down", "{h2}");
+    assert_eq!(
+        fs::read_to_string(t.dir.join("runs")).unwrap(),
+        "run\nrun\n"
+    );
+}
+
+#[test]
+fn shutdown_while_a_hook_runs_leaves_nothing_behind() {
+    let mut t = Tend::with(&[(
+        "busy",
+        &format!(
+            "{}\nrestart = \"on-failure\"\nstop-timeout = \"2s\"\non-exit = [\"sh\", \"-c\", \"sleep 1010 & echo hook-armed; sleep 1011\"]\n",
+            sh("exit 1")
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("busy", "down", T);
+    t.wait_stdout_line("busy | hook-armed", T);
+    t.ctl_ok(&["shutdown"]);
+    let code = t.expect_exit(T);
+    assert!(e.wait_eof(T), "the event stream did not end");
+    assert!(
+        code == 0 || code == 1,
+        "tend exited {code} after a shutdown during a hook\n{}",
+        t.output()
+    );
+    // As PID 1, tend's exit would take its namespace down anyway: the test
+    // is that it exits within a bound while a hook hangs.
+}
+
+#[test]
+fn stop_during_a_hook_keeps_the_service_down_and_leaves_nothing() {
+    // The service exits by itself; its hook (which would ask for a restart)
+    // is still running when the user stops the service: the stop wins, and
+    // the hook is bounded by stop-timeout.
+    let t = Tend::with(&[(
+        "late",
+        &format!(
+            "{}\nrestart = \"always\"\nstop-timeout = \"2s\"\non-exit = [\"sh\", \"-c\", \"sleep 1012 & echo hook-armed; sleep 1013; exit 100\"]\n",
+            sh("exit 1")
+        ),
+    )]);
+    let mut e = t.follow();
+    e.expect_ev("late", "down", T);
+    t.wait_stdout_line("late | hook-armed", T);
+    let st = t.status_of("late");
+    assert_eq!(st["state"], "stopping", "state while the hook runs: {st}");
+    let out = t.ctl_timeout(&["stop", "late"], secs(30.0));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.elapsed < secs(10.0), "stop took {:?}", out.elapsed);
+    e.expect_ev("late", "hook", T);
+    let after = e.during(secs(1.0));
+    assert!(
+        !after.iter().any(|v| ev("late", "starting")(v)),
+        "restarted after a stop:\n{}",
+        dump(&after)
+    );
+    assert_eq!(t.status_of("late")["state"], "down");
+    let left: Vec<Proc> = t
+        .others()
+        .into_iter()
+        .filter(|p| p.cmdline.starts_with("sleep 101"))
+        .filter(|p| p.state != 'Z')
+        .collect();
+    assert!(left.is_empty(), "the hook left processes behind: {left:#?}");
+}

@@ -264,6 +264,7 @@ impl Reactor {
             .sup
             .input(i, Input::HookDone { status }, Instant::now());
         self.apply(fx);
+        self.release_if_gone(i);
     }
 
     /// `tend reload`: announce it, then reload-exec or the reload signal

@@ -476,6 +476,15 @@ impl Reactor {
         }
     }
 
+    /// A removed service whose last process (hook included) is gone gives
+    /// its cgroups back.
+    pub(super) fn release_if_gone(&mut self, i: usize) {
+        let s = &self.sup.services[i];
+        if s.retired && !s.phase.has_processes() {
+            self.release_cgroup(i);
+        }
+    }
+
     fn check_down(&mut self, i: usize) {
         if !self.rt[i].awaiting_down || self.service_alive(i) {
             return;
@@ -489,9 +498,7 @@ impl Reactor {
         self.logs.flush_partial(&self.sup.services[i].spec.name);
         let fx = self.sup.input(i, Input::Down, Instant::now());
         self.apply(fx);
-        if self.sup.services[i].retired {
-            self.release_cgroup(i);
-        }
+        self.release_if_gone(i);
     }
 
     fn drain_output(&mut self, i: usize, stream: Stream) {
