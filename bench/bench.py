@@ -362,6 +362,25 @@ def layout(sup, work, services):
 # The harness
 
 
+def cgroup2_mount():
+    for line in (read("/proc/self/mountinfo", "") or "").splitlines():
+        left, _, right = line.partition(" - ")
+        if right.split(" ")[0] == "cgroup2":
+            return left.split(" ")[4]
+    return None
+
+
+def remove_cgroup_tree(top):
+    """rmdir a cgroup tree bottom-up (cgroups of dead processes are empty)."""
+    if not top or not os.path.isdir(top):
+        return
+    for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -372,6 +391,12 @@ class Bench:
         self.seq = 0
         self.build_helpers()
         self.available = {s: self.have(s) for s in ALL_SUPS}
+        # tend puts each service in a cgroup; a tend killed with SIGKILL
+        # cannot remove them, so every tend run gets its own cgroup-root
+        # below this one, removed after the run.
+        mnt = cgroup2_mount()
+        self.cgroups = os.path.join(mnt, f"tend-bench-{os.getpid()}") if mnt else None
+        self.calm = Calm(self.quick)
 
     def have(self, sup):
         exe = {"tend": TEND, "runit": "runsvdir", "s6": "s6-svscan", "supervisord": "supervisord",
@@ -406,6 +431,7 @@ class Bench:
     def cleanup(self):
         kill_all_live()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        remove_cgroup_tree(self.cgroups)
 
     def start(self, sup, services, tag, extra_env=None):
         work = self.workdir(f"{tag}-{sup}")
@@ -414,15 +440,19 @@ class Bench:
         env.update({"BT_STAMP": os.path.join(work, "stamps"), "BT_DONE": os.path.join(work, "done")})
         os.makedirs(env["BT_DONE"])
         env.pop("NOTIFY_SOCKET", None)
+        if sup == "tend" and self.cgroups:
+            env["TEND_CGROUP_ROOT"] = os.path.join(self.cgroups, os.path.basename(work))
         env.update(extra_env or {})
         ns = Namespace(argv, env, os.path.join(work, "supervisor.log"), work)
         ns.work = work
         ns.stamps = env["BT_STAMP"]
         ns.sup = sup
+        ns.env = env
         return ns
 
     def run_ns(self, sup, services, tag, body, extra_env=None):
         """Starts `sup` with `services`, runs body(ns), always kills the namespace."""
+        self.calm.wait()
         ns = self.start(sup, services, tag, extra_env)
         try:
             return body(ns)
@@ -432,8 +462,47 @@ class Bench:
             return {"error": str(e)}
         finally:
             ns.kill()
+            if "TEND_CGROUP_ROOT" in ns.env:
+                remove_cgroup_tree(ns.env["TEND_CGROUP_ROOT"])
             if not self.args.keep:
                 shutil.rmtree(ns.work, ignore_errors=True)
+
+
+def cpu_busy(interval=0.3):
+    """Fraction of the machine's CPU time that was busy over `interval` s."""
+    def snap():
+        f = (read("/proc/stat", "") or "cpu 0 0 0 0").split("\n")[0].split()[1:]
+        v = [int(x) for x in f]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+    t0, i0 = snap()
+    time.sleep(interval)
+    t1, i1 = snap()
+    return 0.0 if t1 == t0 else 1.0 - (i1 - i0) / (t1 - t0)
+
+
+class Calm:
+    """Before each run, wait (within a budget per scenario) for the machine to
+    be mostly idle: it is shared, and a compile next door doubles latencies.
+    Records how busy it was when each run started."""
+
+    def __init__(self, quick):
+        self.quick = quick
+        self.budget = 0.0
+        self.samples = []
+
+    def scenario(self):
+        self.budget = 0.0 if self.quick else 90.0
+        self.samples = []
+
+    def wait(self):
+        deadline = time.monotonic() + min(self.budget, 15.0)
+        t0 = time.monotonic()
+        busy = cpu_busy(0.1 if self.quick else 0.3)
+        while busy > 0.25 and time.monotonic() < deadline:
+            busy = cpu_busy(0.5)
+        self.budget = max(0.0, self.budget - (time.monotonic() - t0))
+        self.samples.append(round(busy, 3))
 
 
 def stamp_lines(path):
@@ -475,6 +544,7 @@ def sc_restart(b):
 
     for r in range(rounds):
         # the floor: fork/exec/wait of the same program, PID 1 of a namespace too
+        b.calm.wait()
         work = b.workdir("floor")
         env = dict(os.environ, BT_STAMP=os.path.join(work, "stamps"))
         ns = Namespace([b.helper("floor"), str(fast + 1), b.helper("flap")], env,
@@ -1107,12 +1177,14 @@ def main():
         for name in only:
             log(f"== {name}")
             t = time.monotonic()
+            b.calm.scenario()
             try:
                 results["scenarios"][name] = SCENARIOS[name](b)
             except BenchTimeout as e:
                 results["scenarios"][name] = {"error": str(e)}
                 log(f"  {e}")
             results["seconds"][name] = round(time.monotonic() - t, 1)
+            results.setdefault("busy", {})[name] = b.calm.samples
             results["machine"]["loadavg_end"] = (read("/proc/loadavg", "") or "").split()[:3]
             with open(resfile, "w") as f:
                 json.dump(results, f)

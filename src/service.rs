@@ -242,6 +242,8 @@ pub struct Service {
     spawned_at: Option<Instant>,
     exec_confirmed: bool,
     exec_error: Option<String>,
+    /// Why the start failed when tend itself gave up on it (a bad pid file).
+    start_error: Option<String>,
     /// Set while tend itself is stopping the instance, and why.
     stop_reason: Option<StopReason>,
     killed: bool,
@@ -285,6 +287,7 @@ impl Service {
             spawned_at: None,
             exec_confirmed: false,
             exec_error: None,
+            start_error: None,
             stop_reason: None,
             killed: false,
             main_alive: false,
@@ -300,7 +303,10 @@ impl Service {
     /// processes decide when it is down. False while a forking service's
     /// pid file is awaited: its daemon is what runs then.
     pub fn awaiting_down(&self) -> bool {
-        let awaiting_pid_file = self.forked && self.spec.pid_file.is_some() && !self.type_ready;
+        let awaiting_pid_file = self.forked
+            && self.spec.pid_file.is_some()
+            && !self.type_ready
+            && self.phase == Phase::Starting;
         self.phase.has_processes() && !self.main_alive && !awaiting_pid_file && !self.hook_running
     }
 
@@ -370,18 +376,20 @@ impl Service {
                 if self.spec.kind == ServiceType::Dbus {
                     fx.push(Effect::WatchBusName);
                 }
-                self.type_ready = matches!(
+                // Readiness may have been said already (read before the
+                // exec-status pipe's end): it is kept, not lost.
+                self.type_ready |= matches!(
                     self.spec.kind,
                     ServiceType::Simple | ServiceType::Exec | ServiceType::Idle
                 );
                 self.maybe_ready(now, &mut fx);
             }
             (P::Starting, I::ExecFailed { error }) => self.exec_error = Some(error),
-            (P::Starting, I::Ready) if self.exec_confirmed => {
+            (P::Starting, I::Ready) => {
                 self.type_ready = true;
                 self.maybe_ready(now, &mut fx);
             }
-            (P::Starting, I::CheckPassed) if self.exec_confirmed => {
+            (P::Starting, I::CheckPassed) => {
                 self.check_ready = true;
                 self.maybe_ready(now, &mut fx);
             }
@@ -399,6 +407,7 @@ impl Service {
             }
             (P::Starting, I::PidFileFailed { error }) if self.forked => {
                 self.reason = Some(error.clone());
+                self.start_error = Some(error.clone());
                 fx.push(Effect::Emit(EventKind::Warning { message: error }));
                 self.begin_stop(StopReason::StartTimeout, now, &mut fx);
             }
@@ -516,7 +525,9 @@ impl Service {
 
     /// Ready once the type's protocol and the ready-check both said so.
     fn maybe_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
-        if self.type_ready && self.check_ready {
+        // `spawned` always comes first: until the exec is confirmed,
+        // readiness waits.
+        if self.exec_confirmed && self.type_ready && self.check_ready {
             self.become_ready(now, fx);
         }
     }
@@ -596,6 +607,7 @@ impl Service {
         self.main_alive = false;
         self.exec_confirmed = false;
         self.exec_error = None;
+        self.start_error = None;
         self.stop_reason = None;
         self.killed = false;
         self.ending = None;
@@ -809,7 +821,12 @@ impl Service {
         }
         // No recorded exit: the main pid was unknown (forking without a pid
         // file) and the last process vanished on its own.
-        let ending = self.ending.unwrap_or(Ending::Vanished);
+        let ending = self.ending.unwrap_or(match self.stop_reason {
+            Some(r @ (StopReason::StartTimeout | StopReason::Health | StopReason::Watchdog)) => {
+                Ending::Killed(r)
+            }
+            _ => Ending::Vanished,
+        });
         let success = self.is_success(ending);
         if success && self.spec.kind == ServiceType::Oneshot {
             self.enter(Phase::Completed, now);
@@ -867,8 +884,14 @@ impl Service {
             }
         }
         self.restarts += 1;
-        self.enter(Phase::Backoff, now);
-        self.deadline = Some(now + delay);
+        if delay.is_zero() {
+            // No delay: straight back to `Down`, so the supervisor starts
+            // it in this same step instead of a timer's round trip later.
+            self.enter(Phase::Down, now);
+        } else {
+            self.enter(Phase::Backoff, now);
+            self.deadline = Some(now + delay);
+        }
         fx.push(Effect::Emit(EventKind::Restarting {
             delay_ms: delay.as_millis() as u64,
             attempt: self.attempt + 1,
@@ -913,7 +936,10 @@ impl Service {
 
     fn describe(&self, ending: Ending) -> String {
         match ending {
-            Ending::Killed(r) => format!("stopped by tend ({})", r.name()),
+            Ending::Killed(r) => match &self.start_error {
+                Some(e) => format!("failed start: {e}"),
+                None => format!("stopped by tend ({})", r.name()),
+            },
             Ending::Vanished => "all its processes exited".to_string(),
             Ending::Exit(s) => match &self.exec_error {
                 Some(e) if !self.exec_confirmed => e.clone(),

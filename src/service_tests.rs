@@ -818,3 +818,18 @@ fn the_hook_gets_the_facts_of_the_run() {
         [Effect::KillHook]
     );
 }
+
+#[test]
+fn a_zero_restart_delay_restarts_in_the_same_step() {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart_delay = Duration::ZERO;
+    let mut s = Service::new(sp, now);
+    let fx = run_and_die(&mut s, now, ms(5), exit_code(1));
+    assert_eq!(events(&fx), ["exited", "down", "restarting"]);
+    assert!(
+        s.wants_start(),
+        "no backoff timer: the supervisor starts it now"
+    );
+    assert_eq!(s.deadline, None);
+}

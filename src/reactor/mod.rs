@@ -582,6 +582,14 @@ impl Reactor {
     /// Work that follows any batch of wake-ups: answer waiting requests,
     /// feed followers, and watch tend's stdout when output is pending.
     fn after_batch(&mut self) {
+        // A service can come to wait for its last processes without its
+        // main process dying now (a forking daemon's pid file refused).
+        for i in 0..self.rt.len() {
+            if !self.rt[i].awaiting_down && self.sup.services[i].awaiting_down() {
+                self.rt[i].awaiting_down = true;
+                self.check_down(i);
+            }
+        }
         self.notify_upward();
         for (service, message) in self.logs.take_warnings() {
             let i = self.sup.find(&service).unwrap_or(NO_SERVICE);

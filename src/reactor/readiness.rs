@@ -85,6 +85,8 @@ impl Reactor {
                     continue;
                 }
             };
+            // A process that talks has exec'd: learn that first.
+            self.check_exec(i);
             for input in self.notice_inputs(i, &notice) {
                 let fx = self.sup.input(i, input, Instant::now());
                 self.apply(fx);
@@ -199,13 +201,19 @@ impl Reactor {
         self.queue.extend(fx);
     }
 
-    /// Whether `pid` is a process of service `i`: in its process group, or
-    /// re-parented to tend (a daemon whose parent exited).
+    /// Whether `pid` is a process of service `i`: listed in its cgroup; or,
+    /// without cgroups, in its process group, or re-parented to tend (a
+    /// daemon whose parent exited) without being anyone else's known
+    /// process.
     pub(super) fn belongs(&self, i: usize, pid: i32) -> bool {
+        if let Some(cg) = &self.rt[i].cgroup {
+            return cg.pids().contains(&pid);
+        }
         let Some((ppid, pgrp)) = os::parent_and_group(pid) else {
             return false;
         };
-        Some(pgrp) == self.rt[i].pgid || ppid == std::process::id() as i32
+        let orphan = ppid == std::process::id() as i32 && !self.pids.contains_key(&pid);
+        Some(pgrp) == self.rt[i].pgid || orphan
     }
 
     pub(super) fn watch_pid_file(&mut self, i: usize) {
