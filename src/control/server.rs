@@ -493,6 +493,15 @@ impl Reactor {
 
     /// Write what we can; watch for writability only while output waits.
     pub(crate) fn flush_conn(&mut self, id: u64) {
+        // A follower with more to send keeps EPOLLOUT too: the wake-up that
+        // it brings lets `pump_followers` refill the buffer. Without it, a
+        // buffer the socket took whole would leave the rest unsent until
+        // some unrelated wake-up.
+        let backlog = match self.conns.get(&id).map(|c| &c.mode) {
+            Some(Mode::Events { cursor, .. }) => *cursor < self.events.next(),
+            Some(Mode::Logs { service, cursor }) => *cursor < self.logs.next_seq(service),
+            _ => false,
+        };
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -514,7 +523,7 @@ impl Reactor {
             self.close_conn(id);
             return;
         }
-        let want = !c.out.is_empty();
+        let want = !c.out.is_empty() || backlog;
         if want != c.want_write {
             c.want_write = want;
             let flags = if want {
