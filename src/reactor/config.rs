@@ -63,7 +63,7 @@ impl Reactor {
                 self.logs.configure(&s.name, &s.log);
             }
         }
-        self.config = new;
+        self.settings = new.supervisor;
         self.apply(fx);
         Ok(done)
     }

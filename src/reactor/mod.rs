@@ -17,7 +17,7 @@ use crate::control::server::{Conn, Op};
 use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
-use crate::model::{Config, NotifyAccess, ServiceType};
+use crate::model::{Config, NotifyAccess, ServiceType, SupervisorSpec};
 use crate::os::{self, cgroup, launch, spawn};
 use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
@@ -129,7 +129,8 @@ pub struct Reactor {
     pub sup: Supervisor,
     pub events: EventLog,
     pub logs: Logs,
-    pub config: Config,
+    /// `[supervisor]` settings (the services live in `sup`, once).
+    pub settings: SupervisorSpec,
     pub config_path: PathBuf,
     pub(crate) rt: Vec<Runtime>,
     epoll: Epoll,
@@ -195,16 +196,16 @@ impl Reactor {
             Some(g) => Some(crate::control::server::group_id(g)?),
             None => None,
         };
-        let sup = Supervisor::new(
-            config.services.clone(),
-            config.supervisor.shutdown_timeout,
-            now,
-        );
+        let Config {
+            supervisor: settings,
+            services,
+        } = config;
+        let sup = Supervisor::new(services, settings.shutdown_timeout, now);
         let r = Reactor {
             sup,
             events,
             logs,
-            config,
+            settings,
             config_path,
             rt,
             epoll,
@@ -233,7 +234,7 @@ impl Reactor {
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
         r.register(r.listener.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
         let mut r = r;
-        if let Some(addr) = r.config.supervisor.http.clone() {
+        if let Some(addr) = r.settings.http.clone() {
             let l = crate::control::http::bind(&addr)
                 .map_err(|e| std::io::Error::other(format!("http endpoint {addr}: {e}")))?;
             r.register(l.as_raw_fd(), T_HTTP_LISTEN, EpollFlags::EPOLLIN)?;
