@@ -13,36 +13,7 @@ use common::*;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-fn have(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-}
-
-#[track_caller]
-fn need(tool: &str, package: &str) {
-    assert!(
-        have(tool),
-        "{tool} is not installed (Debian package {package}, listed in .ci/packages.txt)"
-    );
-}
-
-/// A TCP port on 127.0.0.1 that is free now, derived from the test process's
-/// pid so that concurrent test binaries do not pick the same ones.
-fn free_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    for _ in 0..2000 {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let p = 20_000 + (std::process::id().wrapping_mul(53) + 7 + n) % 40_000;
-        if TcpListener::bind(("127.0.0.1", p as u16)).is_ok() {
-            return p as u16;
-        }
-    }
-    panic!("no free TCP port found");
-}
+use std::net::TcpStream;
 
 fn answers(port: u16) -> bool {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));

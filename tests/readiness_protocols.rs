@@ -21,52 +21,16 @@ use common::*;
 use serde_json::Value;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// The full path of `tool`, from PATH or /usr/sbin (where Debian puts nginx).
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
-
-fn have(tool: &str) -> bool {
-    which(tool).is_some()
-}
-
-#[track_caller]
-fn need(tool: &str, package: &str) {
-    assert!(
-        have(tool),
-        "{tool} is not installed (Debian package {package}, listed in .ci/packages.txt)"
-    );
-}
-
-/// A TCP port on 127.0.0.1 that is free now, derived from the test process's
-/// pid so that concurrent test binaries do not pick the same ones.
-fn free_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    for _ in 0..2000 {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let p = 20_000 + (std::process::id().wrapping_mul(37) + n) % 40_000;
-        if TcpListener::bind(("127.0.0.1", p as u16)).is_ok() {
-            return p as u16;
-        }
-    }
-    panic!("no free TCP port found");
-}
 
 /// `exec = [...]` with each argument quoted (JSON strings are TOML strings).
 fn exec(args: &[&str]) -> String {

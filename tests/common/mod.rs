@@ -1376,3 +1376,39 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The full path of `tool`, from PATH or /usr/sbin (where Debian puts nginx).
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+pub fn have(tool: &str) -> bool {
+    which(tool).is_some()
+}
+
+/// A test that needs a real peer fails, naming the package, if it is absent.
+#[track_caller]
+pub fn need(tool: &str, package: &str) {
+    assert!(
+        have(tool),
+        "{tool} is not installed (Debian package {package}, listed in .ci/packages.txt)"
+    );
+}
+
+/// A TCP port on 127.0.0.1 that is free now, derived from the test process's
+/// pid so that concurrent test binaries do not pick the same ones.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) as u32;
+        let p = 20_000 + (std::process::id().wrapping_mul(53) + 7 + n) % 40_000;
+        if std::net::TcpListener::bind(("127.0.0.1", p as u16)).is_ok() {
+            return p as u16;
+        }
+    }
+    panic!("no free TCP port found");
+}
