@@ -624,13 +624,18 @@ fn a_ready_check_must_pass_too() {
     assert_eq!(events(&fx), ["ready"]);
 }
 
-#[test]
-fn forking_is_ready_when_the_pid_file_names_the_daemon() {
-    let now = t0();
+/// A forking service with a pid file, spawned and exec'd.
+fn forking(now: Instant) -> Service {
     let mut sp = spec();
     sp.kind = ServiceType::Forking;
     sp.pid_file = Some(PathBuf::from("/run/d.pid"));
-    let mut s = started(sp, now);
+    started(sp, now)
+}
+
+#[test]
+fn forking_is_ready_when_the_pid_file_names_the_daemon() {
+    let now = t0();
+    let mut s = forking(now);
     let fx = s.step(exit_code(0), now + ms(5));
     assert_eq!(
         fx,
@@ -659,10 +664,7 @@ fn forking_is_ready_when_the_pid_file_names_the_daemon() {
 #[test]
 fn forking_with_a_bad_pid_file_is_a_failed_start() {
     let now = t0();
-    let mut sp = spec();
-    sp.kind = ServiceType::Forking;
-    sp.pid_file = Some(PathBuf::from("/run/d.pid"));
-    let mut s = started(sp, now);
+    let mut s = forking(now);
     s.step(exit_code(0), now);
     let fx = s.step(
         Input::PidFileFailed {
