@@ -5,7 +5,6 @@
 //! they cost is bounded by retention, not by how slowly they read.
 
 use crate::event::parse_signal;
-use crate::logs::Stream;
 use crate::reactor::Reactor;
 use crate::service::Phase;
 use nix::sys::epoll::EpollFlags;
@@ -91,8 +90,8 @@ impl Reactor {
                 want_write: false,
             };
             if !allowed {
-                reply_line(
-                    &mut conn,
+                push_line(
+                    &mut conn.out,
                     &json!({"ok": false, "error": "permission denied", "exit": 1}),
                 );
                 conn.mode = Mode::Closing;
@@ -186,7 +185,7 @@ impl Reactor {
     /// Send a final one-line reply and close.
     fn answer(&mut self, id: u64, v: Value) {
         if let Some(conn) = self.conns.get_mut(&id) {
-            reply_line(conn, &v);
+            push_line(&mut conn.out, &v);
             conn.mode = Mode::Closing;
         }
     }
@@ -383,7 +382,7 @@ impl Reactor {
         let cursor = since.unwrap_or(oldest).max(oldest);
         let head = json!({"ok": true, "oldest": oldest, "next": self.events.next()});
         if let Some(c) = self.conns.get_mut(&id) {
-            reply_line(c, &head);
+            push_line(&mut c.out, &head);
             c.mode = Mode::Events { cursor, follow };
         }
     }
@@ -397,9 +396,12 @@ impl Reactor {
         };
         let cursor = self.logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
-            reply_line(c, &json!({"ok": true}));
+            push_line(&mut c.out, &json!({"ok": true}));
             for l in lines {
-                reply_line(c, &json!({"line": l.text, "stream": l.stream.name()}));
+                push_line(
+                    &mut c.out,
+                    &json!({"line": l.text, "stream": l.stream.name()}),
+                );
             }
             c.mode = if follow {
                 Mode::Logs {
@@ -456,7 +458,7 @@ impl Reactor {
                 Mode::Events { cursor, follow } => {
                     if *cursor < self.events.oldest() {
                         let resume = self.events.oldest();
-                        reply_line(c, &json!({"lagged": true, "resume": resume}));
+                        push_line(&mut c.out, &json!({"lagged": true, "resume": resume}));
                         c.mode = Mode::Closing;
                     } else {
                         while c.out.len() < OUT_HIGH_WATER && *cursor < self.events.next() {
@@ -477,12 +479,12 @@ impl Reactor {
                 {
                     let (dropped, lines) = self.logs.since(service, *cursor);
                     if dropped > 0 {
-                        reply_line_raw(&mut c.out, &json!({"dropped": dropped}));
+                        push_line(&mut c.out, &json!({"dropped": dropped}));
                     }
                     for l in lines {
                         *cursor = l.seq + 1;
-                        let v = json!({"line": l.text, "stream": stream_name(l.stream)});
-                        reply_line_raw(&mut c.out, &v);
+                        let v = json!({"line": l.text, "stream": l.stream.name()});
+                        push_line(&mut c.out, &v);
                     }
                 }
                 _ => {}
@@ -596,15 +598,8 @@ fn outcome(
         .map(|d| (false, format!("dependency {d} failed")))
 }
 
-fn stream_name(s: Stream) -> &'static str {
-    s.name()
-}
-
-fn reply_line(c: &mut Conn, v: &Value) {
-    reply_line_raw(&mut c.out, v);
-}
-
-fn reply_line_raw(out: &mut Vec<u8>, v: &Value) {
+/// One JSON line onto a connection's output.
+fn push_line(out: &mut Vec<u8>, v: &Value) {
     out.extend_from_slice(v.to_string().as_bytes());
     out.push(b'\n');
 }

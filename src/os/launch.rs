@@ -34,8 +34,8 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         return Err("empty command".into());
     };
     // tend's environment, then env files, then `environment`, then tend's
-    // own variables. Env files override `environment` as in systemd? No:
-    // the explicit table is the more specific statement, so it wins.
+    // own variables: the explicit table is the more specific statement, so
+    // it wins over env files (docs/BEHAVIOUR.md).
     let mut env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
