@@ -238,7 +238,7 @@ impl Reactor {
             }
         }
         let mask = libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO | libc::IN_CREATE | libc::IN_MODIFY;
-        match self.inotify.as_ref().map(|ino| ino.add(dir, mask)) {
+        match self.inotify.as_mut().map(|ino| ino.add(dir, mask)) {
             Some(Ok(wd)) => self.rt[i].pidfile_watch = Some(wd),
             Some(Err(e)) => {
                 let error = format!("pid-file directory {}: {e}", dir.display());
@@ -252,18 +252,20 @@ impl Reactor {
     }
 
     pub(super) fn unwatch_pid_file(&mut self, i: usize) {
-        if let (Some(wd), Some(ino)) = (self.rt[i].pidfile_watch.take(), &self.inotify) {
-            // Another service may watch the same directory (same wd).
-            if !self.rt.iter().any(|r| r.pidfile_watch == Some(wd)) {
-                ino.remove(wd);
-            }
+        let Some(wd) = self.rt[i].pidfile_watch.take() else {
+            return;
+        };
+        // Another service may watch the same directory (same wd).
+        let shared = self.rt.iter().any(|r| r.pidfile_watch == Some(wd));
+        if let (false, Some(ino)) = (shared, &mut self.inotify) {
+            ino.remove(wd);
         }
     }
 
     pub(super) fn on_inotify(&mut self) {
         let fired = self
             .inotify
-            .as_ref()
+            .as_mut()
             .map(|i| i.read_fired())
             .unwrap_or_default();
         for i in 0..self.rt.len() {

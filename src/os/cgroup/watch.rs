@@ -1,11 +1,9 @@
 //! inotify on `cgroup.events` files: how the epoll loop learns that a
 //! service's cgroup became empty, without polling.
 
-use std::collections::BTreeSet;
-use std::ffi::CString;
+use crate::os::inotify::Inotify;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::path::Path;
 
 /// One non-blocking inotify fd watching `cgroup.events` files for
@@ -13,100 +11,39 @@ use std::path::Path;
 /// Put [`as_raw_fd`](Self::as_raw_fd) in epoll (readable); on a wake-up call
 /// [`read_changed`](Self::read_changed) and re-read `populated` of those.
 #[derive(Debug)]
-pub struct EventsWatch {
-    fd: OwnedFd,
-    wds: BTreeSet<i32>,
-}
+pub struct EventsWatch(Inotify);
 
 impl EventsWatch {
     pub fn new() -> io::Result<Self> {
-        // SAFETY: plain syscall; the fd is owned right away.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(EventsWatch {
-            // SAFETY: fd was just created and is owned by nobody else.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            wds: BTreeSet::new(),
-        })
+        Inotify::new().map(EventsWatch)
     }
 
     /// Watch a `cgroup.events` file; returns its watch descriptor. Watching
     /// the same file twice returns the same wd. Check `populated` after
     /// adding: a change before the watch existed raised nothing.
     pub fn add(&mut self, path: &Path) -> io::Result<i32> {
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: a valid C string and our inotify fd.
-        let wd =
-            unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
-        if wd < 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
-        }
-        self.wds.insert(wd);
-        Ok(wd)
+        self.0.add(path, libc::IN_MODIFY)
     }
 
     /// Stop watching. (A watch also ends by itself when its cgroup is
     /// removed; removing it again is harmless.)
     pub fn remove(&mut self, wd: i32) {
-        if self.wds.remove(&wd) {
-            // SAFETY: our inotify fd and a wd it returned.
-            unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), wd) };
-        }
+        self.0.remove(wd)
     }
 
     pub fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.0.as_raw_fd()
     }
 
-    /// Drain the fd: the watches whose file changed, sorted, each once. If
-    /// the kernel's queue overflowed, every watch is reported.
+    /// The watches whose file changed, sorted, each once (all of them if
+    /// the kernel's queue overflowed).
     pub fn read_changed(&mut self) -> Vec<i32> {
-        #[repr(C, align(8))]
-        struct Buf([u8; 4096]);
-        let mut buf = Buf([0; 4096]);
-        let header = std::mem::size_of::<libc::inotify_event>();
-        let mut changed = BTreeSet::new();
-        let mut overflow = false;
-        loop {
-            // SAFETY: reading into a local buffer from our fd.
-            let n =
-                unsafe { libc::read(self.fd.as_raw_fd(), buf.0.as_mut_ptr().cast(), buf.0.len()) };
-            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            let Ok(n) = usize::try_from(n) else { break };
-            if n == 0 {
-                break;
-            }
-            let mut off = 0;
-            while off + header <= n {
-                // SAFETY: the header lies within the `n` bytes read;
-                // read_unaligned copes with any offset.
-                let ev: libc::inotify_event =
-                    unsafe { std::ptr::read_unaligned(buf.0.as_ptr().add(off).cast()) };
-                if ev.mask & libc::IN_Q_OVERFLOW != 0 {
-                    overflow = true;
-                } else if ev.mask & libc::IN_IGNORED != 0 {
-                    self.wds.remove(&ev.wd);
-                } else if ev.mask & libc::IN_MODIFY != 0 && self.wds.contains(&ev.wd) {
-                    changed.insert(ev.wd);
-                }
-                off += header + ev.len as usize;
-            }
-        }
-        if overflow {
-            changed.extend(self.wds.iter().copied());
-        }
-        changed.into_iter().collect()
+        self.0.read_fired()
     }
 }
 
 impl AsFd for EventsWatch {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.0.as_fd()
     }
 }
