@@ -45,7 +45,7 @@ mod tests;
 
 use crate::event::ExitStatus;
 use crate::os;
-use crate::os::spawn::{self, ExecStatus};
+use crate::os::spawn;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -151,7 +151,7 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         stderr: out_w.as_raw_fd(),
         extra_fds: vec![(ready_w.as_raw_fd(), READY_FD)],
         pid_env: None,
-        cgroup_procs: None,
+        cgroup: None,
     };
     let cmd = os::launch::prepare(&ctx)?;
     let start = Instant::now();
@@ -166,9 +166,6 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         main_pid: child.pid,
         main_reaped: false,
         proc_ok,
-        status_pipe: Some(child.status_pipe),
-        display: cmd.display.clone(),
-        cwd: cwd.display().to_string(),
         ready_r: Some(ready_r),
         out_r: Some(out_r),
         out: Tail::default(),
@@ -176,6 +173,11 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
             argv: argv.to_vec(),
             main_pid: child.pid,
             caveats,
+            // spawn returns once the child has exec'd or failed to.
+            exec: match child.exec {
+                Ok(()) => Exec::Ok(start.elapsed()),
+                Err(why) => Exec::Failed(why),
+            },
             ..Evidence::default()
         },
     };
@@ -238,9 +240,6 @@ struct Watch {
     main_pid: i32,
     main_reaped: bool,
     proc_ok: bool,
-    status_pipe: Option<OwnedFd>,
-    display: String,
-    cwd: String,
     ready_r: Option<OwnedFd>,
     out_r: Option<OwnedFd>,
     out: Tail,
@@ -299,7 +298,6 @@ impl Watch {
             let fds = [
                 Some(sigfd.as_fd()),
                 Some(notify.as_fd()),
-                self.status_pipe.as_ref().map(|f| f.as_fd()),
                 self.ready_r.as_ref().map(|f| f.as_fd()),
                 self.out_r.as_ref().map(|f| f.as_fd()),
             ];
@@ -320,22 +318,9 @@ impl Watch {
     /// Everything readable now: exec status, notify messages, the readiness
     /// pipe, output.
     fn read_inputs(&mut self, notify: &os::notify::NotifySocket) {
-        self.read_exec_status();
         self.read_notify(notify);
         self.read_ready_fd();
         self.read_output();
-    }
-
-    fn read_exec_status(&mut self) {
-        let Some(pipe) = &self.status_pipe else {
-            return;
-        };
-        match spawn::read_status(pipe, &self.display, Some(&self.cwd)) {
-            ExecStatus::Pending => return,
-            ExecStatus::Ok => self.ev.exec = Exec::Ok(self.since()),
-            ExecStatus::Failed(msg) => self.ev.exec = Exec::Failed(msg),
-        }
-        self.status_pipe = None;
     }
 
     fn read_notify(&mut self, notify: &os::notify::NotifySocket) {
@@ -470,7 +455,6 @@ impl Watch {
         if let Some(status) = main_died {
             self.main_reaped = true;
             // What the main process wrote or sent before it died.
-            self.read_exec_status();
             let at = self.since();
             self.ev.exit = Some((at, status));
             let others = self.others();

@@ -25,8 +25,8 @@ pub struct Context<'a> {
     pub extra_fds: Vec<(RawFd, RawFd)>,
     /// A variable the child sets to its own pid (`WATCHDOG_PID`).
     pub pid_env: Option<&'static str>,
-    /// Join this cgroup (its `cgroup.procs` fd) first thing in the child.
-    pub cgroup_procs: Option<RawFd>,
+    /// Start the child in this cgroup.
+    pub cgroup: Option<super::spawn::CgroupFds>,
 }
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
@@ -76,7 +76,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         new_process_group: true,
         display: first.clone(),
         pid_env: ctx.pid_env,
-        cgroup_procs: ctx.cgroup_procs,
+        cgroup: ctx.cgroup,
     })
 }
 

@@ -163,13 +163,12 @@ struct Exec {
     /// The group got its SIGKILL: never signal it again (once the leader
     /// is reaped, its id may be reused).
     killed: bool,
-    status: OwnedFd,
-    status_known: bool,
+    /// Why the program could not be started, told when it is reaped.
+    exec_error: Option<String>,
     out: OwnedFd,
     out_eof: bool,
     tail: Vec<u8>,
     display: String,
-    cwd: String,
 }
 
 impl Attempt {
@@ -226,14 +225,11 @@ impl Attempt {
                 vec![(n.sock.as_raw_fd(), want)]
             }
             Work::Exec(e) => {
-                let mut v = Vec::with_capacity(2);
-                if !e.status_known {
-                    v.push((e.status.as_raw_fd(), READ));
+                if e.out_eof {
+                    Vec::new()
+                } else {
+                    vec![(e.out.as_raw_fd(), READ)]
                 }
-                if !e.out_eof {
-                    v.push((e.out.as_raw_fd(), READ));
-                }
-                v
             }
         }
     }
@@ -249,13 +245,6 @@ impl Attempt {
         let outcome = match &mut self.work {
             Work::Net(n) if fd == n.sock.as_raw_fd() => n.advance(),
             Work::Net(_) => None,
-            Work::Exec(e) if fd == e.status.as_raw_fd() => {
-                let failed = e.read_status();
-                if failed.is_some() {
-                    e.kill();
-                }
-                failed.map(Outcome::Fail)
-            }
             Work::Exec(e) if fd == e.out.as_raw_fd() => {
                 e.drain();
                 None
@@ -295,7 +284,7 @@ impl Attempt {
         }
         self.done = true;
         e.drain();
-        if let Some(why) = e.read_status() {
+        if let Some(why) = e.exec_error.take() {
             return Some(Outcome::Fail(why));
         }
         let line = last_line(&e.tail);
@@ -521,7 +510,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         stderr: out_w.as_raw_fd(),
         extra_fds: Vec::new(),
         pid_env: None,
-        cgroup_procs: None,
+        cgroup: None,
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;
@@ -531,13 +520,11 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         pid: child.pid,
         reaped: false,
         killed: false,
-        status: child.status_pipe,
-        status_known: false,
+        exec_error: child.exec.err(),
         out: out_r,
         out_eof: false,
         tail: Vec::new(),
         display: cmd.display,
-        cwd: ctx.working_dir.to_string_lossy().into_owned(),
     }))
 }
 
@@ -549,25 +536,6 @@ impl Exec {
         if !self.killed {
             self.killed = true;
             os::signal_group(self.pid, libc::SIGKILL);
-        }
-    }
-
-    /// Read the exec-status pipe if it has something to say; Some(why) when
-    /// the program could not be started.
-    fn read_status(&mut self) -> Option<String> {
-        if self.status_known {
-            return None;
-        }
-        match spawn::read_status(&self.status, &self.display, Some(&self.cwd)) {
-            spawn::ExecStatus::Pending => None,
-            spawn::ExecStatus::Ok => {
-                self.status_known = true;
-                None
-            }
-            spawn::ExecStatus::Failed(why) => {
-                self.status_known = true;
-                Some(why)
-            }
         }
     }
 

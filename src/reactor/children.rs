@@ -173,29 +173,34 @@ impl Reactor {
         }
         let pid_env = spec.watchdog.map(|_| "WATCHDOG_PID");
         let prepared = self.launch(i, &spec.exec, &extra, extra_fds, pid_env, r.cgroup.as_ref());
-        let input = match prepared {
-            Ok(child) => {
-                let pid = child.pid;
-                let fd = child.status_pipe.as_raw_fd();
-                self.rt[i].pgid = Some(pid);
-                self.rt[i].awaiting_down = false;
-                self.pids.insert(pid, PidOwner::Main(i));
-                if let Err(e) = self.register(fd, T_EXEC | i as u64, EpollFlags::EPOLLIN) {
-                    self.system_line(&format!("epoll: {e}"));
-                }
-                self.rt[i].exec_pipe = Some(child.status_pipe);
-                // Our copy of the write end closes here (dropped with the
-                // tuple), so only the service holds it.
-                if let Some((r, _w, _)) = ready_pipe {
-                    let _ = self.register(r.as_raw_fd(), T_READYFD | i as u64, EpollFlags::EPOLLIN);
-                    self.rt[i].ready_pipe = Some(r);
-                }
-                Input::Forked { pid }
+        let now = Instant::now();
+        let child = match prepared {
+            Ok(child) => child,
+            Err(error) => {
+                let fx = self.sup.input(i, Input::SpawnFailed { error }, now);
+                self.queue.extend(fx);
+                return;
             }
-            Err(error) => Input::SpawnFailed { error },
         };
-        let fx = self.sup.input(i, input, Instant::now());
-        self.queue.extend(fx);
+        let pid = child.pid;
+        self.rt[i].pgid = Some(pid);
+        self.rt[i].awaiting_down = false;
+        self.pids.insert(pid, PidOwner::Main(i));
+        // Our copy of the write end closes here (dropped with the tuple),
+        // so only the service holds it.
+        if let Some((r, _w, _)) = ready_pipe {
+            let _ = self.register(r.as_raw_fd(), T_READYFD | i as u64, EpollFlags::EPOLLIN);
+            self.rt[i].ready_pipe = Some(r);
+        }
+        // The spawn returned after the child's exec (or its failure).
+        let exec = match child.exec {
+            Ok(()) => Input::ExecOk,
+            Err(error) => Input::ExecFailed { error },
+        };
+        for input in [Input::Forked { pid }, exec] {
+            let fx = self.sup.input(i, input, now);
+            self.queue.extend(fx);
+        }
     }
 
     /// The on-exit hook: its own process group (and cgroup), the service's
@@ -350,7 +355,7 @@ impl Reactor {
             stderr: r.err.1.as_raw_fd(),
             extra_fds,
             pid_env,
-            cgroup_procs: cgroup.map(|c| c.procs_fd.as_raw_fd()),
+            cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
         })?;
         spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
     }

@@ -39,7 +39,6 @@ const T_INOTIFY: u64 = 4;
 const T_CONN: u64 = 1 << 32;
 const T_OUT: u64 = 2 << 32;
 const T_ERR: u64 = 3 << 32;
-const T_EXEC: u64 = 4 << 32;
 const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
 pub(crate) const T_PROBE: u64 = 7 << 32;
@@ -62,7 +61,6 @@ pub struct Runtime {
     /// Output pipes, held open across restarts: (read end, write end).
     out: (OwnedFd, OwnedFd),
     err: (OwnedFd, OwnedFd),
-    exec_pipe: Option<OwnedFd>,
     /// The service's cgroup, kept while the service exists (cgroup mode).
     cgroup: Option<cgroup::ServiceCgroup>,
     /// The inotify watch on its `cgroup.events`.
@@ -105,7 +103,6 @@ impl Runtime {
         Ok(Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
-            exec_pipe: None,
             cgroup: None,
             events_wd: None,
             oom_kills: 0,
@@ -172,6 +169,9 @@ impl Reactor {
     ) -> std::io::Result<Reactor> {
         let now = Instant::now();
         let sigfd = os::signals_to_fd()?;
+        // Early, while fd numbers are low: the spawn slots stay below
+        // every per-service fd.
+        os::spawn::init()?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let timer = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
@@ -342,7 +342,6 @@ impl Reactor {
             T_CONN => self.on_conn(token & LOW, flags),
             T_OUT => self.drain_output(idx, Stream::Stdout),
             T_ERR => self.drain_output(idx, Stream::Stderr),
-            T_EXEC => self.check_exec(idx),
             T_READYFD => self.check_ready_fd(idx),
             T_NOTIFY => self.drain_notify(idx),
             T_PROBE => self.on_probe_fd(idx),
@@ -447,7 +446,6 @@ impl Reactor {
 
     fn main_exited(&mut self, i: usize, pid: i32, status: ExitStatus) {
         // What the process said before it died comes first.
-        self.check_exec(i);
         self.check_ready_fd(i);
         self.drain_notify(i);
         self.drain_output(i, Stream::Stdout);

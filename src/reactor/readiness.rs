@@ -1,29 +1,10 @@
-//! Readiness input of services: the exec-status pipe, the s6 readiness fd,
+//! Readiness input of services: the s6 readiness fd,
 //! sd_notify datagrams, pid files of forking daemons, the bus-name watcher;
 //! and tend's own readiness towards its supervisor.
 
 use super::*;
 
 impl Reactor {
-    /// Read the exec-status pipe if it has something to say.
-    pub(super) fn check_exec(&mut self, i: usize) {
-        let Some(pipe) = &self.rt[i].exec_pipe else {
-            return;
-        };
-        let spec = &self.sup.services[i].spec;
-        let cwd = spec.working_dir.to_string_lossy().into_owned();
-        let input = match spawn::read_status(pipe, &spec.exec[0], Some(&cwd)) {
-            spawn::ExecStatus::Pending => return,
-            spawn::ExecStatus::Ok => Input::ExecOk,
-            spawn::ExecStatus::Failed(error) => Input::ExecFailed { error },
-        };
-        if let Some(p) = self.rt[i].exec_pipe.take() {
-            self.deregister(p.as_raw_fd());
-        }
-        let fx = self.sup.input(i, input, Instant::now());
-        self.apply(fx);
-    }
-
     /// notify-fd: a newline on the readiness pipe means ready (s6). The
     /// pipe is closed once it said so or reached end of file.
     pub(super) fn check_ready_fd(&mut self, i: usize) {
@@ -85,8 +66,6 @@ impl Reactor {
                     continue;
                 }
             };
-            // A process that talks has exec'd: learn that first.
-            self.check_exec(i);
             for input in self.notice_inputs(i, &notice) {
                 let fx = self.sup.input(i, input, Instant::now());
                 self.apply(fx);

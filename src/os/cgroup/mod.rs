@@ -149,7 +149,7 @@ pub struct Hierarchy {
     /// Controllers `setup` enabled in `root` (disabled again at exit).
     enabled: Vec<String>,
     /// Every service cgroup `create` made or reused.
-    services: RefCell<Vec<PathBuf>>,
+    services: RefCell<std::collections::BTreeSet<PathBuf>>,
 }
 
 /// Find cgroup2 and set up tend's subtree (see the module documentation for
@@ -187,7 +187,7 @@ pub fn setup(cgroup_root: Option<&Path>, pid1: bool) -> Result<Hierarchy, String
                 leaf: b.leaf.take(),
                 created: std::mem::take(&mut b.created),
                 enabled: std::mem::take(&mut b.enabled),
-                services: RefCell::new(Vec::new()),
+                services: RefCell::default(),
             })
         }
         Err(e) => {
@@ -222,12 +222,9 @@ impl Hierarchy {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(context(e, &path)),
         };
-        match ServiceCgroup::open(path.clone(), limits) {
+        match ServiceCgroup::open(path.clone(), limits, fresh, &self.controllers) {
             Ok(cg) => {
-                let mut services = self.services.borrow_mut();
-                if !services.contains(&path) {
-                    services.push(path);
-                }
+                self.services.borrow_mut().insert(path);
                 Ok(cg)
             }
             Err(e) => {

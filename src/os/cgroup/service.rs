@@ -48,32 +48,55 @@ pub struct ServiceCgroup {
     /// Limits that were asked for but whose controller is missing here, by
     /// key (`memory-max`, `tasks-max`, `cpu-max`): the caller warns once.
     pub unsupported_limits: Vec<&'static str>,
+    /// Whether the memory and pids controllers are on (their event files
+    /// exist): without them there is nothing to read at each exit.
+    memory: bool,
+    pids: bool,
+    /// `cgroup.kill` was written here once. Some kernels (6.18 seen) then
+    /// SIGKILL every child that clone3 starts in this cgroup with
+    /// `CLONE_INTO_CGROUP` (they compare the kill count of the parent's
+    /// cgroup with this one's), so spawns join it by migration instead.
+    killed: std::cell::Cell<bool>,
 }
 
 impl ServiceCgroup {
     /// Apply `limits` to the existing cgroup `path` and open its fds.
-    pub(super) fn open(path: PathBuf, limits: &Limits) -> io::Result<ServiceCgroup> {
-        let wanted: [(&'static str, &str, Option<String>); 3] = [
+    /// `controllers` are those the parent gives its children; a `fresh`
+    /// cgroup has no old limit to reset.
+    pub(super) fn open(
+        path: PathBuf,
+        limits: &Limits,
+        fresh: bool,
+        controllers: &[String],
+    ) -> io::Result<ServiceCgroup> {
+        let on = |c: &str| controllers.iter().any(|x| x == c);
+        let wanted: [(&'static str, &str, &str, Option<String>); 3] = [
             (
                 "memory-max",
+                "memory",
                 "memory.max",
                 limits.memory_max.map(|v| v.to_string()),
             ),
             (
                 "tasks-max",
+                "pids",
                 "pids.max",
                 limits.tasks_max.map(|v| v.to_string()),
             ),
             (
                 "cpu-max",
+                "cpu",
                 "cpu.max",
                 limits.cpu_max.map(|(q, p)| format!("{q} {p}")),
             ),
         ];
         let mut unsupported_limits = Vec::new();
-        for (key, file, value) in wanted {
+        for (key, controller, file, value) in wanted {
+            if value.is_none() && fresh {
+                continue;
+            }
             let f = path.join(file);
-            if !f.exists() {
+            if !on(controller) || !f.exists() {
                 if value.is_some() {
                     unsupported_limits.push(key);
                 }
@@ -96,7 +119,19 @@ impl ServiceCgroup {
             dir_fd,
             procs_fd,
             unsupported_limits,
+            memory: on("memory"),
+            pids: on("pids"),
+            killed: std::cell::Cell::new(false),
         })
+    }
+
+    /// How a process is started in this cgroup (see `killed`).
+    pub fn spawn_fds(&self) -> crate::os::spawn::CgroupFds {
+        crate::os::spawn::CgroupFds {
+            dir: std::os::fd::AsRawFd::as_raw_fd(&self.dir_fd),
+            procs: std::os::fd::AsRawFd::as_raw_fd(&self.procs_fd),
+            clone_into: !self.killed.get(),
+        }
     }
 
     /// Whether any process is in the cgroup or below (`populated` of
@@ -129,6 +164,7 @@ impl ServiceCgroup {
     pub fn kill(&self) -> io::Result<()> {
         let kill_file = self.path.join("cgroup.kill");
         if kill_file.exists() {
+            self.killed.set(true);
             return write_file(&kill_file, b"1").map_err(|e| context(e, &kill_file));
         }
         self.kill_by_sweep()
@@ -191,6 +227,9 @@ impl ServiceCgroup {
 
     /// `memory.events`, when the memory controller is on for this cgroup.
     pub fn memory_events(&self) -> Option<MemEvents> {
+        if !self.memory {
+            return None;
+        }
         let s = fs::read_to_string(self.path.join("memory.events")).ok()?;
         let get = |k| key_value(&s, k).unwrap_or(0);
         Some(MemEvents {
@@ -206,6 +245,9 @@ impl ServiceCgroup {
     /// How often a fork failed on `pids.max` (`max` of `pids.events`), when
     /// the pids controller is on for this cgroup.
     pub fn pids_events(&self) -> Option<u64> {
+        if !self.pids {
+            return None;
+        }
         let s = fs::read_to_string(self.path.join("pids.events")).ok()?;
         key_value(&s, "max")
     }

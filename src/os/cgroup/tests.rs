@@ -613,3 +613,69 @@ fn a_service_never_gets_tends_own_cgroup() {
     };
     run_child(&s, "above", false, None);
 }
+
+/// Spawn `sh -c script` the way tend does (starting in `fds`' cgroup) and
+/// wait (bounded) for its exit code; None if it was killed or hung.
+fn spawn_and_wait(fds: crate::os::spawn::CgroupFds, script: &str) -> Option<i32> {
+    let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
+    let env = std::collections::BTreeMap::new();
+    let devnull = fs::File::open("/dev/null").expect("/dev/null");
+    let null = devnull.as_raw_fd();
+    let cmd = crate::os::launch::prepare(&crate::os::launch::Context {
+        argv: &argv,
+        working_dir: Path::new("/"),
+        environment: &env,
+        env_files: &[],
+        user: None,
+        group: None,
+        extra_env: &[],
+        stdin: null,
+        stdout: null,
+        stderr: null,
+        extra_fds: Vec::new(),
+        pid_env: None,
+        cgroup: Some(fds),
+    })
+    .expect("prepare");
+    let child = crate::os::spawn::spawn(&cmd).expect("spawn");
+    assert_eq!(child.exec, Ok(()));
+    let mut status = 0;
+    let done = wait_until(Duration::from_secs(10), || {
+        // SAFETY: waiting for our own child, without blocking.
+        unsafe { libc::waitpid(child.pid, &mut status, libc::WNOHANG) == child.pid }
+    });
+    if !done {
+        // SAFETY: our own child, not yet reaped.
+        unsafe {
+            libc::kill(child.pid, libc::SIGKILL);
+            libc::waitpid(child.pid, &mut status, 0);
+        }
+        return None;
+    }
+    libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+}
+
+#[test]
+fn a_cgroup_killed_once_still_starts_processes() {
+    let Some(s) = Scratch::new("killed") else {
+        return;
+    };
+    let h = setup(Some(&s.cgroup), false).expect("setup");
+    let cg = h.create("svc", &Limits::default()).expect("create");
+    let inside = format!("grep -qx '0::{}' /proc/self/cgroup && exit 7", {
+        let rel = cg.path.strip_prefix(&h.mount).unwrap();
+        Path::new("/").join(rel).display().to_string()
+    });
+    assert_eq!(spawn_and_wait(cg.spawn_fds(), &inside), Some(7));
+    cg.kill().expect("kill");
+    // Some kernels kill every child that clone3 starts in a cgroup that
+    // was killed once: tend must still start it there, and alive.
+    assert_eq!(spawn_and_wait(cg.spawn_fds(), &inside), Some(7));
+    let forced = crate::os::spawn::CgroupFds {
+        clone_into: true,
+        ..cg.spawn_fds()
+    };
+    assert_eq!(spawn_and_wait(forced, &inside), Some(7));
+    cg.remove().expect("remove");
+    h.remove_all();
+}
