@@ -200,7 +200,8 @@ impl EventKind {
 pub struct Event {
     pub seq: u64,
     pub time: SystemTime,
-    pub service: Option<String>,
+    /// Shared with the service's other events (no copy per event).
+    pub service: Option<std::rc::Rc<str>>,
     pub kind: EventKind,
 }
 
@@ -211,7 +212,7 @@ impl Event {
         let mut m = Map::new();
         m.insert("seq".into(), json!(self.seq));
         m.insert("time".into(), json!(rfc3339(self.time)));
-        m.insert("service".into(), json!(self.service));
+        m.insert("service".into(), json!(self.service.as_deref()));
         m.insert("event".into(), json!(self.kind.name()));
         self.kind.fields(&mut m);
         Value::Object(m)

@@ -72,7 +72,12 @@ impl EventLog {
 
     /// Record an event: assigns the next seq, evicts the oldest event beyond
     /// retention, appends the event to the journal.
-    pub fn push(&mut self, time: SystemTime, service: Option<String>, kind: EventKind) -> &Event {
+    pub fn push(
+        &mut self,
+        time: SystemTime,
+        service: Option<std::rc::Rc<str>>,
+        kind: EventKind,
+    ) -> &Event {
         let event = Event {
             seq: self.next_seq,
             time,

@@ -237,7 +237,8 @@ pub struct Service {
     /// Removed from the configuration: stopped, hidden, its slot reusable.
     pub retired: bool,
     /// A changed definition waiting for the running instance to be gone.
-    pub pending_spec: Option<ServiceSpec>,
+    /// (Boxed: rare, and a definition is large.)
+    pub pending_spec: Option<Box<ServiceSpec>>,
     attempt: u32,
     spawned_at: Option<Instant>,
     exec_confirmed: bool,

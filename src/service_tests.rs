@@ -604,12 +604,12 @@ fn notify_is_ready_on_ready_1_not_at_exec() {
 fn a_ready_check_must_pass_too() {
     let now = t0();
     let mut sp = spec();
-    sp.ready_check = Some(crate::model::Probe {
+    sp.ready_check = Some(Box::new(crate::model::Probe {
         kind: crate::model::ProbeKind::Tcp("127.0.0.1:1".into()),
         interval: ms(100),
         timeout: ms(100),
         retries: 3,
-    });
+    }));
     let mut s = Service::new(sp, now);
     s.step(Input::Start, now);
     s.step(Input::Forked { pid: PID }, now);

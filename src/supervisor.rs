@@ -258,7 +258,7 @@ impl Supervisor {
                 Some(spec) if spec != self.services[i].spec => {
                     let s = &mut self.services[i];
                     let running = s.phase.has_processes() || s.phase == Phase::Backoff;
-                    s.pending_spec = Some(spec);
+                    s.pending_spec = Some(Box::new(spec));
                     if running {
                         s.want = Want::Up;
                         self.step(
@@ -301,7 +301,7 @@ impl Supervisor {
         if let Some(spec) = s.pending_spec.take() {
             let want = s.want;
             let restarts = s.restarts;
-            *s = Service::new(spec, now);
+            *s = Service::new(*spec, now);
             s.want = want;
             s.restarts = restarts;
         }

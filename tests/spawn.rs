@@ -152,3 +152,39 @@ fn stdin_is_not_tends() {
     );
     assert!(lines.contains(&"EOF".to_string()), "{lines:?}");
 }
+
+/// The CPU slice of a process (EEVDF's `se.slice` in /proc/PID/sched), if
+/// the kernel shows it.
+fn slice_of(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/sched")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("se.slice"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[test]
+fn tend_takes_a_short_cpu_slice_and_services_get_the_default() {
+    let Some(default) = slice_of("self") else {
+        eprintln!("skipped: this kernel shows no se.slice");
+        return;
+    };
+    let t = Tend::with(&[("idle", "exec = [\"sleep\", \"1000\"]")]);
+    let mut e = t.follow();
+    e.expect_ev("idle", "ready", T);
+    let tend = slice_of(&t.tend_pid().to_string()).expect("tend's slice");
+    let service = t
+        .others()
+        .into_iter()
+        .find(|p| p.comm == "sleep")
+        .expect("the service's process");
+    let service = slice_of(&service.pid.to_string()).expect("the service's slice");
+    assert_eq!(service, default, "the service kept tend's slice");
+    // Where the kernel takes custom slices (EEVDF, 6.12+), tend's is short.
+    if tend != default {
+        assert_eq!(tend, 100_000);
+    }
+}

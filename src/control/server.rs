@@ -391,9 +391,11 @@ impl Reactor {
         let name = req["name"].as_str().unwrap_or("");
         let n = req["lines"].as_u64().unwrap_or(100) as usize;
         let follow = req["follow"].as_bool().unwrap_or(false);
-        let Some(lines) = self.logs.tail(name, n) else {
+        if self.sup.find(name).is_none() {
             return self.fail(id, &format!("unknown service: {name}"), 3);
-        };
+        }
+        // A service that never wrote anything has no log state yet.
+        let lines = self.logs.tail(name, n).unwrap_or_default();
         let cursor = self.logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
             push_line(&mut c.out, &json!({"ok": true}));

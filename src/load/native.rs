@@ -127,10 +127,10 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "ready-fd" => spec.ready_fd = ready_fd(cx, v),
             "bus-name" => spec.bus_name = values::nonempty_string(cx, key, v),
             "ready-check" => {
-                spec.ready_check = parts::probe(cx, key, v, &READY_CHECK_DEFAULTS);
+                spec.ready_check = parts::probe(cx, key, v, &READY_CHECK_DEFAULTS).map(Box::new);
             }
             "health-check" => {
-                spec.health_check = parts::probe(cx, key, v, &HEALTH_CHECK_DEFAULTS);
+                spec.health_check = parts::probe(cx, key, v, &HEALTH_CHECK_DEFAULTS).map(Box::new);
             }
             "requires" | "wants" | "after" => {
                 let kind = match key {

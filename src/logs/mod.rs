@@ -72,7 +72,8 @@ pub struct LogLine {
 #[derive(Debug)]
 enum Target {
     Inherit,
-    File(FileTarget),
+    /// (Boxed: most services only inherit, and a file target is large.)
+    File(Box<FileTarget>),
 }
 
 #[derive(Debug)]
@@ -218,6 +219,11 @@ impl Logs {
     /// destinations it keeps. A file that cannot be opened is reported (see
     /// `take_warnings`); the other destinations work regardless.
     pub fn configure(&mut self, service: &str, targets: &[LogTarget]) {
+        // The default needs no state until the service writes something
+        // (`ingest` creates it then): a silent service costs nothing here.
+        if targets == [LogTarget::Inherit] && !self.services.contains_key(service) {
+            return;
+        }
         let svc = self
             .services
             .entry(service.to_string())
@@ -237,7 +243,7 @@ impl Logs {
                         .position(|t| matches!(t, Target::File(f) if f.path() == path.as_path()));
                     let mut f = match reused.map(|i| old.swap_remove(i)) {
                         Some(Target::File(f)) => f,
-                        _ => FileTarget::new(path.clone(), *max_size, *keep),
+                        _ => Box::new(FileTarget::new(path.clone(), *max_size, *keep)),
                     };
                     f.set_limits(*max_size, *keep);
                     f.open(&mut warns);

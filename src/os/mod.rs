@@ -5,6 +5,7 @@ pub mod inotify;
 pub mod launch;
 pub mod net;
 pub mod notify;
+pub mod sched;
 pub mod spawn;
 
 use crate::event::ExitStatus;
@@ -183,4 +184,14 @@ pub fn alive(pid: i32) -> bool {
     pid > 0
         && (unsafe { libc::kill(pid, 0) } == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Return the heap's free memory to the kernel (glibc keeps freed chunks,
+/// and their pages stay resident, until told).
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

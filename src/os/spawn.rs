@@ -139,6 +139,8 @@ struct Spawner {
     /// One above the highest slot: the child keeps only fds below it.
     cutoff: RawFd,
     ignored: Vec<libc::c_int>,
+    /// What the child sets before exec when tend changed its own slice.
+    child_sched: Option<super::sched::SchedAttr>,
 }
 
 /// One spawner per process; the lock also serialises spawns from test
@@ -151,6 +153,17 @@ pub fn init() -> std::io::Result<()> {
     let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         *guard = Some(Spawner::new()?);
+    }
+    Ok(())
+}
+
+/// tend changed its scheduling (a short slice): children set `attr`
+/// before exec, so that services get the default.
+pub fn set_child_sched(attr: super::sched::SchedAttr) -> std::io::Result<()> {
+    init()?;
+    let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sp) = guard.as_mut() {
+        sp.child_sched = Some(attr);
     }
     Ok(())
 }
@@ -203,6 +216,7 @@ impl Spawner {
                 cutoff: slots.iter().max().map_or(3, |m| m + 1),
                 slots,
                 ignored,
+                child_sched: None,
             })
         }
     }
@@ -229,6 +243,7 @@ struct ChildArgs<'a> {
     ignored: &'a [libc::c_int],
     /// Join the cgroup from the child (clone3 could not start it there).
     join_cgroup: bool,
+    sched: Option<&'a super::sched::SchedAttr>,
     report: *mut Report,
 }
 
@@ -287,6 +302,7 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
         cutoff: in_slots.then_some(sp.cutoff),
         ignored: &sp.ignored,
         join_cgroup: false,
+        sched: sp.child_sched.as_ref(),
         report: &mut report,
     };
     let argp: *mut ChildArgs = &mut args;
@@ -522,6 +538,10 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
             && libc::chdir(dir.as_ptr()) != 0
         {
             die(a.report, Stage::Chdir, errno());
+        }
+        // Best effort: a refusal leaves the service tend's short slice.
+        if let Some(attr) = a.sched {
+            super::sched::set(attr);
         }
         if let Some(groups) = &cmd.groups
             && libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0

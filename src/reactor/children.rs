@@ -106,9 +106,10 @@ impl Reactor {
             self.emit(i, EventKind::Warning { message });
         }
         if let Some(w) = &mut self.events_watch {
-            match w.add(&cg.events_path) {
+            let events = cg.events_path();
+            match w.add(&events) {
                 Ok(wd) => self.rt[i].events_wd = Some(wd),
-                Err(e) => return Err(format!("watching {}: {e}", cg.events_path.display())),
+                Err(e) => return Err(format!("watching {}: {e}", events.display())),
             }
         }
         self.rt[i].oom_kills = cg.memory_events().map_or(0, |m| m.oom_kill);
@@ -214,9 +215,12 @@ impl Reactor {
             && let Some(h) = &self.cgroups
         {
             let name = format!("{}:on-exit", spec.name);
-            self.rt[i].hook_cgroup = h.create(&name, &cgroup::Limits::default()).ok();
+            self.rt[i].hook_cgroup = h
+                .create(&name, &cgroup::Limits::default())
+                .ok()
+                .map(Box::new);
         }
-        let cgroup = self.rt[i].hook_cgroup.as_ref();
+        let cgroup = self.rt[i].hook_cgroup.as_deref();
         let prepared = self.launch(i, &argv, &env, Vec::new(), None, cgroup);
         match prepared {
             Ok(child) => {

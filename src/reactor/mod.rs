@@ -75,9 +75,10 @@ pub struct Runtime {
     /// The on-exit hook in progress: its pid, and whether tend killed it.
     hook: Option<(i32, bool)>,
     /// The hook's own cgroup (cgroup mode), kept across runs.
-    hook_cgroup: Option<cgroup::ServiceCgroup>,
+    hook_cgroup: Option<Box<cgroup::ServiceCgroup>>,
     /// The ready-check or health-check in progress.
-    pub(crate) probe: Option<probes::ProbeState>,
+    /// (Boxed, like the hook's cgroup: most services have neither.)
+    pub(crate) probe: Option<Box<probes::ProbeState>>,
     /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
     notify: Option<os::notify::NotifySocket>,
     /// notify-fd: the read end of the current instance's readiness pipe.
@@ -90,6 +91,8 @@ pub struct Runtime {
     /// Watch on the pid file's directory while a forking service's pid
     /// file is awaited.
     pidfile_watch: Option<i32>,
+    /// The service's name as its events carry it.
+    event_name: Option<std::rc::Rc<str>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +121,7 @@ impl Runtime {
             stop_exec: None,
             awaiting_down: false,
             pidfile_watch: None,
+            event_name: None,
         })
     }
 }
@@ -157,6 +161,8 @@ pub struct Reactor {
     upward_ready: bool,
     /// Created on first use: watches directories of awaited pid files.
     inotify: Option<os::inotify::Inotify>,
+    /// The event count when freed memory was last given back.
+    trimmed_at: u64,
 }
 
 impl Reactor {
@@ -172,6 +178,9 @@ impl Reactor {
         // Early, while fd numbers are low: the spawn slots stay below
         // every per-service fd.
         os::spawn::init()?;
+        if let Some(default) = os::sched::shorten_own_slice() {
+            os::spawn::set_child_sched(default)?;
+        }
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let timer = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
@@ -183,7 +192,7 @@ impl Reactor {
             config.supervisor.event_journal.as_deref(),
         )?;
         let mut logs = Logs::new(1);
-        let mut rt = Vec::new();
+        let mut rt = Vec::with_capacity(config.services.len());
         for s in &config.services {
             logs.configure(&s.name, &s.log);
             rt.push(Runtime::new()?);
@@ -229,6 +238,7 @@ impl Reactor {
             events_watch: None,
             upward,
             upward_ready: false,
+            trimmed_at: 0,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -291,6 +301,19 @@ impl Reactor {
         let _ = self.epoll.delete(bfd);
     }
 
+    /// Before blocking after a burst (start-up, a reload, a restart storm):
+    /// give memory the burst used and freed back to the system, so that an
+    /// idle tend is as small as its live state.
+    fn release_after_burst(&mut self) {
+        const BURST: u64 = 256;
+        if self.events.next() - self.trimmed_at < BURST {
+            return;
+        }
+        self.trimmed_at = self.events.next();
+        self.queue.shrink_to(64);
+        os::release_free_memory();
+    }
+
     /// Supervise until shutdown is over; returns tend's exit code.
     pub fn run(mut self) -> i32 {
         self.emit(NO_SERVICE, EventKind::SupervisorStarted);
@@ -311,6 +334,7 @@ impl Reactor {
                 self.flush_stdout_before_exit();
                 return code;
             }
+            self.release_after_burst();
             self.arm_timer();
             let n = match self.epoll.wait(&mut evs, EpollTimeout::NONE) {
                 Ok(n) => n,
@@ -546,7 +570,16 @@ impl Reactor {
     }
 
     pub(crate) fn emit(&mut self, i: usize, kind: EventKind) {
-        let service = (i != NO_SERVICE).then(|| self.sup.services[i].spec.name.clone());
+        let service = (i != NO_SERVICE).then(|| {
+            // One shared copy of the name for all the service's events,
+            // renewed when the slot holds another service (reload-config).
+            let name = self.sup.services[i].spec.name.as_str();
+            let cached = &mut self.rt[i].event_name;
+            match cached {
+                Some(n) if **n == *name => n.clone(),
+                _ => cached.insert(std::rc::Rc::from(name)).clone(),
+            }
+        });
         let line = human_line(service.as_deref(), &kind);
         self.events.push(SystemTime::now(), service, kind);
         if let Some(line) = line {

@@ -44,12 +44,12 @@ impl Reactor {
             ProbeRole::Ready => Schedule::ready(&probe, now),
             ProbeRole::Health => Schedule::health(&probe, now),
         };
-        self.rt[i].probe = Some(ProbeState {
-            probe,
+        self.rt[i].probe = Some(Box::new(ProbeState {
+            probe: *probe,
             schedule,
             attempt: None,
             registered: Vec::new(),
-        });
+        }));
     }
 
     pub(crate) fn stop_probes(&mut self, i: usize) {

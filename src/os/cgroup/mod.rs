@@ -149,7 +149,8 @@ pub struct Hierarchy {
     /// Controllers `setup` enabled in `root` (disabled again at exit).
     enabled: Vec<String>,
     /// Every service cgroup `create` made or reused.
-    services: RefCell<std::collections::BTreeSet<PathBuf>>,
+    /// (By directory name below `root`.)
+    services: RefCell<std::collections::BTreeSet<Box<str>>>,
 }
 
 /// Find cgroup2 and set up tend's subtree (see the module documentation for
@@ -206,7 +207,8 @@ impl Hierarchy {
     /// `unsupported_limits`; a limit the kernel refuses is an error (and a
     /// cgroup created by this call is removed again).
     pub fn create(&self, service: &str, limits: &Limits) -> io::Result<ServiceCgroup> {
-        let path = self.root.join(escape_name(service));
+        let name = escape_name(service);
+        let path = self.root.join(&name);
         // With a cgroup-root above tend's own cgroup, a service name could
         // name the cgroup tend is in: never put services there (a kill
         // would hit tend).
@@ -224,7 +226,7 @@ impl Hierarchy {
         };
         match ServiceCgroup::open(path.clone(), limits, fresh, &self.controllers) {
             Ok(cg) => {
-                self.services.borrow_mut().insert(path);
+                self.services.borrow_mut().insert(name.into());
                 Ok(cg)
             }
             Err(e) => {
@@ -244,7 +246,7 @@ impl Hierarchy {
     pub fn remove_all(&self) {
         let services = self.services.take();
         for s in services.iter().rev() {
-            let _ = remove_tree(s);
+            let _ = remove_tree(&self.root.join(&**s));
         }
         for c in &self.enabled {
             let _ = write_file(

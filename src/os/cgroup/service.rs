@@ -43,8 +43,6 @@ pub struct ServiceCgroup {
     pub dir_fd: OwnedFd,
     /// `cgroup.procs`, `O_WRONLY|O_CLOEXEC`: for [`join_in_child`].
     pub procs_fd: OwnedFd,
-    /// `cgroup.events`: watch it with [`super::EventsWatch`].
-    pub events_path: PathBuf,
     /// Limits that were asked for but whose controller is missing here, by
     /// key (`memory-max`, `tasks-max`, `cpu-max`): the caller warns once.
     pub unsupported_limits: Vec<&'static str>,
@@ -114,7 +112,6 @@ impl ServiceCgroup {
         let dir_fd = open_fd(&path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
         let procs_fd = open_fd(&path.join("cgroup.procs"), libc::O_WRONLY | libc::O_CLOEXEC)?;
         Ok(ServiceCgroup {
-            events_path: path.join("cgroup.events"),
             path,
             dir_fd,
             procs_fd,
@@ -123,6 +120,11 @@ impl ServiceCgroup {
             pids: on("pids"),
             killed: std::cell::Cell::new(false),
         })
+    }
+
+    /// `cgroup.events`: watch it with [`super::EventsWatch`].
+    pub fn events_path(&self) -> PathBuf {
+        self.path.join("cgroup.events")
     }
 
     /// How a process is started in this cgroup (see `killed`).
@@ -137,12 +139,13 @@ impl ServiceCgroup {
     /// Whether any process is in the cgroup or below (`populated` of
     /// `cgroup.events`). `NotFound` means the cgroup was removed.
     pub fn populated(&self) -> io::Result<bool> {
-        let s = fs::read_to_string(&self.events_path).map_err(|e| context(e, &self.events_path))?;
+        let events = self.events_path();
+        let s = fs::read_to_string(&events).map_err(|e| context(e, &events))?;
         match key_value(&s, "populated") {
             Some(v) => Ok(v != 0),
             None => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: no `populated` line", self.events_path.display()),
+                format!("{}: no `populated` line", events.display()),
             )),
         }
     }

@@ -154,7 +154,7 @@ fn lifecycle(tag: &str, sweep: bool) {
     assert!(cg.unsupported_limits.is_empty());
     assert!(!cg.populated().expect("populated"));
     let mut w = EventsWatch::new().expect("inotify");
-    let wd = w.add(&cg.events_path).expect("watch");
+    let wd = w.add(&cg.events_path()).expect("watch");
 
     let mut child = spawn_in(cg.procs_fd.as_raw_fd(), "sleep 30 & setsid sleep 30 & wait");
     assert!(
