@@ -120,12 +120,14 @@ pub fn pipe(nonblock_read: bool) -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut p = [0 as RawFd; 2];
     // SAFETY: valid out-array; the fds are wrapped in OwnedFd right after.
     unsafe {
-        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+        let nonblock = if nonblock_read { libc::O_NONBLOCK } else { 0 };
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | nonblock) != 0 {
             return Err(std::io::Error::last_os_error());
         }
         let (r, w) = (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1]));
-        if nonblock_read {
-            set_nonblocking(p[0])?;
+        // The write end is the service's stdout: blocking, like any pipe.
+        if nonblock_read && libc::fcntl(p[1], libc::F_SETFL, 0) < 0 {
+            return Err(std::io::Error::last_os_error());
         }
         Ok((r, w))
     }

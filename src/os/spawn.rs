@@ -100,12 +100,11 @@ pub struct Command {
     pub pid_env: Option<&'static str>,
 }
 
-/// A service's cgroup: the directory (for clone3's `CLONE_INTO_CGROUP`)
-/// and `cgroup.procs` (for joining from the child where clone3 cannot).
+/// A service's cgroup: its directory, for clone3's `CLONE_INTO_CGROUP` or
+/// for joining it from the child where clone3 cannot.
 #[derive(Clone, Copy, Debug)]
 pub struct CgroupFds {
     pub dir: RawFd,
-    pub procs: RawFd,
     /// Whether clone3 may start the child there (else it joins).
     pub clone_into: bool,
 }
@@ -478,7 +477,7 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
     unsafe {
         if a.join_cgroup
             && let Some(cg) = cmd.cgroup
-            && let Err(errno) = crate::os::cgroup::join_in_child(cg.procs)
+            && let Err(errno) = crate::os::cgroup::join_in_child(cg.dir)
         {
             die(a.report, Stage::Cgroup, errno);
         }

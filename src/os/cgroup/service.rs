@@ -39,10 +39,8 @@ pub struct MemEvents {
 pub struct ServiceCgroup {
     pub path: PathBuf,
     /// The directory, `O_RDONLY|O_DIRECTORY|O_CLOEXEC`: for clone3's
-    /// `CLONE_INTO_CGROUP`.
+    /// `CLONE_INTO_CGROUP`, or [`join_in_child`].
     pub dir_fd: OwnedFd,
-    /// `cgroup.procs`, `O_WRONLY|O_CLOEXEC`: for [`join_in_child`].
-    pub procs_fd: OwnedFd,
     /// Limits that were asked for but whose controller is missing here, by
     /// key (`memory-max`, `tasks-max`, `cpu-max`): the caller warns once.
     pub unsupported_limits: Vec<&'static str>,
@@ -110,11 +108,9 @@ impl ServiceCgroup {
             })?;
         }
         let dir_fd = open_fd(&path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
-        let procs_fd = open_fd(&path.join("cgroup.procs"), libc::O_WRONLY | libc::O_CLOEXEC)?;
         Ok(ServiceCgroup {
             path,
             dir_fd,
-            procs_fd,
             unsupported_limits,
             memory: on("memory"),
             pids: on("pids"),
@@ -131,7 +127,6 @@ impl ServiceCgroup {
     pub fn spawn_fds(&self) -> crate::os::spawn::CgroupFds {
         crate::os::spawn::CgroupFds {
             dir: std::os::fd::AsRawFd::as_raw_fd(&self.dir_fd),
-            procs: std::os::fd::AsRawFd::as_raw_fd(&self.procs_fd),
             clone_into: !self.killed.get(),
         }
     }
@@ -262,20 +257,29 @@ impl ServiceCgroup {
 }
 
 /// In the child between fork and exec: move the calling process into the
-/// cgroup whose `cgroup.procs` is `procs_fd` (write its pid). Returns the
-/// errno on failure.
+/// cgroup whose directory is `dir_fd` (write its pid to `cgroup.procs`).
+/// Returns the errno on failure.
 ///
 /// # Safety
-/// Async-signal-safe (getpid, write, a stack buffer: no allocation), so it
-/// may run in a forked child of a multi-threaded process. `procs_fd` must
-/// be an open `cgroup.procs` ([`ServiceCgroup::procs_fd`]); call it before
-/// anything that could reuse that fd number (dup2 onto stdio), and before
-/// dropping privileges: the write is checked against the opener's
-/// credentials and needs write access to the common ancestor cgroup.
-pub unsafe fn join_in_child(procs_fd: RawFd) -> Result<(), i32> {
-    // SAFETY: getpid, write and errno are async-signal-safe; the buffer is
-    // on the stack.
+/// Async-signal-safe (openat, getpid, write, close, a stack buffer: no
+/// allocation), so it may run in a forked child of a multi-threaded
+/// process. `dir_fd` must be an open cgroup directory
+/// ([`ServiceCgroup::dir_fd`]); call it before anything that could reuse
+/// that fd number (dup2 onto stdio), and before dropping privileges: the
+/// write needs write access to the common ancestor cgroup.
+pub unsafe fn join_in_child(dir_fd: RawFd) -> Result<(), i32> {
+    // SAFETY: openat, getpid, write, close and errno are async-signal-safe;
+    // the buffer is on the stack. The fd lives only here (in a vfork child
+    // sharing tend's fd table, tend is suspended meanwhile).
     unsafe {
+        let procs_fd = libc::openat(
+            dir_fd,
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if procs_fd < 0 {
+            return Err(*libc::__errno_location());
+        }
         let mut n = libc::getpid() as u32;
         let mut buf = [0u8; 12];
         let mut i = buf.len();
@@ -289,10 +293,12 @@ pub unsafe fn join_in_child(procs_fd: RawFd) -> Result<(), i32> {
         }
         let len = buf.len() - i;
         let r = libc::write(procs_fd, buf.as_ptr().add(i).cast(), len);
+        let errno = *libc::__errno_location();
+        libc::close(procs_fd);
         if r == len as isize {
             Ok(())
         } else if r < 0 {
-            Err(*libc::__errno_location())
+            Err(errno)
         } else {
             Err(libc::EIO)
         }

@@ -123,8 +123,8 @@ fn wait_events(w: &mut EventsWatch, limit: Duration) -> Vec<i32> {
     w.read_changed()
 }
 
-/// Run `sh -c script` inside `procs_fd`'s cgroup from before exec.
-fn spawn_in(procs_fd: RawFd, script: &str) -> Child {
+/// Run `sh -c script` inside `dir_fd`'s cgroup from before exec.
+fn spawn_in(dir_fd: RawFd, script: &str) -> Child {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", script])
         .stdin(Stdio::null())
@@ -132,7 +132,7 @@ fn spawn_in(procs_fd: RawFd, script: &str) -> Child {
         .stderr(Stdio::null());
     // SAFETY: join_in_child is async-signal-safe.
     unsafe {
-        cmd.pre_exec(move || join_in_child(procs_fd).map_err(io::Error::from_raw_os_error));
+        cmd.pre_exec(move || join_in_child(dir_fd).map_err(io::Error::from_raw_os_error));
     }
     cmd.spawn().expect("spawn sh")
 }
@@ -156,7 +156,7 @@ fn lifecycle(tag: &str, sweep: bool) {
     let mut w = EventsWatch::new().expect("inotify");
     let wd = w.add(&cg.events_path()).expect("watch");
 
-    let mut child = spawn_in(cg.procs_fd.as_raw_fd(), "sleep 30 & setsid sleep 30 & wait");
+    let mut child = spawn_in(cg.dir_fd.as_raw_fd(), "sleep 30 & setsid sleep 30 & wait");
     assert!(
         wait_until(Duration::from_secs(5), || cg.pids().len() >= 3),
         "sh and its two sleeps in the cgroup: {:?}",
@@ -219,10 +219,7 @@ fn nested_cgroups_are_tracked_killed_and_removed() {
     let cg = h.create("svc", &Limits::default()).expect("create");
     let sub = cg.path.join("sub");
     fs::create_dir(&sub).expect("a service's own sub-cgroup");
-    let procs = fs::OpenOptions::new()
-        .write(true)
-        .open(sub.join("cgroup.procs"))
-        .expect("open");
+    let procs = fs::File::open(&sub).expect("open");
     let mut child = spawn_in(procs.as_raw_fd(), "exec sleep 30");
     assert!(
         wait_until(Duration::from_secs(5), || cg.pids().len() == 1),
@@ -515,10 +512,7 @@ fn child_helper() {
 fn run_child(s: &Scratch, mode: &str, others: bool, uid: Option<u32>) {
     let dir = s.dir.join(mode);
     fs::create_dir(&dir).expect("mkdir");
-    let procs = fs::OpenOptions::new()
-        .write(true)
-        .open(dir.join("cgroup.procs"))
-        .expect("open cgroup.procs");
+    let procs = fs::File::open(&dir).expect("open the cgroup directory");
     let fd = procs.as_raw_fd();
     let mut other = others.then(|| spawn_in(fd, "exec sleep 30"));
     let name = format!(
