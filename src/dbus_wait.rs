@@ -429,8 +429,7 @@ impl Conn {
 
     /// SASL `EXTERNAL` authentication with our effective uid, then `BEGIN`.
     fn authenticate(&mut self) -> Result<(), String> {
-        // SAFETY: geteuid cannot fail and touches no memory of ours.
-        let uid = unsafe { libc::geteuid() };
+        let uid = nix::unistd::geteuid().as_raw();
         let hex: String = uid
             .to_string()
             .bytes()

@@ -65,8 +65,7 @@ fn run_with(
         }
         Some(Ok(s)) => s,
     };
-    // SAFETY: getppid cannot fail.
-    let parent = unsafe { libc::getppid() };
+    let parent = nix::unistd::getppid().as_raw();
     if let Err(e) = sock::send_as(socket, &msg, parent) {
         let _ = writeln!(err, "tend: cannot notify {socket}: {e}");
         return 1;
@@ -227,8 +226,8 @@ mod tests {
         assert_eq!((code, out.as_slice()), (0, &b""[..]));
         assert_eq!(got[0].bytes, b"READY=1\nSTATUS=fine\nX_K=v\n");
         // on behalf of the parent when privileged, else as itself
-        // SAFETY: trivial getters.
-        let (me, parent, root) = unsafe { (libc::getpid(), libc::getppid(), libc::geteuid() == 0) };
+        use nix::unistd::{geteuid, getpid, getppid};
+        let (me, parent, root) = (getpid().as_raw(), getppid().as_raw(), geteuid().is_root());
         let pid = got[0].creds.unwrap().pid;
         assert!(pid == parent || (pid == me && !root), "{pid}");
         assert_eq!(got[1].creds.unwrap().pid, me);

@@ -142,11 +142,10 @@ fn bind(path: &Path, group: Option<&str>) -> std::io::Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    // SAFETY: umask only affects this process's file creation mode.
-    let old = unsafe { libc::umask(0o177) };
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(0o177));
     let listener = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
+    umask(old);
     let listener = listener?;
     if let Some(g) = group {
         let gid = crate::control::server::group_id(g)?;

@@ -30,27 +30,7 @@ pub(crate) struct StdoutSink {
     warning: Option<String>,
 }
 
-/// Whether `fd` is a FIFO or a socket (where writes may block for ever).
-fn is_pipe_or_socket(fd: RawFd) -> bool {
-    // SAFETY: fstat writes into a zeroed stat struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return false;
-    }
-    let fmt = st.st_mode & libc::S_IFMT;
-    fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK
-}
-
-fn get_flags(fd: RawFd) -> Option<libc::c_int> {
-    // SAFETY: F_GETFL takes no pointer argument.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    (flags >= 0).then_some(flags)
-}
-
-fn set_flags(fd: RawFd, flags: libc::c_int) -> bool {
-    // SAFETY: F_SETFL takes an int argument.
-    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) == 0 }
-}
+use crate::os::{fd_flags as get_flags, is_pipe_or_socket, set_fd_flags as set_flags};
 
 impl StdoutSink {
     pub fn new(fd: RawFd) -> StdoutSink {
@@ -163,13 +143,13 @@ impl StdoutSink {
                 break;
             }
             let data = &self.buf[self.head..];
-            // SAFETY: writes from a live slice of `data.len()` bytes.
-            let n = unsafe { libc::write(self.fd, data.as_ptr().cast(), data.len()) };
-            if n >= 0 {
-                self.head += n.unsigned_abs();
-                continue;
-            }
-            let err = io::Error::last_os_error();
+            let err = match crate::os::write_some(self.fd, data) {
+                Ok(n) => {
+                    self.head += n;
+                    continue;
+                }
+                Err(e) => e,
+            };
             match err.kind() {
                 io::ErrorKind::Interrupted => continue,
                 io::ErrorKind::WouldBlock => {

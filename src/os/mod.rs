@@ -197,3 +197,76 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// An fd's file status flags (`F_GETFL`).
+pub fn fd_flags(fd: RawFd) -> Option<libc::c_int> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    (flags >= 0).then_some(flags)
+}
+
+/// Set an fd's file status flags (`F_SETFL`).
+pub fn set_fd_flags(fd: RawFd, flags: libc::c_int) -> bool {
+    // SAFETY: F_SETFL takes an int argument.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) == 0 }
+}
+
+/// Whether `fd` is a FIFO or a socket (where writes may block for ever).
+pub fn is_pipe_or_socket(fd: RawFd) -> bool {
+    // SAFETY: fstat writes into a zeroed stat struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return false;
+    }
+    let fmt = st.st_mode & libc::S_IFMT;
+    fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK
+}
+
+/// One `write(2)`: how much went out, or the error (`WouldBlock` on a full
+/// non-blocking fd).
+pub fn write_some(fd: RawFd, data: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: writes from a live slice of `data.len()` bytes.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n.unsigned_abs())
+}
+
+/// Block until `fd` is writable or `timeout_ms` has passed (used only on
+/// the way out, never in the loop).
+pub fn wait_writable(fd: RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd we own, bounded by the timeout.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+}
+
+/// epoll registration by raw fd. The caller owns `fd` and keeps it open
+/// while it is registered.
+pub mod epoll {
+    use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+        // SAFETY: only used for the duration of one epoll_ctl call on an
+        // fd the caller owns (see the module contract).
+        unsafe { BorrowedFd::borrow_raw(fd) }
+    }
+
+    pub fn add(ep: &Epoll, fd: RawFd, token: u64, flags: EpollFlags) -> std::io::Result<()> {
+        ep.add(borrow(fd), EpollEvent::new(flags, token))?;
+        Ok(())
+    }
+
+    pub fn modify(ep: &Epoll, fd: RawFd, token: u64, flags: EpollFlags) {
+        let _ = ep.modify(borrow(fd), &mut EpollEvent::new(flags, token));
+    }
+
+    pub fn delete(ep: &Epoll, fd: RawFd) {
+        let _ = ep.delete(borrow(fd));
+    }
+}

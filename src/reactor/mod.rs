@@ -282,23 +282,18 @@ impl Reactor {
         Ok(())
     }
 
+    /// Every fd registered is owned by the reactor and outlives its
+    /// registration.
     pub(crate) fn register(&self, fd: RawFd, token: u64, flags: EpollFlags) -> std::io::Result<()> {
-        // SAFETY: the fd is owned by the reactor and outlives its registration.
-        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        self.epoll.add(bfd, EpollEvent::new(flags, token))?;
-        Ok(())
+        os::epoll::add(&self.epoll, fd, token, flags)
     }
 
     pub(crate) fn reregister(&self, fd: RawFd, token: u64, flags: EpollFlags) {
-        // SAFETY: as in `register`.
-        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        let _ = self.epoll.modify(bfd, &mut EpollEvent::new(flags, token));
+        os::epoll::modify(&self.epoll, fd, token, flags);
     }
 
     pub(crate) fn deregister(&self, fd: RawFd) {
-        // SAFETY: as in `register`.
-        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        let _ = self.epoll.delete(bfd);
+        os::epoll::delete(&self.epoll, fd);
     }
 
     /// Before blocking after a burst (start-up, a reload, a restart storm):
@@ -599,13 +594,7 @@ impl Reactor {
         self.logs.flush_all_partial();
         let deadline = Instant::now() + Duration::from_millis(500);
         while self.logs.stdout_pending() && Instant::now() < deadline {
-            let mut pfd = libc::pollfd {
-                fd: 1,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: poll on one valid pollfd, bounded by a short timeout.
-            unsafe { libc::poll(&mut pfd, 1, 50) };
+            os::wait_writable(1, 50);
             self.logs.on_stdout_writable();
         }
         self.logs.restore();
