@@ -80,6 +80,34 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
     })
 }
 
+/// Tests: `sh -c script` with every stdio fd on `stdio`, in `/`, with
+/// tend's environment.
+#[cfg(test)]
+pub fn sh_command(
+    script: &str,
+    stdio: RawFd,
+    extra_fds: Vec<(RawFd, RawFd)>,
+    cgroup: Option<super::spawn::CgroupFds>,
+) -> Command {
+    let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
+    prepare(&Context {
+        argv: &argv,
+        working_dir: Path::new("/"),
+        environment: &BTreeMap::new(),
+        env_files: &[],
+        user: None,
+        group: None,
+        extra_env: &[],
+        stdin: stdio,
+        stdout: stdio,
+        stderr: stdio,
+        extra_fds,
+        pid_env: None,
+        cgroup,
+    })
+    .expect("prepare")
+}
+
 /// `KEY=value` lines; blank lines and `#`/`;` comments skipped; an
 /// optional `export `; values may be single- or double-quoted.
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {

@@ -620,24 +620,7 @@ mod tests {
     use std::os::fd::{AsRawFd, OwnedFd};
 
     fn command(script: &str, out: RawFd, extra: Vec<(RawFd, RawFd)>) -> Command {
-        let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
-        let env = std::collections::BTreeMap::new();
-        crate::os::launch::prepare(&crate::os::launch::Context {
-            argv: &argv,
-            working_dir: std::path::Path::new("/"),
-            environment: &env,
-            env_files: &[],
-            user: None,
-            group: None,
-            extra_env: &[],
-            stdin: out,
-            stdout: out,
-            stderr: out,
-            extra_fds: extra,
-            pid_env: None,
-            cgroup: None,
-        })
-        .expect("prepare")
+        crate::os::launch::sh_command(script, out, extra, None)
     }
 
     /// Everything written to `r` until EOF (bounded), and the exit code.

@@ -611,26 +611,8 @@ fn a_service_never_gets_tends_own_cgroup() {
 /// Spawn `sh -c script` the way tend does (starting in `fds`' cgroup) and
 /// wait (bounded) for its exit code; None if it was killed or hung.
 fn spawn_and_wait(fds: crate::os::spawn::CgroupFds, script: &str) -> Option<i32> {
-    let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
-    let env = std::collections::BTreeMap::new();
     let devnull = fs::File::open("/dev/null").expect("/dev/null");
-    let null = devnull.as_raw_fd();
-    let cmd = crate::os::launch::prepare(&crate::os::launch::Context {
-        argv: &argv,
-        working_dir: Path::new("/"),
-        environment: &env,
-        env_files: &[],
-        user: None,
-        group: None,
-        extra_env: &[],
-        stdin: null,
-        stdout: null,
-        stderr: null,
-        extra_fds: Vec::new(),
-        pid_env: None,
-        cgroup: Some(fds),
-    })
-    .expect("prepare");
+    let cmd = crate::os::launch::sh_command(script, devnull.as_raw_fd(), Vec::new(), Some(fds));
     let child = crate::os::spawn::spawn(&cmd).expect("spawn");
     assert_eq!(child.exec, Ok(()));
     let mut status = 0;
