@@ -273,20 +273,18 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
     }
     // Put the sources into the slots, so the child can drop everything
     // above them; if that fails, the child copies the whole table.
-    let mut in_slots = true;
+    let mut in_slots = !tests::without_slots();
     let mut fds = wanted.clone();
-    if in_slots {
-        for (k, (src, _)) in fds.iter_mut().enumerate() {
-            // SAFETY: dup3 onto a slot fd this process reserved.
-            if unsafe { libc::dup3(*src, sp.slots[k], libc::O_CLOEXEC) } < 0 {
-                in_slots = false;
-                break;
-            }
-            *src = sp.slots[k];
-        }
+    for (k, (src, _)) in fds.iter_mut().enumerate() {
         if !in_slots {
-            fds = wanted.clone();
+            break;
         }
+        // SAFETY: dup3 onto a slot fd this process reserved.
+        in_slots = unsafe { libc::dup3(*src, sp.slots[k], libc::O_CLOEXEC) } >= 0;
+        *src = sp.slots[k];
+    }
+    if !in_slots {
+        fds = wanted.clone();
     }
     let mut report = Report {
         started: false,
@@ -614,9 +612,26 @@ unsafe fn die(report: *mut Report, stage: Stage, errno: i32) -> ! {
     }
 }
 
+/// Outside tests, always false.
+#[cfg(not(test))]
+mod tests {
+    pub fn without_slots() -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Set: spawns skip the slots, so the fallback (the child unshares the
+    /// whole fd table) is exercised. Correct either way, so other tests
+    /// running meanwhile do not mind.
+    static WITHOUT_SLOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    pub fn without_slots() -> bool {
+        WITHOUT_SLOTS.load(std::sync::atomic::Ordering::Relaxed)
+    }
     use std::os::fd::{AsRawFd, OwnedFd};
 
     fn command(script: &str, out: RawFd, extra: Vec<(RawFd, RawFd)>) -> Command {
@@ -639,6 +654,17 @@ mod tests {
 
     #[test]
     fn the_child_gets_its_fds_where_asked_and_no_others() {
+        fds_land_where_asked_and_nothing_else();
+    }
+
+    #[test]
+    fn without_the_slots_too() {
+        WITHOUT_SLOTS.store(true, std::sync::atomic::Ordering::Relaxed);
+        fds_land_where_asked_and_nothing_else();
+        WITHOUT_SLOTS.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn fds_land_where_asked_and_nothing_else() {
         init().expect("init");
         let slots = SPAWNER.lock().unwrap().as_ref().unwrap().slots;
         let (r, w) = crate::os::pipe(false).expect("pipe");
