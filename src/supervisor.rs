@@ -21,6 +21,11 @@ pub type Effects = Vec<(usize, Effect)>;
 /// The index effects carry when they belong to the supervisor itself.
 pub const NO_SERVICE: usize = usize::MAX;
 
+/// A second shutdown request (signal or `tend shutdown`) kills everything
+/// at once, unless it comes this soon after the first: then it is the same
+/// request delivered twice.
+pub const SAME_REQUEST: Duration = Duration::from_millis(250);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
     Running,
@@ -45,6 +50,9 @@ pub struct Supervisor {
     pub shutdown: Shutdown,
     pub shutdown_deadline: Option<Instant>,
     shutdown_timeout: Option<Duration>,
+    /// When shutdown began: a second request soon after is the same one
+    /// delivered twice, not a demand to kill.
+    shutdown_since: Option<Instant>,
     /// A critical service ended for good: shut down with this code.
     critical_exit: Option<i32>,
     /// `idle` services start at the latest then (boot + 5 s).
@@ -62,6 +70,7 @@ impl Supervisor {
             dependents: Vec::new(),
             shutdown: Shutdown::Running,
             shutdown_deadline: None,
+            shutdown_since: None,
             shutdown_timeout,
             critical_exit: None,
             idle_deadline: Some(now + IDLE_WAIT),
@@ -204,6 +213,12 @@ impl Supervisor {
         let mut fx = Vec::new();
         match self.shutdown {
             Shutdown::Running => self.enter_shutdown(code, now, &mut fx),
+            // One SIGTERM can arrive twice: to tend and to its process
+            // group (`timeout`, `kill 0`, a shell's job control).
+            Shutdown::Stopping { .. }
+                if self
+                    .shutdown_since
+                    .is_some_and(|t| now.saturating_duration_since(t) < SAME_REQUEST) => {}
             Shutdown::Stopping { .. } => self.kill_all(now, &mut fx),
         }
         self.propagate(now, &mut fx);
@@ -322,6 +337,7 @@ impl Supervisor {
 
     fn enter_shutdown(&mut self, code: i32, now: Instant, fx: &mut Effects) {
         self.shutdown = Shutdown::Stopping { code };
+        self.shutdown_since = Some(now);
         self.shutdown_deadline = self.shutdown_timeout.map(|t| now + t);
         fx.push((NO_SERVICE, Effect::Emit(EventKind::ShutdownStarted)));
         for s in &mut self.services {

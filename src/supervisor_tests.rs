@@ -222,7 +222,11 @@ fn a_second_shutdown_request_kills_everything() {
     let fx = w.sup.begin_shutdown(0, w.now);
     w.run(fx);
     w.log.clear();
-    let fx = w.sup.begin_shutdown(0, w.now);
+    // The same signal delivered twice (to tend and to its group) is one.
+    let fx = w.sup.begin_shutdown(0, w.now + Duration::from_millis(5));
+    w.run(fx);
+    assert!(w.log.is_empty(), "{:?}", w.log);
+    let fx = w.sup.begin_shutdown(0, w.now + SAME_REQUEST);
     w.run(fx);
     assert_eq!(w.log, ["a SIGKILL", "b SIGKILL"]);
 }
