@@ -1077,3 +1077,52 @@ fn a_removed_service_without_a_hook_loses_its_cgroup_at_reload_config() {
     assert!(root.join("keep").is_dir(), "keep lost its cgroup");
     assert_eq!(cg_pids(&root.join("keep")).len(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Exec probes: in their own cgroup, so nothing they start outlives them
+
+#[test]
+fn what_an_exec_probe_leaves_behind_is_stopped_even_after_setsid() {
+    let Some(_) = mount_or_skip("probe leftovers") else {
+        return;
+    };
+    // The probe exits only once its child has left its session and process
+    // group (so no group kill can reach it), marked by a file per attempt.
+    const PROBE: &str = "setsid sh -c 'touch {dir}/detached-$$; exec sleep 1007' & \
+        while ! ls {dir}/detached-* >/dev/null 2>&1; do sleep 0.01; done; \
+        rm -f {dir}/detached-*; echo fine";
+    let t = Tend::with(&[(
+        "probed",
+        &format!(
+            "{FOREVER}\nhealth-check = {{ exec = [\"sh\", \"-c\", \"{PROBE}\"], \
+             interval = \"200ms\", timeout = \"5s\" }}\n"
+        ),
+    )]);
+    assert_cgroup_mode(&t);
+    let mut e = t.follow();
+    e.expect_ev("probed", "ready", T);
+    let h = e.wait_ev("probed", "health", T);
+    assert_eq!(h["ok"], true, "{h}");
+    // Each attempt leaves a `sleep 1007` in a new session: it must not
+    // live on (one may exist while the next attempt runs).
+    e.wait_ev("probed", "health", T);
+    e.wait_ev("probed", "health", T);
+    let left = with_cmdline(&t, "sleep 1007");
+    assert!(left.len() <= 1, "probe leftovers pile up: {left:#?}");
+    t.ctl_ok(&["stop", "probed"]);
+    wait_until("the probe's leftovers are gone", T, || {
+        with_cmdline(&t, "sleep 1007").is_empty()
+    });
+    // It ran in a cgroup of its own beside the service's.
+    let names: Vec<String> = fs::read_dir(tend_cgroup(&t))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("probed") && n != "probed"),
+        "no probe cgroup among {names:?}"
+    );
+}

@@ -336,6 +336,9 @@ impl Watch {
                 Ok(notice) => {
                     if notice.ready && self.ev.ready.is_none() {
                         self.ev.ready = Some((at, sender));
+                        if verdict::ready_from_another(&self.ev) && self.settle_until.is_none() {
+                            self.settle_until = Some(Instant::now() + SETTLE);
+                        }
                     }
                     if notice.main_pid.is_some() {
                         self.ev.notified_main_pid = notice.main_pid;

@@ -194,6 +194,18 @@ fn certainty() {
     let mut e = base();
     e.fd_newline = Some(ms(1));
     assert!(certain(&e, false));
+    // READY=1 from another process while the main one runs: the main one
+    // may be a daemon's parent about to exit, so wait for the settle period.
+    let mut e = base();
+    e.ready = Some((ms(5), Some(101)));
+    assert_eq!(recommend(&e), Recommendation::Notify);
+    assert!(!certain(&e, false));
+    assert!(certain(&e, true));
+    e.ready = Some((ms(5), Some(e.main_pid)));
+    assert!(
+        certain(&e, false),
+        "READY=1 from the main process is certain"
+    );
     // A daemon's READY=1 after a clean exit waits for the settle period.
     let mut e = base();
     e.exit = Some((ms(3), ExitStatus::Code(0)));

@@ -139,11 +139,22 @@ pub fn recommend(ev: &Evidence) -> Recommendation {
     }
 }
 
+/// `READY=1` came from a known process other than the main one, and the
+/// service did not name its main process.
+pub fn ready_from_another(ev: &Evidence) -> bool {
+    ev.notified_main_pid.is_none()
+        && matches!(ev.ready, Some((_, Some(pid))) if pid > 0 && pid != ev.main_pid)
+}
+
 /// Whether the watch can end now: nothing later could change the verdict.
 /// `settled` says the grace period after a daemonizing exit is over.
 pub fn certain(ev: &Evidence, settled: bool) -> bool {
     match recommend(ev) {
         Recommendation::Forking => settled,
+        // READY=1 from another process while the main one runs: a notify
+        // service whose helper reports, or a daemon whose parent is about
+        // to exit (`dbus-daemon --fork`): wait for the settle period.
+        Recommendation::Notify if ready_from_another(ev) && ev.exit.is_none() => settled,
         Recommendation::Simple => false,
         _ => true,
     }

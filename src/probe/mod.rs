@@ -100,6 +100,8 @@ pub struct ExecContext<'a> {
     pub group: Option<&'a str>,
     /// Variables tend adds (e.g. `TEND_SERVICE`), applied last.
     pub extra_env: &'a [(String, String)],
+    /// Where an exec probe runs (the service's probe cgroup), if anywhere.
+    pub cgroup: Option<crate::os::spawn::CgroupFds>,
 }
 
 impl<'a> ExecContext<'a> {
@@ -112,6 +114,7 @@ impl<'a> ExecContext<'a> {
             user: spec.user.as_deref(),
             group: spec.group.as_deref(),
             extra_env,
+            cgroup: None,
         }
     }
 }
@@ -510,7 +513,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         stderr: out_w.as_raw_fd(),
         extra_fds: Vec::new(),
         pid_env: None,
-        cgroup: None,
+        cgroup: ctx.cgroup,
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;

@@ -26,6 +26,7 @@ fn run_with(kind: &ProbeKind, timeout: Duration, extra_env: &[(String, String)])
         user: None,
         group: None,
         extra_env,
+        cgroup: None,
     };
     match Attempt::start(kind, timeout, Instant::now(), &ctx) {
         Started::Finished(o) => o,
@@ -399,6 +400,7 @@ fn exec_output_is_capped() {
         user: None,
         group: None,
         extra_env: &[],
+        cgroup: None,
     };
     let Started::Running(mut a) = Attempt::start(&kind, sec(10), Instant::now(), &ctx) else {
         panic!("did not start");
@@ -471,6 +473,7 @@ fn start_exec(argv: &[&str], timeout: Duration) -> Attempt {
         user: None,
         group: None,
         extra_env: &[],
+        cgroup: None,
     };
     match Attempt::start(&exec(argv), timeout, Instant::now(), &ctx) {
         Started::Running(a) => a,
@@ -583,6 +586,7 @@ fn fds_stay_open_until_drop() {
         user: None,
         group: None,
         extra_env: &[],
+        cgroup: None,
     };
     let Started::Running(mut a) =
         Attempt::start(&ProbeKind::Http(url), sec(1), Instant::now(), &ctx)

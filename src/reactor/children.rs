@@ -120,7 +120,13 @@ impl Reactor {
 
     /// A removed service is gone for good: drop its cgroup.
     pub(super) fn release_cgroup(&mut self, i: usize) {
-        if let Some(cg) = self.rt[i].hook_cgroup.take() {
+        for cg in [
+            self.rt[i].hook_cgroup.take(),
+            self.rt[i].probe_cgroup.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = cg.remove();
         }
         if let Some(cg) = self.rt[i].cgroup.take() {

@@ -76,6 +76,8 @@ pub struct Runtime {
     hook: Option<(i32, bool)>,
     /// The hook's own cgroup (cgroup mode), kept across runs.
     hook_cgroup: Option<Box<cgroup::ServiceCgroup>>,
+    /// Where exec probes run (cgroup mode), kept across attempts.
+    probe_cgroup: Option<Box<cgroup::ServiceCgroup>>,
     /// The ready-check or health-check in progress.
     /// (Boxed, like the hook's cgroup: most services have neither.)
     pub(crate) probe: Option<Box<probes::ProbeState>>,
@@ -114,6 +116,7 @@ impl Runtime {
             bus_wait: None,
             hook: None,
             hook_cgroup: None,
+            probe_cgroup: None,
             probe: None,
             notify: None,
             ready_pipe: None,

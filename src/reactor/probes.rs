@@ -3,7 +3,8 @@
 
 use super::{ProbeRole, Reactor, T_PROBE};
 use crate::event::{EventKind, ExitStatus, StopReason};
-use crate::model::Probe;
+use crate::model::{Probe, ProbeKind};
+use crate::os::cgroup::Limits;
 use crate::probe::{Attempt, Decision, ExecContext, Outcome, Schedule, Started};
 use crate::service::Input;
 use nix::sys::epoll::EpollFlags;
@@ -59,6 +60,7 @@ impl Reactor {
             }
             if let Some(mut a) = p.attempt.take() {
                 a.cancel();
+                self.clear_probe_cgroup(i);
             }
         }
     }
@@ -87,7 +89,22 @@ impl Reactor {
             return;
         };
         p.schedule.begin();
-        let ctx = ExecContext::for_service(spec, &extra);
+        let exec = matches!(p.probe.kind, ProbeKind::Exec(_));
+        let mut ctx = ExecContext::for_service(spec, &extra);
+        // An exec probe runs in its own cgroup, so that whatever it leaves
+        // behind (a setsid child too) goes with it; without cgroups, in its
+        // own process group.
+        if exec && let Some(h) = &self.cgroups {
+            let r = &mut self.rt[i];
+            if r.probe_cgroup.is_none() {
+                let name = format!("{}:probe", spec.name);
+                r.probe_cgroup = h.create(&name, &Limits::default()).ok().map(Box::new);
+            }
+            ctx.cgroup = r.probe_cgroup.as_ref().map(|c| c.spawn_fds());
+        }
+        let Some(p) = &mut self.rt[i].probe else {
+            return;
+        };
         match Attempt::start(&p.probe.kind, p.probe.timeout, now, &ctx) {
             Started::Finished(outcome) => self.probe_finished(i, outcome, now),
             Started::Running(a) => {
@@ -97,6 +114,15 @@ impl Reactor {
                 p.attempt = Some(a);
                 self.sync_probe_fds(i);
             }
+        }
+    }
+
+    /// After an attempt: nothing of an exec probe may stay.
+    fn clear_probe_cgroup(&self, i: usize) {
+        if let Some(cg) = &self.rt[i].probe_cgroup
+            && cg.populated().unwrap_or(false)
+        {
+            let _ = cg.kill();
         }
     }
 
@@ -180,6 +206,10 @@ impl Reactor {
             a.cancel();
         }
         let decision = p.schedule.record(&outcome, now);
+        self.clear_probe_cgroup(i);
+        let Some(p) = &mut self.rt[i].probe else {
+            return;
+        };
         let registered = std::mem::take(&mut p.registered);
         for (fd, _) in registered {
             self.deregister(fd);
