@@ -17,7 +17,7 @@
 //!
 //! Every instance goes `starting`, `spawned`, `ready`, `exited`, `down`, then
 //! `restarting` or a final state, in that order (SPEC §3): the reactor feeds
-//! exec-status and readiness input before the death of the same process.
+//! the exec outcome and readiness input before the death of the same process.
 
 use crate::event::{EventKind, ExitStatus, StopReason};
 use crate::model::{RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
@@ -71,7 +71,7 @@ pub enum Input {
     SpawnFailed {
         error: String,
     },
-    /// The exec-status pipe closed empty: execve succeeded.
+    /// execve succeeded.
     ExecOk,
     /// The child reported a failure before or at execve.
     ExecFailed {
@@ -377,8 +377,8 @@ impl Service {
                 if self.spec.kind == ServiceType::Dbus {
                     fx.push(Effect::WatchBusName);
                 }
-                // Readiness may have been said already (read before the
-                // exec-status pipe's end): it is kept, not lost.
+                // Readiness said before the exec outcome was fed is kept,
+                // not lost.
                 self.type_ready |= matches!(
                     self.spec.kind,
                     ServiceType::Simple | ServiceType::Exec | ServiceType::Idle

@@ -12,7 +12,7 @@
 //! their configuration).
 //!
 //! One poll(2) loop over a signalfd (SIGCHLD, and SIGINT/SIGTERM/SIGHUP/
-//! SIGQUIT to stop early), the exec-status pipe, the notify socket, the
+//! SIGQUIT to stop early), the notify socket, the
 //! readiness pipe and the output pipe records what happens, until
 //! `--timeout` or until the verdict is certain ([`verdict::certain`]): a
 //! readiness signal, a failure, a clean exit with nothing left, or a clean

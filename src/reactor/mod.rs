@@ -4,9 +4,10 @@
 //! out here through `os`. Nothing sleeps; an idle tend blocks in
 //! `epoll_wait` with no timeout and no timer armed.
 //!
-//! Ordering rule (SPEC §3): before the death of a service's main process is
-//! fed to the supervisor, everything that process said first is drained:
-//! its exec-status pipe, its output pipes (and, later, readiness channels).
+//! Ordering rule (SPEC §3): the exec outcome is fed right after the spawn
+//! (it is known when `spawn` returns); before the death of a service's main
+//! process is fed to the supervisor, everything that process said first is
+//! drained: its readiness channels and its output pipes.
 
 mod children;
 mod config;
