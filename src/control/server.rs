@@ -464,10 +464,8 @@ impl Reactor {
                         c.mode = Mode::Closing;
                     } else {
                         while c.out.len() < OUT_HIGH_WATER && *cursor < self.events.next() {
-                            if let Some(e) = self.events.get(*cursor) {
-                                let mut line = e.to_json().to_string().into_bytes();
-                                line.push(b'\n');
-                                c.out.extend_from_slice(&line);
+                            if let Some(line) = self.event_lines.line(&self.events, *cursor) {
+                                c.out.extend_from_slice(line);
                             }
                             *cursor += 1;
                         }
@@ -604,4 +602,43 @@ fn outcome(
 fn push_line(out: &mut Vec<u8>, v: &Value) {
     out.extend_from_slice(v.to_string().as_bytes());
     out.push(b'\n');
+}
+
+/// Recent events as JSON lines, rendered once for all followers (who move
+/// through the log at about the same place). Bounded; emptied when tend
+/// goes idle after a burst.
+#[derive(Default)]
+pub struct EventLines {
+    /// Seq of `lines[0]`.
+    base: u64,
+    lines: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl EventLines {
+    const CAP: usize = 4096;
+
+    /// Event `seq` as a JSON line, if still retained.
+    pub fn line(&mut self, events: &crate::eventlog::EventLog, seq: u64) -> Option<&[u8]> {
+        let end = self.base + self.lines.len() as u64;
+        if seq < self.base || seq > end {
+            // Far from the others: start the window here.
+            self.lines.clear();
+            self.base = seq;
+        }
+        if seq == self.base + self.lines.len() as u64 {
+            let mut line = events.get(seq)?.to_json().to_string().into_bytes();
+            line.push(b'\n');
+            self.lines.push_back(line);
+            if self.lines.len() > Self::CAP {
+                self.lines.pop_front();
+                self.base += 1;
+            }
+        }
+        let i = usize::try_from(seq - self.base).ok()?;
+        self.lines.get(i).map(Vec::as_slice)
+    }
+
+    pub fn clear(&mut self) {
+        self.lines = std::collections::VecDeque::new();
+    }
 }

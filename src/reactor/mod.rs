@@ -167,6 +167,8 @@ pub struct Reactor {
     inotify: Option<os::inotify::Inotify>,
     /// The event count when freed memory was last given back.
     trimmed_at: u64,
+    /// Events rendered for followers.
+    pub(crate) event_lines: crate::control::server::EventLines,
 }
 
 impl Reactor {
@@ -243,6 +245,7 @@ impl Reactor {
             upward,
             upward_ready: false,
             trimmed_at: 0,
+            event_lines: Default::default(),
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -310,6 +313,7 @@ impl Reactor {
         }
         self.trimmed_at = self.events.next();
         self.queue.shrink_to(64);
+        self.event_lines.clear();
         os::release_free_memory();
     }
 
