@@ -122,6 +122,12 @@ impl Conn {
         Ok(Some((line, obj)))
     }
 
+    /// More lines are already read from the socket: no need to flush what
+    /// was printed before going for them.
+    pub fn has_buffered(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
     pub fn next_object(&mut self) -> Result<Option<Map<String, Value>>, Fail> {
         Ok(self.next_object_raw()?.map(|(_, o)| o))
     }

@@ -321,10 +321,13 @@ fn events(
         if !event.contains_key("seq") {
             continue; // not an event: nothing this client knows how to show
         }
+        // Flushed once what arrived together is printed: a follower sees
+        // each event at once, and a backlog goes out in few writes.
+        let flush = !conn.has_buffered();
         if as_json {
-            put_line(out, &line, true)?;
+            put_line(out, &line, flush)?;
         } else {
-            put_line(out, &format::event_line(&event), true)?;
+            put_line(out, &format::event_line(&event), flush)?;
         }
     }
     Ok(0)
