@@ -6,7 +6,7 @@
 use crate::reactor::Reactor;
 use nix::sys::epoll::EpollFlags;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
@@ -88,19 +88,10 @@ impl Reactor {
         let Some(c) = self.http_conns.get_mut(&id) else {
             return;
         };
-        while !c.out.is_empty() {
-            match c.stream.write(&c.out) {
-                Ok(0) => break,
-                Ok(n) => {
-                    c.out.drain(..n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let fd = c.stream.as_raw_fd();
-                    self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT);
-                    return;
-                }
-                Err(_) => break,
-            }
+        if super::send_pending(&mut c.stream, &mut c.out).is_ok() && !c.out.is_empty() {
+            let fd = c.stream.as_raw_fd();
+            self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT);
+            return;
         }
         self.http_close(id);
     }

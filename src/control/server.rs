@@ -507,21 +507,9 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        while !c.out.is_empty() {
-            match c.stream.write(&c.out) {
-                Ok(0) => break,
-                Ok(n) => {
-                    c.out.drain(..n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.close_conn(id);
-                    return;
-                }
-            }
-        }
-        if c.out.is_empty() && matches!(c.mode, Mode::Closing) {
+        if super::send_pending(&mut c.stream, &mut c.out).is_err()
+            || (c.out.is_empty() && matches!(c.mode, Mode::Closing))
+        {
             self.close_conn(id);
             return;
         }

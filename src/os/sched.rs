@@ -49,7 +49,8 @@ pub fn shorten_own_slice() -> Option<SchedAttr> {
     }
     a.size = std::mem::size_of::<SchedAttr>() as u32;
     // Utilization clamps are left alone (not asked for).
-    a.flags &= !0x60;
+    const SCHED_FLAG_UTIL_CLAMP: u64 = 0x20 | 0x40;
+    a.flags &= !SCHED_FLAG_UTIL_CLAMP;
     let mut short = a;
     short.runtime = SLICE_NS;
     if !set(&short) || get().map(|g| g.runtime) != Some(SLICE_NS) {

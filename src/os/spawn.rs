@@ -273,7 +273,7 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
     }
     // Put the sources into the slots, so the child can drop everything
     // above them; if that fails, the child copies the whole table.
-    let mut in_slots = !tests::without_slots();
+    let mut in_slots = !WITHOUT_SLOTS.load(std::sync::atomic::Ordering::Relaxed);
     let mut fds = wanted.clone();
     for (k, (src, _)) in fds.iter_mut().enumerate() {
         if !in_slots {
@@ -359,6 +359,11 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
     };
     Ok(Child { pid, exec })
 }
+
+/// Tests set it: spawns skip the slots, so the fallback (the child unshares
+/// the whole fd table) is exercised. Correct either way, so other spawns
+/// meanwhile do not mind.
+static WITHOUT_SLOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// clone3 is missing or lacks `CLONE_INTO_CGROUP` (Linux < 5.7, or a
 /// seccomp filter says ENOSYS): stop trying.
@@ -612,26 +617,10 @@ unsafe fn die(report: *mut Report, stage: Stage, errno: i32) -> ! {
     }
 }
 
-/// Outside tests, always false.
-#[cfg(not(test))]
-mod tests {
-    pub fn without_slots() -> bool {
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Set: spawns skip the slots, so the fallback (the child unshares the
-    /// whole fd table) is exercised. Correct either way, so other tests
-    /// running meanwhile do not mind.
-    static WITHOUT_SLOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    pub fn without_slots() -> bool {
-        WITHOUT_SLOTS.load(std::sync::atomic::Ordering::Relaxed)
-    }
     use std::os::fd::{AsRawFd, OwnedFd};
 
     fn command(script: &str, out: RawFd, extra: Vec<(RawFd, RawFd)>) -> Command {

@@ -303,14 +303,15 @@ impl Reactor {
         os::epoll::delete(&self.epoll, fd);
     }
 
-    /// Before blocking after a burst (start-up, a reload, a restart storm):
-    /// give memory the burst used and freed back to the system, so that an
-    /// idle tend is as small as its live state.
+    /// A burst (start-up, a reload, a restart storm: 256 events or more)
+    /// happened since memory was last given back.
+    fn burst_pending(&self) -> bool {
+        self.events.next() - self.trimmed_at >= 256
+    }
+
+    /// Going idle after a burst: give memory the burst used and freed back
+    /// to the system, so that an idle tend is as small as its live state.
     fn release_after_burst(&mut self) {
-        const BURST: u64 = 256;
-        if self.events.next() - self.trimmed_at < BURST {
-            return;
-        }
         self.trimmed_at = self.events.next();
         self.queue.shrink_to(64);
         self.event_lines.clear();
@@ -337,9 +338,22 @@ impl Reactor {
                 self.flush_stdout_before_exit();
                 return code;
             }
-            self.release_after_burst();
             self.arm_timer();
-            let n = match self.epoll.wait(&mut evs, EpollTimeout::NONE) {
+            // After a burst, and only once nothing more is ready (tend is
+            // going idle, not in the middle of a storm), give back the
+            // memory the burst freed.
+            let ready = if self.burst_pending() {
+                match self.epoll.wait(&mut evs, EpollTimeout::ZERO) {
+                    Ok(0) => {
+                        self.release_after_burst();
+                        self.epoll.wait(&mut evs, EpollTimeout::NONE)
+                    }
+                    other => other,
+                }
+            } else {
+                self.epoll.wait(&mut evs, EpollTimeout::NONE)
+            };
+            let n = match ready {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
