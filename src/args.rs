@@ -20,11 +20,24 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Supervise the services defined at PATH (default ./tend.d, or /etc/tend as PID 1).
+    ///
+    /// With `-- CMD [ARG...]`, CMD is the container's main process (the
+    /// service `main`, like `tini --`): it starts once the services of
+    /// PATH are ready (no PATH: no definitions are read), gets tend's
+    /// terminal, receives the signals tend receives, and tend exits with
+    /// its status.
     Run {
         path: Option<PathBuf>,
         /// Become a child subreaper, so orphans are reaped by tend (automatic as PID 1).
         #[arg(long)]
         subreaper: bool,
+        /// With `-- CMD`: forward signals to CMD's whole process group, not
+        /// only to CMD (tini's -g).
+        #[arg(long)]
+        forward_group: bool,
+        /// The command to run as the service `main`.
+        #[arg(last = true, value_name = "CMD")]
+        cmd: Vec<String>,
     },
     /// Show services: state, pid, uptime, restarts, last exit.
     Status {

@@ -16,8 +16,24 @@ fn main() {
     }
     let cli = Cli::parse();
     let code = match &cli.command {
-        Command::Run { path, subreaper } => {
-            tend::run::run(path.as_deref(), cli.socket.as_deref(), *subreaper)
+        Command::Run {
+            path,
+            subreaper,
+            forward_group,
+            cmd,
+        } => {
+            let entry = if cmd.is_empty() && std::env::args_os().any(|a| a == "--") {
+                eprintln!(
+                    "tend: run: no command after `--` (usage: tend run [PATH] -- CMD [ARG...])"
+                );
+                std::process::exit(tend::run::EXIT_CONFIG);
+            } else {
+                (!cmd.is_empty()).then(|| tend::run::Entry {
+                    cmd: cmd.clone(),
+                    forward_group: *forward_group,
+                })
+            };
+            tend::run::run(path.as_deref(), cli.socket.as_deref(), *subreaper, entry)
         }
         Command::Check { path } => tend::run::check(path),
         Command::DetectType { timeout, cmd } => tend::detect::run(timeout, cmd),

@@ -129,6 +129,10 @@ pub struct ServiceSpec {
     pub tasks_max: Option<u64>,
     /// CPU quota as (quota_us, period_us).
     pub cpu_max: Option<(u64, u64)>,
+    /// The command of `tend run [PATH] -- CMD` (SPEC §8), never set by a
+    /// definition: it gets tend's own stdin, stdout and stderr (and the
+    /// terminal), its end ends tend, and its exit status is tend's.
+    pub entrypoint: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,6 +225,7 @@ impl ServiceSpec {
             memory_max: None,
             tasks_max: None,
             cpu_max: None,
+            entrypoint: false,
         }
     }
 }

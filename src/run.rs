@@ -2,7 +2,8 @@
 //! control socket), and hand over to the reactor.
 
 use crate::load::{self, Diagnostic, Severity};
-use crate::reactor::Reactor;
+use crate::model::{Config, RestartPolicy, ServiceSpec};
+use crate::reactor::{Entrypoint, Reactor};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -39,7 +40,25 @@ pub fn check(path: &Path) -> i32 {
     }
 }
 
-pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 {
+/// `tend run [PATH] -- CMD` (SPEC §8): the command, and where forwarded
+/// signals go.
+pub struct Entry {
+    pub cmd: Vec<String>,
+    pub forward_group: bool,
+}
+
+/// The name of the entrypoint's service.
+pub const MAIN: &str = "main";
+
+/// What definitions may not be named when there is an entrypoint.
+pub const ENTRY_RESERVED: &[(&str, &str)] = &[(MAIN, "the command of `tend run PATH -- CMD`")];
+
+pub fn run(
+    path: Option<&Path>,
+    socket: Option<&Path>,
+    _subreaper: bool,
+    entry: Option<Entry>,
+) -> i32 {
     crate::os::ensure_stdio();
     // tend's own supervisor (systemd, podman) talks to tend, not to the
     // services: keep its variables out of what they inherit.
@@ -57,19 +76,39 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
         unsafe { std::env::remove_var(var) };
     }
     let pid1 = std::process::id() == 1;
-    let path = path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(if pid1 { "/etc/tend" } else { "./tend.d" }));
-    let loaded = match load::load(&path) {
-        Ok(l) => l,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            eprintln!("tend: refusing to start: errors in {}", path.display());
-            return EXIT_CONFIG;
+    // The entrypoint without PATH reads no definitions at all.
+    let path = match (path, &entry) {
+        (Some(p), _) => Some(p.to_path_buf()),
+        (None, Some(_)) => None,
+        (None, None) => Some(PathBuf::from(if pid1 { "/etc/tend" } else { "./tend.d" })),
+    };
+    // Like tini, the bare entrypoint says nothing of its own but errors.
+    let quiet = entry.is_some() && path.is_none();
+    let mut config = match &path {
+        None => Config {
+            supervisor: Default::default(),
+            services: Vec::new(),
+        },
+        Some(path) => {
+            let reserved = if entry.is_some() { ENTRY_RESERVED } else { &[] };
+            match load::load_reserving(path, reserved) {
+                Ok(loaded) => {
+                    print_diagnostics(&loaded.warnings);
+                    loaded.config
+                }
+                Err(diags) => {
+                    print_diagnostics(&diags);
+                    eprintln!("tend: refusing to start: errors in {}", path.display());
+                    return EXIT_CONFIG;
+                }
+            }
         }
     };
-    print_diagnostics(&loaded.warnings);
-    let mut config = loaded.config;
+    if let Some(e) = &entry {
+        let main = main_service(e, &config.services);
+        let at = config.services.partition_point(|s| s.name.as_str() < MAIN);
+        config.services.insert(at, main);
+    }
     config.resolve_defaults();
     let socket_path = match (
         socket,
@@ -82,10 +121,28 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
         _ => crate::cli::socket_path(None),
     };
     let listener = match bind(&socket_path, config.supervisor.socket_group.as_deref()) {
-        Ok(l) => l,
+        Ok(l) => Some(l),
+        // A wrapper must run its command wherever tini would: without a
+        // control socket if it has to (another tend holds the default one,
+        // a read-only /run).
+        Err(e) if entry.is_some() => {
+            if !quiet {
+                eprintln!(
+                    "tend: warning: control socket {}: {e}; running without one",
+                    socket_path.display()
+                );
+            }
+            None
+        }
         Err(e) => {
             eprintln!("tend: fatal: control socket {}: {e}", socket_path.display());
             return 1;
+        }
+    };
+    let bound = listener.is_some();
+    let remove_socket = || {
+        if bound {
+            let _ = std::fs::remove_file(&socket_path);
         }
     };
     // Orphans of services must come to us, whether or not we are PID 1
@@ -100,28 +157,50 @@ pub fn run(path: Option<&Path>, socket: Option<&Path>, _subreaper: bool) -> i32 
     let cgroup_root = config.supervisor.cgroup_root.clone().or(env_root);
     let cgroups = match crate::os::cgroup::setup(cgroup_root.as_deref(), pid1) {
         Ok(h) => {
-            eprintln!("tend: tracking services with {}", h.describe());
+            if !quiet {
+                eprintln!("tend: tracking services with {}", h.describe());
+            }
             Some(h)
         }
         Err(why) => {
-            eprintln!(
-                "tend: cgroups not used ({why}); tracking services by process group and \
-                 child subreaper: a process that leaves its group (setsid) is not tracked"
-            );
+            if !quiet {
+                eprintln!(
+                    "tend: cgroups not used ({why}); tracking services by process group and \
+                     child subreaper: a process that leaves its group (setsid) is not tracked"
+                );
+            }
             None
         }
     };
-    let reactor = match Reactor::new(config, path, listener, upward, cgroups) {
+    let entry = entry.map(|e| Entrypoint::new(e.forward_group, quiet));
+    let reactor = match Reactor::new(config, path, listener, upward, cgroups, entry) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tend: fatal: {e}");
-            let _ = std::fs::remove_file(&socket_path);
+            remove_socket();
             return 1;
         }
     };
     let code = reactor.run();
-    let _ = std::fs::remove_file(&socket_path);
+    remove_socket();
     code
+}
+
+/// The service `main` of the entrypoint: CMD, run once (restart `no`),
+/// critical, in tend's working directory and environment, started once
+/// every autostart service of PATH is up (`wants`, with the supervisor's
+/// rule that a failure among them keeps it from starting).
+fn main_service(e: &Entry, others: &[ServiceSpec]) -> ServiceSpec {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut s = ServiceSpec::with_defaults(MAIN, PathBuf::from("(command line)"), cwd);
+    s.exec = e.cmd.clone();
+    s.restart = RestartPolicy::No;
+    s.critical = true;
+    s.entrypoint = true;
+    s.wants = (others.iter().filter(|o| o.autostart))
+        .map(|o| o.name.clone())
+        .collect();
+    s
 }
 
 /// Bind the control socket with mode 0600 (0660 with a socket group),

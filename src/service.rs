@@ -137,6 +137,11 @@ pub enum Input {
     /// Leave `Failed`/`Completed` for `Down` so that a start request can run
     /// the service again.
     Reset,
+    /// Never start this instance: what it waits for failed for good (the
+    /// services `tend run PATH -- CMD` starts before CMD).
+    Abandon {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -502,6 +507,10 @@ impl Service {
                 fx.push(Effect::SignalAll(libc::SIGKILL));
             }
             (P::Completed | P::Failed, I::Reset) => self.enter(P::Down, now),
+            (P::Down, I::Abandon { reason }) => {
+                self.want = Want::Down;
+                self.fail(reason, now, &mut fx);
+            }
             // Everything else is stale or meaningless in this phase: a late
             // readiness message, a second ExecOk, a Down while the main
             // process lives, a Timeout without a deadline. Ignoring it is

@@ -168,6 +168,16 @@ fn all_inputs() -> Vec<(&'static str, Input)> {
         ("ExtendTimeout", Input::ExtendTimeout { by: ms(5) }),
         ("WatchdogPing", Input::WatchdogPing),
         (
+            "WatchdogInterval",
+            Input::WatchdogInterval { every: ms(50) },
+        ),
+        (
+            "Abandon",
+            Input::Abandon {
+                reason: "a requirement failed".into(),
+            },
+        ),
+        (
             "Unhealthy",
             Input::Unhealthy {
                 reason: StopReason::Health,

@@ -57,6 +57,8 @@ pub struct Supervisor {
     critical_exit: Option<i32>,
     /// `idle` services start at the latest then (boot + 5 s).
     idle_deadline: Option<Instant>,
+    /// `tend run -- CMD`: the service `main` (SPEC §8).
+    entrypoint: Option<usize>,
 }
 
 /// How long `idle` services wait at most for the other starts.
@@ -74,6 +76,7 @@ impl Supervisor {
             shutdown_timeout,
             critical_exit: None,
             idle_deadline: Some(now + IDLE_WAIT),
+            entrypoint: None,
         };
         sup.reindex();
         sup
@@ -82,6 +85,7 @@ impl Supervisor {
     fn reindex(&mut self) {
         let live = || self.services.iter().enumerate().filter(|(_, s)| !s.retired);
         self.index = live().map(|(i, s)| (s.spec.name.clone(), i)).collect();
+        self.entrypoint = live().find(|(_, s)| s.spec.entrypoint).map(|(i, _)| i);
         self.dependents = vec![Vec::new(); self.services.len()];
         for (i, s) in self.services.iter().enumerate().filter(|(_, s)| !s.retired) {
             for dep in deps_of(&s.spec) {
@@ -94,6 +98,22 @@ impl Supervisor {
 
     pub fn find(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
+    }
+
+    /// The entrypoint's service (`tend run -- CMD`), if there is one.
+    pub fn entrypoint(&self) -> Option<usize> {
+        self.entrypoint
+    }
+
+    /// tend's exit status once shutdown is over: with an entrypoint that
+    /// ran, CMD's own (SPEC §8: also after a requested shutdown); 1 if it
+    /// was never started because a service it waited for failed; else
+    /// `code`, what began the shutdown.
+    pub fn exit_code(&self, code: i32) -> i32 {
+        match self.entrypoint.map(|i| &self.services[i]) {
+            Some(m) if m.starts > 0 || m.phase == Phase::Failed => ending_code(m),
+            _ => code,
+        }
     }
 
     /// Begin supervising: start what autostarts.
@@ -251,7 +271,8 @@ impl Supervisor {
         let mut new: HashMap<String, ServiceSpec> =
             specs.into_iter().map(|s| (s.name.clone(), s)).collect();
         for i in 0..self.services.len() {
-            if self.services[i].retired {
+            // The entrypoint comes from the command line, not from PATH.
+            if self.services[i].retired || self.services[i].spec.entrypoint {
                 continue;
             }
             let name = self.services[i].spec.name.clone();
@@ -347,16 +368,16 @@ impl Supervisor {
 
     /// A critical service that ended for good (not by request) shuts
     /// everything down, and its exit status becomes tend's.
+    /// The entrypoint's end is tend's end however it came (a `tend stop
+    /// main` too); only a restart, which still wants it up, goes on.
     fn on_event(&mut self, i: usize, kind: &EventKind) {
         let s = &self.services[i];
-        if !s.spec.critical || self.shutdown != Shutdown::Running || !s.ended {
+        let over = s.ended || (Some(i) == self.entrypoint && s.want == Want::Down);
+        if !s.spec.critical || self.shutdown != Shutdown::Running || !over {
             return;
         }
         if matches!(kind, EventKind::Failed { .. } | EventKind::Down) {
-            let code = s.last_exit.map_or(1, ExitStatus::as_code);
-            // Failed with status 0 (killed by tend, say) must not look like success.
-            let failed = s.phase == Phase::Failed;
-            self.critical_exit = Some(if failed && code == 0 { 1 } else { code });
+            self.critical_exit = Some(ending_code(s));
         }
     }
 
@@ -390,9 +411,7 @@ impl Supervisor {
         }
         if self.shutdown != Shutdown::Running {
             let running = matches!(s.phase, Phase::Starting | Phase::Ready);
-            let dependents_gone = self.dependents[i]
-                .iter()
-                .all(|&d| !self.services[d].phase.has_processes());
+            let dependents_gone = !self.dependents_running(i);
             return match s.phase {
                 Phase::Backoff => Some(Input::Stop {
                     reason: StopReason::Shutdown,
@@ -402,6 +421,13 @@ impl Supervisor {
                 }),
                 _ => None,
             };
+        }
+        if Some(i) == self.entrypoint
+            && s.wants_start()
+            && s.starts == 0
+            && let Some(reason) = self.gate_failure(&s.spec)
+        {
+            return Some(Input::Abandon { reason });
         }
         match s.phase {
             Phase::Down
@@ -414,6 +440,25 @@ impl Supervisor {
             }),
             _ => None,
         }
+    }
+
+    /// Whether a service that depends on `i` still runs: directly, or
+    /// through services with no process of their own (a completed oneshot
+    /// between an app and its database keeps the database up until the app
+    /// is gone).
+    fn dependents_running(&self, i: usize) -> bool {
+        let mut seen = vec![false; self.services.len()];
+        let mut todo: Vec<usize> = self.dependents[i].clone();
+        while let Some(d) = todo.pop() {
+            if std::mem::replace(&mut seen[d], true) {
+                continue;
+            }
+            if self.services[d].phase.has_processes() {
+                return true;
+            }
+            todo.extend(&self.dependents[d]);
+        }
+        false
     }
 
     /// `idle`: spawned once every other start has been dispatched, or at
@@ -445,6 +490,19 @@ impl Supervisor {
         requires_ok && wants_ok && after_ok
     }
 
+    /// The entrypoint starts once everything it waits for (`wants`: every
+    /// autostart service of PATH) is up; one that failed for good first
+    /// keeps it from ever starting.
+    fn gate_failure(&self, spec: &ServiceSpec) -> Option<String> {
+        spec.wants.iter().find_map(|name| {
+            let d = &self.services[self.find(name)?];
+            (d.phase == Phase::Failed).then(|| {
+                let why = d.reason.as_deref().unwrap_or("failed");
+                format!("not started: `{name}` failed first ({why})")
+            })
+        })
+    }
+
     fn requirement_lost(&self, spec: &ServiceSpec) -> bool {
         spec.requires
             .iter()
@@ -462,6 +520,18 @@ impl Supervisor {
                     .is_some_and(|d| self.services[d].phase == Phase::Failed)
             })
             .map(String::as_str)
+    }
+}
+
+/// How a service's end reads as an exit status: its code, 128+N for
+/// signal N; 1 when it failed with none (never started, or killed by tend
+/// with status 0), so that a failure never looks like success.
+fn ending_code(s: &Service) -> i32 {
+    let code = s.last_exit.map_or(1, ExitStatus::as_code);
+    if s.phase == Phase::Failed && code == 0 {
+        1
+    } else {
+        code
     }
 }
 

@@ -215,6 +215,116 @@ fn shutdown_stops_dependents_first_and_independents_together() {
 }
 
 #[test]
+fn shutdown_order_holds_through_a_completed_oneshot() {
+    let mut migrate = svc("migrate", &["db"]);
+    migrate.kind = ServiceType::Oneshot;
+    let mut w = World::new(vec![svc("db", &[]), migrate, svc("app", &["migrate"])]);
+    w.exec_ok("db");
+    w.exec_ok("migrate");
+    w.die("migrate", 0);
+    w.exec_ok("app");
+    assert_eq!(w.phase("app"), Phase::Ready);
+    w.log.clear();
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    assert_eq!(
+        w.log,
+        [
+            "- shutdown-started",
+            "app stopping",
+            "app SIGTERM",
+            "app SIGCONT"
+        ]
+    );
+    w.die("app", 0);
+    assert!(w.log.contains(&"db stopping".to_string()), "{:?}", w.log);
+}
+
+fn entrypoint(wants: &[&str]) -> ServiceSpec {
+    let mut m = svc("main", &[]);
+    m.entrypoint = true;
+    m.critical = true;
+    m.restart = RestartPolicy::No;
+    m.wants = wants.iter().map(|w| w.to_string()).collect();
+    m
+}
+
+#[test]
+fn the_entrypoint_starts_once_its_sidecars_are_up_and_its_status_is_tends() {
+    let mut w = World::new(vec![entrypoint(&["db"]), svc("db", &[])]);
+    assert_eq!(w.phase("main"), Phase::Down);
+    w.exec_ok("db");
+    assert_eq!(w.phase("main"), Phase::Starting);
+    w.exec_ok("main");
+    // A requested shutdown: CMD's own status is tend's (143: TERM).
+    let fx = w.sup.begin_shutdown(143, w.now);
+    w.run(fx);
+    assert!(
+        !w.log.contains(&"db stopping".to_string()),
+        "main goes first"
+    );
+    let i = w.idx("main");
+    let pid = w.sup.services[i].main_pid.unwrap();
+    let fx = w.sup.input(
+        i,
+        Input::Exited {
+            pid,
+            status: ExitStatus::Code(0),
+            others_alive: false,
+        },
+        w.now,
+    );
+    w.run(fx);
+    let fx = w.sup.input(i, Input::Down, w.now);
+    w.run(fx);
+    w.die("db", 0);
+    assert!(w.sup.finished());
+    assert_eq!(w.sup.exit_code(143), 0, "CMD trapped TERM and exited 0");
+}
+
+#[test]
+fn a_sidecar_that_fails_first_keeps_the_entrypoint_from_starting() {
+    let mut init = svc("init", &[]);
+    init.kind = ServiceType::Oneshot;
+    init.restart = RestartPolicy::No;
+    let mut w = World::new(vec![
+        init,
+        entrypoint(&["init", "other"]),
+        svc("other", &[]),
+    ]);
+    w.exec_ok("init");
+    w.exec_ok("other");
+    w.die("init", 3);
+    assert_eq!(w.phase("main"), Phase::Failed);
+    assert_eq!(w.spawned.iter().filter(|&&i| i == w.idx("main")).count(), 0);
+    assert!(matches!(w.sup.shutdown, Shutdown::Stopping { .. }));
+    assert!(w.log.contains(&"other stopping".to_string()));
+    let reason = w.sup.services[w.idx("main")].reason.clone().unwrap();
+    assert_eq!(
+        reason,
+        "not started: `init` failed first (exited with exit 3)"
+    );
+    assert_eq!(w.sup.exit_code(0), 1);
+}
+
+#[test]
+fn stopping_the_entrypoint_ends_tend_and_restarting_it_does_not() {
+    let mut w = World::new(vec![entrypoint(&[])]);
+    w.exec_ok("main");
+    let i = w.idx("main");
+    let fx = w.sup.request_restart(&[i], w.now);
+    w.run(fx);
+    w.die("main", 0);
+    assert_eq!(w.sup.shutdown, Shutdown::Running, "{:?}", w.log);
+    assert_eq!(w.phase("main"), Phase::Starting);
+    w.exec_ok("main");
+    let fx = w.sup.request_stop(&[i], w.now);
+    w.run(fx);
+    w.die("main", 0);
+    assert_eq!(w.sup.shutdown, Shutdown::Stopping { code: 0 });
+}
+
+#[test]
 fn a_second_shutdown_request_kills_everything() {
     let mut w = World::new(vec![svc("a", &[]), svc("b", &[])]);
     w.exec_ok("a");

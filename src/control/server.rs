@@ -11,6 +11,7 @@ use nix::sys::epoll::EpollFlags;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
@@ -74,7 +75,7 @@ pub fn group_id(g: &str) -> std::io::Result<u32> {
 
 impl Reactor {
     pub(crate) fn accept(&mut self) {
-        while let Ok((stream, _)) = self.listener.accept() {
+        while let Some(Ok((stream, _))) = self.listener.as_ref().map(UnixListener::accept) {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
@@ -391,8 +392,14 @@ impl Reactor {
         let name = req["name"].as_str().unwrap_or("");
         let n = req["lines"].as_u64().unwrap_or(100) as usize;
         let follow = req["follow"].as_bool().unwrap_or(false);
-        if self.sup.find(name).is_none() {
+        let Some(i) = self.sup.find(name) else {
             return self.fail(id, &format!("unknown service: {name}"), 3);
+        };
+        if self.sup.services[i].spec.entrypoint {
+            let msg = format!(
+                "{name}'s output is not captured: it goes straight to tend's own stdout and stderr"
+            );
+            return self.fail(id, &msg, 1);
         }
         // A service that never wrote anything has no log state yet.
         let lines = self.logs.tail(name, n).unwrap_or_default();

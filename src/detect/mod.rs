@@ -437,7 +437,8 @@ impl Watch {
     /// pipes, so nothing the main process said before dying is missed).
     fn handle_signals(&mut self, sigfd: &OwnedFd) {
         let mut chld = false;
-        while let Some(sig) = os::read_signal(sigfd.as_raw_fd()) {
+        while let Some(got) = os::read_signal(sigfd.as_raw_fd()) {
+            let sig = got.signo;
             match sig {
                 libc::SIGCHLD => chld = true,
                 libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT => {

@@ -108,7 +108,20 @@ pub struct DepRef {
 /// Loads PATH (a directory or one TOML file). `Err` carries all the
 /// diagnostics found (errors and warnings), never just the first.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    let mut c = Collector::default();
+    load_reserving(path, &[])
+}
+
+/// Like [`load`], with names no definition may take: `tend run PATH --
+/// CMD` reserves `main`, the name of CMD's service. `why` says what holds
+/// the name.
+pub fn load_reserving(
+    path: &Path,
+    reserved: &[(&'static str, &'static str)],
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut c = Collector {
+        reserved: reserved.to_vec(),
+        ..Collector::default()
+    };
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => load_dir(&mut c, path),
         Ok(_) => load_file(&mut c, path, FileRole::Single),
@@ -132,6 +145,8 @@ struct Collector {
     /// had errors (so that dependents are not told it is unknown).
     defined: BTreeMap<String, Loc>,
     supervisor: Option<SupervisorSpec>,
+    /// (name, what holds it): see [`load_reserving`].
+    reserved: Vec<(&'static str, &'static str)>,
 }
 
 impl Collector {
@@ -141,6 +156,18 @@ impl Collector {
 
     /// Registers `name` at `loc`; false (and an error) if already defined.
     fn define(&mut self, name: &str, loc: &Loc) -> bool {
+        if let Some((_, holder)) = self.reserved.iter().find(|(n, _)| *n == name) {
+            // A whole-file definition (NAME.toml, NAME.service, NAME/) is
+            // pointed at from its first line.
+            let mut at = loc.clone();
+            if at.line == 0 {
+                (at.line, at.col) = (1, 1);
+            }
+            let msg =
+                format!("service `{name}`: the name is taken by {holder}; rename this definition");
+            self.diags.push(at.diag(Severity::Error, msg));
+            return false;
+        }
         if let Some(first) = self.defined.get(name) {
             let msg = format!("service `{name}` is defined twice: first at {first}, again here");
             self.diags.push(loc.diag(Severity::Error, msg));

@@ -7,7 +7,7 @@
 //! `tend | NAME: N lines dropped` notice is queued before any further line.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 /// At most this many bytes of output wait for stdout.
 pub const STDOUT_MAX: usize = 1 << 20;
@@ -17,6 +17,8 @@ pub const LOW_WATER: usize = STDOUT_MAX / 2;
 #[derive(Debug)]
 pub(crate) struct StdoutSink {
     fd: RawFd,
+    /// How writes avoid blocking without touching what others share.
+    how: Nonblocking,
     /// We set O_NONBLOCK ourselves (and must clear it in `restore`).
     set_nonblock: bool,
     buf: Vec<u8>,
@@ -30,12 +32,37 @@ pub(crate) struct StdoutSink {
     warning: Option<String>,
 }
 
-use crate::os::{fd_flags as get_flags, is_pipe_or_socket, set_fd_flags as set_flags};
+use crate::os::{StdoutKind, fd_flags as get_flags, set_fd_flags as set_flags};
+
+/// O_NONBLOCK is a flag of the open file description, which tend shares
+/// with whoever else holds its stdout: the shell, and the entrypoint's CMD,
+/// whose writes would then fail with EAGAIN. So tend opens the pipe anew
+/// (its own description) or asks per call (sockets); only where neither
+/// works does it set the shared flag (and clears it at exit).
+#[derive(Debug)]
+enum Nonblocking {
+    /// A regular file or a terminal: plain writes.
+    Plain,
+    /// The same pipe through a description of tend's own.
+    OwnPipe(std::os::fd::OwnedFd),
+    /// `send(MSG_DONTWAIT)` on the socket.
+    PerCall,
+    /// O_NONBLOCK on the shared description (or nothing could be done).
+    Shared,
+}
 
 impl StdoutSink {
     pub fn new(fd: RawFd) -> StdoutSink {
         let mut set_nonblock = false;
-        if is_pipe_or_socket(fd)
+        let how = match crate::os::stdout_kind(fd) {
+            StdoutKind::Other => Nonblocking::Plain,
+            StdoutKind::Socket => Nonblocking::PerCall,
+            StdoutKind::Pipe => match crate::os::reopen_pipe_nonblocking(fd) {
+                Some(own) => Nonblocking::OwnPipe(own),
+                None => Nonblocking::Shared,
+            },
+        };
+        if matches!(how, Nonblocking::Shared)
             && let Some(flags) = get_flags(fd)
             && flags & libc::O_NONBLOCK == 0
         {
@@ -43,6 +70,7 @@ impl StdoutSink {
         }
         StdoutSink {
             fd,
+            how,
             set_nonblock,
             buf: Vec::new(),
             head: 0,
@@ -143,7 +171,12 @@ impl StdoutSink {
                 break;
             }
             let data = &self.buf[self.head..];
-            let err = match crate::os::write_some(self.fd, data) {
+            let written = match &self.how {
+                Nonblocking::OwnPipe(own) => crate::os::write_some(own.as_raw_fd(), data),
+                Nonblocking::PerCall => crate::os::send_nonblocking(self.fd, data),
+                Nonblocking::Plain | Nonblocking::Shared => crate::os::write_some(self.fd, data),
+            };
+            let err = match written {
                 Ok(n) => {
                     self.head += n;
                     continue;

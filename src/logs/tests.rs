@@ -383,17 +383,38 @@ fn services_never_interleave_mid_line() {
 }
 
 #[test]
-fn nonblocking_only_for_pipes_and_sockets() {
+fn a_full_stdout_never_blocks_and_its_shared_flags_stay_as_they_were() {
     let flags = |fd: RawFd| {
         // SAFETY: plain fcntl.
         unsafe { libc::fcntl(fd, libc::F_GETFL) }
     };
+    // A pipe and a socket: both shared with others (a shell, the
+    // entrypoint's CMD), so tend must not make them non-blocking for all.
     let pipe = Pipe::new();
-    let mut logs = Logs::new(pipe.w);
-    assert_ne!(flags(pipe.w) & libc::O_NONBLOCK, 0);
-    logs.restore();
-    assert_eq!(flags(pipe.w) & libc::O_NONBLOCK, 0);
-    drop(logs);
+    let mut sv = [0 as RawFd; 2];
+    // SAFETY: valid out-array; both fds are closed below.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) },
+        0
+    );
+    for fd in [pipe.w, sv[1]] {
+        let mut logs = Logs::new(fd);
+        assert_eq!(flags(fd) & libc::O_NONBLOCK, 0);
+        // Far more than the pipe or socket buffer holds, nobody reading:
+        // this returns, with the rest waiting for EPOLLOUT.
+        let line = vec![b'x'; 1000];
+        for _ in 0..2000 {
+            logs.ingest("x", Stream::Stdout, &line);
+            logs.ingest("x", Stream::Stdout, b"\n");
+        }
+        assert!(logs.stdout_pending());
+        assert_eq!(flags(fd) & libc::O_NONBLOCK, 0);
+    }
+    // SAFETY: closing the socketpair made above.
+    unsafe {
+        libc::close(sv[0]);
+        libc::close(sv[1]);
+    }
 
     let dir = TempDir::new();
     let path = dir.0.join("out");

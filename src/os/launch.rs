@@ -74,6 +74,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         stderr: ctx.stderr,
         extra_fds: ctx.extra_fds.clone(),
         new_process_group: true,
+        foreground: false,
         display: first.clone(),
         pid_env: ctx.pid_env,
         cgroup: ctx.cgroup,

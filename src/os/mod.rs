@@ -7,25 +7,17 @@ pub mod net;
 pub mod notify;
 pub mod sched;
 pub mod spawn;
+pub mod tty;
 
 use crate::event::ExitStatus;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-/// The signals tend handles through its signalfd.
-pub const HANDLED: &[i32] = &[
-    libc::SIGCHLD,
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGPIPE,
-];
-
-/// Block every asynchronous signal (they arrive through a signalfd) and
-/// ignore the tty-job signals, as tini does: tend must not stop on SIGTTOU
-/// when a service grabs the terminal. Returns the signalfd.
+/// Block every asynchronous signal and receive them all through one
+/// signalfd, which is returned. Only the synchronous ones (a fault in tend
+/// itself) keep their default action. Nothing is ignored: the entrypoint
+/// forwards what it receives (SPEC §8), and a blocked SIGTTOU or SIGTTIN
+/// counts as ignored for the terminal, so tend never stops on it when a
+/// service holds the terminal.
 pub fn signals_to_fd() -> std::io::Result<OwnedFd> {
     // SAFETY: plain libc calls on locally owned sigset_t values.
     unsafe {
@@ -45,14 +37,7 @@ pub fn signals_to_fd() -> std::io::Result<OwnedFd> {
         if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
-        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-        let mut handled: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut handled);
-        for &s in HANDLED {
-            libc::sigaddset(&mut handled, s);
-        }
-        let fd = libc::signalfd(-1, &handled, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -60,14 +45,33 @@ pub fn signals_to_fd() -> std::io::Result<OwnedFd> {
     }
 }
 
+/// One signal read from the signalfd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub signo: i32,
+    /// The sender's pid (0 when it is outside tend's PID namespace).
+    pub sender: i32,
+}
+
+impl Received {
+    /// tend raised it itself: SIGPIPE after a write to a closed socket,
+    /// SIGXFSZ past the file size limit. Never something to pass on.
+    pub fn self_inflicted(&self) -> bool {
+        self.sender != 0 && self.sender == std::process::id() as i32
+    }
+}
+
 /// Next pending signal from the signalfd, if any.
-pub fn read_signal(fd: RawFd) -> Option<i32> {
+pub fn read_signal(fd: RawFd) -> Option<Received> {
     // SAFETY: reading a signalfd_siginfo-sized record into a zeroed struct.
     unsafe {
         let mut info: libc::signalfd_siginfo = std::mem::zeroed();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         let n = libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size);
-        (n == size as isize).then_some(info.ssi_signo as i32)
+        (n == size as isize).then_some(Received {
+            signo: info.ssi_signo as i32,
+            sender: info.ssi_pid as i32,
+        })
     }
 }
 
@@ -211,15 +215,59 @@ pub fn set_fd_flags(fd: RawFd, flags: libc::c_int) -> bool {
     unsafe { libc::fcntl(fd, libc::F_SETFL, flags) == 0 }
 }
 
-/// Whether `fd` is a FIFO or a socket (where writes may block for ever).
-pub fn is_pipe_or_socket(fd: RawFd) -> bool {
+/// What tend's stdout is, for how to write it without blocking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StdoutKind {
+    Pipe,
+    Socket,
+    /// A regular file, a terminal, /dev/null: writes do not stall for ever.
+    Other,
+}
+
+pub fn stdout_kind(fd: RawFd) -> StdoutKind {
     // SAFETY: fstat writes into a zeroed stat struct we own.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return false;
+        return StdoutKind::Other;
     }
-    let fmt = st.st_mode & libc::S_IFMT;
-    fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => StdoutKind::Pipe,
+        libc::S_IFSOCK => StdoutKind::Socket,
+        _ => StdoutKind::Other,
+    }
+}
+
+/// The pipe on `fd` opened again through /proc: the same pipe, with an
+/// open file description of tend's own, non-blocking (so the description
+/// shared with others keeps its flags). None where /proc cannot do it.
+pub fn reopen_pipe_nonblocking(fd: RawFd) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}")).ok()?;
+    // SAFETY: open on a NUL-terminated path; the fd is wrapped at once.
+    let own = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    // SAFETY: a fresh fd that nothing else owns.
+    (own >= 0).then(|| unsafe { OwnedFd::from_raw_fd(own) })
+}
+
+/// One `send(MSG_DONTWAIT)` on a socket: non-blocking for this call only.
+pub fn send_nonblocking(fd: RawFd, data: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: sends from a live slice of `data.len()` bytes.
+    let n = unsafe {
+        libc::send(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n.unsigned_abs())
 }
 
 /// One `write(2)`: how much went out, or the error (`WouldBlock` on a full

@@ -90,6 +90,9 @@ pub struct Command {
     pub extra_fds: Vec<(RawFd, RawFd)>,
     /// Own process group (services), or stay in tend's (never used yet).
     pub new_process_group: bool,
+    /// Make the child's new process group the foreground group of the
+    /// terminal on its stdin (the entrypoint's CMD on a terminal).
+    pub foreground: bool,
     /// For messages: what the user wrote as the program.
     pub display: String,
     /// The cgroup the child starts in, so that no process of the service
@@ -486,6 +489,13 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
         }
         if cmd.new_process_group && libc::setpgid(0, 0) != 0 {
             die(a.report, Stage::ProcessGroup, errno());
+        }
+        // Before anything runs in the new group, so that its first read
+        // of the terminal cannot meet SIGTTIN. SIGTTOU is still blocked
+        // here, which lets a background group take the terminal; a
+        // terminal that is gone changes nothing.
+        if cmd.foreground && cmd.new_process_group {
+            libc::tcsetpgrp(cmd.stdin, libc::getpid());
         }
         for &sig in a.ignored {
             libc::signal(sig, libc::SIG_DFL);

@@ -50,32 +50,54 @@ impl Reactor {
         }
     }
 
-    /// Every process of the service: its cgroup, or its process group and
-    /// the group of a main process that left it (a daemon that called
-    /// setsid). The main process is also signalled directly: right after
-    /// fork it may not have joined its cgroup or group yet, and the signal
-    /// must not be lost (it stays pending until the child unblocks it).
+    /// Every process of the service, each signalled once (a second SIGTERM
+    /// means "quit now" to many programs): its cgroup, or its process group
+    /// and the group of a main process that left it (a daemon that called
+    /// setsid). The main process is signalled directly where the cgroup's
+    /// list did not show it (it could not be read), so that a stop is never
+    /// lost.
     pub(crate) fn signal_all(&mut self, i: usize, sig: i32) {
         let main = self.sup.services[i].live_main_pid();
-        if let Some(main) = main {
-            os::signal_pid(main, sig);
-        }
         if let Some(cg) = &self.rt[i].cgroup {
-            let _ = if sig == libc::SIGKILL {
-                cg.kill()
-            } else {
-                cg.signal_all(sig).map(|_| ())
-            };
+            if sig == libc::SIGKILL {
+                if cg.kill().is_err()
+                    && let Some(main) = main
+                {
+                    os::signal_pid(main, sig);
+                }
+                return;
+            }
+            let pids = cg.pids();
+            for &p in &pids {
+                os::signal_pid(p, sig);
+            }
+            if let Some(main) = main.filter(|m| !pids.contains(m)) {
+                os::signal_pid(main, sig);
+            }
             return;
         }
         let pgid = self.rt[i].pgid;
-        if let Some(pgid) = pgid {
-            os::signal_group(pgid, sig);
+        match pgid {
+            Some(pgid) => {
+                os::signal_group(pgid, sig);
+            }
+            None => {
+                if let Some(main) = main {
+                    os::signal_pid(main, sig);
+                }
+            }
         }
         if let Some(main) = main.filter(|&p| Some(p) != pgid)
-            && let Some((_, g)) = os::parent_and_group(main).filter(|&(_, g)| g == main)
+            && let Some((_, g)) = os::parent_and_group(main)
+            && Some(g) != pgid
         {
-            os::signal_group(g, sig);
+            // The main process left the service's group: its own group
+            // (setsid), or just itself.
+            if g == main {
+                os::signal_group(g, sig);
+            } else {
+                os::signal_pid(main, sig);
+            }
         }
     }
 
@@ -179,11 +201,21 @@ impl Reactor {
             extra.push(("NOTIFY_SOCKET".into(), n.env_value.clone()));
         }
         let pid_env = spec.watchdog.map(|_| "WATCHDOG_PID");
-        let prepared = self.launch(i, &spec.exec, &extra, extra_fds, pid_env, r.cgroup.as_ref());
+        let entrypoint = spec.entrypoint;
+        let prepared = self
+            .prepare(i, &spec.exec, &extra, extra_fds, pid_env, r.cgroup.as_ref())
+            .and_then(|mut cmd| {
+                cmd.foreground =
+                    entrypoint && self.entry.as_ref().is_some_and(|e| e.takes_terminal());
+                spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
+            });
         let now = Instant::now();
         let child = match prepared {
             Ok(child) => child,
             Err(error) => {
+                if entrypoint {
+                    eprintln!("tend: {}", without_os_error(&error));
+                }
                 let fx = self.sup.input(i, Input::SpawnFailed { error }, now);
                 self.queue.extend(fx);
                 return;
@@ -198,6 +230,11 @@ impl Reactor {
         if let Some((r, _w, _)) = ready_pipe {
             let _ = self.register(r.as_raw_fd(), T_READYFD | i as u64, EpollFlags::EPOLLIN);
             self.rt[i].ready_pipe = Some(r);
+        }
+        // The entrypoint's CMD that cannot run says so in one line, as a
+        // shell would (tend exits 127 or 126 with it).
+        if let (true, Err(e)) = (entrypoint, &child.exec) {
+            eprintln!("tend: {}", without_os_error(e));
         }
         // The spawn returned after the child's exec (or its failure).
         let exec = match child.exec {
@@ -350,9 +387,34 @@ impl Reactor {
         pid_env: Option<&'static str>,
         cgroup: Option<&cgroup::ServiceCgroup>,
     ) -> Result<spawn::Child, String> {
+        let cmd = self.prepare(i, argv, extra_env, extra_fds, pid_env, cgroup)?;
+        spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
+    }
+
+    /// The command `launch` runs. The entrypoint's processes get tend's
+    /// own stdin, stdout and stderr; every other service's get /dev/null
+    /// and its output pipes.
+    fn prepare(
+        &self,
+        i: usize,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        extra_fds: Vec<(RawFd, RawFd)>,
+        pid_env: Option<&'static str>,
+        cgroup: Option<&cgroup::ServiceCgroup>,
+    ) -> Result<spawn::Command, String> {
         let spec = &self.sup.services[i].spec;
         let r = &self.rt[i];
-        let cmd = launch::prepare(&launch::Context {
+        let (stdin, stdout, stderr) = if spec.entrypoint {
+            (0, 1, 2)
+        } else {
+            (
+                self.devnull.as_raw_fd(),
+                r.out.1.as_raw_fd(),
+                r.err.1.as_raw_fd(),
+            )
+        };
+        launch::prepare(&launch::Context {
             argv,
             working_dir: &spec.working_dir,
             environment: &spec.environment,
@@ -360,14 +422,13 @@ impl Reactor {
             user: spec.user.as_deref(),
             group: spec.group.as_deref(),
             extra_env,
-            stdin: self.devnull.as_raw_fd(),
-            stdout: r.out.1.as_raw_fd(),
-            stderr: r.err.1.as_raw_fd(),
+            stdin,
+            stdout,
+            stderr,
             extra_fds,
             pid_env,
             cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
-        })?;
-        spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
+        })
     }
 
     /// A helper command of service `i` (stop-exec, reload-exec), in the
@@ -402,5 +463,13 @@ impl Reactor {
                 self.queue.extend(fx);
             }
         }
+    }
+}
+
+/// `exec x: No such file or directory`, without std's ` (os error 2)`.
+fn without_os_error(message: &str) -> &str {
+    match message.rfind(" (os error ") {
+        Some(k) if message.ends_with(')') => &message[..k],
+        _ => message,
     }
 }

@@ -24,7 +24,18 @@ impl Reactor {
     /// Re-read PATH and make the running set match it. On any error,
     /// nothing changes and the errors come back.
     pub(crate) fn reload_config(&mut self) -> Result<Reconfigured, Vec<String>> {
-        let loaded = crate::load::load(&self.config_path)
+        let Some(path) = &self.config_path else {
+            return Err(vec![
+                "no definitions to re-read: `tend run -- CMD` was started without PATH".into(),
+            ]);
+        };
+        // The entrypoint's `main` comes from the command line, and the
+        // name stays reserved (the supervisor keeps that service as it is).
+        let reserved = match self.entry {
+            Some(_) => crate::run::ENTRY_RESERVED,
+            None => &[],
+        };
+        let loaded = crate::load::load_reserving(path, reserved)
             .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         for w in &loaded.warnings {
             self.system_line(&w.to_string());

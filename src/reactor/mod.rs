@@ -11,6 +11,7 @@
 
 mod children;
 mod config;
+mod entrypoint;
 mod probes;
 mod readiness;
 
@@ -30,6 +31,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
+
+pub use entrypoint::Entrypoint;
 
 /// epoll tokens: the high 32 bits say what, the low 32 bits which one.
 const T_SIGNAL: u64 = 0;
@@ -136,13 +139,17 @@ pub struct Reactor {
     pub logs: Logs,
     /// `[supervisor]` settings (the services live in `sup`, once).
     pub settings: SupervisorSpec,
-    pub config_path: PathBuf,
+    /// What reload-config re-reads (None: `tend run -- CMD` without PATH).
+    pub config_path: Option<PathBuf>,
+    /// `tend run [PATH] -- CMD`: how CMD (the service `main`) is treated.
+    pub(crate) entry: Option<Entrypoint>,
     pub(crate) rt: Vec<Runtime>,
     epoll: Epoll,
     sigfd: OwnedFd,
     timer: TimerFd,
     timer_armed: Option<Instant>,
-    pub(crate) listener: UnixListener,
+    /// The control socket (None when the entrypoint could not bind it).
+    pub(crate) listener: Option<UnixListener>,
     pub(crate) conns: HashMap<u64, Conn>,
     /// `[supervisor] http`: the listener and its connections.
     pub(crate) http: Option<std::net::TcpListener>,
@@ -174,10 +181,11 @@ pub struct Reactor {
 impl Reactor {
     pub fn new(
         config: Config,
-        config_path: PathBuf,
-        listener: UnixListener,
+        config_path: Option<PathBuf>,
+        listener: Option<UnixListener>,
         upward: Option<String>,
         cgroups: Option<cgroup::Hierarchy>,
+        entry: Option<Entrypoint>,
     ) -> std::io::Result<Reactor> {
         let now = Instant::now();
         let sigfd = os::signals_to_fd()?;
@@ -192,7 +200,9 @@ impl Reactor {
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
         )?;
-        listener.set_nonblocking(true)?;
+        if let Some(l) = &listener {
+            l.set_nonblocking(true)?;
+        }
         let events = EventLog::new(
             config.supervisor.event_retention,
             config.supervisor.event_journal.as_deref(),
@@ -222,6 +232,7 @@ impl Reactor {
             logs,
             settings,
             config_path,
+            entry,
             rt,
             epoll,
             sigfd,
@@ -249,7 +260,9 @@ impl Reactor {
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
-        r.register(r.listener.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
+        if let Some(l) = &r.listener {
+            r.register(l.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
+        }
         let mut r = r;
         if let Some(addr) = r.settings.http.clone() {
             let l = crate::control::http::bind(&addr)
@@ -393,7 +406,9 @@ impl Reactor {
 
     fn finished_code(&self) -> Option<i32> {
         match self.sup.shutdown {
-            crate::supervisor::Shutdown::Stopping { code } if self.sup.finished() => Some(code),
+            crate::supervisor::Shutdown::Stopping { code } if self.sup.finished() => {
+                Some(self.sup.exit_code(code))
+            }
             _ => None,
         }
     }
@@ -439,10 +454,18 @@ impl Reactor {
 
     fn on_signals(&mut self) {
         let mut reap = false;
-        while let Some(sig) = os::read_signal(self.sigfd.as_raw_fd()) {
-            match sig {
+        while let Some(got) = os::read_signal(self.sigfd.as_raw_fd()) {
+            match got.signo {
                 libc::SIGCHLD => reap = true,
-                libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
+                // The entrypoint exits 128+N if CMD never ran (else with
+                // CMD's own status).
+                sig @ (libc::SIGTERM | libc::SIGINT) => {
+                    let code = if self.entry.is_some() { 128 + sig } else { 0 };
+                    let fx = self.sup.begin_shutdown(code, Instant::now());
+                    self.apply(fx);
+                }
+                _ if self.entry.is_some() => self.forward_signal(got),
+                libc::SIGQUIT => {
                     let fx = self.sup.begin_shutdown(0, Instant::now());
                     self.apply(fx);
                 }
@@ -455,8 +478,33 @@ impl Reactor {
         }
     }
 
+    /// The entrypoint passes every other signal on to CMD (SPEC §8); one
+    /// that finds no CMD running is dropped, and said so.
+    fn forward_signal(&mut self, got: os::Received) {
+        let (Some(entry), Some(i)) = (&self.entry, self.sup.entrypoint()) else {
+            return;
+        };
+        if got.self_inflicted() {
+            return;
+        }
+        let main = self.sup.services[i].live_main_pid();
+        if !entry.forward(got.signo, main, self.rt[i].pgid) {
+            let line = format!(
+                "SIG{} not forwarded: main is not running",
+                crate::event::signal_name(got.signo)
+            );
+            self.system_line(&line);
+        }
+    }
+
     /// Reap every exited child: ours, and orphans re-parented to us.
     fn reap(&mut self) {
+        if let (Some(entry), Some(i)) = (&self.entry, self.sup.entrypoint())
+            && let Some(pid) = self.sup.services[i].live_main_pid()
+            && os::tty::stopped_child(pid).is_some()
+        {
+            entry.main_stopped(pid);
+        }
         while let Some((pid, status)) = os::reap_one() {
             match self.pids.remove(&pid) {
                 Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
@@ -486,6 +534,11 @@ impl Reactor {
     }
 
     fn main_exited(&mut self, i: usize, pid: i32, status: ExitStatus) {
+        if self.sup.services[i].spec.entrypoint
+            && let Some(entry) = &self.entry
+        {
+            entry.main_gone();
+        }
         // What the process said before it died comes first.
         self.check_ready_fd(i);
         self.drain_notify(i);
@@ -597,7 +650,18 @@ impl Reactor {
                 _ => cached.insert(std::rc::Rc::from(name)).clone(),
             }
         });
-        let line = human_line(service.as_deref(), &kind);
+        let quiet = self.entry.as_ref().is_some_and(|e| e.quiet)
+            || (i != NO_SERVICE && self.sup.services[i].spec.entrypoint);
+        let line = human_line(service.as_deref(), &kind).filter(|_| !quiet);
+        // The entrypoint that never started says why, on stderr: the one
+        // line a user of `docker run` sees.
+        if let EventKind::Failed { reason } = &kind
+            && i != NO_SERVICE
+            && self.sup.services[i].spec.entrypoint
+            && self.sup.services[i].starts == 0
+        {
+            eprintln!("tend: {}: {reason}", self.sup.services[i].spec.name);
+        }
         self.events.push(SystemTime::now(), service, kind);
         if let Some(line) = line {
             self.system_line(&line);
@@ -607,8 +671,12 @@ impl Reactor {
         }
     }
 
+    /// One of tend's own messages on its stdout (none from a quiet
+    /// entrypoint: `tend run -- CMD` without definitions).
     pub(crate) fn system_line(&mut self, text: &str) {
-        self.logs.system_line(text);
+        if !self.entry.as_ref().is_some_and(|e| e.quiet) {
+            self.logs.system_line(text);
+        }
     }
 
     /// Output still buffered for a slow stdout gets a last, bounded chance.

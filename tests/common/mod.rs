@@ -254,9 +254,33 @@ pub struct Builder {
     wait_socket: bool,
     owner: Option<(u32, u32)>,
     stdout: StdoutTo,
+    /// `tend run [PATH] -- CMD`: CMD.
+    entry: Vec<String>,
+    /// Pass PATH (`tend run -- CMD` has none).
+    with_path: bool,
+    /// More `tend run` flags (`--forward-group`).
+    run_flags: Vec<String>,
 }
 
 impl Builder {
+    /// `tend run PATH -- CMD...`: CMD is the entrypoint (`{dir}` substituted).
+    pub fn entry(mut self, cmd: &[&str]) -> Self {
+        self.entry = cmd.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// No PATH at all (`tend run -- CMD`).
+    pub fn no_path(mut self) -> Self {
+        self.with_path = false;
+        self
+    }
+
+    /// A further `tend run` flag.
+    pub fn run_flag(mut self, flag: &str) -> Self {
+        self.run_flags.push(flag.to_string());
+        self
+    }
+
     /// `svc/NAME.toml` with `body`.
     pub fn svc(mut self, name: &str, body: &str) -> Self {
         self.files
@@ -384,6 +408,9 @@ impl Tend {
             wait_socket: true,
             owner: None,
             stdout: StdoutTo::File,
+            entry: Vec::new(),
+            with_path: true,
+            run_flags: Vec::new(),
         }
     }
 
@@ -439,7 +466,14 @@ impl Tend {
         if b.subreaper {
             argv.push("--subreaper".into());
         }
-        argv.push(dir.join(&b.run_path).to_string_lossy().into_owned());
+        argv.extend(b.run_flags.iter().cloned());
+        if b.with_path {
+            argv.push(dir.join(&b.run_path).to_string_lossy().into_owned());
+        }
+        if !b.entry.is_empty() {
+            argv.push("--".into());
+            argv.extend(b.entry.iter().map(|a| subst(a)));
+        }
 
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
