@@ -30,10 +30,13 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 TEND = os.path.join(ROOT, "target", "release", "tend")
-HELPERS = ["flap", "up", "slowterm", "orphans", "notify", "floor", "evsub", "fifolisten"]
+HELPERS = ["flap", "up", "slowterm", "orphans", "notify", "floor", "evsub", "fifolisten",
+           "spawntime", "termexit"]
 
 ALL_SUPS = ["tend", "runit", "s6", "supervisord", "horust", "tini", "dumb-init"]
 RESTARTING = ["tend", "runit", "s6", "supervisord", "horust"]
+WRAPPERS = ["tend", "tini", "dumb-init"]  # run one command: `X -- CMD`
+UNSHARE = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
 LIVE = {}  # unshare pid -> Namespace: killed on any exit path
 VERBOSE = False
@@ -175,7 +178,7 @@ class Namespace:
         self.logf = open(logpath, "ab")
         self.t_launch = now_ns()
         self.p = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"] + argv,
+            UNSHARE + argv,
             env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self.logf,
             stderr=subprocess.STDOUT, start_new_session=True)
         LIVE[self.p.pid] = self
@@ -358,6 +361,18 @@ def layout(sup, work, services):
     raise ValueError(sup)
 
 
+def wrapper_argv(sup, work, cmd):
+    """`sup` as a wrapper around one command, the way a container runs it
+    (`docker run --init`): tend's socket goes into the scratch directory."""
+    if sup == "tend":
+        return [TEND, "--socket", os.path.join(work, "tend.sock"), "run", "--"] + cmd
+    if sup == "tini":
+        return [shutil.which("tini"), "--"] + cmd
+    if sup == "dumb-init":
+        return [shutil.which("dumb-init")] + cmd
+    raise ValueError(sup)
+
+
 # ---------------------------------------------------------------------------
 # The harness
 
@@ -433,9 +448,10 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
         remove_cgroup_tree(self.cgroups)
 
-    def start(self, sup, services, tag, extra_env=None):
+    def start(self, sup, services, tag, extra_env=None, argv=None):
+        """argv: work -> the command line, instead of `layout` of services."""
         work = self.workdir(f"{tag}-{sup}")
-        argv = layout(sup, work, services)
+        argv = argv(work) if argv else layout(sup, work, services)
         env = dict(os.environ)
         env.update({"BT_STAMP": os.path.join(work, "stamps"), "BT_DONE": os.path.join(work, "done")})
         os.makedirs(env["BT_DONE"])
@@ -450,10 +466,10 @@ class Bench:
         ns.env = env
         return ns
 
-    def run_ns(self, sup, services, tag, body, extra_env=None):
+    def run_ns(self, sup, services, tag, body, extra_env=None, argv=None):
         """Starts `sup` with `services`, runs body(ns), always kills the namespace."""
         self.calm.wait()
-        ns = self.start(sup, services, tag, extra_env)
+        ns = self.start(sup, services, tag, extra_env, argv)
         try:
             return body(ns)
         except BenchTimeout as e:
@@ -1077,6 +1093,125 @@ def sc_events(b):
     return out
 
 
+def wait_status(st):
+    """A raw wait status as the shell shows it: N, or 128+SIG when signalled."""
+    return os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+
+
+def sc_wrapper(b):
+    """`tend run -- CMD` against `tini -- CMD` and `dumb-init CMD`, as PID 1.
+    true: wall time of `unshare ... X -- /bin/true` measured from its parent
+    (bt-spawntime: fork to waitpid), each run paired with a bare `unshare ...
+    /bin/true` right before or after it (the order alternating); the cost of X
+    is the median over pairs of (X - bare). term: CMD exits 0 at once on
+    SIGTERM; SIGTERM to PID 1 from outside, time to `unshare`'s exit, and
+    every exit status must be 0."""
+    q = b.quick
+    n = 40 if q else 200           # paired runs per supervisor
+    warm = 3                       # pairs per supervisor run first and dropped
+    batch = 20                     # pairs per supervisor between two waits for a calm machine
+    rounds = 5 if q else 30        # SIGTERM runs per supervisor
+    sups = b.sups(WRAPPERS)
+    out = {"N": n, "rounds": rounds, "true": {}, "term": {}}
+    if not sups:
+        return out
+
+    # ---- X -- /bin/true, paired with bare runs
+    work = b.workdir("wrapper-true")
+    unshare = [shutil.which("unshare")] + UNSHARE[1:]
+    cmds = [unshare + ["/bin/true"]] + [unshare + wrapper_argv(s, work, ["/bin/true"]) for s in sups]
+    argv = [b.helper("spawntime"), os.path.join(work, "log")]
+    for i, c in enumerate(cmds):
+        argv += (["::"] if i else []) + c
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    if b.cgroups:
+        env["TEND_CGROUP_ROOT"] = os.path.join(b.cgroups, os.path.basename(work))
+    pairs = {s: [] for s in sups}   # (x_ns, bare_ns, x_first)
+    failed = {s: {} for s in ["bare"] + sups}
+    try:
+        i = 0
+        while i < warm + n:
+            b.calm.wait()
+            k = min(batch, warm + n - i)
+            plan = []
+            for it in range(i, i + k):
+                for j, sup in enumerate(sups):
+                    x_first = (it + j) % 2 == 1
+                    plan += [j + 1, 0] if x_first else [0, j + 1]
+            sp = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, start_new_session=True)
+            try:
+                text, _ = sp.communicate("\n".join(map(str, plan)) + "\n", timeout=60 + k)
+            except subprocess.TimeoutExpired:
+                os.killpg(sp.pid, signal.SIGKILL)  # --kill-child takes each namespace with it
+                sp.wait()
+                raise BenchTimeout(f"{k} x {len(sups)} paired runs did not finish in {60 + k} s")
+            rows = [tuple(map(int, l.split())) for l in text.splitlines() if l]
+            if len(rows) != len(plan):
+                raise RuntimeError(f"spawntime ran {len(rows)} of {len(plan)} (exit {sp.returncode})")
+            for p in range(0, len(rows), 2):
+                x_first = rows[p][0] != 0
+                (cx, tx, sx), (_, tb, sb) = (rows[p], rows[p + 1]) if x_first else (rows[p + 1], rows[p])
+                sup = sups[cx - 1]
+                bad = False
+                for who, st in ((sup, sx), ("bare", sb)):
+                    if st != 0:
+                        code = str(wait_status(st))
+                        failed[who][code] = failed[who].get(code, 0) + 1
+                        bad = True
+                if i + p // (2 * len(sups)) >= warm and not bad:
+                    pairs[sup].append((tx, tb, x_first))
+            i += k
+    finally:
+        remove_cgroup_tree(env.get("TEND_CGROUP_ROOT"))
+        if not b.args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    for sup in sups:
+        ps = pairs[sup]
+        out["true"][sup] = {"x_ms": [x / 1e6 for x, _, _ in ps], "bare_ms": [y / 1e6 for _, y, _ in ps],
+                            "x_first": [f for _, _, f in ps], "failed": failed[sup]}
+        d = [(x - y) / 1e6 for x, y, _ in ps]
+        if d:
+            log(f"  true: {sup} {len(d)} pairs, {median([x / 1e6 for x, _, _ in ps]):.3f} ms, "
+                f"bare {median([y / 1e6 for _, y, _ in ps]):.3f} ms, X - bare {median(d):.3f} ms"
+                + (f"; failed {failed[sup]}" if failed[sup] else ""))
+    out["true"]["bare_failed"] = failed["bare"]
+    if failed["bare"]:
+        log(f"  true: bare runs failed {failed['bare']}")
+
+    # ---- SIGTERM to PID 1 of `X -- termexit`
+    cmd = [b.helper("termexit")]
+    for r in range(rounds):
+        for sup in sups:
+            def body(ns):
+                wait_stamps(ns, 1, 20)
+                time.sleep(0.1)    # CMD runs and the wrapper is settled in its wait
+                init = ns.init_pid()
+                fd = os.pidfd_open(ns.p.pid)
+                try:
+                    t0 = now_ns()
+                    os.kill(init, signal.SIGTERM)
+                    rl, _, _ = select.select([fd], [], [], 20)
+                    t1 = now_ns()
+                finally:
+                    os.close(fd)
+                if not rl:
+                    return {"ms": None, "timeout": True}
+                rc = ns.p.wait(timeout=10)
+                return {"ms": (t1 - t0) / 1e6, "rc": rc}
+            v = b.run_ns(sup, None, "wrapper-term", body, argv=lambda work, sup=sup: wrapper_argv(sup, work, cmd))
+            out["term"].setdefault(sup, []).append(v)
+            if v.get("rc", 0) != 0 or v.get("timeout"):
+                log(f"  term round {r + 1}: {sup} exit {v.get('rc')}" + (" (no exit in 20 s)" if v.get("timeout") else ""))
+    for sup in sups:
+        ms = [x["ms"] for x in out["term"].get(sup, []) if x.get("ms") is not None]
+        if ms:
+            log(f"  term: {sup} {len(ms)} runs, median {median(ms):.3f} ms, "
+                f"exit codes {sorted({x.get('rc') for x in out['term'][sup]}, key=str)}")
+    return out
+
+
 SCENARIOS = {
     "restart": sc_restart,
     "memory": sc_memory,
@@ -1086,6 +1221,7 @@ SCENARIOS = {
     "shutdown": sc_shutdown,
     "zombies": sc_zombies,
     "events": sc_events,
+    "wrapper": sc_wrapper,
 }
 
 
@@ -1125,12 +1261,13 @@ def machine():
         "os": (read("/etc/os-release", "") or "").split("PRETTY_NAME=")[-1].split("\n")[0].strip('"'),
         "loadavg_start": (read("/proc/loadavg", "") or "").split()[:3],
         "versions": versions,
-        "tend_rev": rev.stdout.strip() + (" (src modified)" if dirty.stdout.strip() else ""),
+        "tend_rev": rev.stdout.strip() + (" (src modified)" if dirty.stdout.strip() else "")
+                    + ("" if TEND == os.path.join(ROOT, "target", "release", "tend") else f", binary {TEND}"),
     }
 
 
 def main():
-    global VERBOSE
+    global VERBOSE, TEND
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small N, few repetitions (< 3 minutes)")
     ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
@@ -1140,9 +1277,12 @@ def main():
                                   "RESULTS/BENCHMARKS.md in quick mode)")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from RESULTS/results.json")
     ap.add_argument("--keep", action="store_true", help="keep each run's scratch directory (debugging)")
+    ap.add_argument("--tend", help="the tend binary (default target/release/tend)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     VERBOSE = args.verbose
+    if args.tend:
+        TEND = os.path.abspath(args.tend)
     args.sups = args.sups.split(",")
     only = args.only.split(",")
     for s in only:

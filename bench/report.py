@@ -386,8 +386,82 @@ def write(results, doc_path, outdir):
                          (f"{sum(v_ for v_ in lost if v_)} over {len(subs)} subscribers" + extra) if subs else "—"])
         d.table(["case", "samples", "p50 ms", "p90 ms", "p99 ms", "events/s per subscriber", "lost"], rows)
 
+    # ---- wrapper
+    w = sc.get("wrapper")
+    if w:
+        wrappers = ["tend", "tini", "dumb-init"]
+        d.p("## One command: `tend run -- CMD` against `tini --` and `dumb-init`", "",
+            f"*Wall time*: `unshare … X -- /bin/true` (dumb-init: `dumb-init /bin/true`), "
+            f"timed from its parent by a C loop (CLOCK_MONOTONIC from right before `fork` to "
+            f"right after `waitpid`), {w.get('N')} runs per supervisor, each paired with a "
+            f"bare `unshare … /bin/true` run right before or after it (the order alternating). "
+            f"*X − bare* is the median over pairs of the difference: what the wrapper adds. "
+            f"*bare p10–p90* shows the machine's noise on the bare run.", "")
+        wt = w.get("true", {})
+        rows = []
+        diffs = {}
+        for sup in wrappers:
+            x = wt.get(sup)
+            if x is None:
+                rows.append([sup, "not run", "", "", "", "", "", ""])
+                continue
+            xs, bs, first = x.get("x_ms", []), x.get("bare_ms", []), x.get("x_first", [])
+            dd = [a - c for a, c in zip(xs, bs)]
+            diffs[sup] = med(dd)
+            d_x = med([v_ for v_, f in zip(dd, first) if f])
+            d_b = med([v_ for v_, f in zip(dd, first) if not f])
+            fails = x.get("failed", {})
+            rows.append([sup, f"{len(dd)}" + (" (failed: " + ", ".join(f"{n} × exit {c}" for c, n in
+                                                                         sorted(fails.items())) + ")"
+                                               if fails else ""),
+                         fmt(med(xs), 3), fmt(med(bs), 3), f"{fmt(pct(bs, 10), 3)}–{fmt(pct(bs, 90), 3)}",
+                         f"**{fmt(diffs[sup], 3)}**", f"{fmt(d_x, 3)} / {fmt(d_b, 3)}",
+                         "—" if sup == "tend" else ratio(diffs.get("tend"), diffs[sup])])
+        d.table(["supervisor", "pairs", "X ms", "bare ms", "bare p10–p90 ms", "X − bare ms",
+                 "X − bare, X first / bare first", "X − bare tend/peer"], rows)
+        if wt.get("bare_failed"):
+            d.p("Bare runs that failed: " + ", ".join(f"{n} × exit {c}" for c, n in
+                                                      sorted(wt["bare_failed"].items())) + ".", "")
+        d.p(f"*SIGTERM*: X runs a command that exits 0 at once on SIGTERM (`termexit`); once it "
+            f"runs (its stamp) and 0.1 s more, SIGTERM to the namespace's PID 1 (X) from "
+            f"outside, time until `unshare` exits (pidfd); every exit status must be 0 (tend "
+            f"and the others exit with CMD's status). Median of {w.get('rounds')} runs.", "")
+        term = w.get("term", {})
+        rows = []
+        tv = {}
+        for sup in wrappers:
+            runs = term.get(sup)
+            if runs is None:
+                rows.append([sup, "not run", "", "", ""])
+                continue
+            ok = [x["ms"] for x in runs if x.get("ms") is not None]
+            tv[sup] = med(ok)
+            bad = [x for x in runs if x.get("rc") != 0 or x.get("ms") is None]
+            codes = {}
+            for x in bad:
+                k = "no exit in 20 s" if x.get("timeout") else x.get("error") or f"exit {x.get('rc')}"
+                codes[k] = codes.get(k, 0) + 1
+            rows.append([sup, fmt(tv[sup], 3) if ok else "; ".join(errors(runs)) or "—",
+                         f"{fmt(pct(ok, 10), 3)}–{fmt(pct(ok, 90), 3)}" if ok else "—",
+                         f"{len(runs) - len(bad)}/{len(runs)}" + (" (" + ", ".join(f"{n} × {c}" for c, n in
+                                                                              sorted(codes.items())) + ")"
+                                                               if codes else ""),
+                         "—" if sup == "tend" else ratio(tv.get("tend"), tv[sup])])
+        d.table(["supervisor", "SIGTERM → exit ms", "p10–p90 ms", "runs exit 0", "tend/peer"], rows)
+        td, idf = diffs.get("tend"), diffs.get("tini")
+        tfail = bool(wt.get("tend", {}).get("failed"))
+        bar.append(["`tend run -- /bin/true` as PID 1 at most 0.5 ms over the bare run",
+                    f"{fmt(td, 3)} ms", f"tini {fmt(idf, 3)} ms", "—",
+                    verdict(td is not None and td <= 0.5 and not tfail)])
+        tt, it = tv.get("tend"), tv.get("tini")
+        tbad = [x for x in term.get("tend", []) if x.get("rc") != 0 or x.get("ms") is None]
+        bar.append(["`tend run -- CMD`: SIGTERM → exit within 1.05x of tini, exit 0",
+                    f"{fmt(tt, 3)} ms", f"tini {fmt(it, 3)} ms", ratio(tt, it),
+                    verdict(tt is not None and it and tt <= 1.05 * it and not tbad)])
+
     # ---- bar
-    bar_lines = ["| criterion (issue #5) | tend | reference | ratio | met |", "|---|---|---|---|---|"]
+    head = "criterion (issue #5" + ("; `tend run --`: the wrapper's issue)" if w else ")")
+    bar_lines = [f"| {head} | tend | reference | ratio | met |", "|---|---|---|---|---|"]
     for row in bar:
         bar_lines.append("| " + " | ".join(str(c) for c in row) + " |")
     bar_lines.append("")

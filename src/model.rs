@@ -10,6 +10,16 @@ use std::time::Duration;
 /// A duration that may be infinite (`"infinity"` in definitions).
 pub type Timeout = Option<Duration>;
 
+/// The longest duration tend works with (100 years): every duration is
+/// clamped to it where it enters (definitions, notify datagrams, requests),
+/// so that no deadline computed from one can overflow a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `d`, at most [`MAX_DURATION`].
+pub fn clamp(d: Duration) -> Duration {
+    d.min(MAX_DURATION)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServiceType {
     Simple,

@@ -423,15 +423,15 @@ impl Service {
             }
             (_, I::Status { text }) => self.status_text = Some(text),
             (P::Starting | P::Stopping, I::ExtendTimeout { by }) => {
-                self.deadline = self.deadline.map(|d| d.max(now + by));
+                self.deadline = self.deadline.map(|d| d.max(later(now, by)));
             }
             (P::Starting | P::Ready, I::WatchdogPing) => {
-                self.watchdog_deadline = self.watchdog_every.map(|w| now + w);
+                self.watchdog_deadline = self.watchdog_every.map(|w| later(now, w));
             }
             (_, I::WatchdogInterval { every }) => {
                 self.watchdog_every = (!every.is_zero()).then_some(every);
                 if self.phase.has_processes() && self.phase != P::Stopping {
-                    self.watchdog_deadline = self.watchdog_every.map(|w| now + w);
+                    self.watchdog_deadline = self.watchdog_every.map(|w| later(now, w));
                 }
             }
             (P::Starting | P::Ready, I::Unhealthy { reason }) => {
@@ -629,9 +629,9 @@ impl Service {
         self.reloading = false;
         self.forked = false;
         self.watchdog_every = self.spec.watchdog;
-        self.watchdog_deadline = self.spec.watchdog.map(|w| now + w);
+        self.watchdog_deadline = self.spec.watchdog.map(|w| later(now, w));
         self.enter(Phase::Starting, now);
-        self.deadline = self.spec.start_timeout.map(|t| now + t);
+        self.deadline = self.spec.start_timeout.map(|t| later(now, t));
         fx.push(Effect::Emit(EventKind::Starting {
             attempt: self.attempt,
         }));
@@ -653,7 +653,7 @@ impl Service {
             fx.push(Effect::StopProbes);
         }
         self.enter(Phase::Stopping, now);
-        self.deadline = self.spec.stop_timeout.map(|t| now + t);
+        self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
         fx.push(Effect::Emit(EventKind::Stopping { reason }));
         if self.spec.stop_exec.is_some()
             && self.exec_confirmed
@@ -722,7 +722,7 @@ impl Service {
             if others_alive {
                 // The main process is gone: the service is over, and what
                 // it left behind is stopped like the service itself.
-                self.deadline = self.spec.stop_timeout.map(|t| now + t);
+                self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
                 self.signal_stop(fx);
             }
         }
@@ -735,7 +735,7 @@ impl Service {
         if self.spec.on_exit.is_some() {
             // The hook decides (SPEC §5); it has stop-timeout to do so.
             self.hook_running = true;
-            self.deadline = self.spec.stop_timeout.map(|t| now + t);
+            self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
             fx.push(Effect::RunHook {
                 env: self.hook_env(),
             });
@@ -900,7 +900,7 @@ impl Service {
             self.enter(Phase::Down, now);
         } else {
             self.enter(Phase::Backoff, now);
-            self.deadline = Some(now + delay);
+            self.deadline = Some(later(now, delay));
         }
         fx.push(Effect::Emit(EventKind::Restarting {
             delay_ms: delay.as_millis() as u64,
@@ -957,6 +957,12 @@ impl Service {
             },
         }
     }
+}
+
+/// `now + d`, never overflowing: durations are clamped where they enter
+/// (`model::MAX_DURATION`), and this holds even for one that was not.
+pub fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(crate::model::clamp(d)).unwrap_or(now)
 }
 
 #[cfg(test)]

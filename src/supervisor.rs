@@ -359,7 +359,7 @@ impl Supervisor {
     fn enter_shutdown(&mut self, code: i32, now: Instant, fx: &mut Effects) {
         self.shutdown = Shutdown::Stopping { code };
         self.shutdown_since = Some(now);
-        self.shutdown_deadline = self.shutdown_timeout.map(|t| now + t);
+        self.shutdown_deadline = self.shutdown_timeout.map(|t| crate::service::later(now, t));
         fx.push((NO_SERVICE, Effect::Emit(EventKind::ShutdownStarted)));
         for s in &mut self.services {
             s.want = Want::Down;

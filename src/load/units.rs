@@ -108,8 +108,10 @@ fn parse_spans(t: &str, bare_unit: Option<u64>) -> Result<Duration, String> {
     if !any {
         return Err(bad());
     }
-    let nanos = u64::try_from(total).map_err(|_| format!("duration `{t}` is too large"))?;
-    Ok(Duration::from_nanos(nanos))
+    // Longer than a century means "never" in practice; kept finite, and
+    // bounded so that no deadline derived from it can overflow.
+    let max = crate::model::MAX_DURATION.as_nanos();
+    Ok(Duration::from_nanos(total.min(max) as u64))
 }
 
 /// `num` (digits, optionally with one decimal point) times `scale`,
@@ -256,11 +258,17 @@ mod tests {
                 .unwrap_err()
                 .contains("without a unit")
         );
-        assert!(parse_duration("99999999999999999999999h").is_err());
-        assert!(
-            parse_duration("600000000d")
-                .unwrap_err()
-                .contains("too large")
+        // Beyond what any arithmetic holds: an error, not a clamp.
+        assert!(parse_duration(&format!("{}h", "9".repeat(40))).is_err());
+        // Past a century: clamped, so that no deadline can overflow (a
+        // 584-year start-timeout once armed tend's timer in the past).
+        let century = Some(crate::model::MAX_DURATION);
+        assert_eq!(parse_duration("600000000d"), Ok(century));
+        assert_eq!(parse_duration("18446744073s"), Ok(century));
+        assert_eq!(parse_duration("99999999999999999999999h"), Ok(century));
+        assert_eq!(
+            parse_duration("36500d"),
+            Ok(Some(Duration::from_secs(36500 * 86400)))
         );
     }
 

@@ -42,28 +42,49 @@ impl Reactor {
         }
         let mut new = loaded.config;
         new.resolve_defaults();
+        // A transaction: whatever can fail (pipes, sockets: EMFILE near the
+        // open-file limit) is made before anything changes, so that a
+        // failure leaves the running set exactly as it was.
+        let live: std::collections::HashSet<&str> = (self.sup.services.iter())
+            .filter(|s| !s.retired)
+            .map(|s| s.spec.name.as_str())
+            .collect();
+        let added = (new.services.iter())
+            .filter(|s| !live.contains(s.name.as_str()))
+            .count();
+        let mut fresh = Vec::with_capacity(added);
+        for _ in 0..added {
+            fresh.push(Runtime::new().map_err(|e| vec![format!("cannot create pipes: {e}")])?);
+        }
+        let mut sockets: HashMap<String, os::notify::NotifySocket> = HashMap::new();
+        for spec in &new.services {
+            let has_one = (self.sup.find(&spec.name)).is_some_and(|i| self.rt[i].notify.is_some());
+            if super::needs_notify_socket(spec) && !has_one {
+                let sock = os::notify::bind(&spec.name)
+                    .map_err(|e| vec![format!("{}: notify socket: {e}", spec.name)])?;
+                sockets.insert(spec.name.clone(), sock);
+            }
+        }
         let (done, fx) = self.sup.reconfigure(
             new.services.clone(),
             new.supervisor.shutdown_timeout,
             Instant::now(),
         );
-        // New slots get their pipes; every live service its log targets.
-        for i in self.rt.len()..self.sup.services.len() {
-            match Runtime::new() {
-                Ok(r) => self.rt.push(r),
-                Err(e) => {
-                    self.system_line(&format!("reload-config: pipes: {e}"));
-                    return Err(vec![format!("cannot create pipes: {e}")]);
-                }
-            }
-            if let Err(e) = self.register_runtime(i) {
-                return Err(vec![format!("cannot watch service fds: {e}")]);
-            }
+        // New slots get the pipes made above (reused slots keep theirs);
+        // services that now need a notify socket get theirs.
+        // (`reconfigure` adds one service per name not live before, in a
+        // reused slot or a new one: `fresh` holds enough for every new one.)
+        while self.rt.len() < self.sup.services.len()
+            && let Some(r) = fresh.pop()
+        {
+            self.rt.push(r);
+            self.watch_outputs(self.rt.len() - 1);
         }
-        // A changed service may now need a notify socket.
         for i in 0..self.sup.services.len() {
-            if let Err(e) = self.ensure_notify_socket(i) {
-                self.system_line(&format!("notify socket: {e}"));
+            if let Some(sock) = sockets.remove(&self.sup.services[i].spec.name)
+                && self.rt[i].notify.is_none()
+            {
+                self.adopt_notify_socket(i, sock);
             }
         }
         for name in &done.removed {

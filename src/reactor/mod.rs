@@ -176,7 +176,15 @@ pub struct Reactor {
     trimmed_at: u64,
     /// Events rendered for followers.
     pub(crate) event_lines: crate::control::server::EventLines,
+    /// Children may be left to reap: a wake-up reaps at most `REAP_BATCH`,
+    /// then the loop serves everything else before reaping on.
+    reap_pending: bool,
 }
+
+/// At most this many children are reaped per wake-up, so that services
+/// dying and restarting without delay cannot starve the control socket
+/// (each death there spawns the next instance at once).
+const REAP_BATCH: usize = 32;
 
 impl Reactor {
     pub fn new(
@@ -257,6 +265,7 @@ impl Reactor {
             upward_ready: false,
             trimmed_at: 0,
             event_lines: Default::default(),
+            reap_pending: false,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -283,23 +292,39 @@ impl Reactor {
     }
 
     /// Watch a service slot's fds, creating its notify socket if its type
-    /// needs one.
+    /// needs one (at start-up, where a failure is fatal).
     fn register_runtime(&mut self, i: usize) -> std::io::Result<()> {
         let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
         self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
         self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
-        self.ensure_notify_socket(i)
-    }
-
-    fn ensure_notify_socket(&mut self, i: usize) -> std::io::Result<()> {
-        let spec = &self.sup.services[i].spec;
-        let wanted = spec.kind == ServiceType::Notify || spec.watchdog.is_some();
-        if wanted && self.rt[i].notify.is_none() {
-            let sock = os::notify::bind(&spec.name)?;
+        if needs_notify_socket(&self.sup.services[i].spec) && self.rt[i].notify.is_none() {
+            let sock = os::notify::bind(&self.sup.services[i].spec.name)?;
             self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN)?;
             self.rt[i].notify = Some(sock);
         }
         Ok(())
+    }
+
+    /// A slot added by reload-config: watch its output pipes. (epoll can
+    /// only refuse for want of kernel memory; then the service runs, its
+    /// output unread, and says so.)
+    fn watch_outputs(&mut self, i: usize) {
+        let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
+        let r = (self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN))
+            .and_then(|()| self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN));
+        if let Err(e) = r {
+            let message = format!("its output cannot be watched: {e}");
+            self.emit(i, EventKind::Warning { message });
+        }
+    }
+
+    /// A notify socket made ahead (reload-config) becomes slot `i`'s.
+    fn adopt_notify_socket(&mut self, i: usize, sock: os::notify::NotifySocket) {
+        if let Err(e) = self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN) {
+            let message = format!("its notify socket cannot be watched: {e}");
+            self.emit(i, EventKind::Warning { message });
+        }
+        self.rt[i].notify = Some(sock);
     }
 
     /// Every fd registered is owned by the reactor and outlives its
@@ -355,7 +380,10 @@ impl Reactor {
             // After a burst, and only once nothing more is ready (tend is
             // going idle, not in the middle of a storm), give back the
             // memory the burst freed.
-            let ready = if self.burst_pending() {
+            let ready = if self.reap_pending {
+                // More children to reap: first see what else is ready.
+                self.epoll.wait(&mut evs, EpollTimeout::ZERO)
+            } else if self.burst_pending() {
                 match self.epoll.wait(&mut evs, EpollTimeout::ZERO) {
                     Ok(0) => {
                         self.release_after_burst();
@@ -376,6 +404,9 @@ impl Reactor {
             };
             for ev in &evs[..n] {
                 self.dispatch(ev.data(), ev.events());
+            }
+            if self.reap_pending {
+                self.reap();
             }
         }
     }
@@ -431,8 +462,9 @@ impl Reactor {
                 let now = Instant::now();
                 let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
                     .unwrap_or(TimeSpec::new(0, 0));
-                let delta = at
-                    .saturating_duration_since(now)
+                // Clamped: a far deadline must not overflow the timespec
+                // (i64 nanoseconds), which would arm it in the past.
+                let delta = crate::model::clamp(at.saturating_duration_since(now))
                     .max(Duration::from_nanos(1));
                 let when = mono + TimeSpec::from_duration(delta);
                 self.timer.set(
@@ -505,7 +537,12 @@ impl Reactor {
         {
             entry.main_stopped(pid);
         }
-        while let Some((pid, status)) = os::reap_one() {
+        self.reap_pending = true;
+        for _ in 0..REAP_BATCH {
+            let Some((pid, status)) = os::reap_one() else {
+                self.reap_pending = false;
+                break;
+            };
             match self.pids.remove(&pid) {
                 Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
                 Some(PidOwner::Hook(i)) => self.hook_exited(i, status),
@@ -725,6 +762,11 @@ impl Reactor {
             }
         }
     }
+}
+
+/// Services of this type or with a watchdog get a `$NOTIFY_SOCKET`.
+fn needs_notify_socket(spec: &crate::model::ServiceSpec) -> bool {
+    spec.kind == ServiceType::Notify || spec.watchdog.is_some()
 }
 
 /// The line tend prints on its own stdout for an event, if any.

@@ -109,12 +109,12 @@ impl Reactor {
         }
         if let Some(us) = n.watchdog_usec {
             out.push(Input::WatchdogInterval {
-                every: Duration::from_micros(us),
+                every: crate::model::clamp(Duration::from_micros(us)),
             });
         }
         if let Some(us) = n.extend_timeout_usec {
             out.push(Input::ExtendTimeout {
-                by: Duration::from_micros(us),
+                by: crate::model::clamp(Duration::from_micros(us)),
             });
         }
         if n.reloading {
