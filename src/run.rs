@@ -53,12 +53,22 @@ pub const MAIN: &str = "main";
 /// What definitions may not be named when there is an entrypoint.
 pub const ENTRY_RESERVED: &[(&str, &str)] = &[(MAIN, "the command of `tend run PATH -- CMD`")];
 
+pub fn tmark(what: &str) {
+    if std::env::var_os("TEND_TIMING").is_some() {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let _ = &START;
+        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        eprintln!("T {}.{:09} {what}", ts.tv_sec(), ts.tv_nsec());
+    }
+}
+
 pub fn run(
     path: Option<&Path>,
     socket: Option<&Path>,
     _subreaper: bool,
     entry: Option<Entry>,
 ) -> i32 {
+    tmark("start");
     crate::os::ensure_stdio();
     // tend's own supervisor (systemd, podman) talks to tend, not to the
     // services: keep its variables out of what they inherit.
@@ -120,6 +130,7 @@ pub fn run(
         (None, _, Some(s)) => s.clone(),
         _ => crate::cli::socket_path(None),
     };
+    tmark("loaded");
     let listener = match bind(&socket_path, config.supervisor.socket_group.as_deref()) {
         Ok(l) => Some(l),
         // A wrapper must run its command wherever tini would: without a
@@ -155,6 +166,7 @@ pub fn run(
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     let cgroup_root = config.supervisor.cgroup_root.clone().or(env_root);
+    tmark("bound");
     let cgroups = match crate::os::cgroup::setup(cgroup_root.as_deref(), pid1) {
         Ok(h) => {
             if !quiet {
@@ -172,6 +184,12 @@ pub fn run(
             None
         }
     };
+    tmark("cgroups");
+    if let Err(e) = open_file_budget(&config, cgroups.is_some()) {
+        eprintln!("tend: fatal: {e}");
+        remove_socket();
+        return 1;
+    }
     let entry = entry.map(|e| Entrypoint::new(e.forward_group, quiet));
     let reactor = match Reactor::new(config, path, listener, upward, cgroups, entry) {
         Ok(r) => r,
@@ -181,9 +199,53 @@ pub fn run(
             return 1;
         }
     };
+    tmark("reactor built");
     let code = reactor.run();
+    tmark("reactor done");
+    remove_socket();
+    tmark("unlinked");
     remove_socket();
     code
+}
+
+/// fds tend holds whatever it runs: stdio, the spawn slots, epoll, timer,
+/// signals, the sockets, the reserve, a journal, and some headroom.
+const FDS_BASE: u64 = 32;
+
+/// About how many fds tend holds for `config` (see `open_file_budget`).
+pub fn fds_needed(config: &Config, cgroups: bool) -> u64 {
+    let per = |s: &ServiceSpec| {
+        let files = s
+            .log
+            .iter()
+            .filter(|l| matches!(l, crate::model::LogTarget::File { .. }));
+        let notify = s.kind == crate::model::ServiceType::Notify || s.watchdog.is_some();
+        // Two pipes; the cgroup's directory and its `cgroup.events`.
+        4 + if cgroups { 2 } else { 0 } + u64::from(notify) + files.count() as u64
+    };
+    FDS_BASE + config.services.iter().map(per).sum::<u64>()
+}
+
+/// Raise tend's open-file limit to the hard limit (services keep the soft
+/// one they would have had) and check that the definitions fit in it: a
+/// clear error now rather than services that cannot start later.
+fn open_file_budget(config: &Config, cgroups: bool) -> Result<(), String> {
+    let Some((soft, hard)) = crate::os::nofile_limit() else {
+        return Ok(());
+    };
+    let limit = crate::os::raise_nofile_limit().unwrap_or(soft);
+    if limit > soft {
+        crate::os::spawn::set_child_nofile(soft, hard).map_err(|e| format!("spawner: {e}"))?;
+    }
+    let need = fds_needed(config, cgroups);
+    if need > limit {
+        return Err(format!(
+            "{} service(s) need about {need} open files, more than the limit of {limit} \
+             (raise it: ulimit -n, LimitNOFILE=, docker run --ulimit nofile=...)",
+            config.services.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The service `main` of the entrypoint: CMD, run once (restart `no`),

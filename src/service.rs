@@ -364,6 +364,10 @@ impl Service {
                 self.spawned_at = Some(now);
             }
             (P::Starting, I::SpawnFailed { error }) => {
+                // No process, so no `exited` to carry it: said here.
+                fx.push(Effect::Emit(EventKind::Warning {
+                    message: format!("cannot start: {error}"),
+                }));
                 self.exec_error = Some(error.clone());
                 self.reason = Some(error);
                 self.ending = Some(Ending::Exit(ExitStatus::Code(127)));

@@ -57,38 +57,75 @@ exec = ["sh", "-c", "tend notify EXTEND_TIMEOUT_USEC=18446744073709551615; tend 
     assert!(t.is_running());
 }
 
+const LIMIT_64: &[&str] = &["sh", "-c", "ulimit -n 64; exec \"$@\"", "sh"];
+
 #[test]
-fn reload_config_at_the_open_file_limit_changes_nothing() {
-    // 8 services fit under 64 fds; 2 more do not.
-    let mut b = Tend::builder().run_wrapper(&["sh", "-c", "ulimit -n 64; exec \"$@\"", "sh"]);
-    for k in 0..8 {
+fn definitions_that_cannot_fit_in_the_open_file_limit_are_refused_at_start() {
+    let mut b = Tend::builder().no_wait().run_wrapper(LIMIT_64);
+    for k in 0..12 {
+        b = b.svc(&format!("s{k}"), "exec = [\"sleep\", \"1000\"]\n");
+    }
+    let mut t = b.start();
+    assert_eq!(t.expect_exit(T), 1, "{}", t.output());
+    assert!(
+        t.stderr().contains("12 service(s) need about") && t.stderr().contains("limit of 64"),
+        "{}",
+        t.output()
+    );
+}
+
+fn open_fds(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn at_the_open_file_limit_clients_are_told_and_reload_config_changes_nothing() {
+    let mut b = Tend::builder().run_wrapper(LIMIT_64);
+    for k in 0..3 {
         b = b.svc(&format!("s{k}"), "exec = [\"sleep\", \"1000\"]\n");
     }
     let t = b.start();
-    wait_until("all 8 run", T, || {
-        t.status().iter().filter(|s| s["state"] == "ready").count() == 8
+    wait_until("all 3 run", T, || {
+        t.status().iter().filter(|s| s["state"] == "ready").count() == 3
     });
-    for k in 8..10 {
-        t.scratch.write(
-            &format!("svc/s{k}.toml"),
-            "type = \"notify\"\nexec = [\"sleep\", \"1000\"]\n",
-        );
+    // Fill tend's fds with followers until a client is turned away.
+    let pid = t.tend_pid();
+    let mut followers = Vec::new();
+    let mut refused = None;
+    for _ in 0..64 {
+        let out = t.ctl_timeout(&["status"], Duration::from_secs(10));
+        if out.code != 0 {
+            refused = Some(out);
+            break;
+        }
+        let mut f = t.stream(&["events", "--follow"]);
+        f.expect_line(|l| l.contains("supervisor-started"), T);
+        followers.push(f);
     }
-    let out = t.ctl(&["reload-config"]);
-    if out.code == 0 {
-        // The limit held after all (fewer fds than counted): nothing to show.
-        panic!("reload-config succeeded under 64 fds; the repro needs adjusting:\n{out}");
-    }
+    let refused = refused.expect("tend never reached its open-file limit");
+    assert_eq!(refused.code, 5, "{refused}");
+    assert!(refused.all().contains("open-file limit"), "{refused}");
+    // Turned away, not spinning: the listener does not stay readable.
+    assert_quiet(&t);
+    // One fd free for the request: the new service's pipes do not fit.
+    drop(followers.pop());
+    wait_until("a client gets through again", T, || {
+        t.ctl_timeout(&["status"], Duration::from_secs(10)).code == 0
+    });
+    t.scratch
+        .write("svc/extra.toml", "exec = [\"sleep\", \"1000\"]\n");
+    let out = t.ctl_timeout(&["reload-config"], Duration::from_secs(10));
     assert_eq!(out.code, 2, "{out}");
     assert!(out.all().contains("Too many open files"), "{out}");
     // The running set is exactly as it was, and tend answers.
-    for _ in 0..3 {
-        let st = t.status();
-        assert_eq!(st.len(), 8, "{st:?}");
-        assert!(st.iter().all(|s| s["state"] == "ready"), "{st:?}");
-    }
-    t.ctl_ok(&["stop", "s0"]);
-    t.ctl_ok(&["start", "s0"]);
+    drop(followers);
+    wait_until("the followers' fds are closed", T, || open_fds(pid) < 40);
+    let st = t.status();
+    assert_eq!(st.len(), 3, "{st:?}");
+    assert!(st.iter().all(|s| s["state"] == "ready"), "{st:?}");
+    // With the fds back, the same reload goes through.
+    t.ctl_ok(&["reload-config"]);
+    wait_until("extra runs", T, || t.status_of("extra")["state"] == "ready");
 }
 
 #[test]

@@ -31,7 +31,16 @@ pub fn bind(addr: &str) -> std::io::Result<TcpListener> {
 impl Reactor {
     pub(crate) fn http_accept(&mut self) {
         let Some(listener) = &self.http else { return };
-        while let Ok((stream, _)) = listener.accept() {
+        loop {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if crate::os::out_of_fds(&e) => {
+                    // Accepted with the reserve fd and dropped: no spin.
+                    self.fd_reserve.with_spare(|| drop(listener.accept()));
+                    return;
+                }
+                Err(_) => return,
+            };
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }

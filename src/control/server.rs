@@ -75,7 +75,15 @@ pub fn group_id(g: &str) -> std::io::Result<u32> {
 
 impl Reactor {
     pub(crate) fn accept(&mut self) {
-        while let Some(Ok((stream, _))) = self.listener.as_ref().map(UnixListener::accept) {
+        loop {
+            let stream = match self.listener.as_ref().map(UnixListener::accept) {
+                Some(Ok((stream, _))) => stream,
+                Some(Err(e)) if crate::os::out_of_fds(&e) => {
+                    self.refuse_one_for_want_of_fds();
+                    return;
+                }
+                _ => return,
+            };
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
@@ -100,6 +108,37 @@ impl Reactor {
             if self.register(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
                 self.conns.insert(id, conn);
                 self.flush_conn(id);
+            }
+        }
+    }
+
+    /// At the open-file limit: accept the waiting client with the reserve
+    /// fd, tell it why, and close it (else the listener stays readable and
+    /// the loop spins). Said once per burst of such refusals.
+    fn refuse_one_for_want_of_fds(&mut self) {
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        let refused = self.fd_reserve.with_spare(|| match listener.accept() {
+            Ok((mut s, _)) => {
+                let reply = json!({
+                    "ok": false,
+                    "error": "tend is at its open-file limit and cannot take this request; try again",
+                    "exit": 5,
+                });
+                let _ = s.write_all(format!("{reply}\n").as_bytes());
+                true
+            }
+            Err(_) => false,
+        });
+        if refused {
+            self.fds_refusals += 1;
+            if self.fds_refusals.is_power_of_two() {
+                let line = format!(
+                    "at the open-file limit: {} control connection(s) refused so far",
+                    self.fds_refusals
+                );
+                self.system_line(&line);
             }
         }
     }

@@ -192,6 +192,75 @@ pub fn alive(pid: i32) -> bool {
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
+/// One fd held in reserve for the moment the open-file limit is reached:
+/// freeing it lets a listener accept the connection that is waiting (to
+/// answer it and close it), instead of staying readable for ever and
+/// spinning the loop.
+#[derive(Debug)]
+pub struct FdReserve(Option<OwnedFd>);
+
+impl FdReserve {
+    pub fn new() -> FdReserve {
+        FdReserve(open_dev_null())
+    }
+
+    /// Run `f` with the reserve freed, then take it back.
+    pub fn with_spare<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.0 = None;
+        let r = f();
+        self.0 = open_dev_null();
+        r
+    }
+}
+
+impl Default for FdReserve {
+    fn default() -> Self {
+        FdReserve::new()
+    }
+}
+
+fn open_dev_null() -> Option<OwnedFd> {
+    // SAFETY: open on a static C string; the fd is owned at once.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // SAFETY: a fresh fd that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether an error is the open-file limit (of tend, or of the system).
+pub fn out_of_fds(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The open-file limit (soft, hard).
+pub fn nofile_limit() -> Option<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0)
+        .then_some((r.rlim_cur, r.rlim_max))
+}
+
+/// Raise tend's own open-file limit to the hard limit (tend holds a few
+/// fds per service); returns the limit in force after. Services still get
+/// the soft limit tend started with (`spawn::set_child_nofile`), as
+/// systemd gives its services 1024 whatever it uses itself.
+pub fn raise_nofile_limit() -> Option<u64> {
+    let (soft, hard) = nofile_limit()?;
+    if soft < hard {
+        let r = libc::rlimit {
+            rlim_cur: hard,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
+            return Some(hard);
+        }
+    }
+    Some(soft)
+}
+
 /// Return the heap's free memory to the kernel (glibc keeps freed chunks,
 /// and their pages stay resident, until told).
 pub fn release_free_memory() {

@@ -143,6 +143,8 @@ struct Spawner {
     ignored: Vec<libc::c_int>,
     /// What the child sets before exec when tend changed its own slice.
     child_sched: Option<super::sched::SchedAttr>,
+    /// The open-file limit services get, when tend raised its own.
+    child_nofile: Option<libc::rlimit>,
 }
 
 /// One spawner per process; the lock also serialises spawns from test
@@ -166,6 +168,20 @@ pub fn set_child_sched(attr: super::sched::SchedAttr) -> std::io::Result<()> {
     let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(sp) = guard.as_mut() {
         sp.child_sched = Some(attr);
+    }
+    Ok(())
+}
+
+/// tend raised its open-file limit: children set this one back before
+/// exec (the soft limit tend started with, and the hard one).
+pub fn set_child_nofile(soft: u64, hard: u64) -> std::io::Result<()> {
+    init()?;
+    let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sp) = guard.as_mut() {
+        sp.child_nofile = Some(libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        });
     }
     Ok(())
 }
@@ -219,6 +235,7 @@ impl Spawner {
                 slots,
                 ignored,
                 child_sched: None,
+                child_nofile: None,
             })
         }
     }
@@ -246,6 +263,7 @@ struct ChildArgs<'a> {
     /// Join the cgroup from the child (clone3 could not start it there).
     join_cgroup: bool,
     sched: Option<&'a super::sched::SchedAttr>,
+    nofile: Option<&'a libc::rlimit>,
     report: *mut Report,
 }
 
@@ -303,6 +321,7 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
         ignored: &sp.ignored,
         join_cgroup: false,
         sched: sp.child_sched.as_ref(),
+        nofile: sp.child_nofile.as_ref(),
         report: &mut report,
     };
     let argp: *mut ChildArgs = &mut args;
@@ -554,6 +573,16 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
         // Best effort: a refusal leaves the service tend's short slice.
         if let Some(attr) = a.sched {
             super::sched::set(attr);
+        }
+        // Best effort too: the limit tend started with (it raised its own).
+        if let Some(lim) = a.nofile {
+            libc::syscall(
+                libc::SYS_prlimit64,
+                0,
+                libc::RLIMIT_NOFILE,
+                lim as *const libc::rlimit,
+                std::ptr::null_mut::<libc::rlimit>(),
+            );
         }
         if let Some(groups) = &cmd.groups
             && libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0

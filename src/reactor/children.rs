@@ -16,17 +16,25 @@ impl Reactor {
         })
     }
 
-    pub(super) fn on_cgroup_events(&mut self) {
-        let changed = self
-            .events_watch
-            .as_mut()
-            .map(|w| w.read_changed())
-            .unwrap_or_default();
-        for i in 0..self.rt.len() {
-            if self.rt[i].events_wd.is_some_and(|wd| changed.contains(&wd)) {
-                self.check_down(i);
+    /// `cgroup.events` of service `i` changed. Reading it is what clears
+    /// the notice (level-triggered), so it is read whatever the phase.
+    pub(super) fn on_cgroup_events(&mut self, i: usize) {
+        let Some(cg) = &self.rt[i].cgroup else { return };
+        if let Err(e) = cg.populated() {
+            // Gone (removed behind tend's back) or unreadable: stop
+            // watching rather than be woken for ever.
+            if let Ok(fd) = self.rt[i]
+                .cgroup
+                .as_mut()
+                .map_or(Ok(-1), |c| c.watch_events())
+            {
+                self.deregister(fd);
             }
+            let message = format!("its cgroup's events cannot be read: {e}");
+            self.emit(i, EventKind::Warning { message });
+            return;
         }
+        self.check_down(i);
     }
 
     /// An OOM kill or the tasks limit hit since the last look: say so.
@@ -127,12 +135,13 @@ impl Reactor {
             );
             self.emit(i, EventKind::Warning { message });
         }
-        if let Some(w) = &mut self.events_watch {
-            let events = cg.events_path();
-            match w.add(&events) {
-                Ok(wd) => self.rt[i].events_wd = Some(wd),
-                Err(e) => return Err(format!("watching {}: {e}", events.display())),
-            }
+        let mut cg = cg;
+        let watched = cg
+            .watch_events()
+            .and_then(|fd| self.register(fd, T_CGEVENTS | i as u64, EpollFlags::EPOLLPRI));
+        if let Err(e) = watched {
+            let _ = cg.remove();
+            return Err(format!("watching {}: {e}", cg.events_path().display()));
         }
         self.rt[i].oom_kills = cg.memory_events().map_or(0, |m| m.oom_kill);
         self.rt[i].tasks_max_hits = cg.pids_events().unwrap_or(0);
@@ -151,9 +160,9 @@ impl Reactor {
         {
             let _ = cg.remove();
         }
-        if let Some(cg) = self.rt[i].cgroup.take() {
-            if let (Some(w), Some(wd)) = (&mut self.events_watch, self.rt[i].events_wd.take()) {
-                w.remove(wd);
+        if let Some(mut cg) = self.rt[i].cgroup.take() {
+            if let Ok(fd) = cg.watch_events() {
+                self.deregister(fd);
             }
             let _ = cg.remove();
         }

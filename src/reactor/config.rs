@@ -42,6 +42,17 @@ impl Reactor {
         }
         let mut new = loaded.config;
         new.resolve_defaults();
+        // (The entrypoint's `main` is kept, and counted.)
+        let need = crate::run::fds_needed(&new, self.cgroups.is_some()) + 6;
+        if let Some((limit, _)) = os::nofile_limit()
+            && need > limit
+        {
+            return Err(vec![format!(
+                "{} service(s) need about {need} open files, more than tend's limit of {limit} \
+                 (raise it and restart tend)",
+                new.services.len()
+            )]);
+        }
         // A transaction: whatever can fail (pipes, sockets: EMFILE near the
         // open-file limit) is made before anything changes, so that a
         // failure leaves the running set exactly as it was.

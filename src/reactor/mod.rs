@@ -46,7 +46,8 @@ const T_ERR: u64 = 3 << 32;
 const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
 pub(crate) const T_PROBE: u64 = 7 << 32;
-const T_CGEVENTS: u64 = 5;
+/// A service's `cgroup.events` (EPOLLPRI: `populated` changed).
+const T_CGEVENTS: u64 = 9 << 32;
 const T_HTTP_LISTEN: u64 = 6;
 const LOW: u64 = 0xffff_ffff;
 
@@ -67,8 +68,6 @@ pub struct Runtime {
     err: (OwnedFd, OwnedFd),
     /// The service's cgroup, kept while the service exists (cgroup mode).
     cgroup: Option<cgroup::ServiceCgroup>,
-    /// The inotify watch on its `cgroup.events`.
-    events_wd: Option<i32>,
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
@@ -113,7 +112,6 @@ impl Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
             cgroup: None,
-            events_wd: None,
             oom_kills: 0,
             tasks_max_hits: 0,
             reload_exec: None,
@@ -165,8 +163,6 @@ pub struct Reactor {
     pub(crate) socket_gid: Option<u32>,
     /// Where services' cgroups live, when cgroup v2 is usable.
     cgroups: Option<cgroup::Hierarchy>,
-    /// inotify on every service's `cgroup.events`: how `down` is learned.
-    events_watch: Option<cgroup::EventsWatch>,
     /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
     upward: Option<String>,
     upward_ready: bool,
@@ -176,15 +172,14 @@ pub struct Reactor {
     trimmed_at: u64,
     /// Events rendered for followers.
     pub(crate) event_lines: crate::control::server::EventLines,
-    /// Children may be left to reap: a wake-up reaps at most `REAP_BATCH`,
-    /// then the loop serves everything else before reaping on.
-    reap_pending: bool,
+    /// Reaping: spawns wait in `deferred_spawns` until every zombie there
+    /// is now has been reaped (see `reap`).
+    reaping: bool,
+    deferred_spawns: Vec<usize>,
+    /// Freed at the open-file limit to answer a client (see the servers).
+    pub(crate) fd_reserve: os::FdReserve,
+    pub(crate) fds_refusals: u64,
 }
-
-/// At most this many children are reaped per wake-up, so that services
-/// dying and restarting without delay cannot starve the control socket
-/// (each death there spawns the next instance at once).
-const REAP_BATCH: usize = 32;
 
 impl Reactor {
     pub fn new(
@@ -260,12 +255,14 @@ impl Reactor {
             socket_gid,
             inotify: None,
             cgroups: None,
-            events_watch: None,
             upward,
             upward_ready: false,
             trimmed_at: 0,
             event_lines: Default::default(),
-            reap_pending: false,
+            reaping: false,
+            deferred_spawns: Vec::new(),
+            fd_reserve: os::FdReserve::new(),
+            fds_refusals: 0,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -279,12 +276,7 @@ impl Reactor {
             r.register(l.as_raw_fd(), T_HTTP_LISTEN, EpollFlags::EPOLLIN)?;
             r.http = Some(l);
         }
-        if let Some(h) = cgroups {
-            let watch = cgroup::EventsWatch::new()?;
-            r.register(watch.as_raw_fd(), T_CGEVENTS, EpollFlags::EPOLLIN)?;
-            r.events_watch = Some(watch);
-            r.cgroups = Some(h);
-        }
+        r.cgroups = cgroups;
         for i in 0..r.rt.len() {
             r.register_runtime(i)?;
         }
@@ -361,29 +353,31 @@ impl Reactor {
         self.emit(NO_SERVICE, EventKind::SupervisorStarted);
         let fx = self.sup.boot(Instant::now());
         self.apply(fx);
+        crate::run::tmark("booted");
         let mut evs = vec![EpollEvent::empty(); 64];
         loop {
             self.after_batch();
             if let Some(code) = self.finished_code() {
                 self.emit(NO_SERVICE, EventKind::ShutdownFinished);
+                crate::run::tmark("emitted");
                 self.flush_all_conns();
                 for i in 0..self.rt.len() {
                     self.release_cgroup(i);
                 }
+                crate::run::tmark("released");
                 if let Some(h) = &self.cgroups {
                     h.remove_all();
                 }
+                crate::run::tmark("finished");
                 self.flush_stdout_before_exit();
+                crate::run::tmark("flushed");
                 return code;
             }
             self.arm_timer();
             // After a burst, and only once nothing more is ready (tend is
             // going idle, not in the middle of a storm), give back the
             // memory the burst freed.
-            let ready = if self.reap_pending {
-                // More children to reap: first see what else is ready.
-                self.epoll.wait(&mut evs, EpollTimeout::ZERO)
-            } else if self.burst_pending() {
+            let ready = if self.burst_pending() {
                 match self.epoll.wait(&mut evs, EpollTimeout::ZERO) {
                     Ok(0) => {
                         self.release_after_burst();
@@ -405,9 +399,6 @@ impl Reactor {
             for ev in &evs[..n] {
                 self.dispatch(ev.data(), ev.events());
             }
-            if self.reap_pending {
-                self.reap();
-            }
         }
     }
 
@@ -420,7 +411,6 @@ impl Reactor {
                 T_LISTEN => self.accept(),
                 T_STDOUT => self.logs.on_stdout_writable(),
                 T_INOTIFY => self.on_inotify(),
-                T_CGEVENTS => self.on_cgroup_events(),
                 T_HTTP_LISTEN => self.http_accept(),
                 _ => {}
             },
@@ -430,6 +420,7 @@ impl Reactor {
             T_READYFD => self.check_ready_fd(idx),
             T_NOTIFY => self.drain_notify(idx),
             T_PROBE => self.on_probe_fd(idx),
+            T_CGEVENTS => self.on_cgroup_events(idx),
             crate::control::http::T_HTTP => self.on_http(token & LOW),
             _ => {}
         }
@@ -492,6 +483,7 @@ impl Reactor {
                 // The entrypoint exits 128+N if CMD never ran (else with
                 // CMD's own status).
                 sig @ (libc::SIGTERM | libc::SIGINT) => {
+                    crate::run::tmark("sigterm");
                     let code = if self.entry.is_some() { 128 + sig } else { 0 };
                     let fx = self.sup.begin_shutdown(code, Instant::now());
                     self.apply(fx);
@@ -531,18 +523,21 @@ impl Reactor {
 
     /// Reap every exited child: ours, and orphans re-parented to us.
     fn reap(&mut self) {
+        crate::run::tmark("reap");
         if let (Some(entry), Some(i)) = (&self.entry, self.sup.entrypoint())
             && let Some(pid) = self.sup.services[i].live_main_pid()
             && os::tty::stopped_child(pid).is_some()
         {
             entry.main_stopped(pid);
         }
-        self.reap_pending = true;
-        for _ in 0..REAP_BATCH {
-            let Some((pid, status)) = os::reap_one() else {
-                self.reap_pending = false;
-                break;
-            };
+        // Every zombie there is now, and no more: a service that dies and
+        // restarts without delay would otherwise be reaped and spawned
+        // again in this same loop for ever, and nothing else (the control
+        // socket) would be served. So the restarts wait until the loop is
+        // done, and their deaths come with the next SIGCHLD, after the
+        // other ready fds had their turn.
+        self.reaping = true;
+        while let Some((pid, status)) = os::reap_one() {
             match self.pids.remove(&pid) {
                 Some(PidOwner::Main(i)) => self.main_exited(i, pid, status),
                 Some(PidOwner::Hook(i)) => self.hook_exited(i, status),
@@ -567,6 +562,21 @@ impl Reactor {
         // Orphans of a service may have been the last of its group.
         for i in 0..self.rt.len() {
             self.check_down(i);
+        }
+        self.reaping = false;
+        for i in std::mem::take(&mut self.deferred_spawns) {
+            let s = &self.sup.services[i];
+            match s.phase {
+                Phase::Starting if s.main_pid.is_none() => self.spawn_service(i),
+                // Stopped before it could be spawned: there is nothing to
+                // wait for.
+                Phase::Stopping if s.main_pid.is_none() => {
+                    let fx = self.sup.input(i, Input::Down, Instant::now());
+                    self.queue.extend(fx);
+                }
+                _ => {}
+            }
+            self.apply(Vec::new());
         }
     }
 
@@ -619,6 +629,7 @@ impl Reactor {
         if !self.rt[i].awaiting_down || self.service_alive(i) {
             return;
         }
+        crate::run::tmark("down");
         self.rt[i].awaiting_down = false;
         self.rt[i].pgid = None;
         self.unwatch_pid_file(i);
@@ -659,6 +670,7 @@ impl Reactor {
         while let Some((i, effect)) = self.queue.pop_front() {
             match effect {
                 Effect::Emit(kind) => self.emit(i, kind),
+                Effect::Spawn if self.reaping => self.deferred_spawns.push(i),
                 Effect::Spawn => self.spawn_service(i),
                 Effect::SignalAll(sig) => self.signal_all(i, sig),
                 Effect::RunStopExec => self.run_stop_exec(i),

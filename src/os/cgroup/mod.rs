@@ -59,9 +59,10 @@
 //!
 //! # Knowing without polling
 //!
-//! A change of `cgroup.events` (`populated 0|1`) raises `IN_MODIFY` for
-//! inotify: [`EventsWatch`] is one fd for the epoll loop; on a wake-up the
-//! reactor re-reads [`ServiceCgroup::populated`] for the reported watches.
+//! A change of `cgroup.events` (`populated 0|1`) makes its open file
+//! report `EPOLLPRI`: [`ServiceCgroup::watch_events`] gives the fd for the
+//! epoll loop; on a wake-up the reactor re-reads
+//! [`ServiceCgroup::populated`], which also clears the notice.
 //!
 //! # Fallback
 //!
@@ -80,13 +81,11 @@
 //! (e.g. `web:on-exit` for a hook) and never collide with a service.
 
 mod service;
-mod watch;
 
 #[cfg(test)]
 mod tests;
 
 pub use service::{Limits, MemEvents, ServiceCgroup, join_in_child};
-pub use watch::EventsWatch;
 
 use std::cell::RefCell;
 use std::ffi::OsString;

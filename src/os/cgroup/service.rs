@@ -53,6 +53,8 @@ pub struct ServiceCgroup {
     /// `CLONE_INTO_CGROUP` (they compare the kill count of the parent's
     /// cgroup with this one's), so spawns join it by migration instead.
     killed: std::cell::Cell<bool>,
+    /// `cgroup.events`, kept open once watched ([`Self::watch_events`]).
+    events: Option<OwnedFd>,
 }
 
 impl ServiceCgroup {
@@ -115,12 +117,29 @@ impl ServiceCgroup {
             memory: on("memory"),
             pids: on("pids"),
             killed: std::cell::Cell::new(false),
+            events: None,
         })
     }
 
-    /// `cgroup.events`: watch it with [`super::EventsWatch`].
     pub fn events_path(&self) -> PathBuf {
         self.path.join("cgroup.events")
+    }
+
+    /// Keep `cgroup.events` open and return its fd, for epoll with
+    /// `EPOLLPRI`: kernfs reports it once `populated` (or `frozen`) changed
+    /// since this fd last read the file, and [`Self::populated`] reads it
+    /// (so each read takes the notice away: read it on every wake-up).
+    /// No inotify: closing an inotify fd waits for an SRCU grace period,
+    /// milliseconds at tend's exit.
+    pub fn watch_events(&mut self) -> io::Result<RawFd> {
+        if self.events.is_none() {
+            let path = self.events_path();
+            self.events = Some(open_fd(&path, libc::O_RDONLY | libc::O_CLOEXEC)?);
+        }
+        Ok(self
+            .events
+            .as_ref()
+            .map_or(-1, std::os::fd::AsRawFd::as_raw_fd))
     }
 
     /// How a process is started in this cgroup (see `killed`).
@@ -135,7 +154,10 @@ impl ServiceCgroup {
     /// `cgroup.events`). `NotFound` means the cgroup was removed.
     pub fn populated(&self) -> io::Result<bool> {
         let events = self.events_path();
-        let s = fs::read_to_string(&events).map_err(|e| context(e, &events))?;
+        let s = match &self.events {
+            Some(fd) => pread_text(fd, 256).map_err(|e| context(e, &events))?,
+            None => fs::read_to_string(&events).map_err(|e| context(e, &events))?,
+        };
         match key_value(&s, "populated") {
             Some(v) => Ok(v != 0),
             None => Err(io::Error::new(
@@ -321,6 +343,25 @@ fn key_value(s: &str, key: &str) -> Option<u64> {
 fn signal(pid: i32, sig: i32) -> bool {
     // SAFETY: getpid and kill with plain integers.
     unsafe { pid > 1 && pid != libc::getpid() && libc::kill(pid, sig) == 0 }
+}
+
+/// The whole (small) file on `fd`, read again from its start.
+fn pread_text(fd: &OwnedFd, max: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; max];
+    // SAFETY: reads into a live buffer of `max` bytes.
+    let n = unsafe {
+        libc::pread(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            buf.as_mut_ptr().cast(),
+            max,
+            0,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    String::from_utf8(buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not text"))
 }
 
 fn open_fd(path: &Path, flags: i32) -> io::Result<OwnedFd> {

@@ -107,20 +107,18 @@ fn wait_child(child: &mut Child, limit: Duration) -> Option<std::process::ExitSt
     }
 }
 
-/// Block (bounded) on the inotify fd; the wds reported, empty at timeout.
-fn wait_events(w: &mut EventsWatch, limit: Duration) -> Vec<i32> {
+/// Block (bounded) until `cgroup.events` on `fd` reports a change
+/// (POLLPRI); false at timeout. The caller reads the file to clear it.
+fn wait_events(fd: RawFd, limit: Duration) -> bool {
     let mut pfd = libc::pollfd {
-        fd: w.as_raw_fd(),
-        events: libc::POLLIN,
+        fd,
+        events: libc::POLLPRI,
         revents: 0,
     };
     let ms = limit.as_millis().min(60_000) as i32;
     // SAFETY: one valid pollfd.
     let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if r <= 0 {
-        return Vec::new();
-    }
-    w.read_changed()
+    r > 0 && pfd.revents & libc::POLLPRI != 0
 }
 
 /// Run `sh -c script` inside `dir_fd`'s cgroup from before exec.
@@ -149,14 +147,19 @@ fn lifecycle(tag: &str, sweep: bool) {
     );
     assert!(h.describe().contains(&root.display().to_string()));
 
-    let cg = h.create("web", &Limits::default()).expect("create");
+    let mut cg = h.create("web", &Limits::default()).expect("create");
     assert_eq!(cg.path, root.join("web"));
     assert!(cg.unsupported_limits.is_empty());
+    let fd = cg.watch_events().expect("watch");
     assert!(!cg.populated().expect("populated"));
-    let mut w = EventsWatch::new().expect("inotify");
-    let wd = w.add(&cg.events_path()).expect("watch");
+    // Read: nothing to report until a change.
+    assert!(!wait_events(fd, Duration::from_millis(50)));
 
     let mut child = spawn_in(cg.dir_fd.as_raw_fd(), "sleep 30 & setsid sleep 30 & wait");
+    // The 0 -> 1 change is notified, and reading clears it.
+    assert!(wait_events(fd, Duration::from_secs(5)));
+    assert!(cg.populated().expect("populated"));
+    assert!(!wait_events(fd, Duration::from_millis(50)));
     assert!(
         wait_until(Duration::from_secs(5), || cg.pids().len() >= 3),
         "sh and its two sleeps in the cgroup: {:?}",
@@ -165,9 +168,6 @@ fn lifecycle(tag: &str, sweep: bool) {
     assert!(cg.pids().contains(&(child.id() as i32)));
     assert!(cg.populated().expect("populated"));
     assert_eq!(cg.signal_all(0).expect("signal 0"), cg.pids().len());
-    // The 0 -> 1 change was notified too; drain it.
-    assert!(wait_events(&mut w, Duration::from_secs(5)).contains(&wd));
-    let _ = w.read_changed();
 
     if sweep {
         cg.kill_by_sweep().expect("freeze + kill + thaw");
@@ -180,8 +180,8 @@ fn lifecycle(tag: &str, sweep: bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut down = false;
     while !down && Instant::now() < deadline {
-        let changed = wait_events(&mut w, deadline - Instant::now());
-        down = changed.contains(&wd) && !cg.populated().expect("populated");
+        let changed = wait_events(fd, deadline - Instant::now());
+        down = changed && !cg.populated().expect("populated");
     }
     assert!(down, "no notification of populated 0: {:?}", cg.pids());
     assert!(cg.pids().is_empty());
@@ -190,7 +190,6 @@ fn lifecycle(tag: &str, sweep: bool) {
     cg.remove().expect("remove");
     assert!(!cg.path.exists());
     assert!(cg.populated().is_err());
-    w.remove(wd);
     h.remove_all();
     assert!(
         !root.exists(),
@@ -402,15 +401,6 @@ fn names_are_escaped_injectively() {
 fn join_in_child_reports_errno() {
     // SAFETY: a closed/invalid fd only makes write fail.
     assert_eq!(unsafe { join_in_child(-1) }, Err(libc::EBADF));
-}
-
-#[test]
-fn events_watch_basics() {
-    let mut w = EventsWatch::new().expect("inotify");
-    assert!(w.read_changed().is_empty());
-    assert!(w.add(Path::new("/nonexistent/cgroup.events")).is_err());
-    assert!(w.add(Path::new("a\0b")).is_err());
-    w.remove(12345);
 }
 
 // --- Delegation rules 2 and 3, and rule 1 with tend inside cgroup-root.
