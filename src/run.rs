@@ -53,22 +53,12 @@ pub const MAIN: &str = "main";
 /// What definitions may not be named when there is an entrypoint.
 pub const ENTRY_RESERVED: &[(&str, &str)] = &[(MAIN, "the command of `tend run PATH -- CMD`")];
 
-pub fn tmark(what: &str) {
-    if std::env::var_os("TEND_TIMING").is_some() {
-        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let _ = &START;
-        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
-        eprintln!("T {}.{:09} {what}", ts.tv_sec(), ts.tv_nsec());
-    }
-}
-
 pub fn run(
     path: Option<&Path>,
     socket: Option<&Path>,
     _subreaper: bool,
     entry: Option<Entry>,
 ) -> i32 {
-    tmark("start");
     crate::os::ensure_stdio();
     // tend's own supervisor (systemd, podman) talks to tend, not to the
     // services: keep its variables out of what they inherit.
@@ -130,7 +120,6 @@ pub fn run(
         (None, _, Some(s)) => s.clone(),
         _ => crate::cli::socket_path(None),
     };
-    tmark("loaded");
     let listener = match bind(&socket_path, config.supervisor.socket_group.as_deref()) {
         Ok(l) => Some(l),
         // A wrapper must run its command wherever tini would: without a
@@ -166,7 +155,6 @@ pub fn run(
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     let cgroup_root = config.supervisor.cgroup_root.clone().or(env_root);
-    tmark("bound");
     let cgroups = match crate::os::cgroup::setup(cgroup_root.as_deref(), pid1) {
         Ok(h) => {
             if !quiet {
@@ -184,7 +172,6 @@ pub fn run(
             None
         }
     };
-    tmark("cgroups");
     if let Err(e) = open_file_budget(&config, cgroups.is_some()) {
         eprintln!("tend: fatal: {e}");
         remove_socket();
@@ -199,11 +186,8 @@ pub fn run(
             return 1;
         }
     };
-    tmark("reactor built");
     let code = reactor.run();
-    tmark("reactor done");
     remove_socket();
-    tmark("unlinked");
     remove_socket();
     code
 }

@@ -353,24 +353,19 @@ impl Reactor {
         self.emit(NO_SERVICE, EventKind::SupervisorStarted);
         let fx = self.sup.boot(Instant::now());
         self.apply(fx);
-        crate::run::tmark("booted");
         let mut evs = vec![EpollEvent::empty(); 64];
         loop {
             self.after_batch();
             if let Some(code) = self.finished_code() {
                 self.emit(NO_SERVICE, EventKind::ShutdownFinished);
-                crate::run::tmark("emitted");
                 self.flush_all_conns();
                 for i in 0..self.rt.len() {
                     self.release_cgroup(i);
                 }
-                crate::run::tmark("released");
                 if let Some(h) = &self.cgroups {
                     h.remove_all();
                 }
-                crate::run::tmark("finished");
                 self.flush_stdout_before_exit();
-                crate::run::tmark("flushed");
                 return code;
             }
             self.arm_timer();
@@ -483,7 +478,6 @@ impl Reactor {
                 // The entrypoint exits 128+N if CMD never ran (else with
                 // CMD's own status).
                 sig @ (libc::SIGTERM | libc::SIGINT) => {
-                    crate::run::tmark("sigterm");
                     let code = if self.entry.is_some() { 128 + sig } else { 0 };
                     let fx = self.sup.begin_shutdown(code, Instant::now());
                     self.apply(fx);
@@ -523,7 +517,6 @@ impl Reactor {
 
     /// Reap every exited child: ours, and orphans re-parented to us.
     fn reap(&mut self) {
-        crate::run::tmark("reap");
         if let (Some(entry), Some(i)) = (&self.entry, self.sup.entrypoint())
             && let Some(pid) = self.sup.services[i].live_main_pid()
             && os::tty::stopped_child(pid).is_some()
@@ -629,7 +622,6 @@ impl Reactor {
         if !self.rt[i].awaiting_down || self.service_alive(i) {
             return;
         }
-        crate::run::tmark("down");
         self.rt[i].awaiting_down = false;
         self.rt[i].pgid = None;
         self.unwatch_pid_file(i);
