@@ -155,7 +155,16 @@ pub fn run(
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     let cgroup_root = config.supervisor.cgroup_root.clone().or(env_root);
-    let cgroups = match crate::os::cgroup::setup(cgroup_root.as_deref(), pid1) {
+    // The bare entrypoint (`tend run -- CMD`, no PATH) tracks CMD by its
+    // process group, as tini does: a cgroup costs a millisecond of
+    // mkdir/rmdir per run (most of what tend would add to a container's
+    // start and stop), and as PID 1 the kernel ends whatever CMD left
+    // when tend exits anyway.
+    let setup = match quiet {
+        true => Err("the bare entrypoint tracks CMD by its process group".to_string()),
+        false => crate::os::cgroup::setup(cgroup_root.as_deref(), pid1),
+    };
+    let cgroups = match setup {
         Ok(h) => {
             if !quiet {
                 eprintln!("tend: tracking services with {}", h.describe());
