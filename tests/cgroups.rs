@@ -35,13 +35,6 @@ use std::time::Instant;
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// Says why a test is skipped, on the real stderr (libtest captures the
-/// print macros of passing tests, and a skip must be seen).
-fn skip(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {msg}");
-}
-
 /// The cgroup2 mount, or None after printing why the test is skipped.
 fn mount_or_skip(test: &str) -> Option<PathBuf> {
     let m = cgroup2_mount();
@@ -458,7 +451,7 @@ fn limits_without_their_controllers_are_a_warning_and_the_service_runs() {
         .iter()
         .all(|c| offered.iter().any(|o| o == c))
     {
-        skip(&format!(
+        skip_unavailable(&format!(
             "limits warning: this hierarchy offers memory, pids and cpu ({offered:?}); \
              see the tests that hit the limits"
         ));
@@ -520,7 +513,7 @@ fn controller_or_skip(test: &str, ctl: &str) -> Option<PathBuf> {
     let mount = mount_or_skip(test)?;
     let offered = offered_below_root(&mount);
     if !offered.iter().any(|o| o == ctl) {
-        skip(&format!(
+        skip_unavailable(&format!(
             "{test}: the cgroup2 hierarchy at {} does not offer the `{ctl}` controller \
              (root cgroup.controllers: {:?}, subtree_control: {offered:?}; hybrid mode keeps it on cgroup v1)",
             mount.display(),

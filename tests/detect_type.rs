@@ -138,7 +138,7 @@ fn a_double_forking_setsid_daemon_is_forking_and_killed() {
 fn a_notify_program_is_notify() {
     let tool = "/usr/bin/systemd-notify";
     if !std::path::Path::new(tool).exists() {
-        eprintln!("skipped: {tool} is not installed");
+        skip(&format!("{tool} is not installed"));
         return;
     }
     let m = marker();
@@ -310,7 +310,7 @@ fn a_listening_server_gets_a_tcp_ready_check() {
         .ok_or(())
         .or_else(|_| which("python3"))
     else {
-        eprintln!("skipped: no python3");
+        skip("no python3");
         return;
     };
     let port = {
@@ -354,7 +354,7 @@ fn which(name: &str) -> Result<String, ()> {
 fn a_daemon_that_notifies_after_forking_is_forking() {
     let tool = "/usr/bin/dbus-daemon";
     if !std::path::Path::new(tool).exists() {
-        eprintln!("skipped: {tool} is not installed");
+        skip(&format!("{tool} is not installed"));
         return;
     }
     let dir = Scratch::new();

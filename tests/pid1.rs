@@ -119,7 +119,12 @@ fn one_sigterm_delivered_twice_is_still_a_graceful_shutdown() {
     t.signal(libc::SIGTERM);
     let code = t.expect_exit(T);
     if gap >= secs(0.2) {
-        eprintln!("skipped: the machine is too slow to send the second signal in time ({gap:?})");
+        // Not a missing prerequisite: a moment of load. Said, not failed.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the machine was too slow to send the second signal in time ({gap:?})"
+        );
         return;
     }
     assert_eq!(code, 0, "{}", t.output());

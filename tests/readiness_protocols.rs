@@ -247,9 +247,9 @@ fn redis_exec(port: u16, supervised: bool) -> String {
 /// (with a message) when libsystemd-dev is not installed.
 fn build_sd_client(dir: &Path) -> Option<PathBuf> {
     if !Path::new("/usr/include/systemd/sd-daemon.h").exists() {
-        eprintln!(
-            "SKIPPED: libsystemd-dev is not installed (no /usr/include/systemd/sd-daemon.h); \
-             install it to test libsystemd's sd_notify()"
+        skip(
+            "libsystemd-dev is not installed (no /usr/include/systemd/sd-daemon.h); \
+             install it to test libsystemd's sd_notify()",
         );
         return None;
     }

@@ -1424,6 +1424,27 @@ pub fn have(tool: &str) -> bool {
     which(tool).is_some()
 }
 
+/// A prerequisite of this test (a cgroup2 mount, a kernel feature, a tool)
+/// is missing. Under `CI=true` that is a failure: a skip that passes would
+/// hide a missing install step. Elsewhere the test is skipped, and says so
+/// on the real stderr (libtest hides what passing tests print).
+#[track_caller]
+pub fn skip(reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("prerequisite missing, and CI=true does not skip: {reason}");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
+/// Skipped for something no install step can give this machine (a cgroup
+/// controller that hybrid mode keeps on cgroup v1): said on the real
+/// stderr, under `CI=true` too.
+pub fn skip_unavailable(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED (not available here): {reason}");
+}
+
 /// A test that needs a real peer fails, naming the package, if it is absent.
 #[track_caller]
 pub fn need(tool: &str, package: &str) {
