@@ -107,6 +107,28 @@ pub enum Command {
     },
     /// Re-read the definitions: start added, stop removed, restart changed services.
     ReloadConfig,
+    /// Are the named services (default: every autostart one) ready, or
+    /// completed? Exit 0 if so, 1 listing those that are not (an exec probe
+    /// for Kubernetes that needs no curl).
+    Ready {
+        names: Vec<String>,
+        /// Wait until they are (or --timeout passes).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this long (e.g. "30s").
+        #[arg(long, value_name = "DUR")]
+        timeout: Option<String>,
+    },
+    /// The dependency graph in DOT (`tend graph | dot -Tsvg`): of the running
+    /// supervisor, or of the definitions at PATH.
+    Graph { path: Option<PathBuf> },
+    /// Shell completions for bash, zsh or fish, on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Man pages: tend(1) on stdout, or one page per command into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Stop everything gracefully; `tend run` then exits 0.
     Shutdown,
 }

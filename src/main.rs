@@ -42,6 +42,9 @@ fn main() {
             status,
             vars,
         } => tend::notify_cli::run(*ready, status.as_deref(), vars),
+        Command::Completions { shell } => tend::cli::docs::completions(*shell),
+        Command::Man { dir } => tend::cli::docs::man(dir.as_deref()),
+        Command::Graph { path: Some(path) } => tend::cli::graph_of_definitions(path),
         other => tend::cli::run(other, &tend::cli::socket_path(cli.socket.as_deref())),
     };
     std::process::exit(code);

@@ -29,7 +29,13 @@ pub enum Fail {
     Usage(String),
     /// Writing our own output failed. A closed pipe ends quietly.
     Output(io::Error),
+    /// Connected, but no answer came in time: exit 5.
+    NoAnswer(std::time::Duration),
 }
+
+/// How long a client waits for an answer that should come at once (every
+/// request but those that wait for an outcome or follow a stream).
+pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Fail {
     /// The stderr line (without "tend: "), if any, and the exit status.
@@ -48,6 +54,13 @@ impl Fail {
             Fail::Usage(m) => (Some(m.clone()), 2),
             Fail::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => (None, 0),
             Fail::Output(e) => (Some(format!("cannot write output: {e}")), 1),
+            Fail::NoAnswer(t) => (
+                Some(format!(
+                    "the supervisor did not answer within {} s",
+                    t.as_secs()
+                )),
+                5,
+            ),
         }
     }
 }
@@ -58,6 +71,8 @@ pub type RawObject = (String, Map<String, Value>);
 pub struct Conn {
     reader: BufReader<UnixStream>,
     buf: Vec<u8>,
+    /// How long a read may wait (what a timed-out read reports).
+    timeout: Option<std::time::Duration>,
 }
 
 impl Conn {
@@ -65,7 +80,24 @@ impl Conn {
     /// Returns the connection (for the lines that follow) and the head object,
     /// not yet judged: the caller applies `head_verdict` (some heads carry a
     /// payload even with `"ok":false`).
+    /// (`$TEND_ANSWER_TIMEOUT`, a duration such as `"5s"`, overrides
+    /// [`ANSWER_TIMEOUT`].)
     pub fn request(socket: &Path, request: &Value) -> Result<(Conn, Map<String, Value>), Fail> {
+        let timeout = std::env::var("TEND_ANSWER_TIMEOUT")
+            .ok()
+            .and_then(|t| crate::load::parse_duration(&t).ok().flatten())
+            .filter(|t| !t.is_zero())
+            .unwrap_or(ANSWER_TIMEOUT);
+        Conn::request_within(socket, request, Some(timeout))
+    }
+
+    /// `request`, waiting at most `timeout` for each line (None: for ever,
+    /// for requests answered at their outcome).
+    pub fn request_within(
+        socket: &Path,
+        request: &Value,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(Conn, Map<String, Value>), Fail> {
         let mut line = request.to_string();
         line.push('\n');
         if line.len() > MAX_REQUEST {
@@ -76,6 +108,7 @@ impl Conn {
         }
         let mut stream = UnixStream::connect(socket)
             .map_err(|e| Fail::Unreachable(socket.display().to_string(), e))?;
+        stream.set_read_timeout(timeout).map_err(Fail::Conn)?;
         // A server that refuses the peer (permission) answers and closes
         // before reading: the write may fail, but the reply is there.
         let sent = stream.write_all(line.as_bytes());
@@ -83,6 +116,7 @@ impl Conn {
         let mut conn = Conn {
             reader: BufReader::with_capacity(64 * 1024, stream),
             buf: Vec::new(),
+            timeout,
         };
         let head = match (conn.next_object(), sent) {
             (Ok(Some(h)), _) => h,
@@ -109,8 +143,26 @@ impl Conn {
                 Ok(s) => Ok(Some(s.to_string())),
                 Err(e) => Err(Fail::BadReply(format!("not UTF-8: {e}"))),
             },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(Fail::NoAnswer(self.timeout.unwrap_or_default()))
+            }
             Err(e) => Err(Fail::Conn(e)),
         }
+    }
+
+    /// Wait for the following lines at most `timeout` each (None: for
+    /// ever: a stream that is followed).
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) -> Result<(), Fail> {
+        self.timeout = timeout;
+        self.reader
+            .get_ref()
+            .set_read_timeout(timeout)
+            .map_err(Fail::Conn)
     }
 
     /// The next line as a JSON object, with its text; `None` at the end.

@@ -309,3 +309,44 @@ mod tests {
         );
     }
 }
+
+/// A service in `tend graph`.
+pub struct GraphNode {
+    pub name: String,
+    /// Its state, from a running supervisor.
+    pub state: Option<String>,
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub after: Vec<String>,
+}
+
+/// The graph in DOT: an edge from each service to what it depends on
+/// (`requires` solid, `wants` dashed, `after` dotted).
+pub fn dot(nodes: &[GraphNode]) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let q = |s: &str| format!("\"{}\"", esc(s));
+    let mut out = String::from("digraph tend {\n    rankdir=LR;\n    node [shape=box];\n");
+    for n in nodes {
+        match &n.state {
+            Some(state) => out.push_str(&format!(
+                "    {} [label={}];\n",
+                q(&n.name),
+                format!("\"{}\\n{}\"", esc(&n.name), esc(state))
+            )),
+            None => out.push_str(&format!("    {};\n", q(&n.name))),
+        }
+    }
+    for n in nodes {
+        for (deps, style) in [
+            (&n.requires, ""),
+            (&n.wants, " [style=dashed]"),
+            (&n.after, " [style=dotted]"),
+        ] {
+            for d in deps {
+                out.push_str(&format!("    {} -> {}{style};\n", q(&n.name), q(d)));
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}

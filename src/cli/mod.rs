@@ -13,6 +13,7 @@
 //! exactly as received, one per line, flushed at once.
 
 mod conn;
+pub mod docs;
 mod format;
 #[cfg(test)]
 mod tests;
@@ -114,8 +115,17 @@ fn dispatch(
             follow,
         } => logs(socket, name, *lines, *follow, out, err),
         Command::ReloadConfig => reload_config(socket, out),
+        Command::Ready {
+            names,
+            wait,
+            timeout,
+        } => ready(socket, names, *wait, timeout.as_deref(), out),
+        Command::Graph { path: None } => graph(socket, out),
         Command::Shutdown => simple(socket, &json!({"cmd": "shutdown"})),
         Command::Run { .. }
+        | Command::Graph { path: Some(_) }
+        | Command::Completions { .. }
+        | Command::Man { .. }
         | Command::Check { .. }
         | Command::DetectType { .. }
         | Command::Notify { .. } => Err(Fail::Usage("not a client command".into())),
@@ -166,6 +176,146 @@ fn simple(socket: &Path, request: &Value) -> Result<i32, Fail> {
     Ok(0)
 }
 
+/// The services array of a status reply.
+fn status_of(socket: &Path, names: &[String]) -> Result<Vec<Map<String, Value>>, Fail> {
+    let (_, mut head) = ask(socket, &json!({"cmd": "status", "names": names}))?;
+    let Some(Value::Array(list)) = head.remove("services") else {
+        return Err(Fail::BadReply("the reply has no \"services\" array".into()));
+    };
+    list.into_iter()
+        .map(|s| match s {
+            Value::Object(m) => Ok(m),
+            other => Err(Fail::BadReply(format!(
+                "a service status is not an object: {}",
+                conn::excerpt(&other.to_string())
+            ))),
+        })
+        .collect()
+}
+
+/// Of `services`, those `names` asks about (default: the autostart ones)
+/// that are not up, as `NAME (STATE)`.
+fn not_ready(services: &[Map<String, Value>], names: &[String]) -> Vec<String> {
+    services
+        .iter()
+        .filter(|s| !names.is_empty() || s.get("autostart") != Some(&Value::Bool(false)))
+        .filter(|s| s.get("ready") != Some(&Value::Bool(true)))
+        .map(|s| {
+            let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
+            let state = s.get("state").and_then(Value::as_str).unwrap_or("?");
+            format!("{name} ({state})")
+        })
+        .collect()
+}
+
+/// `tend ready [--wait [--timeout DUR]] [NAME...]`. With --wait, the event
+/// stream is followed from before the first look, so no change between the
+/// look and the wait is missed; each event is a cue to look again.
+fn ready(
+    socket: &Path,
+    names: &[String],
+    wait: bool,
+    timeout: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<i32, Fail> {
+    let limit = match timeout {
+        None => None,
+        Some(t) => crate::load::parse_duration(t)
+            .map_err(|e| Fail::Usage(format!("--timeout: {e}")))?
+            .map(crate::model::clamp),
+    };
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    let mut events = None;
+    if wait {
+        let (mut c, head) = Conn::request(socket, &json!({"cmd": "events", "follow": true}))?;
+        refused(&head)?;
+        c.set_timeout(None)?;
+        let next = head.get("next").and_then(Value::as_u64).unwrap_or(0);
+        events = Some((c, next));
+    }
+    loop {
+        let pending = not_ready(&status_of(socket, names)?, names);
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let Some((conn, next)) = events.as_mut() else {
+            put_line(out, &format!("not ready: {}", pending.join(", ")), false)?;
+            return Ok(1);
+        };
+        // Wait for a new event (the backlog before `next` is no news).
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                put_line(out, &format!("not ready: {}", pending.join(", ")), false)?;
+                return Ok(1);
+            }
+            conn.set_timeout(left)?;
+            match conn.next_object() {
+                Ok(Some(e)) if e.get("seq").and_then(Value::as_u64).unwrap_or(0) >= *next => break,
+                Ok(Some(_)) => continue,
+                Ok(None) => return Err(Fail::BadReply("the event stream ended".into())),
+                Err(Fail::NoAnswer(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// `tend graph`: the running supervisor's services and dependencies.
+fn graph(socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
+    let services = status_of(socket, &[])?;
+    let list = |s: &Map<String, Value>, k: &str| -> Vec<String> {
+        match s.get(k) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let nodes: Vec<format::GraphNode> = services
+        .iter()
+        .map(|s| format::GraphNode {
+            name: s
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string(),
+            state: s.get("state").and_then(Value::as_str).map(String::from),
+            requires: list(s, "requires"),
+            wants: list(s, "wants"),
+            after: list(s, "after"),
+        })
+        .collect();
+    put(out, &format::dot(&nodes))?;
+    Ok(0)
+}
+
+/// `tend graph PATH`: the graph of definitions, no supervisor needed.
+pub fn graph_of_definitions(path: &Path) -> i32 {
+    match crate::load::load(path) {
+        Ok(loaded) => {
+            let nodes: Vec<format::GraphNode> = (loaded.config.services.iter())
+                .map(|s| format::GraphNode {
+                    name: s.name.clone(),
+                    state: None,
+                    requires: s.requires.clone(),
+                    wants: s.wants.clone(),
+                    after: s.after.clone(),
+                })
+                .collect();
+            print!("{}", format::dot(&nodes));
+            0
+        }
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            crate::run::EXIT_CONFIG
+        }
+    }
+}
+
 fn status(
     socket: &Path,
     names: &[String],
@@ -206,7 +356,8 @@ fn wait_for_results(
     names: &[String],
     out: &mut dyn Write,
 ) -> Result<i32, Fail> {
-    let (_, head) = Conn::request(socket, &json!({"cmd": cmd, "names": names}))?;
+    // Answered at the outcome (a start waits for readiness): no timeout.
+    let (_, head) = Conn::request_within(socket, &json!({"cmd": cmd, "names": names}), None)?;
     let Some(Value::Array(results)) = head.get("results") else {
         refused(&head)?;
         return Err(Fail::BadReply("the reply has no \"results\" array".into()));
@@ -296,6 +447,9 @@ fn events(
 ) -> Result<i32, Fail> {
     let request = json!({"cmd": "events", "since": since, "follow": follow});
     let (mut conn, head) = Conn::request(socket, &request)?;
+    if follow {
+        conn.set_timeout(None)?;
+    }
     if let Err(Fail::Refused { mut message, exit }) = refused(&head) {
         if let Some(oldest) = head.get("oldest").and_then(Value::as_u64)
             && !message.contains(&oldest.to_string())
@@ -343,6 +497,9 @@ fn logs(
 ) -> Result<i32, Fail> {
     let request = json!({"cmd": "logs", "name": name, "lines": lines, "follow": follow});
     let (mut conn, _) = ask(socket, &request)?;
+    if follow {
+        conn.set_timeout(None)?;
+    }
     while let Some(item) = conn.next_object()? {
         if let Some(Value::String(text)) = item.get("line") {
             put_line(out, text, follow)?;

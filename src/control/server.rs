@@ -337,6 +337,10 @@ impl Reactor {
             "reason": s.reason,
             "status": s.status_text,
             "warning": s.warning,
+            "autostart": s.spec.autostart,
+            "requires": s.spec.requires,
+            "wants": s.spec.wants,
+            "after": s.spec.after,
         })
     }
 
