@@ -186,6 +186,48 @@ fn field_value(v: &Value) -> String {
     }
 }
 
+/// A service in `tend graph`.
+pub struct GraphNode {
+    pub name: String,
+    /// Its state, from a running supervisor.
+    pub state: Option<String>,
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub after: Vec<String>,
+}
+
+/// The graph in DOT: an edge from each service to what it depends on
+/// (`requires` solid, `wants` dashed, `after` dotted).
+pub fn dot(nodes: &[GraphNode]) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let q = |s: &str| format!("\"{}\"", esc(s));
+    let mut out = String::from("digraph tend {\n    rankdir=LR;\n    node [shape=box];\n");
+    for n in nodes {
+        match &n.state {
+            Some(state) => out.push_str(&format!(
+                "    {} [label=\"{}\\n{}\"];\n",
+                q(&n.name),
+                esc(&n.name),
+                esc(state)
+            )),
+            None => out.push_str(&format!("    {};\n", q(&n.name))),
+        }
+    }
+    for n in nodes {
+        for (deps, style) in [
+            (&n.requires, ""),
+            (&n.wants, " [style=dashed]"),
+            (&n.after, " [style=dotted]"),
+        ] {
+            for d in deps {
+                out.push_str(&format!("    {} -> {}{style};\n", q(&n.name), q(d)));
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,45 +350,4 @@ mod tests {
             "4  2026-11-21T22:40:00.1Z  db  stopping  reason=request"
         );
     }
-}
-
-/// A service in `tend graph`.
-pub struct GraphNode {
-    pub name: String,
-    /// Its state, from a running supervisor.
-    pub state: Option<String>,
-    pub requires: Vec<String>,
-    pub wants: Vec<String>,
-    pub after: Vec<String>,
-}
-
-/// The graph in DOT: an edge from each service to what it depends on
-/// (`requires` solid, `wants` dashed, `after` dotted).
-pub fn dot(nodes: &[GraphNode]) -> String {
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let q = |s: &str| format!("\"{}\"", esc(s));
-    let mut out = String::from("digraph tend {\n    rankdir=LR;\n    node [shape=box];\n");
-    for n in nodes {
-        match &n.state {
-            Some(state) => out.push_str(&format!(
-                "    {} [label={}];\n",
-                q(&n.name),
-                format!("\"{}\\n{}\"", esc(&n.name), esc(state))
-            )),
-            None => out.push_str(&format!("    {};\n", q(&n.name))),
-        }
-    }
-    for n in nodes {
-        for (deps, style) in [
-            (&n.requires, ""),
-            (&n.wants, " [style=dashed]"),
-            (&n.after, " [style=dotted]"),
-        ] {
-            for d in deps {
-                out.push_str(&format!("    {} -> {}{style};\n", q(&n.name), q(d)));
-            }
-        }
-    }
-    out.push_str("}\n");
-    out
 }
