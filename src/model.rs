@@ -154,6 +154,9 @@ pub struct SupervisorSpec {
     pub event_retention: usize,
     pub event_journal: Option<PathBuf>,
     pub http: Option<String>,
+    /// `http-token`: writes over HTTP (`POST /services/NAME/...`) need
+    /// `Authorization: Bearer TOKEN`; without it every POST is refused.
+    pub http_token: Option<String>,
     pub cgroup_root: Option<PathBuf>,
 }
 
@@ -167,6 +170,7 @@ impl Default for SupervisorSpec {
             event_retention: 10_000,
             event_journal: None,
             http: None,
+            http_token: None,
             cgroup_root: None,
         }
     }

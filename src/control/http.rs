@@ -1,11 +1,16 @@
-//! `[supervisor] http`: a tiny HTTP/1.0 endpoint for monitoring, served
-//! from the same loop: `/metrics` (Prometheus text), `/healthz`, `/readyz`,
-//! `/status` (the JSON of `tend status --json`). One request per
-//! connection, bounded in size, answered at once and closed.
+//! `[supervisor] http`: a tiny HTTP/1.0 endpoint served from the same loop
+//! (SPEC §2, §9): `/metrics` (Prometheus text), `/healthz`, `/livez`,
+//! `/readyz` (`?verbose`: a line per service; `/readyz/NAME`), `/status`
+//! (the JSON of `tend status --json`), `/events` (Server-Sent Events, `id:`
+//! = seq, resuming after `Last-Event-ID`), `/` (a self-contained live
+//! page), and with `[supervisor] http-token` the writes `POST
+//! /services/NAME/start|stop|restart`. One request per connection, bounded
+//! in size; answered at once (or, for a write, at its outcome) and closed,
+//! except `/events`, which streams until the client goes.
 
 use crate::reactor::Reactor;
 use nix::sys::epoll::EpollFlags;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -14,11 +19,36 @@ use std::time::Instant;
 /// A request head larger than this is refused.
 const MAX_HEAD: usize = 8 * 1024;
 pub const T_HTTP: u64 = 8 << 32;
+/// An `/events` stream takes no more than this ahead of the socket.
+const SSE_HIGH_WATER: usize = 256 * 1024;
+/// How many past events a new `/events` stream starts with (without
+/// `Last-Event-ID`).
+const SSE_BACKLOG: u64 = 100;
 
 pub struct HttpConn {
     stream: TcpStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
+    state: State,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading the request head.
+    Reading,
+    /// The answer is in `out`; close once it is sent.
+    Answering,
+    /// A write waits for its outcome (`check_ops` answers).
+    Parked,
+    /// `/events`: the next seq to send.
+    Events { cursor: u64 },
+}
+
+/// What a request head asks for.
+enum Answer {
+    Now(Vec<u8>),
+    Parked,
+    Events { cursor: u64 },
 }
 
 /// Bind the endpoint (an address such as `127.0.0.1:9100`).
@@ -52,6 +82,7 @@ impl Reactor {
                     stream,
                     inbuf: Vec::new(),
                     out: Vec::new(),
+                    state: State::Reading,
                 };
                 self.http_conns.insert(id, conn);
             }
@@ -63,46 +94,121 @@ impl Reactor {
             return;
         };
         let mut buf = [0u8; 4096];
-        if c.out.is_empty() {
+        if c.state != State::Reading {
+            // Parked or streaming: only a hang-up matters (a client may not
+            // send more), or the socket can take more of `out`.
             loop {
                 match c.stream.read(&mut buf) {
                     Ok(0) => return self.http_close(id),
-                    Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
+                    Ok(_) => continue,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(_) => return self.http_close(id),
                 }
-                if c.inbuf.len() > MAX_HEAD {
-                    break;
-                }
             }
-            let complete = c.inbuf.windows(4).any(|w| w == b"\r\n\r\n")
-                || c.inbuf.windows(2).any(|w| w == b"\n\n");
-            if !complete && c.inbuf.len() <= MAX_HEAD {
-                return;
+            return self.http_flush(id);
+        }
+        loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => return self.http_close(id),
+                Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return self.http_close(id),
             }
-            let head = String::from_utf8_lossy(&c.inbuf).into_owned();
-            let response = if c.inbuf.len() > MAX_HEAD {
-                response(431, "text/plain", "request header too large\n")
-            } else {
-                self.http_answer(&head)
-            };
-            if let Some(c) = self.http_conns.get_mut(&id) {
-                c.out = response;
+            if c.inbuf.len() > MAX_HEAD {
+                break;
             }
         }
+        let complete = c.inbuf.windows(4).any(|w| w == b"\r\n\r\n")
+            || c.inbuf.windows(2).any(|w| w == b"\n\n");
+        if !complete && c.inbuf.len() <= MAX_HEAD {
+            return;
+        }
+        let head = String::from_utf8_lossy(&c.inbuf).into_owned();
+        let answer = if c.inbuf.len() > MAX_HEAD {
+            Answer::Now(response(431, "text/plain", "request header too large\n"))
+        } else {
+            self.http_answer(id, &head)
+        };
+        let Some(c) = self.http_conns.get_mut(&id) else {
+            return;
+        };
+        match answer {
+            Answer::Now(r) => {
+                c.out = r;
+                c.state = State::Answering;
+            }
+            Answer::Parked => c.state = State::Parked,
+            Answer::Events { cursor } => {
+                c.out = b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\
+                    Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+                    .to_vec();
+                c.state = State::Events { cursor };
+            }
+        }
+        self.pump_http_followers();
         self.http_flush(id);
+    }
+
+    /// A parked write reached its outcome (from `check_ops`).
+    pub(crate) fn http_outcome(&mut self, id: u64, code: u16, body: &Value) {
+        if let Some(c) = self.http_conns.get_mut(&id) {
+            c.out = response(code, "application/json", &format!("{body}\n"));
+            c.state = State::Answering;
+            self.http_flush(id);
+        }
+    }
+
+    /// Feed every `/events` stream from its cursor (after each batch).
+    pub(crate) fn pump_http_followers(&mut self) {
+        let ids: Vec<u64> = (self.http_conns.iter())
+            .filter(|(_, c)| matches!(c.state, State::Events { .. }))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            let Some(c) = self.http_conns.get_mut(&id) else {
+                continue;
+            };
+            let State::Events { cursor } = &mut c.state else {
+                continue;
+            };
+            while c.out.len() < SSE_HIGH_WATER && *cursor < self.events.next() {
+                if *cursor < self.events.oldest() {
+                    // Fell behind the retained log: said, then closed (an
+                    // EventSource reconnects with Last-Event-ID).
+                    let resume = self.events.oldest();
+                    let note = format!("event: lagged\ndata: {{\"resume\":{resume}}}\n\n");
+                    c.out.extend_from_slice(note.as_bytes());
+                    c.state = State::Answering;
+                    break;
+                }
+                let seq = *cursor;
+                *cursor += 1;
+                let Some(line) = self.event_lines.line(&self.events, seq) else {
+                    continue;
+                };
+                c.out
+                    .extend_from_slice(format!("id: {seq}\ndata: ").as_bytes());
+                c.out
+                    .extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+                c.out.extend_from_slice(b"\n\n");
+            }
+            self.http_flush(id);
+        }
     }
 
     fn http_flush(&mut self, id: u64) {
         let Some(c) = self.http_conns.get_mut(&id) else {
             return;
         };
-        if super::send_pending(&mut c.stream, &mut c.out).is_ok() && !c.out.is_empty() {
-            let fd = c.stream.as_raw_fd();
-            self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT);
-            return;
+        if super::send_pending(&mut c.stream, &mut c.out).is_err() {
+            return self.http_close(id);
         }
-        self.http_close(id);
+        let fd = c.stream.as_raw_fd();
+        match (c.state, c.out.is_empty()) {
+            (State::Answering, true) => self.http_close(id),
+            (_, false) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT),
+            (_, true) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLIN),
+        }
     }
 
     fn http_close(&mut self, id: u64) {
@@ -111,32 +217,70 @@ impl Reactor {
         }
     }
 
-    /// The response to a request head.
-    fn http_answer(&self, head: &str) -> Vec<u8> {
+    /// What a request head asks for.
+    fn http_answer(&mut self, id: u64, head: &str) -> Answer {
         let mut words = head.split_whitespace();
-        let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-        if method != "GET" && method != "HEAD" {
-            return response(405, "text/plain", "only GET\n");
+        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if method == "POST" {
+            return self.http_write(id, head, path);
         }
-        let path = path.split('?').next().unwrap_or("");
+        if method != "GET" && method != "HEAD" {
+            return Answer::Now(response(405, "text/plain", "only GET, HEAD and POST\n"));
+        }
         let now = Instant::now();
         let live = (0..self.sup.services.len()).filter(|&i| !self.sup.services[i].retired);
-        match path {
-            "/healthz" => response(200, "text/plain", "ok\n"),
+        Answer::Now(match path {
+            "/healthz" | "/livez" => response(200, "text/plain", "ok\n"),
             "/readyz" => {
-                let waiting: Vec<&str> = live
-                    .map(|i| &self.sup.services[i])
-                    .filter(|s| s.spec.autostart && !s.is_up())
+                let verbose = query
+                    .split('&')
+                    .any(|q| q == "verbose" || q.starts_with("verbose="));
+                let autostart: Vec<usize> = live
+                    .filter(|&i| self.sup.services[i].spec.autostart)
+                    .collect();
+                let waiting: Vec<&str> = (autostart.iter())
+                    .map(|&i| &self.sup.services[i])
+                    .filter(|s| !s.is_up())
                     .map(|s| s.spec.name.as_str())
                     .collect();
-                if waiting.is_empty() {
-                    response(200, "text/plain", "ready\n")
+                let code = if waiting.is_empty() { 200 } else { 503 };
+                let body = if verbose {
+                    // As the Kubernetes API server does: a line per check.
+                    let mut b = String::new();
+                    for &i in &autostart {
+                        let s = &self.sup.services[i];
+                        match s.is_up() {
+                            true => b.push_str(&format!("[+]{} ok\n", s.spec.name)),
+                            false => b.push_str(&format!(
+                                "[-]{} not ready ({})\n",
+                                s.spec.name,
+                                s.phase.name()
+                            )),
+                        }
+                    }
+                    b.push_str(match code {
+                        200 => "readyz check passed\n",
+                        _ => "readyz check failed\n",
+                    });
+                    b
+                } else if waiting.is_empty() {
+                    "ready\n".to_string()
                 } else {
-                    response(
+                    format!("not ready: {}\n", waiting.join(" "))
+                };
+                response(code, "text/plain", &body)
+            }
+            p if p.starts_with("/readyz/") => {
+                let name = &p["/readyz/".len()..];
+                match self.sup.find(name).map(|i| &self.sup.services[i]) {
+                    None => response(404, "text/plain", &format!("unknown service: {name}\n")),
+                    Some(s) if s.is_up() => response(200, "text/plain", "ok\n"),
+                    Some(s) => response(
                         503,
                         "text/plain",
-                        &format!("not ready: {}\n", waiting.join(" ")),
-                    )
+                        &format!("not ready ({})\n", s.phase.name()),
+                    ),
                 }
             }
             "/status" => {
@@ -144,12 +288,55 @@ impl Reactor {
                 response(200, "application/json", &format!("{}\n", Value::Array(all)))
             }
             "/metrics" => response(200, "text/plain; version=0.0.4", &self.metrics()),
+            "/events" => {
+                let after =
+                    header(head, "last-event-id").and_then(|v| v.trim().parse::<u64>().ok());
+                let next = self.events.next();
+                let cursor = match after {
+                    Some(seq) => seq.saturating_add(1).min(next),
+                    None => next.saturating_sub(SSE_BACKLOG).max(self.events.oldest()),
+                };
+                return Answer::Events { cursor };
+            }
+            "/" => response(200, "text/html; charset=utf-8", PAGE),
             _ => response(
                 404,
                 "text/plain",
-                "not found: try /metrics /healthz /readyz /status\n",
+                "not found: try / /metrics /healthz /livez /readyz /status /events\n",
             ),
+        })
+    }
+
+    /// `POST /services/NAME/start|stop|restart`, with the token.
+    fn http_write(&mut self, id: u64, head: &str, path: &str) -> Answer {
+        let refuse = |code: u16, error: &str| {
+            let body = json!({"ok": false, "error": error});
+            Answer::Now(response(code, "application/json", &format!("{body}\n")))
+        };
+        let Some(token) = self.settings.http_token.as_deref() else {
+            return refuse(403, "writes over HTTP need [supervisor] http-token");
+        };
+        let given = header(head, "authorization").and_then(|v| v.trim().strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same_secret(g.trim(), token)) {
+            return refuse(401, "missing or wrong token (Authorization: Bearer TOKEN)");
         }
+        let Some((name, action)) = path
+            .strip_prefix("/services/")
+            .and_then(|r| r.rsplit_once('/'))
+        else {
+            return refuse(404, "POST /services/NAME/start, /stop or /restart");
+        };
+        let kind = match action {
+            "start" => super::server::OpKind::Start,
+            "stop" => super::server::OpKind::Stop,
+            "restart" => super::server::OpKind::Restart,
+            _ => return refuse(404, "POST /services/NAME/start, /stop or /restart"),
+        };
+        let Some(i) = self.sup.find(name) else {
+            return refuse(404, &format!("unknown service: {name}"));
+        };
+        self.begin_op(super::server::Waiter::Http(id), kind, &[i]);
+        Answer::Parked
     }
 
     /// Prometheus text format.
@@ -200,10 +387,31 @@ impl Reactor {
     }
 }
 
+/// The value of header `name` (lower case) in a request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// Compare secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The live page of `/`: one self-contained file, nothing fetched from
+/// elsewhere.
+const PAGE: &str = include_str!("page.html");
+
 fn response(code: u16, content_type: &str, body: &str) -> Vec<u8> {
     let reason = match code {
         200 => "OK",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
+        500 => "Internal Server Error",
         405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",

@@ -52,8 +52,16 @@ pub enum OpKind {
     Reload,
 }
 
+/// Who waits for an op's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiter {
+    Control(u64),
+    /// `POST /services/NAME/ACTION` of the HTTP endpoint.
+    Http(u64),
+}
+
 pub struct Op {
-    conn: u64,
+    conn: Waiter,
     kind: OpKind,
     /// (service index, its `starts` counter when the request came in)
     items: Vec<(usize, u64)>,
@@ -348,23 +356,29 @@ impl Reactor {
         let Some(idx) = self.resolve(id, req, false) else {
             return;
         };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.mode = Mode::Waiting;
+        }
+        self.begin_op(Waiter::Control(id), kind, &idx);
+    }
+
+    /// Start, stop or restart services for `waiter`, who gets the outcome
+    /// once every one of them reached it (`check_ops`).
+    pub(crate) fn begin_op(&mut self, waiter: Waiter, kind: OpKind, idx: &[usize]) {
         let items: Vec<(usize, u64)> = idx
             .iter()
             .map(|&i| (i, self.sup.services[i].starts))
             .collect();
         let now = Instant::now();
         let fx = match kind {
-            OpKind::Start => self.sup.request_start(&idx, now),
-            OpKind::Stop => self.sup.request_stop(&idx, now),
-            OpKind::Restart => self.sup.request_restart(&idx, now),
+            OpKind::Start => self.sup.request_start(idx, now),
+            OpKind::Stop => self.sup.request_stop(idx, now),
+            OpKind::Restart => self.sup.request_restart(idx, now),
             OpKind::Reload => Vec::new(),
         };
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.mode = Mode::Waiting;
-        }
         let results = vec![None; items.len()];
         self.ops.push(Op {
-            conn: id,
+            conn: waiter,
             kind,
             items,
             results,
@@ -388,7 +402,7 @@ impl Reactor {
             c.mode = Mode::Waiting;
         }
         self.ops.push(Op {
-            conn: id,
+            conn: Waiter::Control(id),
             kind: OpKind::Reload,
             items,
             results,
@@ -494,8 +508,16 @@ impl Reactor {
                 })
                 .collect();
             let all = results.iter().all(|r| r["ok"] == true);
-            self.answer(op.conn, json!({"ok": all, "results": results, "exit": 1}));
-            self.flush_conn(op.conn);
+            match op.conn {
+                Waiter::Control(id) => {
+                    self.answer(id, json!({"ok": all, "results": results, "exit": 1}));
+                    self.flush_conn(id);
+                }
+                Waiter::Http(id) => {
+                    let body = json!({"ok": all, "results": results});
+                    self.http_outcome(id, if all { 200 } else { 500 }, &body);
+                }
+            }
         }
     }
 
@@ -596,7 +618,7 @@ impl Reactor {
         if let Some(c) = self.conns.remove(&id) {
             self.deregister(c.stream.as_raw_fd());
         }
-        self.ops.retain(|op| op.conn != id);
+        self.ops.retain(|op| op.conn != Waiter::Control(id));
     }
 }
 

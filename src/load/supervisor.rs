@@ -17,6 +17,7 @@ pub const SUPERVISOR_KEYS: &[&str] = &[
     "event-retention",
     "event-journal",
     "http",
+    "http-token",
     "cgroup-root",
 ];
 
@@ -61,6 +62,7 @@ pub fn supervisor(cx: &mut Ctx, node: &Node, base: &Path) -> SupervisorSpec {
             }
             "event-journal" => spec.event_journal = values::path(cx, key, v, base),
             "http" => spec.http = parts::tcp_address(cx, key, v),
+            "http-token" => spec.http_token = values::nonempty_string(cx, key, v),
             "cgroup-root" => {
                 spec.cgroup_root = values::nonempty_string(cx, key, v).map(PathBuf::from);
             }

@@ -749,6 +749,7 @@ impl Reactor {
         }
         self.check_ops();
         self.pump_followers();
+        self.pump_http_followers();
         let pending = self.logs.stdout_pending();
         if pending != self.stdout_registered {
             self.stdout_registered = pending;
