@@ -8,6 +8,7 @@ pub mod dbus_wait;
 pub mod detect;
 pub mod event;
 pub mod eventlog;
+pub mod flood;
 pub mod graph;
 pub mod load;
 pub mod logs;

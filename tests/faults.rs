@@ -170,3 +170,42 @@ fn a_restart_storm_does_not_starve_the_control_socket() {
     assert_eq!(s["state"], "down", "{s}");
     assert_eq!(s["restarts"].as_u64(), restarts, "{s}");
 }
+
+#[test]
+fn a_notify_flood_from_outside_is_counted_not_logged_one_by_one() {
+    let t = Tend::builder()
+        .svc(
+            "n",
+            "type = \"notify\"\nexec = [\"sh\", \"-c\", \"echo $NOTIFY_SOCKET > {dir}/addr; exec sleep 1000\"]\n",
+        )
+        .start();
+    let addr_file = t.dir.join("addr");
+    wait_until("the service says its NOTIFY_SOCKET", T, || {
+        fs::read_to_string(&addr_file).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let addr = fs::read_to_string(&addr_file).unwrap();
+    let name = addr.trim().strip_prefix('@').expect("an abstract socket");
+    use std::os::linux::net::SocketAddrExt;
+    let to = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    sock.set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < 100_000 && start.elapsed() < Duration::from_secs(60) {
+        if sock.send_to_addr(b"READY=1", &to).is_ok() {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 100_000, "could not send the flood in time");
+    // Everything read, none accepted, a handful of warnings, and the log's
+    // start still retained (10 000 events are kept by default).
+    wait_until("tend read the flood", T, || t.status().len() == 1);
+    assert_quiet(&t);
+    let st = t.status_of("n");
+    assert_eq!(st["state"], "starting", "{st}");
+    let events = t.events(Some(1));
+    assert_eq!(events[0]["event"], "supervisor-started");
+    let warnings = events.iter().filter(|e| e["event"] == "warning").count();
+    assert!(warnings <= 20, "{warnings} warnings for one flood");
+}

@@ -510,7 +510,9 @@ fn garbage_notify_datagrams_are_ignored() {
     t.wait_stdout_line("g | garbage-sent", T);
     let out = t.wait_stdout("five `ignored` lines", T, |s| {
         s.lines()
-            .filter(|l| l.starts_with("tend | g: notify message from PID") && l.contains("ignored"))
+            .filter(|l| {
+                l.starts_with("tend | g: warning: notify message from PID") && l.contains("ignored")
+            })
             .count()
             >= 5
     });

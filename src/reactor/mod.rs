@@ -98,6 +98,9 @@ pub struct Runtime {
     pidfile_watch: Option<i32>,
     /// The service's name as its events carry it.
     event_name: Option<std::rc::Rc<str>>,
+    /// Notify messages refused or unparsable, counted in floods (boxed:
+    /// most services never have one).
+    notify_flood: Option<Box<crate::flood::Flood>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +130,7 @@ impl Runtime {
             awaiting_down: false,
             pidfile_watch: None,
             event_name: None,
+            notify_flood: None,
         })
     }
 }
@@ -435,7 +439,11 @@ impl Reactor {
             .rt
             .iter()
             .filter_map(|r| r.probe.as_ref()?.next_deadline());
-        let next = self.sup.next_deadline().into_iter().chain(probes).min();
+        let floods = (self.rt.iter()).filter_map(|r| r.notify_flood.as_ref()?.deadline());
+        let next = (self.sup.next_deadline().into_iter())
+            .chain(probes)
+            .chain(floods)
+            .min();
         if next == self.timer_armed {
             return;
         }
@@ -468,6 +476,12 @@ impl Reactor {
         let fx = self.sup.tick(now);
         self.apply(fx);
         self.probe_tick(now);
+        for i in 0..self.rt.len() {
+            let summary = (self.rt[i].notify_flood.as_mut()).and_then(|f| f.summary(now));
+            if let Some(message) = summary {
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
     }
 
     fn on_signals(&mut self) {

@@ -52,17 +52,17 @@ impl Reactor {
             };
             let sender = dgram.creds.map_or(0, |c| c.pid);
             if let Err(why) = self.notify_allowed(i, sender) {
-                let message = format!("notify message from PID {sender} refused: {why}");
-                self.emit(i, EventKind::Warning { message });
+                self.notify_problem(
+                    i,
+                    format!("notify message from PID {sender} refused: {why}"),
+                );
                 continue;
             }
             let notice = match crate::notify::parse(&dgram.bytes) {
                 Ok(n) => n,
                 Err(e) => {
-                    let name = self.sup.services[i].spec.name.clone();
-                    self.system_line(&format!(
-                        "{name}: notify message from PID {sender} ignored: {e}"
-                    ));
+                    let message = format!("notify message from PID {sender} ignored: {e}");
+                    self.notify_problem(i, message);
                     continue;
                 }
             };
@@ -70,6 +70,17 @@ impl Reactor {
                 let fx = self.sup.input(i, input, Instant::now());
                 self.apply(fx);
             }
+        }
+    }
+
+    /// A refused or unparsable notify message: a `warning` event, but a
+    /// flood of them is counted (`flood`), so that 100 000 datagrams from
+    /// outside cannot push everything else out of the event log.
+    fn notify_problem(&mut self, i: usize, message: String) {
+        let now = Instant::now();
+        let flood = self.rt[i].notify_flood.get_or_insert_with(Default::default);
+        if let Some(message) = flood.note(now, message) {
+            self.emit(i, EventKind::Warning { message });
         }
     }
 
