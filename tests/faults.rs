@@ -209,3 +209,76 @@ fn a_notify_flood_from_outside_is_counted_not_logged_one_by_one() {
     let warnings = events.iter().filter(|e| e["event"] == "warning").count();
     assert!(warnings <= 20, "{warnings} warnings for one flood");
 }
+
+#[test]
+fn a_full_disk_loses_whole_lines_only_and_counts_them() {
+    // A 256 KiB tmpfs of tend's own (its namespace's mounts are private),
+    // filled by the service, which then writes lines (some cannot be
+    // written), frees the space, writes more, and copies the log out.
+    let script = "dd if=/dev/zero of={dir}/small/fill bs=4k count=100 2>/dev/null; \
+         i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo \"line $i padpadpadpadpadpadpadpadpadpadpadpad\"; done; \
+         sleep 0.5; rm {dir}/small/fill; \
+         while [ $i -lt 3100 ]; do i=$((i+1)); echo \"line $i padpadpadpadpadpadpadpadpadpadpadpad\"; done; \
+         sleep 0.5; cp {dir}/small/out.log {dir}/copy.log; touch {dir}/done; exec sleep 1000";
+    let t = Tend::builder()
+        .run_wrapper(&[
+            "sh",
+            "-c",
+            "mkdir -p {dir}/small && mount -t tmpfs -o size=256k tmpfs {dir}/small && exec \"$@\"",
+            "sh",
+        ])
+        .svc(
+            "chatty",
+            &format!(
+                "exec = [\"sh\", \"-c\", {script:?}]\nlog = {{ file = \"{{dir}}/small/out.log\", max-size = \"10MiB\" }}\n"
+            ),
+        )
+        .start();
+    let done = t.dir.join("done");
+    wait_until("the service copied its log out", secs(30.0), || {
+        done.exists()
+    });
+    let log = fs::read_to_string(t.dir.join("copy.log")).expect("copy.log");
+    let mut expect = 1u64;
+    let mut dropped_total = 0u64;
+    for l in log.lines() {
+        if let Some(rest) = l.strip_prefix("tend: ") {
+            let n: u64 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a bad notice: {l:?}"));
+            assert!(rest.contains("lines dropped"), "{l:?}");
+            dropped_total += n;
+            expect += n;
+            continue;
+        }
+        let want = format!("line {expect} padpadpadpadpadpadpadpadpadpadpadpad");
+        assert_eq!(
+            l, want,
+            "a torn or missing line (after {dropped_total} dropped)"
+        );
+        expect += 1;
+    }
+    assert_eq!(expect, 3101, "lines accounted for: {}", expect - 1);
+    assert!(
+        dropped_total > 0,
+        "the disk never filled: the test needs adjusting"
+    );
+    let evs = t.events(None);
+    let warns: Vec<String> = evs
+        .iter()
+        .filter(|e| e["event"] == "warning")
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        warns.iter().any(|w| w.contains("No space left on device")),
+        "{warns:?}"
+    );
+    assert!(
+        warns
+            .iter()
+            .any(|w| w.contains(&format!("after {dropped_total} lines were dropped"))),
+        "{warns:?}"
+    );
+}

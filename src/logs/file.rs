@@ -3,7 +3,10 @@
 //! Invariants: `size + pending.len()` is what the file will hold after the
 //! next flush; a line never makes the file pass `max_size` unless it is the
 //! first line of the file; a failure is reported once, until a write works
-//! again, and never stops the other destinations.
+//! again, and never stops the other destinations; the file only ever holds
+//! whole lines (a write cut short, by ENOSPC say, is cut back to its last
+//! newline); lines that could not be written are counted, and the first
+//! write that works again starts with `tend: N lines dropped (REASON)`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -24,6 +27,9 @@ pub(crate) struct FileTarget {
     pending: Vec<u8>,
     /// A failure was reported and nothing has worked since.
     warned: bool,
+    /// Lines lost since the last write that worked, and why.
+    dropped: u64,
+    why: String,
 }
 
 /// `path.N`
@@ -31,6 +37,10 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{n}"));
     PathBuf::from(s)
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
@@ -50,6 +60,8 @@ impl FileTarget {
             size: 0,
             pending: Vec::new(),
             warned: false,
+            dropped: 0,
+            why: String::new(),
         }
     }
 
@@ -110,34 +122,96 @@ impl FileTarget {
         }
     }
 
-    /// Writes the queued lines; on failure they are lost and reported once.
+    /// Writes the queued lines; on failure they are counted as dropped
+    /// (and the failure reported once).
     pub fn flush(&mut self, warns: &mut Vec<String>) {
         if self.pending.is_empty() {
             return;
         }
         if !self.open(warns) {
-            self.pending.clear();
+            self.lose("cannot open the file");
             return;
         }
-        let result = match self.file.as_mut() {
-            Some(f) => f.write_all(&self.pending),
-            None => Ok(()),
+        // After a loss, the next lines start with how many were lost.
+        let notice = (self.dropped > 0)
+            .then(|| format!("tend: {} lines dropped ({})\n", self.dropped, self.why));
+        if let Some(n) = &notice {
+            self.pending.splice(0..0, n.bytes());
+        }
+        let Some(f) = self.file.as_mut() else {
+            return;
         };
-        match result {
-            Ok(()) => {
-                self.size += self.pending.len() as u64;
-                self.warned = false;
+        let mut done = 0;
+        let failed = loop {
+            match f.write(&self.pending[done..]) {
+                Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    done += n;
+                    if done == self.pending.len() {
+                        break None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e),
             }
-            Err(e) => {
-                self.fail("write failed", &e, warns);
+        };
+        // Only whole lines stay in the file: a torn last line is cut away.
+        let whole = self.pending[..done]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        if whole < done {
+            let _ = f.set_len(self.size + whole as u64);
+        }
+        self.size += whole as u64;
+        match failed {
+            None => {
+                if self.warned || notice.is_some() {
+                    warns.push(format!(
+                        "log file {}: written again{}",
+                        self.path.display(),
+                        match notice {
+                            Some(_) => format!(" after {} lines were dropped", self.dropped),
+                            None => String::new(),
+                        }
+                    ));
+                }
+                self.warned = false;
+                self.dropped = 0;
+                self.pending.clear();
+            }
+            Some(e) => {
+                self.fail(
+                    "write failed (lines are counted until it works again)",
+                    &e,
+                    warns,
+                );
+                // Count the lines not written; if the notice itself went
+                // out, its count was said and starts again.
+                let notice_len = notice.as_ref().map_or(0, String::len);
+                let start = if whole >= notice_len {
+                    self.dropped = 0;
+                    whole
+                } else {
+                    notice_len
+                };
+                self.dropped += newlines(&self.pending[start..]);
+                self.why = e.to_string();
+                self.pending.clear();
                 // Reopen next time (the file may have been removed).
                 self.file = None;
             }
         }
-        self.pending.clear();
         if self.pending.capacity() > 2 * FLUSH_AT {
             self.pending.shrink_to(FLUSH_AT);
         }
+    }
+
+    /// The queued lines are lost: count them.
+    fn lose(&mut self, why: &str) {
+        self.dropped += newlines(&self.pending);
+        self.why = why.to_string();
+        self.pending.clear();
     }
 
     /// `file` → `file.1` → … → `file.KEEP` (the oldest deleted); with
