@@ -139,6 +139,9 @@ pub struct ServiceSpec {
     pub tasks_max: Option<u64>,
     /// CPU quota as (quota_us, period_us).
     pub cpu_max: Option<(u64, u64)>,
+    /// Commands get systemd's `$VAR` / `${VAR}` expansion at exec time,
+    /// against the service's environment (units: `load::words::expand_env`).
+    pub expand_env: bool,
     /// The command of `tend run [PATH] -- CMD` (SPEC §8), never set by a
     /// definition: it gets tend's own stdin, stdout and stderr (and the
     /// terminal), its end ends tend, and its exit status is tend's.
@@ -239,6 +242,7 @@ impl ServiceSpec {
             memory_max: None,
             tasks_max: None,
             cpu_max: None,
+            expand_env: false,
             entrypoint: false,
         }
     }

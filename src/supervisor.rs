@@ -429,6 +429,15 @@ impl Supervisor {
         {
             return Some(Input::Abandon { reason });
         }
+        // A requirement that is not defined at all (a unit's Requires= on a
+        // unit that is not here): the start fails, saying which.
+        if s.wants_start()
+            && let Some(missing) = s.spec.requires.iter().find(|n| self.find(n).is_none())
+        {
+            return Some(Input::Abandon {
+                reason: format!("requires `{missing}`, which is not defined here"),
+            });
+        }
         match s.phase {
             Phase::Down
                 if s.wants_start() && self.deps_allow_start(&s.spec) && self.idle_allows(s) =>

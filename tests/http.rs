@@ -51,7 +51,12 @@ fn with_http(token: Option<&str>, services: &[(&str, &str)]) -> (Tend, u16) {
     for (name, body) in services {
         b = b.svc(name, body);
     }
-    (b.start(), port)
+    let t = b.start();
+    // (The control socket answers first; the endpoint is bound just after.)
+    wait_until("the endpoint listens", T, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (t, port)
 }
 
 const FOREVER: &str = "exec = [\"sleep\", \"1000\"]\n";

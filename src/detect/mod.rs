@@ -152,6 +152,7 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         extra_fds: vec![(ready_w.as_raw_fd(), READY_FD)],
         pid_env: None,
         cgroup: None,
+        expand_env: false,
     };
     let cmd = os::launch::prepare(&ctx)?;
     let start = Instant::now();

@@ -35,7 +35,7 @@ use native::Parsed;
 use span::{Node, Val};
 
 pub use units::{CPU_PERIOD_US, parse_cpu_max, parse_duration, parse_size};
-pub use words::split_words;
+pub use words::{expand_env, split_words};
 
 /// What this release accepts and validates but does not act on yet:
 /// `(section, name)`. Sections: `service` (a service key), `type` (a value
@@ -103,6 +103,10 @@ pub struct DepRef {
     pub kind: DepKind,
     pub name: String,
     pub loc: Loc,
+    /// Written in a systemd unit: a unit that is not there is not an
+    /// error (systemd ignores it for ordering and `Wants=`; `Requires=` on
+    /// it fails the start, at run time).
+    pub from_unit: bool,
 }
 
 /// Loads PATH (a directory or one TOML file). `Err` carries all the
@@ -197,6 +201,40 @@ impl Collector {
     }
 
     fn graph_checks(&mut self) {
+        // systemd units name units that are not here all the time (47 of
+        // Debian's 143 do): drop those from ordering and Wants=, with one
+        // note each; keep them in Requires= (the start fails, saying so).
+        for p in &mut self.services {
+            let (missing, present): (Vec<DepRef>, Vec<DepRef>) = std::mem::take(&mut p.deps)
+                .into_iter()
+                .partition(|d| d.from_unit && !self.defined.contains_key(&d.name));
+            p.deps = present;
+            for d in missing {
+                let unit = format!("{}.service", d.name);
+                let note = match d.kind {
+                    DepKind::Requires => format!(
+                        "service `{}`: Requires={unit}: no such unit here; the service will fail to start, as under systemd",
+                        p.spec.name
+                    ),
+                    kind => {
+                        let list = match kind {
+                            DepKind::Wants => &mut p.spec.wants,
+                            _ => &mut p.spec.after,
+                        };
+                        list.retain(|n| *n != d.name);
+                        format!(
+                            "service `{}`: {}={unit}: no such unit here, ignored (as systemd does)",
+                            p.spec.name,
+                            match kind {
+                                DepKind::Wants => "Wants",
+                                _ => "After",
+                            }
+                        )
+                    }
+                };
+                self.diags.push(d.loc.diag(Severity::Warning, note));
+            }
+        }
         let names: Vec<&str> = self.defined.keys().map(String::as_str).collect();
         for p in &self.services {
             let who = &p.spec.name;
@@ -310,6 +348,14 @@ fn load_dir(c: &mut Collector, dir: &Path) {
                 c.services.push(parsed);
             }
         } else if let Some(stem) = name.strip_suffix(".service").filter(|_| !is_dir) {
+            // Masked (`systemctl mask`: a link to /dev/null): never started.
+            if std::fs::canonicalize(&path).is_ok_and(|p| p == Path::new("/dev/null")) {
+                c.diags.push(Loc::file(&path).diag(
+                    Severity::Warning,
+                    format!("`{name}` is masked (a link to /dev/null): not a service here"),
+                ));
+                continue;
+            }
             if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
                 continue;
             }

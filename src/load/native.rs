@@ -147,6 +147,7 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
                             kind,
                             name: dep,
                             loc: cx.src.loc(&span),
+                            from_unit: false,
                         });
                     }
                 }

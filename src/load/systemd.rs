@@ -154,6 +154,9 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
     let mut spec = ServiceSpec::with_defaults(name, cx.src.path.clone(), PathBuf::from("/"));
     spec.restart = RestartPolicy::No;
     spec.stop_timeout = Some(Duration::from_secs(90));
+    // `$VAR` and `${VAR}` in Exec*= are expanded at exec time, as systemd
+    // does, against Environment=, EnvironmentFile= and tend's environment.
+    spec.expand_env = true;
     let mut deps = Vec::new();
     let mut exec_seen = false;
     let mut type_span = None;
@@ -426,6 +429,7 @@ fn unit_list(
                 kind,
                 name: name.to_string(),
                 loc: cx.src.loc(&span),
+                from_unit: true,
             });
         }
     }
@@ -463,12 +467,6 @@ fn command(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<(Vec<S
             _ => {}
         }
         rest = &rest[c.len_utf8()..];
-    }
-    if rest.contains('$') {
-        cx.warning(
-            vs,
-            format!("{key}: environment variables are not expanded; `$` is passed literally"),
-        );
     }
     if rest.contains('%') {
         cx.warning(vs, format!("{key}: unit specifiers (`%`) are not expanded"));

@@ -27,12 +27,11 @@ pub struct Context<'a> {
     pub pid_env: Option<&'static str>,
     /// Start the child in this cgroup.
     pub cgroup: Option<super::spawn::CgroupFds>,
+    /// systemd's `$VAR` expansion of `argv` with the final environment.
+    pub expand_env: bool,
 }
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
-    let Some(first) = ctx.argv.first() else {
-        return Err("empty command".into());
-    };
     // tend's environment, then env files, then `environment`, then tend's
     // own variables: the explicit table is the more specific statement, so
     // it wins over env files (docs/BEHAVIOUR.md).
@@ -48,6 +47,16 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
     }
     env.extend(ctx.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.extend(ctx.extra_env.iter().cloned());
+    let expanded;
+    let argv = if ctx.expand_env {
+        expanded = crate::load::expand_env(ctx.argv, &|k| env.get(k).cloned());
+        &expanded[..]
+    } else {
+        ctx.argv
+    };
+    let Some(first) = argv.first().filter(|p| !p.is_empty()) else {
+        return Err("empty command (after expanding the environment)".into());
+    };
 
     let (uid, gid, groups) = resolve_ids(ctx.user, ctx.group)?;
     let path_var = env
@@ -59,8 +68,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         |s: &[u8], what: &str| CString::new(s).map_err(|_| format!("{what} contains a NUL byte"));
     Ok(Command {
         program: cstr(program.as_os_str().as_bytes(), "program")?,
-        argv: (ctx.argv.iter().map(|a| cstr(a.as_bytes(), "argument")))
-            .collect::<Result<_, _>>()?,
+        argv: (argv.iter().map(|a| cstr(a.as_bytes(), "argument"))).collect::<Result<_, _>>()?,
         env: (env
             .iter()
             .map(|(k, v)| cstr(format!("{k}={v}").as_bytes(), "environment")))
@@ -105,6 +113,7 @@ pub fn sh_command(
         extra_fds,
         pid_env: None,
         cgroup,
+        expand_env: false,
     })
     .expect("prepare")
 }

@@ -514,6 +514,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         extra_fds: Vec::new(),
         pid_env: None,
         cgroup: ctx.cgroup,
+        expand_env: false,
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;

@@ -437,6 +437,7 @@ impl Reactor {
             extra_fds,
             pid_env,
             cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
+            expand_env: spec.expand_env,
         })
     }
 
