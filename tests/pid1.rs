@@ -265,15 +265,17 @@ fn a_critical_service_killed_by_a_signal_gives_128_plus_n() {
 
 #[test]
 fn a_critical_service_that_gives_up_ends_tend_with_its_code() {
-    let mut t = Tend::with(&[
-        (
+    // (No wait for the socket: it can all be over in a few milliseconds.)
+    let mut t = Tend::builder()
+        .no_wait()
+        .svc(
             "crit",
             &format!(
                 "{}\ncritical = true\nrestart-delay = \"10ms\"\nstart-limit-burst = 2\nstart-limit-action = \"give-up\"\n",
                 sh("exit 3")
             ),
-        ),
-        ("other", FOREVER),
-    ]);
+        )
+        .svc("other", FOREVER)
+        .start();
     assert_eq!(t.expect_exit(T), 3, "{}", t.output());
 }

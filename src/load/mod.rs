@@ -356,6 +356,15 @@ fn load_dir(c: &mut Collector, dir: &Path) {
                 ));
                 continue;
             }
+            // A template (`name@.service`) is not a service; its instances
+            // (`name@INST.service`) are. Instances are not made yet.
+            if stem.ends_with('@') {
+                c.diags.push(Loc::file(&path).diag(
+                    Severity::Warning,
+                    format!("`{name}` is a template: not a service itself (instances `{stem}INSTANCE.service` are not supported yet)"),
+                ));
+                continue;
+            }
             if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
                 continue;
             }

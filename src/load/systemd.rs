@@ -159,6 +159,8 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
     spec.expand_env = true;
     let mut deps = Vec::new();
     let mut exec_seen = false;
+    // Every ExecStart= (a oneshot may have several, run in order).
+    let mut starts: Vec<(Vec<String>, bool, Range<usize>)> = Vec::new();
     let mut type_span = None;
     let mut restart_span = None;
     let mut exit_codes = vec![0];
@@ -198,18 +200,12 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
             ("Service", "ExecStart") => {
                 if v.is_empty() {
                     exec_seen = false;
-                    continue;
-                }
-                if exec_seen {
-                    cx.error(vs, "ExecStart: several commands are not supported (use one script)");
+                    starts.clear();
                     continue;
                 }
                 exec_seen = true;
                 if let Some((argv, ignore_failure)) = command(cx, k, v, vs) {
-                    spec.exec = argv;
-                    if ignore_failure {
-                        exit_codes = (0..=255).collect();
-                    }
+                    starts.push((argv, ignore_failure, vs.clone()));
                 }
             }
             ("Service", "ExecStop" | "ExecReload") => {
@@ -346,8 +342,49 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
             ),
         }
     }
+    match starts.as_slice() {
+        [] => {}
+        [(argv, ignore_failure, _)] => {
+            spec.exec = argv.clone();
+            if *ignore_failure {
+                exit_codes = (0..=255).collect();
+            }
+        }
+        [.., (_, _, last)] if spec.kind != ServiceType::Oneshot => {
+            cx.error(
+                last,
+                "ExecStart: several commands are only allowed with Type=oneshot (as under systemd)",
+            );
+        }
+        several => {
+            // In order, each to succeed unless prefixed `-`: one sh script
+            // that keeps systemd's expansion rules (see `script_of`).
+            let cmds: Vec<(Vec<String>, bool)> =
+                several.iter().map(|(a, f, _)| (a.clone(), *f)).collect();
+            spec.exec = vec!["/bin/sh".into(), "-c".into(), script_of(&cmds)];
+        }
+    }
     spec.success_exit_codes = exit_codes;
-    checks(cx, &mut spec, exec_seen, type_span, restart_span);
+    // systemd accepts no ExecStart= when ExecStop= or SuccessAction= is
+    // there (systemd-exit.service, RemainAfterExit oneshots).
+    let has_action = (directives.iter())
+        .any(|d| matches!(d.key.as_str(), "ExecStop" | "SuccessAction") && !d.value.is_empty());
+    checks(
+        cx,
+        &mut spec,
+        exec_seen || has_action,
+        type_span,
+        restart_span,
+    );
+    if !exec_seen && has_action {
+        cx.warning(
+            &(0..0),
+            "no `ExecStart=`: a oneshot that runs nothing (its ExecStop=, if any, runs at stop)"
+                .to_string(),
+        );
+        spec.kind = ServiceType::Oneshot;
+        spec.exec = vec!["/bin/true".into()];
+    }
     Parsed { spec, deps }
 }
 
@@ -540,7 +577,10 @@ fn success_status(cx: &mut Ctx, v: &str, vs: &Range<usize>, codes: &mut Vec<i32>
         return;
     }
     for word in v.split_whitespace() {
-        match word.parse::<i32>() {
+        match word
+            .parse::<i32>()
+            .or_else(|_| exit_status_name(word).ok_or(()))
+        {
             Ok(c) if (0..=255).contains(&c) => {
                 if !codes.contains(&c) {
                     codes.push(c);
@@ -562,6 +602,38 @@ fn success_status(cx: &mut Ctx, v: &str, vs: &Range<usize>, codes: &mut Vec<i32>
     }
 }
 
+/// The exit status names systemd knows (`systemd.exec(5)`, "Process Exit
+/// Codes"): the LSB ones and BSD's sysexits.h, with or without `EX_`.
+fn exit_status_name(word: &str) -> Option<i32> {
+    const NAMES: &[(&str, i32)] = &[
+        ("SUCCESS", 0),
+        ("FAILURE", 1),
+        ("INVALIDARGUMENT", 2),
+        ("NOTIMPLEMENTED", 3),
+        ("NOPERMISSION", 4),
+        ("NOTINSTALLED", 5),
+        ("NOTCONFIGURED", 6),
+        ("NOTRUNNING", 7),
+        ("USAGE", 64),
+        ("DATAERR", 65),
+        ("NOINPUT", 66),
+        ("NOUSER", 67),
+        ("NOHOST", 68),
+        ("UNAVAILABLE", 69),
+        ("SOFTWARE", 70),
+        ("OSERR", 71),
+        ("OSFILE", 72),
+        ("CANTCREAT", 73),
+        ("IOERR", 74),
+        ("TEMPFAIL", 75),
+        ("PROTOCOL", 76),
+        ("NOPERM", 77),
+        ("CONFIG", 78),
+    ];
+    let w = word.strip_prefix("EX_").unwrap_or(word);
+    NAMES.iter().find(|(n, _)| *n == w).map(|(_, c)| *c)
+}
+
 /// `Environment="A=1" B=2`.
 fn environment(cx: &mut Ctx, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec) {
     if v.is_empty() {
@@ -579,5 +651,109 @@ fn environment(cx: &mut Ctx, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec)
             }
             _ => cx.error(vs, format!("Environment: expected NAME=value, found `{w}`")),
         }
+    }
+}
+
+/// Several ExecStart= of a oneshot as one `sh -c` script: each command on
+/// its line, `set -e` so that a failure stops the rest (a `-` command gets
+/// `|| true`). The words keep systemd's meaning: a word `$VAR` is left to
+/// sh unquoted (split at whitespace), `${VAR}` becomes `"${VAR}"` (one
+/// word), everything else is quoted literally. Every `$` is written `$$`,
+/// since the command goes through `expand_env` first, which makes it `$`.
+fn script_of(cmds: &[(Vec<String>, bool)]) -> String {
+    let mut script = String::from("set -e\n");
+    for (argv, ignore_failure) in cmds {
+        let words: Vec<String> = argv.iter().map(|w| shell_word(w)).collect();
+        script.push_str(&words.join(" "));
+        if *ignore_failure {
+            script.push_str(" || true");
+        }
+        script.push('\n');
+    }
+    script
+}
+
+fn shell_word(w: &str) -> String {
+    let is_name = |n: &str| {
+        n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if let Some(n) = w.strip_prefix('$').filter(|n| is_name(n)) {
+        return format!("$${n}");
+    }
+    let mut out = String::from("'");
+    let mut rest = w;
+    while !rest.is_empty() {
+        if let Some(tail) = rest.strip_prefix("$$") {
+            out.push_str("$$");
+            rest = tail;
+        } else if let Some((n, tail)) = rest
+            .strip_prefix("${")
+            .and_then(|r| r.split_once('}'))
+            .filter(|(n, _)| is_name(n))
+        {
+            out.push_str(&format!("'\"$${{{n}}}\"'"));
+            rest = tail;
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            match c {
+                '\'' => out.push_str("'\\''"),
+                '$' => out.push_str("$$"),
+                c => out.push(c),
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod script_tests {
+    use super::*;
+
+    #[test]
+    fn several_exec_start_keep_their_words_and_expansion() {
+        let cmds = vec![
+            (
+                vec![
+                    "/usr/bin/install".to_string(),
+                    "-d".into(),
+                    "/var/cache/man".into(),
+                ],
+                false,
+            ),
+            (
+                vec![
+                    "/bin/echo".to_string(),
+                    "$OPTS".into(),
+                    "${ONE}".into(),
+                    "it's".into(),
+                    "a$$b".into(),
+                ],
+                true,
+            ),
+        ];
+        let script = script_of(&cmds);
+        // What the exec-time expansion makes of it, then what sh runs.
+        let env = |k: &str| match k {
+            "OPTS" => Some("-a -b".to_string()),
+            "ONE" => Some("one word".to_string()),
+            _ => None,
+        };
+        let expanded = crate::load::expand_env(&["/bin/sh".into(), "-c".into(), script], &env);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("echo() {{ for a; do printf '[%s]' \"$a\"; done; echo_done; }}; echo_done() {{ printf '\\n'; }}; install() {{ printf 'install %s\\n' \"$*\"; }}; {}", expanded[2].replace("/usr/bin/install", "install").replace("/bin/echo", "echo")))
+            .env("OPTS", "-a -b")
+            .env("ONE", "one word")
+            .output()
+            .expect("sh");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "install -d /var/cache/man\n[-a][-b][one word][it's][a$b]\n"
+        );
     }
 }

@@ -210,7 +210,6 @@ fn systemd_defaults_and_errors() {
         r.unwrap_err(),
         [
             "a.service:1:1: warning: service `a`: `Stray=` outside of any section, ignored",
-            "a.service:5:11: error: service `a`: ExecStart: several commands are not supported (use one script)",
             "a.service:6:9: error: service `a`: Restart: `always` is not allowed for Type=oneshot",
             "a.service:7:12: error: service `a`: RestartSec: invalid duration `soon`: expected a number and a unit (ms, s, m, h, d), e.g. \"10s\"",
             "a.service:8:12: error: service `a`: KillSignal: unknown signal `NOPE`",
