@@ -6,14 +6,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn bin_dir() -> String {
-    std::path::Path::new(TEND)
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
 #[test]
 fn ready_answers_at_once_and_waits_when_asked() {
     let slow = format!(

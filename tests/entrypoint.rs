@@ -312,14 +312,6 @@ exec = ["sh", "-c", "trap 'touch {dir}/db-stopped-gracefully; exit 0' TERM; slee
 environment = { PATH = "{bin}:/usr/bin:/bin" }
 "#;
 
-fn bin_dir() -> String {
-    std::path::Path::new(TEND)
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
 #[test]
 fn cmd_starts_after_its_sidecars_and_its_exit_stops_them_gracefully() {
     let sidecar = NOTIFY_SIDECAR.replace("{bin}", &bin_dir());

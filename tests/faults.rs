@@ -32,11 +32,7 @@ fn assert_quiet(t: &Tend) {
 
 #[test]
 fn durations_too_long_for_a_clock_neither_spin_nor_crash() {
-    let bin = std::path::Path::new(TEND)
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
+    let bin = bin_dir();
     let mut t = Tend::builder()
         .svc(
             "far",

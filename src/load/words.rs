@@ -138,7 +138,8 @@ pub fn expand_env(argv: &[String], env: &dyn Fn(&str) -> Option<String>) -> Vec<
     out
 }
 
-fn is_env_name(n: &str) -> bool {
+/// A shell variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(n: &str) -> bool {
     let mut chars = n.chars();
     chars
         .next()

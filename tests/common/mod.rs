@@ -31,6 +31,14 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const TEND: &str = env!("CARGO_BIN_EXE_tend");
 
+/// The directory of the binary under test: for a service's PATH, so that
+/// its scripts can call `tend notify`.
+pub fn bin_dir() -> String {
+    std::path::Path::new(TEND)
+        .parent()
+        .map_or_else(|| ".".into(), |d| d.to_string_lossy().into_owned())
+}
+
 /// The default bound for anything that should happen "soon" (generous: CI is
 /// a loaded 2-core VM).
 pub const T: Duration = Duration::from_secs(15);
