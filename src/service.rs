@@ -259,7 +259,15 @@ pub struct Service {
     quick_failures: u32,
     first_quick_failure: Option<Instant>,
     next_delay: Duration,
+    /// The last start failed inside tend, before any process ran.
+    spawn_failed: bool,
 }
+
+/// A start that failed inside tend (a missing env file, an unknown user,
+/// no fork) is tried again after at least this long, whatever
+/// `restart-delay` says: at once it would fail the same way, and with no
+/// process to wait for, a zero delay would never let the loop go.
+pub const SPAWN_RETRY_FLOOR: Duration = Duration::from_millis(100);
 
 impl Service {
     pub fn new(spec: ServiceSpec, now: Instant) -> Service {
@@ -302,6 +310,7 @@ impl Service {
             quick_failures: 0,
             first_quick_failure: None,
             next_delay,
+            spawn_failed: false,
         }
     }
 
@@ -364,6 +373,7 @@ impl Service {
                 self.spawned_at = Some(now);
             }
             (P::Starting, I::SpawnFailed { error }) => {
+                self.spawn_failed = true;
                 // No process, so no `exited` to carry it: said here.
                 fx.push(Effect::Emit(EventKind::Warning {
                     message: format!("cannot start: {error}"),
@@ -632,6 +642,7 @@ impl Service {
         self.check_ready = self.spec.ready_check.is_none();
         self.reloading = false;
         self.forked = false;
+        self.spawn_failed = false;
         self.watchdog_every = self.spec.watchdog;
         self.watchdog_deadline = self.spec.watchdog.map(|w| later(now, w));
         self.enter(Phase::Starting, now);
@@ -872,7 +883,10 @@ impl Service {
         }
         // Each restart doubles the next delay, until a run long enough
         // (restart-delay-max) resets it.
-        let delay = self.next_delay;
+        let delay = match self.spawn_failed {
+            true => self.next_delay.max(SPAWN_RETRY_FLOOR),
+            false => self.next_delay,
+        };
         self.next_delay = (self.next_delay * 2).min(spec.restart_delay_max);
         if self.uptime < spec.start_limit_interval {
             self.quick_failures += 1;

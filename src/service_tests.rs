@@ -845,3 +845,32 @@ fn a_zero_restart_delay_restarts_in_the_same_step() {
     );
     assert_eq!(s.deadline, None);
 }
+
+#[test]
+fn a_start_that_fails_inside_tend_is_retried_after_the_floor_even_with_no_delay() {
+    let mut sp = spec();
+    sp.restart = RestartPolicy::Always;
+    sp.restart_delay = Duration::ZERO;
+    sp.restart_delay_max = Duration::ZERO;
+    let now = t0();
+    let mut s = Service::new(sp, now);
+    s.step(Input::Start, now);
+    s.step(
+        Input::SpawnFailed {
+            error: "env-file /x: No such file or directory".into(),
+        },
+        now,
+    );
+    // Not straight back to `down` (the loop would start it again at once,
+    // for ever): a backoff of at least the floor.
+    assert_eq!(s.phase, Phase::Backoff);
+    assert_eq!(s.deadline, Some(now + SPAWN_RETRY_FLOOR));
+    // A process that ran and died keeps the zero delay.
+    s.step(Input::Timeout, now + SPAWN_RETRY_FLOOR);
+    s.step(Input::Start, now + SPAWN_RETRY_FLOOR);
+    s.step(Input::Forked { pid: PID }, now + SPAWN_RETRY_FLOOR);
+    s.step(Input::ExecOk, now + SPAWN_RETRY_FLOOR);
+    s.step(exit_code(1), now + SPAWN_RETRY_FLOOR);
+    s.step(Input::Down, now + SPAWN_RETRY_FLOOR);
+    assert_eq!(s.phase, Phase::Down);
+}

@@ -278,3 +278,29 @@ fn a_full_disk_loses_whole_lines_only_and_counts_them() {
         "{warns:?}"
     );
 }
+
+#[test]
+fn a_service_that_cannot_be_spawned_with_no_delay_does_not_hang_tend() {
+    // Found by the fuzzer: a start that fails inside tend (the env file is
+    // missing) with restart-delay 0 used to restart in the same loop for
+    // ever; SIGTERM and the control socket went unanswered.
+    let mut t = Tend::builder()
+        .svc(
+            "cannot",
+            "exec = \"true\"\nenv-file = \"/nonexistent/x.env\"\nrestart = \"always\"\nrestart-delay = \"0s\"\n",
+        )
+        .svc("calm", "exec = [\"sleep\", \"1000\"]\n")
+        .start();
+    wait_until("calm runs", T, || t.status_of("calm")["state"] == "ready");
+    // It keeps trying, at the floor's pace, and tend answers meanwhile.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = t.status_of("cannot")["restarts"].as_u64().unwrap_or(0);
+    assert!(before <= 10, "{before} restarts in half a second");
+    let st = t.status_of("cannot");
+    assert!(
+        st["reason"].as_str().unwrap_or("").contains("x.env"),
+        "{st}"
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+}

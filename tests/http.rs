@@ -239,3 +239,17 @@ fn the_page_is_self_contained_and_live() {
         assert!(!body.contains(external), "the page refers to {external}");
     }
 }
+
+#[test]
+fn a_request_with_its_end_of_file_is_still_answered() {
+    // Clients that half-close after writing (`nc -N`, some probes).
+    let (_t, port) = with_http(None, &[("web", FOREVER)]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /livez HTTP/1.0\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.0 200 OK"), "{out:?}");
+    assert!(out.ends_with("ok\n"), "{out:?}");
+}

@@ -107,9 +107,15 @@ impl Reactor {
             }
             return self.http_flush(id);
         }
+        // A client may half-close right after its request (`nc -N`): the
+        // end of file comes with it, and the request is still answered.
+        let mut eof = false;
         loop {
             match c.stream.read(&mut buf) {
-                Ok(0) => return self.http_close(id),
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
                 Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => return self.http_close(id),
@@ -121,6 +127,9 @@ impl Reactor {
         let complete = c.inbuf.windows(4).any(|w| w == b"\r\n\r\n")
             || c.inbuf.windows(2).any(|w| w == b"\n\n");
         if !complete && c.inbuf.len() <= MAX_HEAD {
+            if eof {
+                self.http_close(id);
+            }
             return;
         }
         let head = String::from_utf8_lossy(&c.inbuf).into_owned();

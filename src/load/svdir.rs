@@ -69,13 +69,14 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
             who: who.clone(),
         };
         match text.trim().parse::<i32>() {
-            Ok(fd) if fd >= 3 => {
+            Ok(fd) if (3..=1023).contains(&fd) => {
                 spec.kind = ServiceType::NotifyFd;
                 spec.ready_fd = Some(fd);
                 if is_not_supported("type", "notify-fd") {
                     cx.warning(&(0..0), "notification-fd: readiness for type `notify-fd` is not supported yet, treated like `simple`");
                 }
             }
+            Ok(fd) if fd > 1023 => cx.error(&(0..0), format!("notification-fd: {fd} is too large (at most 1023)")),
             Ok(fd) => cx.error(&(0..0), format!("notification-fd: {fd} is not allowed: use 3 or more (0, 1 and 2 are stdin, stdout and stderr)")),
             Err(_) => cx.error(&(0..0), format!("notification-fd: expected a file descriptor number, found `{}`", text.trim())),
         }
@@ -102,7 +103,7 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
         };
         match text.trim().parse::<u64>() {
             Ok(0) => spec.stop_timeout = None,
-            Ok(ms) => spec.stop_timeout = Some(Duration::from_millis(ms)),
+            Ok(ms) => spec.stop_timeout = Some(crate::model::clamp(Duration::from_millis(ms))),
             Err(_) => cx.error(
                 &(0..0),
                 format!(

@@ -262,7 +262,12 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                 }
             }
             ("Service", "RestartSec") => match timespan(cx, k, v, vs) {
-                Some(Some(t)) => spec.restart_delay = t,
+                // systemd waits RestartSec= before every restart: a fixed
+                // delay, no backoff growing from it.
+                Some(Some(t)) => {
+                    spec.restart_delay = t;
+                    spec.restart_delay_max = t;
+                }
                 Some(None) => cx.error(vs, "RestartSec: `infinity` is not allowed here"),
                 None => {}
             },

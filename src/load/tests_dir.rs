@@ -314,3 +314,36 @@ fn systemd_kill_mainpid_becomes_a_signal() {
     assert!(l.config.services[0].expand_env);
     assert_eq!(l.config.services[0].exec, ["/bin/d", "$X"]);
 }
+
+#[test]
+fn fuzzer_findings_in_service_directories_and_units() {
+    // notification-fd past what a ready-fd may be; timeout-kill past the
+    // clamp of every duration.
+    let t = TempDir::new("sv-fuzz");
+    exec_file(&t, "a/run", "#!/bin/sh\n");
+    t.write("a/notification-fd", "5000\n");
+    let e = shown(&t.0, &load(&t.0).unwrap_err());
+    assert_eq!(
+        e,
+        [
+            "a/notification-fd:1:1: error: service `a`: notification-fd: 5000 is too large (at most 1023)"
+        ]
+    );
+    let t = TempDir::new("sv-fuzz2");
+    exec_file(&t, "a/run", "#!/bin/sh\n");
+    t.write("a/timeout-kill", "4000000000000\n");
+    let l = load(&t.0).expect("valid");
+    assert_eq!(
+        l.config.services[0].stop_timeout,
+        Some(crate::model::MAX_DURATION)
+    );
+    // RestartSec= is systemd's fixed delay: no backoff that would shrink it
+    // to restart-delay-max's 30 s default.
+    let (_t, r) = load_dir_files(&[(
+        "a.service",
+        "[Service]\nExecStart=/bin/a\nRestartSec=1min\n",
+    )]);
+    let s = &r.expect("valid").config.services[0];
+    assert_eq!(s.restart_delay, Duration::from_secs(60));
+    assert_eq!(s.restart_delay_max, Duration::from_secs(60));
+}
