@@ -616,10 +616,14 @@ impl Reactor {
 
     /// Whether any process of service `i` is left: its cgroup is
     /// populated, or (without cgroups) its process group has a member.
+    /// A cgroup that cannot be read is never taken as empty (a false
+    /// `down` would start a second instance beside the first): its
+    /// process group answers instead, until `cgroup.events` says more.
     fn service_alive(&self, i: usize) -> bool {
-        match &self.rt[i].cgroup {
-            Some(cg) => cg.populated().unwrap_or(false),
-            None => self.rt[i].pgid.is_some_and(os::group_alive),
+        let group = || self.rt[i].pgid.is_some_and(os::group_alive);
+        match self.rt[i].cgroup.as_ref().map(|cg| cg.populated()) {
+            Some(Ok(populated)) => populated,
+            Some(Err(_)) | None => group(),
         }
     }
 
