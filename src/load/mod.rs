@@ -11,6 +11,7 @@
 mod ctx;
 mod native;
 mod parts;
+mod procfile;
 mod span;
 mod supervisor;
 mod svdir;
@@ -126,8 +127,18 @@ pub fn load_reserving(
         reserved: reserved.to_vec(),
         ..Collector::default()
     };
+    let is_procfile =
+        (path.file_name()).is_some_and(|n| n.to_string_lossy().starts_with("Procfile"));
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => load_dir(&mut c, path),
+        // `Procfile`, `Procfile.dev` (Rails' bin/dev) given as PATH.
+        Ok(_) if is_procfile => {
+            for (loc, parsed) in procfile::services(path, &parent_dir(path), &mut c.diags) {
+                if c.define(&parsed.spec.name, &loc) {
+                    c.services.push(parsed);
+                }
+            }
+        }
         Ok(_) => load_file(&mut c, path, FileRole::Single),
         Err(e) => c.file_error(path, format!("cannot read: {e}")),
     }
@@ -334,6 +345,12 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         let is_dir = path.is_dir();
         if name == "tend.toml" && !is_dir {
             has_tend_toml = true;
+        } else if name == "Procfile" && !is_dir {
+            for (loc, parsed) in procfile::services(&path, &abs_dir, &mut c.diags) {
+                if c.define(&parsed.spec.name, &loc) {
+                    c.services.push(parsed);
+                }
+            }
         } else if let Some(stem) = name.strip_suffix(".toml").filter(|_| !is_dir) {
             if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
                 continue;
