@@ -9,6 +9,8 @@ pub mod detect;
 pub mod event;
 pub mod eventlog;
 pub mod flood;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod load;
 pub mod logs;
