@@ -44,6 +44,10 @@ pub enum Command {
         names: Vec<String>,
         #[arg(long)]
         json: bool,
+        /// The services as a tree of what each depends on (requires and
+        /// wants), from those nothing depends on.
+        #[arg(long, conflicts_with = "json")]
+        tree: bool,
     },
     /// Start services and wait until they are ready.
     Start {

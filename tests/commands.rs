@@ -68,6 +68,12 @@ fn graph_is_dot_of_the_running_set_and_of_definitions() {
         "{out}"
     );
     assert!(out.contains("\"web\\nready\""), "{out}");
+    // The same as a tree, from what nothing depends on.
+    let tree = t.ctl_ok(&["status", "--tree"]).stdout.clone();
+    assert_eq!(
+        tree, "web  ready\n├─ db  ready\n└─ cache  ready\n",
+        "{tree}"
+    );
     let svc = t.dir.join("svc");
     let out = tend_cmd(&["graph", svc.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out}");

@@ -228,6 +228,64 @@ pub fn dot(nodes: &[GraphNode]) -> String {
     out
 }
 
+/// `tend status --tree`: each service under what depends on it, from the
+/// services nothing depends on; a dependency shared by two appears under
+/// both. (Definitions have no cycles; a depth bound guards anyway.)
+pub fn tree(services: &[Map<String, Value>]) -> String {
+    let name = |s: &Map<String, Value>| {
+        s.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    let deps = |s: &Map<String, Value>| -> Vec<String> {
+        ["requires", "wants"]
+            .iter()
+            .filter_map(|k| s.get(*k).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    };
+    let by_name: std::collections::BTreeMap<String, &Map<String, Value>> =
+        services.iter().map(|s| (name(s), s)).collect();
+    let needed: std::collections::BTreeSet<String> = services.iter().flat_map(deps).collect();
+    let mut out = String::new();
+    // (name, prefix for its children, its own branch, depth)
+    let mut stack: Vec<(String, String, String, usize)> = services
+        .iter()
+        .map(name)
+        .filter(|n| !needed.contains(n))
+        .rev()
+        .map(|n| (n, String::new(), String::new(), 0))
+        .collect();
+    while let Some((n, prefix, branch, depth)) = stack.pop() {
+        let state = (by_name.get(&n))
+            .and_then(|s| s.get("state"))
+            .and_then(Value::as_str)
+            .unwrap_or("not defined");
+        out.push_str(&format!("{branch}{n}  {state}\n"));
+        let children = by_name.get(&n).map(|s| deps(s)).unwrap_or_default();
+        if depth >= 64 {
+            continue;
+        }
+        for (k, c) in children.iter().enumerate().rev() {
+            let last = k + 1 == children.len();
+            let (b, p) = if last {
+                ("└─ ", "   ")
+            } else {
+                ("├─ ", "│  ")
+            };
+            stack.push((
+                c.clone(),
+                format!("{prefix}{p}"),
+                format!("{prefix}{b}"),
+                depth + 1,
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

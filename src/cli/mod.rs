@@ -98,7 +98,14 @@ fn dispatch(
     err: &mut dyn Write,
 ) -> Result<i32, Fail> {
     match command {
-        Command::Status { names, json } => status(socket, names, *json, out),
+        Command::Status {
+            names, tree: true, ..
+        } => {
+            let services = status_of(socket, names)?;
+            put(out, &format::tree(&services))?;
+            Ok(0)
+        }
+        Command::Status { names, json, .. } => status(socket, names, *json, out),
         Command::Start { names } => wait_for_results(socket, "start", names, out),
         Command::Stop { names } => wait_for_results(socket, "stop", names, out),
         Command::Restart { names } => wait_for_results(socket, "restart", names, out),

@@ -73,6 +73,7 @@ fn status_cmd(names: &[&str], json: bool) -> Command {
     Command::Status {
         names: names.iter().map(|s| s.to_string()).collect(),
         json,
+        tree: false,
     }
 }
 
