@@ -543,7 +543,7 @@ pub fn http(data: &[u8]) {
         assert!(reply.is_empty(), "a response to an unfinished request");
         return;
     }
-    let post = data.starts_with(b"POST");
+    let post = String::from_utf8_lossy(data).split_whitespace().next() == Some("POST");
     if reply.is_empty() && post && r.http_conns.contains_key(&id) {
         return; // a write parked until its outcome
     }

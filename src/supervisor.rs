@@ -281,6 +281,10 @@ impl Supervisor {
                     let s = &mut self.services[i];
                     s.retired = true;
                     s.want = Want::Down;
+                    // A changed definition waiting for the old one to go
+                    // down is void too: adopting it would bring a removed
+                    // service back (fuzz/README.md, finding 7).
+                    s.pending_spec = None;
                     self.step(
                         i,
                         Input::Stop {

@@ -406,3 +406,39 @@ fn idle_services_stop_waiting_after_five_seconds() {
     w.run(fx);
     assert_eq!(w.phase("idle"), Phase::Starting);
 }
+
+#[test]
+fn a_service_removed_while_its_change_waits_stays_removed() {
+    let mut w = World::new(vec![svc("c", &[])]);
+    w.exec_ok("c");
+    let i = w.idx("c");
+    let mut changed = svc("c", &[]);
+    changed.exec = vec!["/bin/false".into()];
+    let (_, fx) = w.sup.reconfigure(vec![changed], None, w.now);
+    w.run(fx);
+    assert!(
+        w.sup.services[i].pending_spec.is_some(),
+        "the change waits for c to go down"
+    );
+    let (out, fx) = w.sup.reconfigure(vec![], None, w.now);
+    w.run(fx);
+    assert_eq!(out.removed, vec!["c".to_string()]);
+    // The old `c` goes down: nothing of either definition may come back.
+    let pid = w.sup.services[i].main_pid.unwrap();
+    let exited = Input::Exited {
+        pid,
+        status: ExitStatus::Signal(15),
+        others_alive: false,
+    };
+    let fx = w.sup.input(i, exited, w.now);
+    w.run(fx);
+    let fx = w.sup.input(i, Input::Down, w.now);
+    w.run(fx);
+    assert!(w.sup.services[i].retired, "c is in no configuration");
+    assert_eq!(w.sup.find("c"), None);
+    // Added again, it is one service, found at its index.
+    let (_, fx) = w.sup.reconfigure(vec![svc("c", &[])], None, w.now);
+    w.run(fx);
+    let live: Vec<_> = (w.sup.services.iter()).filter(|s| !s.retired).collect();
+    assert_eq!(live.len(), 1);
+}
