@@ -2,6 +2,12 @@ use clap::Parser;
 use tend::args::{Cli, Command};
 
 fn main() {
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    let rest: Vec<std::ffi::OsString> = argv.collect();
+    if let Some(code) = tend::cli::as_other_client(&argv0, &rest) {
+        std::process::exit(code);
+    }
     // Hidden helper (readiness of `type = "dbus"` services): handled before
     // clap so that it never shows in help and parses its own arguments.
     if std::env::args_os()

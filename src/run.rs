@@ -84,6 +84,17 @@ pub fn run(
     };
     // Like tini, the bare entrypoint says nothing of its own but errors.
     let quiet = entry.is_some() && path.is_none();
+    // s6-overlay's container environment, for `with-contenv` (written as
+    // PID 1, or where `$TEND_CONTAINER_ENV` says).
+    if path.is_some() && (pid1 || std::env::var_os("TEND_CONTAINER_ENV").is_some()) {
+        let dir = crate::cli::contenv::dir();
+        if let Err(e) = crate::cli::contenv::write_envdir(&dir, std::env::vars_os()) {
+            eprintln!(
+                "tend: warning: container environment {}: {e}",
+                dir.display()
+            );
+        }
+    }
     let mut config = match &path {
         None => Config {
             supervisor: Default::default(),

@@ -256,6 +256,29 @@ impl Supervisor {
         }
     }
 
+    /// What [`Supervisor::reconfigure`] would do with `specs`, changing
+    /// nothing (supervisorctl's `reread`): names added, removed, changed.
+    pub fn plan(&self, specs: &[ServiceSpec]) -> Reconfigured {
+        let mut out = Reconfigured::default();
+        let live = || (self.services.iter()).filter(|s| !s.retired && !s.spec.entrypoint);
+        for s in live() {
+            match specs.iter().find(|n| n.name == s.spec.name) {
+                None => out.removed.push(s.spec.name.clone()),
+                Some(n) if *n != *s.pending_spec.as_deref().unwrap_or(&s.spec) => {
+                    out.changed.push(s.spec.name.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        for n in specs {
+            if !live().any(|s| s.spec.name == n.name) {
+                out.added.push(n.name.clone());
+            }
+        }
+        out.added.sort();
+        out
+    }
+
     /// Apply a new configuration: stop removed services, restart changed
     /// ones (once their running instance is gone), add new ones. Unchanged
     /// services are not touched. Returns (added, removed, changed) names.

@@ -12,9 +12,13 @@
 //! document over several lines); `events --json` prints each event object
 //! exactly as received, one per line, flushed at once.
 
+mod compat;
 mod conn;
+pub mod contenv;
 pub mod docs;
 mod format;
+pub mod supervisorctl;
+pub mod systemctl;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +65,24 @@ fn resolve_socket(
     match xdg_runtime_dir.map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir.join("tend.sock"),
         _ => PathBuf::from(format!("/tmp/tend-{uid}/tend.sock")),
+    }
+}
+
+/// tend invoked as another manager's client (SPEC §9): by the name it was
+/// invoked as (a symlink: `systemctl`, `supervisorctl`, `with-contenv`),
+/// that client's exit status; None for `tend` itself.
+pub fn as_other_client(argv0: &std::ffi::OsStr, args: &[OsString]) -> Option<i32> {
+    let name = Path::new(argv0).file_name()?.to_str()?;
+    let text = || -> Vec<String> {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    match name {
+        "systemctl" => Some(systemctl::main(&text(), &socket_path(None))),
+        "supervisorctl" => Some(supervisorctl::main(&text(), &socket_path(None))),
+        "with-contenv" => Some(contenv::main(args)),
+        _ => None,
     }
 }
 

@@ -254,7 +254,7 @@ impl Reactor {
             "kill" => self.req_kill(id, &req),
             "events" => self.req_events(id, &req),
             "logs" => self.req_logs(id, &req),
-            "reload-config" => match self.reload_config() {
+            "reload-config" => match self.reread(req["dry_run"] == Value::Bool(true)) {
                 Ok(r) => self.answer(
                     id,
                     json!({"ok": true, "added": r.added, "removed": r.removed, "changed": r.changed}),
@@ -346,6 +346,7 @@ impl Reactor {
             "status": s.status_text,
             "warning": s.warning,
             "autostart": s.spec.autostart,
+            "source": s.spec.source.to_string_lossy(),
             "requires": s.spec.requires,
             "wants": s.spec.wants,
             "after": s.spec.after,

@@ -24,6 +24,11 @@ impl Reactor {
     /// Re-read PATH and make the running set match it. On any error,
     /// nothing changes and the errors come back.
     pub(crate) fn reload_config(&mut self) -> Result<Reconfigured, Vec<String>> {
+        self.reread(false)
+    }
+
+    /// Re-read PATH; with `dry_run`, only say what reload-config would do.
+    pub(crate) fn reread(&mut self, dry_run: bool) -> Result<Reconfigured, Vec<String>> {
         let Some(path) = &self.config_path else {
             return Err(vec![
                 "no definitions to re-read: `tend run -- CMD` was started without PATH".into(),
@@ -42,6 +47,9 @@ impl Reactor {
         }
         let mut new = loaded.config;
         new.resolve_defaults();
+        if dry_run {
+            return Ok(self.sup.plan(&new.services));
+        }
         // (The entrypoint's `main` is kept, and counted.)
         let need = crate::run::fds_needed(&new, self.cgroups.is_some()) + 6;
         if let Some((limit, _)) = os::nofile_limit()

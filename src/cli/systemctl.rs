@@ -1,0 +1,690 @@
+//! tend invoked as `systemctl` (a symlink of that name, SPEC §9): the
+//! common verbs for the services tend supervises, with systemctl's output
+//! and exit codes (systemctl(1), "EXIT STATUS": 0 ok, 1 failure, 3 not
+//! active / no such unit for `status` and `is-active`... , 4 no such unit
+//! for `status`, 5 no such unit for start/stop...).
+//!
+//! A unit name is the service name with `.service` (optional): `web`,
+//! `web.service`, `getty@tty1.service`. How tend's states read as
+//! systemd's (docs/BEHAVIOUR.md, "systemctl"): down → inactive (dead),
+//! starting → activating (start), backoff → activating (auto-restart),
+//! ready → active (running), completed → active (exited) (tend treats a
+//! completed oneshot as satisfied, as systemd does with RemainAfterExit=),
+//! stopping → deactivating (stop-sigterm), failed → failed (failed).
+
+use super::compat::{self, Svc};
+use super::conn::Fail;
+use std::io::Write;
+use std::path::Path;
+
+/// systemd's ActiveState and SubState of a tend state.
+pub fn active_state(state: &str) -> (&'static str, &'static str) {
+    match state {
+        "starting" => ("activating", "start"),
+        "backoff" => ("activating", "auto-restart"),
+        "ready" => ("active", "running"),
+        "completed" => ("active", "exited"),
+        "stopping" => ("deactivating", "stop-sigterm"),
+        "failed" => ("failed", "failed"),
+        _ => ("inactive", "dead"),
+    }
+}
+
+/// `web.service` → `web`; other unit types are not services of tend.
+fn service_of(unit: &str) -> Option<&str> {
+    match unit.rsplit_once('.') {
+        Some((name, "service")) => Some(name),
+        Some((_, "socket" | "target" | "timer" | "mount" | "path" | "slice" | "scope")) => None,
+        _ => Some(unit),
+    }
+}
+
+fn unit_of(name: &str) -> String {
+    format!("{name}.service")
+}
+
+/// systemd's "5min 3s ago": the two largest units.
+pub fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    let units = [(86_400, " days"), (3600, "h"), (60, "min"), (1, "s")];
+    let mut parts = Vec::new();
+    let mut left = s;
+    for (size, name) in units {
+        if left >= size && parts.len() < 2 {
+            let n = left / size;
+            left %= size;
+            let name = if size == 86_400 && n == 1 {
+                " day"
+            } else {
+                name
+            };
+            parts.push(format!("{n}{name}"));
+        } else if !parts.is_empty() {
+            break;
+        }
+    }
+    if parts.is_empty() {
+        return format!("{ms}ms ago");
+    }
+    format!("{} ago", parts.join(" "))
+}
+
+/// `since` (RFC 3339) as systemd writes a time: `2026-12-01 13:45:25 UTC`.
+fn when(since: &str) -> String {
+    match since.split_once('T') {
+        Some((day, time)) => format!("{day} {} UTC", time.get(..8).unwrap_or(time)),
+        None => since.to_string(),
+    }
+}
+
+/// The text of `systemctl status UNIT` (without the log lines).
+pub fn status_block(s: &Svc) -> String {
+    let (active, sub) = active_state(&s.state);
+    let dot = match active {
+        "active" | "activating" | "deactivating" => "●",
+        "failed" => "×",
+        _ => "○",
+    };
+    let enabled = if s.autostart { "enabled" } else { "disabled" };
+    let source = s.source.as_deref().unwrap_or("-");
+    let mut out = format!("{dot} {} - {}\n", unit_of(&s.name), s.name);
+    out += &format!("     Loaded: loaded ({source}; {enabled})\n");
+    out += &format!(
+        "     Active: {active} ({sub}) since {}; {}\n",
+        when(&s.since),
+        ago(s.since_ms)
+    );
+    if let Some(pid) = s.pid {
+        out += &format!("   Main PID: {pid}\n");
+    }
+    match (s.exit_code, &s.exit_signal) {
+        (_, Some(sig)) if s.pid.is_none() => {
+            out += &format!("    Process: (code=killed, signal={sig})\n")
+        }
+        (Some(code), _) if s.pid.is_none() => {
+            out += &format!("    Process: (code=exited, status={code})\n")
+        }
+        _ => {}
+    }
+    if let Some(text) = &s.status {
+        out += &format!("     Status: \"{text}\"\n");
+    }
+    if let Some(n) = s.processes.filter(|_| s.pid.is_some()) {
+        out += &format!("      Tasks: {n}\n");
+    }
+    if let Some(r) = &s.reason {
+        out += &format!("     Reason: {r}\n");
+    }
+    out
+}
+
+/// `systemctl show UNIT`'s properties (`props` empty: all of these).
+pub fn show(s: Option<&Svc>, unit: &str, props: &[String], value_only: bool) -> String {
+    let (state, sub) = active_state(s.map_or("", |s| s.state.as_str()));
+    let result = match s {
+        Some(s) if s.state == "failed" && s.exit_signal.is_some() => "signal",
+        Some(s) if s.state == "failed" && s.exit_code.is_some() => "exit-code",
+        Some(s) if s.state == "failed" => "resources",
+        _ => "success",
+    };
+    let mut all: Vec<(&str, String)> = vec![
+        ("Id", unit.to_string()),
+        ("Names", unit.to_string()),
+        ("Description", s.map_or(String::new(), |s| s.name.clone())),
+        (
+            "LoadState",
+            (if s.is_some() { "loaded" } else { "not-found" }).into(),
+        ),
+        ("ActiveState", state.into()),
+        ("SubState", sub.into()),
+        ("Result", result.into()),
+    ];
+    if let Some(s) = s {
+        let enabled = if s.autostart { "enabled" } else { "disabled" };
+        all.extend([
+            ("Type", systemd_type(&s.kind).into()),
+            ("MainPID", s.pid.unwrap_or(0).to_string()),
+            ("NRestarts", s.restarts.to_string()),
+            ("ExecMainStatus", s.exit_code.unwrap_or(0).to_string()),
+            ("UnitFileState", enabled.into()),
+            ("FragmentPath", s.source.clone().unwrap_or_default()),
+            ("StatusText", s.status.clone().unwrap_or_default()),
+            ("TasksCurrent", s.processes.unwrap_or(0).to_string()),
+        ]);
+    }
+    let mut out = String::new();
+    for (k, v) in &all {
+        if !props.is_empty() && !props.iter().any(|p| p == k) {
+            continue;
+        }
+        if value_only {
+            out += &format!("{v}\n");
+        } else {
+            out += &format!("{k}={v}\n");
+        }
+    }
+    // Asked for but unknown to tend: systemctl prints them empty.
+    for p in props {
+        if !all.iter().any(|(k, _)| k == p) {
+            out += &if value_only {
+                "\n".to_string()
+            } else {
+                format!("{p}=\n")
+            };
+        }
+    }
+    out
+}
+
+fn systemd_type(kind: &str) -> &str {
+    match kind {
+        "simple" | "exec" | "forking" | "oneshot" | "dbus" | "notify" | "idle" => kind,
+        _ => "simple",
+    }
+}
+
+/// `systemctl list-units`: UNIT LOAD ACTIVE SUB DESCRIPTION.
+pub fn list_units(services: &[Svc], all: bool, legend: bool) -> String {
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .filter(|s| all || active_state(&s.state).0 != "inactive")
+        .map(|s| {
+            let (active, sub) = active_state(&s.state);
+            let mark = if active == "failed" { "●" } else { " " };
+            vec![
+                format!("{mark} {}", unit_of(&s.name)),
+                "loaded".into(),
+                active.into(),
+                sub.into(),
+                s.name.clone(),
+            ]
+        })
+        .collect();
+    let head = ["  UNIT", "LOAD", "ACTIVE", "SUB", "DESCRIPTION"];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l += c;
+            } else {
+                l += c;
+                l += &" ".repeat(widths[i] - c.chars().count() + 1);
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    let mut out = String::new();
+    if legend {
+        out += &line(&head.map(String::from));
+    }
+    for r in &rows {
+        out += &line(r);
+    }
+    if legend {
+        out += "\nLOAD   = Reflects whether the unit definition was properly loaded.\n";
+        out += "ACTIVE = The high-level unit activation state, i.e. generalization of SUB.\n";
+        out += "SUB    = The low-level unit activation state, values depend on unit type.\n";
+        out += &format!("\n{} loaded units listed.\n", rows.len());
+    }
+    out
+}
+
+/// The options systemctl users pass; the verb and its unit names apart.
+#[derive(Default, Debug)]
+struct Opts {
+    quiet: bool,
+    now: bool,
+    all: bool,
+    legend: bool,
+    value: bool,
+    props: Vec<String>,
+    signal: Option<String>,
+    lines: usize,
+    verb: Option<String>,
+    units: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        legend: true,
+        lines: 10,
+        ..Opts::default()
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if a.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone().or_else(|| it.next().cloned()) {
+                Some(v) => Ok(v),
+                None => Err(format!("option '{name}' requires an argument")),
+            }
+        };
+        match flag {
+            "-q" | "--quiet" => o.quiet = true,
+            "--now" => o.now = true,
+            "-a" | "--all" => o.all = true,
+            "--no-legend" => o.legend = false,
+            "--value" => o.value = true,
+            "-p" | "--property" => {
+                let v = value(flag)?;
+                o.props.extend(v.split(',').map(String::from));
+            }
+            "-s" | "--signal" => o.signal = Some(value(flag)?),
+            "-n" | "--lines" => {
+                let v = value(flag)?;
+                o.lines = v
+                    .parse()
+                    .map_err(|_| format!("invalid number of lines: {v}"))?;
+            }
+            "-t" | "--type" | "--state" | "--kill-whom" | "--job-mode" | "-H" | "--host" | "-M"
+            | "--machine" | "-o" | "--output" => {
+                value(flag)?;
+            }
+            "--no-pager" | "--no-block" | "--system" | "-l" | "--full" | "--plain"
+            | "--no-ask-password" | "--no-reload" | "-f" | "--force" | "--wait" | "--failed"
+            | "--no-warn" => {}
+            f if f.starts_with('-') && f.len() > 1 => {
+                return Err(format!("unrecognized option '{f}'"));
+            }
+            _ if o.verb.is_none() => o.verb = Some(a.clone()),
+            _ => o.units.push(a.clone()),
+        }
+    }
+    Ok(o)
+}
+
+/// `systemctl ARGS...`; returns the exit status.
+pub fn main(args: &[String], socket: &Path) -> i32 {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(m) => {
+            eprintln!("systemctl: {m}");
+            return 1;
+        }
+    };
+    match run(&o, socket, &mut out) {
+        Ok(code) => code,
+        Err(fail) => {
+            let (m, code) = compat::report(&fail, "systemctl", 1);
+            if let Some(m) = m {
+                eprintln!("{m}");
+            }
+            code
+        }
+    }
+}
+
+/// The units named, split into tend's services and the names tend does
+/// not know (as written).
+fn resolve<'a>(o: &'a Opts, services: &'a [Svc]) -> (Vec<&'a Svc>, Vec<&'a str>) {
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for u in &o.units {
+        match service_of(u).and_then(|n| services.iter().find(|s| s.name == n)) {
+            Some(s) => found.push(s),
+            None => unknown.push(u.as_str()),
+        }
+    }
+    (found, unknown)
+}
+
+fn full_unit(u: &str) -> String {
+    if u.contains('.') {
+        u.to_string()
+    } else {
+        unit_of(u)
+    }
+}
+
+fn put(out: &mut dyn Write, text: &str) -> Result<(), Fail> {
+    out.write_all(text.as_bytes()).map_err(Fail::Output)
+}
+
+fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
+    let verb = o.verb.as_deref().unwrap_or("list-units");
+    let needs_units = [
+        "start",
+        "stop",
+        "restart",
+        "try-restart",
+        "reload",
+        "reload-or-restart",
+        "try-reload-or-restart",
+        "is-active",
+        "is-failed",
+        "is-enabled",
+        "enable",
+        "disable",
+        "cat",
+        "kill",
+    ];
+    if needs_units.contains(&verb) && o.units.is_empty() {
+        eprintln!("Too few arguments.");
+        return Ok(1);
+    }
+    if verb == "daemon-reload" {
+        compat::reload_config(socket, false)?;
+        return Ok(0);
+    }
+    let services = compat::all(socket)?;
+    let (found, unknown) = resolve(o, &services);
+    match verb {
+        "start"
+        | "stop"
+        | "restart"
+        | "reload"
+        | "try-restart"
+        | "reload-or-restart"
+        | "try-reload-or-restart" => {
+            let mut code = 0;
+            for u in &unknown {
+                let what = if verb == "stop" {
+                    "not loaded"
+                } else {
+                    "not found"
+                };
+                let unit = full_unit(u);
+                let v = verb_word(verb);
+                eprintln!("Failed to {v} {unit}: Unit {unit} {what}.");
+                code = 5;
+            }
+            let plan = plan(verb, &found);
+            for (cmd, names) in plan {
+                for r in compat::op(socket, cmd, &names)? {
+                    if !r.ok {
+                        let unit = unit_of(&r.name);
+                        eprintln!(
+                            "Job for {unit} failed: {}.\nSee \"systemctl status {unit}\" for details.",
+                            r.message
+                        );
+                        code = code.max(1);
+                    }
+                }
+            }
+            Ok(code)
+        }
+        "is-active" | "is-failed" => {
+            let want = if verb == "is-active" {
+                "active"
+            } else {
+                "failed"
+            };
+            let mut any = false;
+            for u in &o.units {
+                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.name == n));
+                let state = svc.map_or("inactive", |s| active_state(&s.state).0);
+                any |= state == want;
+                if !o.quiet {
+                    put(out, &format!("{state}\n"))?;
+                }
+            }
+            Ok(match (any, verb) {
+                (true, _) => 0,
+                (false, "is-active") => 3,
+                (false, _) => 1,
+            })
+        }
+        "is-enabled" => {
+            let mut code = 1;
+            for u in &o.units {
+                match service_of(u).and_then(|n| services.iter().find(|s| s.name == n)) {
+                    Some(s) => {
+                        let state = if s.autostart { "enabled" } else { "disabled" };
+                        if s.autostart {
+                            code = 0;
+                        }
+                        if !o.quiet {
+                            put(out, &format!("{state}\n"))?;
+                        }
+                    }
+                    None => eprintln!(
+                        "Failed to get unit file state for {}: No such file or directory",
+                        full_unit(u)
+                    ),
+                }
+            }
+            Ok(code)
+        }
+        "enable" | "disable" => {
+            for u in &unknown {
+                eprintln!(
+                    "Failed to {verb} unit: Unit file {} does not exist.",
+                    full_unit(u)
+                );
+            }
+            if !unknown.is_empty() {
+                return Ok(1);
+            }
+            // Whether a service starts with tend is its definition's
+            // (`autostart`, `[Install]`): tend has no enablement store.
+            if !o.now {
+                for s in &found {
+                    eprintln!(
+                        "systemctl: {verb}: tend starts {} as its definition says ({}); \
+                         nothing changed (edit the definition; `--now` also {}s it now)",
+                        unit_of(&s.name),
+                        s.source.as_deref().unwrap_or("?"),
+                        if verb == "enable" { "start" } else { "stop" }
+                    );
+                }
+                return Ok(0);
+            }
+            let cmd = if verb == "enable" { "start" } else { "stop" };
+            let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
+            let failed = compat::op(socket, cmd, &names)?.iter().any(|r| !r.ok);
+            Ok(i32::from(failed))
+        }
+        "status" => {
+            let shown: Vec<&Svc> = if o.units.is_empty() {
+                services.iter().collect()
+            } else {
+                found.clone()
+            };
+            for u in &unknown {
+                eprintln!("Unit {} could not be found.", full_unit(u));
+            }
+            for (i, s) in shown.iter().enumerate() {
+                if i > 0 {
+                    put(out, "\n")?;
+                }
+                put(out, &status_block(s))?;
+                if o.lines > 0 && !o.units.is_empty() {
+                    let lines = compat::log_lines(socket, &s.name, o.lines).unwrap_or_default();
+                    if !lines.is_empty() {
+                        put(out, "\n")?;
+                    }
+                    for (_, l) in lines {
+                        put(out, &format!("{l}\n"))?;
+                    }
+                }
+            }
+            Ok(if !unknown.is_empty() {
+                4
+            } else if o.units.is_empty()
+                || shown.iter().all(|s| active_state(&s.state).0 == "active")
+            {
+                0
+            } else {
+                3
+            })
+        }
+        "show" => {
+            if o.units.is_empty() {
+                return Ok(0);
+            }
+            for (i, u) in o.units.iter().enumerate() {
+                if i > 0 && !o.value {
+                    put(out, "\n")?;
+                }
+                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.name == n));
+                put(out, &show(svc, &full_unit(u), &o.props, o.value))?;
+            }
+            Ok(0)
+        }
+        "cat" => {
+            let mut code = 0;
+            for u in &unknown {
+                eprintln!("No files found for {}.", full_unit(u));
+                code = 1;
+            }
+            for (i, s) in found.iter().enumerate() {
+                let Some(src) = &s.source else { continue };
+                if i > 0 {
+                    put(out, "\n")?;
+                }
+                match std::fs::read_to_string(src) {
+                    Ok(text) => {
+                        put(out, &format!("# {src}\n{text}"))?;
+                        if !text.ends_with('\n') {
+                            put(out, "\n")?;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("Failed to read {src}: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        "list-units" => {
+            put(out, &list_units(&services, o.all, o.legend))?;
+            Ok(0)
+        }
+        "kill" => {
+            let sig = o.signal.as_deref().unwrap_or("TERM");
+            let Some(n) = crate::event::parse_signal(sig) else {
+                eprintln!("Failed to parse signal string {sig}.");
+                return Ok(1);
+            };
+            for u in &unknown {
+                eprintln!("Failed to kill unit {}: Unit not loaded.", full_unit(u));
+            }
+            for s in &found {
+                compat::kill(socket, &s.name, &crate::event::signal_name(n))?;
+            }
+            Ok(if unknown.is_empty() { 0 } else { 1 })
+        }
+        "is-system-running" => {
+            let auto = || services.iter().filter(|s| s.autostart);
+            let state = if services.iter().any(|s| s.state == "failed") {
+                "degraded"
+            } else if auto().any(|s| !matches!(s.state.as_str(), "ready" | "completed")) {
+                "starting"
+            } else {
+                "running"
+            };
+            if !o.quiet {
+                put(out, &format!("{state}\n"))?;
+            }
+            Ok(i32::from(state != "running"))
+        }
+        other => {
+            eprintln!(
+                "systemctl: unknown command verb '{other}' (tend answers: start stop restart \
+                 try-restart reload reload-or-restart is-active is-failed is-enabled enable \
+                 disable daemon-reload status show cat list-units kill is-system-running)"
+            );
+            Ok(1)
+        }
+    }
+}
+
+fn verb_word(verb: &str) -> &str {
+    match verb {
+        "try-restart" | "reload-or-restart" | "try-reload-or-restart" => "restart",
+        v => v,
+    }
+}
+
+/// Which tend requests a verb makes, for the services named.
+fn plan(verb: &str, found: &[&Svc]) -> Vec<(&'static str, Vec<String>)> {
+    let names = |f: &dyn Fn(&Svc) -> bool| -> Vec<String> {
+        found
+            .iter()
+            .filter(|s| f(s))
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    match verb {
+        "start" => vec![("start", names(&|_| true))],
+        "stop" => vec![("stop", names(&|_| true))],
+        "restart" => vec![("restart", names(&|_| true))],
+        "reload" => vec![("reload", names(&|_| true))],
+        // Only those running; the others are left as they are.
+        "try-restart" => vec![("restart", names(&|s| s.running()))],
+        "try-reload-or-restart" => vec![("reload", names(&|s| s.running()))],
+        // Reloaded if running, else started.
+        "reload-or-restart" => vec![
+            ("reload", names(&|s| s.running())),
+            ("start", names(&|s| !s.running())),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_systemd_writes_them() {
+        for (ms, want) in [
+            (450, "450ms ago"),
+            (3_000, "3s ago"),
+            (125_000, "2min 5s ago"),
+            (3_600_000, "1h ago"),
+            (3_725_000, "1h 2min ago"),
+            (90_000_000, "1 day 1h ago"),
+            (3 * 86_400_000, "3 days ago"),
+        ] {
+            assert_eq!(ago(ms), want, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn unit_names_map_to_services() {
+        assert_eq!(service_of("web.service"), Some("web"));
+        assert_eq!(service_of("getty@tty1.service"), Some("getty@tty1"));
+        assert_eq!(service_of("web"), Some("web"));
+        assert_eq!(service_of("dbus.socket"), None);
+        assert_eq!(service_of("multi-user.target"), None);
+    }
+
+    #[test]
+    fn reload_or_restart_reloads_the_running_and_starts_the_rest() {
+        let up = Svc {
+            name: "up".into(),
+            state: "ready".into(),
+            ..Svc::default()
+        };
+        let down = Svc {
+            name: "down".into(),
+            state: "down".into(),
+            ..Svc::default()
+        };
+        let plan = plan("reload-or-restart", &[&up, &down]);
+        assert_eq!(
+            plan,
+            vec![
+                ("reload", vec!["up".into()]),
+                ("start", vec!["down".into()])
+            ]
+        );
+        assert_eq!(
+            super::plan("try-restart", &[&up, &down]),
+            vec![("restart", vec!["up".to_string()])]
+        );
+    }
+}
