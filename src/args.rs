@@ -94,6 +94,8 @@ pub enum Command {
     },
     /// Validate every definition at PATH.
     Check { path: PathBuf },
+    /// Print the native TOML equivalent of the definitions at PATH (any format).
+    Convert { path: PathBuf },
     /// Run CMD and recommend a service type.
     DetectType {
         #[arg(long, default_value = "5s")]

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod cli;
 pub mod control;
+pub mod convert;
 pub mod dbus_wait;
 pub mod detect;
 pub mod event;

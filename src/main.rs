@@ -42,6 +42,7 @@ fn main() {
             tend::run::run(path.as_deref(), cli.socket.as_deref(), *subreaper, entry)
         }
         Command::Check { path } => tend::run::check(path),
+        Command::Convert { path } => tend::convert::run(path),
         Command::DetectType { timeout, cmd } => tend::detect::run(timeout, cmd),
         Command::Notify {
             ready,

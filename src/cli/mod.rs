@@ -156,6 +156,7 @@ fn dispatch(
         | Command::Completions { .. }
         | Command::Man { .. }
         | Command::Check { .. }
+        | Command::Convert { .. }
         | Command::DetectType { .. }
         | Command::Notify { .. } => Err(Fail::Usage("not a client command".into())),
     }

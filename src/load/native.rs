@@ -52,6 +52,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "memory-max",
     "tasks-max",
     "cpu-max",
+    "expand-env",
 ];
 
 pub const TYPES: &[(&str, ServiceType)] = &[
@@ -206,6 +207,7 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
                 })
             }
             "cpu-max" => spec.cpu_max = cpu_max(cx, v),
+            "expand-env" => set(&mut spec.expand_env, values::boolean(cx, key, v)),
             _ => {}
         }
     }

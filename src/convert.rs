@@ -1,0 +1,319 @@
+//! `tend convert PATH` (SPEC §9): the native TOML equivalent of whatever
+//! PATH holds (units, service directories, Procfile, supervisord.conf...),
+//! as one single-file definition: `[supervisor]` and `[service.NAME]`
+//! tables with every key that differs from its default.
+//!
+//! Invariant (tested on every corpus): loading the output gives the same
+//! services as loading PATH (`source` apart). Paths are written absolute
+//! (the definitions' directory is a default of `working-dir`, so it is
+//! always written); `env-file`s stay files (read at each start, as from
+//! the original). A unit's `Requires=` on a unit that is not there (a
+//! failed start at run time for systemd) has no native form: it is kept,
+//! and the output names the missing service.
+
+use crate::model::{
+    Config, LogTarget, NotifyAccess, Probe, ProbeKind, RestartPolicy, ServiceSpec,
+    StartLimitAction, SupervisorSpec,
+};
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// A TOML string literal.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn qp(p: &Path) -> String {
+    q(&p.to_string_lossy())
+}
+
+fn list(items: &[String]) -> String {
+    let parts: Vec<String> = items.iter().map(|s| q(s)).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// A duration as the loader reads it: the largest exact unit.
+pub fn duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    for (unit, size) in [
+        ("d", 86_400_000_000_000u128),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if ns >= size && ns % size == 0 {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{ns}ns")
+}
+
+fn timeout(t: Option<Duration>) -> String {
+    t.map_or_else(|| q("infinity"), |d| q(&duration(d)))
+}
+
+fn signal(n: i32) -> String {
+    q(&crate::event::signal_name(n))
+}
+
+fn probe(p: &Probe, health: bool) -> String {
+    let kind = match &p.kind {
+        ProbeKind::Exec(argv) => format!("exec = {}", list(argv)),
+        ProbeKind::Tcp(a) => format!("tcp = {}", q(a)),
+        ProbeKind::Http(u) => format!("http = {}", q(u)),
+    };
+    let mut s = format!("{{ {kind}, interval = {}", q(&duration(p.interval)));
+    if health {
+        let _ = write!(
+            s,
+            ", timeout = {}, retries = {}",
+            q(&duration(p.timeout)),
+            p.retries
+        );
+    }
+    s + " }"
+}
+
+fn log(targets: &[LogTarget]) -> String {
+    let one = |t: &LogTarget| match t {
+        LogTarget::Inherit => q("inherit"),
+        LogTarget::File {
+            path,
+            max_size,
+            keep,
+        } => format!(
+            "{{ file = {}, max-size = {}, keep = {keep} }}",
+            qp(path),
+            q(&max_size.to_string())
+        ),
+    };
+    match targets {
+        [t] => one(t),
+        ts => format!("[{}]", ts.iter().map(one).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn cpu(quota_us: u64, period_us: u64) -> String {
+    // A percentage of one cpu, to the thousandth (what the loader reads).
+    let milli = u128::from(quota_us) * 100_000 / u128::from(period_us.max(1));
+    match milli % 1000 {
+        0 => q(&format!("{}%", milli / 1000)),
+        f => q(&format!("{}.{f:03}%", milli / 1000)),
+    }
+}
+
+/// The `[service.NAME]` table of `s`: every key not at its default.
+pub fn service(s: &ServiceSpec) -> String {
+    let d = ServiceSpec::with_defaults(&s.name, s.source.clone(), s.working_dir.clone());
+    let mut t = format!("[service.{}]\n", q(&s.name));
+    let mut key = |k: &str, v: String| {
+        let _ = writeln!(t, "{k} = {v}");
+    };
+    key("exec", list(&s.exec));
+    if s.kind != d.kind {
+        key("type", q(s.kind.name()));
+    }
+    if let Some(p) = &s.pid_file {
+        key("pid-file", qp(p));
+    }
+    if let Some(fd) = s.ready_fd {
+        key("ready-fd", fd.to_string());
+    }
+    if let Some(b) = &s.bus_name {
+        key("bus-name", q(b));
+    }
+    if let Some(p) = &s.ready_check {
+        key("ready-check", probe(p, false));
+    }
+    if let Some(p) = &s.health_check {
+        key("health-check", probe(p, true));
+    }
+    for (k, v) in [
+        ("requires", &s.requires),
+        ("wants", &s.wants),
+        ("after", &s.after),
+    ] {
+        if !v.is_empty() {
+            key(k, list(v));
+        }
+    }
+    if s.restart != d.restart {
+        key(
+            "restart",
+            q(match s.restart {
+                RestartPolicy::No => "no",
+                RestartPolicy::OnFailure => "on-failure",
+                RestartPolicy::OnAbnormal => "on-abnormal",
+                RestartPolicy::Always => "always",
+            }),
+        );
+    }
+    if s.restart_delay != d.restart_delay {
+        key("restart-delay", q(&duration(s.restart_delay)));
+    }
+    if s.restart_delay_max != d.restart_delay_max {
+        key("restart-delay-max", q(&duration(s.restart_delay_max)));
+    }
+    if s.start_limit_burst != d.start_limit_burst {
+        key("start-limit-burst", s.start_limit_burst.to_string());
+    }
+    if s.start_limit_interval != d.start_limit_interval {
+        key("start-limit-interval", q(&duration(s.start_limit_interval)));
+    }
+    if s.start_limit_action == StartLimitAction::GiveUp {
+        key("start-limit-action", q("give-up"));
+    }
+    if s.start_timeout != d.start_timeout {
+        key("start-timeout", timeout(s.start_timeout));
+    }
+    if s.stop_signal != d.stop_signal {
+        key("stop-signal", signal(s.stop_signal));
+    }
+    if s.stop_timeout != d.stop_timeout {
+        key("stop-timeout", timeout(s.stop_timeout));
+    }
+    if let Some(c) = &s.stop_exec {
+        key("stop-exec", list(c));
+    }
+    if s.reload_signal != d.reload_signal {
+        key("reload-signal", signal(s.reload_signal));
+    }
+    if let Some(c) = &s.reload_exec {
+        key("reload-exec", list(c));
+    }
+    if let Some(w) = s.watchdog {
+        key("watchdog", q(&duration(w)));
+    }
+    if s.notify_access == NotifyAccess::Main {
+        key("notify-access", q("main"));
+    }
+    if s.success_exit_codes != d.success_exit_codes {
+        let codes: Vec<String> = s.success_exit_codes.iter().map(i32::to_string).collect();
+        key("success-exit-codes", format!("[{}]", codes.join(", ")));
+    }
+    if let Some(u) = &s.user {
+        key("user", q(u));
+    }
+    if let Some(g) = &s.group {
+        key("group", q(g));
+    }
+    key("working-dir", qp(&s.working_dir));
+    if !s.env_files.is_empty() {
+        let files: Vec<String> = s
+            .env_files
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        key("env-file", list(&files));
+    }
+    if let Some(c) = &s.on_exit {
+        key("on-exit", list(c));
+    }
+    if s.critical {
+        key("critical", "true".into());
+    }
+    if !s.autostart {
+        key("autostart", "false".into());
+    }
+    if s.log != d.log {
+        key("log", log(&s.log));
+    }
+    if let Some(m) = s.memory_max {
+        key("memory-max", q(&m.to_string()));
+    }
+    if let Some(n) = s.tasks_max {
+        key("tasks-max", n.to_string());
+    }
+    if let Some((quota, period)) = s.cpu_max {
+        key("cpu-max", cpu(quota, period));
+    }
+    if s.expand_env {
+        key("expand-env", "true".into());
+    }
+    if !s.environment.is_empty() {
+        let _ = writeln!(t, "[service.{}.environment]", q(&s.name));
+        for (k, v) in &s.environment {
+            let _ = writeln!(t, "{} = {}", q(k), q(v));
+        }
+    }
+    t
+}
+
+fn supervisor(s: &SupervisorSpec) -> String {
+    let d = SupervisorSpec::default();
+    let mut t = String::new();
+    let mut key = |k: &str, v: String| {
+        let _ = writeln!(t, "{k} = {v}");
+    };
+    if let Some(p) = &s.socket {
+        key("socket", qp(p));
+    }
+    if let Some(g) = &s.socket_group {
+        key("socket-group", q(g));
+    }
+    if let Some(c) = &s.on_exit {
+        key("on-exit", list(c));
+    }
+    if s.shutdown_timeout != d.shutdown_timeout {
+        key("shutdown-timeout", timeout(s.shutdown_timeout));
+    }
+    if s.event_retention != d.event_retention {
+        key("event-retention", s.event_retention.to_string());
+    }
+    if let Some(p) = &s.event_journal {
+        key("event-journal", qp(p));
+    }
+    if let Some(h) = &s.http {
+        key("http", q(h));
+    }
+    if let Some(h) = &s.http_token {
+        key("http-token", q(h));
+    }
+    if let Some(p) = &s.cgroup_root {
+        key("cgroup-root", qp(p));
+    }
+    if t.is_empty() {
+        return t;
+    }
+    format!("[supervisor]\n{t}")
+}
+
+/// The whole configuration as one native file. `from`: what it was read
+/// from (a comment).
+pub fn config(c: &Config, from: &Path) -> String {
+    let mut out = format!("# tend convert {}\n", from.display());
+    let sup = supervisor(&c.supervisor);
+    if !sup.is_empty() {
+        out += "\n";
+        out += &sup;
+    }
+    for s in &c.services {
+        out += "\n";
+        out += &format!("# from {}\n", s.source.display());
+        out += &service(s);
+    }
+    out
+}
+
+/// `tend convert PATH`: 0, or 2 with the diagnostics on errors.
+pub fn run(path: &Path) -> i32 {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match crate::load::load(&abs) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            print!("{}", config(&loaded.config, path));
+            0
+        }
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            crate::run::EXIT_CONFIG
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `tend convert PATH` (SPEC §9): the native TOML it prints loads into the
+//! same services as PATH, for every format and every corpus at hand.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+/// Loads `path`, converts it, loads the conversion: the same services
+/// (their `source` apart), or what differs.
+fn round_trip(path: &Path) -> Result<usize, String> {
+    let original = tend::load::load(path).map_err(|d| format!("{path:?} does not load: {d:?}"))?;
+    let out = tend_cmd(&["convert", path.to_str().unwrap()]);
+    if out.code != 0 {
+        return Err(format!("convert failed: {out}"));
+    }
+    let scratch = Scratch::new();
+    let file = scratch.write("converted.toml", &out.stdout);
+    let again = tend::load::load(&file)
+        .map_err(|d| format!("the conversion does not load: {d:?}\n{}", out.stdout))?;
+    let strip = |c: &tend::model::Config| {
+        let mut c = c.clone();
+        for s in &mut c.services {
+            s.source = Default::default();
+        }
+        c
+    };
+    let (a, b) = (strip(&original.config), strip(&again.config));
+    for (x, y) in a.services.iter().zip(&b.services) {
+        if x != y {
+            return Err(format!(
+                "{} differs:\n{x:#?}\n{y:#?}\n{}",
+                x.name, out.stdout
+            ));
+        }
+    }
+    if a != b {
+        return Err(format!("the configurations differ:\n{a:#?}\n{b:#?}"));
+    }
+    Ok(a.services.len())
+}
+
+#[test]
+fn the_bundled_example_converts_to_itself() {
+    let n = round_trip(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).unwrap();
+    assert!(n >= 3, "{n} services");
+}
+
+#[test]
+fn every_native_key_survives_conversion() {
+    let scratch = Scratch::new();
+    scratch.write("defs/base.toml", "exec = \"sleep 1000\"\n");
+    scratch.write("defs/env", "FROM_FILE=1\n");
+    scratch.write(
+        "defs/all.toml",
+        r#"exec = ["sh", "-c", "echo \"$X\" 'it''s' \\ \t"]
+type = "notify"
+requires = ["base"]
+wants = ["base"]
+after = ["base"]
+restart = "always"
+restart-delay = "1500ms"
+restart-delay-max = "2m"
+start-limit-burst = 9
+start-limit-interval = "90s"
+start-limit-action = "give-up"
+start-timeout = "infinity"
+stop-signal = "INT"
+stop-timeout = "3s"
+stop-exec = ["kill", "-USR1", "$MAINPID"]
+reload-signal = "USR2"
+reload-exec = "/bin/true reload"
+watchdog = "20s"
+notify-access = "main"
+success-exit-codes = [0, 3, 75]
+user = "nobody"
+group = "nogroup"
+working-dir = "/tmp"
+env-file = "env"
+on-exit = ["/bin/true"]
+critical = true
+autostart = false
+log = ["inherit", { file = "/tmp/x.log", max-size = "1MiB", keep = 2 }]
+memory-max = "64MiB"
+tasks-max = 20
+cpu-max = "12.5%"
+expand-env = true
+ready-check = { tcp = "127.0.0.1:1", interval = "250ms" }
+health-check = { http = "http://127.0.0.1:1/h", interval = "1s", timeout = "2s", retries = 4 }
+environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
+"#,
+    );
+    scratch.write(
+        "defs/tend.toml",
+        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nhttp = \"127.0.0.1:9\"\n",
+    );
+    assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 2);
+}
+
+#[test]
+fn vendor_units_convert_to_the_same_services() {
+    let dir = Path::new("/lib/systemd/system");
+    if !dir.is_dir() {
+        skip("no /lib/systemd/system on this machine");
+        return;
+    }
+    let n = round_trip(dir).unwrap();
+    assert!(n > 0);
+}
+
+#[test]
+fn convert_reports_errors_like_check() {
+    let scratch = Scratch::new();
+    scratch.write("bad/x.toml", "exec = 3\n");
+    let out = tend_cmd(&["convert", scratch.join("bad").to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("x.toml:1:8: error"), "{out}");
+    assert_eq!(out.stdout, "");
+}
