@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod graph;
 pub mod load;
 pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod notify_cli;

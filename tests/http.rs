@@ -253,3 +253,224 @@ fn a_request_with_its_end_of_file_is_still_answered() {
     assert!(out.starts_with("HTTP/1.0 200 OK"), "{out:?}");
     assert!(out.ends_with("ok\n"), "{out:?}");
 }
+
+/// `/metrics` parsed by prometheus_client (Debian's python3-prometheus-
+/// client), in the Prometheus text format or, asked for, OpenMetrics.
+fn parse_metrics(body: &str, openmetrics: bool) -> serde_json::Value {
+    let python = "/usr/bin/python3";
+    let probe = std::process::Command::new(python)
+        .args(["-c", "import prometheus_client"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        skip("python3-prometheus-client is not installed");
+        return serde_json::Value::Null;
+    }
+    let scratch = Scratch::new();
+    let file = scratch.write("metrics.txt", body);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/parse_metrics.py"
+    );
+    let mut c = std::process::Command::new(python);
+    c.arg(script).arg(&file);
+    if openmetrics {
+        c.arg("openmetrics");
+    }
+    let out = run_cmd(&mut c, T);
+    assert_eq!(
+        out.code, 0,
+        "prometheus_client refused the exposition:\n{out}\n{body}"
+    );
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn sample(
+    fams: &serde_json::Value,
+    family: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    fams[family]["samples"].as_array()?.iter().find_map(|s| {
+        let ok = s[0] == name
+            && labels.iter().all(|(k, v)| s[1][*k] == *v)
+            && s[1].as_object().map_or(0, |o| o.len()) == labels.len();
+        ok.then(|| s[2].as_f64()).flatten()
+    })
+}
+
+#[test]
+fn metrics_parse_with_prometheus_client_with_every_family_typed_and_labelled() {
+    let (t, port) = with_http(
+        None,
+        &[
+            ("web", FOREVER),
+            (
+                "bad",
+                "exec = [\"sh\", \"-c\", \"exit 3\"]\nrestart = \"no\"\n",
+            ),
+            ("job", "exec = [\"true\"]\ntype = \"oneshot\"\n"),
+            ("spare", "exec = [\"sleep\", \"1000\"]\nautostart = false\n"),
+            (
+                "checked",
+                "exec = [\"sleep\", \"1000\"]\nhealth-check = { exec = [\"true\"], interval = \"100ms\" }\n",
+            ),
+        ],
+    );
+    wait_until("states settle", T, || {
+        let st = t.status();
+        let state = |n: &str| {
+            st.iter()
+                .find(|s| s["name"] == n)
+                .map(|s| s["state"].clone())
+        };
+        state("web") == Some("ready".into())
+            && state("bad") == Some("failed".into())
+            && state("job") == Some("completed".into())
+            && state("checked") == Some("ready".into())
+    });
+    wait_until("a health check ran", T, || {
+        get(port, "/metrics")
+            .1
+            .contains("tend_service_healthy{service=\"checked\"} 1")
+    });
+    let (code, body) = get(port, "/metrics");
+    assert_eq!(code, 200);
+    let fams = parse_metrics(&body, false);
+    // The text parser names counter families without `_total`.
+    for (family, kind) in [
+        ("tend_service_state", "gauge"),
+        ("tend_service_up", "gauge"),
+        ("tend_service_ready", "gauge"),
+        ("tend_service_start_time_seconds", "gauge"),
+        ("tend_service_last_exit_code", "gauge"),
+        ("tend_service_last_exit_signal", "gauge"),
+        ("tend_service_time_to_ready_seconds", "histogram"),
+        ("tend_service_restarts", "counter"),
+        ("tend_service_starts", "counter"),
+        ("tend_service_crashloops", "counter"),
+        ("tend_service_health_checks", "counter"),
+        ("tend_service_healthy", "gauge"),
+        ("tend_service_log_lines_dropped", "counter"),
+        ("tend_events", "counter"),
+        ("tend_event_followers_lagged", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_cpu_seconds", "counter"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+    ] {
+        assert_eq!(fams[family]["type"], kind, "{family} in\n{body}");
+    }
+    let state = |svc: &str, st: &str| {
+        sample(
+            &fams,
+            "tend_service_state",
+            "tend_service_state",
+            &[("service", svc), ("state", st)],
+        )
+    };
+    assert_eq!(state("web", "ready"), Some(1.0));
+    assert_eq!(state("web", "down"), Some(0.0));
+    assert_eq!(state("bad", "failed"), Some(1.0));
+    assert_eq!(state("job", "completed"), Some(1.0));
+    assert_eq!(state("spare", "down"), Some(1.0));
+    let one =
+        |family: &str, name: &str, svc: &str| sample(&fams, family, name, &[("service", svc)]);
+    assert_eq!(
+        one(
+            "tend_service_last_exit_code",
+            "tend_service_last_exit_code",
+            "bad"
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        one("tend_service_ready", "tend_service_ready", "spare"),
+        Some(0.0)
+    );
+    assert_eq!(
+        one("tend_service_ready", "tend_service_ready", "job"),
+        Some(1.0)
+    );
+    let started = one(
+        "tend_service_start_time_seconds",
+        "tend_service_start_time_seconds",
+        "web",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - 60.0..=now + 1.0).contains(&started),
+        "{started} vs {now}"
+    );
+    assert_eq!(
+        one(
+            "tend_service_time_to_ready_seconds",
+            "tend_service_time_to_ready_seconds_count",
+            "web"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &fams,
+            "tend_service_time_to_ready_seconds",
+            "tend_service_time_to_ready_seconds_bucket",
+            &[("service", "web"), ("le", "+Inf")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &fams,
+            "tend_service_health_checks",
+            "tend_service_health_checks_total",
+            &[("service", "checked"), ("result", "ok")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &fams,
+            "process_resident_memory_bytes",
+            "process_resident_memory_bytes",
+            &[]
+        )
+        .unwrap()
+            > 100_000.0
+    );
+    assert!(sample(&fams, "process_open_fds", "process_open_fds", &[]).unwrap() >= 3.0);
+    if t.status_of("web")["processes"].is_number() {
+        // A cgroup per service: its tasks and CPU time.
+        assert_eq!(
+            one("tend_service_tasks", "tend_service_tasks", "web"),
+            Some(1.0)
+        );
+        assert!(
+            one(
+                "tend_service_cpu_seconds",
+                "tend_service_cpu_seconds_total",
+                "web"
+            )
+            .is_some()
+        );
+    }
+
+    // OpenMetrics on request, valid for its (stricter) parser.
+    let (code, body) = request(
+        port,
+        "GET /metrics HTTP/1.0\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n",
+    );
+    assert_eq!(code, 200);
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    let fams = parse_metrics(&body, true);
+    assert_eq!(fams["tend_service_restarts"]["type"], "counter");
+    assert_eq!(
+        fams["tend_service_time_to_ready_seconds"]["type"],
+        "histogram"
+    );
+}

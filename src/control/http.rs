@@ -8,6 +8,7 @@
 //! in size; answered at once (or, for a write, at its outcome) and closed,
 //! except `/events`, which streams until the client goes.
 
+use crate::os;
 use crate::reactor::Reactor;
 use nix::sys::epoll::EpollFlags;
 use serde_json::{Value, json};
@@ -296,7 +297,16 @@ impl Reactor {
                 let all: Vec<Value> = live.map(|i| self.status_json(i, now)).collect();
                 response(200, "application/json", &format!("{}\n", Value::Array(all)))
             }
-            "/metrics" => response(200, "text/plain; version=0.0.4", &self.metrics()),
+            "/metrics" => {
+                let om = header(head, "accept")
+                    .is_some_and(|a| a.contains("application/openmetrics-text"));
+                let kind = if om {
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                } else {
+                    "text/plain; version=0.0.4; charset=utf-8"
+                };
+                response(200, kind, &self.metrics(om))
+            }
             "/events" => {
                 let after =
                     header(head, "last-event-id").and_then(|v| v.trim().parse::<u64>().ok());
@@ -349,50 +359,29 @@ impl Reactor {
     }
 
     /// Prometheus text format.
-    fn metrics(&self) -> String {
-        let mut out = String::new();
-        let mut family = |name: &str, help: &str, kind: &str, rows: Vec<(String, u64)>| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, v) in rows {
-                out.push_str(&format!("{name}{labels} {v}\n"));
-            }
-        };
-        let services: Vec<_> = self.sup.services.iter().filter(|s| !s.retired).collect();
-        let label = |n: &str| format!("{{service=\"{}\"}}", n.replace(['\\', '"'], "_"));
-        family(
-            "tend_service_up",
-            "1 if the service is ready (or a completed oneshot).",
-            "gauge",
-            services
-                .iter()
-                .map(|s| (label(&s.spec.name), s.is_up() as u64))
-                .collect(),
-        );
-        family(
-            "tend_service_restarts_total",
-            "Automatic restarts since tend started.",
-            "counter",
-            services
-                .iter()
-                .map(|s| (label(&s.spec.name), s.restarts as u64))
-                .collect(),
-        );
-        family(
-            "tend_service_starts_total",
-            "Instances started since tend started.",
-            "counter",
-            services
-                .iter()
-                .map(|s| (label(&s.spec.name), s.starts))
-                .collect(),
-        );
-        family(
-            "tend_events_total",
-            "Events emitted since tend started.",
-            "counter",
-            vec![(String::new(), self.events.next().saturating_sub(1))],
-        );
-        out
+    fn metrics(&self, openmetrics: bool) -> String {
+        let rows: Vec<crate::metrics::Row> = (0..self.sup.services.len())
+            .filter(|&i| !self.sup.services[i].retired)
+            .map(|i| {
+                let s = &self.sup.services[i];
+                let cg = self.cgroup_of(i);
+                crate::metrics::Row {
+                    name: s.spec.name.clone(),
+                    state: s.phase.name(),
+                    ready: s.is_up(),
+                    restarts: u64::from(s.restarts),
+                    starts: s.starts,
+                    last_exit: s.last_exit,
+                    cpu_usec: cg.and_then(|c| c.cpu_usage_usec()),
+                    memory_bytes: cg.and_then(|c| c.memory_current()),
+                    oom_kills: cg.and_then(|c| c.memory_events()).map(|m| m.oom_kill),
+                    tasks: self.process_count(i).map(|n| n as u64),
+                    log_lines_dropped: self.logs.dropped_total(&s.spec.name),
+                }
+            })
+            .collect();
+        let events_total = self.events.next().saturating_sub(1);
+        (self.metrics).render(&rows, events_total, &os::own_process(), openmetrics)
     }
 }
 

@@ -534,6 +534,7 @@ impl Reactor {
                     if *cursor < self.events.oldest() {
                         let resume = self.events.oldest();
                         push_line(&mut c.out, &json!({"lagged": true, "resume": resume}));
+                        self.metrics.followers_lagged += 1;
                         c.mode = Mode::Closing;
                     } else {
                         while c.out.len() < OUT_HIGH_WATER && *cursor < self.events.next() {

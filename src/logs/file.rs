@@ -29,6 +29,8 @@ pub(crate) struct FileTarget {
     warned: bool,
     /// Lines lost since the last write that worked, and why.
     dropped: u64,
+    /// Lines lost since tend started (for metrics).
+    dropped_total: u64,
     why: String,
 }
 
@@ -61,6 +63,7 @@ impl FileTarget {
             pending: Vec::new(),
             warned: false,
             dropped: 0,
+            dropped_total: 0,
             why: String::new(),
         }
     }
@@ -195,7 +198,9 @@ impl FileTarget {
                 } else {
                     notice_len
                 };
-                self.dropped += newlines(&self.pending[start..]);
+                let lost = newlines(&self.pending[start..]);
+                self.dropped += lost;
+                self.dropped_total += lost;
                 self.why = e.to_string();
                 self.pending.clear();
                 // Reopen next time (the file may have been removed).
@@ -207,9 +212,16 @@ impl FileTarget {
         }
     }
 
+    /// Lines lost since tend started.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+
     /// The queued lines are lost: count them.
     fn lose(&mut self, why: &str) {
-        self.dropped += newlines(&self.pending);
+        let lost = newlines(&self.pending);
+        self.dropped += lost;
+        self.dropped_total += lost;
         self.why = why.to_string();
         self.pending.clear();
     }

@@ -382,6 +382,18 @@ impl Logs {
     }
 
     /// Whether the service is known here.
+    /// Lines of `service` dropped since tend started, at every destination.
+    pub fn dropped_total(&self, service: &str) -> u64 {
+        let to_files: u64 = (self.services.get(service).into_iter())
+            .flat_map(|s| &s.targets)
+            .map(|t| match t {
+                Target::File(f) => f.dropped_total(),
+                Target::Inherit => 0,
+            })
+            .sum();
+        to_files + self.stdout.drops_total.get(service).copied().unwrap_or(0)
+    }
+
     pub fn contains(&self, service: &str) -> bool {
         self.services.contains_key(service)
     }

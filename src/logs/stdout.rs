@@ -25,6 +25,8 @@ pub(crate) struct StdoutSink {
     head: usize,
     /// Lines dropped per name, in order of first drop.
     drops: Vec<(String, u64)>,
+    /// Lines dropped per name since tend started (for metrics).
+    pub drops_total: std::collections::HashMap<String, u64>,
     /// The last write hit EAGAIN: wait for `on_writable`.
     blocked: bool,
     /// A write failed for good: output is discarded from then on.
@@ -75,6 +77,7 @@ impl StdoutSink {
             buf: Vec::new(),
             head: 0,
             drops: Vec::new(),
+            drops_total: Default::default(),
             blocked: false,
             broken: false,
             warning: None,
@@ -137,6 +140,7 @@ impl StdoutSink {
     }
 
     fn count_drop(&mut self, name: &str) {
+        *self.drops_total.entry(name.to_string()).or_default() += 1;
         match self.drops.iter_mut().find(|(n, _)| n == name) {
             Some((_, count)) => *count += 1,
             None => self.drops.push((name.to_string(), 1)),

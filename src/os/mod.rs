@@ -387,3 +387,38 @@ pub mod epoll {
         let _ = ep.delete(borrow(fd));
     }
 }
+
+/// tend's own process for `/metrics` (`process_*`): `/proc/self/stat`,
+/// the open fds, the fd limit. What cannot be read is left out.
+pub fn own_process() -> crate::metrics::Own {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let boot_time = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads configuration values.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let mut own = crate::metrics::own_from_proc(
+        &stat,
+        u64::try_from(ticks).unwrap_or(100),
+        boot_time,
+        u64::try_from(page).unwrap_or(4096),
+    );
+    if boot_time == 0 {
+        own.start_time_seconds = None;
+    }
+    // (The directory's own fd, open while it is read, is not counted.)
+    own.open_fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| (d.count() as u64).saturating_sub(1));
+    own.max_fds = nofile_limit().map(|(soft, _)| soft);
+    own
+}

@@ -7,6 +7,11 @@ use super::*;
 impl Reactor {
     /// How many processes the service has, where that can be known
     /// (cgroup mode); None without cgroups.
+    /// Service `i`'s cgroup, if it has one.
+    pub(crate) fn cgroup_of(&self, i: usize) -> Option<&os::cgroup::ServiceCgroup> {
+        self.rt.get(i)?.cgroup.as_ref()
+    }
+
     pub(crate) fn process_count(&self, i: usize) -> Option<usize> {
         let cg = self.rt[i].cgroup.as_ref()?;
         Some(if self.sup.services[i].phase.has_processes() {

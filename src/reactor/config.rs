@@ -108,6 +108,7 @@ impl Reactor {
         }
         for name in &done.removed {
             self.logs.remove(name);
+            self.metrics.forget(name);
         }
         for s in &new.services {
             if done.added.contains(&s.name) || done.changed.contains(&s.name) {

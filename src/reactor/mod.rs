@@ -139,6 +139,8 @@ pub struct Reactor {
     pub sup: Supervisor,
     pub events: EventLog,
     pub logs: Logs,
+    /// What `/metrics` needs from the event stream.
+    pub(crate) metrics: crate::metrics::Metrics,
     /// `[supervisor]` settings (the services live in `sup`, once).
     pub settings: SupervisorSpec,
     /// What reload-config re-reads (None: `tend run -- CMD` without PATH).
@@ -237,6 +239,7 @@ impl Reactor {
             sup,
             events,
             logs,
+            metrics: Default::default(),
             settings,
             config_path,
             entry,
@@ -721,7 +724,9 @@ impl Reactor {
         {
             eprintln!("tend: {}: {reason}", self.sup.services[i].spec.name);
         }
-        self.events.push(SystemTime::now(), service, kind);
+        let wall = SystemTime::now();
+        (self.metrics).observe(service.as_deref(), &kind, Instant::now(), wall);
+        self.events.push(wall, service, kind);
         if let Some(line) = line {
             self.system_line(&line);
         }

@@ -272,6 +272,22 @@ impl ServiceCgroup {
         key_value(&s, "max")
     }
 
+    /// CPU time used by the cgroup and its descendants (`usage_usec` of
+    /// `cpu.stat`, there with or without the cpu controller), in µs.
+    pub fn cpu_usage_usec(&self) -> Option<u64> {
+        let s = fs::read_to_string(self.path.join("cpu.stat")).ok()?;
+        key_value(&s, "usage_usec")
+    }
+
+    /// `memory.current`, when the memory controller is on.
+    pub fn memory_current(&self) -> Option<u64> {
+        if !self.memory {
+            return None;
+        }
+        let s = fs::read_to_string(self.path.join("memory.current")).ok()?;
+        s.trim().parse().ok()
+    }
+
     /// Remove the cgroup (and sub-cgroups a service made). It must be empty.
     pub fn remove(&self) -> io::Result<()> {
         remove_tree(&self.path)
