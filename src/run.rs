@@ -151,9 +151,24 @@ pub fn run(
         }
     };
     let bound = listener.is_some();
+    // Notify sockets as files beside the control socket, so that only a
+    // service's user can reach its own (abstract sockets, the fallback,
+    // have no permissions at all).
+    if bound && !quiet {
+        let base = socket_path.parent().filter(|p| !p.as_os_str().is_empty());
+        let base = base.unwrap_or(Path::new("."));
+        if let Err(e) = crate::os::notify::set_private_dir(base) {
+            eprintln!(
+                "tend: warning: notify sockets in {}: {e}; using abstract sockets, which any \
+                 local user can reach",
+                base.display()
+            );
+        }
+    }
     let remove_socket = || {
         if bound {
             let _ = std::fs::remove_file(&socket_path);
+            crate::os::notify::remove_private_dir();
         }
     };
     // Orphans of services must come to us, whether or not we are PID 1
@@ -207,7 +222,6 @@ pub fn run(
         }
     };
     let code = reactor.run();
-    remove_socket();
     remove_socket();
     code
 }

@@ -161,6 +161,13 @@ fn find_program(name: &str, path_var: &str, cwd: &Path) -> PathBuf {
 
 type Ids = (Option<u32>, Option<u32>, Option<Vec<u32>>);
 
+/// The uid and gid a service with `user`/`group` runs as (None: tend's).
+pub fn service_ids(user: Option<&str>, group: Option<&str>) -> Option<(u32, u32)> {
+    let (uid, gid, _) = resolve_ids(user, group).ok()?;
+    let gid = gid.unwrap_or_else(|| nix::unistd::getegid().as_raw());
+    uid.map(|u| (u, gid))
+}
+
 /// user → uid, its primary gid and supplementary groups; group overrides
 /// the primary gid. Numeric ids are taken as they are.
 fn resolve_ids(user: Option<&str>, group: Option<&str>) -> Result<Ids, String> {

@@ -68,6 +68,10 @@ pub struct NotifySocket {
     /// The value to give a service as `$NOTIFY_SOCKET`.
     pub env_value: String,
     path: Option<PathBuf>,
+    /// A directory made for this socket alone (removed after it).
+    dir: Option<PathBuf>,
+    /// Besides root, the one uid whose messages count (the service's).
+    pub owner_uid: u32,
 }
 
 impl NotifySocket {
@@ -91,6 +95,110 @@ impl Drop for NotifySocket {
     fn drop(&mut self) {
         if let Some(p) = &self.path {
             let _ = std::fs::remove_file(p);
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Where tend keeps the services' notify sockets as files (see
+/// [`set_private_dir`]); None: abstract sockets.
+static PRIVATE_DIR: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// Make `base/notify-<tend pid>/` (mode 0711, tend's) and bind every later
+/// service socket in a directory of its own below it ([`bind_for`]), so that
+/// file permissions decide who can reach it: an abstract socket has none
+/// (anyone who can read `/proc/net/unix` can send to it). A directory left
+/// by an earlier tend of the same pid (a container's PID 1, restarted) is
+/// replaced.
+pub fn set_private_dir(base: &Path) -> io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let base = std::path::absolute(base)?;
+    let dir = base.join(format!("notify-{}", std::process::id()));
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::DirBuilder::new().mode(0o711).create(&dir)?;
+    // (The umask may have taken bits away.)
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
+    if let Ok(mut d) = PRIVATE_DIR.lock() {
+        *d = Some(dir.clone());
+    }
+    Ok(dir)
+}
+
+/// Remove the directory of [`set_private_dir`] (at exit).
+pub fn remove_private_dir() {
+    let dir = PRIVATE_DIR.lock().ok().and_then(|mut d| d.take());
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A service's socket: a file `N/notify` in the private directory, `N`
+/// mode 0700 and owned by `owner` (the service's uid and gid; tend's when
+/// None), so that only the service's user (and root) can connect; without
+/// a private directory, or when the path would not fit in `sun_path`, an
+/// abstract socket ([`bind`]) and the reason, for a warning.
+pub fn bind_for(
+    name_hint: &str,
+    owner: Option<(u32, u32)>,
+) -> io::Result<(NotifySocket, Option<String>)> {
+    let (mut sock, why) = match bind_private(name_hint, owner) {
+        Ok(made) => made,
+        // (e.g. tend is not root and cannot give the directory away)
+        Err(e) => (
+            bind(name_hint)?,
+            Some(format!(
+                "private notify socket: {e}; an abstract socket is used"
+            )),
+        ),
+    };
+    if let Some((uid, _)) = owner {
+        sock.owner_uid = uid;
+    }
+    Ok((sock, why))
+}
+
+fn bind_private(
+    name_hint: &str,
+    owner: Option<(u32, u32)>,
+) -> io::Result<(NotifySocket, Option<String>)> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let base = PRIVATE_DIR.lock().ok().and_then(|d| d.clone());
+    let Some(base) = base else {
+        return Ok((bind(name_hint)?, None));
+    };
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = base.join(n.to_string());
+    let path = dir.join("notify");
+    if path.as_os_str().len() > MAX_ABSTRACT - 1 {
+        let why = format!(
+            "{}: too long for a socket path; an abstract socket is used",
+            path.display()
+        );
+        return Ok((bind(name_hint)?, Some(why)));
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let made = (|| {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        let mut sock = bind_path(&path)?;
+        if let Some((uid, gid)) = owner {
+            nix::unistd::chown(&dir, Some(uid.into()), Some(gid.into()))
+                .map_err(io::Error::from)?;
+            nix::unistd::chown(&path, Some(uid.into()), Some(gid.into()))
+                .map_err(io::Error::from)?;
+        }
+        sock.dir = Some(dir.clone());
+        Ok::<_, io::Error>(sock)
+    })();
+    match made {
+        Ok(sock) => Ok((sock, None)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_dir(&dir);
+            Err(e)
         }
     }
 }
@@ -118,6 +226,8 @@ pub fn bind(name_hint: &str) -> io::Result<NotifySocket> {
                     fd,
                     env_value: format!("@{name}"),
                     path: None,
+                    dir: None,
+                    owner_uid: nix::unistd::geteuid().as_raw(),
                 });
             }
             Err(nix::Error::EADDRINUSE) => last = io::Error::from(nix::Error::EADDRINUSE),
@@ -167,6 +277,8 @@ pub fn bind_path(path: &Path) -> io::Result<NotifySocket> {
         fd,
         env_value: text.to_string(),
         path: Some(path.to_path_buf()),
+        dir: None,
+        owner_uid: nix::unistd::geteuid().as_raw(),
     };
     receiving(&sock.fd)?;
     Ok(sock)

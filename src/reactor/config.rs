@@ -79,7 +79,7 @@ impl Reactor {
         for spec in &new.services {
             let has_one = (self.sup.find(&spec.name)).is_some_and(|i| self.rt[i].notify.is_some());
             if super::needs_notify_socket(spec) && !has_one {
-                let sock = os::notify::bind(&spec.name)
+                let (sock, _) = super::readiness::notify_socket_for(spec)
                     .map_err(|e| vec![format!("{}: notify socket: {e}", spec.name)])?;
                 sockets.insert(spec.name.clone(), sock);
             }

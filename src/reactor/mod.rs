@@ -297,9 +297,12 @@ impl Reactor {
         self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
         self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
         if needs_notify_socket(&self.sup.services[i].spec) && self.rt[i].notify.is_none() {
-            let sock = os::notify::bind(&self.sup.services[i].spec.name)?;
+            let (sock, why) = readiness::notify_socket_for(&self.sup.services[i].spec)?;
             self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN)?;
             self.rt[i].notify = Some(sock);
+            if let Some(message) = why {
+                self.emit(i, EventKind::Warning { message });
+            }
         }
         Ok(())
     }

@@ -4,6 +4,15 @@
 
 use super::*;
 
+/// A service's notify socket, reachable only by its user (and root) where
+/// it can be a file (`os::notify::bind_for`); the reason when it is not.
+pub(super) fn notify_socket_for(
+    spec: &crate::model::ServiceSpec,
+) -> std::io::Result<(os::notify::NotifySocket, Option<String>)> {
+    let owner = os::launch::service_ids(spec.user.as_deref(), spec.group.as_deref());
+    os::notify::bind_for(&spec.name, owner)
+}
+
 impl Reactor {
     /// notify-fd: a newline on the readiness pipe means ready (s6). The
     /// pipe is closed once it said so or reached end of file.
@@ -51,17 +60,27 @@ impl Reactor {
                 Ok(None) | Err(_) => return,
             };
             let sender = dgram.creds.map_or(0, |c| c.pid);
-            if let Err(why) = self.notify_allowed(i, sender) {
-                self.notify_problem(
-                    i,
-                    format!("notify message from PID {sender} refused: {why}"),
-                );
+            let uid = dgram.creds.map(|c| c.uid);
+            let who = match uid {
+                Some(u) => format!("PID {sender} (uid {u})"),
+                None => format!("PID {sender}"),
+            };
+            let owner = sock.owner_uid;
+            let checked = match uid {
+                None => Err("the kernel gave no credentials".to_string()),
+                Some(u) if u != 0 && u != owner => {
+                    Err(format!("uid {u} is not the service's (uid {owner})"))
+                }
+                Some(_) => self.notify_allowed(i, sender),
+            };
+            if let Err(why) = checked {
+                self.notify_problem(i, format!("notify message from {who} refused: {why}"));
                 continue;
             }
             let notice = match crate::notify::parse(&dgram.bytes) {
                 Ok(n) => n,
                 Err(e) => {
-                    let message = format!("notify message from PID {sender} ignored: {e}");
+                    let message = format!("notify message from {who} ignored: {e}");
                     self.notify_problem(i, message);
                     continue;
                 }

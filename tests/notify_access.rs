@@ -1,0 +1,156 @@
+//! Who may tell tend a service is ready (issue: notify access that holds):
+//! a service's notify socket is a file in a directory only its user (and
+//! root) can enter, so another user cannot even send; a live process of
+//! the right uid outside the service is refused with its pid and uid in
+//! a warning; the service's own `systemd-notify --ready` still works, for
+//! a service running as another user too.
+//!
+//! Needs: setpriv (util-linux), systemd-notify (systemd), user `nobody`.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn environ_var(pid: i64, key: &str) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    raw.split(|b| *b == 0).find_map(|kv| {
+        let kv = String::from_utf8_lossy(kv);
+        kv.strip_prefix(&format!("{key}=")).map(|v| v.to_string())
+    })
+}
+
+fn state(t: &Tend, name: &str) -> Value {
+    t.status_of(name)["state"].clone()
+}
+
+/// The service's `$NOTIFY_SOCKET`, read from its main process.
+fn socket_of(t: &Tend, name: &str) -> PathBuf {
+    let mut pid = 0;
+    wait_until("the service runs", T, || {
+        let ns_pid = t.status_of(name)["pid"].as_i64().unwrap_or(0);
+        pid = (t.procs().into_iter())
+            .find(|p| i64::from(p.ns_pid) == ns_pid)
+            .map_or(0, |p| i64::from(p.pid));
+        pid > 0 && environ_var(pid, "NOTIFY_SOCKET").is_some()
+    });
+    let addr = environ_var(pid, "NOTIFY_SOCKET").unwrap();
+    assert!(addr.starts_with('/'), "a file socket, not abstract: {addr}");
+    PathBuf::from(addr)
+}
+
+#[test]
+fn only_the_service_may_say_it_is_ready() {
+    if which("setpriv").is_none() {
+        skip("setpriv (util-linux) is not installed");
+        return;
+    }
+    let t = Tend::builder()
+        .svc(
+            "target",
+            "exec = [\"sleep\", \"1000\"]\ntype = \"notify\"\nstart-timeout = \"infinity\"\n",
+        )
+        .start();
+    let sock = socket_of(&t, "target");
+    let dir = sock.parent().unwrap();
+    let meta = fs::metadata(dir).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o700,
+        "{}",
+        dir.display()
+    );
+    assert_eq!(meta.uid(), 0);
+
+    // Another user can get as far as tend's notify directory (so that what
+    // stops it below is the service's own directory)...
+    let base = dir.parent().unwrap();
+    assert_eq!(
+        fs::metadata(base).unwrap().permissions().mode() & 0o777,
+        0o711
+    );
+    for d in base.ancestors().skip(1) {
+        if !d.starts_with(&t.scratch.path) {
+            break;
+        }
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "stat"])
+        .arg(base);
+    let out = run_cmd(&mut c, T);
+    assert_eq!(out.code, 0, "{out}");
+    // ...and cannot reach the socket.
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "python3",
+        "-c",
+    ])
+    .arg(format!(
+        "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+             s.sendto(b'READY=1', {:?})",
+        sock.to_str().unwrap()
+    ));
+    let out = run_cmd(&mut c, T);
+    assert_ne!(out.code, 0, "user nobody could send: {out}");
+    assert!(out.stderr.contains("Permission denied"), "{out}");
+
+    // A live root process outside the service (outside tend's pid
+    // namespace too: PID 0 to tend): refused, with its pid and uid.
+    let s = UnixDatagram::unbound().unwrap();
+    for msg in ["READY=1", "WATCHDOG=trigger", "STOPPING=1", "MAINPID=1"] {
+        s.send_to(msg.as_bytes(), &sock).unwrap();
+    }
+    wait_until("the refusal is an event", T, || {
+        t.events(None).iter().any(|e| {
+            e["event"] == "warning"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("notify message from PID 0 (uid 0) refused"))
+        })
+    });
+    assert_eq!(state(&t, "target"), "starting", "a stranger made it ready");
+}
+
+#[test]
+fn systemd_notify_of_the_service_itself_works_as_root_and_as_another_user() {
+    if which("systemd-notify").is_none() {
+        skip("systemd-notify (systemd) is not installed");
+        return;
+    }
+    let t = Tend::builder()
+        .svc(
+            "as-root",
+            "exec = [\"sh\", \"-c\", \"systemd-notify --ready; exec sleep 1000\"]\ntype = \"notify\"\n",
+        )
+        .svc(
+            "as-nobody",
+            "exec = [\"sh\", \"-c\", \"systemd-notify --ready; exec sleep 1000\"]\ntype = \"notify\"\n\
+             user = \"nobody\"\nworking-dir = \"/\"\n",
+        )
+        .start();
+    wait_until("both ready", T, || {
+        state(&t, "as-root") == "ready" && state(&t, "as-nobody") == "ready"
+    });
+    let sock = socket_of(&t, "as-nobody");
+    let meta = fs::metadata(sock.parent().unwrap()).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.permissions().mode() & 0o777),
+        (65534, 0o700)
+    );
+}
+
+fn which(prog: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(prog))
+        .find(|p| p.is_file())
+}
