@@ -113,6 +113,18 @@ pub fn service(s: &ServiceSpec) -> String {
         let _ = writeln!(t, "{k} = {v}");
     };
     key("exec", list(&s.exec));
+    if !s.pre_exec.is_empty() {
+        let steps: Vec<String> = (s.pre_exec.iter())
+            .map(|p| {
+                let mut argv = p.argv.clone();
+                if let Some(first) = argv.first_mut().filter(|_| p.ignore_failure) {
+                    first.insert(0, '-');
+                }
+                list(&argv)
+            })
+            .collect();
+        key("pre-exec", format!("[{}]", steps.join(", ")));
+    }
     if s.kind != d.kind {
         key("type", q(s.kind.name()));
     }

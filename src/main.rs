@@ -8,6 +8,13 @@ fn main() {
     if let Some(code) = tend::cli::as_other_client(&argv0, &rest) {
         std::process::exit(code);
     }
+    // Hidden helper: a service's pre-exec commands, then its command.
+    if rest.first().is_some_and(|a| a == "__exec-chain") {
+        let args: Vec<String> = (rest[1..].iter())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        std::process::exit(tend::exec_chain::main(&args));
+    }
     // Hidden helper (readiness of `type = "dbus"` services): handled before
     // clap so that it never shows in help and parses its own arguments.
     if std::env::args_os()

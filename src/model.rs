@@ -94,12 +94,24 @@ pub enum LogTarget {
     },
 }
 
+/// A command run before the main one (`pre-exec`, systemd's
+/// `ExecStartPre=`), in order, in the service's context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreCommand {
+    pub argv: Vec<String>,
+    /// Its failure does not fail the start (systemd's `-` prefix).
+    pub ignore_failure: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: String,
     /// The file the definition came from (for messages).
     pub source: PathBuf,
     pub exec: Vec<String>,
+    /// Run one after the other before `exec`, in the same process (pid,
+    /// cgroup, user, environment): `tend __exec-chain` (src/exec_chain.rs).
+    pub pre_exec: Vec<PreCommand>,
     pub kind: ServiceType,
     pub pid_file: Option<PathBuf>,
     pub ready_fd: Option<i32>,
@@ -206,6 +218,7 @@ impl ServiceSpec {
             name: name.to_string(),
             source,
             exec: Vec::new(),
+            pre_exec: Vec::new(),
             kind: ServiceType::Simple,
             pid_file: None,
             ready_fd: None,

@@ -54,6 +54,7 @@ fn every_native_key_survives_conversion() {
         "defs/all.toml",
         r#"exec = ["sh", "-c", "echo \"$X\" 'it''s' \\ \t"]
 type = "notify"
+pre-exec = ["mkdir -p /tmp/x", ["-rm", "/tmp/x/stale"]]
 requires = ["base"]
 wants = ["base"]
 after = ["base"]

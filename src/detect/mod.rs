@@ -153,6 +153,7 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         pid_env: None,
         cgroup: None,
         expand_env: false,
+        pre: &[],
     };
     let cmd = os::launch::prepare(&ctx)?;
     let start = Instant::now();

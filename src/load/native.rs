@@ -16,6 +16,7 @@ use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, StartL
 /// Every key a service table may hold (SPEC §2).
 pub const SERVICE_KEYS: &[&str] = &[
     "exec",
+    "pre-exec",
     "type",
     "pid-file",
     "ready-fd",
@@ -123,6 +124,7 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
         let base = def_dir;
         match key {
             "exec" => set(&mut spec.exec, values::command(cx, key, v)),
+            "pre-exec" => set(&mut spec.pre_exec, pre_exec(cx, v)),
             "type" => set(&mut spec.kind, values::choice(cx, key, v, TYPES)),
             "pid-file" => pid_file = values::nonempty_string(cx, key, v),
             "ready-fd" => spec.ready_fd = ready_fd(cx, v),
@@ -235,6 +237,38 @@ fn timeout(cx: &mut Ctx, key: &str, v: &Node) -> Option<crate::model::Timeout> {
         return None;
     }
     Some(d)
+}
+
+/// `pre-exec = ["cmd arg", ["cmd", "arg"], "-may-fail"]`: commands run
+/// before `exec`; a first word starting with `-` marks one whose failure
+/// is ignored (as systemd's `ExecStartPre=-`).
+fn pre_exec(cx: &mut Ctx, v: &Node) -> Option<Vec<crate::model::PreCommand>> {
+    let super::span::Val::Array(items) = &v.value else {
+        cx.error(
+            &v.span,
+            "pre-exec: expected an array of commands (each a string or an array of strings)",
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let mut argv = values::command(cx, "pre-exec", item)?;
+        let ignore_failure = argv
+            .first()
+            .is_some_and(|a| a.starts_with('-') && a.len() > 1);
+        if ignore_failure {
+            argv[0].remove(0);
+        }
+        if argv.first().is_none_or(|a| a.is_empty()) {
+            cx.error(&item.span, "pre-exec: an empty command");
+            return None;
+        }
+        out.push(crate::model::PreCommand {
+            argv,
+            ignore_failure,
+        });
+    }
+    Some(out)
 }
 
 fn ready_fd(cx: &mut Ctx, v: &Node) -> Option<i32> {

@@ -29,6 +29,8 @@ pub struct Context<'a> {
     pub cgroup: Option<super::spawn::CgroupFds>,
     /// systemd's `$VAR` expansion of `argv` with the final environment.
     pub expand_env: bool,
+    /// Commands to run first, in the same process (`tend __exec-chain`).
+    pub pre: &'a [crate::model::PreCommand],
 }
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
@@ -63,7 +65,40 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         .get("PATH")
         .cloned()
         .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let program = find_program(first, &path_var, ctx.working_dir);
+    let mut program = find_program(first, &path_var, ctx.working_dir);
+    let chained;
+    let argv = if ctx.pre.is_empty() {
+        argv
+    } else {
+        // The process runs tend's own binary first (`/proc/self/exe` is
+        // still tend between clone and exec, even if the file was replaced
+        // since), which runs each pre command and then execs `program`.
+        let mut v = vec!["tend".to_string(), "__exec-chain".to_string()];
+        for p in ctx.pre {
+            let words = if ctx.expand_env {
+                crate::load::expand_env(&p.argv, &|k| env.get(k).cloned())
+            } else {
+                p.argv.clone()
+            };
+            v.push(
+                if p.ignore_failure {
+                    "--step-ignore"
+                } else {
+                    "--step"
+                }
+                .into(),
+            );
+            v.push(words.len().to_string());
+            v.extend(words);
+        }
+        v.push("--program".into());
+        v.push(program.to_string_lossy().into_owned());
+        v.push("--".into());
+        v.extend(argv.iter().cloned());
+        program = PathBuf::from("/proc/self/exe");
+        chained = v;
+        &chained[..]
+    };
     let cstr =
         |s: &[u8], what: &str| CString::new(s).map_err(|_| format!("{what} contains a NUL byte"));
     Ok(Command {
@@ -83,7 +118,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         extra_fds: ctx.extra_fds.clone(),
         new_process_group: true,
         foreground: false,
-        display: first.clone(),
+        display: first.to_string(),
         pid_env: ctx.pid_env,
         cgroup: ctx.cgroup,
     })
@@ -114,6 +149,7 @@ pub fn sh_command(
         pid_env: None,
         cgroup,
         expand_env: false,
+        pre: &[],
     })
     .expect("prepare")
 }

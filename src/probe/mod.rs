@@ -515,6 +515,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         pid_env: None,
         cgroup: ctx.cgroup,
         expand_env: false,
+        pre: &[],
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;

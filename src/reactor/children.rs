@@ -217,7 +217,7 @@ impl Reactor {
         let pid_env = spec.watchdog.map(|_| "WATCHDOG_PID");
         let entrypoint = spec.entrypoint;
         let prepared = self
-            .prepare(i, &spec.exec, &extra, extra_fds, pid_env, r.cgroup.as_ref())
+            .prepare(i, Run::Main, &extra, extra_fds, pid_env, r.cgroup.as_ref())
             .and_then(|mut cmd| {
                 cmd.foreground =
                     entrypoint && self.entry.as_ref().is_some_and(|e| e.takes_terminal());
@@ -401,7 +401,7 @@ impl Reactor {
         pid_env: Option<&'static str>,
         cgroup: Option<&cgroup::ServiceCgroup>,
     ) -> Result<spawn::Child, String> {
-        let cmd = self.prepare(i, argv, extra_env, extra_fds, pid_env, cgroup)?;
+        let cmd = self.prepare(i, Run::Helper(argv), extra_env, extra_fds, pid_env, cgroup)?;
         spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
     }
 
@@ -411,13 +411,17 @@ impl Reactor {
     fn prepare(
         &self,
         i: usize,
-        argv: &[String],
+        what: Run,
         extra_env: &[(String, String)],
         extra_fds: Vec<(RawFd, RawFd)>,
         pid_env: Option<&'static str>,
         cgroup: Option<&cgroup::ServiceCgroup>,
     ) -> Result<spawn::Command, String> {
         let spec = &self.sup.services[i].spec;
+        let (argv, pre) = match what {
+            Run::Main => (&spec.exec[..], &spec.pre_exec[..]),
+            Run::Helper(argv) => (argv, &[][..]),
+        };
         let r = &self.rt[i];
         let (stdin, stdout, stderr) = if spec.entrypoint {
             (0, 1, 2)
@@ -443,6 +447,7 @@ impl Reactor {
             pid_env,
             cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
             expand_env: spec.expand_env,
+            pre,
         })
     }
 
@@ -487,4 +492,13 @@ fn without_os_error(message: &str) -> &str {
         Some(k) if message.ends_with(')') => &message[..k],
         _ => message,
     }
+}
+
+/// What [`Reactor::prepare`] runs in a service's context.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    /// The service's command, after its `pre-exec` commands.
+    Main,
+    /// A helper command (stop-exec, reload-exec, the hook...).
+    Helper(&'a [String]),
 }
