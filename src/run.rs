@@ -85,8 +85,12 @@ pub fn run(
     // Like tini, the bare entrypoint says nothing of its own but errors.
     let quiet = entry.is_some() && path.is_none();
     // s6-overlay's container environment, for `with-contenv` (written as
-    // PID 1, or where `$TEND_CONTAINER_ENV` says).
-    if path.is_some() && (pid1 || std::env::var_os("TEND_CONTAINER_ENV").is_some()) {
+    // PID 1 of an image that has a `with-contenv`, or where
+    // `$TEND_CONTAINER_ENV` says).
+    if path.is_some()
+        && (std::env::var_os("TEND_CONTAINER_ENV").is_some()
+            || (pid1 && crate::cli::contenv::installed()))
+    {
         let dir = crate::cli::contenv::dir();
         if let Err(e) = crate::cli::contenv::write_envdir(&dir, std::env::vars_os()) {
             eprintln!(

@@ -2,8 +2,9 @@
 //! with the container environment, e.g. `#!/usr/bin/with-contenv bash`.
 //!
 //! The container environment is an envdir (one file per variable, the
-//! file's contents its value, as s6-overlay keeps it): `tend run`, as PID 1,
-//! writes its own environment to `/run/s6/container_environment`
+//! file's contents its value, as s6-overlay keeps it): `tend run`, as PID 1
+//! of an image with a `with-contenv` (in `$PATH` or `/command`), writes its
+//! own environment to `/run/s6/container_environment`
 //! (`$TEND_CONTAINER_ENV`, when set, names another directory), and
 //! scripts may add to it (cont-init.d scripts do:
 //! `printf x > /var/run/s6/container_environment/FOO`). `with-contenv`
@@ -18,6 +19,15 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DIR: &str = "/run/s6/container_environment";
+
+/// Whether a `with-contenv` is installed (in `$PATH` or s6-overlay's
+/// `/command`): only then is the container environment worth writing.
+pub fn installed() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/command")])
+        .any(|d| d.join("with-contenv").exists())
+}
 
 /// Where the container environment is kept.
 pub fn dir() -> PathBuf {
