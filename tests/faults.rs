@@ -303,3 +303,46 @@ fn a_service_that_cannot_be_spawned_with_no_delay_does_not_hang_tend() {
     t.signal(libc::SIGTERM);
     assert_eq!(t.expect_exit(T), 0, "{}", t.output());
 }
+
+#[test]
+fn connections_are_capped_and_a_silent_one_is_closed() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let t = Tend::with(&[("a", "exec = [\"sleep\", \"1000\"]\n")]);
+    // A client that connects and never sends a request is closed.
+    let mut silent = UnixStream::connect(&t.socket).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let opened = Instant::now();
+    // 512 connections are held; the next one is told why it is refused.
+    let mut held = Vec::new();
+    while held.len() < 511 {
+        held.push(UnixStream::connect(&t.socket).unwrap());
+    }
+    // (Accepting them all takes a wake-up or two.)
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = UnixStream::connect(&t.socket).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = String::new();
+    let _ = extra.read_to_string(&mut reply);
+    assert!(
+        reply.contains("too many connections (at most 512)"),
+        "{reply:?}"
+    );
+    drop(held);
+    // Room again: a request is answered.
+    wait_until("status answers again", T, || t.ctl(&["status"]).code == 0);
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf).expect("closed, not timed out");
+    let waited = opened.elapsed();
+    assert_eq!(n, 0, "EOF");
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(25)).contains(&waited),
+        "closed after {waited:?}"
+    );
+    // It was closed, not answered: writing now fails or is ignored.
+    let _ = silent.write_all(b"{\"cmd\":\"status\"}\n");
+}

@@ -12,7 +12,7 @@ use crate::os;
 use crate::reactor::Reactor;
 use nix::sys::epoll::EpollFlags;
 use serde_json::{Value, json};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
@@ -31,7 +31,13 @@ pub struct HttpConn {
     inbuf: Vec<u8>,
     out: Vec<u8>,
     state: State,
+    /// Until the request head is read (`server::REQUEST_TIMEOUT`).
+    deadline: Option<Instant>,
 }
+
+/// At most this many HTTP connections at once (event streams included);
+/// one more gets 503 and is closed.
+pub const MAX_HTTP_CONNS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -75,6 +81,11 @@ impl Reactor {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
+            if self.http_conns.len() >= MAX_HTTP_CONNS {
+                let busy = response(503, "text/plain", "too many connections\n");
+                let _ = (&stream).write(&busy);
+                continue;
+            }
             let id = self.next_conn;
             self.next_conn += 1;
             let fd = stream.as_raw_fd();
@@ -84,6 +95,7 @@ impl Reactor {
                     inbuf: Vec::new(),
                     out: Vec::new(),
                     state: State::Reading,
+                    deadline: Some(Instant::now() + super::server::REQUEST_TIMEOUT),
                 };
                 self.http_conns.insert(id, conn);
             }
@@ -218,6 +230,25 @@ impl Reactor {
             (State::Answering, true) => self.http_close(id),
             (_, false) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT),
             (_, true) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLIN),
+        }
+    }
+
+    pub(crate) fn http_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.http_conns.values().filter_map(|c| c.deadline)
+    }
+
+    /// Close HTTP connections whose request head did not come in time.
+    pub(crate) fn expire_http(&mut self, now: Instant) {
+        let due: Vec<(u64, bool)> = (self.http_conns.iter())
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .map(|(&id, c)| (id, c.state == State::Reading))
+            .collect();
+        for (id, reading) in due {
+            if reading {
+                self.http_close(id);
+            } else if let Some(c) = self.http_conns.get_mut(&id) {
+                c.deadline = None;
+            }
         }
     }
 

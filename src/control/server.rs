@@ -42,7 +42,16 @@ pub struct Conn {
     out: Vec<u8>,
     mode: Mode,
     want_write: bool,
+    /// Until its request is read: closed if it has not come by then.
+    deadline: Option<Instant>,
 }
+
+/// At most this many control connections at once (followers included);
+/// one more is told so and closed.
+pub const MAX_CONNS: usize = 512;
+
+/// How long a new connection (control or HTTP) has to send its request.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -95,6 +104,13 @@ impl Reactor {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
+            if self.conns.len() >= MAX_CONNS {
+                let mut line = Vec::new();
+                let error = format!("too many connections (at most {MAX_CONNS}); try again");
+                push_line(&mut line, &json!({"ok": false, "error": error, "exit": 5}));
+                let _ = (&stream).write(&line);
+                continue;
+            }
             let id = self.next_conn;
             self.next_conn += 1;
             let allowed = self.peer_allowed(&stream);
@@ -105,6 +121,7 @@ impl Reactor {
                 out: Vec::new(),
                 mode: Mode::Request,
                 want_write: false,
+                deadline: Some(Instant::now() + REQUEST_TIMEOUT),
             };
             if !allowed {
                 push_line(
@@ -614,6 +631,29 @@ impl Reactor {
             ));
             let _ = c.stream.write_all(&c.out);
         }
+    }
+
+    /// The earliest request deadline of a control or HTTP connection.
+    pub(crate) fn conn_deadline(&self) -> Option<Instant> {
+        let control = self.conns.values().filter_map(|c| c.deadline);
+        control.chain(self.http_deadlines()).min()
+    }
+
+    /// Close the connections whose request did not come in time (a client
+    /// that connects and says nothing must not hold an fd for ever).
+    pub(crate) fn expire_conns(&mut self, now: Instant) {
+        let due: Vec<(u64, bool)> = (self.conns.iter())
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .map(|(&id, c)| (id, matches!(c.mode, Mode::Request)))
+            .collect();
+        for (id, waiting) in due {
+            if waiting {
+                self.close_conn(id);
+            } else if let Some(c) = self.conns.get_mut(&id) {
+                c.deadline = None;
+            }
+        }
+        self.expire_http(now);
     }
 
     fn close_conn(&mut self, id: u64) {

@@ -449,6 +449,7 @@ impl Reactor {
         let next = (self.sup.next_deadline().into_iter())
             .chain(probes)
             .chain(floods)
+            .chain(self.conn_deadline())
             .min();
         if next == self.timer_armed {
             return;
@@ -482,6 +483,7 @@ impl Reactor {
         let fx = self.sup.tick(now);
         self.apply(fx);
         self.probe_tick(now);
+        self.expire_conns(now);
         for i in 0..self.rt.len() {
             let summary = (self.rt[i].notify_flood.as_mut()).and_then(|f| f.summary(now));
             if let Some(message) = summary {
