@@ -8,6 +8,7 @@ pub mod dbus_wait;
 pub mod detect;
 pub mod event;
 pub mod eventlog;
+pub mod exec_argv0;
 pub mod flood;
 #[doc(hidden)]
 pub mod fuzzing;
