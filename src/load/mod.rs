@@ -24,6 +24,8 @@ mod tests;
 mod tests_dir;
 #[cfg(test)]
 mod tests_file;
+#[cfg(test)]
+mod tests_units;
 mod unit_set;
 mod units;
 mod values;

@@ -292,10 +292,10 @@ fn lower<'a>(
         // Messages about a drop-in's line point into the drop-in.
         cx.src = &srcs[d.file];
         let (k, vs) = (d.key.as_str(), &d.value_span);
-        // Exec lines resolve specifiers word by word (`command`); other
-        // directives as a whole value.
+        // Exec lines and Environment= resolve specifiers word by word
+        // once split (`command`, `environment`); others as a whole value.
         let resolved;
-        let v = if WITH_SPECIFIERS.contains(&k) && !k.starts_with("Exec") {
+        let v = if WITH_SPECIFIERS.contains(&k) && !k.starts_with("Exec") && k != "Environment" {
             match sp.resolve(&d.value) {
                 Ok(r) => {
                     resolved = r;
@@ -477,7 +477,7 @@ fn lower<'a>(
                     spec.working_dir = resolve(abs_dir, dir);
                 }
             }
-            ("Service", "Environment") => environment(cx, v, vs, &mut spec),
+            ("Service", "Environment") => environment(cx, sp, v, vs, &mut spec),
             ("Service", "EnvironmentFile") => {
                 if v.is_empty() {
                     spec.env_files.clear();
@@ -769,6 +769,19 @@ fn command(
     })
 }
 
+/// [`Prefixes::of`] as a tuple: (`-`, `@`, `:`, privilege, length).
+#[cfg(test)]
+pub fn prefixes_for_tests(v: &str) -> (bool, bool, bool, Option<&'static str>, usize) {
+    let p = Prefixes::of(v);
+    (
+        p.ignore_failure,
+        p.argv0,
+        p.no_env_expand,
+        p.privileged,
+        p.len,
+    )
+}
+
 /// The prefixes at the start of an Exec*= value.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Prefixes {
@@ -924,16 +937,30 @@ fn exit_status_name(word: &str) -> Option<i32> {
 }
 
 /// `Environment="A=1" B=2`.
-fn environment(cx: &mut Ctx, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec) {
+/// Specifiers resolve in each word once split (as systemd's
+/// `config_parse_environ` does): a `\` in a value they bring stays.
+fn environment(cx: &mut Ctx, sp: &Specifiers, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec) {
     if v.is_empty() {
         spec.environment.clear();
         return;
+    }
+    if let Err(e) = sp.resolve(v) {
+        return specifier_error(cx, "Environment", vs, v, &e);
     }
     let words = match split_words(v) {
         Ok(w) => w,
         Err(e) => return cx.error(vs, format!("Environment: {e}")),
     };
     for w in words {
+        let w = match sp.resolve(&w) {
+            Ok(w) => w,
+            Err(e) => {
+                return cx.error(
+                    vs,
+                    format!("Environment: failed to resolve specifiers: {}", e.message),
+                );
+            }
+        };
         match w.split_once('=') {
             Some((k, val)) if !k.is_empty() => {
                 spec.environment.insert(k.to_string(), val.to_string());
