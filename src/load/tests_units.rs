@@ -331,3 +331,72 @@ fn symbolic_exit_statuses_and_signals() {
     assert_eq!(s.restart_prevent_exit_codes, [2]);
     assert_eq!(s.restart_prevent_exit_signals, [libc::SIGKILL]);
 }
+
+#[test]
+fn the_vendor_corpus_loads_as_systemd_would() {
+    // tests/fixtures/units: real units (README names each source).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/units");
+    let l = load(&dir).unwrap_or_else(|d| panic!("{}", shown(&dir, &d).join("\n")));
+    // Templates are not services; aliases are not copies; the mask hides.
+    assert_eq!(
+        names(&l),
+        [
+            "docker",
+            "getty@tty1",
+            "openvpn-server@server",
+            "postgresql@15-main",
+            "rc-local",
+            "systemd-hostnamed",
+            "systemd-localed",
+            "systemd-modules-load",
+            "systemd-sysctl",
+            "wg-quick@wg0",
+        ]
+    );
+    // Docker's documented override: ExecStart= reset, then the new one.
+    assert_eq!(
+        service(&l, "docker").exec,
+        [
+            "/usr/bin/dockerd",
+            "-H",
+            "fd://",
+            "-H",
+            "tcp://127.0.0.1:2375"
+        ]
+    );
+    let wg = service(&l, "wg-quick@wg0");
+    assert_eq!(wg.exec, ["/usr/bin/wg-quick", "up", "wg0"]);
+    assert_eq!(
+        wg.stop_exec.as_deref(),
+        Some(&["/usr/bin/wg-quick".to_string(), "down".into(), "wg0".into()][..])
+    );
+    let pg = service(&l, "postgresql@15-main");
+    assert_eq!(
+        pg.pid_file.as_deref(),
+        Some(std::path::Path::new("/run/postgresql/15-main.pid"))
+    );
+    assert_eq!(
+        pg.exec,
+        [
+            "/usr/bin/pg_ctlcluster",
+            "--skip-systemctl-redirect",
+            "15-main",
+            "start"
+        ]
+    );
+    assert_eq!(service(&l, "getty@tty1").aliases, ["autovt@tty1"]);
+    assert_eq!(service(&l, "systemd-modules-load").aliases, ["kmod"]);
+    // procps.service is an alias: what names it names systemd-sysctl.
+    assert_eq!(service(&l, "systemd-sysctl").aliases, ["procps"]);
+    // Debian's drop-in of rc-local.service is read (what it sets is
+    // warned at its own lines).
+    let warned = shown(&dir, &l.warnings).join("\n");
+    assert!(
+        warned.contains("rc-local.service.d/debian.conf:"),
+        "{warned}"
+    );
+    assert!(
+        warned.contains("docker.service.d/50-no-pre.conf:3:1:"),
+        "{warned}"
+    );
+}
