@@ -14,7 +14,7 @@ use super::native::{NOTIFY_ACCESS, Parsed, TYPES};
 use super::specifiers::{Specifiers, UnitName, Unresolved};
 use super::units::{parse_cpu_max, parse_size, parse_systemd_timespan};
 use super::values::resolve;
-use super::words::split_words;
+use super::words::split_unit_words;
 use super::{DepRef, Diagnostic, is_not_supported};
 use crate::graph::DepKind;
 use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, Timeout};
@@ -719,7 +719,7 @@ fn command(
         specifier_error(cx, key, vs, v, &moved);
         return None;
     }
-    let words = match split_words(rest) {
+    let words = match split_unit_words(rest) {
         Ok(w) => w,
         Err(e) => {
             cx.error(vs, format!("{key}: {e}"));
@@ -822,7 +822,12 @@ impl Prefixes {
 /// The signal of `kill [-SIG | -s SIG | --signal SIG] $MAINPID` (TERM
 /// when none is given); None for any other command.
 fn kill_mainpid(v: &str) -> Option<i32> {
-    let argv = split_words(v.trim_start_matches(['-', '@', '+', '!', ':', '|'])).ok()?;
+    let p = Prefixes::of(v);
+    // `:` keeps `$MAINPID` literal; `@` changes what runs.
+    if p.no_env_expand || p.argv0 {
+        return None;
+    }
+    let argv = split_unit_words(&v[p.len..]).ok()?;
     let (prog, rest) = argv.split_first()?;
     let (last, opts) = rest.split_last()?;
     if Path::new(prog).file_name()? != "kill" || !matches!(last.as_str(), "$MAINPID" | "${MAINPID}")
@@ -947,7 +952,7 @@ fn environment(cx: &mut Ctx, sp: &Specifiers, v: &str, vs: &Range<usize>, spec: 
     if let Err(e) = sp.resolve(v) {
         return specifier_error(cx, "Environment", vs, v, &e);
     }
-    let words = match split_words(v) {
+    let words = match split_unit_words(v) {
         Ok(w) => w,
         Err(e) => return cx.error(vs, format!("Environment: {e}")),
     };
