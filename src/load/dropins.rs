@@ -2,9 +2,9 @@
 //! unit, found the way systemd's `unit_file_find_dropin_paths` finds them.
 //!
 //! For `foo-bar@x.service` the directories are, most specific first:
-//! `foo-bar@x.service.d`, `foo-bar@.service.d`, `foo-@x.service.d`,
-//! `foo-@.service.d`, then the same for each alias, then `service.d` (every
-//! service). A file name found in several of them is taken from the first
+//! `foo-bar@x.service.d`, `foo-bar@.service.d`, `foo-.service.d` (the
+//! template's prefix), `foo-@x.service.d`, `foo-@.service.d`, then the
+//! same for each alias, then `service.d` (every service). A file name found in several of them is taken from the first
 //! (so a unit's own `10-x.conf` replaces the template's); a drop-in linked
 //! to /dev/null masks that name. The files are then applied in the lexical
 //! order of their names, wherever each came from.

@@ -384,7 +384,13 @@ fn the_vendor_corpus_loads_as_systemd_would() {
             "start"
         ]
     );
-    assert_eq!(service(&l, "getty@tty1").aliases, ["autovt@tty1"]);
+    let getty = service(&l, "getty@tty1");
+    assert_eq!(getty.aliases, ["autovt@tty1"]);
+    // systemd's quoting: `'-p -- \\u'` gives agetty `-p -- \u`.
+    assert_eq!(
+        getty.exec,
+        ["/sbin/agetty", "-o", "-p -- \\u", "--noclear", "-", "$TERM"]
+    );
     assert_eq!(service(&l, "systemd-modules-load").aliases, ["kmod"]);
     // procps.service is an alias: what names it names systemd-sysctl.
     assert_eq!(service(&l, "systemd-sysctl").aliases, ["procps"]);
