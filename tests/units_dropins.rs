@@ -150,3 +150,47 @@ fn an_unknown_specifier_is_an_error_with_its_position() {
         "{out}"
     );
 }
+
+#[test]
+fn a_signal_in_success_exit_status_is_a_clean_end() {
+    let unit = |extra: &str| {
+        format!(
+            "[Service]\nExecStart=/bin/sleep 1000\nRestart=on-failure\nRestartSec=100ms\n{extra}"
+        )
+    };
+    let t = Tend::builder()
+        .file("svc/clean.service", &unit("SuccessExitStatus=SIGUSR1\n"))
+        .file("svc/plain.service", &unit(""))
+        .start();
+    for name in ["clean", "plain"] {
+        wait_until("ready", T, || t.status_of(name)["state"] == "ready");
+        t.ctl_ok(&["kill", name, "-s", "USR1"]);
+    }
+    // plain is restarted (USR1 is a failure); clean is not.
+    wait_until("plain restarted", T, || {
+        t.status_of("plain")["restarts"].as_u64() == Some(1)
+            && t.status_of("plain")["state"] == "ready"
+    });
+    let clean = t.status_of("clean");
+    assert_eq!(clean["restarts"], 0, "{clean}");
+    assert_ne!(clean["state"], "ready", "{clean}");
+}
+
+#[test]
+fn restart_prevent_exit_status_wins_over_restart_always() {
+    let t = Tend::builder()
+        .file(
+            "svc/app.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo run >> {dir}/runs; sleep 0.2; exit 2'\nRestart=always\nRestartSec=100ms\nRestartPreventExitStatus=INVALIDARGUMENT\n",
+        )
+        .start();
+    let runs = t.dir.join("runs");
+    wait_until("app ended", T, || {
+        fs::read_to_string(&runs).is_ok_and(|s| !s.is_empty())
+            && t.status_of("app")["state"] != "ready"
+            && t.status_of("app")["state"] != "starting"
+    });
+    std::thread::sleep(secs(0.5));
+    assert_eq!(fs::read_to_string(&runs).unwrap(), "run\n");
+    assert_eq!(t.status_of("app")["restarts"], 0);
+}
