@@ -353,9 +353,11 @@ impl Collector {
     }
 }
 
-/// Checks a service name: `[A-Za-z0-9_.@-]+`, not starting with `.` or `-`.
+/// Checks a service name: `[A-Za-z0-9_.@\\-]+`, not starting with `.` or
+/// `-`. The backslash is for systemd's escaped instance names
+/// (`systemd-fsck@dev-disk-by\x2duuid-1.service`).
 pub fn check_name(name: &str) -> Result<(), String> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || "_.@-".contains(c);
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || "_.@-\\".contains(c);
     if name.is_empty() {
         return Err("a service name must not be empty".into());
     }

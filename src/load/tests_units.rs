@@ -406,3 +406,29 @@ fn the_vendor_corpus_loads_as_systemd_would() {
         "{warned}"
     );
 }
+
+#[test]
+fn names_tend_cannot_hold_and_aliases_of_other_types_are_said() {
+    let t = TempDir::new("units");
+    t.write(
+        "a.service",
+        "[Service]\nExecStart=/bin/a\n[Install]\nAlias=a.target\n",
+    );
+    let l = load_t(&t).expect("valid");
+    assert_eq!(
+        shown(&t.0, &l.warnings),
+        ["a.service:4:7: warning: service `a`: Alias: `a.target` is not a service name, ignored"]
+    );
+    t.write("backlight@.service", "[Service]\nExecStart=/bin/b %I\n");
+    symlink(
+        "backlight@.service",
+        t.0.join("backlight@acpi:video0.service"),
+    )
+    .unwrap();
+    assert_eq!(
+        load_t(&t).unwrap_err()[1..],
+        [
+            "backlight@acpi:video0.service: error: unit name `backlight@acpi:video0.service`: a `:` cannot be in a tend service name (escape it as `\\x3a`)"
+        ]
+    );
+}

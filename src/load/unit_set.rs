@@ -137,7 +137,9 @@ fn source_of(path: &Path) -> Source {
     }
 }
 
-/// systemd's unit name rule: `[A-Za-z0-9:_.\-]`, at most one `@`.
+/// systemd's unit name rule (`[A-Za-z0-9:_.\\-]`, at most one `@`), and
+/// tend's service names, which cannot hold the `:` systemd allows (tend
+/// names the cgroup of a service's probes `NAME:probe`).
 fn valid_stem(c: &mut Collector, path: &Path, stem: &str) -> bool {
     let ok = stem.chars().all(|ch| valid_unit_char(ch) || ch == '@')
         && stem.matches('@').count() <= 1
@@ -147,6 +149,12 @@ fn valid_stem(c: &mut Collector, path: &Path, stem: &str) -> bool {
             path,
             format!("invalid unit name `{stem}.service` (systemd allows letters, digits, `:-_.\\` and one `@`)"),
         );
+    } else if stem.contains(':') {
+        c.file_error(
+            path,
+            format!("unit name `{stem}.service`: a `:` cannot be in a tend service name (escape it as `\\x3a`)"),
+        );
+        return false;
     }
     ok
 }
@@ -260,9 +268,12 @@ fn install_aliases(c: &mut Collector, plan: &mut Plan) {
         let Some(unit) = Unit::read(&fragment, &stem, &mut scratch) else {
             continue;
         };
-        for (alias, loc) in unit.aliases(&mut scratch) {
+        // Said once here: the unit's own load skips [Install].
+        let mut notes = Vec::new();
+        for (alias, loc) in unit.aliases(&mut notes) {
             add_alias(c, plan, &stem, &alias, loc);
         }
+        c.diags.extend(notes);
     }
 }
 
@@ -339,6 +350,11 @@ fn load_units(c: &mut Collector, plan: &mut Plan, abs_dir: &Path, dir: &Path) {
             }
             let real = plan.resolve(&d.name);
             if plan.units.contains_key(&real) || plan.masked.contains(&real) {
+                continue;
+            }
+            // A name tend cannot hold (`:`) is not made; the dependency
+            // is then on a unit that is not here, and said so.
+            if super::check_name(&real).is_err() {
                 continue;
             }
             if let Some((_, template)) = plan.template_of(&real) {
