@@ -180,6 +180,11 @@ fn a_template_alone_is_not_a_service() {
     t.write("getty@.service", GETTY);
     let l = load_t(&t).expect("valid");
     assert!(l.config.services.is_empty());
+    assert!(
+        shown(&t.0, &l.warnings).contains(&"getty@.service: warning: `getty@.service` is a template: not a service itself, and no instance of it is here (make one with a link `getty@INSTANCE.service -> getty@.service`, or name it in Requires=/Wants=)".to_string()),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
@@ -426,7 +431,7 @@ fn names_tend_cannot_hold_and_aliases_of_other_types_are_said() {
     )
     .unwrap();
     assert_eq!(
-        load_t(&t).unwrap_err()[1..],
+        load_t(&t).unwrap_err()[2..],
         [
             "backlight@acpi:video0.service: error: unit name `backlight@acpi:video0.service`: a `:` cannot be in a tend service name (escape it as `\\x3a`)"
         ]

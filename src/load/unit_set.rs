@@ -124,6 +124,7 @@ pub(super) fn load(c: &mut Collector, dir: &Path, names: &[String], abs_dir: &Pa
     wanted_instances(c, &mut plan, dir, names);
     install_aliases(c, &mut plan);
     load_units(c, &mut plan, abs_dir, dir);
+    unused_templates(c, &plan);
     unused_dropins(c, &plan, dir, names);
     for (alias, (real, loc)) in plan.aliases {
         c.aliases.insert(alias, (real, loc));
@@ -369,6 +370,20 @@ fn load_units(c: &mut Collector, plan: &mut Plan, abs_dir: &Path, dir: &Path) {
             }
         }
         c.services.push(parsed);
+    }
+}
+
+/// A template no instance is made of: a note, since nothing of it runs.
+fn unused_templates(c: &mut Collector, plan: &Plan) {
+    for (t, path) in &plan.templates {
+        let used =
+            (plan.units.keys()).any(|u| UnitName::new(u).template().as_deref() == Some(t.as_str()));
+        if !used {
+            c.diags.push(Loc::file(path).diag(
+                Severity::Warning,
+                format!("`{t}.service` is a template: not a service itself, and no instance of it is here (make one with a link `{t}INSTANCE.service -> {t}.service`, or name it in Requires=/Wants=)"),
+            ));
+        }
     }
 }
 
