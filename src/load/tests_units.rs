@@ -437,3 +437,19 @@ fn names_tend_cannot_hold_and_aliases_of_other_types_are_said() {
         ]
     );
 }
+
+#[test]
+fn an_instance_link_reports_at_the_template_file() {
+    let t = TempDir::new("units");
+    t.write(
+        "getty@.service",
+        "[Service]\nExecStart=/bin/getty %i\nRestart=sometimes\n",
+    );
+    symlink("getty@.service", t.0.join("getty@tty1.service")).unwrap();
+    assert_eq!(
+        load_t(&t).unwrap_err(),
+        [
+            "getty@.service:3:9: error: service `getty@tty1`: Restart: invalid value `sometimes`, expected one of: no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always"
+        ]
+    );
+}

@@ -110,7 +110,21 @@ pub(super) fn load(c: &mut Collector, dir: &Path, names: &[String], abs_dir: &Pa
         match target {
             // `getty@tty1.service -> getty@.service`: an instance.
             Some(t) if u.template().as_deref() == Some(t.as_str()) => {
-                plan.units.insert(stem.into(), source_of(&path));
+                // The template's file is the fragment (messages and `%y`
+                // name it, as systemd does), the link what made it.
+                let beside = dir.join(format!("{t}.service"));
+                let fragment = if beside.is_file() {
+                    beside
+                } else {
+                    std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone())
+                };
+                plan.units.insert(
+                    stem.into(),
+                    Source {
+                        fragment,
+                        origin: path,
+                    },
+                );
             }
             Some(t) => alias_link(c, &mut plan, dir, &path, stem, &t),
             None if u.is_template() => {
