@@ -302,7 +302,17 @@ fn lower<'a>(
                     resolved.as_str()
                 }
                 Err(e) => {
-                    specifier_error(cx, k, vs, &d.value, &e);
+                    if IGNORED.contains(&k) {
+                        // Description=, Documentation=: systemd logs the
+                        // failure and goes on (a `%m` without a machine id
+                        // in a container must not stop the unit).
+                        cx.warning(
+                            &(vs.start..vs.start),
+                            format!("{k}: failed to resolve specifiers: {}; ignored", e.message),
+                        );
+                    } else {
+                        specifier_error(cx, k, vs, &d.value, &e);
+                    }
                     continue;
                 }
             }

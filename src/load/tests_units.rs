@@ -238,7 +238,7 @@ fn an_unknown_specifier_is_an_error_at_its_place() {
     assert_eq!(
         load_t(&t).unwrap_err(),
         [
-            "app.service:2:13: error: service `app`: Description: failed to resolve specifiers: unknown specifier `%Z` (write `%%` for a percent sign)",
+            "app.service:2:13: warning: service `app`: Description: failed to resolve specifiers: unknown specifier `%Z` (write `%%` for a percent sign); ignored",
             "app.service:4:24: error: service `app`: ExecStart: failed to resolve specifiers: unknown specifier `%Q` (write `%%` for a percent sign)",
         ]
     );
