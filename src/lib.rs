@@ -9,6 +9,7 @@ pub mod dbus_wait;
 pub mod detect;
 pub mod event;
 pub mod eventlog;
+pub mod exec_argv0;
 pub mod exec_chain;
 pub mod flood;
 #[doc(hidden)]

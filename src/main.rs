@@ -27,6 +27,15 @@ fn main() {
             .collect();
         std::process::exit(tend::dbus_wait::main(&args));
     }
+    // Hidden helper (systemd's `@` prefix: a program run with its own
+    // argv[0]), before clap for the same reasons.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == tend::exec_argv0::ARG)
+    {
+        let args: Vec<_> = std::env::args_os().skip(2).collect();
+        std::process::exit(tend::exec_argv0::main(&args));
+    }
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::Run {

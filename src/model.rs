@@ -137,6 +137,17 @@ pub struct ServiceSpec {
     pub watchdog: Option<Duration>,
     pub notify_access: NotifyAccess,
     pub success_exit_codes: Vec<i32>,
+    /// Signals whose death counts as a clean exit besides systemd's own
+    /// four (SuccessExitStatus=SIGUSR1; an ExecStart= prefixed `-`).
+    pub success_exit_signals: Vec<i32>,
+    /// Exit codes and signals after which the service is never restarted,
+    /// whatever `restart` says (RestartPreventExitStatus=).
+    pub restart_prevent_exit_codes: Vec<i32>,
+    pub restart_prevent_exit_signals: Vec<i32>,
+    /// Other names of this service (a systemd unit's `Alias=` and alias
+    /// symlinks, `.service` stripped): dependencies on them were resolved
+    /// to `name` when loading; a client asking for one means this service.
+    pub aliases: Vec<String>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub working_dir: PathBuf,
@@ -243,6 +254,10 @@ impl ServiceSpec {
             watchdog: None,
             notify_access: NotifyAccess::All,
             success_exit_codes: vec![0],
+            success_exit_signals: Vec::new(),
+            restart_prevent_exit_codes: Vec::new(),
+            restart_prevent_exit_signals: Vec::new(),
+            aliases: Vec::new(),
             user: None,
             group: None,
             working_dir,

@@ -940,16 +940,29 @@ impl Service {
             }
             // Like systemd: death by these signals is a clean exit.
             Ending::Exit(ExitStatus::Signal(s)) => {
-                matches!(
+                (matches!(
                     s,
                     libc::SIGHUP | libc::SIGINT | libc::SIGTERM | libc::SIGPIPE
-                ) && self.spec.kind != ServiceType::Oneshot
+                ) && self.spec.kind != ServiceType::Oneshot)
+                    // Declared ones (SuccessExitStatus=SIGUSR1), any type.
+                    || self.spec.success_exit_signals.contains(&s)
             }
             Ending::Killed(_) | Ending::Vanished => false,
         }
     }
 
     fn policy_restarts(&self, ending: Ending, success: bool) -> bool {
+        // RestartPreventExitStatus= wins over every policy, `always` too.
+        let prevented = match ending {
+            Ending::Exit(ExitStatus::Code(c)) => self.spec.restart_prevent_exit_codes.contains(&c),
+            Ending::Exit(ExitStatus::Signal(s)) => {
+                self.spec.restart_prevent_exit_signals.contains(&s)
+            }
+            Ending::Killed(_) | Ending::Vanished => false,
+        };
+        if prevented {
+            return false;
+        }
         match self.spec.restart {
             RestartPolicy::No => false,
             RestartPolicy::Always => true,

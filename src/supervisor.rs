@@ -100,6 +100,16 @@ impl Supervisor {
         self.index.get(name).copied()
     }
 
+    /// The service a client means by `name`: its name, or one of its
+    /// aliases (a unit's `Alias=`; also with `.service`).
+    pub fn lookup(&self, name: &str) -> Option<usize> {
+        self.find(name).or_else(|| {
+            let bare = name.strip_suffix(".service").unwrap_or(name);
+            (self.services.iter())
+                .position(|s| !s.retired && s.spec.aliases.iter().any(|a| a == bare))
+        })
+    }
+
     /// The entrypoint's service (`tend run -- CMD`), if there is one.
     pub fn entrypoint(&self) -> Option<usize> {
         self.entrypoint

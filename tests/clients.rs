@@ -353,3 +353,21 @@ fn with_contenv_runs_its_command_with_the_container_environment() {
         "{out}"
     );
 }
+
+#[test]
+fn an_alias_names_its_service_for_tend_and_systemctl() {
+    let t = Tend::builder()
+        .file(
+            "svc/redis-server.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nAlias=redis.service\n",
+        )
+        .start();
+    wait_ready(&t, "redis-server");
+    let out = t.ctl(&["status", "redis"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("redis-server"), "{out}");
+    let out = systemctl(&t, &["is-active", "redis.service"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "active\n"), "{out}");
+    assert_eq!(systemctl(&t, &["stop", "redis"]).code, 0);
+    assert_eq!(t.status_of("redis-server")["state"], "down");
+}

@@ -65,3 +65,31 @@ fn a_bad_pre_exec_is_an_error_with_its_place() {
         "{out}"
     );
 }
+
+#[test]
+fn a_units_exec_start_pre_lines_run_first_and_a_failing_one_fails_the_start() {
+    let mut t = Tend::builder()
+        .file(
+            "svc/web.service",
+            "[Service]\nExecStartPre=/bin/sh -c 'echo pre %n >> {dir}/order'\n\
+             ExecStartPre=-/bin/false\nExecStart=/bin/sh -c 'echo main >> {dir}/order; exec sleep 1000'\n",
+        )
+        .file(
+            "svc/bad.service",
+            "[Service]\nExecStartPre=/bin/sh -c 'exit 4'\nExecStart=/bin/touch {dir}/bad-ran\n",
+        )
+        .start();
+    let order = t.dir.join("order");
+    wait_until("web's main ran", T, || {
+        fs::read_to_string(&order).is_ok_and(|s| s.ends_with("main\n"))
+    });
+    assert_eq!(
+        fs::read_to_string(&order).unwrap(),
+        "pre web.service\nmain\n"
+    );
+    wait_until("bad failed", T, || t.status_of("bad")["state"] == "failed");
+    assert_eq!(t.status_of("bad")["last_exit"]["code"], 4);
+    assert!(!t.dir.join("bad-ran").exists());
+    t.signal(libc::SIGTERM);
+    t.expect_exit(T);
+}

@@ -110,3 +110,28 @@ fn every_unit_this_machine_ships_is_accepted() {
             .join("\n")
     );
 }
+
+#[test]
+fn debian_aliases_are_one_service_and_wanted_instances_are_made() {
+    // Debian 12 ships `kmod.service -> systemd-modules-load.service` and
+    // units that want `modprobe@drm.service` of the template
+    // `modprobe@.service`.
+    let dir = std::path::Path::new("/lib/systemd/system");
+    let kmod = dir.join("kmod.service");
+    if !kmod.is_symlink() || !dir.join("modprobe@.service").exists() {
+        skip("no Debian kmod.service alias link or modprobe@.service under /lib/systemd/system");
+        return;
+    }
+    let out = tend_cmd(&["graph", dir.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("\"systemd-modules-load\""), "{out}");
+    assert!(
+        !out.stdout.contains("\"kmod\""),
+        "an alias is not a second service:\n{out}"
+    );
+    assert!(
+        !out.stdout.contains("\"modprobe@\""),
+        "a template is not run:\n{out}"
+    );
+    assert!(out.stdout.contains("\"modprobe@drm\""), "{out}");
+}

@@ -25,6 +25,7 @@ pub struct Svc {
     pub status: Option<String>,
     pub autostart: bool,
     pub source: Option<String>,
+    pub aliases: Vec<String>,
 }
 
 impl Svc {
@@ -49,7 +50,19 @@ impl Svc {
             status: text("status"),
             autostart: m.get("autostart") != Some(&Value::Bool(false)),
             source: text("source"),
+            aliases: match m.get("aliases") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                _ => Vec::new(),
+            },
         }
+    }
+
+    /// Whether a client's `name` means this service (its name or an alias).
+    pub fn is(&self, name: &str) -> bool {
+        self.name == name || self.aliases.iter().any(|a| a == name)
     }
 
     /// Running: it has processes and is not on its way down.

@@ -187,7 +187,7 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
         _ => {}
     }
     let services = compat::all(socket)?;
-    let find = |n: &str| services.iter().find(|s| s.name == process_of(n));
+    let find = |n: &str| services.iter().find(|s| s.is(process_of(n)));
     let every = names.is_empty() || names.iter().any(|n| n == "all");
     match verb {
         "status" => {

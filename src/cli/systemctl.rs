@@ -331,7 +331,7 @@ fn resolve<'a>(o: &'a Opts, services: &'a [Svc]) -> (Vec<&'a Svc>, Vec<&'a str>)
     let mut found = Vec::new();
     let mut unknown = Vec::new();
     for u in &o.units {
-        match service_of(u).and_then(|n| services.iter().find(|s| s.name == n)) {
+        match service_of(u).and_then(|n| services.iter().find(|s| s.is(n))) {
             Some(s) => found.push(s),
             None => unknown.push(u.as_str()),
         }
@@ -422,7 +422,7 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
             };
             let mut any = false;
             for u in &o.units {
-                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.name == n));
+                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.is(n)));
                 let state = svc.map_or("inactive", |s| active_state(&s.state).0);
                 any |= state == want;
                 if !o.quiet {
@@ -438,7 +438,7 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
         "is-enabled" => {
             let mut code = 1;
             for u in &o.units {
-                match service_of(u).and_then(|n| services.iter().find(|s| s.name == n)) {
+                match service_of(u).and_then(|n| services.iter().find(|s| s.is(n))) {
                     Some(s) => {
                         let state = if s.autostart { "enabled" } else { "disabled" };
                         if s.autostart {
@@ -527,7 +527,7 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
                 if i > 0 && !o.value {
                     put(out, "\n")?;
                 }
-                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.name == n));
+                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.is(n)));
                 put(out, &show(svc, &full_unit(u), &o.props, o.value))?;
             }
             Ok(0)

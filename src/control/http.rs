@@ -314,7 +314,7 @@ impl Reactor {
             }
             p if p.starts_with("/readyz/") => {
                 let name = &p["/readyz/".len()..];
-                match self.sup.find(name).map(|i| &self.sup.services[i]) {
+                match self.sup.lookup(name).map(|i| &self.sup.services[i]) {
                     None => response(404, "text/plain", &format!("unknown service: {name}\n")),
                     Some(s) if s.is_up() => response(200, "text/plain", "ok\n"),
                     Some(s) => response(
@@ -382,7 +382,7 @@ impl Reactor {
             "restart" => super::server::OpKind::Restart,
             _ => return refuse(404, "POST /services/NAME/start, /stop or /restart"),
         };
-        let Some(i) = self.sup.find(name) else {
+        let Some(i) = self.sup.lookup(name) else {
             return refuse(404, &format!("unknown service: {name}"));
         };
         self.begin_op(super::server::Waiter::Http(id), kind, &[i]);

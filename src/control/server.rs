@@ -317,7 +317,7 @@ impl Reactor {
         }
         let mut out = Vec::new();
         for n in names {
-            match self.sup.find(n) {
+            match self.sup.lookup(n) {
                 Some(i) => out.push(i),
                 None => {
                     self.fail(id, &format!("unknown service: {n}"), 3);
@@ -364,6 +364,7 @@ impl Reactor {
             "warning": s.warning,
             "autostart": s.spec.autostart,
             "source": s.spec.source.to_string_lossy(),
+            "aliases": s.spec.aliases,
             "requires": s.spec.requires,
             "wants": s.spec.wants,
             "after": s.spec.after,
@@ -467,7 +468,7 @@ impl Reactor {
         let name = req["name"].as_str().unwrap_or("");
         let n = req["lines"].as_u64().unwrap_or(100) as usize;
         let follow = req["follow"].as_bool().unwrap_or(false);
-        let Some(i) = self.sup.find(name) else {
+        let Some(i) = self.sup.lookup(name) else {
             return self.fail(id, &format!("unknown service: {name}"), 3);
         };
         if self.sup.services[i].spec.entrypoint {

@@ -9,10 +9,12 @@
 //! as `file:line:col: error: message`.
 
 mod ctx;
+mod dropins;
 mod native;
 mod parts;
 mod procfile;
 mod span;
+mod specifiers;
 mod supervisor;
 mod svdir;
 mod systemd;
@@ -22,6 +24,9 @@ mod tests;
 mod tests_dir;
 #[cfg(test)]
 mod tests_file;
+#[cfg(test)]
+mod tests_units;
+mod unit_set;
 mod units;
 mod values;
 mod words;
@@ -162,6 +167,8 @@ struct Collector {
     supervisor: Option<SupervisorSpec>,
     /// (name, what holds it): see [`load_reserving`].
     reserved: Vec<(&'static str, &'static str)>,
+    /// systemd unit aliases: alias → (the service, where it is declared).
+    aliases: BTreeMap<String, (String, Loc)>,
 }
 
 impl Collector {
@@ -194,6 +201,7 @@ impl Collector {
 
     fn finish(mut self) -> Result<Loaded, Vec<Diagnostic>> {
         self.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        self.resolve_aliases();
         self.graph_checks();
         // Stable: messages at one place keep the order they were found in.
         self.diags
@@ -209,6 +217,69 @@ impl Collector {
             },
             warnings: self.diags,
         })
+    }
+
+    /// A dependency on an alias is one on its service (never a second
+    /// copy of it); an alias that a definition of another format also
+    /// holds as its name stays that definition's.
+    fn resolve_aliases(&mut self) {
+        let aliases = std::mem::take(&mut self.aliases);
+        let mut live: BTreeMap<&str, &str> = BTreeMap::new();
+        for (alias, (real, loc)) in &aliases {
+            if self.defined.contains_key(alias) {
+                self.diags.push(loc.diag(
+                    Severity::Warning,
+                    format!("alias `{alias}` of `{real}`: a service of that name is defined here; the alias is ignored"),
+                ));
+                for p in self.services.iter_mut().filter(|p| p.spec.name == *real) {
+                    p.spec.aliases.retain(|a| a != alias);
+                }
+            } else {
+                live.insert(alias, real);
+            }
+        }
+        let real_of = |n: &str| -> String {
+            if let Some(r) = live.get(n) {
+                return r.to_string();
+            }
+            // An instance through a template's alias: `autovt@tty2` is
+            // `getty@tty2`.
+            if let Some((prefix, inst)) = n.split_once('@')
+                && !inst.is_empty()
+                && let Some(r) = live.get(format!("{prefix}@").as_str())
+            {
+                return format!("{r}{inst}");
+            }
+            n.to_string()
+        };
+        for p in &mut self.services {
+            let me = p.spec.name.clone();
+            for list in [&mut p.spec.requires, &mut p.spec.wants, &mut p.spec.after] {
+                let mut seen: Vec<String> = Vec::new();
+                for n in list.drain(..) {
+                    let r = real_of(&n);
+                    // systemd drops a dependency of a unit on itself
+                    // through one of its own names.
+                    if (r == me && n != me) || seen.contains(&r) {
+                        continue;
+                    }
+                    seen.push(r);
+                }
+                *list = seen;
+            }
+            let mut deps: Vec<DepRef> = Vec::new();
+            for mut d in std::mem::take(&mut p.deps) {
+                let r = real_of(&d.name);
+                if (r == me && d.name != me) || deps.iter().any(|e| e.kind == d.kind && e.name == r)
+                {
+                    continue;
+                }
+                d.name = r;
+                deps.push(d);
+            }
+            p.deps = deps;
+        }
+        self.aliases = aliases;
     }
 
     fn graph_checks(&mut self) {
@@ -282,9 +353,11 @@ impl Collector {
     }
 }
 
-/// Checks a service name: `[A-Za-z0-9_.@-]+`, not starting with `.` or `-`.
+/// Checks a service name: `[A-Za-z0-9_.@\\-]+`, not starting with `.` or
+/// `-`. The backslash is for systemd's escaped instance names
+/// (`systemd-fsck@dev-disk-by\x2duuid-1.service`).
 pub fn check_name(name: &str) -> Result<(), String> {
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || "_.@-".contains(c);
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || "_.@-\\".contains(c);
     if name.is_empty() {
         return Err("a service name must not be empty".into());
     }
@@ -364,30 +437,9 @@ fn load_dir(c: &mut Collector, dir: &Path) {
                 let parsed = native::service(&mut cx, stem, &node, &abs_dir);
                 c.services.push(parsed);
             }
-        } else if let Some(stem) = name.strip_suffix(".service").filter(|_| !is_dir) {
-            // Masked (`systemctl mask`: a link to /dev/null): never started.
-            if std::fs::canonicalize(&path).is_ok_and(|p| p == Path::new("/dev/null")) {
-                c.diags.push(Loc::file(&path).diag(
-                    Severity::Warning,
-                    format!("`{name}` is masked (a link to /dev/null): not a service here"),
-                ));
-                continue;
-            }
-            // A template (`name@.service`) is not a service; its instances
-            // (`name@INST.service`) are. Instances are not made yet.
-            if stem.ends_with('@') {
-                c.diags.push(Loc::file(&path).diag(
-                    Severity::Warning,
-                    format!("`{name}` is a template: not a service itself (instances `{stem}INSTANCE.service` are not supported yet)"),
-                ));
-                continue;
-            }
-            if !check_file_name(c, &path, stem) || !c.define(stem, &Loc::file(&path)) {
-                continue;
-            }
-            if let Some(p) = systemd::unit(&path, stem, &abs_dir, &mut c.diags) {
-                c.services.push(p);
-            }
+        } else if name.ends_with(".service") && !is_dir {
+            // systemd units: all at once below (aliases, templates and
+            // drop-ins relate files to each other).
         } else if is_dir {
             match svdir::detect(&path) {
                 svdir::Detect::NotService => {}
@@ -405,6 +457,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
             }
         }
     }
+    unit_set::load(c, dir, &names, &abs_dir);
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
     }

@@ -11,15 +11,18 @@ use std::time::Duration;
 
 use super::ctx::{Ctx, Src};
 use super::native::{NOTIFY_ACCESS, Parsed, TYPES};
+use super::specifiers::{Specifiers, UnitName, Unresolved};
 use super::units::{parse_cpu_max, parse_size, parse_systemd_timespan};
 use super::values::resolve;
-use super::words::split_words;
+use super::words::split_unit_words;
 use super::{DepRef, Diagnostic, is_not_supported};
 use crate::graph::DepKind;
 use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, Timeout};
 
 /// One `Key=Value` line (continuations joined).
 struct Directive {
+    /// Which file of the unit (0: the unit itself, then its drop-ins).
+    file: usize,
     section: String,
     key: String,
     key_span: Range<usize>,
@@ -41,35 +44,142 @@ const NATIVE_KEY: &[(&str, &str)] = &[
     ("CPUQuota", "cpu-max"),
 ];
 
-/// Reads the unit at `path` as service `name`; None if unreadable
-/// (reported). Relative paths (which systemd refuses) resolve against
-/// `abs_dir`, the unit's directory.
-pub fn unit(path: &Path, name: &str, abs_dir: &Path, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
-    let text = match std::fs::read(path).map(String::from_utf8) {
-        Ok(Ok(t)) => t,
-        Ok(Err(_)) => {
-            out.push(super::Loc::file(path).diag(super::Severity::Error, "not valid utf-8".into()));
-            return None;
+/// Directives whose values resolve `%` specifiers (systemd.unit(5) and
+/// each directive's page). Not the others: `CPUQuota=50%`, `MemoryMax=10%`
+/// keep their `%`.
+const WITH_SPECIFIERS: &[&str] = &[
+    "Description",
+    "Documentation",
+    "Requires",
+    "Wants",
+    "After",
+    "ExecStart",
+    "ExecStartPre",
+    "ExecStop",
+    "ExecReload",
+    "PIDFile",
+    "BusName",
+    "User",
+    "Group",
+    "WorkingDirectory",
+    "Environment",
+    "EnvironmentFile",
+];
+
+/// A unit's text: its file, then its drop-ins, as directives in the order
+/// they apply (a later assignment overrides, an empty one resets a list).
+pub struct Unit {
+    srcs: Vec<Src>,
+    directives: Vec<Directive>,
+    /// "service `NAME`": the prefix of every message.
+    who: String,
+}
+
+impl Unit {
+    /// Reads the unit's own file; None if unreadable (reported).
+    pub fn read(path: &Path, name: &str, out: &mut Vec<Diagnostic>) -> Option<Unit> {
+        let mut u = Unit {
+            srcs: Vec::new(),
+            directives: Vec::new(),
+            who: format!("service `{name}`"),
+        };
+        u.add(path, out).then_some(u)
+    }
+
+    /// Reads a drop-in after what is there; false if unreadable (reported).
+    pub fn add(&mut self, path: &Path, out: &mut Vec<Diagnostic>) -> bool {
+        let text = match std::fs::read(path).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                out.push(
+                    super::Loc::file(path).diag(super::Severity::Error, "not valid utf-8".into()),
+                );
+                return false;
+            }
+            Err(e) => {
+                out.push(
+                    super::Loc::file(path)
+                        .diag(super::Severity::Error, format!("cannot read: {e}")),
+                );
+                return false;
+            }
+        };
+        let src = Src::new(path, &text);
+        let file = self.srcs.len();
+        let mut cx = Ctx {
+            src: &src,
+            out,
+            who: self.who.clone(),
+        };
+        let directives = parse_ini(&mut cx, &text, file);
+        self.directives.extend(directives);
+        self.srcs.push(src);
+        true
+    }
+
+    /// The unit's own file.
+    pub fn fragment(&self) -> &Path {
+        &self.srcs[0].path
+    }
+
+    /// `Alias=` names of `[Install]` (`.service` stripped), with where
+    /// each is written; other unit types are reported and left out.
+    pub fn aliases(&self, out: &mut Vec<Diagnostic>) -> Vec<(String, super::Loc)> {
+        let mut names = Vec::new();
+        for d in (self.directives.iter()).filter(|d| d.section == "Install" && d.key == "Alias") {
+            if d.value.is_empty() {
+                names.clear();
+                continue;
+            }
+            let src = &self.srcs[d.file];
+            for (word, span) in words_with_spans(&d.value, &d.value_span) {
+                match word.strip_suffix(".service") {
+                    Some(n) if !n.is_empty() => names.push((n.to_string(), src.loc(&span))),
+                    _ => out.push(src.loc(&span).diag(
+                        super::Severity::Warning,
+                        format!(
+                            "{}: Alias: `{word}` is not a service name, ignored",
+                            self.who
+                        ),
+                    )),
+                }
+            }
         }
-        Err(e) => {
-            out.push(
-                super::Loc::file(path).diag(super::Severity::Error, format!("cannot read: {e}")),
-            );
-            return None;
-        }
-    };
-    let src = Src::new(path, &text);
-    let mut cx = Ctx {
-        src: &src,
-        out,
-        who: format!("service `{name}`"),
-    };
-    let directives = parse_ini(&mut cx, &text);
-    Some(lower(&mut cx, name, &directives, abs_dir))
+        names
+    }
+
+    /// The directives → a service spec named `name` (the unit's name
+    /// without `.service`: `getty@tty1` for an instance made from
+    /// `getty@.service`).
+    pub fn lower(&self, name: &UnitName, abs_dir: &Path, out: &mut Vec<Diagnostic>) -> Parsed {
+        let mut cx = Ctx {
+            src: &self.srcs[0],
+            out,
+            who: self.who.clone(),
+        };
+        let sp = Specifiers {
+            unit: name,
+            fragment: self.fragment(),
+        };
+        lower(&mut cx, &self.srcs, &sp, &self.directives, abs_dir)
+    }
+}
+
+/// The words of a list value with their spans.
+fn words_with_spans<'v>(value: &'v str, value_span: &Range<usize>) -> Vec<(&'v str, Range<usize>)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for word in value.split_whitespace() {
+        let at = value[offset..].find(word).map_or(offset, |i| offset + i);
+        offset = at + word.len();
+        let start = (value_span.start + at).min(value_span.end);
+        out.push((word, start..start + word.len()));
+    }
+    out
 }
 
 /// Splits the unit into directives; reports malformed lines.
-fn parse_ini(cx: &mut Ctx, text: &str) -> Vec<Directive> {
+fn parse_ini(cx: &mut Ctx, text: &str, file: usize) -> Vec<Directive> {
     let mut out: Vec<Directive> = Vec::new();
     let mut section = String::new();
     let mut warned_sections: Vec<String> = Vec::new();
@@ -130,6 +240,7 @@ fn parse_ini(cx: &mut Ctx, text: &str) -> Vec<Directive> {
             continue;
         }
         out.push(Directive {
+            file,
             section: section.clone(),
             key: key.to_string(),
             key_span: span.start..span.start + key.len(),
@@ -150,8 +261,15 @@ fn continuation(s: &str) -> (&str, bool) {
 }
 
 /// Directives → a service spec, with systemd's defaults.
-fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> Parsed {
-    let mut spec = ServiceSpec::with_defaults(name, cx.src.path.clone(), PathBuf::from("/"));
+fn lower<'a>(
+    cx: &mut Ctx<'a>,
+    srcs: &'a [Src],
+    sp: &Specifiers,
+    directives: &[Directive],
+    abs_dir: &Path,
+) -> Parsed {
+    let name = sp.unit.stem.as_str();
+    let mut spec = ServiceSpec::with_defaults(name, srcs[0].path.clone(), PathBuf::from("/"));
     spec.restart = RestartPolicy::No;
     spec.stop_timeout = Some(Duration::from_secs(90));
     // `$VAR` and `${VAR}` in Exec*= are expanded at exec time, as systemd
@@ -164,11 +282,44 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
     let mut type_span = None;
     let mut restart_span = None;
     let mut exit_codes = vec![0];
+    let mut exit_signals: Vec<i32> = Vec::new();
+    // `+`/`!` prefixes seen (file, span, key, prefix): said once User=
+    // and Group= are known.
+    let mut privileged: Vec<(usize, Range<usize>, String, &str)> = Vec::new();
     for d in directives {
         if d.section == "Install" || !matches!(d.section.as_str(), "Unit" | "Service") {
             continue;
         }
-        let (k, v, vs) = (d.key.as_str(), d.value.as_str(), &d.value_span);
+        // Messages about a drop-in's line point into the drop-in.
+        cx.src = &srcs[d.file];
+        let (k, vs) = (d.key.as_str(), &d.value_span);
+        // Exec lines and Environment= resolve specifiers word by word
+        // once split (`command`, `environment`); others as a whole value.
+        let resolved;
+        let v = if WITH_SPECIFIERS.contains(&k) && !k.starts_with("Exec") && k != "Environment" {
+            match sp.resolve(&d.value) {
+                Ok(r) => {
+                    resolved = r;
+                    resolved.as_str()
+                }
+                Err(e) => {
+                    if IGNORED.contains(&k) {
+                        // Description=, Documentation=: systemd logs the
+                        // failure and goes on (a `%m` without a machine id
+                        // in a container must not stop the unit).
+                        cx.warning(
+                            &(vs.start..vs.start),
+                            format!("{k}: failed to resolve specifiers: {}; ignored", e.message),
+                        );
+                    } else {
+                        specifier_error(cx, k, vs, &d.value, &e);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            d.value.as_str()
+        };
         if let Some((_, native)) = NATIVE_KEY.iter().find(|(dk, _)| *dk == k)
             && is_not_supported("service", native)
         {
@@ -182,7 +333,7 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                     "Wants" => DepKind::Wants,
                     _ => DepKind::After,
                 };
-                unit_list(cx, d, kind, &mut spec, &mut deps);
+                unit_list(cx, k, v, vs, kind, &mut spec, &mut deps);
             }
             ("Unit" | "Service", "StartLimitBurst") => {
                 if let Some(n) = number(cx, k, v, vs) {
@@ -204,8 +355,26 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                     continue;
                 }
                 exec_seen = true;
-                if let Some((argv, ignore_failure)) = command(cx, k, v, vs) {
-                    starts.push((argv, ignore_failure, vs.clone()));
+                if let Some(c) = command(cx, sp, k, v, vs) {
+                    if let Some(p) = c.privileged {
+                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    }
+                    starts.push((c.argv, c.ignore_failure, vs.clone()));
+                }
+            }
+            // Run in order before ExecStart=, in the service's process
+            // (`pre-exec`); `-` lets one fail.
+            ("Service", "ExecStartPre") => {
+                if v.is_empty() {
+                    spec.pre_exec.clear();
+                } else if let Some(c) = command(cx, sp, k, v, vs) {
+                    if let Some(p) = c.privileged {
+                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    }
+                    spec.pre_exec.push(crate::model::PreCommand {
+                        argv: c.argv,
+                        ignore_failure: c.ignore_failure,
+                    });
                 }
             }
             ("Service", "ExecStop" | "ExecReload") => {
@@ -221,8 +390,24 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                     } else {
                         spec.reload_signal = sig;
                     }
-                } else {
-                    *slot = command(cx, k, v, vs).map(|(argv, _)| argv);
+                } else if let Some(c) = command(cx, sp, k, v, vs) {
+                    if let Some(p) = c.privileged {
+                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    }
+                    // systemd goes on with the stop whatever ExecStop= did,
+                    // so `-` matters for ExecReload= only: its failure is
+                    // `tend reload`'s.
+                    *slot = Some(if c.ignore_failure && k == "ExecReload" {
+                        let mut argv = vec![
+                            "/bin/sh".to_string(),
+                            "-c".into(),
+                            "\"$0\" \"$@\" || :".into(),
+                        ];
+                        argv.extend(c.argv);
+                        argv
+                    } else {
+                        c.argv
+                    });
                 }
             }
             ("Service", "Type") => {
@@ -297,7 +482,17 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                     None => cx.error(vs, format!("NotifyAccess: invalid value `{v}`, expected one of: none, main, exec, all")),
                 },
             },
-            ("Service", "SuccessExitStatus") => success_status(cx, v, vs, &mut exit_codes),
+            ("Service", "SuccessExitStatus") => {
+                exit_status_list(cx, k, v, vs, &mut exit_codes, &mut exit_signals);
+            }
+            ("Service", "RestartPreventExitStatus") => exit_status_list(
+                cx,
+                k,
+                v,
+                vs,
+                &mut spec.restart_prevent_exit_codes,
+                &mut spec.restart_prevent_exit_signals,
+            ),
             ("Service", "User") => spec.user = Some(v.to_string()),
             ("Service", "Group") => spec.group = Some(v.to_string()),
             ("Service", "WorkingDirectory") => {
@@ -308,7 +503,7 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
                     spec.working_dir = resolve(abs_dir, dir);
                 }
             }
-            ("Service", "Environment") => environment(cx, v, vs, &mut spec),
+            ("Service", "Environment") => environment(cx, sp, v, vs, &mut spec),
             ("Service", "EnvironmentFile") => {
                 if v.is_empty() {
                     spec.env_files.clear();
@@ -347,12 +542,15 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
             ),
         }
     }
+    cx.src = &srcs[0];
     match starts.as_slice() {
         [] => {}
         [(argv, ignore_failure, _)] => {
             spec.exec = argv.clone();
             if *ignore_failure {
+                // `-`: any exit status and any signal counts as success.
                 exit_codes = (0..=255).collect();
+                exit_signals = (1..=64).collect();
             }
         }
         [.., (_, _, last)] if spec.kind != ServiceType::Oneshot => {
@@ -370,6 +568,24 @@ fn lower(cx: &mut Ctx, name: &str, directives: &[Directive], abs_dir: &Path) -> 
         }
     }
     spec.success_exit_codes = exit_codes;
+    spec.success_exit_signals = exit_signals;
+    if spec.user.is_some() || spec.group.is_some() {
+        for (file, span, key, prefix) in privileged {
+            cx.src = &srcs[file];
+            cx.warning(
+                &span,
+                format!(
+                    "{key}: the `{prefix}` prefix (run without User=/Group=) is not supported: the command runs as {}, like the others",
+                    match (&spec.user, &spec.group) {
+                        (Some(u), Some(g)) => format!("User={u} Group={g}"),
+                        (Some(u), None) => format!("User={u}"),
+                        (None, g) => format!("Group={}", g.as_deref().unwrap_or("")),
+                    }
+                ),
+            );
+        }
+        cx.src = &srcs[0];
+    }
     // systemd accepts no ExecStart= when ExecStop= or SuccessAction= is
     // there (systemd-exit.service, RemainAfterExit oneshots).
     let has_action = (directives.iter())
@@ -434,7 +650,9 @@ fn checks(
 /// stripped) become dependencies; other units are dropped with a warning.
 fn unit_list(
     cx: &mut Ctx,
-    d: &Directive,
+    key: &str,
+    value: &str,
+    value_span: &Range<usize>,
     kind: DepKind,
     spec: &mut ServiceSpec,
     deps: &mut Vec<DepRef>,
@@ -444,23 +662,16 @@ fn unit_list(
         DepKind::Wants => &mut spec.wants,
         DepKind::After => &mut spec.after,
     };
-    if d.value.is_empty() {
+    if value.is_empty() {
         list.clear();
         deps.retain(|r| r.kind != kind);
         return;
     }
-    let mut offset = 0;
-    for word in d.value.split_whitespace() {
-        let at = d.value[offset..].find(word).map_or(offset, |i| offset + i);
-        offset = at + word.len();
-        let span = d.value_span.start + at..d.value_span.start + at + word.len();
+    for (word, span) in words_with_spans(value, value_span) {
         let name = match word.rsplit_once('.') {
             Some((n, "service")) => n,
             Some((_, suffix)) if UNIT_SUFFIXES.contains(&suffix) => {
-                cx.warning(
-                    &span,
-                    format!("{}: `{word}` is not a service, dropped", d.key),
-                );
+                cx.warning(&span, format!("{key}: `{word}` is not a service, dropped"));
                 continue;
             }
             _ => word,
@@ -477,6 +688,21 @@ fn unit_list(
     }
 }
 
+/// "Failed to resolve specifiers" (systemd's words), at the `%`.
+fn specifier_error(cx: &mut Ctx, key: &str, vs: &Range<usize>, raw: &str, e: &Unresolved) {
+    // Past the first line of a continued value the offset is not known:
+    // the value's start then.
+    let at = if e.at < vs.len() && raw.is_char_boundary(e.at) {
+        vs.start + e.at
+    } else {
+        vs.start
+    };
+    cx.error(
+        &(at..at + 1),
+        format!("{key}: failed to resolve specifiers: {}", e.message),
+    );
+}
+
 const UNIT_SUFFIXES: &[&str] = &[
     "target",
     "socket",
@@ -490,51 +716,144 @@ const UNIT_SUFFIXES: &[&str] = &[
     "swap",
 ];
 
-/// A command line with systemd's prefixes; returns argv and whether the
-/// `-` prefix (failure ignored) was given.
-fn command(cx: &mut Ctx, key: &str, v: &str, vs: &Range<usize>) -> Option<(Vec<String>, bool)> {
-    let mut rest = v;
-    let mut ignore_failure = false;
-    let mut argv0 = false;
-    while let Some(c) = rest.chars().next().filter(|c| "-@+!:|".contains(*c)) {
-        match c {
-            '-' => ignore_failure = true,
-            '@' => argv0 = true,
-            '+' | '!' | '|' => {
-                cx.warning(
-                    vs,
-                    format!("{key}: the `{c}` prefix is not supported, ignored"),
-                );
-            }
-            _ => {}
-        }
-        rest = &rest[c.len_utf8()..];
+/// An Exec*= command line, its prefixes applied.
+struct ExecLine {
+    argv: Vec<String>,
+    /// `-`: a failure counts as success.
+    ignore_failure: bool,
+    /// `+`, `!`: privileges the model cannot give one command alone.
+    privileged: Option<&'static str>,
+}
+
+/// A command line with systemd's prefixes (systemd.service(5), "Special
+/// executable prefixes": `-`, `@`, `:` and one of `+`, `!`, `!!`, in any
+/// order, each at most once); its words with specifiers resolved.
+fn command(
+    cx: &mut Ctx,
+    sp: &Specifiers,
+    key: &str,
+    v: &str,
+    vs: &Range<usize>,
+) -> Option<ExecLine> {
+    let p = Prefixes::of(v);
+    let rest = &v[p.len..];
+    if let Err(e) = sp.resolve(rest) {
+        let moved = Unresolved {
+            at: e.at + p.len,
+            message: e.message,
+        };
+        specifier_error(cx, key, vs, v, &moved);
+        return None;
     }
-    if rest.contains('%') {
-        cx.warning(vs, format!("{key}: unit specifiers (`%`) are not expanded"));
-    }
-    let mut argv = match split_words(rest) {
+    let words = match split_unit_words(rest) {
         Ok(w) => w,
         Err(e) => {
             cx.error(vs, format!("{key}: {e}"));
             return None;
         }
     };
-    if argv0 && argv.len() > 1 {
-        cx.warning(vs, format!("{key}: the `@` prefix (custom argv[0]) is not supported, the second word is dropped"));
-        argv.remove(1);
+    let mut argv = Vec::with_capacity(words.len());
+    for w in words {
+        match sp.resolve(&w) {
+            // `:`: no `$VAR` expansion for this line (`$$` is what the
+            // exec-time expansion turns into a literal `$`).
+            Ok(r) if p.no_env_expand => argv.push(r.replace('$', "$$")),
+            Ok(r) => argv.push(r),
+            Err(e) => {
+                cx.error(
+                    vs,
+                    format!("{key}: failed to resolve specifiers: {}", e.message),
+                );
+                return None;
+            }
+        }
     }
     if argv.first().is_none_or(|p| p.is_empty()) {
         cx.error(vs, format!("{key}: the command is empty"));
         return None;
     }
-    Some((argv, ignore_failure))
+    if p.argv0 {
+        // `@PROGRAM ARGV0 ARGS...`: the model's argv is argv[0] onwards,
+        // so the program runs through tend's own exec helper, which
+        // execs PROGRAM with ARGV0 (same process, same pid).
+        if argv.len() < 2 {
+            cx.error(
+                vs,
+                format!("{key}: the `@` prefix needs the program and then its argv[0]"),
+            );
+            return None;
+        }
+        // (`/proc/self/exe` is resolved in the new process before its
+        // exec: tend's binary, even if the file was replaced since.)
+        let tend = "/proc/self/exe".to_string();
+        argv.splice(0..0, [tend, crate::exec_argv0::ARG.to_string()]);
+    }
+    Some(ExecLine {
+        argv,
+        ignore_failure: p.ignore_failure,
+        privileged: p.privileged,
+    })
+}
+
+/// [`Prefixes::of`] as a tuple: (`-`, `@`, `:`, privilege, length).
+#[cfg(test)]
+pub fn prefixes_for_tests(v: &str) -> (bool, bool, bool, Option<&'static str>, usize) {
+    let p = Prefixes::of(v);
+    (
+        p.ignore_failure,
+        p.argv0,
+        p.no_env_expand,
+        p.privileged,
+        p.len,
+    )
+}
+
+/// The prefixes at the start of an Exec*= value.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Prefixes {
+    ignore_failure: bool,
+    argv0: bool,
+    no_env_expand: bool,
+    /// `+` or `!` (`!!` has no effect where ambient capabilities exist:
+    /// every kernel tend runs on).
+    privileged: Option<&'static str>,
+    /// Bytes taken by the prefixes.
+    len: usize,
+}
+
+impl Prefixes {
+    /// As systemd's `config_parse_exec` reads them: a prefix seen twice,
+    /// or a second privilege prefix, ends the prefixes (and starts the
+    /// program's name).
+    fn of(v: &str) -> Prefixes {
+        let mut p = Prefixes::default();
+        let mut privilege: Option<&'static str> = None;
+        for c in v.bytes() {
+            match c {
+                b'-' if !p.ignore_failure => p.ignore_failure = true,
+                b'@' if !p.argv0 => p.argv0 = true,
+                b':' if !p.no_env_expand => p.no_env_expand = true,
+                b'+' if privilege.is_none() => privilege = Some("+"),
+                b'!' if privilege.is_none() => privilege = Some("!"),
+                b'!' if privilege == Some("!") => privilege = Some("!!"),
+                _ => break,
+            }
+            p.len += 1;
+        }
+        p.privileged = privilege.filter(|p| *p != "!!");
+        p
+    }
 }
 
 /// The signal of `kill [-SIG | -s SIG | --signal SIG] $MAINPID` (TERM
 /// when none is given); None for any other command.
 fn kill_mainpid(v: &str) -> Option<i32> {
-    let argv = split_words(v.trim_start_matches(['-', '@', '+', '!', ':', '|'])).ok()?;
+    let p = Prefixes::of(v);
+    // `:` keeps `$MAINPID` literal; `@` changes what runs.
+    if p.no_env_expand || p.argv0 {
+        return None;
+    }
+    let argv = split_unit_words(&v[p.len..]).ok()?;
     let (prog, rest) = argv.split_first()?;
     let (last, opts) = rest.split_last()?;
     if Path::new(prog).file_name()? != "kill" || !matches!(last.as_str(), "$MAINPID" | "${MAINPID}")
@@ -576,12 +895,24 @@ fn set_timeout(cx: &mut Ctx, d: &Directive, slot: &mut Timeout) {
     }
 }
 
-fn success_status(cx: &mut Ctx, v: &str, vs: &Range<usize>, codes: &mut Vec<i32>) {
+/// `SuccessExitStatus=` / `RestartPreventExitStatus=`: exit statuses
+/// (numbers or systemd's names) and signals (`SIGUSR1`, `USR1`: death by
+/// it). Empty: the list is reset.
+fn exit_status_list(
+    cx: &mut Ctx,
+    key: &str,
+    v: &str,
+    vs: &Range<usize>,
+    codes: &mut Vec<i32>,
+    signals: &mut Vec<i32>,
+) {
     if v.is_empty() {
-        codes.retain(|&c| c == 0);
+        // SuccessExitStatus= keeps 0, which is always a success.
+        codes.retain(|&c| c == 0 && key == "SuccessExitStatus");
+        signals.clear();
         return;
     }
-    for word in v.split_whitespace() {
+    for (word, span) in words_with_spans(v, vs) {
         match word
             .parse::<i32>()
             .or_else(|_| exit_status_name(word).ok_or(()))
@@ -591,18 +922,15 @@ fn success_status(cx: &mut Ctx, v: &str, vs: &Range<usize>, codes: &mut Vec<i32>
                     codes.push(c);
                 }
             }
-            Ok(c) => cx.error(
-                vs,
-                format!("SuccessExitStatus: {c} is out of range (0 to 255)"),
-            ),
-            Err(_) if crate::event::parse_signal(word).is_some() => cx.warning(
-                vs,
-                format!("SuccessExitStatus: signal `{word}` is not supported, ignored"),
-            ),
-            Err(_) => cx.error(
-                vs,
-                format!("SuccessExitStatus: invalid exit status `{word}`"),
-            ),
+            Ok(c) => cx.error(&span, format!("{key}: {c} is out of range (0 to 255)")),
+            Err(_) => match crate::event::parse_signal(word) {
+                Some(s) => {
+                    if !signals.contains(&s) {
+                        signals.push(s);
+                    }
+                }
+                None => cx.error(&span, format!("{key}: invalid exit status `{word}`")),
+            },
         }
     }
 }
@@ -640,16 +968,30 @@ fn exit_status_name(word: &str) -> Option<i32> {
 }
 
 /// `Environment="A=1" B=2`.
-fn environment(cx: &mut Ctx, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec) {
+/// Specifiers resolve in each word once split (as systemd's
+/// `config_parse_environ` does): a `\` in a value they bring stays.
+fn environment(cx: &mut Ctx, sp: &Specifiers, v: &str, vs: &Range<usize>, spec: &mut ServiceSpec) {
     if v.is_empty() {
         spec.environment.clear();
         return;
     }
-    let words = match split_words(v) {
+    if let Err(e) = sp.resolve(v) {
+        return specifier_error(cx, "Environment", vs, v, &e);
+    }
+    let words = match split_unit_words(v) {
         Ok(w) => w,
         Err(e) => return cx.error(vs, format!("Environment: {e}")),
     };
     for w in words {
+        let w = match sp.resolve(&w) {
+            Ok(w) => w,
+            Err(e) => {
+                return cx.error(
+                    vs,
+                    format!("Environment: failed to resolve specifiers: {}", e.message),
+                );
+            }
+        };
         match w.split_once('=') {
             Some((k, val)) if !k.is_empty() => {
                 spec.environment.insert(k.to_string(), val.to_string());

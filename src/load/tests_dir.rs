@@ -176,6 +176,7 @@ WantedBy=multi-user.target
     assert_eq!(s.notify_access, NotifyAccess::Main);
     // `-` on ExecStart: any exit code counts as success.
     assert_eq!(s.success_exit_codes.len(), 256);
+    assert_eq!(s.success_exit_signals.len(), 64);
     assert_eq!(s.user.as_deref(), Some("app"));
     assert_eq!(s.working_dir, PathBuf::from("/srv/app"));
     assert_eq!(s.start_limit_burst, 3);
@@ -186,7 +187,6 @@ WantedBy=multi-user.target
             "app.service:5:1: warning: service `app`: unknown or unsupported systemd directive `Before=` in [Unit], ignored",
             "app.service:17:17: warning: service `app`: EnvironmentFile: `/nonexistent/env` does not exist, ignored (optional files are checked when loading)",
             "app.service:19:1: warning: service `app`: unknown or unsupported systemd directive `Foo=` in [Service], ignored",
-            "app.service:22:19: warning: service `app`: SuccessExitStatus: signal `SIGUSR1` is not supported, ignored",
         ]
     );
 }

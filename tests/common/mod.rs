@@ -251,6 +251,8 @@ pub enum StdoutTo {
 /// How to start tend. `Tend::builder()`, add files, then `start()`.
 pub struct Builder {
     files: Vec<(String, String)>,
+    /// Symbolic links (path, target), made after the files.
+    links: Vec<(String, String)>,
     run_path: String,
     namespace: bool,
     subreaper: bool,
@@ -299,6 +301,13 @@ impl Builder {
     /// Any file, relative to the scratch dir (`{dir}` is substituted).
     pub fn file(mut self, rel: &str, body: &str) -> Self {
         self.files.push((rel.to_string(), body.to_string()));
+        self
+    }
+
+    /// A symbolic link `rel` (relative to the scratch dir) holding
+    /// `target` as it is (`getty@tty1.service -> getty@.service`).
+    pub fn symlink(mut self, rel: &str, target: &str) -> Self {
+        self.links.push((rel.to_string(), target.to_string()));
         self
     }
 
@@ -405,6 +414,7 @@ impl Tend {
     pub fn builder() -> Builder {
         Builder {
             files: Vec::new(),
+            links: Vec::new(),
             run_path: "svc".to_string(),
             namespace: true,
             subreaper: false,
@@ -446,6 +456,11 @@ impl Tend {
         fs::create_dir_all(dir.join("svc")).unwrap();
         for (rel, body) in &b.files {
             scratch.write(rel, body);
+        }
+        for (rel, target) in &b.links {
+            let at = dir.join(rel);
+            fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, at).unwrap();
         }
         if let Some((uid, gid)) = b.owner {
             chown_r(&dir, uid, gid);

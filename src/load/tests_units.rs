@@ -1,0 +1,455 @@
+//! systemd units as vendors ship them: drop-ins, aliases, templates and
+//! their instances, specifiers, Exec prefixes, exit statuses.
+
+use std::os::unix::fs::symlink;
+
+use super::tests::{TempDir, shown};
+use super::*;
+use crate::model::RestartPolicy;
+
+const GETTY: &str = "[Unit]\nDescription=Getty on %I\n[Service]\nExecStart=/sbin/agetty -o '-p -- %%u' --noclear %I $TERM\nType=idle\n[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n";
+
+fn load_t(t: &TempDir) -> Result<Loaded, Vec<String>> {
+    load(&t.0).map_err(|d| shown(&t.0, &d))
+}
+
+fn service<'l>(l: &'l Loaded, name: &str) -> &'l ServiceSpec {
+    (l.config.services.iter())
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no service {name} in {:?}", names(l)))
+}
+
+fn names(l: &Loaded) -> Vec<&str> {
+    l.config.services.iter().map(|s| s.name.as_str()).collect()
+}
+
+#[test]
+fn drop_ins_apply_in_name_order_and_an_empty_assignment_resets() {
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Service]\nExecStart=/bin/old\nEnvironment=A=1 B=1\nRestart=no\n",
+    );
+    t.write(
+        "app.service.d/20-later.conf",
+        "[Service]\nEnvironment=B=20\nRestart=always\n",
+    );
+    t.write(
+        "app.service.d/10-override.conf",
+        "[Service]\nExecStart=\nExecStart=/bin/new --flag\nRestart=on-failure\nEnvironment=B=10 C=10\n",
+    );
+    t.write(
+        "app.service.d/notes.txt",
+        "[Service]\nExecStart=/bin/ignored\n",
+    );
+    t.write("service.d/00-all.conf", "[Service]\nEnvironment=ALL=yes\n");
+    let l = load_t(&t).expect("valid");
+    let s = service(&l, "app");
+    assert_eq!(s.exec, ["/bin/new", "--flag"]);
+    assert_eq!(s.restart, RestartPolicy::Always);
+    let env: Vec<(&str, &str)> = (s.environment.iter())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(env, [("A", "1"), ("ALL", "yes"), ("B", "20"), ("C", "10")]);
+}
+
+#[test]
+fn a_drop_in_error_points_into_the_drop_in() {
+    let t = TempDir::new("units");
+    t.write("app.service", "[Service]\nExecStart=/bin/app\n");
+    t.write(
+        "app.service.d/override.conf",
+        "[Service]\n\nRestart=sometimes\nFrobnicate=1\n",
+    );
+    t.write(
+        "ghost.service.d/override.conf",
+        "[Service]\nRestart=always\n",
+    );
+    let err = load_t(&t).unwrap_err();
+    assert_eq!(
+        err,
+        [
+            "app.service.d/override.conf:3:9: error: service `app`: Restart: invalid value `sometimes`, expected one of: no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always",
+            "app.service.d/override.conf:4:1: warning: service `app`: unknown or unsupported systemd directive `Frobnicate=` in [Service], ignored",
+            "ghost.service.d: warning: drop-in directory for `ghost.service`, which is not here: ignored",
+        ]
+    );
+}
+
+#[test]
+fn aliases_are_one_service_and_dependencies_on_them_resolve_to_it() {
+    let t = TempDir::new("units");
+    t.write(
+        "db.service",
+        "[Service]\nExecStart=/bin/db\n[Install]\nAlias=database.service sql.service\n",
+    );
+    symlink("db.service", t.0.join("postgres.service")).unwrap();
+    t.write(
+        "app.service",
+        "[Unit]\nRequires=database.service\nAfter=postgres.service sql.service\n[Service]\nExecStart=/bin/app\n",
+    );
+    t.write("postgres.service.d/limits.conf", "[Service]\nTasksMax=7\n");
+    let l = load_t(&t).expect("valid");
+    assert_eq!(names(&l), ["app", "db"]);
+    let app = service(&l, "app");
+    assert_eq!(app.requires, ["db"]);
+    assert_eq!(app.after, ["db"]);
+    let db = service(&l, "db");
+    assert_eq!(db.aliases, ["database", "postgres", "sql"]);
+    // The alias's drop-ins are the unit's.
+    assert_eq!(db.tasks_max, Some(7));
+}
+
+#[test]
+fn an_alias_taken_by_a_unit_is_refused_with_a_warning() {
+    let t = TempDir::new("units");
+    t.write(
+        "a.service",
+        "[Service]\nExecStart=/bin/a\n[Install]\nAlias=b.service\n",
+    );
+    t.write("b.service", "[Service]\nExecStart=/bin/b\n");
+    let l = load_t(&t).expect("valid");
+    assert_eq!(names(&l), ["a", "b"]);
+    assert!(service(&l, "a").aliases.is_empty());
+    assert_eq!(
+        shown(&t.0, &l.warnings),
+        [
+            "a.service:4:7: warning: service `a`: Alias=b.service: `b.service` is a unit here itself; ignored"
+        ]
+    );
+}
+
+#[test]
+fn instances_come_from_links_wants_directories_and_dependencies() {
+    let t = TempDir::new("units");
+    t.write("getty@.service", GETTY);
+    symlink("getty@.service", t.0.join("getty@tty1.service")).unwrap();
+    std::fs::create_dir(t.0.join("getty.target.wants")).unwrap();
+    symlink(
+        "../getty@.service",
+        t.0.join("getty.target.wants/getty@tty2.service"),
+    )
+    .unwrap();
+    // A template alias, as Debian ships autovt@.service.
+    symlink("getty@.service", t.0.join("autovt@.service")).unwrap();
+    t.write(
+        "login.service",
+        "[Unit]\nWants=getty@tty3.service autovt@tty4.service\n[Service]\nExecStart=/bin/login\n",
+    );
+    t.write(
+        "getty@.service.d/10-all.conf",
+        "[Service]\nEnvironment=TERM=linux\n",
+    );
+    t.write(
+        "getty@tty2.service.d/10-all.conf",
+        "[Service]\nEnvironment=TERM=vt220\n",
+    );
+    let l = load_t(&t).expect("valid");
+    assert_eq!(
+        names(&l),
+        [
+            "getty@tty1",
+            "getty@tty2",
+            "getty@tty3",
+            "getty@tty4",
+            "login"
+        ]
+    );
+    let tty1 = service(&l, "getty@tty1");
+    assert_eq!(
+        tty1.exec,
+        [
+            "/sbin/agetty",
+            "-o",
+            "-p -- %u",
+            "--noclear",
+            "tty1",
+            "$TERM"
+        ]
+    );
+    assert_eq!(tty1.aliases, ["autovt@tty1"]);
+    assert_eq!(tty1.environment["TERM"], "linux");
+    // The instance's own drop-in replaces the template's of the same name.
+    assert_eq!(service(&l, "getty@tty2").environment["TERM"], "vt220");
+    assert_eq!(service(&l, "login").wants, ["getty@tty3", "getty@tty4"]);
+}
+
+#[test]
+fn a_template_alone_is_not_a_service() {
+    let t = TempDir::new("units");
+    t.write("getty@.service", GETTY);
+    let l = load_t(&t).expect("valid");
+    assert!(l.config.services.is_empty());
+    assert!(
+        shown(&t.0, &l.warnings).contains(&"getty@.service: warning: `getty@.service` is a template: not a service itself, and no instance of it is here (make one with a link `getty@INSTANCE.service -> getty@.service`, or name it in Requires=/Wants=)".to_string()),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn specifiers_resolve_in_exec_paths_and_dependencies() {
+    let t = TempDir::new("units");
+    t.write(
+        "openvpn@.service",
+        "[Unit]\nDescription=OpenVPN connection to %i\nAfter=helper@%i.service\nWants=helper@%i.service\n[Service]\nPIDFile=%t/openvpn/%i.pid\nWorkingDirectory=/etc/openvpn/%I\nExecStart=/usr/sbin/openvpn --config %f.conf --name %n/%N/%p/%j --pct 100%% --root %E:%S:%C:%L\nEnvironment=UNIT=%n\n",
+    );
+    t.write("helper@.service", "[Service]\nExecStart=/bin/helper %i\n");
+    symlink("openvpn@.service", t.0.join(r"openvpn@srv-a\x2db.service")).unwrap();
+    let l = load_t(&t).expect("valid");
+    let s = service(&l, r"openvpn@srv-a\x2db");
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        assert_eq!(
+            s.exec,
+            [
+                "/usr/sbin/openvpn",
+                "--config",
+                "/srv/a-b.conf",
+                "--name",
+                r"openvpn@srv-a\x2db.service/openvpn@srv-a\x2db/openvpn/openvpn",
+                "--pct",
+                "100%",
+                "--root",
+                "/etc:/var/lib:/var/cache:/var/log",
+            ]
+        );
+        assert_eq!(
+            s.pid_file.as_deref(),
+            Some(std::path::Path::new(r"/run/openvpn/srv-a\x2db.pid"))
+        );
+    }
+    assert_eq!(s.working_dir, std::path::Path::new("/etc/openvpn/srv/a-b"));
+    assert_eq!(s.environment["UNIT"], r"openvpn@srv-a\x2db.service");
+    assert_eq!(s.wants, [r"helper@srv-a\x2db"]);
+    assert_eq!(
+        service(&l, r"helper@srv-a\x2db").exec,
+        ["/bin/helper", r"srv-a\x2db"]
+    );
+}
+
+#[test]
+fn an_unknown_specifier_is_an_error_at_its_place() {
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Unit]\nDescription=%Z\n[Service]\nExecStart=/bin/app --x=%Q\nCPUQuota=50%\n",
+    );
+    assert_eq!(
+        load_t(&t).unwrap_err(),
+        [
+            "app.service:2:13: warning: service `app`: Description: failed to resolve specifiers: unknown specifier `%Z` (write `%%` for a percent sign); ignored",
+            "app.service:4:24: error: service `app`: ExecStart: failed to resolve specifiers: unknown specifier `%Q` (write `%%` for a percent sign)",
+        ]
+    );
+}
+
+#[test]
+fn exec_prefixes_in_any_order() {
+    fn p(v: &str) -> (bool, bool, bool, Option<&'static str>, &str) {
+        let x = super::systemd::prefixes_for_tests(v);
+        (x.0, x.1, x.2, x.3, &v[x.4..])
+    }
+    // (ignore failure, argv0, no env expansion, privilege, rest)
+    assert_eq!(p("/bin/x"), (false, false, false, None, "/bin/x"));
+    assert_eq!(p("-@/bin/x"), (true, true, false, None, "/bin/x"));
+    assert_eq!(p("@-:/bin/x"), (true, true, true, None, "/bin/x"));
+    assert_eq!(p("+-/bin/x"), (true, false, false, Some("+"), "/bin/x"));
+    assert_eq!(p("!!-/bin/x"), (true, false, false, None, "/bin/x"));
+    assert_eq!(p("-!/bin/x"), (true, false, false, Some("!"), "/bin/x"));
+    // A prefix twice, or two privilege prefixes: the prefixes end there.
+    assert_eq!(p("--/bin/x"), (true, false, false, None, "-/bin/x"));
+    assert_eq!(p("+!/bin/x"), (false, false, false, Some("+"), "!/bin/x"));
+}
+
+#[test]
+fn exec_prefixes_map_onto_the_model_or_are_warned() {
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Service]\nType=oneshot\nExecStart=-:/bin/echo $HOME ${HOME}\nExecReload=-/bin/reload\nExecStop=+/bin/stop\nUser=nobody\n",
+    );
+    t.write(
+        "named.service",
+        "[Service]\nExecStart=@/bin/sh my-name -c 'echo $0'\nExecStop=!!/bin/stop\nUser=nobody\n",
+    );
+    let l = load_t(&t).expect("valid");
+    let app = service(&l, "app");
+    // `:`: the words stay as written through the exec-time expansion.
+    assert_eq!(app.exec, ["/bin/echo", "$$HOME", "$${HOME}"]);
+    assert_eq!(
+        expand_env(&app.exec, &|_| Some("/root".into())),
+        ["/bin/echo", "$HOME", "${HOME}"]
+    );
+    assert_eq!(app.success_exit_codes.len(), 256);
+    assert_eq!(
+        app.reload_exec.as_deref(),
+        Some(
+            &[
+                "/bin/sh".to_string(),
+                "-c".into(),
+                "\"$0\" \"$@\" || :".into(),
+                "/bin/reload".into()
+            ][..]
+        )
+    );
+    let named = service(&l, "named");
+    assert_eq!(
+        &named.exec[1..],
+        [
+            crate::exec_argv0::ARG,
+            "/bin/sh",
+            "my-name",
+            "-c",
+            "echo $0"
+        ]
+    );
+    assert_eq!(
+        shown(&t.0, &l.warnings),
+        [
+            "app.service:5:10: warning: service `app`: ExecStop: the `+` prefix (run without User=/Group=) is not supported: the command runs as User=nobody, like the others"
+        ]
+    );
+}
+
+#[test]
+fn symbolic_exit_statuses_and_signals() {
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Service]\nExecStart=/bin/app\nSuccessExitStatus=NOTRUNNING EX_CONFIG 42 SIGUSR1 USR2\nRestartPreventExitStatus=INVALIDARGUMENT SIGKILL\nRestart=always\n",
+    );
+    t.write(
+        "bad.service",
+        "[Service]\nExecStart=/bin/bad\nSuccessExitStatus=1 NOSUCH\n",
+    );
+    let err = load_t(&t).unwrap_err();
+    assert_eq!(
+        err,
+        ["bad.service:3:21: error: service `bad`: SuccessExitStatus: invalid exit status `NOSUCH`"]
+    );
+    std::fs::remove_file(t.0.join("bad.service")).unwrap();
+    let l = load_t(&t).expect("valid");
+    let s = service(&l, "app");
+    assert_eq!(s.success_exit_codes, [0, 7, 78, 42]);
+    assert_eq!(s.success_exit_signals, [libc::SIGUSR1, libc::SIGUSR2]);
+    assert_eq!(s.restart_prevent_exit_codes, [2]);
+    assert_eq!(s.restart_prevent_exit_signals, [libc::SIGKILL]);
+}
+
+#[test]
+fn the_vendor_corpus_loads_as_systemd_would() {
+    // tests/fixtures/units: real units (README names each source).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/units");
+    let l = load(&dir).unwrap_or_else(|d| panic!("{}", shown(&dir, &d).join("\n")));
+    // Templates are not services; aliases are not copies; the mask hides.
+    assert_eq!(
+        names(&l),
+        [
+            "docker",
+            "getty@tty1",
+            "openvpn-server@server",
+            "postgresql@15-main",
+            "rc-local",
+            "systemd-hostnamed",
+            "systemd-localed",
+            "systemd-modules-load",
+            "systemd-sysctl",
+            "wg-quick@wg0",
+        ]
+    );
+    // Docker's documented override: ExecStart= reset, then the new one.
+    assert_eq!(
+        service(&l, "docker").exec,
+        [
+            "/usr/bin/dockerd",
+            "-H",
+            "fd://",
+            "-H",
+            "tcp://127.0.0.1:2375"
+        ]
+    );
+    let wg = service(&l, "wg-quick@wg0");
+    assert_eq!(wg.exec, ["/usr/bin/wg-quick", "up", "wg0"]);
+    assert_eq!(
+        wg.stop_exec.as_deref(),
+        Some(&["/usr/bin/wg-quick".to_string(), "down".into(), "wg0".into()][..])
+    );
+    let pg = service(&l, "postgresql@15-main");
+    assert_eq!(
+        pg.pid_file.as_deref(),
+        Some(std::path::Path::new("/run/postgresql/15-main.pid"))
+    );
+    assert_eq!(
+        pg.exec,
+        [
+            "/usr/bin/pg_ctlcluster",
+            "--skip-systemctl-redirect",
+            "15-main",
+            "start"
+        ]
+    );
+    let getty = service(&l, "getty@tty1");
+    assert_eq!(getty.aliases, ["autovt@tty1"]);
+    // systemd's quoting: `'-p -- \\u'` gives agetty `-p -- \u`.
+    assert_eq!(
+        getty.exec,
+        ["/sbin/agetty", "-o", "-p -- \\u", "--noclear", "-", "$TERM"]
+    );
+    assert_eq!(service(&l, "systemd-modules-load").aliases, ["kmod"]);
+    // procps.service is an alias: what names it names systemd-sysctl.
+    assert_eq!(service(&l, "systemd-sysctl").aliases, ["procps"]);
+    // Debian's drop-in of rc-local.service is read (what it sets is
+    // warned at its own lines).
+    let warned = shown(&dir, &l.warnings).join("\n");
+    assert!(
+        warned.contains("rc-local.service.d/debian.conf:"),
+        "{warned}"
+    );
+    assert!(
+        warned.contains("docker.service.d/50-no-pre.conf:3:1:"),
+        "{warned}"
+    );
+}
+
+#[test]
+fn names_tend_cannot_hold_and_aliases_of_other_types_are_said() {
+    let t = TempDir::new("units");
+    t.write(
+        "a.service",
+        "[Service]\nExecStart=/bin/a\n[Install]\nAlias=a.target\n",
+    );
+    let l = load_t(&t).expect("valid");
+    assert_eq!(
+        shown(&t.0, &l.warnings),
+        ["a.service:4:7: warning: service `a`: Alias: `a.target` is not a service name, ignored"]
+    );
+    t.write("backlight@.service", "[Service]\nExecStart=/bin/b %I\n");
+    symlink(
+        "backlight@.service",
+        t.0.join("backlight@acpi:video0.service"),
+    )
+    .unwrap();
+    assert_eq!(
+        load_t(&t).unwrap_err()[2..],
+        [
+            "backlight@acpi:video0.service: error: unit name `backlight@acpi:video0.service`: a `:` cannot be in a tend service name (escape it as `\\x3a`)"
+        ]
+    );
+}
+
+#[test]
+fn an_instance_link_reports_at_the_template_file() {
+    let t = TempDir::new("units");
+    t.write(
+        "getty@.service",
+        "[Service]\nExecStart=/bin/getty %i\nRestart=sometimes\n",
+    );
+    symlink("getty@.service", t.0.join("getty@tty1.service")).unwrap();
+    assert_eq!(
+        load_t(&t).unwrap_err(),
+        [
+            "getty@.service:3:9: error: service `getty@tty1`: Restart: invalid value `sometimes`, expected one of: no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always"
+        ]
+    );
+}
