@@ -8,7 +8,9 @@
 //! `(--step|--step-ignore) N ARG...{N}`... `--program PATH -- ARGV...`.
 //! A step that fails (`--step`: a non-zero exit or a signal) ends the
 //! chain with its status and one line on stderr (the service's log);
-//! `--step-ignore` steps may fail. Then `PATH` is executed with `ARGV`.
+//! `--step-ignore` steps may fail. Then `PATH` is executed with `ARGV`;
+//! with neither `--program` nor `ARGV` (steps alone: a unit's
+//! `ExecStopPost=` lines as its on-exit hook) the chain exits 0.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 
@@ -45,6 +47,14 @@ fn parse(args: &[String]) -> Result<Chain, String> {
             "--program" => program = it.next().cloned(),
             "--" => {
                 let argv: Vec<String> = it.cloned().collect();
+                // Steps alone (a unit's ExecStopPost= lines, as a hook).
+                if argv.is_empty() && program.is_none() {
+                    return Ok(Chain {
+                        steps,
+                        program: String::new(),
+                        argv,
+                    });
+                }
                 let program = program.ok_or("no --program")?;
                 if argv.is_empty() {
                     return Err("no command after --".into());
@@ -107,6 +117,9 @@ pub fn main(args: &[String]) -> i32 {
             return code;
         }
     }
+    if chain.argv.is_empty() {
+        return 0;
+    }
     let e = std::process::Command::new(&chain.program)
         .arg0(&chain.argv[0])
         .args(&chain.argv[1..])
@@ -149,12 +162,19 @@ mod tests {
     }
 
     #[test]
+    fn steps_alone_are_a_chain() {
+        let c = parse(&words("--step 1 a --")).unwrap();
+        assert_eq!((c.steps.len(), c.argv.len()), (1, 0));
+    }
+
+    #[test]
     fn malformed_chains_are_refused() {
         for bad in [
             "--step 3 a b",
             "--step x a --program p -- x",
             "--step 0 --program p -- x",
             "--program p --",
+            "--step 1 a --program p --",
             "-- x",
             "--step 1 a",
             "junk",

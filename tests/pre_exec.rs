@@ -93,3 +93,25 @@ fn a_units_exec_start_pre_lines_run_first_and_a_failing_one_fails_the_start() {
     t.signal(libc::SIGTERM);
     t.expect_exit(T);
 }
+
+#[test]
+fn a_units_exec_stop_post_lines_run_once_it_is_down() {
+    let mut t = Tend::builder()
+        .file(
+            "svc/web.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n\
+             ExecStopPost=/bin/sh -c 'echo post1 $TEND_SERVICE >> {dir}/post'\n\
+             ExecStopPost=-/bin/false\nExecStopPost=/bin/sh -c 'echo post2 >> {dir}/post'\n",
+        )
+        .start();
+    wait_until("web ready", T, || t.status_of("web")["state"] == "ready");
+    assert!(!t.dir.join("post").exists());
+    t.ctl_ok(&["stop", "web"]);
+    let post = t.dir.join("post");
+    wait_until("the hook ran", T, || {
+        fs::read_to_string(&post).is_ok_and(|s| s.ends_with("post2\n"))
+    });
+    assert_eq!(fs::read_to_string(&post).unwrap(), "post1 web\npost2\n");
+    t.signal(libc::SIGTERM);
+    t.expect_exit(T);
+}

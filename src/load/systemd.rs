@@ -55,6 +55,7 @@ const WITH_SPECIFIERS: &[&str] = &[
     "After",
     "ExecStart",
     "ExecStartPre",
+    "ExecStopPost",
     "ExecStop",
     "ExecReload",
     "PIDFile",
@@ -286,6 +287,9 @@ fn lower<'a>(
     // `+`/`!` prefixes seen (file, span, key, prefix): said once User=
     // and Group= are known.
     let mut privileged: Vec<(usize, Range<usize>, String, &str)> = Vec::new();
+    // ExecStopPost= lines: run in order once the service is down, as its
+    // on-exit hook (`tend __exec-chain` with steps alone).
+    let mut stop_post: Vec<crate::model::PreCommand> = Vec::new();
     for d in directives {
         if d.section == "Install" || !matches!(d.section.as_str(), "Unit" | "Service") {
             continue;
@@ -372,6 +376,19 @@ fn lower<'a>(
                         privileged.push((d.file, vs.clone(), k.to_string(), p));
                     }
                     spec.pre_exec.push(crate::model::PreCommand {
+                        argv: c.argv,
+                        ignore_failure: c.ignore_failure,
+                    });
+                }
+            }
+            ("Service", "ExecStopPost") => {
+                if v.is_empty() {
+                    stop_post.clear();
+                } else if let Some(c) = command(cx, sp, k, v, vs) {
+                    if let Some(p) = c.privileged {
+                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    }
+                    stop_post.push(crate::model::PreCommand {
                         argv: c.argv,
                         ignore_failure: c.ignore_failure,
                     });
@@ -569,6 +586,25 @@ fn lower<'a>(
     }
     spec.success_exit_codes = exit_codes;
     spec.success_exit_signals = exit_signals;
+    if !stop_post.is_empty() {
+        // Its exit status is the hook's: 0 (or a failure other than 100
+        // and 101) follows the restart policy, as systemd's does.
+        let mut hook = vec!["/proc/self/exe".to_string(), "__exec-chain".to_string()];
+        for c in stop_post {
+            hook.push(
+                if c.ignore_failure {
+                    "--step-ignore"
+                } else {
+                    "--step"
+                }
+                .into(),
+            );
+            hook.push(c.argv.len().to_string());
+            hook.extend(c.argv);
+        }
+        hook.push("--".into());
+        spec.on_exit = Some(hook);
+    }
     if spec.user.is_some() || spec.group.is_some() {
         for (file, span, key, prefix) in privileged {
             cx.src = &srcs[file];
