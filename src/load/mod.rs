@@ -12,6 +12,8 @@ mod ctx;
 mod native;
 mod parts;
 mod procfile;
+mod s6overlay;
+mod s6rc;
 mod span;
 mod supervisor;
 mod svdir;
@@ -314,6 +316,15 @@ fn parent_dir(file: &Path) -> PathBuf {
 }
 
 fn load_dir(c: &mut Collector, dir: &Path) {
+    // An s6-rc / s6-overlay tree is read as a whole, with its own rules
+    // (what starts, bundles, the legacy stages); tend.toml may sit beside.
+    if let Some(layout) = s6overlay::detect(dir) {
+        s6overlay::load(c, dir, &layout, &|k| std::env::var(k).ok());
+        if dir.join("tend.toml").is_file() {
+            load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
+        }
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => return c.file_error(dir, format!("cannot read directory: {e}")),

@@ -23,7 +23,7 @@ pub enum Detect {
     Service,
 }
 
-fn executable(p: &Path) -> Option<bool> {
+pub fn executable(p: &Path) -> Option<bool> {
     let m = std::fs::metadata(p).ok()?;
     Some(m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
@@ -45,6 +45,31 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
     let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
         out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
     };
+    supervise_files(dir, &mut spec, out);
+    if dir.join("down").exists() {
+        spec.autostart = false;
+    }
+    if executable(&dir.join("log").join("run")).is_some() {
+        warn(
+            out,
+            "log/run",
+            "log/run: a logger service is not supported yet, ignored (output goes to tend's log)"
+                .into(),
+        );
+    }
+    Parsed {
+        spec,
+        deps: Vec::new(),
+    }
+}
+
+/// The files s6-supervise reads, shared with s6-rc longruns: `finish`,
+/// `notification-fd`, `down-signal`, `timeout-kill`.
+pub fn supervise_files(dir: &Path, spec: &mut ServiceSpec, out: &mut Vec<Diagnostic>) {
+    let who = format!("service `{}`", spec.name);
+    let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
+        out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
+    };
     match executable(&dir.join("finish")) {
         Some(true) => {
             spec.on_exit = Some(vec!["./finish".into()]);
@@ -58,9 +83,6 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
         }
         Some(false) => warn(out, "finish", "`finish` is not executable, ignored".into()),
         None => {}
-    }
-    if dir.join("down").exists() {
-        spec.autostart = false;
     }
     if let Some((src, text)) = read_small(out, &dir.join("notification-fd")) {
         let mut cx = Ctx {
@@ -113,22 +135,10 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
             ),
         }
     }
-    if executable(&dir.join("log").join("run")).is_some() {
-        warn(
-            out,
-            "log/run",
-            "log/run: a logger service is not supported yet, ignored (output goes to tend's log)"
-                .into(),
-        );
-    }
-    Parsed {
-        spec,
-        deps: Vec::new(),
-    }
 }
 
 /// A small control file's text, if it exists; unreadable ones are errors.
-fn read_small(out: &mut Vec<Diagnostic>, path: &Path) -> Option<(Src, String)> {
+pub fn read_small(out: &mut Vec<Diagnostic>, path: &Path) -> Option<(Src, String)> {
     if !path.exists() {
         return None;
     }
