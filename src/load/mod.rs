@@ -24,6 +24,8 @@ mod tests;
 mod tests_dir;
 #[cfg(test)]
 mod tests_file;
+#[cfg(test)]
+mod tests_s6rc;
 mod units;
 mod values;
 mod words;
