@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::ctx::Loc;
 use super::native::Parsed;
-use super::svdir::{executable, read_small, supervise_files};
+use super::svdir::{executable, read_small, supervise_files, via_shebang};
 use super::{DepRef, Diagnostic, Severity, absolute};
 use crate::graph::DepKind;
 use crate::model::{RestartPolicy, ServiceSpec, ServiceType, Timeout};
@@ -107,7 +107,20 @@ pub fn read_source(src: &Path, out: &mut Vec<Diagnostic>) -> Vec<Def> {
             continue;
         }
         let type_file = dir.join("type");
-        let Some((tsrc, text)) = read_small(out, &type_file) else {
+        // s6-overlay ships the `user` and `user2` bundles' `type`; images
+        // add only their `contents.d/`.
+        let overlay_bundle = ["user", "user2"].contains(&name.as_str())
+            && !type_file.exists()
+            && dir.join("contents.d").is_dir();
+        let read = if overlay_bundle {
+            Some((
+                super::ctx::Src::new(&type_file, "bundle\n"),
+                "bundle\n".to_string(),
+            ))
+        } else {
+            read_small(out, &type_file)
+        };
+        let Some((tsrc, text)) = read else {
             if !type_file.exists() {
                 out.push(Loc::file(&dir).diag(
                     Severity::Warning,
@@ -321,6 +334,7 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
         external: lw.external,
         known: &known,
     };
+    resolver.check_bundles(out);
 
     let mut services = Vec::new();
     let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -469,38 +483,39 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// The services `name` stands for: itself, or a bundle's members
-    /// (recursively). Unknown names and bundle cycles are errors at `loc`
-    /// (or at the bundle's contents entry).
+    /// (recursively). An unknown `name` is an error at `loc` (unless `who`
+    /// is empty); what is wrong inside bundles is [`Self::check_bundles`]'s.
     fn resolve(&self, name: &str, loc: &Loc, who: &str, out: &mut Vec<Diagnostic>) -> Vec<String> {
         let mut atoms = Vec::new();
         let mut path = Vec::new();
-        self.walk(name, loc, who, &mut path, &mut atoms, out);
+        if !self.is_known(name) && !who.is_empty() {
+            let hint = super::ctx::suggest(name, self.known)
+                .map(|s| format!(", did you mean `{s}`?"))
+                .unwrap_or_default();
+            out.push(loc.diag(
+                Severity::Error,
+                format!("{who}: unknown service or bundle `{name}`{hint}"),
+            ));
+        }
+        self.walk(name, &mut path, &mut atoms);
         atoms
     }
 
-    fn walk(
-        &self,
-        name: &str,
-        loc: &Loc,
-        who: &str,
-        path: &mut Vec<String>,
-        atoms: &mut Vec<String>,
-        out: &mut Vec<Diagnostic>,
-    ) {
+    fn is_known(&self, name: &str) -> bool {
+        self.bundles.contains_key(name)
+            || self.by_name.contains_key(name)
+            || self.external.contains(name)
+            || self.builtin.contains_key(name)
+    }
+
+    fn walk(&self, name: &str, path: &mut Vec<String>, atoms: &mut Vec<String>) {
         if let Some(members) = self.bundles.get(name) {
-            if let Some(at) = path.iter().position(|p| p == name) {
-                let mut cycle: Vec<&str> = path[at..].iter().map(String::as_str).collect();
-                cycle.push(name);
-                out.push(loc.diag(
-                    Severity::Error,
-                    format!("bundle cycle: {}", cycle.join(" -> ")),
-                ));
-                return;
+            if path.iter().any(|p| p == name) {
+                return; // a cycle: said once by check_bundles
             }
             path.push(name.to_string());
-            for (m, mloc) in members {
-                let who = format!("bundle `{name}`");
-                self.walk(m, mloc, &who, path, atoms, out);
+            for (m, _) in members {
+                self.walk(m, path, atoms);
             }
             path.pop();
         } else if self.by_name.contains_key(name) || self.external.contains(name) {
@@ -513,14 +528,57 @@ impl Resolver<'_> {
                     atoms.push(m.clone());
                 }
             }
-        } else if !who.is_empty() {
-            let hint = super::ctx::suggest(name, self.known)
-                .map(|s| format!(", did you mean `{s}`?"))
-                .unwrap_or_default();
-            out.push(loc.diag(
-                Severity::Error,
-                format!("{who}: unknown service or bundle `{name}`{hint}"),
-            ));
+        }
+    }
+
+    /// Unknown members of every bundle, and every cycle of bundles, each
+    /// said once (as s6-rc-compile refuses them).
+    fn check_bundles(&self, out: &mut Vec<Diagnostic>) {
+        let mut cycles = BTreeSet::new();
+        for (b, members) in self.bundles {
+            for (m, loc) in members {
+                if !self.is_known(m) {
+                    let hint = super::ctx::suggest(m, self.known)
+                        .map(|s| format!(", did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    out.push(loc.diag(
+                        Severity::Error,
+                        format!("bundle `{b}`: unknown service or bundle `{m}`{hint}"),
+                    ));
+                }
+            }
+            // Depth-first from b through bundles only: reaching b again is a
+            // cycle; said at the entry that closes it.
+            let mut stack: Vec<(Vec<String>, &str, &Loc)> = members
+                .iter()
+                .map(|(m, l)| (vec![b.clone()], m.as_str(), l))
+                .collect();
+            while let Some((path, m, loc)) = stack.pop() {
+                if m == b {
+                    let mut key = path.clone();
+                    let min = (0..key.len()).min_by_key(|&i| &key[i]).unwrap_or(0);
+                    key.rotate_left(min);
+                    if cycles.insert(key) {
+                        let mut shown = path.clone();
+                        shown.push(b.clone());
+                        out.push(loc.diag(
+                            Severity::Error,
+                            format!("bundle cycle: {}", shown.join(" -> ")),
+                        ));
+                    }
+                    continue;
+                }
+                if path.iter().any(|p| p == m) {
+                    continue;
+                }
+                if let Some(next) = self.bundles.get(m) {
+                    for (n, l) in next {
+                        let mut p = path.clone();
+                        p.push(m.to_string());
+                        stack.push((p, n.as_str(), l));
+                    }
+                }
+            }
         }
     }
 }
@@ -563,7 +621,9 @@ fn atomic(d: &Def, lw: &Lowering, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
         Type::Longrun => {
             known.extend(LONGRUN_FILES);
             let run = d.dir.join("run");
-            match executable(&run) {
+            // s6-rc-compile copies `run` with mode 0755: a readable one
+            // without the x bit is fine there, so it runs through its `#!`.
+            spec.exec = match executable(&run) {
                 None => {
                     out.push(Loc::file(&d.dir).diag(
                         Severity::Error,
@@ -571,16 +631,18 @@ fn atomic(d: &Def, lw: &Lowering, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
                     ));
                     return None;
                 }
-                Some(false) => {
-                    out.push(Loc::file(&run).diag(
-                        Severity::Error,
-                        format!("{who}: `run` is not executable (chmod +x it)"),
-                    ));
-                    return None;
-                }
-                Some(true) => {}
-            }
-            spec.exec = vec!["./run".into()];
+                Some(true) => vec!["./run".into()],
+                Some(false) => match via_shebang(&run, "./run") {
+                    Some(argv) => argv,
+                    None => {
+                        out.push(Loc::file(&run).diag(
+                            Severity::Error,
+                            format!("{who}: `run` is not executable and has no `#!` line"),
+                        ));
+                        return None;
+                    }
+                },
+            };
             spec.restart = RestartPolicy::Always;
             spec.stop_timeout = lw.longrun_stop_timeout;
             if let Some(t) = timeout_down {
@@ -588,7 +650,7 @@ fn atomic(d: &Def, lw: &Lowering, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
             }
             // finish, notification-fd, down-signal, timeout-kill (which wins
             // over timeout-down: it is when SIGKILL comes).
-            supervise_files(&d.dir, &mut spec, out);
+            supervise_files(&d.dir, &mut spec, true, out);
             millis(out, &d.dir, "timeout-finish", &who);
             millis(out, &d.dir, "max-death-tally", &who);
             if d.dir.join("lock-fd").exists() {

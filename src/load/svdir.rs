@@ -45,7 +45,7 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
     let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
         out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
     };
-    supervise_files(dir, &mut spec, out);
+    supervise_files(dir, &mut spec, false, out);
     if dir.join("down").exists() {
         spec.autostart = false;
     }
@@ -64,8 +64,15 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
 }
 
 /// The files s6-supervise reads, shared with s6-rc longruns: `finish`,
-/// `notification-fd`, `down-signal`, `timeout-kill`.
-pub fn supervise_files(dir: &Path, spec: &mut ServiceSpec, out: &mut Vec<Diagnostic>) {
+/// `notification-fd`, `down-signal`, `timeout-kill`. `copied_0755`: the
+/// definition is compiled by s6-rc, which copies `run` and `finish` with
+/// mode 0755, so a readable one without the x bit runs through its `#!`.
+pub fn supervise_files(
+    dir: &Path,
+    spec: &mut ServiceSpec,
+    copied_0755: bool,
+    out: &mut Vec<Diagnostic>,
+) {
     let who = format!("service `{}`", spec.name);
     let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
         out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
@@ -81,6 +88,14 @@ pub fn supervise_files(dir: &Path, spec: &mut ServiceSpec, out: &mut Vec<Diagnos
                 );
             }
         }
+        Some(false) if copied_0755 => match via_shebang(&dir.join("finish"), "./finish") {
+            Some(argv) => spec.on_exit = Some(argv),
+            None => warn(
+                out,
+                "finish",
+                "`finish` is not executable and has no `#!` line, ignored".into(),
+            ),
+        },
         Some(false) => warn(out, "finish", "`finish` is not executable, ignored".into()),
         None => {}
     }
@@ -135,6 +150,25 @@ pub fn supervise_files(dir: &Path, spec: &mut ServiceSpec, out: &mut Vec<Diagnos
             ),
         }
     }
+}
+
+/// `path`'s `#!` line as an argv running `rel` (what the kernel would run
+/// were the file executable): the interpreter and at most one argument.
+pub fn via_shebang(path: &Path, rel: &str) -> Option<Vec<String>> {
+    let text = std::fs::read(path).ok()?;
+    let line = text.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line.strip_prefix(b"#!")?).ok()?.trim();
+    let (interp, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim()).filter(|a| !a.is_empty())),
+        None => (line, None),
+    };
+    if interp.is_empty() {
+        return None;
+    }
+    let mut argv = vec![interp.to_string()];
+    argv.extend(arg.map(str::to_string));
+    argv.push(rel.to_string());
+    Some(argv)
 }
 
 /// A small control file's text, if it exists; unreadable ones are errors.
