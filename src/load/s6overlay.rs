@@ -399,6 +399,14 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
         ));
     }
     for (loc, p) in all {
+        // s6-rc allows spaces and more in names; tend's names are stricter.
+        if let Err(e) = check_name(&p.spec.name) {
+            c.diags.push(loc.diag(
+                Severity::Error,
+                format!("{e} (the service name comes from the directory name)"),
+            ));
+            continue;
+        }
         if c.define(&p.spec.name, &loc) {
             c.services.push(p);
         }
