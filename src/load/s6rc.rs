@@ -50,12 +50,21 @@ pub struct Def {
 }
 
 /// Whether `dir` is an s6-rc source directory: some subdirectory (not a
-/// dotfile) holds a `type` file. Plain s6/runit service directories have
-/// none.
+/// dotfile) holds a `type` file (plain s6/runit service directories have
+/// none), and no native definition (`NAME.toml` other than `tend.toml`,
+/// `NAME.service`, `Procfile`) sits beside them: a tend directory with a
+/// stray `type` file stays a tend directory.
 pub fn is_source_dir(dir: &Path) -> bool {
-    sorted_entries(dir)
-        .iter()
-        .any(|n| dir.join(n).is_dir() && dir.join(n).join("type").is_file())
+    let names = sorted_entries(dir);
+    let native = |n: &str| {
+        (n.ends_with(".toml") && n != "tend.toml")
+            || n.ends_with(".service")
+            || n.starts_with("Procfile")
+    };
+    !names.iter().any(|n| native(n) && dir.join(n).is_file())
+        && names
+            .iter()
+            .any(|n| dir.join(n).is_dir() && dir.join(n).join("type").is_file())
 }
 
 /// Names in `dir` (not starting with `.`), sorted bytewise like `s6-sort`.

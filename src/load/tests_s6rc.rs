@@ -489,3 +489,55 @@ fn detection_needs_a_type_file_or_an_s6_layout() {
     assert_eq!(deep.etc, Some(e.0.clone()));
     assert!(deep.bundles.is_some());
 }
+
+#[test]
+fn s6_overlay_trees_as_images_ship_them_load() {
+    // linuxserver.io's shape: `user/contents.d/` without `type` (s6-overlay
+    // ships it), and s6-overlay's own `run` files without the x bit.
+    let t = TempDir::new("lsio");
+    t.write("s6-rc.d/svc-cron/type", "longrun\n");
+    t.write(
+        "s6-rc.d/svc-cron/run",
+        "#!/command/execlineb -P\ncrond -f\n",
+    );
+    t.write("s6-rc.d/svc-cron/finish", "#!/bin/sh -e\ntrue\n");
+    t.write("s6-rc.d/plain/type", "longrun\n");
+    t.write("s6-rc.d/plain/run", "exec true\n");
+    t.write("s6-rc.d/user/contents.d/svc-cron", "");
+    let r = load(&t.0).map_err(|d| shown(&t.0, &d));
+    assert_eq!(
+        r.unwrap_err(),
+        ["s6-rc.d/plain/run: error: service `plain`: `run` is not executable and has no `#!` line"]
+    );
+    std::fs::remove_dir_all(t.0.join("s6-rc.d/plain")).unwrap();
+    let l = load(&t.0).expect("valid");
+    assert_eq!(shown(&t.0, &l.warnings), Vec::<String>::new());
+    let cron = svc(&l, "svc-cron");
+    assert_eq!(cron.exec, ["/command/execlineb", "-P", "./run"]);
+    assert_eq!(
+        cron.on_exit.as_deref(),
+        Some(&["/bin/sh".to_string(), "-e".into(), "./finish".into()][..])
+    );
+    assert!(cron.autostart, "in `user`");
+}
+
+#[test]
+fn a_directory_without_an_s6_tree_is_read_as_before() {
+    let (_t, r) = super::tests::load_dir_files(&[
+        ("web.toml", "exec = 'web'\n"),
+        (
+            "notes/type",
+            "not an s6-rc definition: not a subdirectory's `type`",
+        ),
+    ]);
+    // A native definition beside it: a tend directory, not an s6-rc tree.
+    assert_eq!(names(&r.expect("native")), ["web"]);
+    // Alone, it is one: its `type` is then read, and wrong.
+    let (_t, r) = super::tests::load_dir_files(&[("notes/type", "text\n")]);
+    assert_eq!(
+        r.unwrap_err(),
+        [
+            "notes/type:1:1: error: service `notes`: type: expected `longrun`, `oneshot` or `bundle`, found `text`"
+        ]
+    );
+}
