@@ -227,3 +227,48 @@ fn check_accepts_every_real_tree_with_its_documented_messages() {
         assert_eq!(got, want, "{tree}: {out}");
     }
 }
+
+/// An `/etc` whose first cont-init script fails (exit 3) before a
+/// services.d service that writes `app` when it starts.
+fn failing_init_root() -> Scratch {
+    let root = Scratch::new();
+    let tr = root.join("trace").display().to_string();
+    for (rel, text) in [
+        (
+            "etc/cont-init.d/10-fails",
+            "#!/bin/sh\nexit 3\n".to_string(),
+        ),
+        (
+            "etc/services.d/app/run",
+            format!("#!/bin/sh\necho app >> {tr}\nexec sleep 1000\n"),
+        ),
+    ] {
+        chmod_x(&root.write(rel, &text));
+    }
+    root
+}
+
+#[test]
+fn a_failing_cont_init_script_stops_the_container_only_if_s6_behaviour_says_so() {
+    // Default (0): s6-overlay goes on, so does tend.
+    let root = failing_init_root();
+    let etc = root.join("etc");
+    let t = Tend::builder().run_path(etc.to_str().unwrap()).start();
+    let trace = root.join("trace");
+    wait_until("app started", T, || trace.exists());
+    assert_eq!(t.status_of("cont-init.10-fails")["state"], "failed");
+    // S6_BEHAVIOUR_IF_STAGE2_FAILS=2: the container stops, with the status.
+    let root = failing_init_root();
+    let etc = root.join("etc");
+    let mut t = Tend::builder()
+        .run_path(etc.to_str().unwrap())
+        .env("S6_BEHAVIOUR_IF_STAGE2_FAILS", "2")
+        .no_wait()
+        .start();
+    assert_eq!(t.expect_exit(T), 3, "{}", t.output());
+    assert!(
+        !root.join("trace").exists(),
+        "app never started: {}",
+        t.output()
+    );
+}

@@ -339,8 +339,18 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
     let lowered = s6rc::lower(&defs, &lw, &mut c.diags);
     // services.d starts after `base` and the user bundle, as s6-overlay's
     // `legacy-services` depends on both.
+    // When a boot failure stops the container, nothing starts after one.
     for (loc, p) in &mut legacy_services {
-        for n in base.iter().chain(&lowered.user) {
+        for n in &base {
+            if st.stage2_fatal {
+                p.spec.requires.push(n.clone());
+                p.deps.push(dep(DepKind::Requires, n, loc));
+            } else {
+                p.spec.wants.push(n.clone());
+                p.deps.push(dep(DepKind::Wants, n, loc));
+            }
+        }
+        for n in &lowered.user {
             p.spec.wants.push(n.clone());
             p.deps.push(dep(DepKind::Wants, n, loc));
         }
