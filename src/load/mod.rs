@@ -306,6 +306,21 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The lines of a line-oriented file (Procfile, s6-rc's `contents`) that
+/// hold something: without leading blanks or the line end, blank lines and
+/// `#` comments skipped, each with the byte offset where it starts.
+fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').filter_map(move |line| {
+        let start = offset;
+        offset += line.len();
+        let body = line.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim_start();
+        (!trimmed.is_empty() && !trimmed.starts_with('#'))
+            .then(|| (start + (body.len() - trimmed.len()), trimmed))
+    })
+}
+
 /// The absolute form of `p` (not resolving symlinks), for resolving
 /// relative paths in definitions.
 fn absolute(p: &Path) -> PathBuf {

@@ -240,20 +240,9 @@ fn lines_of(out: &mut Vec<Diagnostic>, path: &Path) -> Vec<(String, Loc)> {
     let Some((src, text)) = read_small(out, path) else {
         return Vec::new();
     };
-    let mut names = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let body = line.trim_end_matches(['\n', '\r']);
-        let trimmed = body.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let at = start + (body.len() - trimmed.len());
-        names.push((trimmed.to_string(), src.loc(&(at..at + 1))));
-    }
-    names
+    super::content_lines(&text)
+        .map(|(at, line)| (line.to_string(), src.loc(&(at..at + 1))))
+        .collect()
 }
 
 /// What the s6-rc tree is lowered with, from its surroundings.
@@ -498,16 +487,21 @@ impl Resolver<'_> {
         let mut atoms = Vec::new();
         let mut path = Vec::new();
         if !self.is_known(name) && !who.is_empty() {
-            let hint = super::ctx::suggest(name, self.known)
-                .map(|s| format!(", did you mean `{s}`?"))
-                .unwrap_or_default();
-            out.push(loc.diag(
-                Severity::Error,
-                format!("{who}: unknown service or bundle `{name}`{hint}"),
-            ));
+            self.unknown(who, name, loc, out);
         }
         self.walk(name, &mut path, &mut atoms);
         atoms
+    }
+
+    /// "unknown service or bundle", with the closest known name.
+    fn unknown(&self, who: &str, name: &str, loc: &Loc, out: &mut Vec<Diagnostic>) {
+        let hint = super::ctx::suggest(name, self.known)
+            .map(|s| format!(", did you mean `{s}`?"))
+            .unwrap_or_default();
+        out.push(loc.diag(
+            Severity::Error,
+            format!("{who}: unknown service or bundle `{name}`{hint}"),
+        ));
     }
 
     fn is_known(&self, name: &str) -> bool {
@@ -547,13 +541,7 @@ impl Resolver<'_> {
         for (b, members) in self.bundles {
             for (m, loc) in members {
                 if !self.is_known(m) {
-                    let hint = super::ctx::suggest(m, self.known)
-                        .map(|s| format!(", did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    out.push(loc.diag(
-                        Severity::Error,
-                        format!("bundle `{b}`: unknown service or bundle `{m}`{hint}"),
-                    ));
+                    self.unknown(&format!("bundle `{b}`"), m, loc, out);
                 }
             }
             // Depth-first from b through bundles only: reaching b again is a
