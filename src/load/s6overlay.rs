@@ -337,6 +337,9 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
         critical_oneshots: st.stage2_fatal,
     };
     let lowered = s6rc::lower(&defs, &lw, &mut c.diags);
+    for (name, loc) in &lowered.failed {
+        c.define(name, loc);
+    }
     // services.d starts after `base` and the user bundle, as s6-overlay's
     // `legacy-services` depends on both.
     // When a boot failure stops the container, nothing starts after one.

@@ -271,6 +271,8 @@ pub struct Lowered {
     /// What the `user` bundle alone needs (s6-overlay's `legacy-services`
     /// comes after it; `user2` comes after those).
     pub user: BTreeSet<String>,
+    /// Definitions with errors (not lowered), with where they are.
+    pub failed: Vec<(String, Loc)>,
 }
 
 pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered {
@@ -337,9 +339,16 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
     let mut services = Vec::new();
     let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut said_consumer = BTreeSet::new();
+    let mut failed = Vec::new();
     for d in defs.iter().filter(|d| d.kind != Type::Bundle) {
         let who = format!("service `{}`", d.name);
         let Some(parsed) = atomic(d, lw, out) else {
+            // Defined all the same, so that dependents are not told it is
+            // unknown: its own error says what is wrong.
+            failed.push((d.name.clone(), Loc::file(&d.dir)));
+            if with_down.contains(d.name.as_str()) {
+                failed.push((format!("{}.down", d.name), Loc::file(&d.dir)));
+            }
             continue;
         };
         let mut spec = parsed.spec;
@@ -468,7 +477,11 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
             ));
         }
     }
-    Lowered { services, user }
+    Lowered {
+        services,
+        user,
+        failed,
+    }
 }
 
 struct Resolver<'a> {
