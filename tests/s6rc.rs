@@ -272,3 +272,27 @@ fn a_failing_cont_init_script_stops_the_container_only_if_s6_behaviour_says_so()
         t.output()
     );
 }
+
+#[test]
+fn a_completed_oneshot_is_not_run_again_when_what_it_depends_on_restarts() {
+    if !have_execline() {
+        return;
+    }
+    // As with s6-rc: a longrun's death is s6-supervise's business; the
+    // oneshot that needed it stays up (completed), its `up` is not re-run.
+    let t = Tend::builder()
+        .file("svc/db/type", "longrun\n")
+        .file(
+            "svc/db/run",
+            "#!/bin/sh\necho db >> {dir}/trace\nsleep 0.3\nexit 1\n",
+        )
+        .file("svc/init/type", "oneshot\n")
+        .file("svc/init/up", "sh -c \"echo init >> {dir}/trace\"\n")
+        .file("svc/init/dependencies.d/db", "")
+        .start();
+    wait_until("db ran three times", T, || {
+        trace(&t).matches("db\n").count() >= 3
+    });
+    assert_eq!(trace(&t).matches("init\n").count(), 1, "{}", t.output());
+    assert_eq!(t.status_of("init")["state"], "completed");
+}
