@@ -3,7 +3,7 @@
 //! reads untrusted input, and panics only when an invariant is broken.
 //! Not an API: hidden from the docs, and nothing in tend calls it.
 //!
-//! - [`load_native`], [`load_systemd`], [`load_svdir`]: the definition
+//! - [`load_native`], [`load_systemd`], [`load_svdir`], [`load_s6rc`]: the definition
 //!   loaders (the bytes become a file, or a service directory, in a scratch
 //!   directory, since loading takes a path);
 //! - [`units`]: durations, sizes, CPU quotas, word splitting;
@@ -249,6 +249,76 @@ pub fn load_svdir(data: &[u8]) {
         let text = parts.next().unwrap_or(b"");
         if bit(n) {
             write_file(&sv.join(name), text, 0o644);
+        }
+    }
+    check_load(&load::load(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An s6-overlay tree (`/etc`): records split at NUL bytes, each one
+/// file. A record's byte 0 picks the service directory (its low 3 bits:
+/// `a`..`e`, `user`, `default`, or the legacy directories) and byte 1 the
+/// file in it (`type`, `run`, `up`, `down`, `dependencies`, `contents`,
+/// `notification-fd`, `timeout-*`, `producer-for`, `consumer-for`,
+/// `pipeline-name`, or an entry of `dependencies.d`/`contents.d` named by
+/// the rest); the rest is the file's text (or the entry's name).
+pub fn load_s6rc(data: &[u8]) {
+    const DIRS: [&str; 8] = ["a", "b", "c", "d", "e", "user", "default", ""];
+    const FILES: [&str; 16] = [
+        "type",
+        "run",
+        "up",
+        "down",
+        "dependencies",
+        "contents",
+        "notification-fd",
+        "timeout-up",
+        "timeout-down",
+        "timeout-kill",
+        "producer-for",
+        "consumer-for",
+        "pipeline-name",
+        "dependencies.d",
+        "contents.d",
+        "finish",
+    ];
+    let dir = fresh_dir("s6rc");
+    let rc = dir.join("s6-overlay/s6-rc.d");
+    std::fs::create_dir_all(&rc).expect("fuzz: mkdir");
+    for rec in data.split(|&b| b == 0) {
+        let [d, f, text @ ..] = rec else { continue };
+        let svc = DIRS[usize::from(d & 7)];
+        let file = FILES[usize::from(f & 15)];
+        let mode = if f & 16 != 0 { 0o755 } else { 0o644 };
+        let base = if svc.is_empty() {
+            // The legacy stages: cont-init.d, cont-finish.d, services.d.
+            match d >> 3 & 3 {
+                0 => dir.join("cont-init.d"),
+                1 => dir.join("cont-finish.d"),
+                _ => dir.join("services.d").join("svc"),
+            }
+        } else {
+            rc.join(svc)
+        };
+        std::fs::create_dir_all(&base).expect("fuzz: mkdir");
+        if file.ends_with(".d") || base.ends_with("cont-init.d") || base.ends_with("cont-finish.d")
+        {
+            // An entry named by the text: a plain, non-empty name.
+            let Ok(name) = std::str::from_utf8(text) else {
+                continue;
+            };
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                continue;
+            }
+            let parent = if file.ends_with(".d") && !svc.is_empty() {
+                base.join(file)
+            } else {
+                base.clone()
+            };
+            std::fs::create_dir_all(&parent).expect("fuzz: mkdir");
+            write_file(&parent.join(name), b"#!/bin/sh\n", mode);
+        } else {
+            write_file(&base.join(file), text, mode);
         }
     }
     check_load(&load::load(&dir));

@@ -13,6 +13,8 @@ mod dropins;
 mod native;
 mod parts;
 mod procfile;
+mod s6overlay;
+mod s6rc;
 mod span;
 mod specifiers;
 mod supervisor;
@@ -24,6 +26,8 @@ mod tests;
 mod tests_dir;
 #[cfg(test)]
 mod tests_file;
+#[cfg(test)]
+mod tests_s6rc;
 #[cfg(test)]
 mod tests_units;
 mod unit_set;
@@ -375,6 +379,21 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The lines of a line-oriented file (Procfile, s6-rc's `contents`) that
+/// hold something: without leading blanks or the line end, blank lines and
+/// `#` comments skipped, each with the byte offset where it starts.
+fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').filter_map(move |line| {
+        let start = offset;
+        offset += line.len();
+        let body = line.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim_start();
+        (!trimmed.is_empty() && !trimmed.starts_with('#'))
+            .then(|| (start + (body.len() - trimmed.len()), trimmed))
+    })
+}
+
 /// The absolute form of `p` (not resolving symlinks), for resolving
 /// relative paths in definitions.
 fn absolute(p: &Path) -> PathBuf {
@@ -387,6 +406,15 @@ fn parent_dir(file: &Path) -> PathBuf {
 }
 
 fn load_dir(c: &mut Collector, dir: &Path) {
+    // An s6-rc / s6-overlay tree is read as a whole, with its own rules
+    // (what starts, bundles, the legacy stages); tend.toml may sit beside.
+    if let Some(layout) = s6overlay::detect(dir) {
+        s6overlay::load(c, dir, &layout, &|k| std::env::var(k).ok());
+        if dir.join("tend.toml").is_file() {
+            load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
+        }
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => return c.file_error(dir, format!("cannot read directory: {e}")),

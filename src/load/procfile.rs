@@ -33,16 +33,7 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
         })
         .unwrap_or(5000);
     let mut services = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let body = line.trim_end_matches(['\n', '\r']);
-        let trimmed = body.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let at = start + (body.len() - trimmed.len());
+    for (at, trimmed) in super::content_lines(&text) {
         let loc = src.loc(&(at..at + 1));
         let Some((name, command)) = trimmed.split_once(':') else {
             out.push(loc.diag(

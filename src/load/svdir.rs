@@ -23,7 +23,7 @@ pub enum Detect {
     Service,
 }
 
-fn executable(p: &Path) -> Option<bool> {
+pub fn executable(p: &Path) -> Option<bool> {
     let m = std::fs::metadata(p).ok()?;
     Some(m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
@@ -45,6 +45,38 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
     let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
         out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
     };
+    supervise_files(dir, &mut spec, false, out);
+    if dir.join("down").exists() {
+        spec.autostart = false;
+    }
+    if executable(&dir.join("log").join("run")).is_some() {
+        warn(
+            out,
+            "log/run",
+            "log/run: a logger service is not supported yet, ignored (output goes to tend's log)"
+                .into(),
+        );
+    }
+    Parsed {
+        spec,
+        deps: Vec::new(),
+    }
+}
+
+/// The files s6-supervise reads, shared with s6-rc longruns: `finish`,
+/// `notification-fd`, `down-signal`, `timeout-kill`. `copied_0755`: the
+/// definition is compiled by s6-rc, which copies `run` and `finish` with
+/// mode 0755, so a readable one without the x bit runs through its `#!`.
+pub fn supervise_files(
+    dir: &Path,
+    spec: &mut ServiceSpec,
+    copied_0755: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    let who = format!("service `{}`", spec.name);
+    let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
+        out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
+    };
     match executable(&dir.join("finish")) {
         Some(true) => {
             spec.on_exit = Some(vec!["./finish".into()]);
@@ -56,11 +88,16 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
                 );
             }
         }
+        Some(false) if copied_0755 => match via_shebang(&dir.join("finish"), "./finish") {
+            Some(argv) => spec.on_exit = Some(argv),
+            None => warn(
+                out,
+                "finish",
+                "`finish` is not executable and has no `#!` line, ignored".into(),
+            ),
+        },
         Some(false) => warn(out, "finish", "`finish` is not executable, ignored".into()),
         None => {}
-    }
-    if dir.join("down").exists() {
-        spec.autostart = false;
     }
     if let Some((src, text)) = read_small(out, &dir.join("notification-fd")) {
         let mut cx = Ctx {
@@ -113,22 +150,29 @@ pub fn service_dir(dir: &Path, name: &str, abs: &Path, out: &mut Vec<Diagnostic>
             ),
         }
     }
-    if executable(&dir.join("log").join("run")).is_some() {
-        warn(
-            out,
-            "log/run",
-            "log/run: a logger service is not supported yet, ignored (output goes to tend's log)"
-                .into(),
-        );
+}
+
+/// `path`'s `#!` line as an argv running `rel` (what the kernel would run
+/// were the file executable): the interpreter and at most one argument.
+pub fn via_shebang(path: &Path, rel: &str) -> Option<Vec<String>> {
+    let text = std::fs::read(path).ok()?;
+    let line = text.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line.strip_prefix(b"#!")?).ok()?.trim();
+    let (interp, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim()).filter(|a| !a.is_empty())),
+        None => (line, None),
+    };
+    if interp.is_empty() {
+        return None;
     }
-    Parsed {
-        spec,
-        deps: Vec::new(),
-    }
+    let mut argv = vec![interp.to_string()];
+    argv.extend(arg.map(str::to_string));
+    argv.push(rel.to_string());
+    Some(argv)
 }
 
 /// A small control file's text, if it exists; unreadable ones are errors.
-fn read_small(out: &mut Vec<Diagnostic>, path: &Path) -> Option<(Src, String)> {
+pub fn read_small(out: &mut Vec<Diagnostic>, path: &Path) -> Option<(Src, String)> {
     if !path.exists() {
         return None;
     }

@@ -1,0 +1,298 @@
+//! s6-rc source directories and s6-overlay trees, run for real (SPEC §10,
+//! issue 12): oneshots through execlineb, once; `down` at shutdown; the
+//! legacy stages in s6-overlay's order; `tend check` on real trees.
+
+mod common;
+use common::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// execlineb runs every s6-rc oneshot; without it these tests cannot run.
+fn have_execline() -> bool {
+    if have("execlineb") {
+        return true;
+    }
+    skip("execlineb is not installed (Debian package execline, listed in .ci/packages.txt)");
+    false
+}
+
+/// The tree of the bug report: a oneshot `init` whose `up` writes a line,
+/// a longrun `app` depending on it, the `user` bundle holding `app`.
+fn bug_tree(b: Builder, down: bool) -> Builder {
+    let b = b
+        .file("svc/s6-rc.d/init/type", "oneshot\n")
+        .file(
+            "svc/s6-rc.d/init/up",
+            "foreground { sh -c \"echo up >> {dir}/trace\" }\nexit 0\n",
+        )
+        .file("svc/s6-rc.d/init/dependencies.d/base", "")
+        .file("svc/s6-rc.d/app/type", "longrun\n")
+        .file(
+            "svc/s6-rc.d/app/run",
+            "#!/bin/sh\necho app >> {dir}/trace\n\
+             trap 'echo app-stopped >> {dir}/trace; exit 0' TERM\n\
+             while :; do sleep 0.05; done\n",
+        )
+        .file("svc/s6-rc.d/app/dependencies.d/init", "")
+        .file("svc/s6-rc.d/app/dependencies.d/base", "")
+        .file("svc/s6-rc.d/user/type", "bundle\n")
+        .file("svc/s6-rc.d/user/contents.d/app", "");
+    if down {
+        b.file(
+            "svc/s6-rc.d/init/down",
+            "sh -c \"echo down >> {dir}/trace\"\n",
+        )
+    } else {
+        b
+    }
+}
+
+fn trace(t: &Tend) -> String {
+    fs::read_to_string(t.dir.join("trace")).unwrap_or_default()
+}
+
+#[test]
+fn the_bug_report_tree_runs_the_oneshot_once_then_the_longrun() {
+    if !have_execline() {
+        return;
+    }
+    let t = bug_tree(Tend::builder(), false).start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    // Long enough for a crash loop to show (restart-delay is 100 ms).
+    std::thread::sleep(secs(1.0));
+    assert_eq!(trace(&t), "up\napp\n", "{}", t.output());
+    let init = t.status_of("init");
+    assert_eq!(init["state"], "completed", "{init}");
+    assert_eq!(init["restarts"], 0, "{init}");
+    let app = t.status_of("app");
+    assert_eq!(app["state"], "ready", "{app}");
+    assert_eq!(app["restarts"], 0, "{app}");
+    let events = t.events(None);
+    let completed = seq(find(&events, "init completed", ev("init", "completed")));
+    let starting = seq(find(&events, "app starting", ev("app", "starting")));
+    assert!(
+        completed < starting,
+        "app starts after init completed:\n{}",
+        dump(&events)
+    );
+    let names: Vec<String> = t
+        .status()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["app", "init"], "the bundle is not a service");
+}
+
+#[test]
+fn a_oneshots_down_runs_at_shutdown_after_its_dependents_stopped() {
+    if !have_execline() {
+        return;
+    }
+    let mut t = bug_tree(Tend::builder(), true).start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    assert_eq!(t.status_of("init")["state"], "completed");
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    assert_eq!(trace(&t), "up\napp\napp-stopped\ndown\n", "{}", t.output());
+}
+
+/// `path` made executable, as an image's scripts are.
+fn chmod_x(path: &Path) {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn an_overlay_root_runs_cont_init_in_order_then_user_then_services_d_then_cont_finish() {
+    if !have_execline() {
+        return;
+    }
+    let root = Scratch::new();
+    let trace_file = root.join("trace");
+    let tr = trace_file.display().to_string();
+    for (rel, text) in [
+        (
+            "etc/cont-init.d/20-second",
+            format!("#!/bin/sh\necho second >> {tr}\n"),
+        ),
+        (
+            "etc/cont-init.d/10-first",
+            format!("#!/bin/sh\nsleep 0.3\necho first >> {tr}\n"),
+        ),
+        (
+            "etc/cont-finish.d/50-bye",
+            format!("#!/bin/sh\necho bye >> {tr}\n"),
+        ),
+        (
+            "etc/services.d/legacy/run",
+            format!("#!/bin/sh\necho legacy >> {tr}\nexec sleep 1000\n"),
+        ),
+        (
+            "etc/s6-overlay/s6-rc.d/app/run",
+            // Ready (notification-fd) only once it wrote its line.
+            format!("#!/bin/sh\nsleep 0.2\necho app >> {tr}\necho >&3\nexec sleep 1000\n"),
+        ),
+    ] {
+        chmod_x(&root.write(rel, &text));
+    }
+    root.write("etc/s6-overlay/s6-rc.d/app/type", "longrun\n");
+    root.write("etc/s6-overlay/s6-rc.d/app/notification-fd", "3\n");
+    root.write("etc/s6-overlay/s6-rc.d/app/dependencies.d/base", "");
+    root.write("etc/s6-overlay/s6-rc.d/user/contents.d/app", "");
+    let etc = root.join("etc");
+    let mut t = Tend::builder().run_path(etc.to_str().unwrap()).start();
+    let read = || fs::read_to_string(&trace_file).unwrap_or_default();
+    wait_until("legacy started", T, || read().contains("legacy"));
+    assert_eq!(read(), "first\nsecond\napp\nlegacy\n", "{}", t.output());
+    assert_eq!(t.status_of("cont-init.10-first")["state"], "completed");
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    assert_eq!(
+        read(),
+        "first\nsecond\napp\nlegacy\nbye\n",
+        "{}",
+        t.output()
+    );
+}
+
+#[test]
+fn check_reports_s6_rc_mistakes_at_their_files() {
+    let s = Scratch::new();
+    s.write("t/s6-rc.d/web/type", "longrn\n");
+    s.write("t/s6-rc.d/api/type", "longrun\n");
+    s.write("t/s6-rc.d/api/run", "#!/bin/sh\n");
+    s.write("t/s6-rc.d/api/dependencies.d/postgress", "");
+    s.write("t/s6-rc.d/postgres/type", "longrun\n");
+    s.write("t/s6-rc.d/postgres/run", "#!/bin/sh\n");
+    s.write("t/s6-rc.d/loop/type", "bundle\n");
+    s.write("t/s6-rc.d/loop/contents.d/loop", "");
+    s.write("t/s6-rc.d/user/type", "bundle\n");
+    s.write("t/s6-rc.d/user/contents.d/api", "");
+    s.write("t/s6-rc.d/user/contents.d/loop", "");
+    let out = tend_cmd(&["check", s.join("t").to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    let rc = s.join("t/s6-rc.d");
+    let shown = out.stderr.replace(&format!("{}/", rc.display()), "");
+    for want in [
+        "api/dependencies.d/postgress: error: service `api`: unknown service or bundle `postgress`, did you mean `postgres`?",
+        "web/type:1:1: error: service `web`: type: expected `longrun`, `oneshot` or `bundle`, found `longrn`",
+        "loop/contents.d/loop: error: bundle cycle: loop -> loop",
+    ] {
+        assert!(shown.contains(want), "want {want}\n{out}");
+    }
+}
+
+/// `tend check` on each real tree of tests/fixtures/s6rc (see its
+/// README): its exact output.
+#[test]
+fn check_accepts_every_real_tree_with_its_documented_messages() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/s6rc");
+    let cases: &[(&str, usize, &[&str])] = &[
+        (
+            "lsio-baseimage-alpine",
+            15,
+            &[
+                "etc/s6-overlay/s6-rc.d/init-adduser: warning: service `init-adduser`: s6-rc does not read `branding`: ignored",
+            ],
+        ),
+        (
+            "lsio-swag",
+            36,
+            &[
+                "etc/s6-overlay/s6-rc.d/init-adduser: warning: service `init-adduser`: s6-rc does not read `branding`: ignored",
+            ],
+        ),
+        (
+            "s6-overlay-syslogd",
+            3,
+            &[
+                "etc/s6-overlay/s6-rc.d/syslogd/producer-for:1:1: warning: service `syslogd`: producer-for: tend cannot pipe a service's stdout into another's stdin yet: `syslogd`'s output goes to tend's log, not to `syslogd-log`",
+                "etc/s6-overlay/s6-rc.d/syslogd-log/consumer-for:1:1: warning: service `syslogd-log`: consumer-for: tend cannot pipe another service's stdout into this one's stdin yet: `syslogd-log` is defined but not started (its producers' output goes to tend's log)",
+            ],
+        ),
+        ("tautulli-legacy", 3, &[]),
+    ];
+    for (tree, count, warnings) in cases {
+        let dir = fixtures.join(tree);
+        let etc = dir.join("etc");
+        let out = tend_cmd(&["check", etc.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{tree}: {out}");
+        let prefix = format!("{}/", dir.display());
+        let got: Vec<String> = (out.stderr.lines())
+            .chain(out.stdout.lines())
+            .map(|l| l.replace(&prefix, ""))
+            .collect();
+        let mut want: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+        want.push(format!("etc: {count} service(s), no errors"));
+        assert_eq!(got, want, "{tree}: {out}");
+    }
+}
+
+/// An `/etc` whose first cont-init script fails (exit 3) before a
+/// services.d service that writes `app` when it starts.
+fn failing_init_root() -> Scratch {
+    let root = Scratch::new();
+    let tr = root.join("trace").display().to_string();
+    for (rel, text) in [
+        (
+            "etc/cont-init.d/10-fails",
+            "#!/bin/sh\nexit 3\n".to_string(),
+        ),
+        (
+            "etc/services.d/app/run",
+            format!("#!/bin/sh\necho app >> {tr}\nexec sleep 1000\n"),
+        ),
+    ] {
+        chmod_x(&root.write(rel, &text));
+    }
+    root
+}
+
+#[test]
+fn a_failing_cont_init_script_stops_the_container_only_if_s6_behaviour_says_so() {
+    // Default (0): s6-overlay goes on, so does tend.
+    let root = failing_init_root();
+    let etc = root.join("etc");
+    let t = Tend::builder().run_path(etc.to_str().unwrap()).start();
+    let trace = root.join("trace");
+    wait_until("app started", T, || trace.exists());
+    assert_eq!(t.status_of("cont-init.10-fails")["state"], "failed");
+    // S6_BEHAVIOUR_IF_STAGE2_FAILS=2: the container stops, with the status.
+    let root = failing_init_root();
+    let etc = root.join("etc");
+    let mut t = Tend::builder()
+        .run_path(etc.to_str().unwrap())
+        .env("S6_BEHAVIOUR_IF_STAGE2_FAILS", "2")
+        .no_wait()
+        .start();
+    assert_eq!(t.expect_exit(T), 3, "{}", t.output());
+    assert!(
+        !root.join("trace").exists(),
+        "app never started: {}",
+        t.output()
+    );
+}
+
+#[test]
+fn a_completed_oneshot_is_not_run_again_when_what_it_depends_on_restarts() {
+    if !have_execline() {
+        return;
+    }
+    // As with s6-rc: a longrun's death is s6-supervise's business; the
+    // oneshot that needed it stays up (completed), its `up` is not re-run.
+    let t = Tend::builder()
+        .file("svc/db/type", "longrun\n")
+        .file(
+            "svc/db/run",
+            "#!/bin/sh\necho db >> {dir}/trace\nsleep 0.3\nexit 1\n",
+        )
+        .file("svc/init/type", "oneshot\n")
+        .file("svc/init/up", "sh -c \"echo init >> {dir}/trace\"\n")
+        .file("svc/init/dependencies.d/db", "")
+        .start();
+    wait_until("db ran three times", T, || {
+        trace(&t).matches("db\n").count() >= 3
+    });
+    assert_eq!(trace(&t).matches("init\n").count(), 1, "{}", t.output());
+    assert_eq!(t.status_of("init")["state"], "completed");
+}
