@@ -151,7 +151,14 @@ pub fn read_config(
 fn read_text(path: &Path, out: &mut Vec<Diagnostic>) -> Option<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes));
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO or a file such as /proc/kmsg named by a glob
+    // must not hang tend (as PID 1, or in reload-config).
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes));
     let err = |msg: String| Loc::file(path).diag(Severity::Error, msg);
     match read {
         Err(e) => out.push(err(format!("cannot read: {e}"))),
