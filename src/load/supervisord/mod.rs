@@ -91,6 +91,10 @@ const SUPERVISORD_KEYS: &[&str] = &[
     "identifier",
 ];
 
+/// Priority levels are ordered by an `after` from every process of a
+/// level to every process of the level below; past this many, not at all.
+const MAX_ORDER_EDGES: usize = 100_000;
+
 const GROUP_KEYS: &[&str] = &["programs", "priority"];
 
 /// Section names (before any `:`), for suggestions.
@@ -274,7 +278,7 @@ impl Lower<'_> {
                 self.out.push(sec.loc.diag(Severity::Warning, msg));
             }
         }
-        order_by_priority(&mut made);
+        order_by_priority(&mut made, self.out);
         made.into_iter().map(|m| (m.loc, m.parsed)).collect()
     }
 
@@ -1000,10 +1004,22 @@ fn bad_name_char(name: &str) -> Option<char> {
 /// the reverse order: each service is ordered `after` those of the next
 /// lower priority, which gives tend's start and shutdown order the same
 /// shape.
-fn order_by_priority(made: &mut [Made]) {
+fn order_by_priority(made: &mut [Made], out: &mut Vec<Diagnostic>) {
     let mut levels: Vec<(i64, i64)> = made.iter().map(|m| m.order).collect();
     levels.sort();
     levels.dedup();
+    let count = |l: &(i64, i64)| made.iter().filter(|m| m.order == *l).count();
+    let edges_total: usize = levels.windows(2).map(|w| count(&w[0]) * count(&w[1])).sum();
+    if edges_total > MAX_ORDER_EDGES {
+        if let Some(m) = made.first() {
+            let msg = format!(
+                "priority: ordering these {} processes by priority takes {edges_total} orderings, more than tend takes ({MAX_ORDER_EDGES}): priorities are ignored",
+                made.len()
+            );
+            out.push(m.loc.diag(Severity::Warning, msg));
+        }
+        return;
+    }
     for i in 0..made.len() {
         let Ok(level) = levels.binary_search(&made[i].order) else {
             continue;

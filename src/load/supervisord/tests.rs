@@ -409,3 +409,43 @@ fn supervisord_files_are_recognised() {
         assert_eq!(is_supervisord_file(&p), want, "{name}");
     }
 }
+
+#[test]
+fn supervisord_section_reaches_programs() {
+    let conf = |nodaemon: &str| {
+        format!(
+            "[supervisord]\nnodaemon={nodaemon}\nuser=nobody\ndirectory=/srv\n\
+             [program:a]\ncommand=a\n[program:b]\ncommand=b\nuser=root\nstdout_logfile=rel.log\nredirect_stderr=true\n"
+        )
+    };
+    let (_, specs, diags) = lower(&[("supervisord.conf", &conf("false"))]);
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(specs[0].user.as_deref(), Some("nobody"));
+    assert_eq!(specs[1].user.as_deref(), Some("root"));
+    // A daemonizing supervisord works in `directory`, relative paths too.
+    assert_eq!(specs[0].working_dir, PathBuf::from("/srv"));
+    assert!(
+        matches!(&specs[1].log[..], [LogTarget::File { path, .. }] if path == Path::new("/srv/rel.log"))
+    );
+    let (_, specs, _) = lower(&[("supervisord.conf", &conf("true"))]);
+    assert_eq!(specs[0].working_dir, PathBuf::from("/cwd"));
+}
+
+#[test]
+fn too_many_priority_orderings_are_dropped_with_a_warning() {
+    let prog = |name: &str, prio: u32| {
+        format!(
+            "[program:{name}]\ncommand=x\nnumprocs=400\nprocess_name=%(process_num)d\npriority={prio}\n"
+        )
+    };
+    let text = format!("{}{}", prog("low", 1), prog("high", 2));
+    let (_, specs, diags) = lower(&[("supervisord.conf", &text)]);
+    assert_eq!(specs.len(), 800);
+    assert!(specs.iter().all(|s| s.after.is_empty()));
+    assert_eq!(
+        diags,
+        [
+            "supervisord.conf:1:1: warning: priority: ordering these 800 processes by priority takes 160000 orderings, more than tend takes (100000): priorities are ignored"
+        ]
+    );
+}
