@@ -91,6 +91,18 @@ const SUPERVISORD_KEYS: &[&str] = &[
     "identifier",
 ];
 
+/// Log file names that mean supervisord's (or PID 1's) stdout or stderr.
+const STDIO_PATHS: &[&str] = &[
+    "/dev/stdout",
+    "/dev/fd/1",
+    "/proc/self/fd/1",
+    "/proc/1/fd/1",
+    "/dev/stderr",
+    "/dev/fd/2",
+    "/proc/self/fd/2",
+    "/proc/1/fd/2",
+];
+
 /// Priority levels are ordered by an `after` from every process of a
 /// level to every process of the level below; past this many, not at all.
 const MAX_ORDER_EDGES: usize = 100_000;
@@ -923,15 +935,9 @@ impl Lower<'_> {
             }
             _ => {}
         }
-        if matches!(
-            v.as_str(),
-            "/dev/stdout"
-                | "/dev/fd/1"
-                | "/proc/self/fd/1"
-                | "/dev/stderr"
-                | "/dev/fd/2"
-                | "/proc/self/fd/2"
-        ) {
+        // supervisord's own output, or PID 1's in a container where it
+        // was PID 1 (as tend is in its place): tend's output.
+        if STDIO_PATHS.contains(&v.as_str()) {
             return vec![LogTarget::Inherit];
         }
         let path = self.base.join(expand_user(&v));

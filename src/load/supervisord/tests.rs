@@ -449,3 +449,36 @@ fn too_many_priority_orderings_are_dropped_with_a_warning() {
         ]
     );
 }
+
+#[test]
+fn log_files_map_to_tends_destinations() {
+    let file = |p: &str, max_size: u64, keep: u32| LogTarget::File {
+        path: p.into(),
+        max_size,
+        keep,
+    };
+    let cases: Vec<(&str, Vec<LogTarget>)> = vec![
+        ("", vec![LogTarget::Inherit]),
+        ("stdout_logfile=AUTO\n", vec![LogTarget::Inherit]),
+        ("stdout_logfile=/dev/stdout\n", vec![LogTarget::Inherit]),
+        ("stdout_logfile=/dev/fd/1\n", vec![LogTarget::Inherit]),
+        ("stdout_logfile=/proc/1/fd/1\n", vec![LogTarget::Inherit]),
+        ("stdout_logfile=NONE\n", vec![]),
+        ("stdout_logfile=off\n", vec![]),
+        ("stdout_logfile=/dev/null\n", vec![]),
+        (
+            "stdout_logfile=/tmp/x.log\n",
+            vec![file("/tmp/x.log", 50 << 20, 10)],
+        ),
+        (
+            "stdout_logfile=/tmp/x.log\nstdout_logfile_maxbytes=0\nstdout_logfile_backups=0\n",
+            vec![file("/tmp/x.log", 0, 0)],
+        ),
+    ];
+    for (keys, want) in cases {
+        let text = format!("[program:a]\ncommand=a\nredirect_stderr=true\n{keys}");
+        let (_, specs, diags) = lower(&[("supervisord.conf", &text)]);
+        assert!(diags.is_empty(), "{keys}: {diags:?}");
+        assert_eq!(specs[0].log, want, "{keys}");
+    }
+}
