@@ -10,7 +10,7 @@ use super::ini::{self, Ini};
 use super::pyfmt::{self, PyVal};
 use super::*;
 use crate::load::tests::{TempDir, shown};
-use crate::model::ServiceSpec;
+use crate::model::{LogTarget, RestartPolicy, ServiceSpec, StartLimitAction};
 
 fn read(text: &str) -> (Ini, Vec<String>) {
     let mut ini = Ini::default();
