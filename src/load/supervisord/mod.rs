@@ -52,7 +52,7 @@ const SUPERVISORD_KEYS: &[&str] = &[
 
 /// Priority levels are ordered by an `after` from every process of a
 /// level to every process of the level below; past this many, not at all.
-const MAX_ORDER_EDGES: usize = 100_000;
+const MAX_ORDER_EDGES: usize = 10_000;
 
 const GROUP_KEYS: &[&str] = &["programs", "priority"];
 

@@ -445,7 +445,7 @@ fn too_many_priority_orderings_are_dropped_with_a_warning() {
     assert_eq!(
         diags,
         [
-            "supervisord.conf:1:1: warning: priority: ordering these 800 processes by priority takes 160000 orderings, more than tend takes (100000): priorities are ignored"
+            "supervisord.conf:1:1: warning: priority: ordering these 800 processes by priority takes 160000 orderings, more than tend takes (10000): priorities are ignored"
         ]
     );
 }
