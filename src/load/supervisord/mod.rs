@@ -122,8 +122,9 @@ fn is_supervisord_section(name: &str) -> bool {
 }
 
 /// The services of the supervisord configuration at `path`, each with
-/// where it is defined. `cwd` is where relative paths resolve (supervisord
-/// resolves them against its own working directory: tend's).
+/// where it is defined. Relative paths resolve against tend's working
+/// directory, as supervisord's resolve against its own; `%(ENV_X)s` is
+/// tend's environment.
 pub fn services(path: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc, Parsed)> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
