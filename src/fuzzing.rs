@@ -3,7 +3,8 @@
 //! reads untrusted input, and panics only when an invariant is broken.
 //! Not an API: hidden from the docs, and nothing in tend calls it.
 //!
-//! - [`load_native`], [`load_systemd`], [`load_svdir`], [`load_s6rc`]: the definition
+//! - [`load_native`], [`load_systemd`], [`load_svdir`], [`load_s6rc`],
+//!   [`load_supervisord`]: the definition
 //!   loaders (the bytes become a file, or a service directory, in a scratch
 //!   directory, since loading takes a path);
 //! - [`units`]: durations, sizes, CPU quotas, word splitting;
@@ -211,6 +212,24 @@ pub fn load_systemd(data: &[u8]) {
     let dir = fresh_dir("systemd");
     write_file(&dir.join("svc.service"), data, 0o644);
     check_load(&load::load(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A supervisord configuration: the bytes up to the first NUL as
+/// `supervisord.conf` in a directory, the rest as `conf.d/x.conf` (which
+/// the first part may `[include]`); loaded as the directory and as PATH.
+pub fn load_supervisord(data: &[u8]) {
+    let dir = fresh_dir("supervisord");
+    let (main, included) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let file = dir.join("supervisord.conf");
+    write_file(&file, main, 0o644);
+    std::fs::create_dir_all(dir.join("conf.d")).expect("fuzz: mkdir");
+    write_file(&dir.join("conf.d").join("x.conf"), included, 0o644);
+    check_load(&load::load(&dir));
+    check_load(&load::load(&file));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -3,8 +3,10 @@
 //!
 //! Formats (SPEC §2): in a directory, `NAME.toml` (native), `NAME.service`
 //! (systemd subset, [`systemd`]), `NAME/run` (runit/s6 service directory,
-//! [`svdir`]), and an optional `tend.toml` with `[supervisor]` and
-//! `[service.NAME]` tables; or one file with those tables. Dotfiles and
+//! [`svdir`]), `Procfile` ([`procfile`]), `supervisord.conf`
+//! ([`supervisord`]), and an optional `tend.toml` with `[supervisor]` and
+//! `[service.NAME]` tables; or one file with those tables, or a Procfile,
+//! or a supervisord configuration. Dotfiles and
 //! other files are ignored. Every problem is reported, not just the first,
 //! as `file:line:col: error: message`.
 
@@ -18,6 +20,7 @@ mod s6rc;
 mod span;
 mod specifiers;
 mod supervisor;
+mod supervisord;
 mod svdir;
 mod systemd;
 #[cfg(test)]
@@ -148,13 +151,14 @@ pub fn load_reserving(
                 }
             }
         }
+        Ok(_) if supervisord::is_supervisord_file(path) => load_supervisord(&mut c, path),
         Ok(_) => load_file(&mut c, path, FileRole::Single),
         Err(e) => c.file_error(path, format!("cannot read: {e}")),
     }
     if c.defined.is_empty() && !c.diags.iter().any(Diagnostic::is_error) {
         c.diags.push(Loc::file(path).diag(
             Severity::Warning,
-            "no service definitions found (NAME.toml, NAME.service, NAME/run or [service.NAME] tables)"
+            "no service definitions found (NAME.toml, NAME.service, NAME/run, [service.NAME] tables, a Procfile or supervisord.conf)"
                 .into(),
         ));
     }
@@ -446,6 +450,8 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         let is_dir = path.is_dir();
         if name == "tend.toml" && !is_dir {
             has_tend_toml = true;
+        } else if name == supervisord::FILE_NAME && !is_dir {
+            load_supervisord(c, &path);
         } else if name == "Procfile" && !is_dir {
             for (loc, parsed) in procfile::services(&path, &abs_dir, &mut c.diags) {
                 if c.define(&parsed.spec.name, &loc) {
@@ -488,6 +494,15 @@ fn load_dir(c: &mut Collector, dir: &Path) {
     unit_set::load(c, dir, &names, &abs_dir);
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
+    }
+}
+
+/// The programs of a supervisord configuration (and what it includes).
+fn load_supervisord(c: &mut Collector, path: &Path) {
+    for (loc, parsed) in supervisord::services(path, &mut c.diags) {
+        if c.define(&parsed.spec.name, &loc) {
+            c.services.push(parsed);
+        }
     }
 }
 

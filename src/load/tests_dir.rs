@@ -109,7 +109,7 @@ fn empty_and_missing_paths() {
     assert_eq!(
         shown(&t.0, &l.warnings),
         [format!(
-            "{}: warning: no service definitions found (NAME.toml, NAME.service, NAME/run or [service.NAME] tables)",
+            "{}: warning: no service definitions found (NAME.toml, NAME.service, NAME/run, [service.NAME] tables, a Procfile or supervisord.conf)",
             t.0.display()
         )]
     );
