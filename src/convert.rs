@@ -206,6 +206,34 @@ pub fn service(s: &ServiceSpec) -> String {
         let codes: Vec<String> = s.success_exit_codes.iter().map(i32::to_string).collect();
         key("success-exit-codes", format!("[{}]", codes.join(", ")));
     }
+    let sigs = |v: &[i32]| {
+        let names: Vec<String> = v.iter().map(|&n| crate::event::signal_name(n)).collect();
+        list(&names)
+    };
+    let nums = |v: &[i32]| {
+        format!(
+            "[{}]",
+            v.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+        )
+    };
+    if s.success_exit_signals != d.success_exit_signals {
+        key("success-exit-signals", sigs(&s.success_exit_signals));
+    }
+    if !s.restart_prevent_exit_codes.is_empty() {
+        key(
+            "restart-prevent-exit-codes",
+            nums(&s.restart_prevent_exit_codes),
+        );
+    }
+    if !s.restart_prevent_exit_signals.is_empty() {
+        key(
+            "restart-prevent-exit-signals",
+            sigs(&s.restart_prevent_exit_signals),
+        );
+    }
+    if !s.aliases.is_empty() {
+        key("aliases", list(&s.aliases));
+    }
     if let Some(u) = &s.user {
         key("user", q(u));
     }
@@ -223,6 +251,11 @@ pub fn service(s: &ServiceSpec) -> String {
     }
     if let Some(c) = &s.on_exit {
         key("on-exit", list(c));
+    }
+    match s.finish_args {
+        Some(crate::model::FinishArgs::Runit) => key("on-exit-args", q("runit")),
+        Some(crate::model::FinishArgs::S6) => key("on-exit-args", q("s6")),
+        None => {}
     }
     if s.critical {
         key("critical", "true".into());

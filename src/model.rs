@@ -94,6 +94,17 @@ pub enum LogTarget {
     },
 }
 
+/// How the on-exit hook is called when it is a runit or s6 `finish`
+/// script: with two arguments about how the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinishArgs {
+    /// runsv(8): the exit code and 0, or -1 and the signal number.
+    Runit,
+    /// s6-supervise(8): the exit code and 0, or 256 and the signal number;
+    /// and a `finish` that exits 125 keeps the service down.
+    S6,
+}
+
 /// A command run before the main one (`pre-exec`, systemd's
 /// `ExecStartPre=`), in order, in the service's context.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +166,8 @@ pub struct ServiceSpec {
     pub environment: BTreeMap<String, String>,
     pub env_files: Vec<PathBuf>,
     pub on_exit: Option<Vec<String>>,
+    /// `on-exit-args`: the hook gets runit's or s6's two arguments.
+    pub finish_args: Option<FinishArgs>,
     pub critical: bool,
     pub autostart: bool,
     pub log: Vec<LogTarget>,
@@ -264,6 +277,7 @@ impl ServiceSpec {
             environment: BTreeMap::new(),
             env_files: Vec::new(),
             on_exit: None,
+            finish_args: None,
             critical: false,
             autostart: true,
             log: vec![LogTarget::Inherit],

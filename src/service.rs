@@ -785,9 +785,12 @@ impl Service {
     fn hook_done(&mut self, status: Option<ExitStatus>, now: Instant, fx: &mut Vec<Effect>) {
         self.hook_running = false;
         self.deadline = None;
+        let s6 = self.spec.finish_args == Some(crate::model::FinishArgs::S6);
         let verdict = match status {
             Some(ExitStatus::Code(100)) => HookVerdict::Restart,
             Some(ExitStatus::Code(101)) => HookVerdict::StayDown,
+            // s6-supervise: "if ./finish exits 125, the service stays down".
+            Some(ExitStatus::Code(125)) if s6 => HookVerdict::StayDown,
             _ => HookVerdict::Policy,
         };
         let hook = self

@@ -619,3 +619,40 @@ fn stop_during_a_hook_keeps_the_service_down_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "the hook left processes behind: {left:#?}");
 }
+
+#[test]
+fn finish_gets_runits_or_s6s_arguments_and_s6s_125_keeps_it_down() {
+    // runsv: `finish CODE 0`, or `finish -1 SIG` when run was killed;
+    // s6-supervise: `finish 256 SIG` when killed, and a finish that exits
+    // 125 keeps the service down. (`notification-fd` makes `s6` an s6
+    // service directory.)
+    let t = Tend::builder()
+        .file("svc/rn/run", "#!/bin/sh\nexec sleep 1000\n")
+        .file("svc/rn/finish", "#!/bin/sh\necho \"$@\" >> {dir}/rn-args\nexit 101\n")
+        .file("svc/s6/run", "#!/bin/sh\necho run >> {dir}/s6-runs\nexit 7\n")
+        .file("svc/s6/notification-fd", "3\n")
+        .file("svc/s6/finish", "#!/bin/sh\necho \"$@\" >> {dir}/s6-args\nexit 125\n")
+        .run_wrapper(&[
+            "sh",
+            "-c",
+            "chmod +x {dir}/svc/rn/run {dir}/svc/rn/finish {dir}/svc/s6/run {dir}/svc/s6/finish && exec \"$@\"",
+            "sh",
+        ])
+        .start();
+    let mut e = t.follow();
+    let evs = e.collect_until(ev("s6", "hook"), T);
+    let h = find(&evs, "hook", ev("s6", "hook"));
+    assert_eq!(h["decision"], "stay-down", "{h}");
+    assert_eq!(fs::read_to_string(t.dir.join("s6-args")).unwrap(), "7 0\n");
+    wait_until("rn runs", T, || t.status_of("rn")["state"] == "ready");
+    t.ctl_ok(&["kill", "rn", "-s", "KILL"]);
+    e.collect_until(ev("rn", "hook"), T);
+    assert_eq!(fs::read_to_string(t.dir.join("rn-args")).unwrap(), "-1 9\n");
+    let after = e.during(secs(1.0));
+    assert!(
+        !after.iter().any(|v| ev("s6", "starting")(v)),
+        "{}",
+        dump(&after)
+    );
+    assert_eq!(fs::read_to_string(t.dir.join("s6-runs")).unwrap(), "run\n");
+}

@@ -41,12 +41,17 @@ pub const SERVICE_KEYS: &[&str] = &[
     "watchdog",
     "notify-access",
     "success-exit-codes",
+    "success-exit-signals",
+    "restart-prevent-exit-codes",
+    "restart-prevent-exit-signals",
+    "aliases",
     "user",
     "group",
     "working-dir",
     "environment",
     "env-file",
     "on-exit",
+    "on-exit-args",
     "critical",
     "autostart",
     "log",
@@ -193,12 +198,34 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
                 values::choice(cx, key, v, NOTIFY_ACCESS),
             ),
             "success-exit-codes" => set(&mut spec.success_exit_codes, exit_codes(cx, v)),
+            "success-exit-signals" => set(&mut spec.success_exit_signals, signals(cx, key, v)),
+            "restart-prevent-exit-codes" => {
+                set(&mut spec.restart_prevent_exit_codes, codes(cx, key, v))
+            }
+            "restart-prevent-exit-signals" => {
+                set(&mut spec.restart_prevent_exit_signals, signals(cx, key, v))
+            }
+            "aliases" => {
+                let names = values::string_list(cx, key, v);
+                set(
+                    &mut spec.aliases,
+                    names.map(|l| l.into_iter().map(|(n, _)| n).collect()),
+                )
+            }
             "user" => spec.user = values::user_or_group(cx, key, v),
             "group" => spec.group = values::user_or_group(cx, key, v),
             "working-dir" => set(&mut spec.working_dir, values::path(cx, key, v, base)),
             "environment" => set(&mut spec.environment, parts::environment(cx, v)),
             "env-file" => set(&mut spec.env_files, values::paths(cx, key, v, base)),
             "on-exit" => spec.on_exit = values::command(cx, key, v),
+            "on-exit-args" => {
+                const STYLES: &[(&str, Option<crate::model::FinishArgs>)] = &[
+                    ("none", None),
+                    ("runit", Some(crate::model::FinishArgs::Runit)),
+                    ("s6", Some(crate::model::FinishArgs::S6)),
+                ];
+                set(&mut spec.finish_args, values::choice(cx, key, v, STYLES))
+            }
             "critical" => set(&mut spec.critical, values::boolean(cx, key, v)),
             "autostart" => set(&mut spec.autostart, values::boolean(cx, key, v)),
             "log" => set(&mut spec.log, parts::log(cx, v, base)),
@@ -313,6 +340,41 @@ fn exit_codes(cx: &mut Ctx, v: &Node) -> Option<Vec<i32>> {
         return None;
     }
     Some(codes)
+}
+
+/// A list of exit codes (0-255), possibly empty.
+fn codes(cx: &mut Ctx, key: &str, v: &Node) -> Option<Vec<i32>> {
+    let super::span::Val::Array(items) = &v.value else {
+        cx.error(&v.span, format!("{key}: expected an array of exit codes"));
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let c = values::integer(cx, key, item, 0, 255)? as i32;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// A list of signals (names or numbers), possibly empty.
+fn signals(cx: &mut Ctx, key: &str, v: &Node) -> Option<Vec<i32>> {
+    let super::span::Val::Array(items) = &v.value else {
+        cx.error(
+            &v.span,
+            format!("{key}: expected an array of signals such as [\"USR1\"]"),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let n = values::signal(cx, key, item)?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Some(out)
 }
 
 /// A cgroup limit: `parse`, or "infinity" for none.

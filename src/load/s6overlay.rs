@@ -287,6 +287,10 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
                     }
                     let mut parsed = svdir::service_dir(&p, &n, &absolute(&p), &mut c.diags);
                     let s = &mut parsed.spec;
+                    // services.d is s6's: its `finish` gets s6's arguments.
+                    if s.on_exit.is_some() {
+                        s.finish_args = Some(crate::model::FinishArgs::S6);
+                    }
                     if !p.join("timeout-kill").exists() {
                         s.stop_timeout = st.services_grace;
                     }

@@ -77,6 +77,24 @@ pub fn supervise_files(
     let warn = |out: &mut Vec<Diagnostic>, file: &str, msg: String| {
         out.push(Loc::file(&dir.join(file)).diag(Severity::Warning, format!("{who}: {msg}")));
     };
+    // runit's and s6's `finish` get different arguments; a directory with
+    // a file only s6 reads (or made by s6-rc, `copied_0755`) is s6's.
+    let s6 = copied_0755
+        || [
+            "notification-fd",
+            "down-signal",
+            "timeout-kill",
+            "timeout-finish",
+            "max-death-tally",
+            "lock-fd",
+        ]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    let style = if s6 {
+        crate::model::FinishArgs::S6
+    } else {
+        crate::model::FinishArgs::Runit
+    };
     match executable(&dir.join("finish")) {
         Some(true) => {
             spec.on_exit = Some(vec!["./finish".into()]);
@@ -98,6 +116,9 @@ pub fn supervise_files(
         },
         Some(false) => warn(out, "finish", "`finish` is not executable, ignored".into()),
         None => {}
+    }
+    if spec.on_exit.is_some() {
+        spec.finish_args = Some(style);
     }
     if let Some((src, text)) = read_small(out, &dir.join("notification-fd")) {
         let mut cx = Ctx {

@@ -264,10 +264,25 @@ impl Reactor {
     /// The on-exit hook: its own process group (and cgroup), the service's
     /// output pipes, the hook variables; bounded by the service's deadline.
     pub(super) fn run_hook(&mut self, i: usize, env: Vec<(String, String)>) {
-        let spec = &self.sup.services[i].spec;
-        let Some(argv) = spec.on_exit.clone() else {
+        let s = &self.sup.services[i];
+        let spec = &s.spec;
+        let Some(mut argv) = spec.on_exit.clone() else {
             return;
         };
+        // runit's and s6's `finish SCRIPT EXIT SIGNAL`.
+        if let Some(style) = spec.finish_args {
+            use crate::event::ExitStatus;
+            use crate::model::FinishArgs;
+            let (code, sig) = match (s.last_exit, style) {
+                (Some(ExitStatus::Code(c)), _) => (c, 0),
+                (Some(ExitStatus::Signal(n)), FinishArgs::Runit) => (-1, n),
+                (Some(ExitStatus::Signal(n)), FinishArgs::S6) => (256, n),
+                (None, FinishArgs::Runit) => (-1, 0),
+                (None, FinishArgs::S6) => (256, 0),
+            };
+            argv.push(code.to_string());
+            argv.push(sig.to_string());
+        }
         if self.rt[i].hook_cgroup.is_none()
             && let Some(h) = &self.cgroups
         {
