@@ -239,6 +239,10 @@ pub struct Service {
     forked: bool,
     /// The on-exit hook runs (phase `Stopping`, every service process gone).
     hook_running: bool,
+    /// A completed oneshot is being stopped: its stop-exec runs, and once
+    /// it is done the service is down (systemd's ExecStop= of a
+    /// RemainAfterExit oneshot: nftables flushing its ruleset).
+    stopping_completed: bool,
     /// Removed from the configuration: stopped, hidden, its slot reusable.
     pub retired: bool,
     /// A changed definition waiting for the running instance to be gone.
@@ -297,6 +301,7 @@ impl Service {
             reloading: false,
             forked: false,
             hook_running: false,
+            stopping_completed: false,
             attempt: 0,
             spawned_at: None,
             exec_confirmed: false,
@@ -510,6 +515,29 @@ impl Service {
                     self.stop_reason = Some(reason);
                 }
             (P::Backoff, I::Stop { .. }) => self.enter(P::Down, now),
+            // A completed oneshot with a stop-exec is stopped by running it
+            // (on request, at shutdown, when removed; not when a
+            // requirement goes: it stays satisfied, as before).
+            (P::Completed, I::Stop { reason })
+                if self.spec.stop_exec.is_some()
+                    && matches!(
+                        reason,
+                        StopReason::Request | StopReason::Shutdown | StopReason::Config
+                    ) =>
+            {
+                self.stop_reason = Some(reason);
+                self.stopping_completed = true;
+                self.enter(P::Stopping, now);
+                self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
+                fx.push(Effect::Emit(EventKind::Stopping { reason }));
+                fx.push(Effect::RunStopExec);
+            }
+            (P::Stopping, I::StopExecDone) if self.stopping_completed => {
+                self.stopping_completed = false;
+                self.deadline = None;
+                fx.push(Effect::Emit(EventKind::Down));
+                self.enter(P::Down, now);
+            }
             (P::Stopping, I::StopExecDone)
                 if self.main_alive => {
                     self.signal_stop(&mut fx);

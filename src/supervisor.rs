@@ -447,7 +447,10 @@ impl Supervisor {
             return None;
         }
         if self.shutdown != Shutdown::Running {
-            let running = matches!(s.phase, Phase::Starting | Phase::Ready);
+            // (A completed oneshot with a stop-exec is stopped too: its
+            // stop-exec undoes what it did, after its dependents are gone.)
+            let running = matches!(s.phase, Phase::Starting | Phase::Ready)
+                || (s.phase == Phase::Completed && s.spec.stop_exec.is_some());
             let dependents_gone = !self.dependents_running(i);
             return match s.phase {
                 Phase::Backoff => Some(Input::Stop {

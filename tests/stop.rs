@@ -132,3 +132,38 @@ fn stop_waits_for_children_that_outlive_the_main_process() {
     let d = e.expect_ev("leftover", "down", T);
     assert!(seq(&d) > seq(&x));
 }
+
+#[test]
+fn a_completed_oneshots_stop_exec_runs_when_it_is_stopped_and_at_shutdown() {
+    // nftables.service: Type=oneshot, RemainAfterExit=yes, ExecStop= flushes
+    // the ruleset. Stopping it (or tend) must run ExecStop=.
+    let mut t = Tend::builder()
+        .file(
+            "svc/rules.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo load >> {dir}/trace'\n\
+             ExecStop=/bin/sh -c 'echo flush >> {dir}/trace'\n",
+        )
+        .file(
+            "svc/fw.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo fw-load >> {dir}/trace'\n\
+             ExecStop=/bin/sh -c 'echo fw-flush >> {dir}/trace'\n",
+        )
+        .start();
+    let trace = t.dir.join("trace");
+    let read = || std::fs::read_to_string(&trace).unwrap_or_default();
+    wait_until("both completed", T, || {
+        t.status_of("rules")["state"] == "completed" && t.status_of("fw")["state"] == "completed"
+    });
+    t.ctl_ok(&["stop", "rules"]);
+    assert_eq!(t.status_of("rules")["state"], "down");
+    assert!(
+        read().contains("load\n") && read().ends_with("flush\n"),
+        "{}",
+        read()
+    );
+    // At shutdown, the other one's ExecStop= runs before tend exits.
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    assert!(read().ends_with("fw-flush\n"), "{}", read());
+    assert_eq!(read().matches("flush").count(), 2, "{}", read());
+}
