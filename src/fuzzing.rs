@@ -40,8 +40,8 @@ use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Shutdown, Supervisor};
 
 /// Check every invariant, those that the bugs found earlier broke too
-/// (fuzz/README.md; 1-7 fixed, their reproducers in fuzz/artifacts-found/
-/// kept as regression inputs; 8 open, in fuzz/artifacts-found/open/). `TEND_FUZZ_LENIENT=1` lets those through,
+/// (fuzz/README.md; all fixed, their reproducers in fuzz/artifacts-found/
+/// kept as regression inputs). `TEND_FUZZ_LENIENT=1` lets those through,
 /// should one come back, so that fuzzing can go on past it.
 fn strict() -> bool {
     static STRICT: OnceLock<bool> = OnceLock::new();

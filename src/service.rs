@@ -776,6 +776,13 @@ impl Service {
         fx.push(Effect::Emit(EventKind::Down));
         self.main_pid = None;
         if self.spec.on_exit.is_some() {
+            // The hook runs in `stopping` (its outcome is only heard
+            // there): a service whose last process vanished while it was
+            // `ready` (a forking daemon without pid file) must not stay
+            // `ready`, deaf to the hook (fuzz/README.md, finding 8).
+            if self.phase != Phase::Stopping {
+                self.enter(Phase::Stopping, now);
+            }
             // The hook decides (SPEC §5); it has stop-timeout to do so.
             self.hook_running = true;
             self.deadline = self.spec.stop_timeout.map(|t| later(now, t));

@@ -874,3 +874,42 @@ fn a_start_that_fails_inside_tend_is_retried_after_the_floor_even_with_no_delay(
     s.step(Input::Down, now + SPAWN_RETRY_FLOOR);
     assert_eq!(s.phase, Phase::Down);
 }
+
+#[test]
+fn a_forking_daemon_that_vanishes_while_ready_runs_its_hook_in_stopping() {
+    // Forking without pid file: the first process exits 0 leaving the
+    // daemon; later every process is gone (Down while ready). The hook
+    // must run in `stopping`, where its outcome is heard (finding 8).
+    let mut spec = spec();
+    spec.kind = ServiceType::Forking;
+    spec.on_exit = Some(vec!["/bin/true".into()]);
+    let now = t0();
+    let mut s = ready(spec, now);
+    s.step(
+        Input::Exited {
+            pid: PID,
+            status: ExitStatus::Code(0),
+            others_alive: true,
+        },
+        now,
+    );
+    assert_eq!(s.phase, Phase::Ready);
+    let fx = s.step(Input::Down, now + ms(10));
+    assert!(fx.iter().any(|e| matches!(e, Effect::RunHook { .. })));
+    assert_eq!(s.phase, Phase::Stopping, "the hook runs in stopping");
+    // A MAINPID= now is stale: the service stays without a main process.
+    s.step(Input::MainPid { pid: 29 }, now + ms(11));
+    assert_eq!(s.live_main_pid(), None);
+    s.step(
+        Input::HookDone {
+            status: Some(ExitStatus::Code(0)),
+        },
+        now + ms(20),
+    );
+    assert!(
+        matches!(s.phase, Phase::Backoff | Phase::Down),
+        "{:?}",
+        s.phase
+    );
+    assert_eq!(s.live_main_pid(), None);
+}
