@@ -162,6 +162,22 @@ pub fn services_with(
     l.lower()
 }
 
+/// What `%(n)s` names in a value of the file at `here`: `here`, one of
+/// `names`, or `ENV_X` (supervisord's expansion names).
+fn py_name(
+    here: &std::path::Path,
+    names: &[(String, PyVal)],
+    env: &BTreeMap<String, String>,
+    n: &str,
+) -> Option<PyVal> {
+    if n == "here" {
+        return Some(PyVal::Str(here.display().to_string()));
+    }
+    (names.iter().find(|(k, _)| k == n))
+        .map(|(_, v)| v.clone())
+        .or_else(|| env_name(env, n))
+}
+
 fn env_name(env: &BTreeMap<String, String>, name: &str) -> Option<PyVal> {
     let var = name.strip_prefix("ENV_")?;
     env.get(var).map(|v| PyVal::Str(v.clone()))
@@ -253,16 +269,7 @@ impl Lower<'_> {
         twice: bool,
     ) -> Option<(String, Entry)> {
         let e = self.ini.get(sec, key)?.clone();
-        let lookup = |n: &str| -> Option<PyVal> {
-            if n == "here" {
-                return Some(PyVal::Str(e.here.display().to_string()));
-            }
-            names
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-                .or_else(|| env_name(&self.env, n))
-        };
+        let lookup = |n: &str| py_name(&e.here, names, &self.env, n);
         let mut v = pyfmt::expand(&e.value, &lookup);
         if twice && let Ok(s) = &v {
             v = pyfmt::expand(s, &lookup);

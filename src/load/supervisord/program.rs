@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::ini::Section;
 use super::pyfmt::{self, PyVal};
-use super::{Global, Lower, Made, bad_name_char, env_name, expand_user};
+use super::{Global, Lower, Made, bad_name_char, env_name, expand_user, py_name};
 use crate::load::Severity;
 use crate::load::native::Parsed;
 use crate::model::{LogTarget, RestartPolicy, ServiceSpec, StartLimitAction, clamp};
@@ -263,16 +263,7 @@ impl Lower<'_> {
             names.push(("numprocs".into(), PyVal::Int(numprocs)));
             let mut env = Vec::new();
             if let Some(e) = &raw_env {
-                let lookup = |n: &str| {
-                    if n == "here" {
-                        return Some(PyVal::Str(e.here.display().to_string()));
-                    }
-                    names
-                        .iter()
-                        .find(|(k, _)| k == n)
-                        .map(|(_, v)| v.clone())
-                        .or_else(|| env_name(&self.env, n))
-                };
+                let lookup = |n: &str| py_name(&e.here, &names, &self.env, n);
                 match pyfmt::expand(&e.value, &lookup) {
                     Ok(v) => env = self.environment(&v, e, w),
                     Err(msg) => self.diag(
