@@ -308,8 +308,16 @@ fn supervisor(s: &SupervisorSpec) -> String {
     if s.event_retention != d.event_retention {
         key("event-retention", s.event_retention.to_string());
     }
-    if let Some(p) = &s.event_journal {
-        key("event-journal", qp(p));
+    if let Some(j) = &s.event_journal {
+        key(
+            "event-journal",
+            format!(
+                "{{ file = {}, max-size = {}, keep = {} }}",
+                qp(&j.path),
+                j.max_size,
+                j.keep
+            ),
+        );
     }
     if let Some(h) = &s.http {
         key("http", q(h));

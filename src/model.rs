@@ -191,12 +191,21 @@ pub struct SupervisorSpec {
     pub on_exit: Option<Vec<String>>,
     pub shutdown_timeout: Timeout,
     pub event_retention: usize,
-    pub event_journal: Option<PathBuf>,
+    pub event_journal: Option<JournalSpec>,
     pub http: Option<String>,
     /// `http-token`: writes over HTTP (`POST /services/NAME/...`) need
     /// `Authorization: Bearer TOKEN`; without it every POST is refused.
     pub http_token: Option<String>,
     pub cgroup_root: Option<PathBuf>,
+}
+
+/// `event-journal`: the file events are appended to, rotated as a log file
+/// is (`file` → `file.1` → … → `file.KEEP` once it reaches `max_size`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalSpec {
+    pub path: PathBuf,
+    pub max_size: u64,
+    pub keep: u32,
 }
 
 impl Default for SupervisorSpec {

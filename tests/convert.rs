@@ -97,7 +97,7 @@ environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
     );
     scratch.write(
         "defs/tend.toml",
-        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nhttp = \"127.0.0.1:9\"\n",
+        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nevent-journal = { file = \"ev.jsonl\", max-size = \"1MiB\", keep = 3 }\nhttp = \"127.0.0.1:9\"\n",
     );
     assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 2);
 }

@@ -2,13 +2,13 @@
 //! environment tables, addresses.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ctx::Ctx;
-use super::span::{Node, Val};
+use super::span::{Key, Node, Val};
 use super::values;
-use crate::model::{LogTarget, Probe, ProbeKind};
+use crate::model::{JournalSpec, LogTarget, Probe, ProbeKind};
 
 /// Defaults of one probe key (`ready-check` or `health-check`).
 pub struct ProbeDefaults {
@@ -189,6 +189,70 @@ pub fn log(cx: &mut Ctx, node: &Node, base: &Path) -> Option<Vec<LogTarget>> {
     }
 }
 
+/// `{ file = "...", max-size = "10MiB", keep = 5 }` (the log's and the
+/// event journal's form): the file, its size limit and how many rotated
+/// files to keep.
+fn file_table(
+    cx: &mut Ctx,
+    key: &str,
+    node: &Node,
+    entries: &[(Key, Node)],
+    base: &Path,
+) -> Option<(PathBuf, u64, u32)> {
+    let mut path = None;
+    let mut max_size = DEFAULT_LOG_MAX_SIZE;
+    let mut keep = DEFAULT_LOG_KEEP;
+    let mut ok = true;
+    for (k, v) in entries {
+        let sub = format!("{key}.{}", k.name);
+        match k.name.as_str() {
+            "file" => {
+                path = values::path(cx, &sub, v, base);
+                ok &= path.is_some();
+            }
+            "max-size" => match values::size(cx, &sub, v) {
+                Some(0) => {
+                    cx.error(&v.span, format!("{sub}: must be more than 0"));
+                    ok = false;
+                }
+                Some(n) => max_size = n,
+                None => ok = false,
+            },
+            "keep" => match values::integer(cx, &sub, v, 0, 10_000) {
+                Some(n) => keep = n as u32,
+                None => ok = false,
+            },
+            _ => {
+                cx.unknown_key(&sub, &k.span, LOG_KEYS);
+                ok = false;
+            }
+        }
+    }
+    if path.is_none() && ok {
+        cx.error(&node.span, format!("{key}: the table needs `file`"));
+    }
+    let path = path?;
+    ok.then_some((path, max_size, keep))
+}
+
+/// `event-journal`: a file (`"events.jsonl"`, rotated with the log's
+/// defaults) or a table `{ file, max-size, keep }`.
+pub fn journal(cx: &mut Ctx, key: &str, node: &Node, base: &Path) -> Option<JournalSpec> {
+    let (path, max_size, keep) = match &node.value {
+        Val::Table(entries) => file_table(cx, key, node, entries, base)?,
+        _ => (
+            values::path(cx, key, node, base)?,
+            DEFAULT_LOG_MAX_SIZE,
+            DEFAULT_LOG_KEEP,
+        ),
+    };
+    Some(JournalSpec {
+        path,
+        max_size,
+        keep,
+    })
+}
+
 fn log_target(cx: &mut Ctx, node: &Node, base: &Path) -> Option<LogTarget> {
     match &node.value {
         Val::Str(s) if s == "inherit" => Some(LogTarget::Inherit),
@@ -200,40 +264,8 @@ fn log_target(cx: &mut Ctx, node: &Node, base: &Path) -> Option<LogTarget> {
             None
         }
         Val::Table(entries) => {
-            let mut path = None;
-            let mut max_size = DEFAULT_LOG_MAX_SIZE;
-            let mut keep = DEFAULT_LOG_KEEP;
-            let mut ok = true;
-            for (k, v) in entries {
-                let sub = format!("log.{}", k.name);
-                match k.name.as_str() {
-                    "file" => {
-                        path = values::path(cx, &sub, v, base);
-                        ok &= path.is_some();
-                    }
-                    "max-size" => match values::size(cx, &sub, v) {
-                        Some(0) => {
-                            cx.error(&v.span, format!("{sub}: must be more than 0"));
-                            ok = false;
-                        }
-                        Some(n) => max_size = n,
-                        None => ok = false,
-                    },
-                    "keep" => match values::integer(cx, &sub, v, 0, 10_000) {
-                        Some(n) => keep = n as u32,
-                        None => ok = false,
-                    },
-                    _ => {
-                        cx.unknown_key(&sub, &k.span, LOG_KEYS);
-                        ok = false;
-                    }
-                }
-            }
-            if path.is_none() && ok {
-                cx.error(&node.span, "log: a log table needs `file`");
-            }
-            let path = path?;
-            ok.then_some(LogTarget::File {
+            let (path, max_size, keep) = file_table(cx, "log", node, entries, base)?;
+            Some(LogTarget::File {
                 path,
                 max_size,
                 keep,

@@ -441,7 +441,7 @@ fn log_forms() {
     );
     assert_eq!(
         one_err("exec = 'x'\nlog = { keep = 1 }\n"),
-        ["web.toml:2:7: error: service `web`: log: a log table needs `file`"]
+        ["web.toml:2:7: error: service `web`: log: the table needs `file`"]
     );
 }
 

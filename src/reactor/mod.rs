@@ -214,7 +214,7 @@ impl Reactor {
         }
         let events = EventLog::new(
             config.supervisor.event_retention,
-            config.supervisor.event_journal.as_deref(),
+            config.supervisor.event_journal.as_ref(),
         )?;
         let mut logs = Logs::new(1);
         let mut rt = Vec::with_capacity(config.services.len());
