@@ -396,7 +396,7 @@ pub fn journal(data: &[u8]) {
     };
     let mut log = crate::eventlog::EventLog::new(2, Some(&spec)).expect("fuzz: open the journal");
     let first = log.next();
-    assert!(first >= 1 && first <= 1 << 53, "seq goes on from {first}");
+    assert!((1..=1 << 53).contains(&first), "seq goes on from {first}");
     for _ in 0..6 {
         log.push(std::time::SystemTime::UNIX_EPOCH, None, EventKind::Down);
     }
