@@ -125,6 +125,19 @@ pub fn service(s: &ServiceSpec) -> String {
             .collect();
         key("pre-exec", format!("[{}]", steps.join(", ")));
     }
+    if !s.listen.is_empty() {
+        let socks: Vec<String> = (s.listen.iter())
+            .map(|l| {
+                let addr = q(&l.addr.to_string());
+                if l.name == s.name {
+                    addr
+                } else {
+                    format!("{{ address = {addr}, name = {} }}", q(&l.name))
+                }
+            })
+            .collect();
+        key("listen", format!("[{}]", socks.join(", ")));
+    }
     if s.kind != d.kind {
         key("type", q(s.kind.name()));
     }

@@ -55,6 +55,7 @@ fn every_native_key_survives_conversion() {
         r#"exec = ["sh", "-c", "echo \"$X\" 'it''s' \\ \t"]
 type = "notify"
 pre-exec = ["mkdir -p /tmp/x", ["-rm", "/tmp/x/stale"]]
+listen = ["tcp:127.0.0.1:8080", { address = "unix:/run/x.sock", name = "ctl" }, "udp:[::1]:53"]
 requires = ["base"]
 wants = ["base"]
 after = ["base"]
