@@ -215,3 +215,61 @@ fn listen_errors_are_precise() {
         assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
     }
 }
+
+#[test]
+fn a_socket_unit_activates_a_real_dbus_daemon_on_the_first_client() {
+    // systemd's pair, as vendors write them (dbus.socket + dbus.service),
+    // on a session bus in the test's directory: dbus-daemon takes its
+    // socket from LISTEN_FDS (`--address=systemd:`), and the first client
+    // starts it.
+    need("dbus-daemon", "dbus-daemon");
+    need("dbus-send", "dbus-bin");
+    let t = Tend::builder()
+        .file(
+            "svc/bus.socket",
+            "[Unit]\nDescription=D-Bus Session Message Bus Socket\n\n[Socket]\nListenStream={dir}/run/bus.sock\n\n[Install]\nWantedBy=sockets.target\n",
+        )
+        .file(
+            "svc/bus.service",
+            "[Unit]\nDescription=D-Bus Session Message Bus\nRequires=bus.socket\n\n[Service]\nExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork --nopidfile --systemd-activation\n",
+        )
+        .start();
+    t.follow().wait_for(sup_ev("supervisor-started"), T);
+    assert_eq!(t.status_of("bus")["state"], "down");
+    let address = format!("unix:path={}", t.dir.join("run/bus.sock").display());
+    let out = run_cmd(
+        std::process::Command::new("dbus-send")
+            .arg(format!("--bus={address}"))
+            .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetId"]),
+        T,
+    );
+    assert_eq!(out.code, 0, "{out}\n{}", t.output());
+    assert!(out.stdout.contains("string \""), "{out}");
+    assert_eq!(t.status_of("bus")["state"], "ready");
+}
+
+#[test]
+fn socket_units_lower_into_listen() {
+    let s = Scratch::new();
+    s.write(
+        "d/web.socket",
+        "[Socket]\nListenStream=8080\nListenStream=127.0.0.1:8081\nListenStream=/run/web.sock\nListenDatagram=[::1]:53\nFileDescriptorName=http\nBacklog=10\nService=app.service\n",
+    );
+    s.write("d/app.service", "[Service]\nExecStart=/bin/true\n");
+    s.write("d/multi@.socket", "[Socket]\nListenStream=9\nAccept=yes\n");
+    s.write("d/lonely.socket", "[Socket]\nListenStream=9\n");
+    let out = tend_cmd(&["convert", s.join("d").to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains(r#"listen = [{ address = "tcp:[::]:8080", name = "http" }, { address = "tcp:127.0.0.1:8081", name = "http" }, { address = "unix:/run/web.sock", name = "http" }, { address = "udp:[::1]:53", name = "http" }]"#),
+        "{out}"
+    );
+    assert!(out.stdout.contains("autostart = false"), "{out}");
+    for want in [
+        "web.socket:7:1: warning: socket `web.socket`: Backlog= is not supported, ignored",
+        "multi@.socket: warning: `multi@.socket` is a template socket (Accept=yes)",
+        "lonely.socket: warning: socket `lonely.socket`: no service `lonely` here",
+    ] {
+        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+    }
+}

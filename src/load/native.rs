@@ -94,14 +94,14 @@ pub struct Parsed {
     pub deps: Vec<DepRef>,
 }
 
-/// Reads the service table `node` (the root of `NAME.toml`, or a
-/// `[service.NAME]` table). `def_dir` is the absolute directory of the
-/// definition file. Always returns a spec (defaults where values were
-/// wrong) so that later checks can run; errors are in `cx.out`.
 /// Sockets one service may have (they and stdio and a ready fd fill the
 /// child's fd slots, `os::spawn`).
 pub const MAX_LISTEN: usize = 12;
 
+/// Reads the service table `node` (the root of `NAME.toml`, or a
+/// `[service.NAME]` table). `def_dir` is the absolute directory of the
+/// definition file. Always returns a spec (defaults where values were
+/// wrong) so that later checks can run; errors are in `cx.out`.
 pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed {
     let mut spec = ServiceSpec::with_defaults(name, cx.src.path.clone(), def_dir.to_path_buf());
     let mut deps = Vec::new();
