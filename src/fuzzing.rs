@@ -212,6 +212,10 @@ pub fn load_systemd(data: &[u8]) {
     let dir = fresh_dir("systemd");
     write_file(&dir.join("svc.service"), data, 0o644);
     check_load(&load::load(&dir));
+    // The same text as the service's socket unit (`[Socket]` lowered
+    // into `listen`).
+    write_file(&dir.join("svc.socket"), data, 0o644);
+    check_load(&load::load(&dir));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
