@@ -243,7 +243,10 @@ pub fn fds_needed(config: &Config, cgroups: bool) -> u64 {
             .filter(|l| matches!(l, crate::model::LogTarget::File { .. }));
         let notify = s.kind == crate::model::ServiceType::Notify || s.watchdog.is_some();
         // Two pipes; the cgroup's directory and its `cgroup.events`.
-        4 + if cgroups { 2 } else { 0 } + u64::from(notify) + files.count() as u64
+        4 + if cgroups { 2 } else { 0 }
+            + u64::from(notify)
+            + files.count() as u64
+            + s.listen.len() as u64
     };
     FDS_BASE + config.services.iter().map(per).sum::<u64>()
 }

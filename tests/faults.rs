@@ -350,3 +350,143 @@ fn connections_are_capped_and_a_silent_one_is_closed() {
     // It was closed, not answered: writing now fails or is ignored.
     let _ = silent.write_all(b"{\"cmd\":\"status\"}\n");
 }
+
+#[test]
+fn tend_stopped_and_resumed_misses_nothing() {
+    // SIGSTOP tend while its services die and exit: once resumed it
+    // reaps every one, restarts them, and its event stream has no gap.
+    let mut b = Tend::builder();
+    for k in 0..5 {
+        b = b.svc(
+            &format!("w{k}"),
+            "exec = [\"sleep\", \"1000\"]\nrestart = \"always\"\nrestart-delay = \"10ms\"\n",
+        );
+    }
+    let t = b.start();
+    let mut e = t.follow();
+    for k in 0..5 {
+        e.wait_ev(&format!("w{k}"), "ready", T);
+    }
+    let sleepers: Vec<Proc> = (t.procs().into_iter())
+        .filter(|p| p.comm == "sleep")
+        .collect();
+    assert_eq!(sleepers.len(), 5, "{sleepers:?}");
+    let tend = t.tend_pid();
+    // SAFETY: this test's own tend and its own services, by pid.
+    unsafe {
+        assert_eq!(libc::kill(tend, libc::SIGSTOP), 0);
+        for p in &sleepers {
+            libc::kill(p.pid, libc::SIGKILL);
+        }
+    }
+    // While tend is stopped, its dead services are zombies it will reap.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { assert_eq!(libc::kill(tend, libc::SIGCONT), 0) };
+    for k in 0..5 {
+        let name = format!("w{k}");
+        e.wait_for(|v| ev(&name, "ready")(v) && seq(v) > 5 * 3, T);
+    }
+    wait_until("no zombie is left", T, || {
+        t.procs().iter().all(|p| p.state != 'Z')
+    });
+    let evs = t.events(None);
+    assert_contiguous(&evs, 1);
+    for k in 0..5 {
+        let s = t.status_of(&format!("w{k}"));
+        assert_eq!(
+            (s["state"].as_str(), s["restarts"].as_u64()),
+            (Some("ready"), Some(1)),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn five_hundred_clients_at_once_are_all_answered() {
+    let t = Tend::with(&[("a", "exec = [\"sleep\", \"1000\"]\n")]);
+    wait_until("a runs", T, || t.status_of("a")["state"] == "ready");
+    let socket = t.socket.clone();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..500)
+        .map(|_| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                use std::io::{BufRead, BufReader, Write};
+                let mut s = std::os::unix::net::UnixStream::connect(&socket)?;
+                s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                s.write_all(b"{\"cmd\":\"status\",\"names\":[\"a\"]}\n")?;
+                let mut line = String::new();
+                BufReader::new(s).read_line(&mut line)?;
+                Ok::<String, std::io::Error>(line)
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for c in clients {
+        let line = c.join().expect("client thread").expect("client I/O");
+        assert!(
+            line.contains("\"ok\":true") && line.contains("\"name\":\"a\""),
+            "{line}"
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, 500);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "500 clients took {took:?}");
+    assert_quiet(&t);
+}
+
+#[test]
+fn a_kill_storm_of_every_service_leaves_no_zombie_and_no_orphan() {
+    let mut b = Tend::builder();
+    for k in 0..20 {
+        // A service with a child of its own, so a kill leaves an orphan
+        // for tend (PID 1) to reap, or for its cgroup to take down.
+        b = b.svc(
+            &format!("s{k}"),
+            &format!(
+                "{}\nrestart = \"always\"\nrestart-delay = \"1ms\"\n",
+                sh("sleep 1000 & exec sleep 1001")
+            ),
+        );
+    }
+    let t = b.start();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut kills = 0;
+    for _round in 0..10 {
+        wait_until("all twenty run", T, || {
+            t.procs()
+                .iter()
+                .filter(|p| p.cmdline.contains("sleep 1001"))
+                .count()
+                == 20
+        });
+        for p in t
+            .procs()
+            .into_iter()
+            .filter(|p| p.cmdline.contains("sleep 1001"))
+        {
+            // SAFETY: a process of this test's own tend.
+            if unsafe { libc::kill(p.pid, libc::SIGKILL) } == 0 {
+                kills += 1;
+            }
+        }
+        assert!(Instant::now() < deadline, "the storm took too long");
+    }
+    assert!(kills >= 200, "{kills}");
+    wait_until("all twenty run again", T, || {
+        t.procs()
+            .iter()
+            .filter(|p| p.cmdline.contains("sleep 1001"))
+            .count()
+            == 20
+    });
+    wait_until("no zombie and no orphan is left", T, || {
+        let ps = t.procs();
+        ps.iter().all(|p| p.state != 'Z') && ps.iter().filter(|p| p.comm == "sleep").count() == 40
+    });
+    let evs = t.events(None);
+    assert_contiguous(&evs, 1);
+    assert_quiet(&t);
+}

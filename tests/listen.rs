@@ -11,7 +11,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 /// A server of the sockets it was given, as sd_listen_fds(3) says: it
-/// answers every client with "PID LISTEN_FDS LISTEN_FDNAMES" and exits 3
+/// answers every client with "PID LISTEN_FDS LISTEN_FDNAMES FD" (FD: the
+/// socket's number in the service) and exits 3
 /// if LISTEN_PID is not its own pid.
 const SERVER: &str = r#"
 import os, selectors, socket, sys
@@ -23,17 +24,17 @@ names = os.environ.get("LISTEN_FDNAMES", "")
 sel = selectors.DefaultSelector()
 for k in range(n):
     sel.register(socket.socket(fileno=3 + k), selectors.EVENT_READ)
-answer = f"{os.getpid()} {n} {names}\n".encode()
+answer = lambda s: f"{os.getpid()} {n} {names} {s.fileno()}\n".encode()
 print("serving", n, names, flush=True)
 while True:
     for key, _ in sel.select():
         s = key.fileobj
         if s.type == socket.SOCK_DGRAM:
             _, peer = s.recvfrom(100)
-            s.sendto(answer, peer)
+            s.sendto(answer(s), peer)
         else:
             c, _ = s.accept()
-            c.sendall(answer)
+            c.sendall(answer(s))
             c.close()
 "#;
 
@@ -79,12 +80,16 @@ fn a_client_starts_a_service_that_is_not_autostarted() {
     // The socket is there before the service runs: the client waits in
     // its queue, then gets the service's answer.
     let answer = tcp_answer(port);
-    assert!(answer.ends_with(" 1 echo\n"), "{answer:?}");
+    assert!(answer.ends_with(" 1 echo 3\n"), "{answer:?}");
     let st = t.status_of("echo");
     assert_eq!(st["pid"].as_i64(), Some(answer_pid(&answer)), "{st}");
     // Running: more clients go straight to it, no new start.
     assert_eq!(answer_pid(&tcp_answer(port)), answer_pid(&answer));
-    let starts = t.events(None).iter().filter(|v| ev("echo", "starting")(v)).count();
+    let starts = t
+        .events(None)
+        .iter()
+        .filter(|v| ev("echo", "starting")(v))
+        .count();
     assert_eq!(starts, 1);
 }
 
@@ -149,22 +154,29 @@ fn unix_and_udp_sockets_with_their_names_in_order() {
             ),
         )
         .start();
-    wait_until("multi serves", T, || t.stdout().contains("multi | serving 2"));
+    wait_until("multi serves", T, || {
+        t.stdout().contains("multi | serving 2")
+    });
     let path = t.dir.join("run/multi.sock");
-    let mode = std::fs::metadata(&path).expect("the socket file").permissions();
+    let mode = std::fs::metadata(&path)
+        .expect("the socket file")
+        .permissions();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(mode.mode() & 0o777, 0o666);
     let mut c = UnixStream::connect(&path).expect("connect");
     c.set_read_timeout(Some(T)).unwrap();
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();
-    assert!(s.ends_with(" 2 multi:dns\n"), "{s:?}");
+    assert!(s.ends_with(" 2 multi:dns 3\n"), "{s:?}");
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     u.send_to(b"?", ("127.0.0.1", port)).unwrap();
     let mut buf = [0u8; 100];
     let n = u.recv(&mut buf).expect("a datagram back");
-    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), s);
+    assert_eq!(
+        std::str::from_utf8(&buf[..n]).unwrap(),
+        s.replace(" 3\n", " 4\n")
+    );
     drop(c);
     let mut w = UnixStream::connect(&path).unwrap();
     let _ = w.write_all(b"x");
@@ -180,7 +192,8 @@ fn an_address_in_use_fails_the_start_with_the_reason() {
             "echo",
             &format!(
                 "{}restart = \"no\"\n",
-                server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true).replace("restart = \"always\"\n", "")
+                server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true)
+                    .replace("restart = \"always\"\n", "")
             ),
         )
         .start();
@@ -188,7 +201,9 @@ fn an_address_in_use_fails_the_start_with_the_reason() {
     let failed = e.expect_ev("echo", "failed", T);
     let all = dump(&e.seen);
     assert!(
-        all.contains(&format!("listen tcp:127.0.0.1:{port}: Address already in use")),
+        all.contains(&format!(
+            "listen tcp:127.0.0.1:{port}: Address already in use"
+        )),
         "{failed}\n{all}"
     );
 }
@@ -212,7 +227,11 @@ fn listen_errors_are_precise() {
         "a.toml:2:77: error: service `a`: unknown key `listen.nom`",
         "b.toml:4:10: error: service `b`: listen: the sockets are fds 3 to 4, and ready-fd is 4",
     ] {
-        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "missing {want:?} in:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -240,7 +259,12 @@ fn a_socket_unit_activates_a_real_dbus_daemon_on_the_first_client() {
     let out = run_cmd(
         std::process::Command::new("dbus-send")
             .arg(format!("--bus={address}"))
-            .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetId"]),
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.GetId",
+            ]),
         T,
     );
     assert_eq!(out.code, 0, "{out}\n{}", t.output());
@@ -270,6 +294,35 @@ fn socket_units_lower_into_listen() {
         "multi@.socket: warning: `multi@.socket` is a template socket (Accept=yes)",
         "lonely.socket: warning: socket `lonely.socket`: no service `lonely` here",
     ] {
-        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "missing {want:?} in:\n{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn more_sockets_than_the_spawn_slots_all_arrive_in_order() {
+    // 3 + 9 fds: more than the spawner's 8 slots, so the child copies
+    // its fd table; each socket still lands on its number.
+    let socks: Vec<String> = (0..9)
+        .map(|k| format!("{{ address = \"unix:{{dir}}/s{k}.sock\", name = \"n{k}\" }}"))
+        .collect();
+    let t = Tend::builder()
+        .file("server.py", SERVER)
+        .svc("many", &server(&format!("[{}]", socks.join(", ")), true))
+        .start();
+    wait_until("many serves", T, || t.stdout().contains("many | serving 9"));
+    let names: Vec<String> = (0..9).map(|k| format!("n{k}")).collect();
+    for k in 0..9 {
+        let mut c = UnixStream::connect(t.dir.join(format!("s{k}.sock"))).expect("connect");
+        c.set_read_timeout(Some(T)).unwrap();
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        assert!(
+            s.ends_with(&format!(" 9 {} {}\n", names.join(":"), 3 + k)),
+            "{s:?}"
+        );
     }
 }

@@ -120,7 +120,10 @@ pub struct Child {
 }
 
 /// Low fds reserved for the child's fds (stdin, stdout, stderr and extras).
-const SLOTS: usize = 16;
+const SLOTS: usize = 8;
+/// At most this many fds for one child (more than the slots: the child
+/// then copies the whole table).
+const MAX_FDS: usize = 32;
 /// The child's stack (it runs a few frames of setup code, then execve).
 const STACK: usize = 64 * 1024;
 const GUARD: usize = 4096;
@@ -286,15 +289,17 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
         .into_iter()
         .chain(cmd.extra_fds.iter().copied())
         .collect();
-    if wanted.len() > SLOTS {
+    if wanted.len() > MAX_FDS {
         return Err(std::io::Error::other(format!(
-            "a child gets at most {SLOTS} fds, not {}",
+            "a child gets at most {MAX_FDS} fds, not {}",
             wanted.len()
         )));
     }
     // Put the sources into the slots, so the child can drop everything
-    // above them; if that fails, the child copies the whole table.
-    let mut in_slots = !WITHOUT_SLOTS.load(std::sync::atomic::Ordering::Relaxed);
+    // above them; if that fails (or more fds are wanted than there are
+    // slots: many `listen` sockets), the child copies the whole table.
+    let mut in_slots =
+        !WITHOUT_SLOTS.load(std::sync::atomic::Ordering::Relaxed) && wanted.len() <= SLOTS;
     let mut fds = wanted.clone();
     for (k, (src, _)) in fds.iter_mut().enumerate() {
         if !in_slots {
@@ -545,7 +550,7 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
         // overwrites a source still to be used.
         let top = a.fds.iter().map(|&(_, dst)| dst).max().unwrap_or(2) + 1;
         let floor = a.cutoff.unwrap_or(0).max(top);
-        let mut moved = [0 as RawFd; SLOTS];
+        let mut moved = [0 as RawFd; MAX_FDS];
         for (k, &(src, _)) in a.fds.iter().enumerate() {
             let fd = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, floor);
             if fd < 0 {
