@@ -10,6 +10,7 @@
 //! socket is not made (tend has no per-connection instances).
 
 use super::ctx::Loc;
+use super::specifiers::{Specifiers, UnitName};
 use super::systemd::Unit;
 use super::{Collector, Severity};
 use crate::model::{Listen, ListenAddr};
@@ -67,7 +68,24 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
     let mut target = stem.to_string();
     let mut fd_name = name.to_string();
     let mut addrs: Vec<(ListenAddr, Loc)> = Vec::new();
-    for (key, value, key_loc, loc) in unit.section("Socket") {
+    let unit_name = UnitName::new(stem);
+    let sp = Specifiers {
+        unit: &unit_name,
+        fragment: unit.fragment(),
+    };
+    for (key, raw, key_loc, loc) in unit.section("Socket") {
+        // `%t/podman/podman.sock`: specifiers as in a service's values.
+        let value = match sp.resolve(raw) {
+            Ok(v) => v,
+            Err(e) => {
+                c.diags.push(loc.diag(
+                    Severity::Error,
+                    format!("{who}: {key}: failed to resolve specifiers: {}", e.message),
+                ));
+                continue;
+            }
+        };
+        let value = value.as_str();
         match key {
             "ListenStream" | "ListenDatagram" if value.is_empty() => addrs.clear(),
             "ListenStream" => match stream_addr(value) {
