@@ -335,3 +335,38 @@ fn uid_of(user: &str) -> u32 {
         })
         .unwrap_or_else(|| panic!("no user {user}"))
 }
+
+#[test]
+fn an_s6_rc_pipeline_feeds_its_consumer_across_restarts() {
+    need("s6-log", "s6");
+    let t = Tend::builder()
+        .file("svc/s6-rc.d/app/type", "longrun\n")
+        .file("svc/s6-rc.d/app/run", WRITER)
+        .file("svc/s6-rc.d/app/producer-for", "app-log\n")
+        .file("svc/s6-rc.d/app-log/type", "longrun\n")
+        .file(
+            "svc/s6-rc.d/app-log/run",
+            "#!/bin/sh\nexec s6-log T {dir}/applog\n",
+        )
+        .file("svc/s6-rc.d/app-log/consumer-for", "app\n")
+        .file("svc/s6-rc.d/app-log/pipeline-name", "app-pipeline\n")
+        .file("svc/s6-rc.d/user/type", "bundle\n")
+        .file("svc/s6-rc.d/user/contents.d/app-pipeline", "")
+        .start();
+    let dir = t.dir.join("applog");
+    wait_until("lines logged", T, || count(&dir) >= 20);
+    let first = pid_of(&t, "s6-log").expect("the consumer runs");
+    term(first);
+    wait_until("a new consumer", T, || {
+        pid_of(&t, "s6-log").is_some_and(|p| p != first)
+    });
+    let n = count(&dir);
+    wait_until("lines logged by the new consumer", T, || {
+        count(&dir) >= n + 20
+    });
+    let mut t = t;
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0);
+    assert_no_line_lost(&dir);
+    assert_eq!(logged(&dir).1.len(), 1, "the last line is logged");
+}
