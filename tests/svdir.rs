@@ -370,3 +370,59 @@ fn an_s6_rc_pipeline_feeds_its_consumer_across_restarts() {
     assert_no_line_lost(&dir);
     assert_eq!(logged(&dir).1.len(), 1, "the last line is logged");
 }
+
+#[test]
+fn lines_written_while_no_logger_runs_wait_in_the_pipe() {
+    // log/down: the logger is not started. The service writes and is
+    // never hurt (no EPIPE, no SIGPIPE: tend holds the read end); the
+    // lines are there when the logger starts.
+    let t = Tend::builder()
+        .file(
+            "svc/w/run",
+            "#!/bin/sh\nfor i in 1 2 3 4 5; do echo \"run 1 line $i\"; done\necho wrote >&2\nexec sleep 1000\n",
+        )
+        .file("svc/w/log/run", "#!/bin/sh\nexec cat > {dir}/w.log\n")
+        .file("svc/w/log/down", "")
+        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/w/run", "svc/w/log/run"])))
+        .start();
+    wait_until("the service wrote", T, || {
+        t.ctl(&["logs", "w"]).stdout.contains("wrote")
+    });
+    assert_eq!(t.status_of("w")["state"], "ready");
+    assert_eq!(t.status_of("w/log")["state"], "down");
+    assert_eq!(t.status_of("w")["restarts"], 0);
+    t.ctl_ok(&["start", "w/log"]);
+    wait_until("the lines logged", T, || {
+        fs::read_to_string(t.dir.join("w.log")).unwrap_or_default().lines().count() == 5
+    });
+    let text = fs::read_to_string(t.dir.join("w.log")).unwrap();
+    let want: String = (1..=5).map(|i| format!("run 1 line {i}\n")).collect();
+    assert_eq!(text, want);
+}
+
+#[test]
+fn reload_config_adds_a_service_directory_with_its_logger() {
+    let t = Tend::builder()
+        .file("svc/a/run", "#!/bin/sh\nexec sleep 1000\n")
+        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/a/run"])))
+        .start();
+    wait_until("a ready", T, || t.status_of("a")["state"] == "ready");
+    for (f, text) in [
+        ("svc/b/run", "#!/bin/sh\necho hello-b\nexec sleep 1000\n".to_string()),
+        (
+            "svc/b/log/run",
+            format!("#!/bin/sh\nexec cat > {}/b.log\n", t.dir.display()),
+        ),
+    ] {
+        let p = t.dir.join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    t.ctl_ok(&["reload-config"]);
+    wait_until("b's line in its logger", T, || {
+        fs::read_to_string(t.dir.join("b.log")).unwrap_or_default() == "hello-b\n"
+    });
+    assert_eq!(t.status_of("b/log")["state"], "ready");
+}
