@@ -393,7 +393,11 @@ fn lines_written_while_no_logger_runs_wait_in_the_pipe() {
     assert_eq!(t.status_of("w")["restarts"], 0);
     t.ctl_ok(&["start", "w/log"]);
     wait_until("the lines logged", T, || {
-        fs::read_to_string(t.dir.join("w.log")).unwrap_or_default().lines().count() == 5
+        fs::read_to_string(t.dir.join("w.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 5
     });
     let text = fs::read_to_string(t.dir.join("w.log")).unwrap();
     let want: String = (1..=5).map(|i| format!("run 1 line {i}\n")).collect();
@@ -408,7 +412,10 @@ fn reload_config_adds_a_service_directory_with_its_logger() {
         .start();
     wait_until("a ready", T, || t.status_of("a")["state"] == "ready");
     for (f, text) in [
-        ("svc/b/run", "#!/bin/sh\necho hello-b\nexec sleep 1000\n".to_string()),
+        (
+            "svc/b/run",
+            "#!/bin/sh\necho hello-b\nexec sleep 1000\n".to_string(),
+        ),
         (
             "svc/b/log/run",
             format!("#!/bin/sh\nexec cat > {}/b.log\n", t.dir.display()),
