@@ -698,12 +698,14 @@ impl Reactor {
         if !shutdown || sig != s.spec.stop_signal || sig == libc::SIGKILL {
             return false;
         }
+        // Once: a later stop-signal (to what the consumer left behind
+        // after its main process ended) is sent as usual.
         match &mut self.rt[i].input {
-            Some(p) => {
+            Some(p) if p.write.is_some() => {
                 p.write = None;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
