@@ -270,6 +270,9 @@ pub fn service(s: &ServiceSpec) -> String {
         Some(crate::model::FinishArgs::S6) => key("on-exit-args", q("s6")),
         None => {}
     }
+    if let Some(t) = s.on_exit_timeout {
+        key("on-exit-timeout", timeout(t));
+    }
     if s.critical {
         key("critical", "true".into());
     }
@@ -278,6 +281,12 @@ pub fn service(s: &ServiceSpec) -> String {
     }
     if s.log != d.log {
         key("log", log(&s.log));
+    }
+    if let Some(to) = &s.pipe_to {
+        key("pipe-to", q(to));
+    }
+    if let Some(p) = &s.supervise_lock {
+        key("supervise-lock", qp(p));
     }
     if let Some(m) = s.memory_max {
         key("memory-max", q(&m.to_string()));

@@ -1,4 +1,5 @@
-//! The dependency graph over services: requires ∪ wants ∪ after.
+//! The dependency graph over services: requires ∪ wants ∪ after ∪ pipe-to
+//! (a producer starts after the consumer of its output, and stops before it).
 //!
 //! Pure functions over `&[ServiceSpec]` (no I/O). Indices are positions
 //! in the slice. Names that match no service and self-dependencies are
@@ -16,6 +17,8 @@ pub enum DepKind {
     Requires,
     Wants,
     After,
+    /// `pipe-to`: the consumer of this service's stdout.
+    PipeTo,
 }
 
 impl DepKind {
@@ -25,12 +28,13 @@ impl DepKind {
             DepKind::Requires => "requires",
             DepKind::Wants => "wants",
             DepKind::After => "after",
+            DepKind::PipeTo => "pipe-to",
         }
     }
 }
 
 /// Every dependency name of `spec` with its kind: requires, then wants,
-/// then after, as written.
+/// then after, as written, then pipe-to.
 pub fn dependencies(spec: &ServiceSpec) -> impl Iterator<Item = (DepKind, &str)> {
     let r = spec
         .requires
@@ -38,7 +42,8 @@ pub fn dependencies(spec: &ServiceSpec) -> impl Iterator<Item = (DepKind, &str)>
         .map(|n| (DepKind::Requires, n.as_str()));
     let w = spec.wants.iter().map(|n| (DepKind::Wants, n.as_str()));
     let a = spec.after.iter().map(|n| (DepKind::After, n.as_str()));
-    r.chain(w).chain(a)
+    let p = spec.pipe_to.iter().map(|n| (DepKind::PipeTo, n.as_str()));
+    r.chain(w).chain(a).chain(p)
 }
 
 /// Adjacency in both directions, by index.

@@ -201,9 +201,23 @@ pub struct ServiceSpec {
     pub on_exit: Option<Vec<String>>,
     /// `on-exit-args`: the hook gets runit's or s6's two arguments.
     pub finish_args: Option<FinishArgs>,
+    /// `on-exit-timeout`: how long the hook may run (s6's `timeout-finish`);
+    /// None: `stop-timeout`.
+    pub on_exit_timeout: Option<Timeout>,
     pub critical: bool,
     pub autostart: bool,
     pub log: Vec<LogTarget>,
+    /// `pipe-to`: the service's stdout (its every process's) goes into the
+    /// stdin of this other service through one pipe that tend holds open
+    /// across restarts of either side (runit's `log/run`, s6-rc's
+    /// `producer-for`); stderr still goes to `log`. The consumer starts
+    /// before its producers and stops after them.
+    pub pipe_to: Option<String>,
+    /// `supervise-lock`: a file tend keeps write-locked (fcntl) while the
+    /// service is defined, as s6-supervise does `supervise/lock`: s6's
+    /// tools that check for a supervisor (s6-notifyoncheck, s6-svok) then
+    /// find one.
+    pub supervise_lock: Option<PathBuf>,
     pub memory_max: Option<u64>,
     pub tasks_max: Option<u64>,
     /// CPU quota as (quota_us, period_us).
@@ -321,9 +335,12 @@ impl ServiceSpec {
             env_files: Vec::new(),
             on_exit: None,
             finish_args: None,
+            on_exit_timeout: None,
             critical: false,
             autostart: true,
             log: vec![LogTarget::Inherit],
+            pipe_to: None,
+            supervise_lock: None,
             memory_max: None,
             tasks_max: None,
             cpu_max: None,

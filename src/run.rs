@@ -242,10 +242,14 @@ pub fn fds_needed(config: &Config, cgroups: bool) -> u64 {
             .iter()
             .filter(|l| matches!(l, crate::model::LogTarget::File { .. }));
         let notify = s.kind == crate::model::ServiceType::Notify || s.watchdog.is_some();
-        // Two pipes; the cgroup's directory and its `cgroup.events`.
+        // Two pipes; the cgroup's directory and its `cgroup.events`; the
+        // pipe to its consumer (counted at the producer: at most one each);
+        // its sockets.
+        let piped = 2 * u64::from(s.pipe_to.is_some());
         4 + if cgroups { 2 } else { 0 }
             + u64::from(notify)
             + files.count() as u64
+            + piped
             + s.listen.len() as u64
     };
     FDS_BASE + config.services.iter().map(per).sum::<u64>()

@@ -783,9 +783,11 @@ impl Service {
             if self.phase != Phase::Stopping {
                 self.enter(Phase::Stopping, now);
             }
-            // The hook decides (SPEC §5); it has stop-timeout to do so.
+            // The hook decides (SPEC §5); it has stop-timeout (or
+            // on-exit-timeout) to do so.
             self.hook_running = true;
-            self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
+            let limit = self.spec.on_exit_timeout.unwrap_or(self.spec.stop_timeout);
+            self.deadline = limit.map(|t| later(now, t));
             fx.push(Effect::RunHook {
                 env: self.hook_env(),
             });

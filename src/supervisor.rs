@@ -531,12 +531,16 @@ impl Supervisor {
             Phase::Starting | Phase::Backoff | Phase::Stopping => false,
         };
         let wants_ok = spec.wants.iter().filter_map(state).all(settled);
+        // `pipe-to`: the consumer of the output starts first (runsv starts
+        // `log/run` before `run`); like `wants`, its failure does not hold
+        // the producer back (the pipe is tend's: the producer can write).
+        let pipe_ok = spec.pipe_to.iter().filter_map(state).all(settled);
         // `after`: ordering only; wait only for a dependency that is starting.
         // (A oneshot whose process exited is still on its way until
         // `completed`: its phase is `stopping` then.)
         let after_ok =
             (spec.after.iter().filter_map(state)).all(|d| d.want == Want::Down || settled(d));
-        requires_ok && wants_ok && after_ok
+        requires_ok && wants_ok && after_ok && pipe_ok
     }
 
     /// The entrypoint starts once everything it waits for (`wants`: every
@@ -585,7 +589,7 @@ fn ending_code(s: &Service) -> i32 {
 }
 
 fn deps_of(spec: &ServiceSpec) -> impl Iterator<Item = &String> {
-    spec.requires.iter().chain(&spec.wants).chain(&spec.after)
+    (spec.requires.iter().chain(&spec.wants).chain(&spec.after)).chain(&spec.pipe_to)
 }
 
 #[cfg(test)]

@@ -442,3 +442,52 @@ fn a_service_removed_while_its_change_waits_stays_removed() {
     let live: Vec<_> = (w.sup.services.iter()).filter(|s| !s.retired).collect();
     assert_eq!(live.len(), 1);
 }
+
+#[test]
+fn a_pipe_consumer_starts_first_and_stops_last() {
+    let mut web = svc("web", &[]);
+    web.pipe_to = Some("web/log".into());
+    let mut w = World::new(vec![web, svc("web/log", &[])]);
+    assert_eq!(w.phase("web"), Phase::Down, "web waits for its logger");
+    w.exec_ok("web/log");
+    assert!(w.pos("web/log ready") < w.pos("web starting"));
+    w.exec_ok("web");
+    w.log.clear();
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    assert!(w.log.contains(&"web stopping".to_string()), "{:#?}", w.log);
+    assert!(!w.log.contains(&"web/log stopping".to_string()));
+    w.die("web", 0);
+    assert!(
+        w.log.contains(&"web/log stopping".to_string()),
+        "{:#?}",
+        w.log
+    );
+    w.die("web/log", 0);
+    assert!(w.sup.finished());
+}
+
+#[test]
+fn a_dying_consumer_leaves_its_producer_running() {
+    let mut web = svc("web", &[]);
+    web.pipe_to = Some("log".into());
+    let mut w = World::new(vec![web, svc("log", &[])]);
+    w.exec_ok("log");
+    w.exec_ok("web");
+    w.die("log", 1);
+    assert_eq!(w.phase("log"), Phase::Backoff);
+    assert_eq!(w.phase("web"), Phase::Ready, "{:#?}", w.log);
+}
+
+#[test]
+fn a_producer_whose_consumer_failed_for_good_starts_anyway() {
+    let mut web = svc("web", &[]);
+    web.pipe_to = Some("log".into());
+    let mut log = svc("log", &[]);
+    log.restart = RestartPolicy::No;
+    let mut w = World::new(vec![web, log]);
+    w.exec_ok("log");
+    w.die("log", 1);
+    assert_eq!(w.phase("log"), Phase::Failed, "{:#?}", w.log);
+    assert_ne!(w.phase("web"), Phase::Down, "{:#?}", w.log);
+}

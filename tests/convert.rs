@@ -79,6 +79,8 @@ restart-prevent-exit-codes = [4]
 restart-prevent-exit-signals = ["KILL"]
 aliases = ["every"]
 on-exit-args = "s6"
+on-exit-timeout = "4s"
+pipe-to = "base"
 user = "nobody"
 group = "nogroup"
 working-dir = "/tmp"
@@ -101,6 +103,35 @@ environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
         "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nevent-journal = { file = \"ev.jsonl\", max-size = \"1MiB\", keep = 3 }\nhttp = \"127.0.0.1:9\"\n",
     );
     assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 2);
+}
+
+#[test]
+fn a_service_directory_with_its_logger_and_runit_files_converts() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new();
+    for (f, text) in [
+        ("sv/web/run", "#!/bin/sh\nexec sleep 1000\n"),
+        ("sv/web/check", "#!/bin/sh\nexit 0\n"),
+        ("sv/web/control/t", "#!/bin/sh\nexit 0\n"),
+        ("sv/web/control/h", "#!/bin/sh\nexit 0\n"),
+        ("sv/web/finish", "#!/bin/sh\nexit 0\n"),
+        ("sv/web/log/run", "#!/bin/sh\nexec svlogd -tt ./main\n"),
+    ] {
+        let p = scratch.write(f, text);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    scratch.write("sv/web/timeout-finish", "300\n");
+    scratch.write("sv/web/down-signal", "HUP\n");
+    assert_eq!(round_trip(&scratch.join("sv")).unwrap(), 2);
+    let out = tend_cmd(&["convert", scratch.join("sv").to_str().unwrap()]);
+    for line in [
+        "[service.\"web/log\"]",
+        "pipe-to = \"web/log\"",
+        "on-exit-timeout = \"300ms\"",
+        "stop-exec = [\"./control/t\"]",
+    ] {
+        assert!(out.stdout.contains(line), "{line} missing:\n{out}");
+    }
 }
 
 #[test]

@@ -364,8 +364,15 @@ impl Collector {
 
 /// Checks a service name: `[A-Za-z0-9_.@\\-]+`, not starting with `.` or
 /// `-`. The backslash is for systemd's escaped instance names
-/// (`systemd-fsck@dev-disk-by\x2duuid-1.service`).
+/// (`systemd-fsck@dev-disk-by\x2duuid-1.service`). One `/` is allowed,
+/// only as `NAME/log`: the logger of a service directory (its `log/run`),
+/// as runit and s6 name it, so that `tend convert` can write it.
 pub fn check_name(name: &str) -> Result<(), String> {
+    if let Some(base) = name.strip_suffix("/log")
+        && !base.contains('/')
+    {
+        return check_name(base).map_err(|e| format!("{e} (in `{name}`)"));
+    }
     let valid_char = |c: char| c.is_ascii_alphanumeric() || "_.@-\\".contains(c);
     if name.is_empty() {
         return Err("a service name must not be empty".into());
@@ -486,8 +493,11 @@ fn load_dir(c: &mut Collector, dir: &Path) {
                     if !check_file_name(c, &path, name) || !c.define(name, &Loc::file(&path)) {
                         continue;
                     }
-                    c.services
-                        .push(svdir::service_dir(&path, name, &abs_dir.join(name), &mut c.diags));
+                    for p in svdir::service_dir(&path, name, &abs_dir.join(name), &mut c.diags) {
+                        if p.spec.name == *name || c.define(&p.spec.name, &Loc::file(&p.spec.source)) {
+                            c.services.push(p);
+                        }
+                    }
                 }
             }
         }

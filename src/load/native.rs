@@ -53,9 +53,12 @@ pub const SERVICE_KEYS: &[&str] = &[
     "env-file",
     "on-exit",
     "on-exit-args",
+    "on-exit-timeout",
     "critical",
     "autostart",
     "log",
+    "pipe-to",
+    "supervise-lock",
     "memory-max",
     "tasks-max",
     "cpu-max",
@@ -168,7 +171,31 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
                 match kind {
                     DepKind::Requires => spec.requires = names,
                     DepKind::Wants => spec.wants = names,
-                    DepKind::After => spec.after = names,
+                    DepKind::After | DepKind::PipeTo => spec.after = names,
+                }
+            }
+            "pipe-to" => {
+                if let Some(to) = values::nonempty_string(cx, key, v) {
+                    if to == name {
+                        cx.error(
+                            &v.span,
+                            format!("{key}: a service cannot read its own output"),
+                        );
+                    } else {
+                        deps.push(DepRef {
+                            kind: DepKind::PipeTo,
+                            name: to.clone(),
+                            loc: cx.src.loc(&v.span),
+                            from_unit: false,
+                        });
+                        spec.pipe_to = Some(to);
+                    }
+                }
+            }
+            "supervise-lock" => spec.supervise_lock = values::path(cx, key, v, base),
+            "on-exit-timeout" => {
+                if let Some(t) = timeout(cx, key, v) {
+                    spec.on_exit_timeout = Some(t);
                 }
             }
             "restart" => set(&mut spec.restart, values::choice(cx, key, v, RESTARTS)),

@@ -285,17 +285,18 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
                             .push(Loc::file(&p).diag(Severity::Error, check_name(&n).unwrap_err()));
                         continue;
                     }
-                    let mut parsed = svdir::service_dir(&p, &n, &absolute(&p), &mut c.diags);
-                    let s = &mut parsed.spec;
-                    // services.d is s6's: its `finish` gets s6's arguments.
-                    if s.on_exit.is_some() {
-                        s.finish_args = Some(crate::model::FinishArgs::S6);
+                    for mut parsed in svdir::service_dir(&p, &n, &absolute(&p), &mut c.diags) {
+                        let s = &mut parsed.spec;
+                        // services.d is s6's: its `finish` gets s6's arguments.
+                        if s.on_exit.is_some() {
+                            s.finish_args = Some(crate::model::FinishArgs::S6);
+                        }
+                        if !s.source.join("timeout-kill").exists() {
+                            s.stop_timeout = st.services_grace;
+                        }
+                        s.start_timeout = st.services_maxtime.or(s.start_timeout);
+                        legacy_services.push((Loc::file(&parsed.spec.source), parsed));
                     }
-                    if !p.join("timeout-kill").exists() {
-                        s.stop_timeout = st.services_grace;
-                    }
-                    s.start_timeout = st.services_maxtime.or(s.start_timeout);
-                    legacy_services.push((Loc::file(&p), parsed));
                 }
             }
         }

@@ -13,10 +13,12 @@
 //!   dependency on NAME points at `NAME.down` instead: at shutdown (or
 //!   `tend stop NAME`) `down` runs after NAME's dependents are gone and
 //!   before NAME's own dependencies stop, which is s6-rc's order;
-//! - tend cannot connect one service's stdout to another's stdin yet, so a
-//!   pipeline's consumer (`consumer-for`) is defined but not started (a
-//!   logger reading an empty stdin would exit at once and crash-loop), and
-//!   dependencies on it are dropped, each said once.
+//! - a pipeline (`producer-for` / `consumer-for`, both sides must agree, as
+//!   s6-rc-compile checks) lowers into `pipe-to`: the producer's stdout is
+//!   its consumer's stdin through a pipe tend holds; a consumer may read
+//!   several producers (one pipe, s6-rc's funnel); bringing up a producer
+//!   brings up its consumer, which starts first and stops last;
+//!   `pipeline-name` is a bundle of the whole pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -103,6 +105,10 @@ const LONGRUN_FILES: &[&str] = &[
     "env",
     "instance",
     "instances",
+    // What tend itself makes there as s6-supervise would
+    // (`supervise-lock`): its lock and the event fifodir.
+    "supervise",
+    "event",
 ];
 const ONESHOT_FILES: &[&str] = &["up", "down"];
 const BUNDLE_FILES: &[&str] = &["contents", "contents.d"];
@@ -305,11 +311,6 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
             bundles.entry(pname.clone()).or_default().extend(members);
         }
     }
-    let consumers: BTreeSet<&str> = defs
-        .iter()
-        .filter(|d| !d.consumer_for.is_empty())
-        .map(|d| d.name.as_str())
-        .collect();
     // A oneshot with a down script is depended on through its companion.
     let with_down: BTreeSet<&str> = defs
         .iter()
@@ -338,7 +339,6 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
 
     let mut services = Vec::new();
     let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut said_consumer = BTreeSet::new();
     let mut failed = Vec::new();
     for d in defs.iter().filter(|d| d.kind != Type::Bundle) {
         let who = format!("service `{}`", d.name);
@@ -356,15 +356,6 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
         let mut dep_names = Vec::new();
         for (n, loc) in &d.names {
             for atom in resolver.resolve(n, loc, &who, out) {
-                if consumers.contains(atom.as_str()) {
-                    if said_consumer.insert((d.name.clone(), atom.clone())) {
-                        out.push(loc.diag(
-                            Severity::Warning,
-                            format!("{who}: dependency on `{atom}` dropped: it is a pipeline consumer, which tend does not start (see its consumer-for)"),
-                        ));
-                    }
-                    continue;
-                }
                 let t = target(&atom);
                 if t == d.name || dep_names.contains(&t) {
                     continue;
@@ -378,21 +369,57 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
                 });
             }
         }
+        // The pipeline: both sides must say it (s6-rc-compile refuses
+        // a one-sided one).
+        let mut closure_names = dep_names.clone();
         if let Some((p, loc)) = &d.producer_for {
-            out.push(loc.diag(
-                Severity::Warning,
-                format!("{who}: producer-for: tend cannot pipe a service's stdout into another's stdin yet: `{}`'s output goes to tend's log, not to `{p}`", d.name),
-            ));
+            match by_name.get(p.as_str()) {
+                Some(c)
+                    if c.kind == Type::Longrun
+                        && c.consumer_for.iter().any(|(n, _)| *n == d.name) =>
+                {
+                    spec.pipe_to = Some(p.clone());
+                    closure_names.push(p.clone());
+                    deps.push(DepRef {
+                        kind: DepKind::PipeTo,
+                        name: p.clone(),
+                        loc: loc.clone(),
+                        from_unit: false,
+                    });
+                }
+                Some(c) if c.kind == Type::Longrun => out.push(loc.diag(
+                    Severity::Error,
+                    format!(
+                        "{who}: producer-for: `{p}` does not list `{}` in its consumer-for",
+                        d.name
+                    ),
+                )),
+                Some(_) => out.push(loc.diag(
+                    Severity::Error,
+                    format!("{who}: producer-for: `{p}` is not a longrun"),
+                )),
+                None => out.push(loc.diag(
+                    Severity::Error,
+                    format!("{who}: producer-for: no service `{p}` is defined here"),
+                )),
+            }
         }
-        if let Some((_, loc)) = d.consumer_for.first() {
-            spec.autostart = false;
-            out.push(loc.diag(
-                Severity::Warning,
-                format!("{who}: consumer-for: tend cannot pipe another service's stdout into this one's stdin yet: `{}` is defined but not started (its producers' output goes to tend's log)", d.name),
-            ));
+        for (p, loc) in &d.consumer_for {
+            let agrees = by_name
+                .get(p.as_str())
+                .is_some_and(|q| q.producer_for.as_ref().is_some_and(|(c, _)| *c == d.name));
+            if !agrees {
+                out.push(loc.diag(
+                    Severity::Error,
+                    format!(
+                        "{who}: consumer-for: `{p}` is not a longrun whose producer-for is `{}`",
+                        d.name
+                    ),
+                ));
+            }
         }
-        spec.requires = dep_names.clone();
-        edges.insert(d.name.clone(), dep_names);
+        spec.requires = dep_names;
+        edges.insert(d.name.clone(), closure_names);
         let loc = Loc::file(&d.dir);
         if d.kind == Type::Oneshot && with_down.contains(d.name.as_str()) {
             let helper = down_companion(d, &spec);
@@ -436,7 +463,7 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
         };
         let mut set = BTreeSet::new();
         while let Some(n) = todo.pop() {
-            if consumers.contains(n.as_str()) || !set.insert(n.clone()) {
+            if !set.insert(n.clone()) {
                 continue;
             }
             if let Some(e) = edges.get(&n) {
@@ -461,11 +488,7 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
         if s.kind == ServiceType::Oneshot && s.autostart && lw.critical_oneshots {
             s.critical = true;
         }
-        if !s.autostart
-            && !roots.is_empty()
-            && !consumers.contains(s.name.as_str())
-            && !s.name.ends_with(".down")
-        {
+        if !s.autostart && !roots.is_empty() && !s.name.ends_with(".down") {
             out.push(loc.diag(
                 Severity::Warning,
                 format!(

@@ -724,7 +724,7 @@ fn unit_list(
     let list = match kind {
         DepKind::Requires => &mut spec.requires,
         DepKind::Wants => &mut spec.wants,
-        DepKind::After => &mut spec.after,
+        DepKind::After | DepKind::PipeTo => &mut spec.after,
     };
     if value.is_empty() {
         list.clear();

@@ -231,12 +231,18 @@ fn service_directories() {
     t.write("svc/down", "");
     t.write("svc/down-signal", "SIGINT\n");
     t.write("svc/timeout-kill", "2500\n");
+    t.write("svc/timeout-finish", "0\n");
+    t.write("svc/max-death-tally", "100\n");
     exec_file(&t, "svc/log/run", "#!/bin/sh\n");
     exec_file(&t, "plain/run", "#!/bin/sh\n");
+    exec_file(&t, "plain/check", "#!/bin/sh\n");
+    exec_file(&t, "plain/control/t", "#!/bin/sh\n");
+    exec_file(&t, "plain/control/h", "#!/bin/sh\n");
+    exec_file(&t, "plain/control/d", "#!/bin/sh\n");
     t.write("norun/README", "");
     t.write("noexec/run", "");
     let l = load(&t.0).expect("valid");
-    assert_eq!(names(&l), ["plain", "svc"]);
+    assert_eq!(names(&l), ["plain", "svc", "svc/log"]);
     let abs = std::path::absolute(&t.0).unwrap();
     let p = &l.config.services[0];
     assert_eq!(p.exec, ["./run"]);
@@ -244,19 +250,66 @@ fn service_directories() {
     assert_eq!(p.restart, RestartPolicy::Always);
     assert!(p.autostart);
     assert_eq!(p.kind, ServiceType::Simple);
+    assert_eq!(p.pipe_to, None);
+    let check = p.ready_check.as_deref().expect("check is the ready-check");
+    assert_eq!(
+        check.kind,
+        crate::model::ProbeKind::Exec(vec!["./check".into()])
+    );
+    assert_eq!(p.stop_exec, Some(vec!["./control/t".to_string()]));
+    assert_eq!(p.reload_exec, Some(vec!["./control/h".to_string()]));
+    assert_eq!(p.on_exit_timeout, None);
+    // A runit directory (no file only s6 reads): no s6 lock.
+    assert_eq!(p.supervise_lock, None);
     let s = &l.config.services[1];
     assert_eq!(s.on_exit, Some(vec!["./finish".to_string()]));
     assert_eq!((s.kind, s.ready_fd), (ServiceType::NotifyFd, Some(4)));
     assert!(!s.autostart);
     assert_eq!(s.stop_signal, libc::SIGINT);
     assert_eq!(s.stop_timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(s.on_exit_timeout, Some(None));
+    assert_eq!(s.pipe_to.as_deref(), Some("svc/log"));
+    assert_eq!(s.supervise_lock, Some(abs.join("svc/supervise/lock")));
+    let g = &l.config.services[2];
+    assert_eq!(g.exec, ["./run"]);
+    assert_eq!(g.working_dir, abs.join("svc/log"));
+    assert_eq!(g.restart, RestartPolicy::Always);
+    // The service's `down` is its own: the logger starts.
+    assert!(g.autostart);
     assert_eq!(
         shown(&t.0, &l.warnings),
         [
             "noexec/run: warning: `noexec/run` is not executable: directory ignored (chmod +x it to make `noexec` a service)",
-            "svc/log/run: warning: service `svc`: log/run: a logger service is not supported yet, ignored (output goes to tend's log)",
+            "plain/control/d: warning: service `plain`: control/d: the override of `sv down` (after the stop) is not supported, ignored (only control/t, as stop-exec, and control/h, as reload-exec, are)",
+            "svc/max-death-tally:1:1: warning: service `svc`: max-death-tally: tend keeps no death tally (for s6-svdt), ignored: `tend events` has every death",
         ]
     );
+}
+
+#[test]
+fn service_directory_file_errors() {
+    let t = TempDir::new("sv");
+    exec_file(&t, "a/run", "#!/bin/sh\n");
+    t.write("a/timeout-finish", "soon\n");
+    t.write("a/max-death-tally", "5000\n");
+    t.write("a/log/run", "#!/bin/sh\n");
+    assert_eq!(
+        shown(&t.0, &load(&t.0).unwrap_err()),
+        [
+            "a/log/run: warning: service `a`: `log/run` is not executable: no logger (chmod +x it to run `a/log`)",
+            "a/max-death-tally:1:1: error: service `a`: max-death-tally: expected a number from 0 to 4096, found `5000`",
+            "a/timeout-finish:1:1: error: service `a`: timeout-finish: expected milliseconds, found `soon`",
+        ]
+    );
+}
+
+#[test]
+fn a_logger_name_is_allowed_only_as_name_slash_log() {
+    assert!(crate::load::check_name("web/log").is_ok());
+    assert!(crate::load::check_name("web/x").is_err());
+    assert!(crate::load::check_name("a/b/log").is_err());
+    assert!(crate::load::check_name("/log").is_err());
+    assert!(crate::load::check_name(".x/log").is_err());
 }
 
 #[test]

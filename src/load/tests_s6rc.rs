@@ -334,29 +334,64 @@ fn longrun_files_map_to_readiness_and_timeouts() {
 }
 
 #[test]
-fn pipelines_are_said_and_their_consumer_is_not_started() {
+fn pipelines_lower_into_pipe_to_and_bring_their_consumer_up() {
     let (t, r) = tree(
         &[
             ("s6-rc.d/app/type", "longrun\n"),
             ("s6-rc.d/app/run", "#!/bin/sh\n"),
             ("s6-rc.d/app/producer-for", "app-log\n"),
+            ("s6-rc.d/side/type", "longrun\n"),
+            ("s6-rc.d/side/run", "#!/bin/sh\n"),
+            ("s6-rc.d/side/producer-for", "app-log\n"),
             ("s6-rc.d/app-log/type", "longrun\n"),
             ("s6-rc.d/app-log/run", "#!/bin/sh\n"),
-            ("s6-rc.d/app-log/consumer-for", "app\n"),
+            ("s6-rc.d/app-log/consumer-for", "app\nside\n"),
             ("s6-rc.d/app-log/pipeline-name", "app-pipeline\n"),
+            ("s6-rc.d/other/type", "longrun\n"),
+            ("s6-rc.d/other/run", "#!/bin/sh\n"),
+            ("s6-rc.d/other/dependencies.d/app-log", ""),
             ("s6-rc.d/user/type", "bundle\n"),
             ("s6-rc.d/user/contents.d/app-pipeline", ""),
+            ("s6-rc.d/user/contents.d/other", ""),
         ],
         &[],
     );
     let l = r.expect("valid: the pipeline's name is a bundle");
-    assert!(svc(&l, "app").autostart);
-    assert!(!svc(&l, "app-log").autostart);
+    assert_eq!(svc(&l, "app").pipe_to.as_deref(), Some("app-log"));
+    // A funnel: two producers, one consumer.
+    assert_eq!(svc(&l, "side").pipe_to.as_deref(), Some("app-log"));
+    assert!(svc(&l, "app").autostart && svc(&l, "side").autostart);
+    assert!(svc(&l, "app-log").autostart);
+    assert_eq!(svc(&l, "app-log").pipe_to, None);
+    // A dependency on a consumer is an ordinary one.
+    assert_eq!(svc(&l, "other").requires, ["app-log"]);
+    assert_eq!(warnings(&t, &l), Vec::<String>::new());
+}
+
+#[test]
+fn a_one_sided_pipeline_is_an_error() {
+    let (t, r) = tree(
+        &[
+            ("s6-rc.d/app/type", "longrun\n"),
+            ("s6-rc.d/app/run", "#!/bin/sh\n"),
+            ("s6-rc.d/app/producer-for", "log\n"),
+            ("s6-rc.d/log/type", "longrun\n"),
+            ("s6-rc.d/log/run", "#!/bin/sh\n"),
+            ("s6-rc.d/log/consumer-for", "nobody\n"),
+            ("s6-rc.d/user/type", "bundle\n"),
+            ("s6-rc.d/user/contents.d/app", ""),
+        ],
+        &[],
+    );
+    let _ = &t;
+    let errors: Vec<String> = (r.unwrap_err().into_iter())
+        .filter(|l| l.contains("error"))
+        .collect();
     assert_eq!(
-        warnings(&t, &l),
+        errors,
         [
-            "s6-rc.d/app/producer-for:1:1: warning: service `app`: producer-for: tend cannot pipe a service's stdout into another's stdin yet: `app`'s output goes to tend's log, not to `app-log`",
-            "s6-rc.d/app-log/consumer-for:1:1: warning: service `app-log`: consumer-for: tend cannot pipe another service's stdout into this one's stdin yet: `app-log` is defined but not started (its producers' output goes to tend's log)",
+            "s6-rc.d/app/producer-for:1:1: error: service `app`: producer-for: `log` does not list `app` in its consumer-for",
+            "s6-rc.d/log/consumer-for:1:1: error: service `log`: consumer-for: `nobody` is not a longrun whose producer-for is `log`",
         ]
     );
 }

@@ -138,6 +138,84 @@ pub fn pipe(nonblock_read: bool) -> std::io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
+/// Opens (creating it and its directory) `path` and takes a POSIX write
+/// lock on the whole file, as s6-supervise holds `supervise/lock`: s6's
+/// tools (`s6_svc_ok`: s6-notifyoncheck, s6-svok) read it as "supervised".
+/// The lock lasts while the fd is open (and tend closes no other fd of
+/// that file).
+pub fn lock_file(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    // SAFETY: a plain struct for fcntl, on an fd we own.
+    let r = unsafe {
+        let mut fl: libc::flock = std::mem::zeroed();
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), libc::F_SETLK, &fl)
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(f.into())
+}
+
+/// s6's event fifodir (`D/event`, as s6-supervise makes it: mode 03730,
+/// tend's group), where s6 tools subscribe to a service's events.
+pub fn fifodir_make(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::create_dir(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o3730))
+}
+
+/// Writes `event` (s6's `u`, `U`, `d`) to every subscriber's fifo in the
+/// fifodir `path` without blocking, as s6's `ftrigw_notifyb_nosig`: a fifo
+/// with no reader left is removed; a full one misses the event.
+pub fn fifodir_notify(path: &std::path::Path, event: u8) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let n = name.as_encoded_bytes();
+        if !n.starts_with(b"ftrig1:@") || n.len() != 39 {
+            continue;
+        }
+        let p = e.path();
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&p);
+        match opened {
+            Ok(f) => {
+                if let Err(e) = write_some(std::os::fd::AsRawFd::as_raw_fd(&f), &[event])
+                    && e.raw_os_error() == Some(libc::EPIPE)
+                {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                let _ = std::fs::remove_file(&p);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 pub fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     // SAFETY: fcntl on an fd the caller owns.
     unsafe {

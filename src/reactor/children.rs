@@ -154,8 +154,11 @@ impl Reactor {
         Ok(())
     }
 
-    /// A removed service is gone for good: drop its cgroup.
+    /// A removed service is gone for good: drop its cgroup (and, were it
+    /// a consumer, its input pipe).
     pub(super) fn release_cgroup(&mut self, i: usize) {
+        self.rt[i].input = None;
+        self.rt[i].supervise_lock = None;
         for cg in [
             self.rt[i].hook_cgroup.take(),
             self.rt[i].probe_cgroup.take(),
@@ -183,6 +186,22 @@ impl Reactor {
                 .input(i, Input::SpawnFailed { error }, Instant::now());
             self.queue.extend(fx);
             return;
+        }
+        if self.rt[i].supervise_lock.is_none()
+            && let Some(path) = self.sup.services[i].spec.supervise_lock.clone()
+        {
+            let events = s6_event_dir(&path);
+            match os::lock_file(&path).and_then(|fd| os::fifodir_make(&events).map(|()| fd)) {
+                Ok(fd) => self.rt[i].supervise_lock = Some(Some(fd)),
+                Err(e) => {
+                    self.rt[i].supervise_lock = Some(None);
+                    let message = format!(
+                        "supervise-lock {}: {e} (s6 tools such as s6-notifyoncheck will find no supervisor)",
+                        path.display()
+                    );
+                    self.emit(i, EventKind::Warning { message });
+                }
+            }
         }
         if let Err(error) = self.ensure_listening(i) {
             let fx = self
@@ -457,9 +476,16 @@ impl Reactor {
         let (stdin, stdout, stderr) = if spec.entrypoint {
             (0, 1, 2)
         } else {
+            // `pipe-to`: stdout is the consumer's pipe (every process of
+            // the service: runsv gives `finish` the log pipe too); a
+            // consumer's main process reads its pipe.
+            let consumer = (spec.pipe_to.as_deref())
+                .and_then(|n| self.sup.find(n))
+                .and_then(|j| self.rt[j].input.as_ref()?.write.as_ref());
+            let input = (r.input.as_ref()).filter(|_| matches!(what, Run::Main));
             (
-                self.devnull.as_raw_fd(),
-                r.out.1.as_raw_fd(),
+                input.map_or(self.devnull.as_raw_fd(), |p| p.read.as_raw_fd()),
+                consumer.unwrap_or(&r.out.1).as_raw_fd(),
                 r.err.1.as_raw_fd(),
             )
         };
@@ -515,6 +541,13 @@ impl Reactor {
             }
         }
     }
+}
+
+/// s6's event fifodir of a service whose `supervise-lock` is `lock`:
+/// `D/event` for `D/supervise/lock` (s6-supervise's layout).
+pub(super) fn s6_event_dir(lock: &std::path::Path) -> std::path::PathBuf {
+    let supervise = lock.parent().unwrap_or(lock);
+    supervise.parent().unwrap_or(supervise).join("event")
 }
 
 /// `exec x: No such file or directory`, without std's ` (os error 2)`.

@@ -84,6 +84,17 @@ impl Reactor {
                 sockets.insert(spec.name.clone(), sock);
             }
         }
+        // Consumers (`pipe-to`) that have no input pipe yet get one; one
+        // that has keeps it (its producers and it may restart around it).
+        let mut inputs: HashMap<String, ConsumerPipe> = HashMap::new();
+        for spec in &new.services {
+            let has_one = (self.sup.find(&spec.name)).is_some_and(|i| self.rt[i].input.is_some());
+            if super::is_consumer(&new.services, &spec.name) && !has_one {
+                let p =
+                    ConsumerPipe::new().map_err(|e| vec![format!("cannot create pipes: {e}")])?;
+                inputs.insert(spec.name.clone(), p);
+            }
+        }
         let (done, fx) = self.sup.reconfigure(
             new.services.clone(),
             new.supervisor.shutdown_timeout,
@@ -104,6 +115,16 @@ impl Reactor {
                 && self.rt[i].notify.is_none()
             {
                 self.adopt_notify_socket(i, sock);
+            }
+        }
+        for i in 0..self.sup.services.len() {
+            let s = &self.sup.services[i];
+            if let Some(p) = inputs.remove(&s.spec.name) {
+                self.rt[i].input = Some(p);
+            } else if !s.retired && !super::is_consumer(&new.services, &s.spec.name) {
+                // No longer anyone's consumer: its producers were changed
+                // (so restarted) or removed.
+                self.rt[i].input = None;
             }
         }
         for name in &done.removed {

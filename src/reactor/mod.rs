@@ -91,6 +91,18 @@ pub struct Runtime {
     notify: Option<os::notify::NotifySocket>,
     /// notify-fd: the read end of the current instance's readiness pipe.
     ready_pipe: Option<OwnedFd>,
+    /// A consumer's input (some service has `pipe-to` = this one): the
+    /// pipe whose read end is its stdin and write end its producers'
+    /// stdout. Both ends are tend's for as long as the consumer is
+    /// defined, so that neither side's restart closes it: a producer
+    /// never gets EPIPE, a consumer never sees EOF, and what is in the
+    /// pipe waits for the next reader. The write end is closed only at
+    /// shutdown, once every producer is gone (the consumer's stop: see
+    /// `stop_consumer`).
+    pub(crate) input: Option<ConsumerPipe>,
+    /// `supervise-lock`, held from the first spawn while the service is
+    /// defined (`Some(None)`: it could not be taken, and that was said).
+    supervise_lock: Option<Option<OwnedFd>>,
     /// The process group of the current instance (its leader's pid).
     pub(crate) pgid: Option<i32>,
     stop_exec: Option<i32>,
@@ -106,6 +118,29 @@ pub struct Runtime {
     notify_flood: Option<Box<crate::flood::Flood>>,
     /// `listen`: the bound sockets, held across restarts (`activation`).
     listen: Option<Box<activation::Sockets>>,
+}
+
+/// The pipe between producers and their consumer (`pipe-to`): blocking
+/// both ends, close-on-exec; tend never reads or writes it.
+pub struct ConsumerPipe {
+    read: OwnedFd,
+    /// None once closed at shutdown (the consumer then reads to EOF).
+    write: Option<OwnedFd>,
+}
+
+impl ConsumerPipe {
+    pub(crate) fn new() -> std::io::Result<ConsumerPipe> {
+        let (read, write) = os::pipe(false)?;
+        Ok(ConsumerPipe {
+            read,
+            write: Some(write),
+        })
+    }
+}
+
+/// Whether some service of `specs` pipes its output into `name`.
+pub(crate) fn is_consumer(specs: &[crate::model::ServiceSpec], name: &str) -> bool {
+    specs.iter().any(|s| s.pipe_to.as_deref() == Some(name))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +165,8 @@ impl Runtime {
             probe: None,
             notify: None,
             ready_pipe: None,
+            input: None,
+            supervise_lock: None,
             pgid: None,
             stop_exec: None,
             awaiting_down: false,
@@ -226,7 +263,11 @@ impl Reactor {
         let mut rt = Vec::with_capacity(config.services.len());
         for s in &config.services {
             logs.configure(&s.name, &s.log);
-            rt.push(Runtime::new()?);
+            let mut r = Runtime::new()?;
+            if is_consumer(&config.services, &s.name) {
+                r.input = Some(ConsumerPipe::new()?);
+            }
+            rt.push(r);
         }
         let devnull = std::fs::OpenOptions::new()
             .read(true)
@@ -645,6 +686,29 @@ impl Reactor {
 
     /// A removed service whose last process (hook included) is gone gives
     /// its cgroups back.
+    /// At shutdown, a consumer's stop is the end of its input, as runsv
+    /// stops a `log/run` (it closes the log pipe, sends no signal): its
+    /// producers are all gone by then (they stop first), so tend closes
+    /// its write end, and the consumer reads what is left in the pipe, sees
+    /// EOF and exits. True when that replaced the stop-signal; SIGKILL at
+    /// stop-timeout still bounds it.
+    fn stop_consumer(&mut self, i: usize, sig: i32) -> bool {
+        let s = &self.sup.services[i];
+        let shutdown = self.sup.shutdown != crate::supervisor::Shutdown::Running;
+        if !shutdown || sig != s.spec.stop_signal || sig == libc::SIGKILL {
+            return false;
+        }
+        // Once: a later stop-signal (to what the consumer left behind
+        // after its main process ended) is sent as usual.
+        match &mut self.rt[i].input {
+            Some(p) if p.write.is_some() => {
+                p.write = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn release_if_gone(&mut self, i: usize) {
         let s = &self.sup.services[i];
         if s.retired && !s.phase.has_processes() {
@@ -698,6 +762,7 @@ impl Reactor {
                 Effect::Emit(kind) => self.emit(i, kind),
                 Effect::Spawn if self.reaping => self.deferred_spawns.push(i),
                 Effect::Spawn => self.spawn_service(i),
+                Effect::SignalAll(sig) if self.stop_consumer(i, sig) => {}
                 Effect::SignalAll(sig) => self.signal_all(i, sig),
                 Effect::RunStopExec => self.run_stop_exec(i),
                 Effect::ReadPidFile => self.read_pid_file(i),
@@ -736,6 +801,22 @@ impl Reactor {
             && self.sup.services[i].starts == 0
         {
             eprintln!("tend: {}: {reason}", self.sup.services[i].spec.name);
+        }
+        // s6's tools follow a supervised service through its event
+        // fifodir (s6-notifyoncheck's poller ends at `d`).
+        if i != NO_SERVICE
+            && let Some(Some(_)) = self.rt[i].supervise_lock
+            && let Some(lock) = &self.sup.services[i].spec.supervise_lock
+        {
+            let byte = match kind {
+                EventKind::Spawned { .. } => Some(b'u'),
+                EventKind::Ready { .. } => Some(b'U'),
+                EventKind::Down => Some(b'd'),
+                _ => None,
+            };
+            if let Some(b) = byte {
+                os::fifodir_notify(&children::s6_event_dir(lock), b);
+            }
         }
         let wall = SystemTime::now();
         (self.metrics).observe(service.as_deref(), &kind, Instant::now(), wall);
