@@ -463,6 +463,7 @@ impl Reactor {
             cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
             expand_env: spec.expand_env,
             pre,
+            confine: Some(&spec.confine),
         })
     }
 
