@@ -437,6 +437,10 @@ pub const DIRECTIVES: &[&str] = &[
     "PrivateDevices",
     "PrivateNetwork",
     "UMask",
+    // The older names of the `*Paths=` (systemd 231).
+    "ReadOnlyDirectories",
+    "ReadWriteDirectories",
+    "InaccessibleDirectories",
 ];
 
 /// Whether `k` is a directive of this module (`Limit*=` included).
@@ -512,10 +516,15 @@ pub fn unit_directive(cx: &mut Ctx, k: &str, v: &str, vs: &Range<usize>, c: &mut
             Ok(Some((false, mask))) => c.ambient_capabilities |= mask,
             Err(e) => cx.error(vs, format!("{k}: {e}")),
         },
-        "ReadOnlyPaths" | "ReadWritePaths" | "InaccessiblePaths" => {
+        "ReadOnlyPaths"
+        | "ReadWritePaths"
+        | "InaccessiblePaths"
+        | "ReadOnlyDirectories"
+        | "ReadWriteDirectories"
+        | "InaccessibleDirectories" => {
             let list = match k {
-                "ReadOnlyPaths" => &mut c.read_only_paths,
-                "ReadWritePaths" => &mut c.read_write_paths,
+                "ReadOnlyPaths" | "ReadOnlyDirectories" => &mut c.read_only_paths,
+                "ReadWritePaths" | "ReadWriteDirectories" => &mut c.read_write_paths,
                 _ => &mut c.inaccessible_paths,
             };
             if v.trim().is_empty() {

@@ -68,6 +68,9 @@ const WITH_SPECIFIERS: &[&str] = &[
     "ReadOnlyPaths",
     "ReadWritePaths",
     "InaccessiblePaths",
+    "ReadOnlyDirectories",
+    "ReadWriteDirectories",
+    "InaccessibleDirectories",
 ];
 
 /// A unit's text: its file, then its drop-ins, as directives in the order

@@ -800,6 +800,11 @@ pub unsafe fn child_after_user(p: &Plan) -> Result<(), ChildError> {
             } else {
                 (perm, eff)
             };
+            // An ambient capability must be permitted (tend as an ordinary
+            // user has none): said as such, not as capset's EPERM.
+            if let Some(cap) = (0..64u32).find(|n| p.ambient & !perm & (1 << n) != 0) {
+                return Err((Failure::Ambient, cap, libc::EPERM));
+            }
             let inh = (inh & p.bounding.unwrap_or(u64::MAX)) | p.ambient;
             for (k, d) in data.iter_mut().enumerate() {
                 let part = |m: u64| (m >> (32 * k)) as u32;
