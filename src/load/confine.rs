@@ -318,6 +318,14 @@ pub fn native(cx: &mut Ctx, key: &str, v: &Node, c: &mut Confinement) {
         "inaccessible-paths" => set(&mut c.inaccessible_paths, paths(cx, key, v)),
         "rlimits" => set(&mut c.rlimits, rlimits(cx, v)),
         "umask" => {
+            if let Val::Int(_) = v.value {
+                // TOML's 0o027 and 27 read alike: only a string is clear.
+                cx.error(
+                    &v.span,
+                    format!("{key}: an octal string such as \"0027\", not a number"),
+                );
+                return;
+            }
             let Some(s) = values::string(cx, key, v) else {
                 return;
             };
