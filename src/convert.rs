@@ -369,6 +369,9 @@ fn supervisor(s: &SupervisorSpec) -> String {
     if let Some(g) = &s.socket_group {
         key("socket-group", q(g));
     }
+    if let Some(g) = &s.socket_read_group {
+        key("socket-read-group", q(g));
+    }
     if let Some(c) = &s.on_exit {
         key("on-exit", list(c));
     }

@@ -271,6 +271,9 @@ impl Confinement {
 pub struct SupervisorSpec {
     pub socket: Option<PathBuf>,
     pub socket_group: Option<String>,
+    /// `socket-read-group`: members may read (status, events, logs) but
+    /// not control.
+    pub socket_read_group: Option<String>,
     pub on_exit: Option<Vec<String>>,
     pub shutdown_timeout: Timeout,
     pub event_retention: usize,
@@ -287,6 +290,7 @@ impl Default for SupervisorSpec {
         SupervisorSpec {
             socket: None,
             socket_group: None,
+            socket_read_group: None,
             on_exit: None,
             shutdown_timeout: Some(Duration::from_secs(30)),
             event_retention: 10_000,

@@ -118,7 +118,7 @@ environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
     );
     scratch.write(
         "defs/tend.toml",
-        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nhttp = \"127.0.0.1:9\"\n",
+        "[supervisor]\nsocket-read-group = \"adm\"\nshutdown-timeout = \"7s\"\nevent-retention = 50\nhttp = \"127.0.0.1:9\"\n",
     );
     assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 4);
 }
