@@ -601,6 +601,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_key_is_a_service_key() {
+        for k in KEYS {
+            assert!(super::super::native::SERVICE_KEYS.contains(k), "{k}");
+        }
+        for (name, directive, _, _) in RLIMITS {
+            assert!(is_directive(directive), "{directive}");
+            assert_eq!(
+                rlimit_name(RLIMITS.iter().find(|r| r.0 == *name).unwrap().2),
+                *name
+            );
+        }
+    }
+
+    #[test]
     fn limits_read_like_systemd() {
         assert_eq!(limit_pair("65536", Unit::Number), Ok((65536, 65536)));
         assert_eq!(limit_pair("1024:4096", Unit::Number), Ok((1024, 4096)));
