@@ -4,6 +4,7 @@ pub mod cgroup;
 pub mod confine;
 pub mod inotify;
 pub mod launch;
+pub mod listen;
 pub mod net;
 pub mod notify;
 pub mod sched;
