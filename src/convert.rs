@@ -12,8 +12,8 @@
 //! and the output names the missing service.
 
 use crate::model::{
-    Config, LogTarget, NotifyAccess, Probe, ProbeKind, RestartPolicy, ServiceSpec,
-    StartLimitAction, SupervisorSpec,
+    Config, Confinement, LogTarget, NotifyAccess, Probe, ProbeKind, ProtectHome, ProtectSystem,
+    RestartPolicy, ServiceSpec, StartLimitAction, SupervisorSpec,
 };
 use std::fmt::Write;
 use std::path::Path;
@@ -300,6 +300,7 @@ pub fn service(s: &ServiceSpec) -> String {
     if s.expand_env {
         key("expand-env", "true".into());
     }
+    confinement(&s.confine, &mut key);
     if !s.environment.is_empty() {
         let _ = writeln!(t, "[service.{}.environment]", q(&s.name));
         for (k, v) in &s.environment {
@@ -307,6 +308,75 @@ pub fn service(s: &ServiceSpec) -> String {
         }
     }
     t
+}
+
+/// The confinement keys that differ from the default.
+fn confinement(c: &Confinement, key: &mut impl FnMut(&str, String)) {
+    use crate::load::confine::{cap_names, rlimit_name, rlimit_value_text};
+    let paths = |l: &[crate::model::ConfinePath]| {
+        let v: Vec<String> = (l.iter())
+            .map(|p| {
+                let s = p.path.to_string_lossy();
+                if p.optional {
+                    format!("-{s}")
+                } else {
+                    s.into()
+                }
+            })
+            .collect();
+        list(&v)
+    };
+    if c.no_new_privileges {
+        key("no-new-privileges", "true".into());
+    }
+    if let Some(b) = c.capabilities {
+        key("capabilities", list(&cap_names(b)));
+    }
+    if c.ambient_capabilities != 0 {
+        key(
+            "ambient-capabilities",
+            list(&cap_names(c.ambient_capabilities)),
+        );
+    }
+    if c.private_tmp {
+        key("private-tmp", "true".into());
+    }
+    match c.protect_system {
+        ProtectSystem::No => {}
+        ProtectSystem::Yes => key("protect-system", "true".into()),
+        ProtectSystem::Full => key("protect-system", q("full")),
+        ProtectSystem::Strict => key("protect-system", q("strict")),
+    }
+    match c.protect_home {
+        ProtectHome::No => {}
+        ProtectHome::Yes => key("protect-home", "true".into()),
+        ProtectHome::ReadOnly => key("protect-home", q("read-only")),
+        ProtectHome::Tmpfs => key("protect-home", q("tmpfs")),
+    }
+    for (k, l) in [
+        ("read-only-paths", &c.read_only_paths),
+        ("read-write-paths", &c.read_write_paths),
+        ("inaccessible-paths", &c.inaccessible_paths),
+    ] {
+        if !l.is_empty() {
+            key(k, paths(l));
+        }
+    }
+    if c.private_devices {
+        key("private-devices", "true".into());
+    }
+    if c.private_network {
+        key("private-network", "true".into());
+    }
+    if !c.rlimits.is_empty() {
+        let parts: Vec<String> = (c.rlimits.iter())
+            .map(|r| format!("{} = {}", rlimit_name(r.resource), rlimit_value_text(r)))
+            .collect();
+        key("rlimits", format!("{{ {} }}", parts.join(", ")));
+    }
+    if let Some(m) = c.umask {
+        key("umask", q(&format!("{m:04o}")));
+    }
 }
 
 fn supervisor(s: &SupervisorSpec) -> String {
@@ -320,6 +390,9 @@ fn supervisor(s: &SupervisorSpec) -> String {
     }
     if let Some(g) = &s.socket_group {
         key("socket-group", q(g));
+    }
+    if let Some(g) = &s.socket_read_group {
+        key("socket-read-group", q(g));
     }
     if let Some(c) = &s.on_exit {
         key("on-exit", list(c));

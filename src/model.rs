@@ -229,12 +229,98 @@ pub struct ServiceSpec {
     /// definition: it gets tend's own stdin, stdout and stderr (and the
     /// terminal), its end ends tend, and its exit status is tend's.
     pub entrypoint: bool,
+    /// What the service's processes may see and do (SPEC §10's
+    /// confinement keys), set up between clone and exec (`os/confine`).
+    pub confine: Confinement,
+}
+
+/// `protect-system` (ProtectSystem=).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProtectSystem {
+    #[default]
+    No,
+    /// `/usr`, `/boot`, `/efi` read-only.
+    Yes,
+    /// Those and `/etc`.
+    Full,
+    /// Everything but `/dev`, `/proc`, `/sys` (and what is made writable
+    /// or private otherwise).
+    Strict,
+}
+
+/// `protect-home` (ProtectHome=): `/home`, `/root`, `/run/user`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProtectHome {
+    #[default]
+    No,
+    /// Empty and inaccessible.
+    Yes,
+    ReadOnly,
+    /// An empty read-only tmpfs on each.
+    Tmpfs,
+}
+
+/// A path of `read-only-paths` and its siblings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfinePath {
+    pub path: PathBuf,
+    /// Written with systemd's `-` prefix: a missing path is skipped.
+    pub optional: bool,
+}
+
+/// One `rlimits` entry: a resource (`libc::RLIMIT_*`) and its soft and
+/// hard limits (`u64::MAX`: infinity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The confinement of a service's processes. The default confines
+/// nothing (and costs nothing at spawn).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Confinement {
+    pub no_new_privileges: bool,
+    /// The capability bounding set, as a bit mask of capability numbers
+    /// (None: unchanged).
+    pub capabilities: Option<u64>,
+    /// Ambient capabilities (raised for the program, kept across `user`).
+    pub ambient_capabilities: u64,
+    pub private_tmp: bool,
+    pub protect_system: ProtectSystem,
+    pub protect_home: ProtectHome,
+    pub read_only_paths: Vec<ConfinePath>,
+    pub read_write_paths: Vec<ConfinePath>,
+    pub inaccessible_paths: Vec<ConfinePath>,
+    pub private_devices: bool,
+    pub private_network: bool,
+    /// In the order written, one per resource.
+    pub rlimits: Vec<Rlimit>,
+    pub umask: Option<u32>,
+}
+
+impl Confinement {
+    /// Whether the processes need a mount namespace of their own.
+    pub fn needs_mount_namespace(&self) -> bool {
+        self.private_tmp
+            || self.protect_system != ProtectSystem::No
+            || self.protect_home != ProtectHome::No
+            || !self.read_only_paths.is_empty()
+            || !self.read_write_paths.is_empty()
+            || !self.inaccessible_paths.is_empty()
+            || self.private_devices
+            || self.private_network
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SupervisorSpec {
     pub socket: Option<PathBuf>,
     pub socket_group: Option<String>,
+    /// `socket-read-group`: members may read (status, events, logs) but
+    /// not control.
+    pub socket_read_group: Option<String>,
     pub on_exit: Option<Vec<String>>,
     pub shutdown_timeout: Timeout,
     pub event_retention: usize,
@@ -260,6 +346,7 @@ impl Default for SupervisorSpec {
         SupervisorSpec {
             socket: None,
             socket_group: None,
+            socket_read_group: None,
             on_exit: None,
             shutdown_timeout: Some(Duration::from_secs(30)),
             event_retention: 10_000,
@@ -346,6 +433,7 @@ impl ServiceSpec {
             cpu_max: None,
             expand_env: false,
             entrypoint: false,
+            confine: Confinement::default(),
         }
     }
 }

@@ -135,7 +135,11 @@ pub fn run(
         (None, _, Some(s)) => s.clone(),
         _ => crate::cli::socket_path(None),
     };
-    let listener = match bind(&socket_path, config.supervisor.socket_group.as_deref()) {
+    let listener = match bind(
+        &socket_path,
+        config.supervisor.socket_group.as_deref(),
+        config.supervisor.socket_read_group.as_deref(),
+    ) {
         Ok(l) => Some(l),
         // A wrapper must run its command wherever tini would: without a
         // control socket if it has to (another tend holds the default one,
@@ -294,9 +298,14 @@ fn main_service(e: &Entry, others: &[ServiceSpec]) -> ServiceSpec {
     s
 }
 
-/// Bind the control socket with mode 0600 (0660 with a socket group),
-/// replacing a stale socket file but never a live supervisor's.
-fn bind(path: &Path, group: Option<&str>) -> std::io::Result<UnixListener> {
+/// Bind the control socket with mode 0600 (0660 with a socket group or a
+/// read group, 0666 with both: every connection's credentials are checked
+/// anyway), replacing a stale socket file but never a live supervisor's.
+fn bind(
+    path: &Path,
+    group: Option<&str>,
+    read_group: Option<&str>,
+) -> std::io::Result<UnixListener> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
         && !dir.exists()
@@ -317,10 +326,15 @@ fn bind(path: &Path, group: Option<&str>) -> std::io::Result<UnixListener> {
     let listener = UnixListener::bind(path);
     umask(old);
     let listener = listener?;
-    if let Some(g) = group {
+    if let Some(g) = group.or(read_group) {
         let gid = crate::control::server::group_id(g)?;
         nix::unistd::chown(path, None, Some(gid.into()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        let mode = if group.is_some() && read_group.is_some() {
+            0o666
+        } else {
+            0o660
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(listener)
 }

@@ -49,6 +49,14 @@ fn the_bundled_example_converts_to_itself() {
 fn every_native_key_survives_conversion() {
     let scratch = Scratch::new();
     scratch.write("defs/base.toml", "exec = \"sleep 1000\"\n");
+    scratch.write(
+        "defs/more.toml",
+        "exec = \"sleep 1000\"\nprotect-system = true\nprotect-home = true\ncapabilities = []\n",
+    );
+    scratch.write(
+        "defs/most.toml",
+        "exec = \"sleep 1000\"\nprotect-system = \"full\"\nprotect-home = \"tmpfs\"\n",
+    );
     scratch.write("defs/env", "FROM_FILE=1\n");
     scratch.write(
         "defs/all.toml",
@@ -95,14 +103,27 @@ cpu-max = "12.5%"
 expand-env = true
 ready-check = { tcp = "127.0.0.1:1", interval = "250ms" }
 health-check = { http = "http://127.0.0.1:1/h", interval = "1s", timeout = "2s", retries = 4 }
+no-new-privileges = true
+capabilities = ["CAP_NET_BIND_SERVICE", "chown"]
+ambient-capabilities = ["CAP_NET_BIND_SERVICE"]
+private-tmp = true
+protect-system = "strict"
+protect-home = "read-only"
+read-only-paths = ["/srv", "-/opt/maybe"]
+read-write-paths = ["/var/lib/all"]
+inaccessible-paths = ["-/etc/secret"]
+private-devices = true
+private-network = true
+rlimits = { nofile = "1024:4096", core = "infinity", cpu = "2min", nice = "-5", as = "0:infinity", memlock = "64K" }
+umask = "0027"
 environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
 "#,
     );
     scratch.write(
         "defs/tend.toml",
-        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nevent-journal = { file = \"ev.jsonl\", max-size = \"1MiB\", keep = 3 }\nhttp = \"127.0.0.1:9\"\n",
+        "[supervisor]\nsocket-read-group = \"adm\"\nshutdown-timeout = \"7s\"\nevent-retention = 50\nevent-journal = { file = \"ev.jsonl\", max-size = \"1MiB\", keep = 3 }\nhttp = \"127.0.0.1:9\"\n",
     );
-    assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 2);
+    assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 4);
 }
 
 #[test]

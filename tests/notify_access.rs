@@ -5,7 +5,8 @@
 //! a warning; the service's own `systemd-notify --ready` still works, for
 //! a service running as another user too.
 //!
-//! Needs: setpriv (util-linux), systemd-notify (systemd), user `nobody`.
+//! Needs: setpriv and nsenter (util-linux), systemd-notify (systemd), user
+//! `nobody`, useradd (passwd: the second user is made by the test).
 
 mod common;
 use common::*;
@@ -153,4 +154,125 @@ fn which(prog: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| PathBuf::from(d).join(prog))
         .find(|p| p.is_file())
+}
+
+/// Sends the four messages that matter to a socket, one datagram each,
+/// then stays alive a second (so that tend sees a live sender).
+const SEND_ALL: &str = "import socket, sys, time\n\
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+for m in [b'READY=1', b'WATCHDOG=trigger', b'MAINPID=1', b'STOPPING=1']:\n\
+\x20   try:\n\
+\x20       s.sendto(m, sys.argv[1]); print('sent', m.decode())\n\
+\x20   except OSError as e:\n\
+\x20       print('refused', m.decode(), e.strerror)\n\
+sys.stdout.flush()\n\
+time.sleep(1)\n";
+
+/// Issue 15's second user, made by the test: the service runs as user A;
+/// user B cannot reach its socket; a live process of user A outside the
+/// service, and a process of another service of user A, are refused every
+/// message (`READY=1`, `WATCHDOG=trigger`, `MAINPID=`, `STOPPING=1`), each
+/// with a warning naming its pid and uid; the service stays unready.
+#[test]
+fn a_second_user_and_another_service_are_refused_every_message() {
+    need("setpriv", "util-linux");
+    need("nsenter", "util-linux");
+    assert!(
+        std::path::Path::new("/usr/bin/python3").exists(),
+        "/usr/bin/python3 is not installed (Debian package python3)"
+    );
+    let a = SystemUser::create("na");
+    let b = SystemUser::create("nb");
+    let t = Tend::builder()
+        .file("send.py", SEND_ALL)
+        .svc(
+            "target",
+            &format!(
+                "exec = [\"sleep\", \"1000\"]\ntype = \"notify\"\nstart-timeout = \"infinity\"\n\
+                 user = \"{}\"\nworking-dir = \"/\"\n",
+                a.name
+            ),
+        )
+        .svc(
+            "target2",
+            &format!(
+                "exec = [\"sleep\", \"1000\"]\ntype = \"notify\"\nstart-timeout = \"infinity\"\n\
+                 user = \"{}\"\nworking-dir = \"/\"\n",
+                a.name
+            ),
+        )
+        .svc(
+            "peer",
+            &format!(
+                "{}\nuser = \"{}\"\nworking-dir = \"/\"\nautostart = false\nrestart = \"no\"\n",
+                sh(
+                    "/usr/bin/python3 {dir}/send.py \"$(cat {dir}/target-socket)\"; exec sleep 1000"
+                ),
+                a.name
+            ),
+        )
+        .start();
+    let sock = socket_of(&t, "target");
+    for d in sock.parent().unwrap().parent().unwrap().ancestors() {
+        if !d.starts_with(&t.scratch.path) {
+            break;
+        }
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let send = t.dir.join("send.py");
+    let (send, sock_s) = (send.to_str().unwrap(), sock.to_str().unwrap());
+
+    // User B: the socket's directory is A's, mode 0700.
+    let out = b.run(&["/usr/bin/python3", send, sock_s]);
+    assert_eq!(out.code, 0, "{out}");
+    for m in ["READY=1", "WATCHDOG=trigger", "MAINPID=1", "STOPPING=1"] {
+        assert!(
+            out.stdout
+                .contains(&format!("refused {m} Permission denied")),
+            "{m}: {out}"
+        );
+    }
+
+    // User A, alive, in tend's PID namespace but not in the service.
+    // (At most 5 warnings a service in 10 s are said one by one: a
+    // second target for the second sender.)
+    let refusals = |t: &Tend, target: &str, uid: u32| -> Vec<String> {
+        t.events(None)
+            .iter()
+            .filter(|e| e["event"] == "warning" && e["service"] == target)
+            .filter_map(|e| e["message"].as_str().map(String::from))
+            .filter(|m| m.contains(&format!("(uid {uid}) refused")) && !m.contains("PID 0 "))
+            .collect()
+    };
+    let tend_pid = t.tend_pid().to_string();
+    let mut argv = vec!["nsenter", "-t", &tend_pid, "--pid", "--"];
+    let priv_args = a.setpriv();
+    argv.extend(priv_args.iter().map(String::as_str));
+    argv.extend(["/usr/bin/python3", send, sock_s]);
+    let out = run_cmd(Command::new(argv[0]).args(&argv[1..]), T);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.matches("sent ").count(), 4, "{out}");
+    wait_until("four refusals of user A's outsider", T, || {
+        refusals(&t, "target", a.uid).len() >= 4
+    });
+    assert_eq!(state(&t, "target"), "starting", "an outsider made it ready");
+
+    // Another service of user A.
+    let sock2 = socket_of(&t, "target2");
+    fs::write(t.dir.join("target-socket"), sock2.to_str().unwrap()).unwrap();
+    t.ctl_ok(&["start", "peer"]);
+    wait_until("four refusals of the other service", T, || {
+        refusals(&t, "target2", a.uid).len() >= 4
+    });
+    let all = refusals(&t, "target2", a.uid);
+    assert!(
+        all.iter().all(|m| m.contains("notify message from PID ")),
+        "{all:?}"
+    );
+    assert_eq!(state(&t, "target"), "starting", "an outsider made it ready");
+    assert_eq!(
+        state(&t, "target2"),
+        "starting",
+        "another service made it ready"
+    );
 }

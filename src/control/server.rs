@@ -46,7 +46,21 @@ pub struct Conn {
     want_write: bool,
     /// Until its request is read: closed if it has not come by then.
     deadline: Option<Instant>,
+    /// The peer may only read (`socket-read-group`): who it is, for the
+    /// refusal of anything else.
+    read_only: Option<String>,
 }
+
+/// What a client may do, by its credentials.
+enum Access {
+    Control,
+    /// Read-only (`socket-read-group`), with the peer's uid.
+    Read(u32),
+    None,
+}
+
+/// The requests a read-only client may make.
+const READ_REQUESTS: &[&str] = &["status", "events", "logs"];
 
 /// At most this many control connections at once (followers included);
 /// one more is told so and closed.
@@ -115,7 +129,7 @@ impl Reactor {
             }
             let id = self.next_conn;
             self.next_conn += 1;
-            let allowed = self.peer_allowed(&stream);
+            let access = self.peer_access(&stream);
             let fd = stream.as_raw_fd();
             let mut conn = Conn {
                 stream,
@@ -124,8 +138,12 @@ impl Reactor {
                 mode: Mode::Request,
                 want_write: false,
                 deadline: Some(Instant::now() + REQUEST_TIMEOUT),
+                read_only: None,
             };
-            if !allowed {
+            if let Access::Read(uid) = access {
+                conn.read_only = Some(format!("uid {uid}"));
+            }
+            if let Access::None = access {
                 push_line(
                     &mut conn.out,
                     &json!({"ok": false, "error": "permission denied", "exit": 1}),
@@ -171,30 +189,38 @@ impl Reactor {
     }
 
     /// Root, tend's own user, or (with socket-group) a member of the group.
-    fn peer_allowed(&self, s: &UnixStream) -> bool {
+    fn peer_access(&self, s: &UnixStream) -> Access {
         use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
         let Ok(cred) = getsockopt(s, PeerCredentials) else {
-            return false;
+            return Access::None;
         };
         let me = nix::unistd::geteuid().as_raw();
         if cred.uid() == 0 || cred.uid() == me {
-            return true;
+            return Access::Control;
         }
-        let Some(gid) = self.socket_gid else {
-            return false;
-        };
-        if cred.gid() == gid {
-            return true;
+        if self.socket_gid.is_none() && self.socket_read_gid.is_none() {
+            return Access::None;
         }
-        // Supplementary groups of the peer's user.
+        // The peer's primary group, and its user's supplementary groups.
         let user = nix::unistd::User::from_uid(cred.uid().into())
             .ok()
             .flatten();
-        user.and_then(|u| {
-            let name = std::ffi::CString::new(u.name).ok()?;
-            nix::unistd::getgrouplist(&name, u.gid).ok()
-        })
-        .is_some_and(|gs| gs.iter().any(|g| g.as_raw() == gid))
+        let mut groups: Vec<u32> = user
+            .and_then(|u| {
+                let name = std::ffi::CString::new(u.name).ok()?;
+                nix::unistd::getgrouplist(&name, u.gid).ok()
+            })
+            .map(|gs| gs.iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default();
+        groups.push(cred.gid());
+        let member = |g: Option<u32>| g.is_some_and(|g| groups.contains(&g));
+        if member(self.socket_gid) {
+            Access::Control
+        } else if member(self.socket_read_gid) {
+            Access::Read(cred.uid())
+        } else {
+            Access::None
+        }
     }
 
     pub(crate) fn on_conn(&mut self, id: u64, flags: EpollFlags) {
@@ -264,6 +290,15 @@ impl Reactor {
             Err(e) => return self.fail(id, &format!("malformed request: {e}"), 1),
         };
         let cmd = req["cmd"].as_str().unwrap_or("");
+        if let Some(who) = self.conns.get(&id).and_then(|c| c.read_only.clone())
+            && !cmd.is_empty()
+            && !READ_REQUESTS.contains(&cmd)
+        {
+            let msg = format!(
+                "permission denied: {who} may only read (socket-read-group): `{cmd}` needs root, tend's own user or a member of socket-group"
+            );
+            return self.fail(id, &msg, 1);
+        }
         match cmd {
             "status" => self.req_status(id, &req),
             "start" => self.req_op(id, &req, OpKind::Start),

@@ -154,6 +154,7 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         cgroup: None,
         expand_env: false,
         pre: &[],
+        confine: None,
     };
     let cmd = os::launch::prepare(&ctx)?;
     let start = Instant::now();

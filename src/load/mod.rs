@@ -10,6 +10,7 @@
 //! other files are ignored. Every problem is reported, not just the first,
 //! as `file:line:col: error: message`.
 
+pub mod confine;
 mod ctx;
 mod dropins;
 mod native;

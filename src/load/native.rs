@@ -63,6 +63,20 @@ pub const SERVICE_KEYS: &[&str] = &[
     "tasks-max",
     "cpu-max",
     "expand-env",
+    // The confinement keys (`load::confine::KEYS`).
+    "no-new-privileges",
+    "capabilities",
+    "ambient-capabilities",
+    "private-tmp",
+    "protect-system",
+    "protect-home",
+    "read-only-paths",
+    "read-write-paths",
+    "inaccessible-paths",
+    "private-devices",
+    "private-network",
+    "rlimits",
+    "umask",
 ];
 
 pub const TYPES: &[(&str, ServiceType)] = &[
@@ -270,6 +284,9 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             }
             "cpu-max" => spec.cpu_max = cpu_max(cx, v),
             "expand-env" => set(&mut spec.expand_env, values::boolean(cx, key, v)),
+            k if super::confine::KEYS.contains(&k) => {
+                super::confine::native(cx, k, v, &mut spec.confine)
+            }
             _ => {}
         }
     }

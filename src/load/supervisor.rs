@@ -12,6 +12,7 @@ use crate::model::SupervisorSpec;
 pub const SUPERVISOR_KEYS: &[&str] = &[
     "socket",
     "socket-group",
+    "socket-read-group",
     "on-exit",
     "shutdown-timeout",
     "event-retention",
@@ -40,6 +41,7 @@ pub fn supervisor(cx: &mut Ctx, node: &Node, base: &Path) -> SupervisorSpec {
         match key {
             "socket" => spec.socket = values::path(cx, key, v, base),
             "socket-group" => spec.socket_group = values::user_or_group(cx, key, v),
+            "socket-read-group" => spec.socket_read_group = values::user_or_group(cx, key, v),
             "on-exit" => spec.on_exit = values::command(cx, key, v),
             "shutdown-timeout" => {
                 if let Some(d) = values::duration(cx, key, v, true) {

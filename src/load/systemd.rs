@@ -65,6 +65,12 @@ const WITH_SPECIFIERS: &[&str] = &[
     "WorkingDirectory",
     "Environment",
     "EnvironmentFile",
+    "ReadOnlyPaths",
+    "ReadWritePaths",
+    "InaccessiblePaths",
+    "ReadOnlyDirectories",
+    "ReadWriteDirectories",
+    "InaccessibleDirectories",
 ];
 
 /// A unit's text: its file, then its drop-ins, as directives in the order
@@ -581,6 +587,9 @@ fn lower<'a>(
                 Ok(q) => spec.cpu_max = Some(q),
                 Err(e) => cx.error(vs, format!("CPUQuota: {e}")),
             },
+            ("Service", k) if super::confine::is_directive(k) => {
+                super::confine::unit_directive(cx, k, v, vs, &mut spec.confine)
+            }
             (section, _) => cx.warning(
                 &d.key_span,
                 format!("unknown or unsupported systemd directive `{k}=` in [{section}], ignored"),

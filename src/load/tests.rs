@@ -526,3 +526,40 @@ fn every_not_supported_service_key_warns() {
         );
     }
 }
+
+#[test]
+fn native_confinement_keys_are_read_and_checked() {
+    use crate::model::{ProtectHome, ProtectSystem};
+    let t = TempDir::new("native-confine");
+    t.write(
+        "a.toml",
+        "exec = \"x\"\nno-new-privileges = true\ncapabilities = [\"CAP_NET_RAW\", \"chown\"]\n\
+         protect-system = \"strict\"\nprotect-home = \"tmpfs\"\nrlimits = { nofile = 65536, core = \"0:infinity\" }\n\
+         umask = \"077\"\nread-write-paths = [\"-/var/lib/a\"]\n",
+    );
+    let l = load(&t.0).map_err(|d| shown(&t.0, &d)).expect("valid");
+    let c = &l.config.services[0].confine;
+    assert!(c.no_new_privileges);
+    assert_eq!(c.capabilities, Some((1 << 13) | 1));
+    assert_eq!(c.protect_system, ProtectSystem::Strict);
+    assert_eq!(c.protect_home, ProtectHome::Tmpfs);
+    assert_eq!(c.rlimits.len(), 2);
+    assert_eq!(c.umask, Some(0o077));
+    assert!(c.read_write_paths[0].optional);
+    let t = TempDir::new("native-confine-bad");
+    t.write(
+        "a.toml",
+        "exec = \"x\"\ncapabilities = [\"CAP_FLY\"]\nprotect-system = \"yes\"\nrlimits = { files = 1, nofile = \"2:1\" }\numask = 18\nread-only-paths = [\"rel\"]\n",
+    );
+    let e = shown(&t.0, &load(&t.0).unwrap_err()).join("\n");
+    for want in [
+        "a.toml:2:17: error: service `a`: capabilities: unknown capability `CAP_FLY`",
+        "a.toml:3:18: error: service `a`: protect-system: expected true, false, \"full\" or \"strict\"",
+        "a.toml:4:13: error: service `a`: unknown key `files`",
+        "a.toml:4:33: error: service `a`: rlimits.nofile: the soft limit is above the hard one",
+        "a.toml:5:9: error: service `a`: umask: an octal string such as \"0027\", not a number",
+        "a.toml:6:20: error: service `a`: read-only-paths: `rel`: the path must be absolute",
+    ] {
+        assert!(e.contains(want), "{want}\nnot in:\n{e}");
+    }
+}

@@ -451,3 +451,104 @@ fn an_instance_link_reports_at_the_template_file() {
         ]
     );
 }
+
+#[test]
+fn confinement_directives_map_onto_the_native_keys() {
+    use crate::model::{ProtectHome, ProtectSystem, Rlimit};
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Service]\nExecStart=/bin/app\nUser=nobody\nNoNewPrivileges=yes\n\
+         CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_CHOWN CAP_KILL\n\
+         CapabilityBoundingSet=~CAP_KILL\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n\
+         PrivateTmp=true\nProtectSystem=full\nProtectHome=read-only\n\
+         ReadOnlyPaths=/srv -/opt/maybe\nReadWritePaths=/var/lib/app\nReadWriteDirectories=/var/log/app\n\
+         InaccessiblePaths=-/etc/secret\nPrivateDevices=on\nPrivateNetwork=1\n\
+         LimitNOFILE=1024:4096\nLimitCORE=infinity\nLimitCPU=2min\nLimitRTTIME=1s\nLimitNICE=-5\n\
+         LimitMEMLOCK=64K\nUMask=0027\nProtectKernelTunables=yes\n",
+    );
+    t.write(
+        "root.service",
+        "[Service]\nExecStart=/bin/app\nCapabilityBoundingSet=~CAP_SYS_ADMIN CAP_SYS_PTRACE\n\
+         ProtectSystem=strict\nProtectHome=yes\nLimitNOFILE=10\nLimitNOFILE=\n",
+    );
+    let l = load_t(&t).expect("valid");
+    let c = &service(&l, "app").confine;
+    assert!(c.no_new_privileges && c.private_tmp && c.private_devices && c.private_network);
+    assert_eq!(c.capabilities, Some((1 << 10) | 1));
+    assert_eq!(c.ambient_capabilities, 1 << 10);
+    assert_eq!(c.protect_system, ProtectSystem::Full);
+    assert_eq!(c.protect_home, ProtectHome::ReadOnly);
+    let paths = |l: &[crate::model::ConfinePath]| -> Vec<(String, bool)> {
+        l.iter()
+            .map(|p| (p.path.display().to_string(), p.optional))
+            .collect()
+    };
+    assert_eq!(
+        paths(&c.read_only_paths),
+        [("/srv".into(), false), ("/opt/maybe".into(), true)]
+    );
+    assert_eq!(
+        paths(&c.read_write_paths),
+        [
+            ("/var/lib/app".into(), false),
+            ("/var/log/app".into(), false)
+        ]
+    );
+    assert_eq!(paths(&c.inaccessible_paths), [("/etc/secret".into(), true)]);
+    let lim = |resource, soft, hard| Rlimit {
+        resource,
+        soft,
+        hard,
+    };
+    assert_eq!(
+        c.rlimits,
+        [
+            lim(libc::RLIMIT_NOFILE, 1024, 4096),
+            lim(libc::RLIMIT_CORE, u64::MAX, u64::MAX),
+            lim(libc::RLIMIT_CPU, 120, 120),
+            lim(libc::RLIMIT_RTTIME, 1_000_000, 1_000_000),
+            lim(libc::RLIMIT_NICE, 25, 25),
+            lim(libc::RLIMIT_MEMLOCK, 65536, 65536),
+        ]
+    );
+    assert_eq!(c.umask, Some(0o027));
+    let r = &service(&l, "root").confine;
+    let all = crate::load::confine::ALL_CAPS;
+    assert_eq!(r.capabilities, Some(all & !((1 << 21) | (1 << 19))));
+    assert_eq!(r.protect_system, ProtectSystem::Strict);
+    assert_eq!(r.protect_home, ProtectHome::Yes);
+    assert!(r.rlimits.is_empty(), "an empty LimitNOFILE= resets");
+    // What tend does not do is still said, by name.
+    let warned = shown(&t.0, &l.warnings).join("\n");
+    assert!(warned.contains("`ProtectKernelTunables=`"), "{warned}");
+    for done in [
+        "PrivateTmp",
+        "LimitNOFILE",
+        "UMask",
+        "CapabilityBoundingSet",
+    ] {
+        assert!(!warned.contains(&format!("`{done}=`")), "{warned}");
+    }
+}
+
+#[test]
+fn bad_confinement_values_are_errors_at_their_place() {
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Service]\nExecStart=/bin/app\nPrivateTmp=maybe\nCapabilityBoundingSet=CAP_FLY\n\
+         ReadOnlyPaths=relative\nLimitNOFILE=4096:1024\nUMask=0999\nProtectSystem=yes-please\n",
+    );
+    let e = load_t(&t).unwrap_err().join("\n");
+    for want in [
+        "app.service:3:12: error: service `app`: PrivateTmp: expected a boolean, found `maybe`",
+        "app.service:4:23: error: service `app`: CapabilityBoundingSet: unknown capability `CAP_FLY`",
+        "app.service:5:15: error: service `app`: ReadOnlyPaths: `relative`: the path must be absolute",
+        "app.service:6:13: error: service `app`: LimitNOFILE: the soft limit is above the hard one",
+        "app.service:7:7: error: service `app`: UMask: invalid umask `0999`",
+        "app.service:8:15: error: service `app`: ProtectSystem: expected a boolean, `full` or `strict`",
+    ] {
+        assert!(e.contains(want), "{want}\nnot in:\n{e}");
+    }
+}

@@ -31,6 +31,8 @@ pub struct Context<'a> {
     pub expand_env: bool,
     /// Commands to run first, in the same process (`tend __exec-chain`).
     pub pre: &'a [crate::model::PreCommand],
+    /// The service's confinement (None for tend's own helpers and probes).
+    pub confine: Option<&'a crate::model::Confinement>,
 }
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
@@ -121,6 +123,10 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         display: first.to_string(),
         pid_env: ctx.pid_env,
         cgroup: ctx.cgroup,
+        confine: match ctx.confine {
+            Some(c) => super::confine::plan(c, uid)?,
+            None => None,
+        },
     })
 }
 
@@ -150,6 +156,7 @@ pub fn sh_command(
         cgroup,
         expand_env: false,
         pre: &[],
+        confine: None,
     })
     .expect("prepare")
 }

@@ -1,6 +1,7 @@
 //! The only place that makes syscalls. Thin, checked wrappers.
 
 pub mod cgroup;
+pub mod confine;
 pub mod inotify;
 pub mod launch;
 pub mod listen;

@@ -38,6 +38,16 @@ pub enum Stage {
     Gid,
     Uid,
     Exec,
+    // Confinement (`os/confine`): the report's detail says which part.
+    Namespaces,
+    Mounts,
+    Loopback,
+    Rlimits,
+    KeepCaps,
+    Bounding,
+    Capabilities,
+    Ambient,
+    NoNewPrivs,
 }
 
 impl Stage {
@@ -53,6 +63,15 @@ impl Stage {
             Gid,
             Uid,
             Exec,
+            Namespaces,
+            Mounts,
+            Loopback,
+            Rlimits,
+            KeepCaps,
+            Bounding,
+            Capabilities,
+            Ambient,
+            NoNewPrivs,
         ]
         .into_iter()
         .find(|s| *s as u8 == b)
@@ -69,7 +88,39 @@ impl Stage {
             Stage::Gid => "setgid",
             Stage::Uid => "setuid",
             Stage::Exec => "exec",
+            _ => "confinement",
         }
+    }
+
+    fn from_confine(f: super::confine::Failure) -> Stage {
+        use super::confine::Failure as F;
+        match f {
+            F::Unshare => Stage::Namespaces,
+            F::Mount => Stage::Mounts,
+            F::Loopback => Stage::Loopback,
+            F::Rlimit => Stage::Rlimits,
+            F::KeepCaps => Stage::KeepCaps,
+            F::Bounding => Stage::Bounding,
+            F::Capset => Stage::Capabilities,
+            F::Ambient => Stage::Ambient,
+            F::NoNewPrivs => Stage::NoNewPrivs,
+        }
+    }
+
+    fn to_confine(self) -> Option<super::confine::Failure> {
+        use super::confine::Failure as F;
+        Some(match self {
+            Stage::Namespaces => F::Unshare,
+            Stage::Mounts => F::Mount,
+            Stage::Loopback => F::Loopback,
+            Stage::Rlimits => F::Rlimit,
+            Stage::KeepCaps => F::KeepCaps,
+            Stage::Bounding => F::Bounding,
+            Stage::Capabilities => F::Capset,
+            Stage::Ambient => F::Ambient,
+            Stage::NoNewPrivs => F::NoNewPrivs,
+            _ => return None,
+        })
     }
 }
 
@@ -101,6 +152,9 @@ pub struct Command {
     /// Set this variable to the child's own pid (e.g. `WATCHDOG_PID`),
     /// which only the child knows.
     pub pid_env: Option<&'static str>,
+    /// Namespaces, mounts, capabilities, rlimits... prepared for the
+    /// child (`os/confine`); None: nothing to confine.
+    pub confine: Option<Box<super::confine::Plan>>,
 }
 
 /// A service's cgroup: its directory, for clone3's `CLONE_INTO_CGROUP` or
@@ -251,6 +305,8 @@ struct Report {
     started: bool,
     stage: u8,
     errno: i32,
+    /// Which part of a confinement stage (an op, a capability, an rlimit).
+    detail: u32,
 }
 
 /// Everything the child reads, prepared by the parent.
@@ -316,6 +372,7 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
         started: false,
         stage: 0,
         errno: 0,
+        detail: 0,
     };
     let mut args = ChildArgs {
         cmd,
@@ -376,13 +433,13 @@ pub fn spawn(cmd: &Command) -> std::io::Result<Child> {
         return Err(clone_error.unwrap_or_else(std::io::Error::last_os_error));
     }
     // SAFETY: the child is past exec or gone; nothing writes `report` now.
-    let (stage, errno) = unsafe {
+    let (stage, errno, detail) = unsafe {
         let r = std::ptr::read_volatile(&report);
-        (r.stage, r.errno)
+        (r.stage, r.errno, r.detail)
     };
     let exec = match Stage::from_u8(stage) {
         None if stage == 0 => Ok(()),
-        found => Err(failure_message(found, errno, cmd)),
+        found => Err(failure_message(found, errno, detail, cmd)),
     };
     Ok(Child { pid, exec })
 }
@@ -476,8 +533,12 @@ unsafe fn clone_into_cgroup(_: usize, _: RawFd, _: *mut ChildArgs) -> Option<i32
     None
 }
 
-fn failure_message(stage: Option<Stage>, errno: i32, cmd: &Command) -> String {
+fn failure_message(stage: Option<Stage>, errno: i32, detail: u32, cmd: &Command) -> String {
     let err = std::io::Error::from_raw_os_error(errno);
+    if let Some(f) = stage.and_then(Stage::to_confine) {
+        let what = cmd.confine.as_ref().map(|p| p.describe(f, detail));
+        return format!("{}: {err}", what.as_deref().unwrap_or("confinement"));
+    }
     match stage {
         Some(Stage::Exec) => format!("exec {}: {err}", cmd.display),
         Some(Stage::Chdir) => {
@@ -570,6 +631,13 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
                 die(a.report, Stage::Fds, errno());
             }
         }
+        // The service's view of the file system, before its working
+        // directory is looked up in it.
+        if let Some(plan) = &cmd.confine
+            && let Err((f, detail, e)) = super::confine::child_namespaces(plan)
+        {
+            die_at(a.report, Stage::from_confine(f), detail, e);
+        }
         if let Some(dir) = &cmd.cwd
             && libc::chdir(dir.as_ptr()) != 0
         {
@@ -589,6 +657,13 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
                 std::ptr::null_mut::<libc::rlimit>(),
             );
         }
+        // rlimits (above the hard limit needs root), umask, the bounding
+        // set (needs CAP_SETPCAP) and keeping capabilities across setuid.
+        if let Some(plan) = &cmd.confine
+            && let Err((f, detail, e)) = super::confine::child_before_user(plan)
+        {
+            die_at(a.report, Stage::from_confine(f), detail, e);
+        }
         if let Some(groups) = &cmd.groups
             && libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0
         {
@@ -603,6 +678,13 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
             && libc::syscall(libc::SYS_setuid, uid) != 0
         {
             die(a.report, Stage::Uid, errno());
+        }
+        // The ambient set (kept across the user change), then
+        // no-new-privileges, the last thing before exec.
+        if let Some(plan) = &cmd.confine
+            && let Err((f, detail, e)) = super::confine::child_after_user(plan)
+        {
+            die_at(a.report, Stage::from_confine(f), detail, e);
         }
         let mut pid_var = [0u8; 64];
         if let Some(name) = cmd.pid_env
@@ -648,6 +730,11 @@ fn format_var(buf: &mut [u8; 64], name: &[u8], mut n: u32) -> bool {
 
 /// In the child: leave (stage, errno) for tend and exit like a shell.
 unsafe fn die(report: *mut Report, stage: Stage, errno: i32) -> ! {
+    unsafe { die_at(report, stage, 0, errno) }
+}
+
+/// `die` with a detail: which part of the stage failed.
+unsafe fn die_at(report: *mut Report, stage: Stage, detail: u32, errno: i32) -> ! {
     unsafe {
         std::ptr::write_volatile(
             report,
@@ -655,6 +742,7 @@ unsafe fn die(report: *mut Report, stage: Stage, errno: i32) -> ! {
                 started: true,
                 stage: stage as u8,
                 errno,
+                detail,
             },
         );
         libc::_exit(if errno == libc::ENOENT { 127 } else { 126 });

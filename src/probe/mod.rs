@@ -516,6 +516,7 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         cgroup: ctx.cgroup,
         expand_env: false,
         pre: &[],
+        confine: None,
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;

@@ -505,6 +505,7 @@ impl Reactor {
             cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
             expand_env: spec.expand_env,
             pre,
+            confine: Some(&spec.confine),
         })
     }
 

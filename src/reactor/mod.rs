@@ -210,6 +210,8 @@ pub struct Reactor {
     stdout_registered: bool,
     devnull: OwnedFd,
     pub(crate) socket_gid: Option<u32>,
+    /// `socket-read-group`: its members may only read.
+    pub(crate) socket_read_gid: Option<u32>,
     /// Where services' cgroups live, when cgroup v2 is usable.
     cgroups: Option<cgroup::Hierarchy>,
     /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
@@ -277,6 +279,10 @@ impl Reactor {
             Some(g) => Some(crate::control::server::group_id(g)?),
             None => None,
         };
+        let socket_read_gid = match &config.supervisor.socket_read_group {
+            Some(g) => Some(crate::control::server::group_id(g)?),
+            None => None,
+        };
         let Config {
             supervisor: settings,
             services,
@@ -307,6 +313,7 @@ impl Reactor {
             stdout_registered: false,
             devnull,
             socket_gid,
+            socket_read_gid,
             inotify: None,
             cgroups: None,
             upward,

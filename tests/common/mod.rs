@@ -1490,3 +1490,89 @@ pub fn free_port() -> u16 {
     }
     panic!("no free TCP port found");
 }
+
+/// A system user made for one test (`useradd --system --user-group`), with
+/// groups made for it too; all removed on drop, also when the test fails.
+/// The name is unique to the test process and `tag`.
+pub struct SystemUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    groups: Vec<String>,
+}
+
+impl SystemUser {
+    #[track_caller]
+    pub fn create(tag: &str) -> SystemUser {
+        need("useradd", "passwd");
+        let name = format!("tend{tag}{}", std::process::id());
+        let _ = run_cmd(Command::new("userdel").arg(&name), T);
+        let out = run_cmd(
+            Command::new("useradd").args([
+                "--system",
+                "--no-create-home",
+                "--user-group",
+                "--shell",
+                "/usr/sbin/nologin",
+                &name,
+            ]),
+            T,
+        );
+        assert_eq!(out.code, 0, "useradd {name}: {out}");
+        let id = |flag: &str| -> u32 {
+            let out = run_cmd(Command::new("id").args([flag, &name]), T);
+            out.stdout
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("id {flag} {name}: {out}"))
+        };
+        let mut u = SystemUser {
+            uid: 0,
+            gid: 0,
+            name: name.clone(),
+            groups: Vec::new(),
+        };
+        u.uid = id("-u");
+        u.gid = id("-g");
+        u
+    }
+
+    /// A new system group `tend<tag><pid>` with this user as a member.
+    #[track_caller]
+    pub fn add_group(&mut self, tag: &str) -> String {
+        let g = format!("tend{tag}{}", std::process::id());
+        let _ = run_cmd(Command::new("groupdel").arg(&g), T);
+        let out = run_cmd(Command::new("groupadd").args(["--system", &g]), T);
+        assert_eq!(out.code, 0, "groupadd {g}: {out}");
+        self.groups.push(g.clone());
+        let out = run_cmd(Command::new("usermod").args(["-aG", &g, &self.name]), T);
+        assert_eq!(out.code, 0, "usermod -aG {g} {}: {out}", self.name);
+        g
+    }
+
+    /// `setpriv` arguments that run a command as this user, with its groups.
+    pub fn setpriv(&self) -> Vec<String> {
+        vec![
+            "setpriv".into(),
+            format!("--reuid={}", self.uid),
+            format!("--regid={}", self.gid),
+            "--init-groups".into(),
+        ]
+    }
+
+    /// Runs `argv` as this user.
+    pub fn run(&self, argv: &[&str]) -> Out {
+        let mut all = self.setpriv();
+        all.extend(argv.iter().map(|s| s.to_string()));
+        run_cmd(Command::new(&all[0]).args(&all[1..]), T)
+    }
+}
+
+impl Drop for SystemUser {
+    fn drop(&mut self) {
+        let _ = run_cmd(Command::new("userdel").arg(&self.name), T);
+        for g in &self.groups {
+            let _ = run_cmd(Command::new("groupdel").arg(g), T);
+        }
+    }
+}
