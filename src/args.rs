@@ -135,6 +135,11 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Full-screen live view of every service: state, pid, uptime,
+    /// restarts, last exit, readiness, CPU, memory, processes; their logs
+    /// and events; keys to start, stop, restart, reload and signal them
+    /// (`?` lists the keys).
+    Top,
     /// Stop everything gracefully; `tend run` then exits 0.
     Shutdown,
 }

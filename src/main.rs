@@ -68,6 +68,7 @@ fn main() {
         Command::Completions { shell } => tend::cli::docs::completions(*shell),
         Command::Man { dir } => tend::cli::docs::man(dir.as_deref()),
         Command::Graph { path: Some(path) } => tend::cli::graph_of_definitions(path),
+        Command::Top => tend::cli::top::run(&tend::cli::socket_path(cli.socket.as_deref())),
         other => tend::cli::run(other, &tend::cli::socket_path(cli.socket.as_deref())),
     };
     std::process::exit(code);

@@ -21,6 +21,7 @@ pub mod supervisorctl;
 pub mod systemctl;
 #[cfg(test)]
 mod tests;
+pub mod top;
 
 use crate::args::Command;
 use conn::{Conn, Fail, exit_of, head_verdict};
@@ -155,6 +156,7 @@ fn dispatch(
         | Command::Graph { path: Some(_) }
         | Command::Completions { .. }
         | Command::Man { .. }
+        | Command::Top
         | Command::Check { .. }
         | Command::Convert { .. }
         | Command::DetectType { .. }
@@ -208,7 +210,12 @@ fn simple(socket: &Path, request: &Value) -> Result<i32, Fail> {
 
 /// The services array of a status reply.
 fn status_of(socket: &Path, names: &[String]) -> Result<Vec<Map<String, Value>>, Fail> {
-    let (_, mut head) = ask(socket, &json!({"cmd": "status", "names": names}))?;
+    services_of(socket, &json!({"cmd": "status", "names": names}))
+}
+
+/// The services array of the reply to a status `request`.
+fn services_of(socket: &Path, request: &Value) -> Result<Vec<Map<String, Value>>, Fail> {
+    let (_, mut head) = ask(socket, request)?;
     let Some(Value::Array(list)) = head.remove("services") else {
         return Err(Fail::BadReply("the reply has no \"services\" array".into()));
     };

@@ -333,8 +333,48 @@ impl Reactor {
             return;
         };
         let now = Instant::now();
-        let services: Vec<Value> = idx.iter().map(|&i| self.status_json(i, now)).collect();
+        let usage = req["usage"].as_bool().unwrap_or(false);
+        let services: Vec<Value> = idx
+            .iter()
+            .map(|&i| {
+                let mut v = self.status_json(i, now);
+                if usage && let (Value::Object(m), Value::Object(u)) = (&mut v, self.usage_json(i))
+                {
+                    m.extend(u);
+                }
+                v
+            })
+            .collect();
         self.answer(id, json!({"ok": true, "services": services}));
+    }
+
+    /// What a service uses now (`"usage":true` in a status request):
+    /// `cpu_usec`, CPU time of all its processes so far (`cpu.stat` of its
+    /// cgroup; without cgroups, the main process's); `memory_bytes`
+    /// (`memory.current` where the memory controller is on, else the
+    /// resident memory of its processes summed). Read on request only: a
+    /// plain status reads no `/proc` or cgroup files for these.
+    pub(crate) fn usage_json(&self, i: usize) -> Value {
+        let s = &self.sup.services[i];
+        let live = s.phase.has_processes();
+        let (cpu, memory) = match self.cgroup_of(i) {
+            Some(cg) => {
+                let memory = cg.memory_current().or_else(|| {
+                    live.then(|| {
+                        (cg.pids().iter())
+                            .filter_map(|&p| crate::os::proc_usage(p))
+                            .map(|(_, rss)| rss)
+                            .sum::<u64>()
+                    })
+                });
+                (cg.cpu_usage_usec(), memory)
+            }
+            None => match s.main_pid.filter(|_| live).and_then(crate::os::proc_usage) {
+                Some((cpu, rss)) => (Some(cpu), Some(rss)),
+                None => (None, None),
+            },
+        };
+        json!({"cpu_usec": cpu, "memory_bytes": memory})
     }
 
     pub(crate) fn status_json(&self, i: usize, now: Instant) -> Value {
