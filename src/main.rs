@@ -37,6 +37,7 @@ fn main() {
         std::process::exit(tend::exec_argv0::main(&args));
     }
     let cli = Cli::parse();
+    tend::cli::color::set(cli.color);
     let code = match &cli.command {
         Command::Run {
             path,

@@ -521,11 +521,12 @@ impl Reactor {
         let lines = self.logs.tail(name, n).unwrap_or_default();
         let cursor = self.logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
-            push_line(&mut c.out, &json!({"ok": true}));
+            push_line(&mut c.out, &json!({"ok": true, "lines": lines.len()}));
             for l in lines {
                 push_line(
                     &mut c.out,
-                    &json!({"line": l.text, "stream": l.stream.name()}),
+                    &json!({"line": l.text, "stream": l.stream.name(),
+                        "time": crate::event::rfc3339(l.time)}),
                 );
             }
             c.mode = if follow {
@@ -615,7 +616,8 @@ impl Reactor {
                     }
                     for l in lines {
                         *cursor = l.seq + 1;
-                        let v = json!({"line": l.text, "stream": l.stream.name()});
+                        let v = json!({"line": l.text, "stream": l.stream.name(),
+                            "time": crate::event::rfc3339(l.time)});
                         push_line(&mut c.out, &v);
                     }
                 }
