@@ -421,7 +421,8 @@ fn spawn_op(socket: PathBuf, request: Value, tx: Sender<Msg>) {
                             .iter()
                             .filter_map(|v| v.as_str().map(String::from))
                             .collect();
-                        format!("{}: signal {} sent", who.join(", "), request["signal"])
+                        let sig = request["signal"].as_str().unwrap_or("?");
+                        format!("{}: signal {sig} sent", who.join(", "))
                     }
                     Err(f) => fail_text(&f),
                 },
