@@ -317,8 +317,9 @@ fn a_stdout_nobody_reads_does_not_stall_tend_and_drops_are_announced() {
 
 // -- several services together, colour (issue 14 point 5) -------------------
 
-/// `alpha` writes a1, then (0.4 s later) a2; `b` starts once alpha is up and
-/// writes b1 at once, b2 after 0.8 s: by time a1 b1 a2 b2.
+/// `alpha` writes a1, then (0.4 s later) a2; `b` starts once alpha is up,
+/// writes b1 0.2 s later and b2 0.4 s after that: by time a1 b1 a2 b2,
+/// 0.2 s apart.
 fn two_talkers() -> Tend {
     Tend::with(&[
         (
@@ -329,7 +330,7 @@ fn two_talkers() -> Tend {
             "b",
             &format!(
                 "{}\nrequires = [\"alpha\"]\n",
-                sh("echo b1; sleep 0.8; echo b2; exec sleep 100000")
+                sh("sleep 0.2; echo b1; sleep 0.4; echo b2; exec sleep 100000")
             ),
         ),
         ("quiet", FOREVER),
