@@ -125,6 +125,19 @@ pub fn service(s: &ServiceSpec) -> String {
             .collect();
         key("pre-exec", format!("[{}]", steps.join(", ")));
     }
+    if !s.listen.is_empty() {
+        let socks: Vec<String> = (s.listen.iter())
+            .map(|l| {
+                let addr = q(&l.addr.to_string());
+                if l.name == s.name {
+                    addr
+                } else {
+                    format!("{{ address = {addr}, name = {} }}", q(&l.name))
+                }
+            })
+            .collect();
+        key("listen", format!("[{}]", socks.join(", ")));
+    }
     if s.kind != d.kind {
         key("type", q(s.kind.name()));
     }
@@ -308,8 +321,16 @@ fn supervisor(s: &SupervisorSpec) -> String {
     if s.event_retention != d.event_retention {
         key("event-retention", s.event_retention.to_string());
     }
-    if let Some(p) = &s.event_journal {
-        key("event-journal", qp(p));
+    if let Some(j) = &s.event_journal {
+        key(
+            "event-journal",
+            format!(
+                "{{ file = {}, max-size = {}, keep = {} }}",
+                qp(&j.path),
+                j.max_size,
+                j.keep
+            ),
+        );
     }
     if let Some(h) = &s.http {
         key("http", q(h));

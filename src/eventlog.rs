@@ -6,18 +6,17 @@
 //!   that whatever subscribers do. Subscribers are cursors (the next seq they
 //!   want) kept by the server; a cursor below `oldest()` means that subscriber
 //!   lagged and must be told `{"lagged":true,"resume":oldest()}`.
-//! - The optional journal gets one JSON line per event (SPEC §3 form), opened
-//!   append-only. A journal write error never fails `push`: it is counted and
+//! - The optional journal (`journal.rs`) gets every event before memory can
+//!   evict it, so a follower below `oldest()` is served from it
+//!   (`replay`); a journal write error never fails `push`: it is counted and
 //!   reported once per outage through `take_journal_error`.
 //!
 //! Pure apart from the journal file; the clock is the caller's.
 
 use crate::event::{Event, EventKind};
+use crate::journal::{Journal, Reader, Step};
+use crate::model::JournalSpec;
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub struct EventLog {
@@ -27,45 +26,24 @@ pub struct EventLog {
     journal: Option<Journal>,
 }
 
-struct Journal {
-    path: PathBuf,
-    file: File,
-    /// Writes that failed since the journal was opened.
-    failures: u64,
-    /// The current outage has been reported (reset by a successful write).
-    reported: bool,
-    /// A report the caller has not taken yet.
-    pending: Option<String>,
-}
-
 impl EventLog {
     /// `retention` is clamped to at least 1 (the newest event is always
-    /// retained). `journal`: a JSON-lines file, created 0644 (before umask)
-    /// if missing, opened `O_APPEND|O_CLOEXEC`.
-    pub fn new(retention: usize, journal: Option<&Path>) -> std::io::Result<EventLog> {
-        let journal = match journal {
-            None => None,
-            Some(path) => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .mode(0o644)
-                    .custom_flags(libc::O_CLOEXEC)
-                    .open(path)?;
-                Some(Journal {
-                    path: path.to_path_buf(),
-                    file,
-                    failures: 0,
-                    reported: false,
-                    pending: None,
-                })
+    /// retained). With a journal, seq goes on from the last event it holds
+    /// (an earlier run of tend), and events memory no longer holds are read
+    /// back from it (`replay`).
+    pub fn new(retention: usize, journal: Option<&JournalSpec>) -> std::io::Result<EventLog> {
+        let (journal, last) = match journal {
+            None => (None, None),
+            Some(spec) => {
+                let (j, last) = Journal::open(spec)?;
+                (Some(j), last)
             }
         };
         let retention = retention.max(1);
         Ok(EventLog {
             events: VecDeque::with_capacity(retention.min(1024)),
             retention,
-            next_seq: 1,
+            next_seq: last.map_or(1, |s| s.saturating_add(1)),
             journal,
         })
     }
@@ -84,7 +62,7 @@ impl EventLog {
             service,
             kind,
         };
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         if let Some(j) = &mut self.journal {
             j.append(&event);
         }
@@ -147,35 +125,59 @@ impl EventLog {
     /// failures are only counted (`journal_failures`); after a successful
     /// write, a new failure is reported again.
     pub fn take_journal_error(&mut self) -> Option<String> {
-        self.journal.as_mut().and_then(|j| j.pending.take())
+        self.journal.as_mut().and_then(Journal::take_error)
     }
 
     /// Journal writes that failed so far (events missing from the journal).
     pub fn journal_failures(&self) -> u64 {
-        self.journal.as_ref().map_or(0, |j| j.failures)
+        self.journal.as_ref().map_or(0, Journal::failures)
     }
-}
 
-impl Journal {
-    fn append(&mut self, event: &Event) {
-        let mut line = event.to_json().to_string();
-        line.push('\n');
-        // One write_all on an O_APPEND file: the line lands whole at the end.
-        match self.file.write_all(line.as_bytes()) {
-            Ok(()) => self.reported = false,
-            Err(e) => {
-                self.failures += 1;
-                if !self.reported {
-                    self.reported = true;
-                    self.pending = Some(format!(
-                        "cannot write the event journal {}: {e} (event {} and any further ones \
-                         are missing from it until writes succeed again)",
-                        self.path.display(),
-                        event.seq
-                    ));
+    /// The oldest seq a follower can be given: memory's oldest, or the
+    /// journal's when it goes back further.
+    pub fn earliest(&self) -> u64 {
+        let journal = self.journal.as_ref().and_then(Journal::first_seq);
+        journal.map_or(self.oldest(), |j| j.min(self.oldest()))
+    }
+
+    /// Feed a follower at `cursor` below memory's oldest from the journal:
+    /// `emit(seq, line)` for each event in order (the JSON line with its
+    /// newline) until it returns false (its buffer is full), the journal's
+    /// read budget for this turn is spent, or `cursor` reaches memory.
+    /// `reader` is the follower's place in the journal (kept between calls).
+    ///
+    /// `Err(resume)`: the journal does not have `cursor` (none configured,
+    /// a write failed, rotated away); `resume` is where the follower can go
+    /// on from.
+    pub fn replay(
+        &self,
+        reader: &mut Option<Box<Reader>>,
+        cursor: &mut u64,
+        mut emit: impl FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), u64> {
+        let oldest = self.oldest();
+        while *cursor < oldest {
+            let Some(j) = &self.journal else {
+                return Err(oldest);
+            };
+            let r = reader.get_or_insert_with(|| Box::new(j.reader()));
+            match r.next(*cursor) {
+                Step::Line(line) => {
+                    let more = emit(*cursor, line);
+                    *cursor += 1;
+                    if !more {
+                        return Ok(());
+                    }
+                }
+                Step::Later => return Ok(()),
+                Step::Gap(resume) => {
+                    *reader = None;
+                    return Err(resume.map_or(oldest, |s| s.min(oldest)));
                 }
             }
         }
+        *reader = None;
+        Ok(())
     }
 }
 
@@ -183,6 +185,7 @@ impl Journal {
 mod tests {
     use super::*;
     use crate::event::ExitStatus;
+    use std::path::{Path, PathBuf};
     use std::time::Duration;
 
     fn t(ms: u64) -> SystemTime {
@@ -191,6 +194,14 @@ mod tests {
 
     fn seqs<'a>(it: impl Iterator<Item = &'a Event>) -> Vec<u64> {
         it.map(|e| e.seq).collect()
+    }
+
+    fn spec(path: &Path) -> JournalSpec {
+        JournalSpec {
+            path: path.to_path_buf(),
+            max_size: 10 << 20,
+            keep: 5,
+        }
     }
 
     fn temp_path(tag: &str) -> PathBuf {
@@ -274,7 +285,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         std::fs::write(&path, "{\"seq\":0}\n").expect("seed");
         {
-            let mut log = EventLog::new(1, Some(&path)).expect("new");
+            let mut log = EventLog::new(1, Some(&spec(&path))).expect("new");
             log.push(
                 t(1500),
                 Some("web".into()),
@@ -322,7 +333,7 @@ mod tests {
         if !full.exists() {
             return;
         }
-        let mut log = EventLog::new(10, Some(full)).expect("open /dev/full");
+        let mut log = EventLog::new(10, Some(&spec(full))).expect("open /dev/full");
         let seq = log.push(t(1), None, EventKind::Down).seq;
         log.push(t(2), None, EventKind::Down);
         assert_eq!(seq, 1);
@@ -339,6 +350,6 @@ mod tests {
     #[test]
     fn journal_open_error_is_returned() {
         let bad = temp_path("no-such-dir").join("journal");
-        assert!(EventLog::new(10, Some(&bad)).is_err());
+        assert!(EventLog::new(10, Some(&spec(&bad))).is_err());
     }
 }

@@ -374,6 +374,56 @@ pub fn units(data: &[u8]) {
     }
 }
 
+/// An event journal left by anyone: the bytes split at the first `\0\0`
+/// into the journal and its rotated `.1`; then opened, appended to (with a
+/// rotation), and read back by followers from every seq up to memory.
+/// Invariants: seq goes on from a seq tend could have written; a follower
+/// gets lines in seq order, each the line of the seq it was given, and ends
+/// at memory or with a place to resume.
+pub fn journal(data: &[u8]) {
+    use crate::event::EventKind;
+    let dir = fresh_dir("journal");
+    let (cur, old) = match data.windows(2).position(|w| w == b"\0\0") {
+        Some(i) => (&data[..i], &data[i + 2..]),
+        None => (data, &data[..0]),
+    };
+    write_file(&dir.join("j"), cur, 0o644);
+    write_file(&dir.join("j.1"), old, 0o644);
+    let spec = crate::model::JournalSpec {
+        path: dir.join("j"),
+        max_size: 512,
+        keep: 2,
+    };
+    let mut log = crate::eventlog::EventLog::new(2, Some(&spec)).expect("fuzz: open the journal");
+    let first = log.next();
+    assert!((1..=1 << 53).contains(&first), "seq goes on from {first}");
+    for _ in 0..6 {
+        log.push(std::time::SystemTime::UNIX_EPOCH, None, EventKind::Down);
+    }
+    assert_eq!(log.next(), first + 6);
+    let earliest = log.earliest();
+    assert!(earliest <= log.oldest());
+    for from in [0, 1, earliest, first, first + 2] {
+        let (mut reader, mut cursor, mut last) = (None, from, None::<u64>);
+        for _ in 0..64 {
+            let r = log.replay(&mut reader, &mut cursor, |seq, line| {
+                assert!(last.is_none_or(|l| seq == l + 1), "{last:?} then {seq}");
+                assert_eq!(line.last(), Some(&b'\n'));
+                last = Some(seq);
+                true
+            });
+            match r {
+                Err(resume) => {
+                    assert!(resume > last.unwrap_or(0) || last.is_none(), "resume {resume}");
+                    break;
+                }
+                Ok(()) if cursor >= log.oldest() => break,
+                Ok(()) => {}
+            }
+        }
+    }
+}
+
 /// One sd_notify datagram.
 pub fn notify(data: &[u8]) {
     match crate::notify::parse(data) {

@@ -15,6 +15,7 @@ pub mod flood;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod journal;
 pub mod load;
 pub mod logs;
 pub mod metrics;

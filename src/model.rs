@@ -114,6 +114,36 @@ pub struct PreCommand {
     pub ignore_failure: bool,
 }
 
+/// A socket tend binds for a service (`listen`, systemd's `.socket`
+/// units) and passes to each start as fds 3, 4, … (`LISTEN_FDS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    /// Its entry in `LISTEN_FDNAMES` (systemd's `FileDescriptorName=`).
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `tcp:HOST:PORT` (`ListenStream=`): a listening stream socket.
+    Tcp(std::net::SocketAddr),
+    /// `udp:HOST:PORT` (`ListenDatagram=`).
+    Udp(std::net::SocketAddr),
+    /// `unix:/path` (a stream socket; the file is made 0666 and replaced
+    /// if it exists), `unix:@name` (abstract).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "tcp:{a}"),
+            ListenAddr::Udp(a) => write!(f, "udp:{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: String,
@@ -123,6 +153,9 @@ pub struct ServiceSpec {
     /// Run one after the other before `exec`, in the same process (pid,
     /// cgroup, user, environment): `tend __exec-chain` (src/exec_chain.rs).
     pub pre_exec: Vec<PreCommand>,
+    /// Sockets tend holds for the service across its restarts; with
+    /// `autostart = false` a connection starts it (socket activation).
+    pub listen: Vec<Listen>,
     pub kind: ServiceType,
     pub pid_file: Option<PathBuf>,
     pub ready_fd: Option<i32>,
@@ -191,12 +224,21 @@ pub struct SupervisorSpec {
     pub on_exit: Option<Vec<String>>,
     pub shutdown_timeout: Timeout,
     pub event_retention: usize,
-    pub event_journal: Option<PathBuf>,
+    pub event_journal: Option<JournalSpec>,
     pub http: Option<String>,
     /// `http-token`: writes over HTTP (`POST /services/NAME/...`) need
     /// `Authorization: Bearer TOKEN`; without it every POST is refused.
     pub http_token: Option<String>,
     pub cgroup_root: Option<PathBuf>,
+}
+
+/// `event-journal`: the file events are appended to, rotated as a log file
+/// is (`file` → `file.1` → … → `file.KEEP` once it reaches `max_size`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalSpec {
+    pub path: PathBuf,
+    pub max_size: u64,
+    pub keep: u32,
 }
 
 impl Default for SupervisorSpec {
@@ -243,6 +285,7 @@ impl ServiceSpec {
             source,
             exec: Vec::new(),
             pre_exec: Vec::new(),
+            listen: Vec::new(),
             kind: ServiceType::Simple,
             pid_file: None,
             ready_fd: None,

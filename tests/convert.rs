@@ -55,6 +55,7 @@ fn every_native_key_survives_conversion() {
         r#"exec = ["sh", "-c", "echo \"$X\" 'it''s' \\ \t"]
 type = "notify"
 pre-exec = ["mkdir -p /tmp/x", ["-rm", "/tmp/x/stale"]]
+listen = ["tcp:127.0.0.1:8080", { address = "unix:/run/x.sock", name = "ctl" }, "udp:[::1]:53"]
 requires = ["base"]
 wants = ["base"]
 after = ["base"]
@@ -97,7 +98,7 @@ environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
     );
     scratch.write(
         "defs/tend.toml",
-        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nhttp = \"127.0.0.1:9\"\n",
+        "[supervisor]\nshutdown-timeout = \"7s\"\nevent-retention = 50\nevent-journal = { file = \"ev.jsonl\", max-size = \"1MiB\", keep = 3 }\nhttp = \"127.0.0.1:9\"\n",
     );
     assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 2);
 }

@@ -242,6 +242,106 @@ fn a_stalled_follower_does_not_slow_supervision_and_is_told_where_to_resume() {
 }
 
 #[test]
+fn with_a_journal_a_stalled_follower_loses_nothing() {
+    // The same storm and a retention of 50, but with a journal rotated
+    // every 64 KiB: the follower that fell behind memory is served from the
+    // journal's files, in order, and is never told it lagged.
+    let t = Tend::builder()
+        .supervisor(
+            "[supervisor]\nevent-retention = 50\nevent-journal = { file = \"{dir}/events.jsonl\", max-size = \"64KiB\", keep = 100 }\n",
+        )
+        .svc(
+            "churn",
+            &format!(
+                "{}\nrestart = \"always\"\nrestart-delay = \"1ms\"\nrestart-delay-max = \"1ms\"\n",
+                sh("exit 0")
+            ),
+        )
+        .stdout(StdoutTo::Null)
+        .start();
+    let mut stalled = UnixStream::connect(&t.socket).unwrap();
+    stalled
+        .write_all(b"{\"cmd\":\"events\",\"since\":1,\"follow\":true}\n")
+        .unwrap();
+    let deadline = Instant::now() + secs(60.0);
+    while next_seq(&t) < 5000 {
+        assert!(Instant::now() < deadline, "the storm made too few events");
+        std::thread::sleep(secs(0.05));
+    }
+    t.ctl_ok(&["stop", "churn"]);
+    let end = next_seq(&t) - 1;
+    assert!(
+        t.dir.join("events.jsonl.5").exists(),
+        "the journal did not rotate"
+    );
+
+    stalled.set_read_timeout(Some(secs(10.0))).unwrap();
+    let mut r = BufReader::new(stalled);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let head: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (head["ok"].as_bool(), head["oldest"].as_u64()),
+        (Some(true), Some(1)),
+        "{head}"
+    );
+    let mut want = 1;
+    while want <= end {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) => panic!("the stream ended at seq {want} of {end}"),
+            Ok(_) => {}
+            Err(err) => panic!("the stream stopped at seq {want} of {end}: {err}"),
+        }
+        let v: Value = serde_json::from_str(line.trim()).unwrap();
+        assert!(v.get("lagged").is_none(), "told it lagged at {want}: {v}");
+        assert_eq!(seq(&v), want, "gap in the stream");
+        want += 1;
+    }
+    // And `--since 1` of a plain `tend events` prints them all too.
+    let all = t.events(Some(1));
+    assert!(all.len() as u64 >= end, "{} of {end}", all.len());
+    assert_contiguous(&all, 1);
+}
+
+#[test]
+fn seq_goes_on_across_restarts_of_tend_with_a_journal() {
+    let scratch = Scratch::new();
+    let journal = scratch.join("events.jsonl");
+    let sup = format!("[supervisor]\nevent-journal = \"{}\"\n", journal.display());
+    let mut first = Tend::builder().supervisor(&sup).svc("a", FOREVER).start();
+    first.follow().wait_ev("a", "ready", T);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(T), Some(0), "{}", first.output());
+    let last = first_run_last_seq(&journal);
+    drop(first);
+
+    let second = Tend::builder().supervisor(&sup).svc("a", FOREVER).start();
+    let mut e = second.follow_since(1);
+    e.wait_for(|v| seq(v) > last && ev("a", "ready")(v), T);
+    let started = e
+        .seen
+        .iter()
+        .filter(|v| v["event"] == "supervisor-started")
+        .map(seq)
+        .collect::<Vec<_>>();
+    assert_eq!(started, vec![1, last + 1], "{}", dump(&e.seen));
+    assert_contiguous(&e.seen, 1);
+    // Older than the second run's memory, from the first run's journal.
+    let all = second.events(Some(1));
+    assert_contiguous(&all, 1);
+    assert!(all.len() as u64 > last, "{}", dump(&all));
+}
+
+fn first_run_last_seq(journal: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(journal).expect("journal");
+    let last = text.lines().last().expect("a line");
+    let v: Value = serde_json::from_str(last).expect("json");
+    assert_eq!(v["event"], "shutdown-finished", "{text}");
+    seq(&v)
+}
+
+#[test]
 fn a_cli_follower_under_a_burst_is_contiguous_or_says_it_lagged() {
     // A follower that cannot keep up is told, never silently dropped.
     let t = Tend::builder()

@@ -215,6 +215,36 @@ fn events_stream_live_and_resume_after_last_event_id() {
 }
 
 #[test]
+fn events_resume_from_the_journal_after_memory_forgot_them() {
+    // Memory keeps 5 events; the journal has them all: an EventSource that
+    // comes back with an old Last-Event-ID gets every event after it.
+    let port = free_port();
+    let t = Tend::builder()
+        .supervisor(&format!(
+            "[supervisor]\nhttp = \"127.0.0.1:{port}\"\nevent-retention = 5\nevent-journal = \"{{dir}}/events.jsonl\"\n"
+        ))
+        .svc("web", FOREVER)
+        .start();
+    wait_until("the endpoint listens", T, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    for _ in 0..5 {
+        t.ctl_ok(&["restart", "web"]);
+    }
+    let next = t.events(None).last().map(seq).expect("events") + 1;
+    assert!(next > 20, "{next}");
+    let mut r = open_events(port, Some(2));
+    let got = sse_ids(&mut r, (next - 3) as usize, T);
+    let ids: Vec<u64> = got.iter().map(|(i, _)| *i).collect();
+    assert_eq!(ids, (3..next).collect::<Vec<_>>(), "{got:?}");
+    assert!(
+        got.iter()
+            .all(|(i, d)| d.contains(&format!("\"seq\":{i},"))),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn the_page_is_self_contained_and_live() {
     let (_t, port) = with_http(None, &[("web", FOREVER)]);
     let raw = {

@@ -39,7 +39,6 @@ pub struct HttpConn {
 /// one more gets 503 and is closed.
 pub const MAX_HTTP_CONNS: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Reading the request head.
     Reading,
@@ -47,8 +46,12 @@ enum State {
     Answering,
     /// A write waits for its outcome (`check_ops` answers).
     Parked,
-    /// `/events`: the next seq to send.
-    Events { cursor: u64 },
+    /// `/events`: the next seq to send, and its place in the event
+    /// journal while it is behind memory.
+    Events {
+        cursor: u64,
+        journal: Option<Box<crate::journal::Reader>>,
+    },
 }
 
 /// What a request head asks for.
@@ -107,7 +110,7 @@ impl Reactor {
             return;
         };
         let mut buf = [0u8; 4096];
-        if c.state != State::Reading {
+        if !matches!(c.state, State::Reading) {
             // Parked or streaming: only a hang-up matters (a client may not
             // send more), or the socket can take more of `out`.
             loop {
@@ -164,7 +167,10 @@ impl Reactor {
                 c.out = b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\
                     Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
                     .to_vec();
-                c.state = State::Events { cursor };
+                c.state = State::Events {
+                    cursor,
+                    journal: None,
+                };
             }
         }
         self.pump_http_followers();
@@ -190,29 +196,28 @@ impl Reactor {
             let Some(c) = self.http_conns.get_mut(&id) else {
                 continue;
             };
-            let State::Events { cursor } = &mut c.state else {
+            let State::Events { cursor, journal } = &mut c.state else {
                 continue;
             };
-            while c.out.len() < SSE_HIGH_WATER && *cursor < self.events.next() {
-                if *cursor < self.events.oldest() {
-                    // Fell behind the retained log: said, then closed (an
-                    // EventSource reconnects with Last-Event-ID).
-                    let resume = self.events.oldest();
-                    let note = format!("event: lagged\ndata: {{\"resume\":{resume}}}\n\n");
-                    c.out.extend_from_slice(note.as_bytes());
-                    c.state = State::Answering;
-                    break;
+            let out = &mut c.out;
+            let replayed = self.events.replay(journal, cursor, |seq, line| {
+                sse_event(out, seq, line);
+                out.len() < SSE_HIGH_WATER
+            });
+            if let Err(resume) = replayed {
+                // Fell behind what the log and journal hold: said, then
+                // closed (an EventSource reconnects with Last-Event-ID).
+                let note = format!("event: lagged\ndata: {{\"resume\":{resume}}}\n\n");
+                c.out.extend_from_slice(note.as_bytes());
+                c.state = State::Answering;
+            } else if *cursor >= self.events.oldest() {
+                while c.out.len() < SSE_HIGH_WATER && *cursor < self.events.next() {
+                    let seq = *cursor;
+                    *cursor += 1;
+                    if let Some(line) = self.event_lines.line(&self.events, seq) {
+                        sse_event(&mut c.out, seq, line);
+                    }
                 }
-                let seq = *cursor;
-                *cursor += 1;
-                let Some(line) = self.event_lines.line(&self.events, seq) else {
-                    continue;
-                };
-                c.out
-                    .extend_from_slice(format!("id: {seq}\ndata: ").as_bytes());
-                c.out
-                    .extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
-                c.out.extend_from_slice(b"\n\n");
             }
             self.http_flush(id);
         }
@@ -226,7 +231,10 @@ impl Reactor {
             return self.http_close(id);
         }
         let fd = c.stream.as_raw_fd();
-        match (c.state, c.out.is_empty()) {
+        // A stream with more to send keeps EPOLLOUT: its wake-up refills.
+        let backlog =
+            matches!(c.state, State::Events { cursor, .. } if cursor < self.events.next());
+        match (&c.state, c.out.is_empty() && !backlog) {
             (State::Answering, true) => self.http_close(id),
             (_, false) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT),
             (_, true) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLIN),
@@ -241,7 +249,7 @@ impl Reactor {
     pub(crate) fn expire_http(&mut self, now: Instant) {
         let due: Vec<(u64, bool)> = (self.http_conns.iter())
             .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
-            .map(|(&id, c)| (id, c.state == State::Reading))
+            .map(|(&id, c)| (id, matches!(c.state, State::Reading)))
             .collect();
         for (id, reading) in due {
             if reading {
@@ -451,4 +459,11 @@ fn response(code: u16, content_type: &str, body: &str) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// One Server-Sent Event: `id:` the seq, `data:` the event's JSON line.
+fn sse_event(out: &mut Vec<u8>, seq: u64, line: &[u8]) {
+    out.extend_from_slice(format!("id: {seq}\ndata: ").as_bytes());
+    out.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+    out.extend_from_slice(b"\n\n");
 }

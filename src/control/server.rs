@@ -27,6 +27,8 @@ pub enum Mode {
     Events {
         cursor: u64,
         follow: bool,
+        /// Its place in the event journal while it is behind memory.
+        journal: Option<Box<crate::journal::Reader>>,
     },
     Logs {
         service: String,
@@ -486,21 +488,27 @@ impl Reactor {
         let since = req["since"].as_u64();
         let follow = req["follow"].as_bool().unwrap_or(false);
         let oldest = self.events.oldest();
-        if let Err(oldest) = self.events.since(since).map(|_| ()) {
-            let msg = format!(
-                "events before {oldest} are no longer retained (asked from {})",
-                since.unwrap_or(0)
-            );
+        // Older than memory: from the journal, if it goes back that far.
+        let earliest = match since {
+            Some(s) if s.max(1) < oldest => self.events.earliest(),
+            _ => oldest,
+        };
+        if let Some(s) = since.filter(|&s| s.max(1) < earliest) {
+            let msg = format!("events before {earliest} are no longer retained (asked from {s})");
             return self.answer(
                 id,
-                json!({"ok": false, "error": msg, "exit": 4, "oldest": oldest}),
+                json!({"ok": false, "error": msg, "exit": 4, "oldest": earliest}),
             );
         }
-        let cursor = since.unwrap_or(oldest).max(oldest);
-        let head = json!({"ok": true, "oldest": oldest, "next": self.events.next()});
+        let cursor = since.unwrap_or(oldest).max(earliest);
+        let head = json!({"ok": true, "oldest": earliest, "next": self.events.next()});
         if let Some(c) = self.conns.get_mut(&id) {
             push_line(&mut c.out, &head);
-            c.mode = Mode::Events { cursor, follow };
+            c.mode = Mode::Events {
+                cursor,
+                follow,
+                journal: None,
+            };
         }
     }
 
@@ -589,13 +597,21 @@ impl Reactor {
                 continue;
             };
             match &mut c.mode {
-                Mode::Events { cursor, follow } => {
-                    if *cursor < self.events.oldest() {
-                        let resume = self.events.oldest();
+                Mode::Events {
+                    cursor,
+                    follow,
+                    journal,
+                } => {
+                    let out = &mut c.out;
+                    let replayed = self.events.replay(journal, cursor, |_, line| {
+                        out.extend_from_slice(line);
+                        out.len() < OUT_HIGH_WATER
+                    });
+                    if let Err(resume) = replayed {
                         push_line(&mut c.out, &json!({"lagged": true, "resume": resume}));
                         self.metrics.followers_lagged += 1;
                         c.mode = Mode::Closing;
-                    } else {
+                    } else if *cursor >= self.events.oldest() {
                         while c.out.len() < OUT_HIGH_WATER && *cursor < self.events.next() {
                             if let Some(line) = self.event_lines.line(&self.events, *cursor) {
                                 c.out.extend_from_slice(line);

@@ -17,6 +17,7 @@ mod parts;
 mod procfile;
 mod s6overlay;
 mod s6rc;
+mod socket_unit;
 mod span;
 mod specifiers;
 mod supervisor;
@@ -492,6 +493,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         }
     }
     unit_set::load(c, dir, &names, &abs_dir);
+    socket_unit::attach(c, dir, &names);
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
     }

@@ -17,6 +17,7 @@ use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, StartL
 pub const SERVICE_KEYS: &[&str] = &[
     "exec",
     "pre-exec",
+    "listen",
     "type",
     "pid-file",
     "ready-fd",
@@ -93,6 +94,10 @@ pub struct Parsed {
     pub deps: Vec<DepRef>,
 }
 
+/// Sockets one service may have (they and stdio and a ready fd fill the
+/// child's fd slots, `os::spawn`).
+pub const MAX_LISTEN: usize = 12;
+
 /// Reads the service table `node` (the root of `NAME.toml`, or a
 /// `[service.NAME]` table). `def_dir` is the absolute directory of the
 /// definition file. Always returns a spec (defaults where values were
@@ -130,6 +135,7 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
         match key {
             "exec" => set(&mut spec.exec, values::command(cx, key, v)),
             "pre-exec" => set(&mut spec.pre_exec, pre_exec(cx, v)),
+            "listen" => set(&mut spec.listen, parts::listen(cx, v, name)),
             "type" => set(&mut spec.kind, values::choice(cx, key, v, TYPES)),
             "pid-file" => pid_file = values::nonempty_string(cx, key, v),
             "ready-fd" => spec.ready_fd = ready_fd(cx, v),
@@ -441,6 +447,18 @@ fn cross_checks(
     }
     if let Some(span) = key("ready-fd").filter(|_| kind != ServiceType::NotifyFd) {
         cx.warning(&span, "ready-fd: only used with type `notify-fd`");
+    }
+    if let Some(span) = val("listen") {
+        let n = spec.listen.len() as i32;
+        if n > MAX_LISTEN as i32 {
+            cx.error(&span, format!("listen: at most {MAX_LISTEN} sockets per service"));
+        }
+        if let Some(fd) = spec.ready_fd.filter(|fd| (3..3 + n).contains(fd)) {
+            cx.error(
+                &span,
+                format!("listen: the sockets are fds 3 to {}, and ready-fd is {fd}: give ready-fd a number above them", 2 + n),
+            );
+        }
     }
     if let Some(span) = key("bus-name").filter(|_| kind != ServiceType::Dbus) {
         cx.warning(&span, "bus-name: only used with type `dbus`");

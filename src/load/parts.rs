@@ -2,13 +2,13 @@
 //! environment tables, addresses.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ctx::Ctx;
-use super::span::{Node, Val};
+use super::span::{Key, Node, Val};
 use super::values;
-use crate::model::{LogTarget, Probe, ProbeKind};
+use crate::model::{JournalSpec, Listen, ListenAddr, LogTarget, Probe, ProbeKind};
 
 /// Defaults of one probe key (`ready-check` or `health-check`).
 pub struct ProbeDefaults {
@@ -166,6 +166,94 @@ fn http_url(cx: &mut Ctx, key: &str, node: &Node) -> Option<String> {
     None
 }
 
+const LISTEN_KEYS: &[&str] = &["address", "name"];
+
+/// `listen = ["tcp:127.0.0.1:8080", "unix:/run/x.sock", { address =
+/// "udp:[::1]:53", name = "dns" }]`. A name defaults to the service's.
+pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
+    let items: &[Node] = match &node.value {
+        Val::Array(items) => items,
+        _ => std::slice::from_ref(node),
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let (addr, name) = match &item.value {
+            Val::Str(s) => (listen_addr(s).map_err(|e| (item.span.clone(), e)), None),
+            Val::Table(entries) => {
+                let mut addr = Err((item.span.clone(), "a listen table needs `address`".to_string()));
+                let mut name = None;
+                for (k, v) in entries {
+                    match k.name.as_str() {
+                        "address" => match &v.value {
+                            Val::Str(s) => addr = listen_addr(s).map_err(|e| (v.span.clone(), e)),
+                            _ => addr = Err((v.span.clone(), "expected a string".to_string())),
+                        },
+                        "name" => name = fd_name(cx, v),
+                        _ => {
+                            cx.unknown_key(&format!("listen.{}", k.name), &k.span, LISTEN_KEYS);
+                            ok = false;
+                        }
+                    }
+                }
+                (addr, name)
+            }
+            _ => (
+                Err((item.span.clone(), format!("expected an address such as \"tcp:127.0.0.1:8080\", found {}", item.value.type_name()))),
+                None,
+            ),
+        };
+        match addr {
+            Ok(addr) => out.push(Listen {
+                addr,
+                name: name.unwrap_or_else(|| service.to_string()),
+            }),
+            Err((span, e)) => {
+                cx.error(&span, format!("listen: {e}"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A name in `LISTEN_FDNAMES`: up to 255 printable ASCII characters, no `:`
+/// (sd_listen_fds_with_names(3)).
+fn fd_name(cx: &mut Ctx, v: &Node) -> Option<String> {
+    let s = values::nonempty_string(cx, "listen.name", v)?;
+    if s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        cx.error(&v.span, format!("listen.name: `{s}`: at most 255 printable characters, no `:` or spaces"));
+        return None;
+    }
+    Some(s)
+}
+
+/// `tcp:HOST:PORT`, `udp:HOST:PORT` (HOST an IP address, IPv6 in brackets),
+/// `unix:/absolute/path` or `unix:@abstract`.
+pub fn listen_addr(s: &str) -> Result<ListenAddr, String> {
+    let ip = |rest: &str| {
+        rest.parse::<std::net::SocketAddr>().map_err(|_| {
+            format!("`{s}`: expected an IP address and a port, such as 127.0.0.1:8080 or [::]:8080")
+        })
+    };
+    if let Some(rest) = s.strip_prefix("tcp:") {
+        ip(rest).map(ListenAddr::Tcp)
+    } else if let Some(rest) = s.strip_prefix("udp:") {
+        ip(rest).map(ListenAddr::Udp)
+    } else if let Some(rest) = s.strip_prefix("unix:") {
+        let max = 107; // sun_path holds 108 bytes with the NUL
+        if !(rest.starts_with('/') || rest.starts_with('@')) || rest.len() < 2 {
+            Err(format!("`{s}`: a unix socket needs an absolute path or @name"))
+        } else if rest.len() > max || rest.contains('\0') {
+            Err(format!("`{s}`: a unix socket path has at most {max} bytes and no NUL"))
+        } else {
+            Ok(ListenAddr::Unix(PathBuf::from(rest)))
+        }
+    } else {
+        Err(format!("`{s}`: expected tcp:HOST:PORT, udp:HOST:PORT or unix:PATH"))
+    }
+}
+
 const LOG_KEYS: &[&str] = &["file", "max-size", "keep"];
 const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
 const DEFAULT_LOG_KEEP: u32 = 5;
@@ -189,6 +277,70 @@ pub fn log(cx: &mut Ctx, node: &Node, base: &Path) -> Option<Vec<LogTarget>> {
     }
 }
 
+/// `{ file = "...", max-size = "10MiB", keep = 5 }` (the log's and the
+/// event journal's form): the file, its size limit and how many rotated
+/// files to keep.
+fn file_table(
+    cx: &mut Ctx,
+    key: &str,
+    node: &Node,
+    entries: &[(Key, Node)],
+    base: &Path,
+) -> Option<(PathBuf, u64, u32)> {
+    let mut path = None;
+    let mut max_size = DEFAULT_LOG_MAX_SIZE;
+    let mut keep = DEFAULT_LOG_KEEP;
+    let mut ok = true;
+    for (k, v) in entries {
+        let sub = format!("{key}.{}", k.name);
+        match k.name.as_str() {
+            "file" => {
+                path = values::path(cx, &sub, v, base);
+                ok &= path.is_some();
+            }
+            "max-size" => match values::size(cx, &sub, v) {
+                Some(0) => {
+                    cx.error(&v.span, format!("{sub}: must be more than 0"));
+                    ok = false;
+                }
+                Some(n) => max_size = n,
+                None => ok = false,
+            },
+            "keep" => match values::integer(cx, &sub, v, 0, 10_000) {
+                Some(n) => keep = n as u32,
+                None => ok = false,
+            },
+            _ => {
+                cx.unknown_key(&sub, &k.span, LOG_KEYS);
+                ok = false;
+            }
+        }
+    }
+    if path.is_none() && ok {
+        cx.error(&node.span, format!("{key}: the table needs `file`"));
+    }
+    let path = path?;
+    ok.then_some((path, max_size, keep))
+}
+
+/// `event-journal`: a file (`"events.jsonl"`, rotated with the log's
+/// defaults) or a table `{ file, max-size, keep }`.
+pub fn journal(cx: &mut Ctx, key: &str, node: &Node, base: &Path) -> Option<JournalSpec> {
+    let (path, max_size, keep) = match &node.value {
+        Val::Table(entries) => file_table(cx, key, node, entries, base)?,
+        _ => (
+            values::path(cx, key, node, base)?,
+            DEFAULT_LOG_MAX_SIZE,
+            DEFAULT_LOG_KEEP,
+        ),
+    };
+    Some(JournalSpec {
+        path,
+        max_size,
+        keep,
+    })
+}
+
 fn log_target(cx: &mut Ctx, node: &Node, base: &Path) -> Option<LogTarget> {
     match &node.value {
         Val::Str(s) if s == "inherit" => Some(LogTarget::Inherit),
@@ -200,40 +352,8 @@ fn log_target(cx: &mut Ctx, node: &Node, base: &Path) -> Option<LogTarget> {
             None
         }
         Val::Table(entries) => {
-            let mut path = None;
-            let mut max_size = DEFAULT_LOG_MAX_SIZE;
-            let mut keep = DEFAULT_LOG_KEEP;
-            let mut ok = true;
-            for (k, v) in entries {
-                let sub = format!("log.{}", k.name);
-                match k.name.as_str() {
-                    "file" => {
-                        path = values::path(cx, &sub, v, base);
-                        ok &= path.is_some();
-                    }
-                    "max-size" => match values::size(cx, &sub, v) {
-                        Some(0) => {
-                            cx.error(&v.span, format!("{sub}: must be more than 0"));
-                            ok = false;
-                        }
-                        Some(n) => max_size = n,
-                        None => ok = false,
-                    },
-                    "keep" => match values::integer(cx, &sub, v, 0, 10_000) {
-                        Some(n) => keep = n as u32,
-                        None => ok = false,
-                    },
-                    _ => {
-                        cx.unknown_key(&sub, &k.span, LOG_KEYS);
-                        ok = false;
-                    }
-                }
-            }
-            if path.is_none() && ok {
-                cx.error(&node.span, "log: a log table needs `file`");
-            }
-            let path = path?;
-            ok.then_some(LogTarget::File {
+            let (path, max_size, keep) = file_table(cx, "log", node, entries, base)?;
+            Some(LogTarget::File {
                 path,
                 max_size,
                 keep,

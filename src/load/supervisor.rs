@@ -60,7 +60,7 @@ pub fn supervisor(cx: &mut Ctx, node: &Node, base: &Path) -> SupervisorSpec {
                     spec.event_retention = n as usize;
                 }
             }
-            "event-journal" => spec.event_journal = values::path(cx, key, v, base),
+            "event-journal" => spec.event_journal = parts::journal(cx, key, v, base),
             "http" => spec.http = parts::tcp_address(cx, key, v),
             "http-token" => spec.http_token = values::nonempty_string(cx, key, v),
             "cgroup-root" => {

@@ -87,6 +87,29 @@ impl Unit {
         u.add(path, out).then_some(u)
     }
 
+    /// Reads another kind of unit's file (a `.socket`): messages start
+    /// with `who`.
+    pub fn read_other(path: &Path, who: String, out: &mut Vec<Diagnostic>) -> Option<Unit> {
+        let mut u = Unit {
+            srcs: Vec::new(),
+            directives: Vec::new(),
+            who,
+        };
+        u.add(path, out).then_some(u)
+    }
+
+    /// The directives of `[section]` in the order they apply: key, value,
+    /// and where the key and the value are written.
+    pub fn section(&self, section: &str) -> Vec<(&str, &str, super::Loc, super::Loc)> {
+        (self.directives.iter())
+            .filter(|d| d.section == section)
+            .map(|d| {
+                let src = &self.srcs[d.file];
+                (d.key.as_str(), d.value.as_str(), src.loc(&d.key_span), src.loc(&d.value_span))
+            })
+            .collect()
+    }
+
     /// Reads a drop-in after what is there; false if unreadable (reported).
     pub fn add(&mut self, path: &Path, out: &mut Vec<Diagnostic>) -> bool {
         let text = match std::fs::read(path).map(String::from_utf8) {
@@ -216,7 +239,7 @@ fn parse_ini(cx: &mut Ctx, text: &str, file: usize) -> Vec<Directive> {
             match rest.strip_suffix(']') {
                 Some(s) => {
                     section = s.to_string();
-                    if !matches!(s, "Unit" | "Service" | "Install")
+                    if !matches!(s, "Unit" | "Service" | "Install" | "Socket")
                         && !warned_sections.contains(&section)
                     {
                         cx.warning(&span, format!("section `[{s}]` is not supported, ignored"));

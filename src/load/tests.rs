@@ -197,7 +197,7 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
     assert_eq!(e.len(), 1);
     assert!(
         e[0].starts_with(
-            "web.toml:2:3: error: service `web`: unknown key `command` (valid keys: exec, pre-exec, type,"
+            "web.toml:2:3: error: service `web`: unknown key `command` (valid keys: exec, pre-exec, listen, type,"
         ),
         "{e:?}"
     );
@@ -441,7 +441,7 @@ fn log_forms() {
     );
     assert_eq!(
         one_err("exec = 'x'\nlog = { keep = 1 }\n"),
-        ["web.toml:2:7: error: service `web`: log: a log table needs `file`"]
+        ["web.toml:2:7: error: service `web`: log: the table needs `file`"]
     );
 }
 

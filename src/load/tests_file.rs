@@ -26,7 +26,12 @@ fn single_file_form() {
     assert_eq!(sup.socket, Some(abs.join("tend.sock")));
     assert_eq!(sup.shutdown_timeout, Some(Duration::from_secs(60)));
     assert_eq!(sup.event_retention, 50);
-    assert_eq!(sup.event_journal, Some(PathBuf::from("/var/log/ev.jsonl")));
+    assert_eq!(
+        sup.event_journal
+            .as_ref()
+            .map(|j| (j.path.as_path(), j.max_size, j.keep)),
+        Some((Path::new("/var/log/ev.jsonl"), 10 << 20, 5))
+    );
     assert_eq!(sup.socket_group.as_deref(), Some("wheel"));
     let names: Vec<&str> = l.config.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["alpha", "zeta"]);

@@ -35,7 +35,7 @@ pub(crate) struct FileTarget {
 }
 
 /// `path.N`
-fn numbered(path: &Path, n: u32) -> PathBuf {
+pub(crate) fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{n}"));
     PathBuf::from(s)
@@ -50,6 +50,16 @@ fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// `path.KEEP` deleted, `path.N` → `path.N+1`, `path` → `path.1` (a
+/// missing one skipped): the rotation of log files and of the event journal.
+pub(crate) fn shift_numbered(path: &Path, keep: u32) -> io::Result<()> {
+    ignore_missing(std::fs::remove_file(numbered(path, keep)))?;
+    for n in (1..keep).rev() {
+        ignore_missing(std::fs::rename(numbered(path, n), numbered(path, n + 1)))?;
+    }
+    ignore_missing(std::fs::rename(path, numbered(path, 1)))
 }
 
 impl FileTarget {
@@ -248,13 +258,6 @@ impl FileTarget {
     }
 
     fn shift(&self) -> io::Result<()> {
-        ignore_missing(std::fs::remove_file(numbered(&self.path, self.keep)))?;
-        for n in (1..self.keep).rev() {
-            ignore_missing(std::fs::rename(
-                numbered(&self.path, n),
-                numbered(&self.path, n + 1),
-            ))?;
-        }
-        ignore_missing(std::fs::rename(&self.path, numbered(&self.path, 1)))
+        shift_numbered(&self.path, self.keep)
     }
 }

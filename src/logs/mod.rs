@@ -14,7 +14,7 @@
 //! watches tend's stdout for EPOLLOUT while `stdout_pending()` and then calls
 //! `on_stdout_writable`, and turns `take_warnings` into `warning` events.
 
-mod file;
+pub(crate) mod file;
 mod ring;
 mod stdout;
 #[cfg(test)]

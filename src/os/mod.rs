@@ -3,6 +3,7 @@
 pub mod cgroup;
 pub mod inotify;
 pub mod launch;
+pub mod listen;
 pub mod net;
 pub mod notify;
 pub mod sched;

@@ -120,7 +120,7 @@ pub struct Child {
 }
 
 /// Low fds reserved for the child's fds (stdin, stdout, stderr and extras).
-const SLOTS: usize = 8;
+const SLOTS: usize = 16;
 /// The child's stack (it runs a few frames of setup code, then execve).
 const STACK: usize = 64 * 1024;
 const GUARD: usize = 4096;

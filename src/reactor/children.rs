@@ -184,6 +184,14 @@ impl Reactor {
             self.queue.extend(fx);
             return;
         }
+        if let Err(error) = self.ensure_listening(i) {
+            let fx = self
+                .sup
+                .input(i, Input::SpawnFailed { error }, Instant::now());
+            self.queue.extend(fx);
+            return;
+        }
+        let (listen_fds, listen_env) = self.listen_fds(i);
         let spec = &self.sup.services[i].spec;
         let ready_pipe = match (spec.kind, spec.ready_fd) {
             (ServiceType::NotifyFd, Some(fd)) => match os::pipe(true) {
@@ -202,19 +210,27 @@ impl Reactor {
             },
             _ => None,
         };
-        let extra_fds: Vec<(RawFd, RawFd)> = ready_pipe
-            .iter()
+        let extra_fds: Vec<(RawFd, RawFd)> = (ready_pipe.iter())
             .map(|(_, w, fd)| (w.as_raw_fd(), *fd))
+            .chain(listen_fds)
             .collect();
         let r = &self.rt[i];
         let mut extra = vec![("TEND_SERVICE".to_string(), spec.name.clone())];
+        extra.extend(listen_env);
         if let Some(w) = spec.watchdog {
             extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
         }
         if let Some(n) = &r.notify {
             extra.push(("NOTIFY_SOCKET".into(), n.env_value.clone()));
         }
-        let pid_env = spec.watchdog.map(|_| "WATCHDOG_PID");
+        // One variable the child sets to its pid: sd_listen_fds(3) ignores
+        // sockets without LISTEN_PID, while sd_watchdog_enabled(3) takes a
+        // missing WATCHDOG_PID as "this process".
+        let pid_env = if spec.listen.is_empty() {
+            spec.watchdog.map(|_| "WATCHDOG_PID")
+        } else {
+            Some("LISTEN_PID")
+        };
         let entrypoint = spec.entrypoint;
         let prepared = self
             .prepare(i, Run::Main, &extra, extra_fds, pid_env, r.cgroup.as_ref())

@@ -9,6 +9,7 @@
 //! process is fed to the supervisor, everything that process said first is
 //! drained: its readiness channels and its output pipes.
 
+mod activation;
 mod children;
 mod config;
 mod entrypoint;
@@ -48,6 +49,8 @@ const T_NOTIFY: u64 = 6 << 32;
 pub(crate) const T_PROBE: u64 = 7 << 32;
 /// A service's `cgroup.events` (EPOLLPRI: `populated` changed).
 const T_CGEVENTS: u64 = 9 << 32;
+/// A socket-activated service's sockets (`listen`): a client is waiting.
+const T_ACTIVATE: u64 = 10 << 32;
 const T_HTTP_LISTEN: u64 = 6;
 const LOW: u64 = 0xffff_ffff;
 
@@ -101,6 +104,8 @@ pub struct Runtime {
     /// Notify messages refused or unparsable, counted in floods (boxed:
     /// most services never have one).
     notify_flood: Option<Box<crate::flood::Flood>>,
+    /// `listen`: the bound sockets, held across restarts (`activation`).
+    listen: Option<Box<activation::Sockets>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +136,7 @@ impl Runtime {
             pidfile_watch: None,
             event_name: None,
             notify_flood: None,
+            listen: None,
         })
     }
 }
@@ -214,7 +220,7 @@ impl Reactor {
         }
         let events = EventLog::new(
             config.supervisor.event_retention,
-            config.supervisor.event_journal.as_deref(),
+            config.supervisor.event_journal.as_ref(),
         )?;
         let mut logs = Logs::new(1);
         let mut rt = Vec::with_capacity(config.services.len());
@@ -361,6 +367,7 @@ impl Reactor {
     /// Supervise until shutdown is over; returns tend's exit code.
     pub fn run(mut self) -> i32 {
         self.emit(NO_SERVICE, EventKind::SupervisorStarted);
+        self.bind_sockets();
         let fx = self.sup.boot(Instant::now());
         self.apply(fx);
         let mut evs = vec![EpollEvent::empty(); 64];
@@ -426,6 +433,7 @@ impl Reactor {
             T_NOTIFY => self.drain_notify(idx),
             T_PROBE => self.on_probe_fd(idx),
             T_CGEVENTS => self.on_cgroup_events(idx),
+            T_ACTIVATE => self.activate(idx),
             crate::control::http::T_HTTP => self.on_http(token & LOW),
             _ => {}
         }
@@ -771,6 +779,7 @@ impl Reactor {
             }
         }
         self.notify_upward();
+        self.watch_sockets();
         for (service, message) in self.logs.take_warnings() {
             let i = self.sup.find(&service).unwrap_or(NO_SERVICE);
             self.emit(i, EventKind::Warning { message });

@@ -1,0 +1,275 @@
+//! Socket activation (`listen`, SPEC §10): tend binds the sockets, holds
+//! them across restarts, passes them as fds 3… with `LISTEN_FDS`,
+//! `LISTEN_PID` and `LISTEN_FDNAMES` (sd_listen_fds(3)), and starts a
+//! service that is not autostarted when a client comes.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// A server of the sockets it was given, as sd_listen_fds(3) says: it
+/// answers every client with "PID LISTEN_FDS LISTEN_FDNAMES" and exits 3
+/// if LISTEN_PID is not its own pid.
+const SERVER: &str = r#"
+import os, selectors, socket, sys
+if os.environ.get("LISTEN_PID") != str(os.getpid()):
+    print("LISTEN_PID", os.environ.get("LISTEN_PID"), "is not", os.getpid(), flush=True)
+    sys.exit(3)
+n = int(os.environ["LISTEN_FDS"])
+names = os.environ.get("LISTEN_FDNAMES", "")
+sel = selectors.DefaultSelector()
+for k in range(n):
+    sel.register(socket.socket(fileno=3 + k), selectors.EVENT_READ)
+answer = f"{os.getpid()} {n} {names}\n".encode()
+print("serving", n, names, flush=True)
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        if s.type == socket.SOCK_DGRAM:
+            _, peer = s.recvfrom(100)
+            s.sendto(answer, peer)
+        else:
+            c, _ = s.accept()
+            c.sendall(answer)
+            c.close()
+"#;
+
+fn server(listen: &str, autostart: bool) -> String {
+    format!(
+        "exec = [\"python3\", \"{{dir}}/server.py\"]\nlisten = {listen}\nautostart = {autostart}\nrestart = \"always\"\nrestart-delay = \"100ms\"\n"
+    )
+}
+
+fn tcp_answer(port: u16) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to {port}: {e}"));
+    c.set_read_timeout(Some(T)).unwrap();
+    let mut s = String::new();
+    c.read_to_string(&mut s).expect("read the answer");
+    s
+}
+
+fn answer_pid(answer: &str) -> i64 {
+    (answer.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not an answer: {answer:?}"))
+}
+
+#[test]
+fn a_client_starts_a_service_that_is_not_autostarted() {
+    let port = free_port();
+    let t = Tend::builder()
+        .file("server.py", SERVER)
+        .svc(
+            "echo",
+            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), false),
+        )
+        .start();
+    let mut e = t.follow();
+    e.wait_for(sup_ev("supervisor-started"), T);
+    assert_eq!(t.status_of("echo")["state"], "down");
+    assert!(
+        e.seen.iter().all(|v| v["service"] != "echo"),
+        "started before any client: {}",
+        dump(&e.seen)
+    );
+    // The socket is there before the service runs: the client waits in
+    // its queue, then gets the service's answer.
+    let answer = tcp_answer(port);
+    assert!(answer.ends_with(" 1 echo\n"), "{answer:?}");
+    let st = t.status_of("echo");
+    assert_eq!(st["pid"].as_i64(), Some(answer_pid(&answer)), "{st}");
+    // Running: more clients go straight to it, no new start.
+    assert_eq!(answer_pid(&tcp_answer(port)), answer_pid(&answer));
+    let starts = t.events(None).iter().filter(|v| ev("echo", "starting")(v)).count();
+    assert_eq!(starts, 1);
+}
+
+#[test]
+fn a_stopped_service_is_started_again_by_the_next_client() {
+    let port = free_port();
+    let t = Tend::builder()
+        .file("server.py", SERVER)
+        .svc(
+            "echo",
+            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), false),
+        )
+        .start();
+    // (Bound before the first batch of the loop, which answers this.)
+    t.follow().wait_for(sup_ev("supervisor-started"), T);
+    let first = answer_pid(&tcp_answer(port));
+    t.ctl_ok(&["stop", "echo"]);
+    assert_eq!(t.status_of("echo")["state"], "down");
+    let second = answer_pid(&tcp_answer(port));
+    assert_ne!(first, second);
+    assert_eq!(t.status_of("echo")["state"], "ready");
+}
+
+#[test]
+fn sockets_are_held_across_restarts_so_no_client_is_refused() {
+    let port = free_port();
+    let t = Tend::builder()
+        .file("server.py", SERVER)
+        .svc(
+            "echo",
+            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true),
+        )
+        .start();
+    wait_until("echo serves", T, || t.stdout().contains("echo | serving 1"));
+    let first = answer_pid(&tcp_answer(port));
+    let host_pid = t
+        .procs()
+        .into_iter()
+        .find(|p| p.ns_pid == first as i32)
+        .map(|p| p.pid)
+        .expect("the server's process");
+    // SAFETY: a process of this test's own tend.
+    assert_eq!(unsafe { libc::kill(host_pid, libc::SIGKILL) }, 0);
+    // Right away, while it is dead or restarting: the connection is
+    // accepted by the kernel and answered by the next instance.
+    let again = tcp_answer(port);
+    assert_ne!(answer_pid(&again), first, "{again:?}");
+}
+
+#[test]
+fn unix_and_udp_sockets_with_their_names_in_order() {
+    let port = free_port();
+    let t = Tend::builder()
+        .file("server.py", SERVER)
+        .svc(
+            "multi",
+            &server(
+                &format!(
+                    "[\"unix:{{dir}}/run/multi.sock\", {{ address = \"udp:127.0.0.1:{port}\", name = \"dns\" }}]"
+                ),
+                true,
+            ),
+        )
+        .start();
+    wait_until("multi serves", T, || t.stdout().contains("multi | serving 2"));
+    let path = t.dir.join("run/multi.sock");
+    let mode = std::fs::metadata(&path).expect("the socket file").permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.mode() & 0o777, 0o666);
+    let mut c = UnixStream::connect(&path).expect("connect");
+    c.set_read_timeout(Some(T)).unwrap();
+    let mut s = String::new();
+    c.read_to_string(&mut s).unwrap();
+    assert!(s.ends_with(" 2 multi:dns\n"), "{s:?}");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    u.send_to(b"?", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 100];
+    let n = u.recv(&mut buf).expect("a datagram back");
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), s);
+    drop(c);
+    let mut w = UnixStream::connect(&path).unwrap();
+    let _ = w.write_all(b"x");
+}
+
+#[test]
+fn an_address_in_use_fails_the_start_with_the_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let t = Tend::builder()
+        .file("server.py", SERVER)
+        .svc(
+            "echo",
+            &format!(
+                "{}restart = \"no\"\n",
+                server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true).replace("restart = \"always\"\n", "")
+            ),
+        )
+        .start();
+    let mut e = t.follow();
+    let failed = e.expect_ev("echo", "failed", T);
+    let all = dump(&e.seen);
+    assert!(
+        all.contains(&format!("listen tcp:127.0.0.1:{port}: Address already in use")),
+        "{failed}\n{all}"
+    );
+}
+
+#[test]
+fn listen_errors_are_precise() {
+    let s = Scratch::new();
+    s.write(
+        "d/a.toml",
+        "exec = \"x\"\nlisten = [\"tcp:localhost:80\", \"unix:rel.sock\", { address = \"udp:1.2.3.4:5\", nom = 1 }]\n",
+    );
+    s.write(
+        "d/b.toml",
+        "exec = \"x\"\ntype = \"notify-fd\"\nready-fd = 4\nlisten = [\"tcp:127.0.0.1:1\", \"tcp:127.0.0.1:2\"]\n",
+    );
+    let out = tend_cmd(&["check", s.join("d").to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    for want in [
+        "a.toml:2:11: error: service `a`: listen: `tcp:localhost:80`: expected an IP address and a port",
+        "a.toml:2:31: error: service `a`: listen: `unix:rel.sock`: a unix socket needs an absolute path or @name",
+        "a.toml:2:77: error: service `a`: unknown key `listen.nom`",
+        "b.toml:4:10: error: service `b`: listen: the sockets are fds 3 to 4, and ready-fd is 4",
+    ] {
+        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_socket_unit_activates_a_real_dbus_daemon_on_the_first_client() {
+    // systemd's pair, as vendors write them (dbus.socket + dbus.service),
+    // on a session bus in the test's directory: dbus-daemon takes its
+    // socket from LISTEN_FDS (`--address=systemd:`), and the first client
+    // starts it.
+    need("dbus-daemon", "dbus-daemon");
+    need("dbus-send", "dbus-bin");
+    let t = Tend::builder()
+        .file(
+            "svc/bus.socket",
+            "[Unit]\nDescription=D-Bus Session Message Bus Socket\n\n[Socket]\nListenStream={dir}/run/bus.sock\n\n[Install]\nWantedBy=sockets.target\n",
+        )
+        .file(
+            "svc/bus.service",
+            "[Unit]\nDescription=D-Bus Session Message Bus\nRequires=bus.socket\n\n[Service]\nExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork --nopidfile --systemd-activation\n",
+        )
+        .start();
+    t.follow().wait_for(sup_ev("supervisor-started"), T);
+    assert_eq!(t.status_of("bus")["state"], "down");
+    let address = format!("unix:path={}", t.dir.join("run/bus.sock").display());
+    let out = run_cmd(
+        std::process::Command::new("dbus-send")
+            .arg(format!("--bus={address}"))
+            .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetId"]),
+        T,
+    );
+    assert_eq!(out.code, 0, "{out}\n{}", t.output());
+    assert!(out.stdout.contains("string \""), "{out}");
+    assert_eq!(t.status_of("bus")["state"], "ready");
+}
+
+#[test]
+fn socket_units_lower_into_listen() {
+    let s = Scratch::new();
+    s.write(
+        "d/web.socket",
+        "[Socket]\nListenStream=8080\nListenStream=127.0.0.1:8081\nListenStream=/run/web.sock\nListenDatagram=[::1]:53\nFileDescriptorName=http\nBacklog=10\nService=app.service\n",
+    );
+    s.write("d/app.service", "[Service]\nExecStart=/bin/true\n");
+    s.write("d/multi@.socket", "[Socket]\nListenStream=9\nAccept=yes\n");
+    s.write("d/lonely.socket", "[Socket]\nListenStream=9\n");
+    let out = tend_cmd(&["convert", s.join("d").to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains(r#"listen = [{ address = "tcp:[::]:8080", name = "http" }, { address = "tcp:127.0.0.1:8081", name = "http" }, { address = "unix:/run/web.sock", name = "http" }, { address = "udp:[::1]:53", name = "http" }]"#),
+        "{out}"
+    );
+    assert!(out.stdout.contains("autostart = false"), "{out}");
+    for want in [
+        "web.socket:7:1: warning: socket `web.socket`: Backlog= is not supported, ignored",
+        "multi@.socket: warning: `multi@.socket` is a template socket (Accept=yes)",
+        "lonely.socket: warning: socket `lonely.socket`: no service `lonely` here",
+    ] {
+        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+    }
+}
