@@ -414,7 +414,10 @@ pub fn journal(data: &[u8]) {
             });
             match r {
                 Err(resume) => {
-                    assert!(resume > last.unwrap_or(0) || last.is_none(), "resume {resume}");
+                    assert!(
+                        resume > last.unwrap_or(0) || last.is_none(),
+                        "resume {resume}"
+                    );
                     break;
                 }
                 Ok(()) if cursor >= log.oldest() => break,

@@ -84,7 +84,11 @@ fn a_client_starts_a_service_that_is_not_autostarted() {
     assert_eq!(st["pid"].as_i64(), Some(answer_pid(&answer)), "{st}");
     // Running: more clients go straight to it, no new start.
     assert_eq!(answer_pid(&tcp_answer(port)), answer_pid(&answer));
-    let starts = t.events(None).iter().filter(|v| ev("echo", "starting")(v)).count();
+    let starts = t
+        .events(None)
+        .iter()
+        .filter(|v| ev("echo", "starting")(v))
+        .count();
     assert_eq!(starts, 1);
 }
 
@@ -149,9 +153,13 @@ fn unix_and_udp_sockets_with_their_names_in_order() {
             ),
         )
         .start();
-    wait_until("multi serves", T, || t.stdout().contains("multi | serving 2"));
+    wait_until("multi serves", T, || {
+        t.stdout().contains("multi | serving 2")
+    });
     let path = t.dir.join("run/multi.sock");
-    let mode = std::fs::metadata(&path).expect("the socket file").permissions();
+    let mode = std::fs::metadata(&path)
+        .expect("the socket file")
+        .permissions();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(mode.mode() & 0o777, 0o666);
     let mut c = UnixStream::connect(&path).expect("connect");
@@ -180,7 +188,8 @@ fn an_address_in_use_fails_the_start_with_the_reason() {
             "echo",
             &format!(
                 "{}restart = \"no\"\n",
-                server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true).replace("restart = \"always\"\n", "")
+                server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true)
+                    .replace("restart = \"always\"\n", "")
             ),
         )
         .start();
@@ -188,7 +197,9 @@ fn an_address_in_use_fails_the_start_with_the_reason() {
     let failed = e.expect_ev("echo", "failed", T);
     let all = dump(&e.seen);
     assert!(
-        all.contains(&format!("listen tcp:127.0.0.1:{port}: Address already in use")),
+        all.contains(&format!(
+            "listen tcp:127.0.0.1:{port}: Address already in use"
+        )),
         "{failed}\n{all}"
     );
 }
@@ -212,7 +223,11 @@ fn listen_errors_are_precise() {
         "a.toml:2:77: error: service `a`: unknown key `listen.nom`",
         "b.toml:4:10: error: service `b`: listen: the sockets are fds 3 to 4, and ready-fd is 4",
     ] {
-        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "missing {want:?} in:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -240,7 +255,12 @@ fn a_socket_unit_activates_a_real_dbus_daemon_on_the_first_client() {
     let out = run_cmd(
         std::process::Command::new("dbus-send")
             .arg(format!("--bus={address}"))
-            .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetId"]),
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.GetId",
+            ]),
         T,
     );
     assert_eq!(out.code, 0, "{out}\n{}", t.output());
@@ -270,6 +290,10 @@ fn socket_units_lower_into_listen() {
         "multi@.socket: warning: `multi@.socket` is a template socket (Accept=yes)",
         "lonely.socket: warning: socket `lonely.socket`: no service `lonely` here",
     ] {
-        assert!(out.stderr.contains(want), "missing {want:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "missing {want:?} in:\n{}",
+            out.stderr
+        );
     }
 }

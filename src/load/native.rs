@@ -451,7 +451,10 @@ fn cross_checks(
     if let Some(span) = val("listen") {
         let n = spec.listen.len() as i32;
         if n > MAX_LISTEN as i32 {
-            cx.error(&span, format!("listen: at most {MAX_LISTEN} sockets per service"));
+            cx.error(
+                &span,
+                format!("listen: at most {MAX_LISTEN} sockets per service"),
+            );
         }
         if let Some(fd) = spec.ready_fd.filter(|fd| (3..3 + n).contains(fd)) {
             cx.error(

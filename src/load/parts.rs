@@ -181,7 +181,10 @@ pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
         let (addr, name) = match &item.value {
             Val::Str(s) => (listen_addr(s).map_err(|e| (item.span.clone(), e)), None),
             Val::Table(entries) => {
-                let mut addr = Err((item.span.clone(), "a listen table needs `address`".to_string()));
+                let mut addr = Err((
+                    item.span.clone(),
+                    "a listen table needs `address`".to_string(),
+                ));
                 let mut name = None;
                 for (k, v) in entries {
                     match k.name.as_str() {
@@ -199,7 +202,13 @@ pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
                 (addr, name)
             }
             _ => (
-                Err((item.span.clone(), format!("expected an address such as \"tcp:127.0.0.1:8080\", found {}", item.value.type_name()))),
+                Err((
+                    item.span.clone(),
+                    format!(
+                        "expected an address such as \"tcp:127.0.0.1:8080\", found {}",
+                        item.value.type_name()
+                    ),
+                )),
                 None,
             ),
         };
@@ -222,7 +231,10 @@ pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
 fn fd_name(cx: &mut Ctx, v: &Node) -> Option<String> {
     let s = values::nonempty_string(cx, "listen.name", v)?;
     if s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
-        cx.error(&v.span, format!("listen.name: `{s}`: at most 255 printable characters, no `:` or spaces"));
+        cx.error(
+            &v.span,
+            format!("listen.name: `{s}`: at most 255 printable characters, no `:` or spaces"),
+        );
         return None;
     }
     Some(s)
@@ -243,14 +255,20 @@ pub fn listen_addr(s: &str) -> Result<ListenAddr, String> {
     } else if let Some(rest) = s.strip_prefix("unix:") {
         let max = 107; // sun_path holds 108 bytes with the NUL
         if !(rest.starts_with('/') || rest.starts_with('@')) || rest.len() < 2 {
-            Err(format!("`{s}`: a unix socket needs an absolute path or @name"))
+            Err(format!(
+                "`{s}`: a unix socket needs an absolute path or @name"
+            ))
         } else if rest.len() > max || rest.contains('\0') {
-            Err(format!("`{s}`: a unix socket path has at most {max} bytes and no NUL"))
+            Err(format!(
+                "`{s}`: a unix socket path has at most {max} bytes and no NUL"
+            ))
         } else {
             Ok(ListenAddr::Unix(PathBuf::from(rest)))
         }
     } else {
-        Err(format!("`{s}`: expected tcp:HOST:PORT, udp:HOST:PORT or unix:PATH"))
+        Err(format!(
+            "`{s}`: expected tcp:HOST:PORT, udp:HOST:PORT or unix:PATH"
+        ))
     }
 }
 

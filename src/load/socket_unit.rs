@@ -52,7 +52,9 @@ pub fn attach(c: &mut Collector, dir: &Path, names: &[String]) {
             }
             None => c.diags.push(here.diag(
                 Severity::Warning,
-                format!("socket `{name}`: no service `{target}` here to pass its sockets to, ignored"),
+                format!(
+                    "socket `{name}`: no service `{target}` here to pass its sockets to, ignored"
+                ),
             )),
         }
     }
@@ -70,13 +72,17 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
             "ListenStream" | "ListenDatagram" if value.is_empty() => addrs.clear(),
             "ListenStream" => match stream_addr(value) {
                 Ok(a) => addrs.push((a, loc)),
-                Err(e) => c.diags.push(loc.diag(Severity::Error, format!("{who}: {key}={value}: {e}"))),
+                Err(e) => c
+                    .diags
+                    .push(loc.diag(Severity::Error, format!("{who}: {key}={value}: {e}"))),
             },
             "ListenDatagram" => match ip_addr(value) {
                 Some(a) => addrs.push((ListenAddr::Udp(a), loc)),
                 None => c.diags.push(loc.diag(
                     Severity::Warning,
-                    format!("{who}: {key}={value}: only IP datagram sockets are supported, ignored"),
+                    format!(
+                        "{who}: {key}={value}: only IP datagram sockets are supported, ignored"
+                    ),
                 )),
             },
             "FileDescriptorName" => {
@@ -88,7 +94,10 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
             }
             "Service" => match value.strip_suffix(".service").filter(|s| !s.is_empty()) {
                 Some(s) => target = s.to_string(),
-                None => c.diags.push(loc.diag(Severity::Error, format!("{who}: Service=`{value}`: expected a NAME.service"))),
+                None => c.diags.push(loc.diag(
+                    Severity::Error,
+                    format!("{who}: Service=`{value}`: expected a NAME.service"),
+                )),
             },
             "Accept" if matches!(value, "yes" | "true" | "on" | "1") => {
                 c.diags.push(loc.diag(
@@ -108,7 +117,10 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
     if addrs.len() > super::native::MAX_LISTEN {
         c.diags.push(Loc::file(unit.fragment()).diag(
             Severity::Error,
-            format!("{who}: at most {} sockets per service", super::native::MAX_LISTEN),
+            format!(
+                "{who}: at most {} sockets per service",
+                super::native::MAX_LISTEN
+            ),
         ));
         return None;
     }
@@ -135,8 +147,12 @@ fn stream_addr(v: &str) -> Result<ListenAddr, String> {
 
 fn ip_addr(v: &str) -> Option<SocketAddr> {
     if let Ok(port) = v.parse::<u16>() {
-        return Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0)));
+        return Some(SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::UNSPECIFIED,
+            port,
+            0,
+            0,
+        )));
     }
     v.parse::<SocketAddr>().ok()
 }
-

@@ -105,7 +105,12 @@ impl Unit {
             .filter(|d| d.section == section)
             .map(|d| {
                 let src = &self.srcs[d.file];
-                (d.key.as_str(), d.value.as_str(), src.loc(&d.key_span), src.loc(&d.value_span))
+                (
+                    d.key.as_str(),
+                    d.value.as_str(),
+                    src.loc(&d.key_span),
+                    src.loc(&d.value_span),
+                )
             })
             .collect()
     }

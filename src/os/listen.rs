@@ -44,4 +44,3 @@ pub fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
         }
     }
 }
-

@@ -39,7 +39,11 @@ impl Reactor {
     pub(super) fn ensure_listening(&mut self, i: usize) -> Result<(), String> {
         let spec = &self.sup.services[i].spec;
         let wanted: Vec<ListenAddr> = spec.listen.iter().map(|l| l.addr.clone()).collect();
-        if self.rt[i].listen.as_ref().is_some_and(|s| s.addrs == wanted) {
+        if self.rt[i]
+            .listen
+            .as_ref()
+            .is_some_and(|s| s.addrs == wanted)
+        {
             return Ok(());
         }
         if let Some(old) = self.rt[i].listen.take() {
@@ -102,9 +106,8 @@ impl Reactor {
             if svc.spec.listen.is_empty() || svc.spec.autostart {
                 continue;
             }
-            let wait = svc.want == Want::Down
-                && !svc.retired
-                && self.sup.shutdown == Shutdown::Running;
+            let wait =
+                svc.want == Want::Down && !svc.retired && self.sup.shutdown == Shutdown::Running;
             if wait && self.rt[i].listen.is_none() {
                 // New with reload-config (those of the start are bound by
                 // `bind_sockets`).
@@ -127,7 +130,8 @@ impl Reactor {
             if wait && !s.watched {
                 s.watched = s.fds.iter().all(|fd| {
                     let flags = EpollFlags::EPOLLIN;
-                    self.register(fd.as_raw_fd(), T_ACTIVATE | i as u64, flags).is_ok()
+                    self.register(fd.as_raw_fd(), T_ACTIVATE | i as u64, flags)
+                        .is_ok()
                 });
             } else if !wait && s.watched {
                 self.unwatch(&s);
