@@ -324,3 +324,42 @@ fn top_without_a_supervisor_says_so_and_leaves_the_terminal_alone() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("needs a terminal"), "{out}");
 }
+
+#[test]
+fn status_with_usage_reports_cpu_and_memory() {
+    use std::io::{BufRead, BufReader, Write};
+    let t = Tend::with(&[
+        ("busy", "exec = [\"sh\", \"-c\", \"while :; do :; done\"]\n"),
+        (
+            "idle",
+            "exec = [\"sleep\", \"100000\"]\nautostart = false\n",
+        ),
+    ]);
+    let ask = |usage: bool| -> Vec<serde_json::Value> {
+        let mut s = std::os::unix::net::UnixStream::connect(&t.socket).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        let req = serde_json::json!({"cmd": "status", "names": [], "usage": usage});
+        writeln!(s, "{req}").unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        let head: serde_json::Value = serde_json::from_str(&line).unwrap();
+        head["services"].as_array().cloned().unwrap_or_default()
+    };
+    // Without `usage`: no such fields.
+    assert!(ask(false).iter().all(|s| s.get("cpu_usec").is_none()));
+    // A busy loop's CPU time grows; its memory is its resident size.
+    let cpu = |list: &[serde_json::Value]| list[0]["cpu_usec"].as_u64().unwrap_or(0);
+    let first = ask(true);
+    assert_eq!(first[0]["name"], "busy");
+    let m = first[0]["memory_bytes"].as_u64().unwrap_or(0);
+    assert!(m > 100_000, "memory of a running sh: {}", first[0]);
+    let c0 = cpu(&first);
+    wait_until("busy's CPU time grows", T, || cpu(&ask(true)) > c0 + 50_000);
+    // A service that is down uses nothing.
+    let idle = &ask(true)[1];
+    assert_eq!(idle["name"], "idle");
+    assert!(
+        idle["memory_bytes"].is_null() || idle["memory_bytes"] == 0,
+        "{idle}"
+    );
+}
