@@ -16,6 +16,8 @@ const PROMPT: &str = "top-test$";
 /// the server (and only it) is killed on drop, also when the test fails.
 struct Tmux {
     server: String,
+    /// The server's socket file, removed with it.
+    socket: Option<String>,
 }
 
 impl Tmux {
@@ -28,7 +30,10 @@ impl Tmux {
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        let tmux = Tmux { server };
+        let mut tmux = Tmux {
+            server,
+            socket: None,
+        };
         let shell = format!("env PS1='{PROMPT} ' bash --norc --noprofile");
         tmux.run(&[
             "new-session",
@@ -41,6 +46,10 @@ impl Tmux {
             "top",
             &shell,
         ]);
+        let socket = tmux
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .stdout;
+        tmux.socket = Some(socket.trim().to_string()).filter(|p| !p.is_empty());
         tmux.wait("the shell's prompt", |s| s.contains(PROMPT));
         tmux
     }
@@ -97,6 +106,9 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.server, "kill-server"])
             .status();
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
