@@ -1,6 +1,6 @@
 //! The command line (SPEC §1), as clap definitions. No behaviour here.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -13,8 +13,20 @@ pub struct Cli {
     /// Control socket of the supervisor (else $TEND_SOCKET, else the default).
     #[arg(long, global = true)]
     pub socket: Option<PathBuf>,
+    /// Colour in output: auto (on a terminal, unless $NO_COLOR is set),
+    /// always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,13 +96,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the last lines of a service's output, then follow it.
+    /// Print the last lines of services' output, then follow it. One NAME:
+    /// its lines as they are; several or none (every service): interleaved
+    /// by time as `NAME | line`, a colour per service on a terminal.
     Logs {
-        name: String,
-        #[arg(short = 'n', long = "lines", default_value_t = 100)]
-        lines: usize,
+        names: Vec<String>,
+        /// The last N lines of each service (default 100; with --since,
+        /// every retained line since then).
+        #[arg(short = 'n', long = "lines")]
+        lines: Option<usize>,
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Only lines written since WHEN: a duration ago ("10m", "1h") or a
+        /// UTC time ("2026-11-21T22:40:00Z").
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// One JSON object per line: time, service, stream, line.
+        #[arg(long)]
+        json: bool,
     },
     /// Validate every definition at PATH.
     Check { path: PathBuf },
@@ -135,6 +158,11 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Full-screen live view of every service: state, pid, uptime,
+    /// restarts, last exit, readiness, CPU, memory, processes; their logs
+    /// and events; keys to start, stop, restart, reload and signal them
+    /// (`?` lists the keys).
+    Top,
     /// Stop everything gracefully; `tend run` then exits 0.
     Shutdown,
 }

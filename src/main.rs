@@ -37,6 +37,7 @@ fn main() {
         std::process::exit(tend::exec_argv0::main(&args));
     }
     let cli = Cli::parse();
+    tend::cli::color::set(cli.color);
     let code = match &cli.command {
         Command::Run {
             path,
@@ -68,6 +69,7 @@ fn main() {
         Command::Completions { shell } => tend::cli::docs::completions(*shell),
         Command::Man { dir } => tend::cli::docs::man(dir.as_deref()),
         Command::Graph { path: Some(path) } => tend::cli::graph_of_definitions(path),
+        Command::Top => tend::cli::top::run(&tend::cli::socket_path(cli.socket.as_deref())),
         other => tend::cli::run(other, &tend::cli::socket_path(cli.socket.as_deref())),
     };
     std::process::exit(code);

@@ -314,3 +314,155 @@ fn a_stdout_nobody_reads_does_not_stall_tend_and_drops_are_announced() {
     );
     t.ctl_ok(&["stop", "flood"]);
 }
+
+// -- several services together, colour (issue 14 point 5) -------------------
+
+/// `alpha` writes a1, then (0.4 s later) a2; `b` starts once alpha is up,
+/// writes b1 0.2 s later and b2 0.4 s after that: by time a1 b1 a2 b2,
+/// 0.2 s apart.
+fn two_talkers() -> Tend {
+    Tend::with(&[
+        (
+            "alpha",
+            &sh("echo a1; sleep 0.4; echo a2; exec sleep 100000"),
+        ),
+        (
+            "b",
+            &format!(
+                "{}\nrequires = [\"alpha\"]\n",
+                sh("sleep 0.2; echo b1; sleep 0.4; echo b2; exec sleep 100000")
+            ),
+        ),
+        ("quiet", FOREVER),
+    ])
+}
+
+#[test]
+fn logs_of_all_services_interleave_by_time_with_names() {
+    let t = two_talkers();
+    let mut out = String::new();
+    wait_until("all four lines", T, || {
+        out = t.ctl_ok(&["logs"]).stdout;
+        out.lines().count() >= 4
+    });
+    assert_eq!(
+        out, "alpha | a1\nb     | b1\nalpha | a2\nb     | b2\n",
+        "by time, names padded, no colour off a terminal"
+    );
+    // Two names: the same; one name: its lines bare, as before.
+    assert_eq!(t.ctl_ok(&["logs", "b", "alpha"]).stdout, out);
+    assert_eq!(t.ctl_ok(&["logs", "b"]).stdout, "b1\nb2\n");
+    // -n is per service.
+    assert_eq!(
+        t.ctl_ok(&["logs", "-n", "1"]).stdout,
+        "alpha | a2\nb     | b2\n"
+    );
+    // An unknown name among several: exit 3, as for one.
+    assert_eq!(t.ctl(&["logs", "alpha", "nosuch"]).code, 3);
+}
+
+#[test]
+fn logs_json_has_times_and_since_cuts_by_them() {
+    let t = two_talkers();
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    wait_until("all four lines", T, || {
+        lines = (t.ctl_ok(&["logs", "--json"]).stdout.lines())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        lines.len() >= 4
+    });
+    let text: Vec<&str> = lines.iter().map(|v| v["line"].as_str().unwrap()).collect();
+    assert_eq!(text, ["a1", "b1", "a2", "b2"]);
+    for v in &lines {
+        assert_eq!(v["stream"], "stdout");
+        let time = v["time"].as_str().unwrap();
+        assert!(time.ends_with('Z') && time.len() == 27, "{v}");
+    }
+    assert_eq!(lines[0]["service"], "alpha");
+    assert_eq!(lines[1]["service"], "b");
+    // --since a2's time: a2 and b2 only.
+    let a2 = lines[2]["time"].as_str().unwrap();
+    assert_eq!(
+        t.ctl_ok(&["logs", "--since", a2]).stdout,
+        "alpha | a2\nb     | b2\n"
+    );
+    assert_eq!(
+        t.ctl_ok(&["logs", "--since", "1h"]).stdout.lines().count(),
+        4
+    );
+    let bad = t.ctl(&["logs", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(bad.stderr.contains("--since yesterday"), "{bad}");
+}
+
+#[test]
+fn logs_follow_several_services() {
+    let t = Tend::with(&[
+        ("ping", &sh("while :; do echo ping; sleep 0.2; done")),
+        ("pong", &sh("while :; do echo pong; sleep 0.2; done")),
+    ]);
+    let mut f = t.stream(&["logs", "--follow", "-n", "0", "ping", "pong"]);
+    f.expect_line(|l| l == "ping | ping", T);
+    f.expect_line(|l| l == "pong | pong", T);
+    // And after a restart of one, its new lines still come.
+    t.ctl_ok(&["restart", "pong"]);
+    f.expect_line(|l| l == "pong | pong", T);
+}
+
+/// `tend ARGS` under a pseudo-terminal (util-linux `script`), its output.
+fn on_a_terminal(t: &Tend, args: &str, no_color: bool) -> String {
+    need("script", "util-linux");
+    let cmd = format!("{TEND} --socket {} {args}", t.socket.display());
+    let mut c = std::process::Command::new("script");
+    c.args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null());
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let out = run_cmd(&mut c, T);
+    assert_eq!(out.code, 0, "{out}");
+    out.stdout
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color_or_never() {
+    let t = two_talkers();
+    wait_until("all four lines", T, || {
+        t.ctl_ok(&["logs"]).stdout.lines().count() >= 4
+    });
+    const ESC: &str = "\x1b[";
+    // --color=always: names in colour (two different ones), even in a pipe.
+    let out = t.ctl_ok(&["--color=always", "logs"]).stdout;
+    let first = out.lines().next().unwrap();
+    assert!(first.starts_with(ESC) && first.ends_with(" a1"), "{out:?}");
+    let codes: std::collections::BTreeSet<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix(ESC)?.split('m').next())
+        .collect();
+    assert_eq!(codes.len(), 2, "one colour per service: {out:?}");
+    // status and events: states and event names coloured.
+    let status = t.ctl_ok(&["status", "--color", "always"]).stdout;
+    assert!(status.contains("\x1b[32mready\x1b[0m"), "{status:?}");
+    let events = t.ctl_ok(&["events", "--color=always"]).stdout;
+    assert!(events.contains("\x1b[32mready\x1b[0m"), "{events:?}");
+    // Off a terminal by default; --color=never.
+    for args in [
+        &["logs"][..],
+        &["--color=never", "logs"],
+        &["status"],
+        &["events"],
+    ] {
+        let out = t.ctl_ok(args).stdout;
+        assert!(!out.contains(ESC), "{args:?}: {out:?}");
+    }
+    // On a terminal: colour by default, none with NO_COLOR=1, and
+    // --color=always wins over NO_COLOR.
+    for args in ["logs", "status", "events"] {
+        assert!(on_a_terminal(&t, args, false).contains(ESC), "{args}");
+        let plain = on_a_terminal(&t, args, true);
+        assert!(!plain.contains(ESC), "{args} with NO_COLOR=1: {plain:?}");
+        assert!(!plain.is_empty());
+    }
+    assert!(on_a_terminal(&t, "--color=always logs", true).contains(ESC));
+}

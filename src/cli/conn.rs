@@ -180,6 +180,12 @@ impl Conn {
         !self.reader.buffer().is_empty()
     }
 
+    /// Another handle on the socket: shutting it down ends a read blocked
+    /// in another thread (`tend top` drops a log follower so).
+    pub fn stream_clone(&self) -> io::Result<UnixStream> {
+        self.reader.get_ref().try_clone()
+    }
+
     pub fn next_object(&mut self) -> Result<Option<Map<String, Value>>, Fail> {
         Ok(self.next_object_raw()?.map(|(_, o)| o))
     }

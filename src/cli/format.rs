@@ -103,6 +103,11 @@ pub const STATUS_HEADER: [&str; 8] = [
 /// The status table, one `\n`-terminated line per row, header first.
 /// The INFO column appears only when some service has text for it.
 pub fn status_table(services: &[Map<String, Value>]) -> String {
+    status_table_in(services, false)
+}
+
+/// `status_table`, with the STATE column coloured if `color`.
+pub fn status_table_in(services: &[Map<String, Value>], color: bool) -> String {
     let mut rows: Vec<Vec<String>> = vec![STATUS_HEADER.iter().map(|s| s.to_string()).collect()];
     rows.extend(services.iter().map(status_row));
     let info = STATUS_HEADER.len() - 1;
@@ -111,12 +116,28 @@ pub fn status_table(services: &[Map<String, Value>]) -> String {
             r.truncate(info);
         }
     }
-    table(&rows)
+    if !color {
+        return table(&rows);
+    }
+    table_styled(&rows, &|row, col, cell| {
+        (row > 0 && col == 1)
+            .then(|| super::color::state(cell))
+            .flatten()
+    })
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not
 /// padded, so lines carry no trailing blanks.
 pub fn table(rows: &[Vec<String>]) -> String {
+    table_styled(rows, &|_, _, _| None)
+}
+
+/// The colour of a cell (row, column, text), for `table_styled`.
+pub type CellStyle<'a> = &'a dyn Fn(usize, usize, &str) -> Option<&'static str>;
+
+/// `table`, each cell in the colour `style` gives it (padding outside the
+/// colour, so columns stay aligned).
+pub fn table_styled(rows: &[Vec<String>], style: CellStyle) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
     for r in rows {
@@ -125,13 +146,16 @@ pub fn table(rows: &[Vec<String>]) -> String {
         }
     }
     let mut out = String::new();
-    for r in rows {
+    for (k, r) in rows.iter().enumerate() {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
             if i > 0 {
                 line.push_str("  ");
             }
-            line.push_str(cell);
+            match style(k, i, cell) {
+                Some(code) => line.push_str(&super::color::paint(cell, code)),
+                None => line.push_str(cell),
+            }
             if i + 1 < r.len() {
                 let pad = widths[i] - cell.chars().count();
                 line.extend(std::iter::repeat_n(' ', pad));
@@ -146,10 +170,18 @@ pub fn table(rows: &[Vec<String>]) -> String {
 /// `17  22:40:00.123  web  ready  pid=4242` (time of day in UTC, as the
 /// event carries it; `-` for supervisor events).
 pub fn event_line(e: &Map<String, Value>) -> String {
+    event_line_in(e, false)
+}
+
+/// `event_line`, the event's name coloured if `color`.
+pub fn event_line_in(e: &Map<String, Value>, color: bool) -> String {
     let seq = number(e, "seq");
     let time = text(e, "time").map_or_else(|| "-".to_string(), time_of_day);
     let service = text(e, "service").map_or_else(|| "-".to_string(), clean);
-    let name = clean(text(e, "event").unwrap_or("?"));
+    let mut name = clean(text(e, "event").unwrap_or("?"));
+    if color && let Some(code) = super::color::event(&name) {
+        name = super::color::paint(&name, code);
+    }
     let mut line = format!("{seq}  {time}  {service}  {name}");
     for (k, v) in e {
         if matches!(k.as_str(), "seq" | "time" | "service" | "event") {

@@ -12,15 +12,18 @@
 //! document over several lines); `events --json` prints each event object
 //! exactly as received, one per line, flushed at once.
 
+pub mod color;
 mod compat;
 mod conn;
 pub mod contenv;
 pub mod docs;
 mod format;
+mod logs;
 pub mod supervisorctl;
 pub mod systemctl;
 #[cfg(test)]
 mod tests;
+pub mod top;
 
 use crate::args::Command;
 use conn::{Conn, Fail, exit_of, head_verdict};
@@ -139,10 +142,21 @@ fn dispatch(
             json,
         } => events(socket, *since, *follow, *json, out),
         Command::Logs {
-            name,
+            names,
             lines,
             follow,
-        } => logs(socket, name, *lines, *follow, out, err),
+            since,
+            json,
+        } => {
+            let opt = logs::Options {
+                names,
+                lines: *lines,
+                follow: *follow,
+                since: since.as_deref(),
+                json: *json,
+            };
+            logs::run(socket, &opt, out, err)
+        }
         Command::ReloadConfig => reload_config(socket, out),
         Command::Ready {
             names,
@@ -155,6 +169,7 @@ fn dispatch(
         | Command::Graph { path: Some(_) }
         | Command::Completions { .. }
         | Command::Man { .. }
+        | Command::Top
         | Command::Check { .. }
         | Command::Convert { .. }
         | Command::DetectType { .. }
@@ -208,7 +223,12 @@ fn simple(socket: &Path, request: &Value) -> Result<i32, Fail> {
 
 /// The services array of a status reply.
 fn status_of(socket: &Path, names: &[String]) -> Result<Vec<Map<String, Value>>, Fail> {
-    let (_, mut head) = ask(socket, &json!({"cmd": "status", "names": names}))?;
+    services_of(socket, &json!({"cmd": "status", "names": names}))
+}
+
+/// The services array of the reply to a status `request`.
+fn services_of(socket: &Path, request: &Value) -> Result<Vec<Map<String, Value>>, Fail> {
+    let (_, mut head) = ask(socket, request)?;
     let Some(Value::Array(list)) = head.remove("services") else {
         return Err(Fail::BadReply("the reply has no \"services\" array".into()));
     };
@@ -375,7 +395,7 @@ fn status(
             }
         }
     }
-    put(out, &status_table(&rows))?;
+    put(out, &format::status_table_in(&rows, color::enabled()))?;
     Ok(0)
 }
 
@@ -511,31 +531,7 @@ fn events(
         if as_json {
             put_line(out, &line, flush)?;
         } else {
-            put_line(out, &format::event_line(&event), flush)?;
-        }
-    }
-    Ok(0)
-}
-
-fn logs(
-    socket: &Path,
-    name: &str,
-    lines: usize,
-    follow: bool,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<i32, Fail> {
-    let request = json!({"cmd": "logs", "name": name, "lines": lines, "follow": follow});
-    let (mut conn, _) = ask(socket, &request)?;
-    if follow {
-        conn.set_timeout(None)?;
-    }
-    while let Some(item) = conn.next_object()? {
-        if let Some(Value::String(text)) = item.get("line") {
-            put_line(out, text, follow)?;
-        } else if let Some(n) = item.get("dropped").and_then(Value::as_u64) {
-            out.flush().map_err(Fail::Output)?;
-            let _ = writeln!(err, "tend: {n} lines dropped");
+            put_line(out, &format::event_line_in(&event, color::enabled()), flush)?;
         }
     }
     Ok(0)

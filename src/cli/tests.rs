@@ -302,9 +302,11 @@ fn logs_print_text_and_dropped_counts() {
         "{\"line\":\"oops\",\"stream\":\"stderr\"}\n",
     );
     let cmd = Command::Logs {
-        name: "web".into(),
-        lines: 5,
+        names: vec!["web".into()],
+        lines: Some(5),
         follow: false,
+        since: None,
+        json: false,
     };
     let o = client(cmd, reply);
     assert_eq!(o.code, 0, "{}", o.err);
@@ -313,7 +315,7 @@ fn logs_print_text_and_dropped_counts() {
         serde_json::json!({"cmd":"logs","name":"web","lines":5,"follow":false})
     );
     assert_eq!(o.out, "hello\noops\n");
-    assert_eq!(o.err, "tend: 12 lines dropped\n");
+    assert_eq!(o.err, "tend: web: 12 lines dropped\n");
 }
 
 #[test]

@@ -370,8 +370,48 @@ impl Reactor {
             return;
         };
         let now = Instant::now();
-        let services: Vec<Value> = idx.iter().map(|&i| self.status_json(i, now)).collect();
+        let usage = req["usage"].as_bool().unwrap_or(false);
+        let services: Vec<Value> = idx
+            .iter()
+            .map(|&i| {
+                let mut v = self.status_json(i, now);
+                if usage && let (Value::Object(m), Value::Object(u)) = (&mut v, self.usage_json(i))
+                {
+                    m.extend(u);
+                }
+                v
+            })
+            .collect();
         self.answer(id, json!({"ok": true, "services": services}));
+    }
+
+    /// What a service uses now (`"usage":true` in a status request):
+    /// `cpu_usec`, CPU time of all its processes so far (`cpu.stat` of its
+    /// cgroup; without cgroups, the main process's); `memory_bytes`
+    /// (`memory.current` where the memory controller is on, else the
+    /// resident memory of its processes summed). Read on request only: a
+    /// plain status reads no `/proc` or cgroup files for these.
+    pub(crate) fn usage_json(&self, i: usize) -> Value {
+        let s = &self.sup.services[i];
+        let live = s.phase.has_processes();
+        let (cpu, memory) = match self.cgroup_of(i) {
+            Some(cg) => {
+                let memory = cg.memory_current().or_else(|| {
+                    live.then(|| {
+                        (cg.pids().iter())
+                            .filter_map(|&p| crate::os::proc_usage(p))
+                            .map(|(_, rss)| rss)
+                            .sum::<u64>()
+                    })
+                });
+                (cg.cpu_usage_usec(), memory)
+            }
+            None => match s.main_pid.filter(|_| live).and_then(crate::os::proc_usage) {
+                Some((cpu, rss)) => (Some(cpu), Some(rss)),
+                None => (None, None),
+            },
+        };
+        json!({"cpu_usec": cpu, "memory_bytes": memory})
     }
 
     pub(crate) fn status_json(&self, i: usize, now: Instant) -> Value {
@@ -524,11 +564,12 @@ impl Reactor {
         let lines = self.logs.tail(name, n).unwrap_or_default();
         let cursor = self.logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
-            push_line(&mut c.out, &json!({"ok": true}));
+            push_line(&mut c.out, &json!({"ok": true, "lines": lines.len()}));
             for l in lines {
                 push_line(
                     &mut c.out,
-                    &json!({"line": l.text, "stream": l.stream.name()}),
+                    &json!({"line": l.text, "stream": l.stream.name(),
+                        "time": crate::event::rfc3339(l.time)}),
                 );
             }
             c.mode = if follow {
@@ -626,7 +667,8 @@ impl Reactor {
                     }
                     for l in lines {
                         *cursor = l.seq + 1;
-                        let v = json!({"line": l.text, "stream": l.stream.name()});
+                        let v = json!({"line": l.text, "stream": l.stream.name(),
+                            "time": crate::event::rfc3339(l.time)});
                         push_line(&mut c.out, &v);
                     }
                 }

@@ -67,6 +67,8 @@ pub struct LogLine {
     pub seq: u64,
     pub stream: Stream,
     pub text: String,
+    /// When tend read it.
+    pub time: std::time::SystemTime,
 }
 
 #[derive(Debug)]

@@ -32,7 +32,13 @@ impl Ring {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.bytes += text.len();
-        self.lines.push_back(LogLine { seq, stream, text });
+        let time = std::time::SystemTime::now();
+        self.lines.push_back(LogLine {
+            seq,
+            stream,
+            text,
+            time,
+        });
         while self.lines.len() > RING_LINES || (self.bytes > RING_BYTES && self.lines.len() > 1) {
             match self.lines.pop_front() {
                 Some(old) => self.bytes -= old.text.len(),

@@ -468,6 +468,29 @@ pub mod epoll {
     }
 }
 
+/// A process's CPU time (user + system, µs) and resident memory (bytes),
+/// from `/proc/PID/stat`; None if it is gone or unreadable.
+pub fn proc_usage(pid: i32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: sysconf only reads configuration values.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let own = crate::metrics::own_from_proc(
+        &stat,
+        u64::try_from(ticks).unwrap_or(100),
+        0,
+        u64::try_from(page).unwrap_or(4096),
+    );
+    Some((
+        (own.cpu_seconds? * 1e6) as u64,
+        own.resident_bytes.unwrap_or(0),
+    ))
+}
+
 /// tend's own process for `/metrics` (`process_*`): `/proc/self/stat`,
 /// the open fds, the fd limit. What cannot be read is left out.
 pub fn own_process() -> crate::metrics::Own {
