@@ -67,3 +67,69 @@ fn procfile_errors_have_their_place() {
     let out = tend_cmd(&["check", scratch.join("q/Procfile.dev").to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out}");
 }
+
+#[test]
+fn a_foreman_formation_runs_instances_with_their_ports() {
+    // foreman's `.foreman`: two web, one worker, none of `clock` (a
+    // formation without `all` runs only what it names), base port 3000.
+    let t = Tend::builder()
+        .file(
+            "svc/Procfile",
+            "web: echo \"$PS $PORT ${TEND_INSTANCE:-none}\" > {dir}/$PS.out; exec sleep 1000\n\
+             worker: echo \"$PS $PORT ${TEND_INSTANCE:-none}\" > {dir}/$PS.out; exec sleep 1000\n\
+             clock: exit 7\n",
+        )
+        .file("svc/.foreman", "formation: web=2, worker=1\nport: 3000\n")
+        .start();
+    let read = |ps: &str| {
+        let p = t.dir.join(format!("{ps}.out"));
+        let mut s = String::new();
+        wait_until(&format!("{ps} wrote its line"), T, || {
+            s = fs::read_to_string(&p).unwrap_or_default();
+            s.ends_with('\n')
+        });
+        s
+    };
+    assert_eq!(read("web.1"), "web.1 3000 1\n");
+    assert_eq!(read("web.2"), "web.2 3001 2\n");
+    // worker is the second type: 3000 + 100.
+    assert_eq!(read("worker.1"), "worker.1 3100 none\n");
+    let names: Vec<String> = (t.status().iter())
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["web@1", "web@2", "worker"]);
+    t.ctl_ok(&["restart", "web@2"]);
+}
+
+#[test]
+fn foreman_settings_errors_are_said() {
+    let scratch = Scratch::new();
+    scratch.write("p/Procfile", "web: run-it\n");
+    scratch.write(
+        "p/.foreman",
+        "formation: web=lots, db=1\nprocfile: Procfile.dev\n",
+    );
+    let out = tend_cmd(&["check", scratch.join("p").to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    let f = scratch.join("p/.foreman");
+    for want in [
+        format!(
+            "{}:1:1: error: formation: `web=lots`: expected TYPE=N",
+            f.display()
+        ),
+        format!(
+            "{}:1:1: warning: formation: the Procfile has no process type `db`, ignored",
+            f.display()
+        ),
+        format!(
+            "{}:2:1: warning: `procfile` is not read by tend",
+            f.display()
+        ),
+    ] {
+        assert!(
+            out.stderr.contains(&want),
+            "missing {want:?} in:\n{}",
+            out.stderr
+        );
+    }
+}
