@@ -276,3 +276,72 @@ fn a_second_user_and_another_service_are_refused_every_message() {
         "another service made it ready"
     );
 }
+
+/// Runs `f` while tend is stopped (SIGSTOP), so that whatever is sent
+/// meanwhile is read only after its sender has exited.
+fn with_tend_stopped(t: &Tend, f: impl FnOnce()) {
+    let pid = t.tend_pid();
+    // SAFETY: signals to this test's own tend, by pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    f();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+}
+
+#[test]
+fn a_sender_that_exited_before_tend_read_it_is_judged_by_its_cgroup() {
+    // The kernel's pidfd of the sender (SO_PASSPIDFD) keeps its cgroup
+    // after it exits: an outsider in tend's own PID namespace that sends
+    // READY=1 and is gone before tend reads is still refused, and the
+    // service's own systemd-notify, gone just as fast, still accepted.
+    need("nsenter", "util-linux");
+    need("systemd-notify", "systemd");
+    let t = Tend::builder()
+        .svc(
+            "target",
+            "exec = [\"sleep\", \"1000\"]\ntype = \"notify\"\nstart-timeout = \"infinity\"\n",
+        )
+        .svc(
+            "itself",
+            "exec = [\"sh\", \"-c\", \"while [ ! -e {dir}/go ]; do sleep 0.05; done; systemd-notify --ready; touch {dir}/sent; exec sleep 1000\"]\ntype = \"notify\"\nstart-timeout = \"infinity\"\n",
+        )
+        .start();
+    let sock = socket_of(&t, "target");
+    let mut e = t.follow();
+    e.wait_ev("itself", "spawned", T);
+    let tend = t.tend_pid().to_string();
+    with_tend_stopped(&t, || {
+        let out = run_cmd(
+            Command::new("nsenter")
+                .args(["--target", &tend, "--pid", "--", "python3", "-c"])
+                .arg("import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', sys.argv[1])")
+                .arg(&sock),
+            T,
+        );
+        assert_eq!(out.code, 0, "{out}");
+        fs::write(t.dir.join("go"), "").unwrap();
+        wait_until("the service's systemd-notify sent and exited", T, || {
+            t.dir.join("sent").exists()
+        });
+    });
+    let refused = e.wait_for(
+        |v| {
+            ev("target", "warning")(v)
+                && v["message"].as_str().is_some_and(|m| m.contains("refused"))
+        },
+        T,
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a process of this service"),
+        "{refused}"
+    );
+    e.wait_ev("itself", "ready", T);
+    assert_eq!(
+        state(&t, "target"),
+        "starting",
+        "an exited outsider made it ready"
+    );
+}

@@ -12,7 +12,7 @@ pub mod spawn;
 pub mod tty;
 
 use crate::event::ExitStatus;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Block every asynchronous signal and receive them all through one
 /// signalfd, which is returned. Only the synchronous ones (a fault in tend
@@ -262,6 +262,37 @@ pub fn parent_and_group(pid: i32) -> Option<(i32, i32)> {
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
     Some((ppid, pgrp))
+}
+
+/// `struct pidfd_info` of Linux's uapi, its first version (64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    ids: [u32; 11],
+    exit_code: i32,
+}
+
+/// `PIDFD_GET_INFO` = `_IOWR(0xFF, 11, struct pidfd_info)`.
+const PIDFD_GET_INFO: libc::c_ulong =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+const PIDFD_INFO_CGROUPID: u64 = 1 << 2;
+/// Asking for the exit information too is what makes the kernel answer
+/// for a process that has exited (else ESRCH).
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+
+/// The cgroup (v2 id: the inode of its directory) of the process `pidfd`
+/// names, also after it exited (Linux 6.13 and later keep it); `None`
+/// where the kernel cannot say.
+pub fn pidfd_cgroup(pidfd: &OwnedFd) -> Option<u64> {
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_CGROUPID | PIDFD_INFO_EXIT,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: PIDFD_GET_INFO fills at most the struct its number sizes.
+    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) };
+    (r == 0 && info.mask & PIDFD_INFO_CGROUPID != 0).then_some(info.cgroupid)
 }
 
 /// Whether `pid` names a live process (zombies count until reaped).

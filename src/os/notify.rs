@@ -58,6 +58,10 @@ pub struct Datagram {
     pub creds: Option<Creds>,
     /// How many passed fds (SCM_RIGHTS: FDSTORE, BARRIER) were closed.
     pub fds_closed: usize,
+    /// The sender's cgroup (v2 id), from the pidfd the kernel passed
+    /// (SCM_PIDFD): known even when the sender has exited since. `None`
+    /// where the kernel passes no pidfd or cannot say (before Linux 6.13).
+    pub sender_cgroup: Option<u64>,
 }
 
 /// A bound, non-blocking notify socket. Dropping it closes the socket (an
@@ -298,6 +302,19 @@ fn new_socket() -> io::Result<OwnedFd> {
 /// receive buffer (best effort: the kernel caps it silently anyway).
 fn receiving(fd: &OwnedFd) -> io::Result<()> {
     socket::setsockopt(fd, sockopt::PassCred, &true).map_err(io::Error::from)?;
+    // SO_PASSPIDFD (Linux 6.5): each message also carries a pidfd of its
+    // sender, which names it exactly even after it exits. Best effort.
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on our own socket with a c_int option value.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PASSPIDFD,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
     let _ = socket::setsockopt(fd, sockopt::RcvBuf, &RCVBUF);
     Ok(())
 }
@@ -324,6 +341,7 @@ fn recv_on(fd: RawFd) -> io::Result<Option<Datagram>> {
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe {
         libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as u32)
+            + libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32)
             + libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32)
     } as usize;
     // u64 elements keep the control buffer aligned for cmsghdr.
@@ -355,7 +373,7 @@ fn recv_on(fd: RawFd) -> io::Result<Option<Datagram>> {
             }
         }
         // SAFETY: msg was filled in by a successful recvmsg.
-        let (creds, fds_closed) = unsafe { control_messages(&msg) };
+        let (creds, fds_closed, sender_cgroup) = unsafe { control_messages(&msg) };
         let len = n as usize;
         let kept = len.min(buf.len());
         return Ok(Some(Datagram {
@@ -364,17 +382,23 @@ fn recv_on(fd: RawFd) -> io::Result<Option<Datagram>> {
             truncated: len > buf.len() || msg.msg_flags & libc::MSG_TRUNC != 0,
             creds,
             fds_closed,
+            sender_cgroup,
         }));
     }
 }
 
-/// Read SCM_CREDENTIALS and close every fd passed with SCM_RIGHTS.
+/// SCM_PIDFD's cmsg type (Linux 6.5).
+const SCM_PIDFD: libc::c_int = 0x04;
+
+/// Read SCM_CREDENTIALS and the sender's cgroup from SCM_PIDFD, and close
+/// every fd passed (SCM_RIGHTS, the pidfd).
 ///
 /// SAFETY: `msg` must come from a successful recvmsg, its control buffer
 /// still alive.
-unsafe fn control_messages(msg: &libc::msghdr) -> (Option<Creds>, usize) {
+unsafe fn control_messages(msg: &libc::msghdr) -> (Option<Creds>, usize, Option<u64>) {
     let mut creds = None;
     let mut closed = 0;
+    let mut cgroup = None;
     // SAFETY: walking the control buffer with the kernel's own macros,
     // reading each payload unaligned and within the cmsg_len it states.
     unsafe {
@@ -393,6 +417,12 @@ unsafe fn control_messages(msg: &libc::msghdr) -> (Option<Creds>, usize) {
                         uid: u.uid,
                         gid: u.gid,
                     });
+                } else if hdr.cmsg_type == SCM_PIDFD && payload >= std::mem::size_of::<RawFd>() {
+                    let fd: RawFd = std::ptr::read_unaligned(data.cast());
+                    if fd >= 0 {
+                        let pidfd = OwnedFd::from_raw_fd(fd);
+                        cgroup = super::pidfd_cgroup(&pidfd);
+                    }
                 } else if hdr.cmsg_type == libc::SCM_RIGHTS {
                     for i in 0..payload / std::mem::size_of::<RawFd>() {
                         let fd: RawFd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
@@ -406,7 +436,7 @@ unsafe fn control_messages(msg: &libc::msghdr) -> (Option<Creds>, usize) {
             c = libc::CMSG_NXTHDR(msg, c);
         }
     }
-    (creds, closed)
+    (creds, closed, cgroup)
 }
 
 /// Where a `$NOTIFY_SOCKET` value points.

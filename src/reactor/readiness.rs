@@ -71,7 +71,7 @@ impl Reactor {
                 Some(u) if u != 0 && u != owner => {
                     Err(format!("uid {u} is not the service's (uid {owner})"))
                 }
-                Some(_) => self.notify_allowed(i, sender),
+                Some(_) => self.notify_allowed(i, sender, dgram.sender_cgroup),
             };
             if let Err(why) = checked {
                 self.notify_problem(i, format!("notify message from {who} refused: {why}"));
@@ -104,22 +104,42 @@ impl Reactor {
     }
 
     /// `notify-access`: `main` accepts only the main process; `all` any
-    /// process of the service. A sender that already exited cannot be
-    /// checked: `all` accepts it (`systemd-notify` exits right after
-    /// sending), `main` refuses it.
-    pub(super) fn notify_allowed(&self, i: usize, pid: i32) -> Result<(), String> {
+    /// process of the service. Where the kernel names the sender's cgroup
+    /// (a pidfd, Linux 6.13+, in cgroup mode), that decides, even for a
+    /// sender that exited before tend read its message (`systemd-notify`
+    /// exits right after sending): the service's cgroup is accepted, any
+    /// other refused (a live process in a sub-cgroup the service made is
+    /// still found by its pid). Without it, a sender that already exited
+    /// cannot be checked: `all` accepts it, `main` refuses it.
+    pub(super) fn notify_allowed(
+        &self,
+        i: usize,
+        pid: i32,
+        cgroup: Option<u64>,
+    ) -> Result<(), String> {
         let s = &self.sup.services[i];
         if pid > 0 && s.main_pid == Some(pid) {
             return Ok(());
         }
-        match s.spec.notify_access {
-            NotifyAccess::Main => Err(format!(
+        if s.spec.notify_access == NotifyAccess::Main {
+            return Err(format!(
                 "notify-access = \"main\" and the main PID is {}",
                 s.main_pid.map_or("unknown".into(), |p| p.to_string())
-            )),
-            NotifyAccess::All if pid > 0 && !os::alive(pid) => Ok(()),
-            NotifyAccess::All if pid > 0 && self.belongs(i, pid) => Ok(()),
-            NotifyAccess::All => Err("the sender is not a process of this service".into()),
+            ));
+        }
+        let own = self.rt[i].cgroup.as_ref().and_then(|c| c.id());
+        if let (Some(sender), Some(own)) = (cgroup, own) {
+            if sender == own || (pid > 0 && os::alive(pid) && self.belongs(i, pid)) {
+                return Ok(());
+            }
+            return Err(format!(
+                "the sender is not a process of this service (its cgroup is {sender}, the service's {own})"
+            ));
+        }
+        match () {
+            () if pid > 0 && !os::alive(pid) => Ok(()),
+            () if pid > 0 && self.belongs(i, pid) => Ok(()),
+            () => Err("the sender is not a process of this service".into()),
         }
     }
 

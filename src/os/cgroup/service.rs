@@ -143,6 +143,16 @@ impl ServiceCgroup {
     }
 
     /// How a process is started in this cgroup (see `killed`).
+    /// The cgroup's id (the inode of its directory), as a pidfd's
+    /// `PIDFD_GET_INFO` gives it for a process in it.
+    pub fn id(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::File::from(self.dir_fd.try_clone().ok()?)
+            .metadata()
+            .ok()
+            .map(|m| m.ino())
+    }
+
     pub fn spawn_fds(&self) -> crate::os::spawn::CgroupFds {
         crate::os::spawn::CgroupFds {
             dir: std::os::fd::AsRawFd::as_raw_fd(&self.dir_fd),
