@@ -81,7 +81,8 @@ fn environment_and_directory_reach_the_process() {
             "svc/supervisord.conf",
             "[supervisord]\nenvironment=GLOBAL=\"from supervisord\",BOTH=global\n\n\
              [program:show]\n\
-             command=/bin/sh -c 'pwd > {dir}/show.out; echo \"$A|$B|$GLOBAL|$BOTH|$SUPERVISOR_GROUP_NAME\" >> {dir}/show.out; exec sleep 1000'\n\
+             command=/bin/sh -c 'pwd > {dir}/show.out; echo \"$A|$B|$GLOBAL|$BOTH|$SUPERVISOR_GROUP_NAME|$(umask)\" >> {dir}/show.out; exec sleep 1000'\n\
+             umask=027\n\
              environment=A=\"x, y\",B=%(ENV_FROM_TEST)s,BOTH=program\n\
              directory={dir}/work\n\n\
              [group:grp]\nprograms=show\n",
@@ -95,7 +96,7 @@ fn environment_and_directory_reach_the_process() {
     assert_eq!(
         read(&out),
         format!(
-            "{}\nx, y|tested|from supervisord|program|grp\n",
+            "{}\nx, y|tested|from supervisord|program|grp|0027\n",
             work.display()
         )
     );

@@ -188,6 +188,8 @@ fn env_name(env: &BTreeMap<String, String>, name: &str) -> Option<PyVal> {
 struct Global {
     user: Option<String>,
     environment: Vec<(String, String)>,
+    /// supervisord's own umask, which its children inherit.
+    umask: Option<u32>,
 }
 
 struct Lower<'a> {
@@ -359,17 +361,11 @@ impl Lower<'_> {
                 self.diag(Severity::Warning, &loc, who, format!("{key} = {n}: not supported, ignored: tend does not raise the {limit} limit of services (raise it before starting tend, e.g. `ulimit`)"));
             }
         }
-        if self.typed(sec, "umask", who, none, pyfmt::octal).is_some()
-            && let Some(e) = sec.get("umask")
-        {
-            let loc = e.key_loc.clone();
-            self.diag(
-                Severity::Warning,
-                &loc,
-                who,
-                "umask: not supported, ignored (services get tend's umask)",
-            );
-        }
+        // supervisord sets it on itself (022 by default, in its daemon
+        // mode only: `nodaemon` keeps the shell's); its programs inherit it.
+        g.umask = self
+            .typed(sec, "umask", who, none, pyfmt::octal)
+            .map(|m| m & 0o777);
         let _ = self.typed(sec, "logfile_maxbytes", who, none, pyfmt::byte_size);
         let _ = self.typed(sec, "logfile_backups", who, none, pyfmt::int);
         let _ = self.typed(sec, "loglevel", who, none, |v| {

@@ -192,17 +192,10 @@ impl Lower<'_> {
             .value(sec, "user", w, &names, false)
             .map(|(v, _)| v)
             .or(global.user.clone());
-        if self.typed(sec, "umask", w, &names, pyfmt::octal).is_some()
-            && let Some(e) = self.ini.get(sec, "umask")
-        {
-            let loc = e.key_loc.clone();
-            self.diag(
-                Severity::Warning,
-                &loc,
-                w,
-                "umask: not supported yet, ignored (the program gets tend's umask)",
-            );
-        }
+        let umask = self
+            .typed(sec, "umask", w, &names, pyfmt::octal)
+            .map(|m| m & 0o777)
+            .or(global.umask);
         let process_name = self.ini.get(sec, "process_name").cloned();
         let raw_name = process_name
             .as_ref()
@@ -339,6 +332,7 @@ impl Lower<'_> {
                 spec.working_dir = self.base.join(d);
             }
             spec.user = user.clone();
+            spec.confine.umask = umask;
             spec.autostart = autostart;
             spec.restart = autorestart;
             if exitcodes.is_empty() {

@@ -381,7 +381,6 @@ fn what_tend_does_not_do_is_a_warning_naming_it() {
         [
             "supervisord.conf:2:1: warning: [supervisord]: minfds = 65535: not supported, ignored: tend does not raise the open-file limit of services (raise it before starting tend, e.g. `ulimit`)",
             "supervisord.conf:3:1: warning: [supervisord]: unknown key `bogus` (ignored, as supervisord ignores it)",
-            "supervisord.conf:6:1: warning: program `a`: umask: not supported yet, ignored (the program gets tend's umask)",
             "supervisord.conf:7:1: warning: program `a`: unknown key `autorestrat`, did you mean `autorestart`? (ignored, as supervisord ignores it)",
             "supervisord.conf:8:1: warning: program `a`: serverurl: tend has no XML-RPC interface: ignored (SUPERVISOR_SERVER_URL is not set)",
             "supervisord.conf:10:1: warning: program `a`: stdout and stderr have different destinations; tend does not keep the two streams apart: both go to /tmp/a.out and /tmp/a.err",
@@ -391,6 +390,23 @@ fn what_tend_does_not_do_is_a_warning_naming_it() {
         ]
     );
     assert_eq!(specs.len(), 1);
+    assert_eq!(specs[0].confine.umask, Some(0o22));
+}
+
+#[test]
+fn a_program_gets_its_umask_or_supervisords() {
+    let (_, specs, diags) = lower(&[(
+        "supervisord.conf",
+        "[supervisord]\numask=027\n[program:a]\ncommand=/bin/a\n[program:b]\ncommand=/bin/b\numask=002\n",
+    )]);
+    assert_eq!(diags, Vec::<String>::new());
+    let umask = |n: &str| {
+        specs
+            .iter()
+            .find(|s| s.name == n)
+            .and_then(|s| s.confine.umask)
+    };
+    assert_eq!((umask("a"), umask("b")), (Some(0o27), Some(0o2)));
 }
 
 #[test]
