@@ -6,6 +6,12 @@ use common::*;
 use std::fs;
 use std::time::{Duration, Instant};
 
+/// A figure for docs/RELIABILITY.md (`cargo test --test faults --
+/// --nocapture` prints them).
+fn measured(what: &str) {
+    eprintln!("measured: {what}");
+}
+
 /// CPU time (user + system) tend has used, in clock ticks.
 fn cpu_ticks(pid: i32) -> u64 {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("tend's /proc stat");
@@ -148,6 +154,9 @@ fn a_restart_storm_does_not_starve_the_control_socket() {
     lat.sort();
     let median = lat[lat.len() / 2];
     let worst = lat[lat.len() - 1];
+    measured(&format!(
+        "restart storm: status p50 {median:?}, worst of 20 {worst:?}"
+    ));
     // Generous bounds for a loaded 2-core VM; the benchmark measures it.
     assert!(
         median < Duration::from_millis(500),
@@ -203,6 +212,10 @@ fn a_notify_flood_from_outside_is_counted_not_logged_one_by_one() {
     assert_eq!(events[0]["event"], "supervisor-started");
     let warnings = events.iter().filter(|e| e["event"] == "warning").count();
     assert!(warnings <= 20, "{warnings} warnings for one flood");
+    measured(&format!(
+        "notify flood: {sent} datagrams in {:?}, {warnings} warning events",
+        start.elapsed()
+    ));
 }
 
 #[test]
@@ -256,6 +269,9 @@ fn a_full_disk_loses_whole_lines_only_and_counts_them() {
         expect += 1;
     }
     assert_eq!(expect, 3101, "lines accounted for: {}", expect - 1);
+    measured(&format!(
+        "full disk: 3100 lines, {dropped_total} dropped and counted, none torn"
+    ));
     assert!(
         dropped_total > 0,
         "the disk never filled: the test needs adjusting"
@@ -434,6 +450,7 @@ fn five_hundred_clients_at_once_are_all_answered() {
     assert_eq!(answered, 500);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "500 clients took {took:?}");
+    measured(&format!("500 clients at once: all answered in {took:?}"));
     assert_quiet(&t);
 }
 
@@ -475,6 +492,7 @@ fn a_kill_storm_of_every_service_leaves_no_zombie_and_no_orphan() {
         assert!(Instant::now() < deadline, "the storm took too long");
     }
     assert!(kills >= 200, "{kills}");
+    let storm = Instant::now();
     wait_until("all twenty run again", T, || {
         t.procs()
             .iter()
@@ -482,6 +500,7 @@ fn a_kill_storm_of_every_service_leaves_no_zombie_and_no_orphan() {
             .count()
             == 20
     });
+    let back = storm.elapsed();
     wait_until("no zombie and no orphan is left", T, || {
         let ps = t.procs();
         ps.iter().all(|p| p.state != 'Z') && ps.iter().filter(|p| p.comm == "sleep").count() == 40
@@ -489,4 +508,8 @@ fn a_kill_storm_of_every_service_leaves_no_zombie_and_no_orphan() {
     let evs = t.events(None);
     assert_contiguous(&evs, 1);
     assert_quiet(&t);
+    measured(&format!(
+        "kill storm: {kills} SIGKILLs, all 20 back {back:?} after the last, {} events gapless",
+        evs.len()
+    ));
 }
