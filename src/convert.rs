@@ -125,6 +125,20 @@ pub fn service(s: &ServiceSpec) -> String {
             .collect();
         key("pre-exec", format!("[{}]", steps.join(", ")));
     }
+    if !s.directories.is_empty() {
+        let dirs: Vec<String> = (s.directories.iter())
+            .map(|d| {
+                format!(
+                    "{{ path = {}, mode = \"{:04o}\", owned = {}, remove-on-stop = {} }}",
+                    qp(&d.path),
+                    d.mode,
+                    d.owned,
+                    d.remove_on_stop
+                )
+            })
+            .collect();
+        key("directories", format!("[{}]", dirs.join(", ")));
+    }
     if !s.listen.is_empty() {
         let socks: Vec<String> = (s.listen.iter())
             .map(|l| {

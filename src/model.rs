@@ -144,6 +144,20 @@ impl std::fmt::Display for ListenAddr {
     }
 }
 
+/// A directory tend makes before each start (systemd's
+/// `RuntimeDirectory=` and siblings, native `directories`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedDir {
+    pub path: PathBuf,
+    pub mode: u32,
+    /// Owned by the service's user and group (else root's, as
+    /// `ConfigurationDirectory=`).
+    pub owned: bool,
+    /// Removed when the service is stopped (`RuntimeDirectory=` without
+    /// `RuntimeDirectoryPreserve=yes`).
+    pub remove_on_stop: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: String,
@@ -156,6 +170,8 @@ pub struct ServiceSpec {
     /// Sockets tend holds for the service across its restarts; with
     /// `autostart = false` a connection starts it (socket activation).
     pub listen: Vec<Listen>,
+    /// Made before each start, in order.
+    pub directories: Vec<ManagedDir>,
     pub kind: ServiceType,
     pub pid_file: Option<PathBuf>,
     pub ready_fd: Option<i32>,
@@ -387,6 +403,7 @@ impl ServiceSpec {
             exec: Vec::new(),
             pre_exec: Vec::new(),
             listen: Vec::new(),
+            directories: Vec::new(),
             kind: ServiceType::Simple,
             pid_file: None,
             ready_fd: None,

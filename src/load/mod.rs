@@ -35,6 +35,7 @@ mod tests_file;
 mod tests_s6rc;
 #[cfg(test)]
 mod tests_units;
+mod unit_dirs;
 mod unit_set;
 mod units;
 mod values;

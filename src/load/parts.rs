@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::ctx::Ctx;
 use super::span::{Key, Node, Val};
 use super::values;
-use crate::model::{JournalSpec, Listen, ListenAddr, LogTarget, Probe, ProbeKind};
+use crate::model::{JournalSpec, Listen, ListenAddr, LogTarget, ManagedDir, Probe, ProbeKind};
 
 /// Defaults of one probe key (`ready-check` or `health-check`).
 pub struct ProbeDefaults {
@@ -164,6 +164,80 @@ fn http_url(cx: &mut Ctx, key: &str, node: &Node) -> Option<String> {
     };
     cx.error(&node.span, format!("{key}: `{s}`: {err}"));
     None
+}
+
+const DIR_KEYS: &[&str] = &["path", "mode", "owned", "remove-on-stop"];
+
+/// `directories = ["/run/app", { path = "/var/lib/app", mode = "0750",
+/// owned = true, remove-on-stop = false }]`: made before each start (a
+/// string: mode 0755, owned by the service's user, kept).
+pub fn directories(cx: &mut Ctx, node: &Node, base: &Path) -> Option<Vec<ManagedDir>> {
+    let items: &[Node] = match &node.value {
+        Val::Array(items) => items,
+        _ => std::slice::from_ref(node),
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let mut d = ManagedDir {
+            path: PathBuf::new(),
+            mode: 0o755,
+            owned: true,
+            remove_on_stop: false,
+        };
+        match &item.value {
+            Val::Table(entries) => {
+                for (k, v) in entries {
+                    let sub = format!("directories.{}", k.name);
+                    match k.name.as_str() {
+                        "path" => match values::path(cx, &sub, v, base) {
+                            Some(p) => d.path = p,
+                            None => ok = false,
+                        },
+                        "mode" => {
+                            match values::string(cx, &sub, v).map(|m| u32::from_str_radix(m, 8)) {
+                                Some(Ok(m)) if m <= 0o7777 => d.mode = m,
+                                Some(_) => {
+                                    cx.error(
+                                        &v.span,
+                                        format!("{sub}: expected an octal mode such as \"0755\""),
+                                    );
+                                    ok = false;
+                                }
+                                None => ok = false,
+                            }
+                        }
+                        "owned" => match values::boolean(cx, &sub, v) {
+                            Some(b) => d.owned = b,
+                            None => ok = false,
+                        },
+                        "remove-on-stop" => match values::boolean(cx, &sub, v) {
+                            Some(b) => d.remove_on_stop = b,
+                            None => ok = false,
+                        },
+                        _ => {
+                            cx.unknown_key(&sub, &k.span, DIR_KEYS);
+                            ok = false;
+                        }
+                    }
+                }
+                if d.path.as_os_str().is_empty() && ok {
+                    cx.error(&item.span, "directories: the table needs `path`");
+                    ok = false;
+                }
+            }
+            _ => match values::path(cx, "directories", item, base) {
+                Some(p) => d.path = p,
+                None => ok = false,
+            },
+        }
+        if d.path.parent().is_none() {
+            cx.error(&item.span, "directories: not `/`");
+            ok = false;
+        }
+        out.push(d);
+    }
+    ok.then_some(out)
 }
 
 const LISTEN_KEYS: &[&str] = &["address", "name"];

@@ -48,6 +48,11 @@ const NATIVE_KEY: &[(&str, &str)] = &[
 /// each directive's page). Not the others: `CPUQuota=50%`, `MemoryMax=10%`
 /// keep their `%`.
 const WITH_SPECIFIERS: &[&str] = &[
+    "RuntimeDirectory",
+    "StateDirectory",
+    "CacheDirectory",
+    "LogsDirectory",
+    "ConfigurationDirectory",
     "Description",
     "Documentation",
     "Requires",
@@ -305,6 +310,7 @@ fn lower<'a>(
 ) -> Parsed {
     let name = sp.unit.stem.as_str();
     let mut spec = ServiceSpec::with_defaults(name, srcs[0].path.clone(), PathBuf::from("/"));
+    let mut dirs = super::unit_dirs::UnitDirs::default();
     spec.restart = RestartPolicy::No;
     spec.stop_timeout = Some(Duration::from_secs(90));
     // `$VAR` and `${VAR}` in Exec*= are expanded at exec time, as systemd
@@ -590,6 +596,7 @@ fn lower<'a>(
             ("Service", k) if super::confine::is_directive(k) => {
                 super::confine::unit_directive(cx, k, v, vs, &mut spec.confine)
             }
+            ("Service", k) if super::unit_dirs::is_directive(k) => dirs.directive(cx, k, v, vs),
             (section, _) => cx.warning(
                 &d.key_span,
                 format!("unknown or unsupported systemd directive `{k}=` in [{section}], ignored"),
@@ -597,6 +604,7 @@ fn lower<'a>(
         }
     }
     cx.src = &srcs[0];
+    dirs.finish(cx, sp, &mut spec);
     match starts.as_slice() {
         [] => {}
         [(argv, ignore_failure, _)] => {

@@ -197,7 +197,7 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
     assert_eq!(e.len(), 1);
     assert!(
         e[0].starts_with(
-            "web.toml:2:3: error: service `web`: unknown key `command` (valid keys: exec, pre-exec, listen, type,"
+            "web.toml:2:3: error: service `web`: unknown key `command` (valid keys: exec, pre-exec, listen, directories, type,"
         ),
         "{e:?}"
     );

@@ -203,6 +203,14 @@ impl Reactor {
                 }
             }
         }
+        if let Err(error) = self.make_directories(i) {
+            let fx = self
+                .sup
+                .input(i, Input::SpawnFailed { error }, Instant::now());
+            self.queue.extend(fx);
+            return;
+        }
+        self.rt[i].dirs_made = true;
         if let Err(error) = self.ensure_listening(i) {
             let fx = self
                 .sup

@@ -12,6 +12,7 @@
 mod activation;
 mod children;
 mod config;
+mod directories;
 mod entrypoint;
 mod probes;
 mod readiness;
@@ -118,6 +119,9 @@ pub struct Runtime {
     notify_flood: Option<Box<crate::flood::Flood>>,
     /// `listen`: the bound sockets, held across restarts (`activation`).
     listen: Option<Box<activation::Sockets>>,
+    /// Its `directories` were made by a start (so a stop removes the
+    /// `remove-on-stop` ones).
+    dirs_made: bool,
 }
 
 /// The pipe between producers and their consumer (`pipe-to`): blocking
@@ -174,6 +178,7 @@ impl Runtime {
             event_name: None,
             notify_flood: None,
             listen: None,
+            dirs_made: false,
         })
     }
 }
@@ -868,6 +873,7 @@ impl Reactor {
         }
         self.notify_upward();
         self.watch_sockets();
+        self.remove_stopped_directories();
         for (service, message) in self.logs.take_warnings() {
             let i = self.sup.find(&service).unwrap_or(NO_SERVICE);
             self.emit(i, EventKind::Warning { message });
