@@ -145,7 +145,7 @@ impl Journal {
     pub fn first_seq(&self) -> Option<u64> {
         self.files_oldest_first()
             .into_iter()
-            .find_map(|p| File::open(p).ok().and_then(first_seq))
+            .find_map(|p| File::open(p).ok().and_then(|f| first_seq(&f)))
     }
 
     /// A reader for a follower; it finds its place on the first `next`.
@@ -238,8 +238,7 @@ impl Reader {
         let mut later = None;
         for p in &self.files {
             let Ok(f) = File::open(p) else { continue };
-            let Ok(c) = f.try_clone() else { continue };
-            match first_seq(c) {
+            match first_seq(&f) {
                 Some(s) if s <= want => found = Some(f),
                 Some(s) => {
                     later = Some(later.map_or(s, |l: u64| l.min(s)));
@@ -248,7 +247,7 @@ impl Reader {
             }
         }
         let mut f = found.ok_or(later)?;
-        // `first_seq` read through a clone: same description, same offset.
+        // Back from where `first_seq` left it.
         f.rewind().map_err(|_| later)?;
         let id = f.metadata().ok().map(|m| (m.dev(), m.ino()));
         if id.is_some() && id == self.exhausted {
@@ -261,7 +260,7 @@ impl Reader {
 
 /// One line, at most `MAX_LINE` bytes kept (a longer one is read to its
 /// end and comes back cut, so it does not parse). Returns the bytes read.
-fn read_line(r: &mut BufReader<File>, line: &mut Vec<u8>) -> io::Result<usize> {
+fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<usize> {
     let mut total = 0;
     loop {
         let buf = r.fill_buf()?;
@@ -296,7 +295,7 @@ fn line_seq(line: &[u8]) -> Option<u64> {
     serde_json::from_slice::<Seq>(line).ok().map(|s| s.seq)
 }
 
-fn first_seq(f: File) -> Option<u64> {
+fn first_seq(f: &File) -> Option<u64> {
     let mut r = BufReader::with_capacity(8 * 1024, f);
     let mut line = Vec::new();
     // The first few lines: one cut short by a crash is skipped.

@@ -396,7 +396,11 @@ fn tend_stopped_and_resumed_misses_nothing() {
         }
     }
     // While tend is stopped, its dead services are zombies it will reap.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until("the killed services are zombies", T, || {
+        sleepers
+            .iter()
+            .all(|p| Proc::read(p.pid).is_none_or(|now| now.state == 'Z'))
+    });
     // SAFETY: as above.
     unsafe { assert_eq!(libc::kill(tend, libc::SIGCONT), 0) };
     for k in 0..5 {

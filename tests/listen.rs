@@ -44,6 +44,17 @@ fn server(listen: &str, autostart: bool) -> String {
     )
 }
 
+/// tend with the service `echo`: SERVER on tcp 127.0.0.1:`port`.
+fn echo_on(port: u16, autostart: bool) -> Tend {
+    Tend::builder()
+        .file("server.py", SERVER)
+        .svc(
+            "echo",
+            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), autostart),
+        )
+        .start()
+}
+
 fn tcp_answer(port: u16) -> String {
     let mut c = TcpStream::connect(("127.0.0.1", port))
         .unwrap_or_else(|e| panic!("connect to {port}: {e}"));
@@ -62,13 +73,7 @@ fn answer_pid(answer: &str) -> i64 {
 #[test]
 fn a_client_starts_a_service_that_is_not_autostarted() {
     let port = free_port();
-    let t = Tend::builder()
-        .file("server.py", SERVER)
-        .svc(
-            "echo",
-            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), false),
-        )
-        .start();
+    let t = echo_on(port, false);
     let mut e = t.follow();
     e.wait_for(sup_ev("supervisor-started"), T);
     assert_eq!(t.status_of("echo")["state"], "down");
@@ -96,13 +101,7 @@ fn a_client_starts_a_service_that_is_not_autostarted() {
 #[test]
 fn a_stopped_service_is_started_again_by_the_next_client() {
     let port = free_port();
-    let t = Tend::builder()
-        .file("server.py", SERVER)
-        .svc(
-            "echo",
-            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), false),
-        )
-        .start();
+    let t = echo_on(port, false);
     // (Bound before the first batch of the loop, which answers this.)
     t.follow().wait_for(sup_ev("supervisor-started"), T);
     let first = answer_pid(&tcp_answer(port));
@@ -116,13 +115,7 @@ fn a_stopped_service_is_started_again_by_the_next_client() {
 #[test]
 fn sockets_are_held_across_restarts_so_no_client_is_refused() {
     let port = free_port();
-    let t = Tend::builder()
-        .file("server.py", SERVER)
-        .svc(
-            "echo",
-            &server(&format!("[\"tcp:127.0.0.1:{port}\"]"), true),
-        )
-        .start();
+    let t = echo_on(port, true);
     wait_until("echo serves", T, || t.stdout().contains("echo | serving 1"));
     let first = answer_pid(&tcp_answer(port));
     let host_pid = t

@@ -238,13 +238,12 @@ fn runit_control_t_runs_instead_of_the_plain_stop() {
     assert_eq!(t.status_of("w")["state"], "down");
 }
 
-#[test]
-fn chpst_u_drops_privileges() {
-    need("chpst", "runit");
+/// A run script that drops to `nobody` with `tool` says so in its log.
+fn drops_privileges_with(tool: &str) {
     let t = Tend::builder()
         .file(
             "svc/u/run",
-            "#!/bin/sh\nexec chpst -u nobody sh -c 'echo uid=$(id -u); exec sleep 1000'\n",
+            &format!("#!/bin/sh\nexec {tool} nobody sh -c 'echo uid=$(id -u); exec sleep 1000'\n"),
         )
         .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/u/run"])))
         .start();
@@ -255,19 +254,15 @@ fn chpst_u_drops_privileges() {
 }
 
 #[test]
+fn chpst_u_drops_privileges() {
+    need("chpst", "runit");
+    drops_privileges_with("chpst -u");
+}
+
+#[test]
 fn s6_setuidgid_drops_privileges() {
     need("s6-setuidgid", "s6");
-    let t = Tend::builder()
-        .file(
-            "svc/u/run",
-            "#!/bin/sh\nexec s6-setuidgid nobody sh -c 'echo uid=$(id -u); exec sleep 1000'\n",
-        )
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/u/run"])))
-        .start();
-    let want = format!("uid={}", uid_of("nobody"));
-    wait_until("the uid said", T, || {
-        t.ctl(&["logs", "u"]).stdout.contains(&want)
-    });
+    drops_privileges_with("s6-setuidgid");
 }
 
 #[test]

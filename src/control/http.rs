@@ -199,25 +199,21 @@ impl Reactor {
             let State::Events { cursor, journal } = &mut c.state else {
                 continue;
             };
-            let out = &mut c.out;
-            let replayed = self.events.replay(journal, cursor, |seq, line| {
-                sse_event(out, seq, line);
-                out.len() < SSE_HIGH_WATER
-            });
-            if let Err(resume) = replayed {
+            let fed = super::server::feed_events(
+                &self.events,
+                &mut self.event_lines,
+                journal,
+                cursor,
+                &mut c.out,
+                SSE_HIGH_WATER,
+                sse_event,
+            );
+            if let Err(resume) = fed {
                 // Fell behind what the log and journal hold: said, then
                 // closed (an EventSource reconnects with Last-Event-ID).
                 let note = format!("event: lagged\ndata: {{\"resume\":{resume}}}\n\n");
                 c.out.extend_from_slice(note.as_bytes());
                 c.state = State::Answering;
-            } else if *cursor >= self.events.oldest() {
-                while c.out.len() < SSE_HIGH_WATER && *cursor < self.events.next() {
-                    let seq = *cursor;
-                    *cursor += 1;
-                    if let Some(line) = self.event_lines.line(&self.events, seq) {
-                        sse_event(&mut c.out, seq, line);
-                    }
-                }
             }
             self.http_flush(id);
         }

@@ -637,25 +637,21 @@ impl Reactor {
                     follow,
                     journal,
                 } => {
-                    let out = &mut c.out;
-                    let replayed = self.events.replay(journal, cursor, |_, line| {
-                        out.extend_from_slice(line);
-                        out.len() < OUT_HIGH_WATER
-                    });
-                    if let Err(resume) = replayed {
+                    let fed = feed_events(
+                        &self.events,
+                        &mut self.event_lines,
+                        journal,
+                        cursor,
+                        &mut c.out,
+                        OUT_HIGH_WATER,
+                        |out, _, line| out.extend_from_slice(line),
+                    );
+                    if let Err(resume) = fed {
                         push_line(&mut c.out, &json!({"lagged": true, "resume": resume}));
                         self.metrics.followers_lagged += 1;
                         c.mode = Mode::Closing;
-                    } else if *cursor >= self.events.oldest() {
-                        while c.out.len() < OUT_HIGH_WATER && *cursor < self.events.next() {
-                            if let Some(line) = self.event_lines.line(&self.events, *cursor) {
-                                c.out.extend_from_slice(line);
-                            }
-                            *cursor += 1;
-                        }
-                        if !*follow && *cursor >= self.events.next() {
-                            c.mode = Mode::Closing;
-                        }
+                    } else if !*follow && *cursor >= self.events.next() {
+                        c.mode = Mode::Closing;
                     }
                 }
                 Mode::Logs { service, cursor }
@@ -792,6 +788,33 @@ fn outcome(
     }
     sup.failed_requirement(i)
         .map(|d| (false, format!("dependency {d} failed")))
+}
+
+/// Feed a follower at `cursor` into `out` until it holds `high` bytes,
+/// each event framed by `frame(out, seq, line)`: from the event journal
+/// while `cursor` is below what memory retains, then memory's lines
+/// (rendered once for all followers in `lines`). `Err(resume)`: the
+/// follower fell behind what memory and the journal hold.
+pub(crate) fn feed_events(
+    events: &crate::eventlog::EventLog,
+    lines: &mut EventLines,
+    journal: &mut Option<Box<crate::journal::Reader>>,
+    cursor: &mut u64,
+    out: &mut Vec<u8>,
+    high: usize,
+    frame: fn(&mut Vec<u8>, u64, &[u8]),
+) -> Result<(), u64> {
+    events.replay(journal, cursor, |seq, line| {
+        frame(out, seq, line);
+        out.len() < high
+    })?;
+    while *cursor >= events.oldest() && out.len() < high && *cursor < events.next() {
+        if let Some(line) = lines.line(events, *cursor) {
+            frame(out, *cursor, line);
+        }
+        *cursor += 1;
+    }
+    Ok(())
 }
 
 /// One JSON line onto a connection's output.

@@ -166,16 +166,21 @@ fn http_url(cx: &mut Ctx, key: &str, node: &Node) -> Option<String> {
     None
 }
 
+/// An array's items, or the value itself as the one item.
+fn one_or_many(node: &Node) -> &[Node] {
+    match &node.value {
+        Val::Array(items) => items,
+        _ => std::slice::from_ref(node),
+    }
+}
+
 const DIR_KEYS: &[&str] = &["path", "mode", "owned", "remove-on-stop"];
 
 /// `directories = ["/run/app", { path = "/var/lib/app", mode = "0750",
 /// owned = true, remove-on-stop = false }]`: made before each start (a
 /// string: mode 0755, owned by the service's user, kept).
 pub fn directories(cx: &mut Ctx, node: &Node, base: &Path) -> Option<Vec<ManagedDir>> {
-    let items: &[Node] = match &node.value {
-        Val::Array(items) => items,
-        _ => std::slice::from_ref(node),
-    };
+    let items = one_or_many(node);
     let mut out = Vec::new();
     let mut ok = true;
     for item in items {
@@ -245,10 +250,7 @@ const LISTEN_KEYS: &[&str] = &["address", "name"];
 /// `listen = ["tcp:127.0.0.1:8080", "unix:/run/x.sock", { address =
 /// "udp:[::1]:53", name = "dns" }]`. A name defaults to the service's.
 pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
-    let items: &[Node] = match &node.value {
-        Val::Array(items) => items,
-        _ => std::slice::from_ref(node),
-    };
+    let items = one_or_many(node);
     let mut out = Vec::new();
     let mut ok = true;
     for item in items {

@@ -41,7 +41,8 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
     });
     let base_port = base_port.unwrap_or(5000);
     let mut services = Vec::new();
-    let mut types = 0u32;
+    // The process types, in order (a type's port is 100 more each).
+    let mut types: Vec<String> = Vec::new();
     for (at, trimmed) in super::content_lines(&text) {
         let loc = src.loc(&(at..at + 1));
         let Some((name, command)) = trimmed.split_once(':') else {
@@ -63,8 +64,8 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
             ));
             continue;
         }
-        let type_port = base_port.saturating_add(100 * types);
-        types += 1;
+        let type_port = base_port.saturating_add(100 * types.len() as u32);
+        types.push(name.to_string());
         let count = foreman.count(name);
         for k in 1..=count {
             let instance = count > 1;
@@ -97,13 +98,7 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
         }
     }
     for (t, loc) in &foreman.named {
-        if !services.iter().any(|(_, p)| {
-            let n = &p.spec.name;
-            n == t
-                || n.strip_prefix(t.as_str())
-                    .is_some_and(|r| r.starts_with('@'))
-        }) && foreman.counts.get(t).is_some_and(|&n| n > 0)
-        {
+        if !types.contains(t) && foreman.counts.get(t).is_some_and(|&n| n > 0) {
             out.push(loc.diag(
                 Severity::Warning,
                 format!("formation: the Procfile has no process type `{t}`, ignored"),

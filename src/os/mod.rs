@@ -264,6 +264,25 @@ pub fn parent_and_group(pid: i32) -> Option<(i32, i32)> {
     Some((ppid, pgrp))
 }
 
+/// Make directory `path` (parents 0755 as needed), chmod it to `mode`, and
+/// chown it to `owner` when given.
+pub fn make_dir(
+    path: &std::path::Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
 /// `struct pidfd_info` of Linux's uapi, its first version (64 bytes).
 #[repr(C)]
 #[derive(Default)]

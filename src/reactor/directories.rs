@@ -7,7 +7,6 @@
 use super::Reactor;
 use crate::os;
 use crate::service::{Phase, Want};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
 impl Reactor {
     /// Make service `i`'s directories. `Err`: which one, and why.
@@ -18,18 +17,8 @@ impl Reactor {
         }
         let owner = os::launch::service_ids(spec.user.as_deref(), spec.group.as_deref());
         for d in &spec.directories {
-            let made = (|| {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(&d.path)?;
-                std::fs::set_permissions(&d.path, std::fs::Permissions::from_mode(d.mode))?;
-                if let (true, Some((uid, gid))) = (d.owned, owner) {
-                    std::os::unix::fs::chown(&d.path, Some(uid), Some(gid))?;
-                }
-                Ok::<(), std::io::Error>(())
-            })();
-            made.map_err(|e| format!("directories: {}: {e}", d.path.display()))?;
+            os::make_dir(&d.path, d.mode, owner.filter(|_| d.owned))
+                .map_err(|e| format!("directories: {}: {e}", d.path.display()))?;
         }
         Ok(())
     }
