@@ -437,6 +437,15 @@ fn supervisor(s: &SupervisorSpec) -> String {
     if let Some(p) = &s.cgroup_root {
         key("cgroup-root", qp(p));
     }
+    match &s.tmpfiles {
+        crate::model::Tmpfiles::Auto => {}
+        crate::model::Tmpfiles::Always => key("tmpfiles", "true".into()),
+        crate::model::Tmpfiles::Never => key("tmpfiles", "false".into()),
+        crate::model::Tmpfiles::Dirs(d) => {
+            let dirs: Vec<String> = d.iter().map(|p| qp(p)).collect();
+            key("tmpfiles", format!("[{}]", dirs.join(", ")));
+        }
+    }
     if t.is_empty() {
         return t;
     }

@@ -1241,3 +1241,21 @@ pub fn supervisor(data: &[u8]) {
         let _ = sup.exit_code(0);
     }
 }
+
+/// A tmpfiles.d file as anyone may write it: read, then ordered; every
+/// line kept is absolute and no diagnostic points past its line.
+pub fn tmpfiles(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let file = Path::new("fuzz.conf");
+    let (lines, diags) = crate::tmpfiles::parse(file, &text, &crate::tmpfiles::resolve_specifiers);
+    let count = text.lines().count();
+    for d in &diags {
+        assert!(d.line >= 1 && d.line <= count, "{d}");
+    }
+    let (kept, _) = crate::tmpfiles::order(lines);
+    for l in &kept {
+        assert!(l.path.starts_with('/'), "{l:?}");
+        let _ = l.class();
+        let _ = l.source();
+    }
+}

@@ -28,3 +28,4 @@ pub mod reactor;
 pub mod run;
 pub mod service;
 pub mod supervisor;
+pub mod tmpfiles;

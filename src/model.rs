@@ -346,6 +346,24 @@ pub struct SupervisorSpec {
     /// `Authorization: Bearer TOKEN`; without it every POST is refused.
     pub http_token: Option<String>,
     pub cgroup_root: Option<PathBuf>,
+    /// `tmpfiles`: apply tmpfiles.d at start (docs/BEHAVIOUR.md).
+    pub tmpfiles: Tmpfiles,
+}
+
+/// `[supervisor] tmpfiles`: whether tend makes what tmpfiles.d(5) lists
+/// before the services start, as `systemd-tmpfiles --create --boot` does
+/// on a booted system.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tmpfiles {
+    /// As PID 1 (a container), when systemd units are among the
+    /// definitions: they are what relies on it.
+    #[default]
+    Auto,
+    Always,
+    Never,
+    /// Always, from these directories (most important first) instead of
+    /// tmpfiles.d(5)'s.
+    Dirs(Vec<PathBuf>),
 }
 
 /// `event-journal`: the file events are appended to, rotated as a log file
@@ -370,6 +388,7 @@ impl Default for SupervisorSpec {
             http: None,
             http_token: None,
             cgroup_root: None,
+            tmpfiles: Tmpfiles::Auto,
         }
     }
 }

@@ -125,6 +125,11 @@ pub fn run(
         config.services.insert(at, main);
     }
     config.resolve_defaults();
+    if let Some(dirs) = tmpfiles_dirs(&config, pid1 && path.is_some()) {
+        for line in crate::os::tmpfiles::create_from(&dirs) {
+            eprintln!("tend: {line}");
+        }
+    }
     let socket_path = match (
         socket,
         std::env::var_os("TEND_SOCKET"),
@@ -232,6 +237,24 @@ pub fn run(
     let code = reactor.run();
     remove_socket();
     code
+}
+
+/// The tmpfiles.d directories to apply before anything starts, if any
+/// (`[supervisor] tmpfiles`; "auto": as a container's PID 1 running
+/// systemd units, which expect what systemd-tmpfiles makes at boot).
+fn tmpfiles_dirs(config: &Config, pid1_with_path: bool) -> Option<Vec<PathBuf>> {
+    use crate::model::Tmpfiles;
+    let standard = || crate::tmpfiles::DIRS.iter().map(PathBuf::from).collect();
+    match &config.supervisor.tmpfiles {
+        Tmpfiles::Never => None,
+        Tmpfiles::Always => Some(standard()),
+        Tmpfiles::Dirs(d) => Some(d.clone()),
+        Tmpfiles::Auto => {
+            let units = (config.services.iter())
+                .any(|s| s.source.extension().is_some_and(|e| e == "service"));
+            (pid1_with_path && units).then(standard)
+        }
+    }
 }
 
 /// fds tend holds whatever it runs: stdio, the spawn slots, epoll, timer,

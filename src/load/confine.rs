@@ -213,6 +213,41 @@ fn limit_pair(s: &str, unit: Unit) -> Result<(u64, u64), String> {
     Ok((soft, hard))
 }
 
+/// `(soft, hard)` as written, with a warning when tend cannot give them:
+/// above its own hard limit, which it may not raise (no CAP_SYS_RESOURCE,
+/// as in most containers), setrlimit would fail and the service never
+/// start (systemd fails it so); tend starts it at the ceiling
+/// (`os::confine::plan`) and says so here.
+fn within_reach(
+    cx: &mut Ctx,
+    at: &Range<usize>,
+    what: &str,
+    resource: u32,
+    (soft, hard): (u64, u64),
+) -> (u64, u64) {
+    match crate::os::rlimit_ceiling(resource) {
+        Some(ceiling) if hard > ceiling => {
+            cx.warning(
+                at,
+                format!(
+                    "{what}: the hard limit {} is above tend's own ({ceiling}), which it may not \
+                     raise (no CAP_SYS_RESOURCE): the service gets {ceiling}",
+                    show_limit(hard)
+                ),
+            );
+            (soft, hard)
+        }
+        _ => (soft, hard),
+    }
+}
+
+fn show_limit(n: u64) -> String {
+    match n {
+        u64::MAX => "infinity".into(),
+        n => n.to_string(),
+    }
+}
+
 /// Sets `r` in `list`, replacing an earlier entry for the same resource.
 fn put_rlimit(list: &mut Vec<Rlimit>, r: Rlimit) {
     match list.iter_mut().find(|x| x.resource == r.resource) {
@@ -392,7 +427,8 @@ fn rlimits(cx: &mut Ctx, v: &Node) -> Option<Vec<Rlimit>> {
             Val::Str(s) => limit_pair(s, unit),
             _ => Err("expected a number, \"infinity\" or \"SOFT:HARD\"".to_string()),
         };
-        match parsed {
+        let what = format!("rlimits.{name}");
+        match parsed.map(|pair| within_reach(cx, &val.span, &what, resource, pair)) {
             Ok((soft, hard)) => put_rlimit(
                 &mut out,
                 Rlimit {
@@ -563,7 +599,7 @@ pub fn unit_directive(cx: &mut Ctx, k: &str, v: &str, vs: &Range<usize>, c: &mut
                 c.rlimits.retain(|r| r.resource != resource);
                 return;
             }
-            match limit_pair(v, unit) {
+            match limit_pair(v, unit).map(|pair| within_reach(cx, vs, k, resource, pair)) {
                 Ok((soft, hard)) => put_rlimit(
                     &mut c.rlimits,
                     Rlimit {

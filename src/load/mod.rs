@@ -20,7 +20,7 @@ mod s6overlay;
 mod s6rc;
 mod socket_unit;
 mod span;
-mod specifiers;
+pub(crate) mod specifiers;
 mod supervisor;
 mod supervisord;
 mod svdir;

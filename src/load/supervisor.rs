@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use super::ctx::Ctx;
 use super::is_not_supported;
 use super::parts;
-use super::span::Node;
+use super::span::{Node, Val};
 use super::values;
-use crate::model::SupervisorSpec;
+use crate::model::{SupervisorSpec, Tmpfiles};
 
 pub const SUPERVISOR_KEYS: &[&str] = &[
     "socket",
@@ -20,6 +20,7 @@ pub const SUPERVISOR_KEYS: &[&str] = &[
     "http",
     "http-token",
     "cgroup-root",
+    "tmpfiles",
 ];
 
 /// Reads `[supervisor]`; relative paths resolve against `base` (the
@@ -63,6 +64,19 @@ pub fn supervisor(cx: &mut Ctx, node: &Node, base: &Path) -> SupervisorSpec {
                 }
             }
             "event-journal" => spec.event_journal = parts::journal(cx, key, v, base),
+            "tmpfiles" => match &v.value {
+                Val::Bool(true) => spec.tmpfiles = Tmpfiles::Always,
+                Val::Bool(false) => spec.tmpfiles = Tmpfiles::Never,
+                Val::Str(s) if s == "auto" => spec.tmpfiles = Tmpfiles::Auto,
+                Val::Array(items) => {
+                    let dirs = items.iter().filter_map(|i| values::path(cx, key, i, base));
+                    spec.tmpfiles = Tmpfiles::Dirs(dirs.collect());
+                }
+                _ => cx.error(
+                    &v.span,
+                    format!("{key}: expected true, false, \"auto\" or a list of directories"),
+                ),
+            },
             "http" => spec.http = parts::tcp_address(cx, key, v),
             "http-token" => spec.http_token = values::nonempty_string(cx, key, v),
             "cgroup-root" => {

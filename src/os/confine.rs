@@ -171,11 +171,14 @@ pub fn plan(c: &Confinement, uid: Option<u32>) -> Result<Option<Box<Plan>>, Stri
         drops_uid: uid.is_some_and(|u| u != 0),
     };
     for r in &c.rlimits {
+        // Above a ceiling tend may not raise, the service gets the ceiling
+        // (loading warned), rather than no start at all.
+        let hard = crate::os::rlimit_ceiling(r.resource).map_or(r.hard, |c| r.hard.min(c));
         p.rlimits.push((
             r.resource,
             libc::rlimit {
-                rlim_cur: r.soft,
-                rlim_max: r.hard,
+                rlim_cur: r.soft.min(hard),
+                rlim_max: hard,
             },
         ));
         p.rlimit_names

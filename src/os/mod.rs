@@ -9,6 +9,7 @@ pub mod net;
 pub mod notify;
 pub mod sched;
 pub mod spawn;
+pub mod tmpfiles;
 pub mod tty;
 
 use crate::event::ExitStatus;
@@ -370,6 +371,31 @@ pub fn nofile_limit() -> Option<(u64, u64)> {
     // SAFETY: getrlimit writes into the struct we own.
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0)
         .then_some((r.rlim_cur, r.rlim_max))
+}
+
+/// The hard limit tend has for `resource` (`libc::RLIMIT_*`), when it
+/// may not raise it (no CAP_SYS_RESOURCE): what a service can get at most.
+/// None when tend may raise it, or the kernel does not say.
+pub fn rlimit_ceiling(resource: u32) -> Option<u64> {
+    // tend's capabilities do not change: read once.
+    static MAY_RAISE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let may_raise = *MAY_RAISE.get_or_init(|| {
+        const CAP_SYS_RESOURCE: u32 = 24;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:"));
+        eff.and_then(|e| u64::from_str_radix(e.trim(), 16).ok())
+            .is_none_or(|e| e & (1 << CAP_SYS_RESOURCE) != 0)
+    });
+    if may_raise {
+        return None;
+    }
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; an unknown resource
+    // is EINVAL.
+    (unsafe { libc::getrlimit(resource as _, &mut r) } == 0).then_some(r.rlim_max)
 }
 
 /// Raise tend's own open-file limit to the hard limit (tend holds a few
