@@ -76,6 +76,11 @@ pub struct NotifySocket {
     dir: Option<PathBuf>,
     /// Besides root, the one uid whose messages count (the service's).
     pub owner_uid: u32,
+    /// The service starts as root and may become any user (mosquitto,
+    /// named, dbus-daemon drop privileges themselves): the socket is open
+    /// to every user, as systemd's is, and a message from another uid
+    /// counts only from a live process of the service (the reactor checks).
+    pub any_uid: bool,
 }
 
 impl NotifySocket {
@@ -184,10 +189,22 @@ fn bind_private(
         );
         return Ok((bind(name_hint)?, Some(why)));
     }
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    // A service started as root (no user of its own) may drop to any
+    // user before it says READY: its socket is reachable by all.
+    let any_uid = owner.is_none() && nix::unistd::geteuid().is_root();
+    let (dir_mode, sock_mode) = if any_uid {
+        (0o711, Some(0o666))
+    } else {
+        (0o700, None)
+    };
+    std::fs::DirBuilder::new().mode(dir_mode).create(&dir)?;
     let made = (|| {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode))?;
         let mut sock = bind_path(&path)?;
+        if let Some(m) = sock_mode {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m))?;
+            sock.any_uid = true;
+        }
         if let Some((uid, gid)) = owner {
             nix::unistd::chown(&dir, Some(uid.into()), Some(gid.into()))
                 .map_err(io::Error::from)?;
@@ -232,6 +249,7 @@ pub fn bind(name_hint: &str) -> io::Result<NotifySocket> {
                     path: None,
                     dir: None,
                     owner_uid: nix::unistd::geteuid().as_raw(),
+                    any_uid: false,
                 });
             }
             Err(nix::Error::EADDRINUSE) => last = io::Error::from(nix::Error::EADDRINUSE),
@@ -283,6 +301,7 @@ pub fn bind_path(path: &Path) -> io::Result<NotifySocket> {
         path: Some(path.to_path_buf()),
         dir: None,
         owner_uid: nix::unistd::geteuid().as_raw(),
+        any_uid: false,
     };
     receiving(&sock.fd)?;
     Ok(sock)

@@ -65,12 +65,24 @@ impl Reactor {
                 Some(u) => format!("PID {sender} (uid {u})"),
                 None => format!("PID {sender}"),
             };
-            let owner = sock.owner_uid;
+            let (owner, any_uid) = (sock.owner_uid, sock.any_uid);
             let checked = match uid {
                 None => Err("the kernel gave no credentials".to_string()),
-                Some(u) if u != 0 && u != owner => {
+                Some(u) if u != 0 && u != owner && !any_uid => {
                     Err(format!("uid {u} is not the service's (uid {owner})"))
                 }
+                // A root service's daemon that became another user: only
+                // a process of the service counts, never one that is gone
+                // (anyone could have sent that).
+                Some(u) if u != 0 && u != owner => self
+                    .notify_allowed(i, sender, dgram.sender_cgroup)
+                    .and_then(|()| match self.is_proven_member(i, sender, dgram.sender_cgroup) {
+                        true => Ok(()),
+                        false => Err(format!(
+                            "uid {u} is not the service's (uid {owner}) and PID {sender} is not \
+                             one of its processes"
+                        )),
+                    }),
                 Some(_) => self.notify_allowed(i, sender, dgram.sender_cgroup),
             };
             if let Err(why) = checked {
@@ -141,6 +153,16 @@ impl Reactor {
             () if pid > 0 && self.belongs(i, pid) => Ok(()),
             () => Err("the sender is not a process of this service".into()),
         }
+    }
+
+    /// Whether the sender is known to be of service `i` (its main
+    /// process, a process in its cgroup by the kernel's pidfd, or a live
+    /// one found in it), rather than only not disproved.
+    fn is_proven_member(&self, i: usize, pid: i32, cgroup: Option<u64>) -> bool {
+        let own = self.rt[i].cgroup.as_ref().and_then(|c| c.id());
+        (pid > 0 && self.sup.services[i].main_pid == Some(pid))
+            || (cgroup.is_some() && cgroup == own)
+            || (pid > 0 && os::alive(pid) && self.belongs(i, pid))
     }
 
     pub(super) fn notice_inputs(&mut self, i: usize, n: &crate::notify::Notice) -> Vec<Input> {
