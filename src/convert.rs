@@ -217,6 +217,9 @@ pub fn service(s: &ServiceSpec) -> String {
     if let Some(c) = &s.stop_exec {
         key("stop-exec", list(c));
     }
+    if s.reload_notify != d.reload_notify {
+        key("reload-notify", s.reload_notify.to_string());
+    }
     if s.reload_signal != d.reload_signal {
         key("reload-signal", signal(s.reload_signal));
     }

@@ -194,6 +194,11 @@ pub struct ServiceSpec {
     pub stop_exec: Option<Vec<String>>,
     pub reload_signal: i32,
     pub reload_exec: Option<Vec<String>>,
+    /// `reload-notify`: `tend reload` of a notify service waits for
+    /// `RELOADING=1` … `READY=1` (systemd's `Type=notify-reload`); false:
+    /// the reload is done once its signal is sent or its command ended
+    /// (systemd's `Type=notify` with `ExecReload=`).
+    pub reload_notify: bool,
     pub watchdog: Option<Duration>,
     pub notify_access: NotifyAccess,
     pub success_exit_codes: Vec<i32>,
@@ -443,6 +448,7 @@ impl ServiceSpec {
             stop_timeout: Some(Duration::from_secs(10)),
             stop_exec: None,
             reload_signal: libc::SIGHUP,
+            reload_notify: true,
             reload_exec: None,
             watchdog: None,
             notify_access: NotifyAccess::All,

@@ -39,6 +39,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "stop-timeout",
     "stop-exec",
     "reload-signal",
+    "reload-notify",
     "reload-exec",
     "watchdog",
     "notify-access",
@@ -240,6 +241,7 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "stop-timeout" => set(&mut spec.stop_timeout, timeout(cx, key, v)),
             "stop-exec" => spec.stop_exec = values::command(cx, key, v),
             "reload-signal" => set(&mut spec.reload_signal, values::signal(cx, key, v)),
+            "reload-notify" => set(&mut spec.reload_notify, values::boolean(cx, key, v)),
             "reload-exec" => spec.reload_exec = values::command(cx, key, v),
             "watchdog" => spec.watchdog = values::finite_duration(cx, key, v, true),
             "notify-access" => set(

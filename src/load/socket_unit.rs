@@ -49,7 +49,12 @@ pub fn attach(c: &mut Collector, dir: &Path, names: &[String]) {
             Some(_) if listen.is_empty() => {}
             Some(p) => {
                 p.spec.listen.extend(listen);
-                p.spec.autostart = false;
+                // A service that is enabled itself (`WantedBy=` in its
+                // [Install]: avahi, beanstalkd) starts at boot with its
+                // sockets; a static one (dbus, uuidd) when a client comes.
+                if !wanted_at_boot(&p.spec.source, &mut c.diags) {
+                    p.spec.autostart = false;
+                }
             }
             None => c.diags.push(here.diag(
                 Severity::Warning,
@@ -59,6 +64,20 @@ pub fn attach(c: &mut Collector, dir: &Path, names: &[String]) {
             )),
         }
     }
+}
+
+/// Whether the unit at `path` says, in [Install], that something wants or
+/// requires it (as `systemctl enable` would link it).
+fn wanted_at_boot(path: &std::path::Path, diags: &mut Vec<super::Diagnostic>) -> bool {
+    if path.extension().is_none_or(|e| e != "service") {
+        return false;
+    }
+    let Some(unit) = Unit::read_other(path, String::new(), diags) else {
+        return false;
+    };
+    (unit.section("Install").iter()).any(|(k, v, _, _)| {
+        matches!(*k, "WantedBy" | "RequiredBy" | "UpheldBy") && !v.trim().is_empty()
+    })
 }
 
 /// The service a socket unit is for, and its sockets; None if it must be

@@ -469,8 +469,11 @@ fn lower<'a>(
             }
             ("Service", "Type") => {
                 type_span = Some(vs.clone());
+                // Only `notify-reload` promises RELOADING=1 … READY=1 on
+                // a reload; a plain `notify` daemon (mosquitto) may never
+                // say either after its HUP.
+                spec.reload_notify = v == "notify-reload";
                 let t = if v == "notify-reload" {
-                    cx.warning(vs, "Type: `notify-reload` is treated like `notify`");
                     Some(ServiceType::Notify)
                 } else {
                     TYPES.iter().find(|(n, _)| *n == v && *n != "notify-fd").map(|(_, t)| *t)

@@ -109,7 +109,10 @@ pub fn apply(l: &Line) -> Result<Done, String> {
             let empty_dir =
                 path.is_dir() && fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
             // (A missing source is skipped, as systemd-tmpfiles does.)
-            if (existed && !empty_dir) || fs::symlink_metadata(l.source()).is_err() {
+            if fs::symlink_metadata(l.source()).is_err() {
+                return Ok(Done::Kept);
+            }
+            if existed && !empty_dir {
                 None
             } else {
                 copy_tree(Path::new(&l.source()), path, 0).map_err(|e| fail("copy to", e))?;

@@ -398,7 +398,7 @@ impl Reactor {
         if !matches!(s.phase, Phase::Ready | Phase::Starting) {
             return Err(format!("not running ({})", s.phase.name()));
         }
-        if s.spec.kind == ServiceType::Notify {
+        if s.spec.kind == ServiceType::Notify && s.spec.reload_notify {
             let fx = self.sup.input(i, Input::Reloading, Instant::now());
             self.apply(fx);
         } else {
