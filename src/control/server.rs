@@ -772,6 +772,10 @@ fn outcome(
     if s.phase == Phase::Failed {
         return Some((false, s.reason.clone().unwrap_or_else(|| "failed".into())));
     }
+    // A condition not met: no failure (systemctl start exits 0 too).
+    if new_instance && s.skipped {
+        return Some((true, s.reason.clone().unwrap_or_else(|| "skipped".into())));
+    }
     if new_instance && s.deaths >= s.starts && !s.is_up() {
         // The instance started for this request died before it was ready.
         let why = s
