@@ -57,8 +57,15 @@ fn debians_ssh_unit_reloads_with_both_exec_reload_lines() {
     });
     let keyscan = || {
         let out = run_cmd(
-            std::process::Command::new("ssh-keyscan")
-                .args(["-T", "5", "-t", "ed25519", "-p", &port.to_string(), "127.0.0.1"]),
+            std::process::Command::new("ssh-keyscan").args([
+                "-T",
+                "5",
+                "-t",
+                "ed25519",
+                "-p",
+                &port.to_string(),
+                "127.0.0.1",
+            ]),
             T,
         );
         out.stdout.contains("ssh-ed25519")
@@ -70,7 +77,9 @@ fn debians_ssh_unit_reloads_with_both_exec_reload_lines() {
     t.wait_stdout("sshd's restart", T, |s| {
         s.contains("Received SIGHUP; restarting.")
     });
-    wait_until("ssh ready again", T, || t.status_of("ssh")["state"] == "ready");
+    wait_until("ssh ready again", T, || {
+        t.status_of("ssh")["state"] == "ready"
+    });
     assert_eq!(t.status_of("ssh")["pid"], pid, "sshd re-executes in place");
     wait_until("sshd answers after the reload", T, keyscan);
     t.ctl_ok(&["stop", "ssh"]);
@@ -94,10 +103,7 @@ fn several_exec_stop_lines_run_in_order_until_one_fails() {
     wait_until("app ready", T, || t.status_of("app")["state"] == "ready");
     let pid = t.status_of("app")["pid"].as_i64().unwrap_or(0);
     t.ctl_ok(&["reload", "app"]);
-    assert_eq!(
-        read(&t.dir.join("log")),
-        format!("check\nreload {pid}\n")
-    );
+    assert_eq!(read(&t.dir.join("log")), format!("check\nreload {pid}\n"));
     t.ctl_ok(&["stop", "app"]);
     assert_eq!(
         read(&t.dir.join("log")),
@@ -145,7 +151,10 @@ fn exec_start_post_runs_after_the_main_process_and_ready_waits_for_it() {
     wait_until("bad failed", T, || t.status_of("bad")["state"] == "failed");
     let bad = t.status_of("bad");
     assert!(
-        bad["reason"].as_str().unwrap_or("").contains("post-start failed: exit 3"),
+        bad["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("post-start failed: exit 3"),
         "{bad}"
     );
     assert!(bad["pid"].is_null(), "{bad}");
@@ -195,7 +204,10 @@ fn conditions_skip_a_start_asserts_fail_it_and_dependents_still_start() {
             "svc/reset.service",
             "[Unit]\nConditionPathExists=/nonexistent\n[Service]\nExecStart=/bin/sleep 1000\n",
         )
-        .file("svc/reset.service.d/x.conf", "[Unit]\nConditionPathExists=\n")
+        .file(
+            "svc/reset.service.d/x.conf",
+            "[Unit]\nConditionPathExists=\n",
+        )
         .file(
             "svc/asserted.service",
             "[Unit]\nAssertPathExists=/nonexistent\n[Service]\nExecStart=/bin/sleep 1000\n",
@@ -236,8 +248,12 @@ fn conditions_skip_a_start_asserts_fail_it_and_dependents_still_start() {
         "{:?}",
         warnings_of(&t, "cond1")
     );
-    wait_until("cond255 failed", T, || t.status_of("cond255")["state"] == "failed");
-    wait_until("asserted failed", T, || t.status_of("asserted")["state"] == "failed");
+    wait_until("cond255 failed", T, || {
+        t.status_of("cond255")["state"] == "failed"
+    });
+    wait_until("asserted failed", T, || {
+        t.status_of("asserted")["state"] == "failed"
+    });
     assert_eq!(
         t.status_of("asserted")["reason"],
         "assertion failed: AssertPathExists=/nonexistent was not met"
@@ -299,7 +315,10 @@ fn bad_conditions_are_errors_at_their_place_and_unchecked_ones_warnings() {
         "[Unit]\nConditionPathExists=relative/path\nConditionMemory=>lots\n\
          ConditionCPUFeature=avx\n[Service]\nExecStart=/bin/true\n",
     );
-    scratch.write("d/b.toml", "exec = \"true\"\nconditions = [\"PathExists\"]\n");
+    scratch.write(
+        "d/b.toml",
+        "exec = \"true\"\nconditions = [\"PathExists\"]\n",
+    );
     let out = tend_cmd(&["check", scratch.join("d").to_str().unwrap()]);
     assert_eq!(out.code, 2, "{out}");
     for want in [
