@@ -494,7 +494,12 @@ impl Service {
                 self.reloading = false;
                 fx.push(Effect::Emit(EventKind::Ready { pid: self.main_pid }));
             }
-            (P::Starting | P::Ready, I::MainPid { pid }) => {
+            // (Not while only a start's checks or a oneshot's post-start
+            // run: there is no main process to name.)
+            (P::Starting | P::Ready, I::MainPid { pid })
+                if self.step == StartStep::Main
+                    || (self.step == StartStep::PostStart && !self.control_alone) =>
+            {
                 self.main_pid = Some(pid);
                 self.main_alive = true;
                 if self.forked {
@@ -636,7 +641,7 @@ impl Service {
             }
             (P::Starting, I::ConditionsChecked { failed }) if self.step == StartStep::Conditions => {
                 match failed {
-                    None => self.after_conditions(&mut fx),
+                    None => self.after_conditions(now, &mut fx),
                     Some(f) if f.assert => {
                         self.want = Want::Down;
                         self.step = StartStep::Main;
@@ -708,15 +713,28 @@ impl Service {
     }
 
     /// Every condition held: exec-condition, else the main process.
-    fn after_conditions(&mut self, fx: &mut Vec<Effect>) {
+    fn after_conditions(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         if self.spec.exec_condition.is_empty() {
-            self.step = StartStep::Main;
-            fx.push(Effect::Spawn);
+            let checked = self.step == StartStep::Conditions;
+            self.spawn_main(checked, now, fx);
         } else {
             self.step = StartStep::ExecCondition;
             self.control_running = true;
             self.control_alone = true;
             fx.push(Effect::RunControl(Control::Condition));
+        }
+    }
+
+    /// The checks passed: the main process, unless the service is no
+    /// longer wanted (shutdown began while they ran, and waits for its
+    /// dependents before stopping it): then the instance ends here.
+    fn spawn_main(&mut self, after_checks: bool, now: Instant, fx: &mut Vec<Effect>) {
+        self.step = StartStep::Main;
+        if after_checks && self.want == Want::Down {
+            fx.push(Effect::Emit(EventKind::Down));
+            self.enter(Phase::Down, now);
+        } else {
+            fx.push(Effect::Spawn);
         }
     }
 
@@ -741,10 +759,7 @@ impl Service {
         fx: &mut Vec<Effect>,
     ) {
         match status {
-            Some(ExitStatus::Code(0)) => {
-                self.step = StartStep::Main;
-                fx.push(Effect::Spawn);
-            }
+            Some(ExitStatus::Code(0)) => self.spawn_main(true, now, fx),
             Some(ExitStatus::Code(c @ 1..=254)) => {
                 self.skip(format!("exec-condition exited with status {c}"), now, fx)
             }
@@ -905,8 +920,9 @@ impl Service {
         fx.push(Effect::Emit(EventKind::Starting {
             attempt: self.attempt,
         }));
+        self.step = StartStep::Main;
         if self.spec.conditions.is_empty() {
-            self.after_conditions(fx);
+            self.after_conditions(now, fx);
         } else {
             self.step = StartStep::Conditions;
             fx.push(Effect::CheckConditions);

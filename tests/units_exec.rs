@@ -170,6 +170,9 @@ fn exec_start_post_runs_after_the_main_process_and_ready_waits_for_it() {
         t.status_of("once")["state"] == "completed"
     });
     assert_eq!(read(&t.dir.join("once")), "once\npost\n");
+    // `tend start` of it waits for its post-start too.
+    t.ctl_ok(&["start", "once"]);
+    assert_eq!(read(&t.dir.join("once")), "once\npost\nonce\npost\n");
     t.signal(libc::SIGTERM);
     t.expect_exit(T);
 }
@@ -227,7 +230,8 @@ fn conditions_skip_a_start_asserts_fail_it_and_dependents_still_start() {
         )
         .start();
     wait_until("dep ready", T, || t.status_of("dep")["state"] == "ready");
-    assert!(t.dir.join("dep-ran").exists());
+    // (simple: ready at exec, the shell's touch comes just after.)
+    wait_until("dep ran", T, || t.dir.join("dep-ran").exists());
     assert!(!t.dir.join("skipped-ran").exists());
     let s = t.status_of("skipped");
     assert_eq!(s["state"], "down", "{s}");
