@@ -334,3 +334,23 @@ fn bad_conditions_are_errors_at_their_place_and_unchecked_ones_warnings() {
         assert!(out.stderr.contains(want), "{want}\n{out}");
     }
 }
+
+#[test]
+fn a_notify_units_exec_start_post_waits_for_ready_1() {
+    need("systemd-notify", "systemd");
+    let t = Tend::builder()
+        .file(
+            "svc/n.service",
+            "[Service]\nType=notify\nNotifyAccess=all\n\
+             ExecStart=/bin/sh -c 'echo main >> {dir}/order; while [ ! -e {dir}/go ]; do sleep 0.05; done; \
+             echo notified >> {dir}/order; systemd-notify --ready; exec sleep 1000'\n\
+             ExecStartPost=/bin/sh -c 'echo post >> {dir}/order'\n",
+        )
+        .start();
+    let order = t.dir.join("order");
+    wait_until("main ran", T, || read(&order) == "main\n");
+    assert_eq!(t.status_of("n")["state"], "starting");
+    fs::write(t.dir.join("go"), "").unwrap();
+    wait_until("n ready", T, || t.status_of("n")["state"] == "ready");
+    assert_eq!(read(&order), "main\nnotified\npost\n");
+}
