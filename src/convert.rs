@@ -125,6 +125,32 @@ pub fn service(s: &ServiceSpec) -> String {
             .collect();
         key("pre-exec", format!("[{}]", steps.join(", ")));
     }
+    for (k, cmds) in [
+        ("post-start", &s.post_start),
+        ("exec-condition", &s.exec_condition),
+    ] {
+        if !cmds.is_empty() {
+            let steps: Vec<String> = (cmds.iter())
+                .map(|p| {
+                    let mut argv = p.argv.clone();
+                    if let Some(first) = argv.first_mut().filter(|_| p.ignore_failure) {
+                        first.insert(0, '-');
+                    }
+                    list(&argv)
+                })
+                .collect();
+            key(k, format!("[{}]", steps.join(", ")));
+        }
+    }
+    for (k, assert) in [("conditions", false), ("asserts", true)] {
+        let items: Vec<String> = (s.conditions.iter())
+            .filter(|c| c.assert == assert)
+            .map(|c| c.native())
+            .collect();
+        if !items.is_empty() {
+            key(k, list(&items));
+        }
+    }
     if !s.directories.is_empty() {
         let dirs: Vec<String> = (s.directories.iter())
             .map(|d| {

@@ -11,6 +11,13 @@
 //! `--step-ignore` steps may fail. Then `PATH` is executed with `ARGV`;
 //! with neither `--program` nor `ARGV` (steps alone: a unit's
 //! `ExecStopPost=` lines as its on-exit hook) the chain exits 0.
+//!
+//! `--expand` (first): each step's words get systemd's `$VAR` expansion
+//! here, against the chain's own environment (the service's), so that a
+//! `$VAR` that becomes no word or several cannot break the word counts;
+//! `steps_argv` writes such chains with every `$` doubled for the
+//! launcher's own expansion to undo. `--raise`: a step killed by a signal
+//! kills the chain with it (ExecCondition= tells a signal from exit 255).
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 
@@ -20,6 +27,8 @@ struct Step {
 }
 
 struct Chain {
+    expand: bool,
+    raise: bool,
     steps: Vec<Step>,
     program: String,
     argv: Vec<String>,
@@ -29,8 +38,11 @@ fn parse(args: &[String]) -> Result<Chain, String> {
     let mut steps = Vec::new();
     let mut it = args.iter();
     let mut program = None;
+    let (mut expand, mut raise) = (false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--expand" => expand = true,
+            "--raise" => raise = true,
             "--step" | "--step-ignore" => {
                 let n: usize = (it.next())
                     .and_then(|n| n.parse().ok())
@@ -50,6 +62,8 @@ fn parse(args: &[String]) -> Result<Chain, String> {
                 // Steps alone (a unit's ExecStopPost= lines, as a hook).
                 if argv.is_empty() && program.is_none() {
                     return Ok(Chain {
+                        expand,
+                        raise,
                         steps,
                         program: String::new(),
                         argv,
@@ -60,6 +74,8 @@ fn parse(args: &[String]) -> Result<Chain, String> {
                     return Err("no command after --".into());
                 }
                 return Ok(Chain {
+                    expand,
+                    raise,
                     steps,
                     program,
                     argv,
@@ -81,10 +97,17 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     for step in &chain.steps {
-        let shown = step.argv.join(" ");
-        let status = std::process::Command::new(&step.argv[0])
-            .args(&step.argv[1..])
-            .status();
+        let argv = if chain.expand {
+            crate::load::expand_env(&step.argv, &|k| std::env::var(k).ok())
+        } else {
+            step.argv.clone()
+        };
+        let Some((program, args)) = argv.split_first() else {
+            // `$EMPTY` alone: nothing to run, as systemd (an empty command).
+            continue;
+        };
+        let shown = argv.join(" ");
+        let status = std::process::Command::new(program).args(args).status();
         let code = match status {
             Ok(s) if s.success() => continue,
             Ok(s) => match (s.code(), s.signal()) {
@@ -97,6 +120,9 @@ pub fn main(args: &[String]) -> i32 {
                 (None, Some(sig)) => {
                     if !step.ignore_failure {
                         eprintln!("tend: pre-exec `{shown}` was killed by signal {sig}");
+                        if chain.raise {
+                            crate::os::die_of(sig);
+                        }
                     }
                     128 + sig
                 }
@@ -132,6 +158,39 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
+/// The argv of a chain of `cmds` alone (`tend __exec-chain --step ...
+/// --`): how a service's list of commands (ExecStop=, ExecReload=,
+/// ExecStopPost= lines; post-start, exec-condition) runs as one process.
+/// With `expand` the words are written for the launcher's `$VAR`
+/// expansion to give them back unchanged, and the chain expands them.
+pub fn steps_argv(cmds: &[crate::model::PreCommand], expand: bool, raise: bool) -> Vec<String> {
+    let mut v = vec!["/proc/self/exe".to_string(), "__exec-chain".to_string()];
+    if expand {
+        v.push("--expand".into());
+    }
+    if raise {
+        v.push("--raise".into());
+    }
+    for c in cmds {
+        v.push(
+            if c.ignore_failure {
+                "--step-ignore"
+            } else {
+                "--step"
+            }
+            .into(),
+        );
+        v.push(c.argv.len().to_string());
+        if expand {
+            v.extend(c.argv.iter().map(|w| w.replace('$', "$$")));
+        } else {
+            v.extend(c.argv.iter().cloned());
+        }
+    }
+    v.push("--".into());
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +218,28 @@ mod tests {
             (c.program.as_str(), c.argv.clone()),
             ("/bin/x", words("x -y"))
         );
+    }
+
+    #[test]
+    fn a_written_chain_survives_the_launchers_expansion() {
+        let cmds = vec![
+            crate::model::PreCommand {
+                argv: words("/bin/kill -HUP $MAINPID"),
+                ignore_failure: false,
+            },
+            crate::model::PreCommand {
+                argv: words("/bin/echo ${A} $EMPTY $$"),
+                ignore_failure: true,
+            },
+        ];
+        let argv = steps_argv(&cmds, true, false);
+        // The launcher expands every word (no variable is set there).
+        let after = crate::load::expand_env(&argv, &|_| Some("x y".to_string()));
+        let c = parse(&after[2..]).unwrap();
+        assert!(c.expand && !c.raise);
+        assert_eq!(c.steps[0].argv, words("/bin/kill -HUP $MAINPID"));
+        assert_eq!(c.steps[1].argv, words("/bin/echo ${A} $EMPTY $$"));
+        assert!(c.steps[1].ignore_failure);
     }
 
     #[test]

@@ -883,6 +883,23 @@ fn gen_spec(b: &mut Bytes, idx: usize) -> ServiceSpec {
     if bit(4) {
         s.reload_exec = Some(vec!["/bin/reload".into()]);
     }
+    // A start's checks and control commands (answered in `World::carry`).
+    let extra = b.u8();
+    let cmd = |p: &str| crate::model::PreCommand {
+        argv: vec![p.to_string()],
+        ignore_failure: false,
+    };
+    if extra & 1 != 0
+        && let Ok(c) = crate::condition::Condition::parse("PathExists", "/x", extra & 8 != 0)
+    {
+        s.conditions = vec![c];
+    }
+    if extra & 2 != 0 {
+        s.exec_condition = vec![cmd("/bin/cond")];
+    }
+    if extra & 4 != 0 {
+        s.post_start = vec![cmd("/bin/post")];
+    }
     let probe = |b: &mut Bytes| {
         Box::new(Probe {
             kind: ProbeKind::Tcp("127.0.0.1:1".into()),
@@ -992,6 +1009,8 @@ struct World {
     shutting_down: bool,
     /// Services whose every spawn fails (see `gen_config`).
     never_spawn: Vec<String>,
+    /// Services whose control commands run and have not been answered.
+    pending_control: Vec<usize>,
 }
 
 impl World {
@@ -1001,6 +1020,7 @@ impl World {
             next_pid: 100,
             shutting_down: false,
             never_spawn: Vec::new(),
+            pending_control: Vec::new(),
         }
     }
 
@@ -1015,6 +1035,26 @@ impl World {
                 continue;
             }
             assert!(i < self.len, "effect {e:?} for service {i} of {}", self.len);
+            if let Effect::CheckConditions = e {
+                let failed = match b.below(4) {
+                    0 | 1 => Some(crate::condition::Failure {
+                        assert: b.bool(),
+                        message: "ConditionPathExists=/x was not met".into(),
+                    }),
+                    _ => None,
+                };
+                queue.extend(sup.input(i, Input::ConditionsChecked { failed }, now));
+                continue;
+            }
+            if let Effect::RunControl(_) = e {
+                if b.bool() {
+                    let status = control_status(b);
+                    queue.extend(sup.input(i, Input::ControlDone { status }, now));
+                } else {
+                    self.pending_control.push(i);
+                }
+                continue;
+            }
             if let Effect::Spawn = e {
                 assert!(
                     !self.shutting_down,
@@ -1042,9 +1082,36 @@ impl World {
         }
     }
 
+    /// A control command that was left running ends now.
+    fn control_done(
+        &mut self,
+        sup: &mut Supervisor,
+        i: usize,
+        now: Instant,
+        b: &mut Bytes,
+    ) -> Effects {
+        match self.pending_control.iter().position(|&j| j == i) {
+            Some(k) => {
+                self.pending_control.remove(k);
+                let status = control_status(b);
+                sup.input(i, Input::ControlDone { status }, now)
+            }
+            None => Vec::new(),
+        }
+    }
+
     fn forked(&mut self) -> Input {
         self.next_pid += 1;
         Input::Forked { pid: self.next_pid }
+    }
+}
+
+/// How control commands end: 0, a skip, 255, or killed.
+fn control_status(b: &mut Bytes) -> Option<ExitStatus> {
+    match b.below(4) {
+        0 | 1 => Some(ExitStatus::Code(0)),
+        2 => Some(ExitStatus::Code(if b.bool() { 1 } else { 255 })),
+        _ => None,
     }
 }
 
@@ -1148,7 +1215,7 @@ pub fn supervisor(data: &[u8]) {
                 _ => 1 + i32::from(p),
             }
         };
-        let fx = match b.below(24) {
+        let fx = match b.below(25) {
             0..=3 => {
                 now = crate::service::later(now, b.duration());
                 sup.tick(now)
@@ -1220,6 +1287,7 @@ pub fn supervisor(data: &[u8]) {
                 fx.extend(sup.input(i, Input::ExtendTimeout { by }, now));
                 fx
             }
+            23 => world.control_done(&mut sup, i, now, &mut b),
             _ => {
                 // reload-config: the entrypoint stays as it is (it comes
                 // from the command line, not from PATH).

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod cli;
+pub mod condition;
 pub mod control;
 pub mod convert;
 pub mod dbus_wait;

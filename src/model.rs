@@ -167,6 +167,19 @@ pub struct ServiceSpec {
     /// Run one after the other before `exec`, in the same process (pid,
     /// cgroup, user, environment): `tend __exec-chain` (src/exec_chain.rs).
     pub pre_exec: Vec<PreCommand>,
+    /// `post-start` (systemd's `ExecStartPost=`): run in order once the
+    /// main process has started (simple/exec: exec'd; notify: READY=1;
+    /// forking: the parent exited; oneshot: it completed), in the
+    /// service's cgroup; the service is ready only once they all
+    /// succeeded, and a failure (unless `-`) fails the start.
+    pub post_start: Vec<PreCommand>,
+    /// `exec-condition` (systemd's `ExecCondition=`): run in order before
+    /// `pre-exec`; exit 1–254 skips the start (not a failure), 255 or a
+    /// signal fails it.
+    pub exec_condition: Vec<PreCommand>,
+    /// `conditions` and `asserts` (systemd's `Condition*=`, `Assert*=`),
+    /// checked before each start (`condition::check`).
+    pub conditions: Vec<crate::condition::Condition>,
     /// Sockets tend holds for the service across its restarts; with
     /// `autostart = false` a connection starts it (socket activation).
     pub listen: Vec<Listen>,
@@ -426,6 +439,9 @@ impl ServiceSpec {
             source,
             exec: Vec::new(),
             pre_exec: Vec::new(),
+            post_start: Vec::new(),
+            exec_condition: Vec::new(),
+            conditions: Vec::new(),
             listen: Vec::new(),
             directories: Vec::new(),
             kind: ServiceType::Simple,

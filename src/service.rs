@@ -142,6 +142,41 @@ pub enum Input {
     Abandon {
         reason: String,
     },
+    /// The start's `conditions` were checked (at the edge): None if they
+    /// all held, else the first that did not.
+    ConditionsChecked {
+        failed: Option<crate::condition::Failure>,
+    },
+    /// The exec-condition or post-start commands finished: the status of
+    /// the first that failed (else 0), None if tend killed them or they
+    /// could not run.
+    ControlDone {
+        status: Option<ExitStatus>,
+    },
+}
+
+/// Commands tend runs for a start besides the main one, in the
+/// service's cgroup (systemd's control processes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// `exec-condition` (ExecCondition=).
+    Condition,
+    /// `post-start` (ExecStartPost=).
+    PostStart,
+}
+
+/// Where a start is, within `Starting` (pinned in service_table.txt as
+/// `starting/…` rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartStep {
+    /// The main process (spawning, or waiting for its readiness).
+    Main,
+    /// `conditions` being checked.
+    Conditions,
+    /// `exec-condition` commands running; no main process yet.
+    ExecCondition,
+    /// `post-start` commands running after the main process started.
+    PostStart,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -172,6 +207,14 @@ pub enum Effect {
     },
     /// The hook overran its deadline: kill its whole process tree.
     KillHook,
+    /// Check `conditions`; the reactor answers `ConditionsChecked`.
+    CheckConditions,
+    /// Run the exec-condition or post-start commands (one
+    /// `tend __exec-chain`, in the service's cgroup); the reactor answers
+    /// `ControlDone`.
+    RunControl(Control),
+    /// Kill the running control commands.
+    KillControl,
 }
 
 /// What the on-exit hook's exit status asks for.
@@ -265,6 +308,19 @@ pub struct Service {
     next_delay: Duration,
     /// The last start failed inside tend, before any process ran.
     spawn_failed: bool,
+    /// Where the current start is (within `Starting`).
+    pub step: StartStep,
+    /// The last start was skipped: a condition or exec-condition was not
+    /// met (`reason` says which). The service is down, not failed, and
+    /// what requires it may start.
+    pub skipped: bool,
+    /// exec-condition or post-start commands run.
+    control_running: bool,
+    /// ... and they are all the service runs (exec-condition, or a
+    /// oneshot's post-start): their end is the instance's `down`.
+    control_alone: bool,
+    /// This instance's post-start commands succeeded.
+    post_done: bool,
 }
 
 /// A start that failed inside tend (a missing env file, an unknown user,
@@ -316,6 +372,11 @@ impl Service {
             first_quick_failure: None,
             next_delay,
             spawn_failed: false,
+            step: StartStep::Main,
+            skipped: false,
+            control_running: false,
+            control_alone: false,
+            post_done: false,
         }
     }
 
@@ -327,7 +388,18 @@ impl Service {
             && self.spec.pid_file.is_some()
             && !self.type_ready
             && self.phase == Phase::Starting;
-        self.phase.has_processes() && !self.main_alive && !awaiting_pid_file && !self.hook_running
+        self.phase.has_processes()
+            && !self.main_alive
+            && !awaiting_pid_file
+            && !self.hook_running
+            && !self.control_running
+    }
+
+    /// What a service that requires this one waits for: up, or skipped by
+    /// its conditions (systemd: a skipped unit does not fail its
+    /// dependents).
+    pub fn satisfies_requirement(&self) -> bool {
+        self.is_up() || (self.skipped && self.phase == Phase::Down)
     }
 
     /// A reload announced with `RELOADING=1` awaits its `READY=1`.
@@ -377,7 +449,7 @@ impl Service {
                 self.main_alive = true;
                 self.spawned_at = Some(now);
             }
-            (P::Starting, I::SpawnFailed { error }) => {
+            (P::Starting, I::SpawnFailed { error }) if self.step == StartStep::Main => {
                 self.spawn_failed = true;
                 // No process, so no `exited` to carry it: said here.
                 fx.push(Effect::Emit(EventKind::Warning {
@@ -391,7 +463,7 @@ impl Service {
                 self.enter(P::Stopping, now);
                 self.down(now, &mut fx);
             }
-            (P::Starting, I::ExecOk) if !self.exec_confirmed => {
+            (P::Starting, I::ExecOk) if !self.exec_confirmed && self.step == StartStep::Main => {
                 self.exec_confirmed = true;
                 let pid = self.main_pid.unwrap_or(0);
                 fx.push(Effect::Emit(EventKind::Spawned { pid }));
@@ -422,7 +494,12 @@ impl Service {
                 self.reloading = false;
                 fx.push(Effect::Emit(EventKind::Ready { pid: self.main_pid }));
             }
-            (P::Starting | P::Ready, I::MainPid { pid }) => {
+            // (Not while only a start's checks or a oneshot's post-start
+            // run: there is no main process to name.)
+            (P::Starting | P::Ready, I::MainPid { pid })
+                if self.step == StartStep::Main
+                    || (self.step == StartStep::PostStart && !self.control_alone) =>
+            {
                 self.main_pid = Some(pid);
                 self.main_alive = true;
                 if self.forked {
@@ -478,7 +555,10 @@ impl Service {
                 }
             }
             (P::Starting | P::Ready | P::Stopping, I::Down)
-                if !self.main_alive && !self.hook_running =>
+                if !self.main_alive
+                    && !self.hook_running
+                    && !self.control_running
+                    && self.step != StartStep::Conditions =>
             {
                 self.down(now, &mut fx)
             }
@@ -503,6 +583,9 @@ impl Service {
                 self.killed = true;
                 self.deadline = None;
                 fx.push(Effect::SignalAll(libc::SIGKILL));
+                if self.control_running {
+                    fx.push(Effect::KillControl);
+                }
             }
             (P::Backoff, I::Timeout) => self.enter(P::Down, now),
             (P::Starting | P::Ready, I::Stop { reason }) => self.begin_stop(reason, now, &mut fx),
@@ -547,11 +630,43 @@ impl Service {
                 self.killed = true;
                 self.deadline = None;
                 fx.push(Effect::SignalAll(libc::SIGKILL));
+                if self.control_running {
+                    fx.push(Effect::KillControl);
+                }
             }
             (P::Completed | P::Failed, I::Reset) => self.enter(P::Down, now),
             (P::Down, I::Abandon { reason }) => {
                 self.want = Want::Down;
                 self.fail(reason, now, &mut fx);
+            }
+            (P::Starting, I::ConditionsChecked { failed }) if self.step == StartStep::Conditions => {
+                match failed {
+                    None => self.after_conditions(now, &mut fx),
+                    Some(f) if f.assert => {
+                        self.want = Want::Down;
+                        self.step = StartStep::Main;
+                        self.fail(format!("assertion failed: {}", f.message), now, &mut fx);
+                    }
+                    Some(f) => self.skip(f.message, now, &mut fx),
+                }
+            }
+            (P::Starting, I::ControlDone { status }) if self.control_running => {
+                self.control_running = false;
+                self.control_alone = false;
+                match self.step {
+                    StartStep::ExecCondition => self.exec_condition_done(status, now, &mut fx),
+                    StartStep::PostStart => self.post_start_done(status, now, &mut fx),
+                    StartStep::Main | StartStep::Conditions => {}
+                }
+            }
+            (P::Stopping, I::ControlDone { .. }) if self.control_running => {
+                self.control_running = false;
+                self.step = StartStep::Main;
+                // Stopped while only its control commands ran: their end
+                // is the instance's.
+                if std::mem::take(&mut self.control_alone) {
+                    self.down(now, &mut fx);
+                }
             }
             // Everything else is stale or meaningless in this phase: a late
             // readiness message, a second ExecOk, a Down while the main
@@ -579,8 +694,124 @@ impl Service {
     fn maybe_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         // `spawned` always comes first: until the exec is confirmed,
         // readiness waits.
-        if self.exec_confirmed && self.type_ready && self.check_ready {
+        if !(self.exec_confirmed && self.type_ready) {
+            return;
+        }
+        // post-start runs once the type says the main process started;
+        // the service is ready once it succeeded.
+        if !self.spec.post_start.is_empty() && !self.post_done {
+            if self.step != StartStep::PostStart {
+                self.step = StartStep::PostStart;
+                self.control_running = true;
+                fx.push(Effect::RunControl(Control::PostStart));
+            }
+            return;
+        }
+        if self.check_ready {
             self.become_ready(now, fx);
+        }
+    }
+
+    /// Every condition held: exec-condition, else the main process.
+    fn after_conditions(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        if self.spec.exec_condition.is_empty() {
+            let checked = self.step == StartStep::Conditions;
+            self.spawn_main(checked, now, fx);
+        } else {
+            self.step = StartStep::ExecCondition;
+            self.control_running = true;
+            self.control_alone = true;
+            fx.push(Effect::RunControl(Control::Condition));
+        }
+    }
+
+    /// The checks passed: the main process, unless the service is no
+    /// longer wanted (shutdown began while they ran, and waits for its
+    /// dependents before stopping it): then the instance ends here.
+    fn spawn_main(&mut self, after_checks: bool, now: Instant, fx: &mut Vec<Effect>) {
+        self.step = StartStep::Main;
+        if after_checks && self.want == Want::Down {
+            fx.push(Effect::Emit(EventKind::Down));
+            self.enter(Phase::Down, now);
+        } else {
+            fx.push(Effect::Spawn);
+        }
+    }
+
+    /// The start does not happen, and that is no failure: the service is
+    /// down and stays so until asked again.
+    fn skip(&mut self, why: String, now: Instant, fx: &mut Vec<Effect>) {
+        self.skipped = true;
+        self.want = Want::Down;
+        self.step = StartStep::Main;
+        self.reason = Some(format!("skipped: {why}"));
+        fx.push(Effect::Emit(EventKind::Warning {
+            message: format!("condition check resulted in the start being skipped: {why}"),
+        }));
+        self.enter(Phase::Down, now);
+    }
+
+    /// ExecCondition=: 0 goes on, 1–254 skips, 255 or a signal fails.
+    fn exec_condition_done(
+        &mut self,
+        status: Option<ExitStatus>,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        match status {
+            Some(ExitStatus::Code(0)) => self.spawn_main(true, now, fx),
+            Some(ExitStatus::Code(c @ 1..=254)) => {
+                self.skip(format!("exec-condition exited with status {c}"), now, fx)
+            }
+            other => {
+                let why = match other {
+                    Some(s) => format!("exec-condition failed: {}", s.describe()),
+                    None => "exec-condition could not run".to_string(),
+                };
+                fx.push(Effect::Emit(EventKind::Warning {
+                    message: why.clone(),
+                }));
+                self.exec_error = Some(why.clone());
+                self.reason = Some(why);
+                self.ending = Some(Ending::Exit(other.unwrap_or(ExitStatus::Code(255))));
+                self.uptime = Duration::ZERO;
+                self.deaths += 1;
+                self.step = StartStep::Main;
+                self.enter(Phase::Stopping, now);
+                self.down(now, fx);
+            }
+        }
+    }
+
+    /// post-start finished: ready (a oneshot: completed), or a failed start.
+    fn post_start_done(&mut self, status: Option<ExitStatus>, now: Instant, fx: &mut Vec<Effect>) {
+        let oneshot_done = !self.main_alive && self.spec.kind == ServiceType::Oneshot;
+        if status == Some(ExitStatus::Code(0)) {
+            self.post_done = true;
+            self.step = StartStep::Main;
+            if oneshot_done {
+                self.enter(Phase::Completed, now);
+                fx.push(Effect::Emit(EventKind::Completed));
+            } else {
+                self.maybe_ready(now, fx);
+            }
+            return;
+        }
+        let why = match status {
+            Some(s) => format!("post-start failed: {}", s.describe()),
+            None => "post-start could not run".to_string(),
+        };
+        fx.push(Effect::Emit(EventKind::Warning {
+            message: why.clone(),
+        }));
+        self.reason = Some(why.clone());
+        self.start_error = Some(why);
+        self.step = StartStep::Main;
+        if oneshot_done {
+            self.ending = Some(Ending::Killed(StopReason::StartTimeout));
+            self.decide(None, now, fx);
+        } else {
+            self.begin_stop(StopReason::StartTimeout, now, fx);
         }
     }
 
@@ -622,6 +853,13 @@ impl Service {
     fn diagnose_start_timeout(&mut self, fx: &mut Vec<Effect>) {
         let t = self.spec.start_timeout.unwrap_or_default().as_secs_f64();
         let msg = match self.spec.kind {
+            _ if self.control_running => format!(
+                "the {} commands were still running at start-timeout ({t}s)",
+                match self.step {
+                    StartStep::ExecCondition => "exec-condition",
+                    _ => "post-start",
+                }
+            ),
             ServiceType::Forking if self.main_alive && !self.forked => format!(
                 "type = \"forking\", but the first process is still running after start-timeout \
                  ({t}s): it stays in the foreground, so it looks like type = \"simple\" or \"exec\""
@@ -671,6 +909,10 @@ impl Service {
         self.reloading = false;
         self.forked = false;
         self.spawn_failed = false;
+        self.skipped = false;
+        self.post_done = false;
+        self.control_running = false;
+        self.control_alone = false;
         self.watchdog_every = self.spec.watchdog;
         self.watchdog_deadline = self.spec.watchdog.map(|w| later(now, w));
         self.enter(Phase::Starting, now);
@@ -678,7 +920,13 @@ impl Service {
         fx.push(Effect::Emit(EventKind::Starting {
             attempt: self.attempt,
         }));
-        fx.push(Effect::Spawn);
+        self.step = StartStep::Main;
+        if self.spec.conditions.is_empty() {
+            self.after_conditions(now, fx);
+        } else {
+            self.step = StartStep::Conditions;
+            fx.push(Effect::CheckConditions);
+        }
     }
 
     fn become_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
@@ -692,6 +940,13 @@ impl Service {
     fn begin_stop(&mut self, reason: StopReason, now: Instant, fx: &mut Vec<Effect>) {
         self.stop_reason = Some(reason);
         self.watchdog_deadline = None;
+        if self.control_running {
+            fx.push(Effect::KillControl);
+        }
+        if self.step == StartStep::Conditions {
+            // Nothing runs yet: the usual `down` ends the stop.
+            self.step = StartStep::Main;
+        }
         if self.has_watchers() {
             fx.push(Effect::StopProbes);
         }
@@ -755,6 +1010,10 @@ impl Service {
         let quick = self.spec.start_timeout.is_none_or(|t| self.uptime < t);
         if others_alive && status == ExitStatus::Code(0) && quick && self.stop_reason.is_none() {
             self.diagnose_daemon(fx);
+        }
+        if self.control_running {
+            // The main process is gone: its post-start commands go too.
+            fx.push(Effect::KillControl);
         }
         if self.phase != Phase::Stopping {
             if self.has_watchers() {
@@ -893,6 +1152,22 @@ impl Service {
             _ => Ending::Vanished,
         });
         let success = self.is_success(ending);
+        if success
+            && self.spec.kind == ServiceType::Oneshot
+            && !self.spec.post_start.is_empty()
+            && !self.post_done
+        {
+            // A oneshot's post-start runs once it completed; the start
+            // timeout still counts from its start.
+            self.enter(Phase::Starting, now);
+            self.deadline = (self.spec.start_timeout)
+                .map(|t| later(self.spawned_at.unwrap_or(now), t).max(now));
+            self.step = StartStep::PostStart;
+            self.control_running = true;
+            self.control_alone = true;
+            fx.push(Effect::RunControl(Control::PostStart));
+            return;
+        }
         if success && self.spec.kind == ServiceType::Oneshot {
             self.enter(Phase::Completed, now);
             fx.push(Effect::Emit(EventKind::Completed));

@@ -189,8 +189,85 @@ fn all_inputs() -> Vec<(&'static str, Input)> {
                 status: Some(ExitStatus::Code(100)),
             },
         ),
+        ("CondMet", Input::ConditionsChecked { failed: None }),
+        (
+            "CondNotMet",
+            Input::ConditionsChecked {
+                failed: Some(crate::condition::Failure {
+                    assert: false,
+                    message: "ConditionPathExists=/x was not met".into(),
+                }),
+            },
+        ),
+        (
+            "AssertNotMet",
+            Input::ConditionsChecked {
+                failed: Some(crate::condition::Failure {
+                    assert: true,
+                    message: "AssertPathExists=/x was not met".into(),
+                }),
+            },
+        ),
+        (
+            "ControlDone(0)",
+            Input::ControlDone {
+                status: Some(ExitStatus::Code(0)),
+            },
+        ),
+        (
+            "ControlDone(1)",
+            Input::ControlDone {
+                status: Some(ExitStatus::Code(1)),
+            },
+        ),
+        (
+            "ControlDone(255)",
+            Input::ControlDone {
+                status: Some(ExitStatus::Code(255)),
+            },
+        ),
     ]
 }
+
+fn cmd(s: &str) -> crate::model::PreCommand {
+    crate::model::PreCommand {
+        argv: s.split(' ').map(String::from).collect(),
+        ignore_failure: false,
+    }
+}
+
+fn with_checks() -> ServiceSpec {
+    let mut sp = spec();
+    sp.conditions = vec![crate::condition::Condition::parse("PathExists", "/x", false).unwrap()];
+    sp.exec_condition = vec![cmd("/bin/check")];
+    sp.post_start = vec![cmd("/bin/post")];
+    sp
+}
+
+/// The sub-steps of `starting` (a start's checks and control commands),
+/// each a row group of the table.
+fn in_step(step: &str, now: Instant) -> Service {
+    let mut s = Service::new(with_checks(), now);
+    s.step(Input::Start, now);
+    if step == "conditions" {
+        return s;
+    }
+    s.step(Input::ConditionsChecked { failed: None }, now);
+    if step == "exec-condition" {
+        return s;
+    }
+    s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(0)),
+        },
+        now,
+    );
+    s.step(Input::Forked { pid: PID }, now);
+    s.step(Input::ExecOk, now);
+    s
+}
+
+const STEPS: [&str; 3] = ["conditions", "exec-condition", "post-start"];
 
 const PHASES: [Phase; 7] = [
     Phase::Down,
@@ -217,6 +294,10 @@ fn render(fx: &[Effect]) -> String {
             Effect::WatchBusName => "WATCH-BUS".into(),
             Effect::RunHook { .. } => "RUN-HOOK".into(),
             Effect::KillHook => "KILL-HOOK".into(),
+            Effect::CheckConditions => "CHECK-CONDITIONS".into(),
+            Effect::RunControl(Control::Condition) => "RUN-EXEC-CONDITION".into(),
+            Effect::RunControl(Control::PostStart) => "RUN-POST-START".into(),
+            Effect::KillControl => "KILL-CONTROL".into(),
         })
         .collect();
     if parts.is_empty() {
@@ -243,6 +324,24 @@ fn every_phase_and_input_matches_the_table() {
             table.push_str(&format!(
                 "{:<10} | {:<18} -> {:<10} | {}\n",
                 phase.name(),
+                name,
+                s.phase.name(),
+                render(&fx)
+            ));
+        }
+    }
+    for step in STEPS {
+        for (name, input) in all_inputs() {
+            let mut s = in_step(step, now);
+            assert_eq!(s.phase, Phase::Starting, "fixture for {step}");
+            let at = match input {
+                Input::Timeout => s.next_deadline().unwrap_or(now + ms(1)),
+                _ => now + ms(1),
+            };
+            let fx = s.step(input, at);
+            table.push_str(&format!(
+                "{:<10} | {:<18} -> {:<10} | {}\n",
+                format!("starting/{step}"),
                 name,
                 s.phase.name(),
                 render(&fx)
@@ -912,4 +1011,166 @@ fn a_forking_daemon_that_vanishes_while_ready_runs_its_hook_in_stopping() {
         s.phase
     );
     assert_eq!(s.live_main_pid(), None);
+}
+
+#[test]
+fn a_start_checks_conditions_then_exec_condition_then_spawns_then_runs_post_start() {
+    let now = t0();
+    let mut s = Service::new(with_checks(), now);
+    assert_eq!(
+        render(&s.step(Input::Start, now)),
+        "starting CHECK-CONDITIONS"
+    );
+    let fx = s.step(Input::ConditionsChecked { failed: None }, now);
+    assert_eq!(render(&fx), "RUN-EXEC-CONDITION");
+    // The exec-condition alone runs: no `down` from its cgroup meanwhile.
+    assert!(!s.awaiting_down());
+    let fx = s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(0)),
+        },
+        now,
+    );
+    assert_eq!(render(&fx), "SPAWN");
+    s.step(Input::Forked { pid: PID }, now);
+    let fx = s.step(Input::ExecOk, now);
+    assert_eq!(render(&fx), "spawned RUN-POST-START");
+    assert_eq!((s.phase, s.step), (Phase::Starting, StartStep::PostStart));
+    let fx = s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(0)),
+        },
+        now,
+    );
+    assert_eq!(render(&fx), "ready");
+}
+
+#[test]
+fn an_unmet_condition_skips_and_an_unmet_assert_fails() {
+    let now = t0();
+    let mut s = Service::new(with_checks(), now);
+    s.step(Input::Start, now);
+    let failed = Some(crate::condition::Failure {
+        assert: false,
+        message: "ConditionPathExists=/x was not met".into(),
+    });
+    let fx = s.step(Input::ConditionsChecked { failed }, now);
+    assert_eq!(render(&fx), "warning");
+    assert_eq!(
+        (s.phase, s.want, s.skipped),
+        (Phase::Down, Want::Down, true)
+    );
+    assert!(s.satisfies_requirement() && !s.is_up() && !s.ended);
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("skipped: ConditionPathExists=/x was not met")
+    );
+    // An exec-condition exiting 1..254 skips too; 255 fails the start.
+    let mut s = in_step("exec-condition", now);
+    s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(1)),
+        },
+        now,
+    );
+    assert_eq!((s.phase, s.skipped), (Phase::Down, true));
+    let mut s = in_step("exec-condition", now);
+    s.spec.restart = RestartPolicy::No;
+    s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(255)),
+        },
+        now,
+    );
+    assert_eq!(s.phase, Phase::Failed);
+    let mut s = Service::new(with_checks(), now);
+    s.step(Input::Start, now);
+    let failed = Some(crate::condition::Failure {
+        assert: true,
+        message: "AssertPathExists=/x was not met".into(),
+    });
+    s.step(Input::ConditionsChecked { failed }, now);
+    assert_eq!(s.phase, Phase::Failed);
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("assertion failed: AssertPathExists=/x was not met")
+    );
+}
+
+#[test]
+fn a_failing_post_start_stops_the_main_process_and_the_policy_decides() {
+    let now = t0();
+    let mut s = in_step("post-start", now);
+    s.spec.restart = RestartPolicy::No;
+    let fx = s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(3)),
+        },
+        now,
+    );
+    assert_eq!(render(&fx), "warning stopping SIGTERM SIGCONT");
+    s.step(exit_code(0), now);
+    s.step(Input::Down, now);
+    assert_eq!(s.phase, Phase::Failed);
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("failed start: post-start failed: exit 3")
+    );
+}
+
+#[test]
+fn post_start_dies_with_the_main_process_and_with_a_stop() {
+    let now = t0();
+    let mut s = in_step("post-start", now);
+    let fx = s.step(exit_code(1), now);
+    assert!(render(&fx).contains("KILL-CONTROL"), "{}", render(&fx));
+    // Its cgroup's end waits for the post-start's end.
+    assert_eq!(render(&s.step(Input::Down, now)), "-");
+    s.step(Input::ControlDone { status: None }, now);
+    assert!(render(&s.step(Input::Down, now)).starts_with("down"));
+    let mut s = in_step("post-start", now);
+    let fx = s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now,
+    );
+    assert_eq!(render(&fx), "KILL-CONTROL stopping SIGTERM SIGCONT");
+    // A stop while the exec-condition runs: its end is the instance's.
+    let mut s = in_step("exec-condition", now);
+    s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now,
+    );
+    let fx = s.step(Input::ControlDone { status: None }, now);
+    assert_eq!((render(&fx).as_str(), s.phase), ("down", Phase::Down));
+    // The start timeout covers post-start.
+    let mut s = in_step("post-start", now);
+    let at = s.next_deadline().unwrap();
+    let fx = s.step(Input::Timeout, at);
+    assert!(render(&fx).contains("KILL-CONTROL"), "{}", render(&fx));
+}
+
+#[test]
+fn a_oneshot_runs_post_start_once_it_exited_then_completes() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Oneshot;
+    sp.post_start = vec![cmd("/bin/post")];
+    let mut s = Service::new(sp, now);
+    let fx = run_and_die(&mut s, now, ms(5), exit_code(0));
+    assert_eq!(render(&fx), "exited down RUN-POST-START");
+    assert_eq!(s.phase, Phase::Starting);
+    let fx = s.step(
+        Input::ControlDone {
+            status: Some(ExitStatus::Code(0)),
+        },
+        now,
+    );
+    assert_eq!(
+        (render(&fx).as_str(), s.phase),
+        ("completed", Phase::Completed)
+    );
 }

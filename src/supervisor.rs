@@ -523,7 +523,8 @@ impl Supervisor {
 
     fn deps_allow_start(&self, spec: &ServiceSpec) -> bool {
         let state = |name: &String| self.find(name).map(|d| &self.services[d]);
-        let requires_ok = spec.requires.iter().filter_map(state).all(Service::is_up);
+        let requires_ok =
+            (spec.requires.iter().filter_map(state)).all(Service::satisfies_requirement);
         // `wants`: wait while the dependency is on its way up.
         let settled = |d: &Service| match d.phase {
             Phase::Ready | Phase::Completed | Phase::Failed => true,
@@ -560,7 +561,7 @@ impl Supervisor {
         spec.requires
             .iter()
             .filter_map(|n| self.find(n))
-            .any(|d| !self.services[d].is_up())
+            .any(|d| !self.services[d].satisfies_requirement())
     }
 
     /// The service `i` wants up but a requirement failed for good.

@@ -772,7 +772,15 @@ fn outcome(
     if s.phase == Phase::Failed {
         return Some((false, s.reason.clone().unwrap_or_else(|| "failed".into())));
     }
-    if new_instance && s.deaths >= s.starts && !s.is_up() {
+    // A condition not met: no failure (systemctl start exits 0 too).
+    if new_instance && s.skipped {
+        return Some((true, s.reason.clone().unwrap_or_else(|| "skipped".into())));
+    }
+    // (Not yet for a oneshot with post-start: that runs after its exit.)
+    let post_start_pending = s.spec.kind == crate::model::ServiceType::Oneshot
+        && !s.spec.post_start.is_empty()
+        && matches!(s.phase, Phase::Starting | Phase::Stopping);
+    if new_instance && s.deaths >= s.starts && !s.is_up() && !post_start_pending {
         // The instance started for this request died before it was ready.
         let why = s
             .reason

@@ -65,6 +65,10 @@ pub const SERVICE_KEYS: &[&str] = &[
     "tasks-max",
     "cpu-max",
     "expand-env",
+    "post-start",
+    "exec-condition",
+    "conditions",
+    "asserts",
     // The confinement keys (`load::confine::KEYS`).
     "no-new-privileges",
     "capabilities",
@@ -130,6 +134,10 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
     // key → (key span, value span), for the checks across keys.
     let mut seen: HashMap<&str, (Range<usize>, Range<usize>)> = HashMap::new();
     let mut pid_file: Option<String> = None;
+    // `stop-exec`/`reload-exec` given as several commands: one chain,
+    // made once `expand-env` is known.
+    let mut stop_cmds = None;
+    let mut reload_cmds = None;
     for (k, v) in entries {
         let key = k.name.as_str();
         let Some(&key) = SERVICE_KEYS.iter().find(|s| **s == key) else {
@@ -153,7 +161,15 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
         let base = def_dir;
         match key {
             "exec" => set(&mut spec.exec, values::command(cx, key, v)),
-            "pre-exec" => set(&mut spec.pre_exec, pre_exec(cx, v)),
+            "pre-exec" | "post-start" | "exec-condition" => {
+                let slot = match key {
+                    "pre-exec" => &mut spec.pre_exec,
+                    "post-start" => &mut spec.post_start,
+                    _ => &mut spec.exec_condition,
+                };
+                set(slot, pre_exec(cx, key, v))
+            }
+            "conditions" | "asserts" => conditions(cx, key, v, &mut spec.conditions),
             "listen" => set(&mut spec.listen, parts::listen(cx, v, name)),
             "directories" => set(&mut spec.directories, parts::directories(cx, v, def_dir)),
             "type" => set(&mut spec.kind, values::choice(cx, key, v, TYPES)),
@@ -239,9 +255,11 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "start-timeout" => set(&mut spec.start_timeout, timeout(cx, key, v)),
             "stop-signal" => set(&mut spec.stop_signal, values::signal(cx, key, v)),
             "stop-timeout" => set(&mut spec.stop_timeout, timeout(cx, key, v)),
+            "stop-exec" if several_commands(v) => stop_cmds = pre_exec(cx, key, v),
             "stop-exec" => spec.stop_exec = values::command(cx, key, v),
             "reload-signal" => set(&mut spec.reload_signal, values::signal(cx, key, v)),
             "reload-notify" => set(&mut spec.reload_notify, values::boolean(cx, key, v)),
+            "reload-exec" if several_commands(v) => reload_cmds = pre_exec(cx, key, v),
             "reload-exec" => spec.reload_exec = values::command(cx, key, v),
             "watchdog" => spec.watchdog = values::finite_duration(cx, key, v, true),
             "notify-access" => set(
@@ -297,6 +315,15 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
     if let Some(p) = pid_file {
         spec.pid_file = Some(resolve(&spec.working_dir, &p));
     }
+    let chain = |cmds: Vec<crate::model::PreCommand>| {
+        crate::exec_chain::steps_argv(&cmds, spec.expand_env, false)
+    };
+    if let Some(cmds) = stop_cmds {
+        spec.stop_exec = Some(chain(cmds));
+    }
+    if let Some(cmds) = reload_cmds {
+        spec.reload_exec = Some(chain(cmds));
+    }
     cross_checks(cx, &mut spec, node, &seen);
     Parsed { spec, deps }
 }
@@ -323,17 +350,17 @@ fn timeout(cx: &mut Ctx, key: &str, v: &Node) -> Option<crate::model::Timeout> {
 /// `pre-exec = ["cmd arg", ["cmd", "arg"], "-may-fail"]`: commands run
 /// before `exec`; a first word starting with `-` marks one whose failure
 /// is ignored (as systemd's `ExecStartPre=-`).
-fn pre_exec(cx: &mut Ctx, v: &Node) -> Option<Vec<crate::model::PreCommand>> {
+fn pre_exec(cx: &mut Ctx, key: &str, v: &Node) -> Option<Vec<crate::model::PreCommand>> {
     let super::span::Val::Array(items) = &v.value else {
         cx.error(
             &v.span,
-            "pre-exec: expected an array of commands (each a string or an array of strings)",
+            format!("{key}: expected an array of commands (each a string or an array of strings)"),
         );
         return None;
     };
     let mut out = Vec::new();
     for item in items {
-        let mut argv = values::command(cx, "pre-exec", item)?;
+        let mut argv = values::command(cx, key, item)?;
         let ignore_failure = argv
             .first()
             .is_some_and(|a| a.starts_with('-') && a.len() > 1);
@@ -341,7 +368,7 @@ fn pre_exec(cx: &mut Ctx, v: &Node) -> Option<Vec<crate::model::PreCommand>> {
             argv[0].remove(0);
         }
         if argv.first().is_none_or(|a| a.is_empty()) {
-            cx.error(&item.span, "pre-exec: an empty command");
+            cx.error(&item.span, format!("{key}: an empty command"));
             return None;
         }
         out.push(crate::model::PreCommand {
@@ -350,6 +377,51 @@ fn pre_exec(cx: &mut Ctx, v: &Node) -> Option<Vec<crate::model::PreCommand>> {
         });
     }
     Some(out)
+}
+
+/// `stop-exec = [["cmd", "a"], "other b"]`: an array whose items are
+/// arrays is several commands (an array of strings stays one command).
+fn several_commands(v: &Node) -> bool {
+    use super::span::Val;
+    matches!(&v.value, Val::Array(items)
+        if !items.is_empty() && items.iter().all(|i| matches!(i.value, Val::Array(_))))
+}
+
+/// `conditions = ["PathExists=/etc/foo", "Virtualization=!container"]`
+/// (and `asserts`): systemd's `Condition*=` without the prefix, the value
+/// as systemd writes it (`|` triggering, `!` negated).
+fn conditions(cx: &mut Ctx, key: &str, v: &Node, out: &mut Vec<crate::condition::Condition>) {
+    let assert = key == "asserts";
+    let Some(items) = values::string_list(cx, key, v) else {
+        return;
+    };
+    out.retain(|c| c.assert != assert);
+    for (item, span) in items {
+        let Some((name, value)) = item.split_once('=') else {
+            cx.error(
+                &span,
+                format!(
+                    "{key}: expected NAME=VALUE (e.g. \"PathExists=/etc/foo\"), found `{item}`"
+                ),
+            );
+            continue;
+        };
+        let name = name.trim();
+        let name = (name.strip_prefix(if assert { "Assert" } else { "Condition" }))
+            .filter(|n| crate::condition::known(n))
+            .unwrap_or(name);
+        if crate::condition::NOT_CHECKED.contains(&name) {
+            cx.warning(
+                &span,
+                format!("{key}: `{name}` is not checked by tend: ignored (starts as if it held)"),
+            );
+            continue;
+        }
+        match crate::condition::Condition::parse(name, value, assert) {
+            Ok(c) => out.push(c),
+            Err(e) => cx.error(&span, format!("{key}: {name}: {e}")),
+        }
+    }
 }
 
 fn ready_fd(cx: &mut Ctx, v: &Node) -> Option<i32> {

@@ -63,6 +63,8 @@ const WITH_SPECIFIERS: &[&str] = &[
     "ExecStopPost",
     "ExecStop",
     "ExecReload",
+    "ExecStartPost",
+    "ExecCondition",
     "PIDFile",
     "BusName",
     "User",
@@ -330,6 +332,10 @@ fn lower<'a>(
     // ExecStopPost= lines: run in order once the service is down, as its
     // on-exit hook (`tend __exec-chain` with steps alone).
     let mut stop_post: Vec<crate::model::PreCommand> = Vec::new();
+    // ExecStop= and ExecReload= lines, each with the signal of a
+    // `kill -SIG $MAINPID` line.
+    let mut stops: Vec<(crate::model::PreCommand, Option<i32>)> = Vec::new();
+    let mut reloads: Vec<(crate::model::PreCommand, Option<i32>)> = Vec::new();
     for d in directives {
         if d.section == "Install" || !matches!(d.section.as_str(), "Unit" | "Service") {
             continue;
@@ -435,36 +441,65 @@ fn lower<'a>(
                 }
             }
             ("Service", "ExecStop" | "ExecReload") => {
-                let slot = if k == "ExecStop" { &mut spec.stop_exec } else { &mut spec.reload_exec };
+                let list = if k == "ExecStop" { &mut stops } else { &mut reloads };
                 if v.is_empty() {
-                    *slot = None;
-                } else if slot.is_some() {
-                    cx.warning(vs, format!("{k}: only the first command is used, this one is ignored"));
-                } else if let Some(sig) = kill_mainpid(v) {
-                    // `kill -HUP $MAINPID`: what the signal keys do.
-                    if k == "ExecStop" {
-                        spec.stop_signal = sig;
-                    } else {
-                        spec.reload_signal = sig;
-                    }
+                    list.clear();
                 } else if let Some(c) = command(cx, sp, k, v, vs) {
                     if let Some(p) = c.privileged {
                         privileged.push((d.file, vs.clone(), k.to_string(), p));
                     }
-                    // systemd goes on with the stop whatever ExecStop= did,
-                    // so `-` matters for ExecReload= only: its failure is
-                    // `tend reload`'s.
-                    *slot = Some(if c.ignore_failure && k == "ExecReload" {
-                        let mut argv = vec![
-                            "/bin/sh".to_string(),
-                            "-c".into(),
-                            "\"$0\" \"$@\" || :".into(),
-                        ];
-                        argv.extend(c.argv);
-                        argv
-                    } else {
-                        c.argv
+                    let cmd = crate::model::PreCommand {
+                        argv: c.argv,
+                        ignore_failure: c.ignore_failure,
+                    };
+                    list.push((cmd, kill_mainpid(v)));
+                }
+            }
+            // Run in order before ExecStartPre= (`exec-condition`) and
+            // after the main process started (`post-start`).
+            ("Service", "ExecCondition" | "ExecStartPost") => {
+                let list = if k == "ExecCondition" {
+                    &mut spec.exec_condition
+                } else {
+                    &mut spec.post_start
+                };
+                if v.is_empty() {
+                    list.clear();
+                } else if let Some(c) = command(cx, sp, k, v, vs) {
+                    if let Some(p) = c.privileged {
+                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    }
+                    list.push(crate::model::PreCommand {
+                        argv: c.argv,
+                        ignore_failure: c.ignore_failure,
                     });
+                }
+            }
+            ("Unit", k) if condition_name(k).is_some() => {
+                let (name, assert) = condition_name(k).unwrap_or_default();
+                if v.is_empty() {
+                    // systemd: an empty assignment resets every condition
+                    // (or every assert) set before.
+                    spec.conditions.retain(|c| c.assert != assert);
+                    continue;
+                }
+                if crate::condition::NOT_CHECKED.contains(&name) {
+                    cx.warning(
+                        &d.key_span,
+                        format!("{k}= is not checked by tend: ignored (the unit starts as if it held)"),
+                    );
+                    continue;
+                }
+                let value = match sp.resolve(v) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        specifier_error(cx, k, vs, v, &e);
+                        continue;
+                    }
+                };
+                match crate::condition::Condition::parse(name, &value, assert) {
+                    Ok(c) => spec.conditions.push(c),
+                    Err(e) => cx.error(vs, format!("{k}: {e}")),
                 }
             }
             ("Service", "Type") => {
@@ -637,22 +672,13 @@ fn lower<'a>(
     if !stop_post.is_empty() {
         // Its exit status is the hook's: 0 (or a failure other than 100
         // and 101) follows the restart policy, as systemd's does.
-        let mut hook = vec!["/proc/self/exe".to_string(), "__exec-chain".to_string()];
-        for c in stop_post {
-            hook.push(
-                if c.ignore_failure {
-                    "--step-ignore"
-                } else {
-                    "--step"
-                }
-                .into(),
-            );
-            hook.push(c.argv.len().to_string());
-            hook.extend(c.argv);
-        }
-        hook.push("--".into());
-        spec.on_exit = Some(hook);
+        spec.on_exit = Some(crate::exec_chain::steps_argv(
+            &stop_post,
+            spec.expand_env,
+            false,
+        ));
     }
+    lower_stop_reload(&mut spec, stops, reloads);
     if spec.user.is_some() || spec.group.is_some() {
         for (file, span, key, prefix) in privileged {
             cx.src = &srcs[file];
@@ -926,6 +952,64 @@ impl Prefixes {
         }
         p.privileged = privilege.filter(|p| *p != "!!");
         p
+    }
+}
+
+/// `ConditionNAME` / `AssertNAME` → (NAME, is an assert), for the names
+/// systemd has.
+fn condition_name(k: &str) -> Option<(&str, bool)> {
+    let (name, assert) = match k.strip_prefix("Condition") {
+        Some(n) => (n, false),
+        None => (k.strip_prefix("Assert")?, true),
+    };
+    crate::condition::known(name).then_some((name, assert))
+}
+
+/// ExecStop= and ExecReload= lines: one `kill -SIG $MAINPID` line alone
+/// is the stop or reload signal; one other line is the command; several
+/// run in order (`tend __exec-chain`): a failing one (not `-`) ends the
+/// list, as systemd does (a stop then goes on with the stop signal, a
+/// reload fails).
+fn lower_stop_reload(
+    spec: &mut ServiceSpec,
+    stops: Vec<(crate::model::PreCommand, Option<i32>)>,
+    reloads: Vec<(crate::model::PreCommand, Option<i32>)>,
+) {
+    for (list, is_stop) in [(stops, true), (reloads, false)] {
+        let slot = match list.as_slice() {
+            [] => None,
+            [(_, Some(sig))] => {
+                if is_stop {
+                    spec.stop_signal = *sig;
+                } else {
+                    spec.reload_signal = *sig;
+                }
+                None
+            }
+            // systemd goes on with the stop whatever ExecStop= did, so
+            // `-` matters for ExecReload= only: its failure is `tend
+            // reload`'s.
+            [(c, None)] if c.ignore_failure && !is_stop => {
+                let mut argv = vec![
+                    "/bin/sh".to_string(),
+                    "-c".into(),
+                    "\"$0\" \"$@\" || :".into(),
+                ];
+                argv.extend(c.argv.iter().cloned());
+                Some(argv)
+            }
+            [(c, None)] => Some(c.argv.clone()),
+            several => {
+                let cmds: Vec<crate::model::PreCommand> =
+                    several.iter().map(|(c, _)| c.clone()).collect();
+                Some(crate::exec_chain::steps_argv(&cmds, spec.expand_env, false))
+            }
+        };
+        if is_stop {
+            spec.stop_exec = slot;
+        } else {
+            spec.reload_exec = slot;
+        }
     }
 }
 

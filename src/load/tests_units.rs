@@ -552,3 +552,66 @@ fn bad_confinement_values_are_errors_at_their_place() {
         assert!(e.contains(want), "{want}\nnot in:\n{e}");
     }
 }
+
+#[test]
+fn exec_lines_and_conditions_lower_onto_the_native_keys() {
+    let t = TempDir::new("units");
+    t.write(
+        "ssh@.service",
+        "[Unit]\nConditionPathExists=!/etc/ssh/sshd_not_to_be_run\nConditionHost=|%i\n\
+         ConditionVirtualization=|container\nAssertPathIsDirectory=/run\n\
+         [Service]\nExecCondition=/bin/check %i\nExecStartPre=/usr/sbin/sshd -t\n\
+         ExecStart=/usr/sbin/sshd -D $SSHD_OPTS\nExecStartPost=-/bin/post\n\
+         ExecReload=/usr/sbin/sshd -t\nExecReload=/bin/kill -HUP $MAINPID\n\
+         ExecStop=/bin/kill -s QUIT $MAINPID\n",
+    );
+    std::os::unix::fs::symlink(t.0.join("ssh@.service"), t.0.join("ssh@web.service")).unwrap();
+    t.write(
+        "plain.service",
+        "[Unit]\nConditionPathExists=/a\nAssertPathExists=/b\n[Service]\nExecStart=/bin/x\n",
+    );
+    t.write("plain.service.d/x.conf", "[Unit]\nConditionFileNotEmpty=\n");
+    let l = load_t(&t).expect("valid");
+    let s = service(&l, "ssh@web");
+    let written: Vec<String> = s.conditions.iter().map(|c| c.describe()).collect();
+    assert_eq!(
+        written,
+        [
+            "ConditionPathExists=!/etc/ssh/sshd_not_to_be_run",
+            "ConditionHost=|web",
+            "ConditionVirtualization=|container",
+            "AssertPathIsDirectory=/run",
+        ]
+    );
+    assert_eq!(s.exec_condition[0].argv, ["/bin/check", "web"]);
+    assert_eq!(
+        (s.post_start[0].argv.clone(), s.post_start[0].ignore_failure),
+        (vec!["/bin/post".to_string()], true)
+    );
+    // Several ExecReload= lines: one chain, in order; one kill line alone
+    // is the stop signal.
+    let reload = s.reload_exec.clone().unwrap_or_default();
+    assert_eq!(
+        reload,
+        [
+            "/proc/self/exe",
+            "__exec-chain",
+            "--expand",
+            "--step",
+            "2",
+            "/usr/sbin/sshd",
+            "-t",
+            "--step",
+            "3",
+            "/bin/kill",
+            "-HUP",
+            "$$MAINPID",
+            "--",
+        ]
+    );
+    assert_eq!((s.stop_exec.clone(), s.stop_signal), (None, libc::SIGQUIT));
+    // An empty assignment resets the conditions, not the asserts.
+    let p = service(&l, "plain");
+    let written: Vec<String> = p.conditions.iter().map(|c| c.describe()).collect();
+    assert_eq!(written, ["AssertPathExists=/b"]);
+}

@@ -2,6 +2,7 @@
 
 pub mod cgroup;
 pub mod confine;
+pub mod facts;
 pub mod inotify;
 pub mod launch;
 pub mod listen;
@@ -600,4 +601,15 @@ pub fn own_process() -> crate::metrics::Own {
         .map(|d| (d.count() as u64).saturating_sub(1));
     own.max_fds = nofile_limit().map(|(soft, _)| soft);
     own
+}
+
+/// Die of `sig` by its default action (a helper passing on how its child
+/// died); returns if that did not end the process.
+pub fn die_of(sig: i32) {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    if let Ok(s) = Signal::try_from(sig) {
+        // SAFETY: installs the default action; no handler of ours runs.
+        let _ = unsafe { signal(s, SigHandler::SigDfl) };
+        let _ = nix::sys::signal::raise(s);
+    }
 }

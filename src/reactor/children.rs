@@ -533,6 +533,72 @@ impl Reactor {
             .map(|c| c.pid)
     }
 
+    /// A start's `conditions`, asked of the system now.
+    pub(super) fn check_conditions(&mut self, i: usize) {
+        let failed =
+            crate::condition::check(&self.sup.services[i].spec.conditions, &os::facts::Live);
+        let fx = self
+            .sup
+            .input(i, Input::ConditionsChecked { failed }, Instant::now());
+        self.queue.extend(fx);
+    }
+
+    /// exec-condition or post-start: the commands in order as one
+    /// `tend __exec-chain`, in the service's cgroup (as systemd runs its
+    /// control processes), with `$MAINPID`.
+    pub(super) fn run_control(&mut self, i: usize, which: crate::service::Control) {
+        use crate::service::Control;
+        // exec-condition may run before the service's first spawn.
+        let made = self.ensure_cgroup(i);
+        let spec = &self.sup.services[i].spec;
+        let (cmds, raise) = match which {
+            Control::Condition => (&spec.exec_condition, true),
+            Control::PostStart => (&spec.post_start, false),
+        };
+        let argv = crate::exec_chain::steps_argv(cmds, spec.expand_env, raise);
+        let started = made.and_then(|()| self.spawn_helper(i, &argv));
+        match started {
+            Ok(pid) => {
+                self.rt[i].control = Some((pid, false));
+                self.pids.insert(pid, PidOwner::Control(i));
+            }
+            Err(e) => {
+                let what = match which {
+                    Control::Condition => "exec-condition",
+                    Control::PostStart => "post-start",
+                };
+                let message = format!("{what} could not run: {e}");
+                self.emit(i, EventKind::Warning { message });
+                let fx = self
+                    .sup
+                    .input(i, Input::ControlDone { status: None }, Instant::now());
+                self.queue.extend(fx);
+            }
+        }
+    }
+
+    /// The control commands go, with what they started (their process
+    /// group; the service's cgroup is the service's own to stop).
+    pub(super) fn kill_control(&mut self, i: usize) {
+        if let Some((pid, killed)) = &mut self.rt[i].control {
+            *killed = true;
+            os::signal_group(*pid, libc::SIGKILL);
+        }
+    }
+
+    pub(super) fn control_exited(&mut self, i: usize, status: ExitStatus) {
+        let Some((pid, killed)) = self.rt[i].control.take() else {
+            return;
+        };
+        // Whatever the chain left in its group goes with it.
+        os::signal_group(pid, libc::SIGKILL);
+        let status = (!killed).then_some(status);
+        let fx = self
+            .sup
+            .input(i, Input::ControlDone { status }, Instant::now());
+        self.apply(fx);
+    }
+
     pub(super) fn run_stop_exec(&mut self, i: usize) {
         let Some(argv) = self.sup.services[i].spec.stop_exec.clone() else {
             return;

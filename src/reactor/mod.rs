@@ -63,6 +63,8 @@ enum PidOwner {
     Hook(usize),
     ReloadExec(usize),
     BusWait(usize),
+    /// exec-condition or post-start commands (`Effect::RunControl`).
+    Control(usize),
 }
 
 /// The OS side of one service: what the pure `Service` cannot hold.
@@ -107,6 +109,9 @@ pub struct Runtime {
     /// The process group of the current instance (its leader's pid).
     pub(crate) pgid: Option<i32>,
     stop_exec: Option<i32>,
+    /// exec-condition or post-start commands while they run: their pid,
+    /// and whether tend killed them.
+    control: Option<(i32, bool)>,
     /// The main process was reaped; waiting for the rest of the group.
     awaiting_down: bool,
     /// Watch on the pid file's directory while a forking service's pid
@@ -173,6 +178,7 @@ impl Runtime {
             supervise_lock: None,
             pgid: None,
             stop_exec: None,
+            control: None,
             awaiting_down: false,
             pidfile_watch: None,
             event_name: None,
@@ -623,6 +629,7 @@ impl Reactor {
                         self.rt[i].reload_exec = Some((pid, Some(status)));
                     }
                 }
+                Some(PidOwner::Control(i)) => self.control_exited(i, status),
                 Some(PidOwner::StopExec(i)) => {
                     self.rt[i].stop_exec = None;
                     let fx = self.sup.input(i, Input::StopExecDone, Instant::now());
@@ -787,6 +794,9 @@ impl Reactor {
                 Effect::WatchBusName => self.start_bus_wait(i),
                 Effect::RunHook { env } => self.run_hook(i, env),
                 Effect::KillHook => self.kill_hook(i),
+                Effect::CheckConditions => self.check_conditions(i),
+                Effect::RunControl(c) => self.run_control(i, c),
+                Effect::KillControl => self.kill_control(i),
             }
         }
     }

@@ -387,7 +387,8 @@ impl Reactor {
         } else if !self.upward_ready
             && (self.sup.services.iter())
                 .filter(|s| s.spec.autostart && !s.retired)
-                .all(|s| s.is_up())
+                // A start skipped by its conditions is settled too.
+                .all(|s| s.satisfies_requirement())
         {
             "READY=1\nSTATUS=all services ready"
         } else {
