@@ -212,7 +212,7 @@ fn restart_kill_signal_is_what_restart_sends() {
 /// One run per line of `{dir}/plan`: run N ends as line N says (`exit C`
 /// or `kill -SIG $$`), then sleeps when the plan is over.
 fn planned(policy_lines: &str, plan: &str) -> Tend {
-    let t = Tend::builder()
+    Tend::builder()
         .file("plan", plan)
         .file(
             "run.sh",
@@ -225,8 +225,7 @@ fn planned(policy_lines: &str, plan: &str) -> Tend {
                 "[Service]\nExecStart=/bin/sh {{dir}}/run.sh\nRestartSec=50ms\n{policy_lines}"
             ),
         )
-        .start();
-    t
+        .start()
 }
 
 fn settles(t: &Tend, state: &str, runs_n: usize) {
