@@ -210,8 +210,11 @@ pub fn service(s: &ServiceSpec) -> String {
             "restart",
             q(match s.restart {
                 RestartPolicy::No => "no",
+                RestartPolicy::OnSuccess => "on-success",
                 RestartPolicy::OnFailure => "on-failure",
                 RestartPolicy::OnAbnormal => "on-abnormal",
+                RestartPolicy::OnAbort => "on-abort",
+                RestartPolicy::OnWatchdog => "on-watchdog",
                 RestartPolicy::Always => "always",
             }),
         );
@@ -286,6 +289,57 @@ pub fn service(s: &ServiceSpec) -> String {
             "restart-prevent-exit-signals",
             sigs(&s.restart_prevent_exit_signals),
         );
+    }
+    if !s.restart_force_exit_codes.is_empty() {
+        key(
+            "restart-force-exit-codes",
+            nums(&s.restart_force_exit_codes),
+        );
+    }
+    if !s.restart_force_exit_signals.is_empty() {
+        key(
+            "restart-force-exit-signals",
+            sigs(&s.restart_force_exit_signals),
+        );
+    }
+    if s.kill_mode != d.kill_mode {
+        key("kill-mode", q(s.kill_mode.name()));
+    }
+    if !s.send_sigkill {
+        key("send-sigkill", "false".into());
+    }
+    if s.send_sighup {
+        key("send-sighup", "true".into());
+    }
+    if s.final_kill_signal != d.final_kill_signal {
+        key("final-kill-signal", signal(s.final_kill_signal));
+    }
+    if let Some(n) = s.restart_kill_signal {
+        key("restart-kill-signal", signal(n));
+    }
+    if let Some(l) = &s.pass_environment {
+        key("pass-environment", list(l));
+    }
+    if !s.unset_environment.is_empty() {
+        key("unset-environment", list(&s.unset_environment));
+    }
+    for (k, v) in [
+        ("stdin", &s.stdin),
+        ("stdout", &s.stdout),
+        ("stderr", &s.stderr),
+    ] {
+        use crate::model::Stdio;
+        let text = match v {
+            Stdio::Log => continue,
+            Stdio::Null => "null".to_string(),
+            Stdio::File(p) => format!("file:{}", p.display()),
+            Stdio::Append(p) => format!("append:{}", p.display()),
+            Stdio::Truncate(p) => format!("truncate:{}", p.display()),
+        };
+        key(k, q(&text));
+    }
+    if let Some(p) = &s.log_prefix {
+        key("log-prefix", q(p));
     }
     if !s.aliases.is_empty() {
         key("aliases", list(&s.aliases));
@@ -419,6 +473,15 @@ fn confinement(c: &Confinement, key: &mut impl FnMut(&str, String)) {
     }
     if let Some(m) = c.umask {
         key("umask", q(&format!("{m:04o}")));
+    }
+    if let Some(n) = c.nice {
+        key("nice", n.to_string());
+    }
+    if let Some(n) = c.oom_score_adjust {
+        key("oom-score-adjust", n.to_string());
+    }
+    if !c.supplementary_groups.is_empty() {
+        key("supplementary-groups", list(&c.supplementary_groups));
     }
 }
 

@@ -50,9 +50,59 @@ impl ServiceType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestartPolicy {
     No,
+    /// A clean exit (a success exit code, or SIGHUP/SIGINT/SIGTERM/SIGPIPE).
+    OnSuccess,
     OnFailure,
     OnAbnormal,
+    /// An uncaught signal that is not a clean exit.
+    OnAbort,
+    /// The watchdog expired.
+    OnWatchdog,
     Always,
+}
+
+/// Which processes a stop signals (systemd's `KillMode=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KillMode {
+    /// Every process of the service (its cgroup, else its process group).
+    #[default]
+    ControlGroup,
+    /// The stop signal to the main process only; what is left once it is
+    /// gone gets the final kill signal.
+    Mixed,
+    /// The main process only: the service is down when it is, whatever it
+    /// left running.
+    Process,
+    /// No signal: `stop-exec` only; the service is down once it is done.
+    None,
+}
+
+impl KillMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            KillMode::ControlGroup => "control-group",
+            KillMode::Mixed => "mixed",
+            KillMode::Process => "process",
+            KillMode::None => "none",
+        }
+    }
+}
+
+/// Where a service's stdin, stdout or stderr goes (systemd's
+/// `StandardInput=`/`StandardOutput=`/`StandardError=`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Stdio {
+    /// stdin: /dev/null; stdout and stderr: tend's pipes, into `log`.
+    #[default]
+    Log,
+    Null,
+    /// Opened for writing at its start, not truncated (`file:`); for stdin,
+    /// read.
+    File(PathBuf),
+    /// Opened in append mode (`append:`).
+    Append(PathBuf),
+    /// Truncated when opened (`truncate:`).
+    Truncate(PathBuf),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +272,37 @@ pub struct ServiceSpec {
     /// whatever `restart` says (RestartPreventExitStatus=).
     pub restart_prevent_exit_codes: Vec<i32>,
     pub restart_prevent_exit_signals: Vec<i32>,
+    /// Exit codes and signals after which the service is restarted,
+    /// whatever `restart` says (RestartForceExitStatus=); the prevent
+    /// lists win, and an explicit stop is never followed by a restart.
+    pub restart_force_exit_codes: Vec<i32>,
+    pub restart_force_exit_signals: Vec<i32>,
+    /// Which processes a stop signals (`kill-mode`, KillMode=).
+    pub kill_mode: KillMode,
+    /// SIGKILL (`final-kill-signal`) at stop-timeout (`send-sigkill`,
+    /// SendSIGKILL=); without it the service is given up as down at
+    /// stop-timeout, and what is left keeps running.
+    pub send_sigkill: bool,
+    /// SIGHUP right after the stop signal, to the same processes
+    /// (`send-sighup`, SendSIGHUP=).
+    pub send_sighup: bool,
+    /// What stop-timeout sends instead of SIGKILL (FinalKillSignal=).
+    pub final_kill_signal: i32,
+    /// The stop signal of `tend restart` (RestartKillSignal=); None: the
+    /// stop signal.
+    pub restart_kill_signal: Option<i32>,
+    /// Only these of tend's own environment variables are passed
+    /// (`pass-environment`, PassEnvironment=); None: all of them.
+    pub pass_environment: Option<Vec<String>>,
+    /// Removed from the final environment, last (`unset-environment`,
+    /// UnsetEnvironment=): `NAME`, or `NAME=VALUE` for that exact value.
+    pub unset_environment: Vec<String>,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    /// The name on the service's lines in tend's output (`log-prefix`,
+    /// SyslogIdentifier=); None: the service's name.
+    pub log_prefix: Option<String>,
     /// Other names of this service (a systemd unit's `Alias=` and alias
     /// symlinks, `.service` stripped): dependencies on them were resolved
     /// to `name` when loading; a client asking for one means this service.
@@ -332,6 +413,13 @@ pub struct Confinement {
     /// In the order written, one per resource.
     pub rlimits: Vec<Rlimit>,
     pub umask: Option<u32>,
+    /// The nice level, -20..19 (`nice`, Nice=).
+    pub nice: Option<i32>,
+    /// `/proc/self/oom_score_adj`, -1000..1000 (OOMScoreAdjust=).
+    pub oom_score_adjust: Option<i32>,
+    /// Groups added to the user's (`supplementary-groups`,
+    /// SupplementaryGroups=): names or numbers.
+    pub supplementary_groups: Vec<String>,
 }
 
 impl Confinement {
@@ -472,6 +560,19 @@ impl ServiceSpec {
             success_exit_signals: Vec::new(),
             restart_prevent_exit_codes: Vec::new(),
             restart_prevent_exit_signals: Vec::new(),
+            restart_force_exit_codes: Vec::new(),
+            restart_force_exit_signals: Vec::new(),
+            kill_mode: KillMode::ControlGroup,
+            send_sigkill: true,
+            send_sighup: false,
+            final_kill_signal: libc::SIGKILL,
+            restart_kill_signal: None,
+            pass_environment: None,
+            unset_environment: Vec::new(),
+            stdin: Stdio::Log,
+            stdout: Stdio::Log,
+            stderr: Stdio::Log,
+            log_prefix: None,
             aliases: Vec::new(),
             user: None,
             group: None,

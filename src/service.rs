@@ -20,7 +20,7 @@
 //! the exec outcome and readiness input before the death of the same process.
 
 use crate::event::{EventKind, ExitStatus, StopReason};
-use crate::model::{RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
+use crate::model::{KillMode, RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +186,9 @@ pub enum Effect {
     Spawn,
     /// Send a signal to every process of the service (process group or cgroup).
     SignalAll(i32),
+    /// Send a signal to the main process only (`kill-mode` mixed or
+    /// process); to every process where no main process is known.
+    SignalMain(i32),
     /// Run the stop-exec command; the reactor answers `StopExecDone`.
     RunStopExec,
     /// Read the pid file (now, or once it appears, until start-timeout);
@@ -288,6 +291,9 @@ pub struct Service {
     stopping_completed: bool,
     /// Removed from the configuration: stopped, hidden, its slot reusable.
     pub retired: bool,
+    /// The running instance is stopped by `tend restart`: the stop signal
+    /// is `restart-kill-signal` (RestartKillSignal=). Cleared at start.
+    pub restart_stop: bool,
     /// A changed definition waiting for the running instance to be gone.
     /// (Boxed: rare, and a definition is large.)
     pub pending_spec: Option<Box<ServiceSpec>>,
@@ -347,6 +353,7 @@ impl Service {
             deaths: 0,
             ended: false,
             retired: false,
+            restart_stop: false,
             pending_spec: None,
             status_text: None,
             warning: None,
@@ -580,12 +587,10 @@ impl Service {
                 self.begin_stop(StopReason::StartTimeout, now, &mut fx);
             }
             (P::Stopping, I::Timeout) if !self.hook_running => {
-                self.killed = true;
-                self.deadline = None;
-                fx.push(Effect::SignalAll(libc::SIGKILL));
                 if self.control_running {
                     fx.push(Effect::KillControl);
                 }
+                self.stop_timed_out(now, &mut fx);
             }
             (P::Backoff, I::Timeout) => self.enter(P::Down, now),
             (P::Starting | P::Ready, I::Stop { reason }) => self.begin_stop(reason, now, &mut fx),
@@ -623,7 +628,7 @@ impl Service {
             }
             (P::Stopping, I::StopExecDone)
                 if self.main_alive => {
-                    self.signal_stop(&mut fx);
+                    self.signal_stop(now, &mut fx);
                 }
             (P::Stopping, I::Kill) if self.hook_running => fx.push(Effect::KillHook),
             (P::Starting | P::Ready | P::Stopping, I::Kill) => {
@@ -899,6 +904,7 @@ impl Service {
         self.exec_error = None;
         self.start_error = None;
         self.stop_reason = None;
+        self.restart_stop = false;
         self.killed = false;
         self.ending = None;
         self.reason = None;
@@ -959,16 +965,91 @@ impl Service {
         {
             fx.push(Effect::RunStopExec);
         } else {
-            self.signal_stop(fx);
+            self.signal_stop(now, fx);
         }
     }
 
-    fn signal_stop(&mut self, fx: &mut Vec<Effect>) {
-        fx.push(Effect::SignalAll(self.spec.stop_signal));
+    /// The stop signal, to the processes `kill-mode` says, then SIGCONT and
+    /// (`send-sighup`) SIGHUP to the same ones. `kill-mode = "none"`
+    /// sends nothing: the service is down, its processes left running.
+    fn signal_stop(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let sig = match (self.restart_stop, self.spec.restart_kill_signal) {
+            (true, Some(s)) => s,
+            _ => self.spec.stop_signal,
+        };
+        let to: fn(i32) -> Effect = match self.spec.kill_mode {
+            KillMode::None => {
+                self.leave_running("kill-mode = \"none\"", now, fx);
+                return;
+            }
+            KillMode::ControlGroup => Effect::SignalAll,
+            // No main process known (a forking daemon without pid file):
+            // the stop must still reach it.
+            KillMode::Mixed | KillMode::Process if self.live_main_pid().is_none() => {
+                Effect::SignalAll
+            }
+            KillMode::Mixed | KillMode::Process => Effect::SignalMain,
+        };
+        fx.push(to(sig));
         // A stopped (SIGSTOP) process must wake to handle the signal.
-        if !matches!(self.spec.stop_signal, libc::SIGKILL | libc::SIGCONT) {
-            fx.push(Effect::SignalAll(libc::SIGCONT));
+        if !matches!(sig, libc::SIGKILL | libc::SIGCONT) {
+            fx.push(to(libc::SIGCONT));
         }
+        if self.spec.send_sighup && !matches!(sig, libc::SIGKILL | libc::SIGHUP) {
+            fx.push(to(libc::SIGHUP));
+        }
+    }
+
+    /// stop-timeout passed while stopping: the final kill signal to what
+    /// `kill-mode` covers; with `send-sigkill = false` (or after a final
+    /// signal other than SIGKILL timed out too) the service is given up as
+    /// down and its processes are left running (systemd.kill(5)).
+    fn stop_timed_out(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        self.deadline = None;
+        let final_failed = self.killed && self.spec.final_kill_signal != libc::SIGKILL;
+        if !self.spec.send_sigkill || final_failed || self.spec.kill_mode == KillMode::None {
+            let why = if final_failed {
+                "the final kill signal did not end it"
+            } else if self.spec.kill_mode == KillMode::None {
+                "kill-mode = \"none\""
+            } else {
+                "send-sigkill = false"
+            };
+            fx.push(Effect::Emit(EventKind::Warning {
+                message: format!("stop-timeout passed: {why}; given up as down"),
+            }));
+            self.leave_running(why, now, fx);
+            return;
+        }
+        self.killed = true;
+        let sig = self.spec.final_kill_signal;
+        let main_only = self.spec.kill_mode == KillMode::Process && self.live_main_pid().is_some();
+        fx.push(if main_only {
+            Effect::SignalMain(sig)
+        } else {
+            Effect::SignalAll(sig)
+        });
+        if sig != libc::SIGKILL {
+            // A catchable final signal may not end it: one more stop-timeout.
+            self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
+        }
+    }
+
+    /// The service is down now, whatever processes it still has (they stay
+    /// in its cgroup or process group, unsignalled): `kill-mode` process
+    /// or none, or a stop given up.
+    fn leave_running(&mut self, why: &str, now: Instant, fx: &mut Vec<Effect>) {
+        if let Some(pid) = self.live_main_pid() {
+            fx.push(Effect::Emit(EventKind::Warning {
+                message: format!("{why}: the main process (pid {pid}) is left running"),
+            }));
+        }
+        self.main_alive = false;
+        self.deadline = None;
+        if self.phase != Phase::Stopping {
+            self.enter(Phase::Stopping, now);
+        }
+        self.down(now, fx);
     }
 
     fn exited(
@@ -1015,17 +1096,43 @@ impl Service {
             // The main process is gone: its post-start commands go too.
             fx.push(Effect::KillControl);
         }
-        if self.phase != Phase::Stopping {
+        let was_stopping = self.phase == Phase::Stopping;
+        if !was_stopping {
             if self.has_watchers() {
                 fx.push(Effect::StopProbes);
             }
             self.watchdog_deadline = None;
             self.enter(Phase::Stopping, now);
-            if others_alive {
-                // The main process is gone: the service is over, and what
-                // it left behind is stopped like the service itself.
+        }
+        if !others_alive {
+            return;
+        }
+        // The main process is gone: the service is over, and what it left
+        // behind is stopped as `kill-mode` says.
+        match self.spec.kill_mode {
+            KillMode::ControlGroup if !was_stopping => {
                 self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
-                self.signal_stop(fx);
+                self.signal_stop(now, fx);
+            }
+            KillMode::ControlGroup => {}
+            // systemd's mixed: the rest get the final kill signal at once.
+            KillMode::Mixed if self.spec.send_sigkill => {
+                self.killed = true;
+                let sig = self.spec.final_kill_signal;
+                fx.push(Effect::SignalAll(sig));
+                self.deadline = match sig {
+                    libc::SIGKILL => None,
+                    _ => self.spec.stop_timeout.map(|t| later(now, t)),
+                };
+            }
+            KillMode::Mixed | KillMode::Process | KillMode::None => {
+                let why = format!("kill-mode = \"{}\"", self.spec.kill_mode.name());
+                fx.push(Effect::Emit(EventKind::Warning {
+                    message: format!(
+                        "{why}: the main process is gone; the processes it left are left running"
+                    ),
+                }));
+                self.leave_running(&why, now, fx);
             }
         }
     }
@@ -1154,6 +1261,7 @@ impl Service {
         let success = self.is_success(ending);
         if success
             && self.spec.kind == ServiceType::Oneshot
+            && !self.forced(ending)
             && !self.spec.post_start.is_empty()
             && !self.post_done
         {
@@ -1168,7 +1276,7 @@ impl Service {
             fx.push(Effect::RunControl(Control::PostStart));
             return;
         }
-        if success && self.spec.kind == ServiceType::Oneshot {
+        if success && self.spec.kind == ServiceType::Oneshot && !self.forced(ending) {
             self.enter(Phase::Completed, now);
             fx.push(Effect::Emit(EventKind::Completed));
             return;
@@ -1278,15 +1386,21 @@ impl Service {
         if prevented {
             return false;
         }
-        match self.spec.restart {
-            RestartPolicy::No => false,
-            RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => !success,
-            RestartPolicy::OnAbnormal => match ending {
-                Ending::Killed(_) | Ending::Vanished => true,
-                Ending::Exit(ExitStatus::Signal(_)) => !success,
-                Ending::Exit(ExitStatus::Code(_)) => false,
-            },
+        // RestartForceExitStatus= wins over the policy (`no` too).
+        if self.forced(ending) {
+            return true;
+        }
+        restart_decision(self.spec.restart, ending, success)
+    }
+
+    /// The run ended with one of `restart-force-exit-codes`/`-signals`.
+    fn forced(&self, ending: Ending) -> bool {
+        match ending {
+            Ending::Exit(ExitStatus::Code(c)) => self.spec.restart_force_exit_codes.contains(&c),
+            Ending::Exit(ExitStatus::Signal(s)) => {
+                self.spec.restart_force_exit_signals.contains(&s)
+            }
+            Ending::Killed(_) | Ending::Vanished => false,
         }
     }
 
@@ -1302,6 +1416,26 @@ impl Service {
                 _ => format!("exited with {}", s.describe()),
             },
         }
+    }
+}
+
+/// systemd.service(5)'s table: whether `policy` restarts a run that ended
+/// so (`success`: a clean exit code or signal). A start-timeout and a
+/// failed health check are systemd's "timeout" row, and so is a service
+/// whose processes all vanished with no main process known to say how;
+/// the watchdog has its own row.
+fn restart_decision(policy: RestartPolicy, ending: Ending, success: bool) -> bool {
+    let watchdog = matches!(ending, Ending::Killed(StopReason::Watchdog));
+    let timeout = matches!(ending, Ending::Killed(_) | Ending::Vanished) && !watchdog;
+    let signal = matches!(ending, Ending::Exit(ExitStatus::Signal(_)));
+    match policy {
+        RestartPolicy::No => false,
+        RestartPolicy::Always => true,
+        RestartPolicy::OnSuccess => success,
+        RestartPolicy::OnFailure => !success,
+        RestartPolicy::OnAbnormal => !success && (signal || timeout || watchdog),
+        RestartPolicy::OnAbort => !success && signal,
+        RestartPolicy::OnWatchdog => watchdog,
     }
 }
 

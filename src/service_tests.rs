@@ -286,6 +286,7 @@ fn render(fx: &[Effect]) -> String {
             Effect::Emit(k) => k.name().to_string(),
             Effect::Spawn => "SPAWN".into(),
             Effect::SignalAll(s) => format!("SIG{}", crate::event::signal_name(*s)),
+            Effect::SignalMain(s) => format!("MAIN:SIG{}", crate::event::signal_name(*s)),
             Effect::RunStopExec => "STOP-EXEC".into(),
             Effect::ReadPidFile => "READ-PID-FILE".into(),
             Effect::StartReadyCheck => "READY-CHECK".into(),
@@ -1173,4 +1174,270 @@ fn a_oneshot_runs_post_start_once_it_exited_then_completes() {
         (render(&fx).as_str(), s.phase),
         ("completed", Phase::Completed)
     );
+}
+
+/// The stop path under each `kill-mode` and its companions (send-sigkill,
+/// send-sighup, final-kill-signal, restart-kill-signal), pinned in
+/// `service_kill_table.txt` (regenerate with UPDATE_SNAPSHOTS=1).
+#[test]
+fn kill_modes_match_their_table() {
+    use crate::model::KillMode;
+    let now = t0();
+    type Tweak = fn(&mut ServiceSpec);
+    let configs: Vec<(&str, Tweak)> = vec![
+        ("control-group", |_| {}),
+        ("mixed", |s| s.kill_mode = KillMode::Mixed),
+        ("process", |s| s.kill_mode = KillMode::Process),
+        ("none", |s| s.kill_mode = KillMode::None),
+        ("none+stop-exec", |s| {
+            s.kill_mode = KillMode::None;
+            s.stop_exec = Some(vec!["/bin/stop".into()]);
+        }),
+        ("no-sigkill", |s| s.send_sigkill = false),
+        ("mixed+no-sigkill", |s| {
+            s.kill_mode = KillMode::Mixed;
+            s.send_sigkill = false;
+        }),
+        ("sighup", |s| s.send_sighup = true),
+        ("final=QUIT", |s| s.final_kill_signal = libc::SIGQUIT),
+        ("restart=INT", |s| {
+            s.restart_kill_signal = Some(libc::SIGINT)
+        }),
+    ];
+    let others = |code| Input::Exited {
+        pid: PID,
+        status: ExitStatus::Code(code),
+        others_alive: true,
+    };
+    let stop = || Input::Stop {
+        reason: StopReason::Request,
+    };
+    let mut table =
+        String::from("# kill-mode config | scenario -> phase | effects of the last input\n");
+    for (name, tweak) in configs {
+        let mut sp = spec();
+        tweak(&mut sp);
+        type Scenario = Box<dyn Fn(&mut Service) -> Vec<Effect>>;
+        let scenarios: Vec<(&str, Scenario)> = vec![
+            ("stop", Box::new(move |s| s.step(stop(), now))),
+            (
+                "restart",
+                Box::new(move |s| {
+                    s.restart_stop = true;
+                    s.step(stop(), now)
+                }),
+            ),
+            (
+                "stop, timeout",
+                Box::new(move |s| {
+                    s.step(stop(), now);
+                    let at = s.next_deadline().unwrap_or(now + ms(1));
+                    s.step(Input::Timeout, at)
+                }),
+            ),
+            (
+                "stop, timeout x2",
+                Box::new(move |s| {
+                    s.step(stop(), now);
+                    let at = s.next_deadline().unwrap_or(now + ms(1));
+                    s.step(Input::Timeout, at);
+                    let at = s.next_deadline().unwrap_or(at + ms(1));
+                    s.step(Input::Timeout, at)
+                }),
+            ),
+            (
+                "stop, exit+others",
+                Box::new(move |s| {
+                    s.step(stop(), now);
+                    s.step(Input::StopExecDone, now);
+                    s.step(others(0), now + ms(1))
+                }),
+            ),
+            (
+                "exit 0+others",
+                Box::new(move |s| s.step(others(0), now + ms(1))),
+            ),
+            (
+                "exit 1+others",
+                Box::new(move |s| s.step(others(1), now + ms(1))),
+            ),
+        ];
+        for (what, run) in scenarios {
+            let mut s = ready(sp.clone(), now);
+            let fx = run(&mut s);
+            table.push_str(&format!(
+                "{:<16} | {:<17} -> {:<10} | {}\n",
+                name,
+                what,
+                s.phase.name(),
+                render(&fx)
+            ));
+        }
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/service_kill_table.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &table).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(table, expected, "the kill-mode table changed; see the diff");
+}
+
+/// systemd.service(5)'s restart table, row by row, for every policy.
+#[test]
+fn restart_policies_follow_systemds_table() {
+    use RestartPolicy as R;
+    let endings: [(&str, Ending, bool); 6] = [
+        ("clean exit", Ending::Exit(ExitStatus::Code(0)), true),
+        (
+            "clean signal",
+            Ending::Exit(ExitStatus::Signal(libc::SIGTERM)),
+            true,
+        ),
+        ("unclean exit", Ending::Exit(ExitStatus::Code(1)), false),
+        (
+            "unclean signal",
+            Ending::Exit(ExitStatus::Signal(libc::SIGSEGV)),
+            false,
+        ),
+        ("timeout", Ending::Killed(StopReason::StartTimeout), false),
+        ("watchdog", Ending::Killed(StopReason::Watchdog), false),
+    ];
+    // Columns: no always on-success on-failure on-abnormal on-abort on-watchdog.
+    let policies = [
+        R::No,
+        R::Always,
+        R::OnSuccess,
+        R::OnFailure,
+        R::OnAbnormal,
+        R::OnAbort,
+        R::OnWatchdog,
+    ];
+    let want = [
+        "- X X - - - -",
+        "- X - X - - -",
+        "- X - X X X -",
+        "- X - X X - -",
+        "- X - X X - X",
+    ];
+    let row = |ending, success| -> String {
+        policies
+            .iter()
+            .map(|&p| {
+                if restart_decision(p, ending, success) {
+                    "X"
+                } else {
+                    "-"
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // The clean signal row is the clean exit row.
+    assert_eq!(
+        row(endings[0].1, endings[0].2),
+        row(endings[1].1, endings[1].2)
+    );
+    let got: Vec<String> = [0, 2, 3, 4, 5]
+        .iter()
+        .map(|&k| row(endings[k].1, endings[k].2))
+        .collect();
+    let names: Vec<&str> = [0, 2, 3, 4, 5].iter().map(|&k| endings[k].0).collect();
+    assert_eq!(got, want, "rows: {names:?}");
+}
+
+fn died(s: &mut Service, now: Instant, status: ExitStatus) {
+    run_and_die(
+        s,
+        now,
+        ms(5),
+        Input::Exited {
+            pid: PID,
+            status,
+            others_alive: false,
+        },
+    );
+}
+
+#[test]
+fn restart_force_exit_status_restarts_whatever_the_policy_but_prevent_wins() {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart = RestartPolicy::No;
+    sp.restart_force_exit_codes = vec![0, 3];
+    sp.restart_force_exit_signals = vec![libc::SIGUSR1];
+    sp.restart_prevent_exit_codes = vec![3];
+    let mut s = Service::new(sp.clone(), now);
+    died(&mut s, now, ExitStatus::Code(0));
+    assert_eq!(s.phase, Phase::Backoff, "forced by code 0");
+    let mut s = Service::new(sp.clone(), now);
+    died(&mut s, now, ExitStatus::Signal(libc::SIGUSR1));
+    assert_eq!(s.phase, Phase::Backoff, "forced by SIGUSR1");
+    let mut s = Service::new(sp.clone(), now);
+    died(&mut s, now, ExitStatus::Code(3));
+    assert_eq!(s.phase, Phase::Failed, "prevent wins over force");
+    let mut s = Service::new(sp.clone(), now);
+    died(&mut s, now, ExitStatus::Code(1));
+    assert_eq!(s.phase, Phase::Failed, "not listed: restart=no");
+    // Not after an explicit stop.
+    let mut s = ready(sp, now);
+    s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now,
+    );
+    s.step(exit_code(0), now);
+    s.step(Input::Down, now);
+    assert_eq!(s.phase, Phase::Down);
+    assert_eq!(s.restarts, 0);
+}
+
+#[test]
+fn on_watchdog_restarts_only_after_the_watchdog() {
+    let now = t0();
+    let mut sp = spec();
+    sp.restart = RestartPolicy::OnWatchdog;
+    sp.watchdog = Some(ms(50));
+    let mut s = ready(sp.clone(), now);
+    s.step(Input::Timeout, now + ms(50));
+    assert_eq!(s.phase, Phase::Stopping);
+    s.step(
+        Input::Exited {
+            pid: PID,
+            status: ExitStatus::Signal(libc::SIGTERM),
+            others_alive: false,
+        },
+        now + ms(51),
+    );
+    s.step(Input::Down, now + ms(51));
+    assert_eq!(s.phase, Phase::Backoff);
+    let mut s = Service::new(sp, now);
+    died(&mut s, now, ExitStatus::Signal(libc::SIGSEGV));
+    assert_eq!(s.phase, Phase::Failed);
+}
+
+#[test]
+fn kill_mode_process_is_down_with_its_main_process() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kill_mode = crate::model::KillMode::Process;
+    let mut s = ready(sp, now);
+    let fx = s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now,
+    );
+    assert!(fx.contains(&Effect::SignalMain(libc::SIGTERM)));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SignalAll(_))));
+    let fx = s.step(
+        Input::Exited {
+            pid: PID,
+            status: ExitStatus::Signal(libc::SIGTERM),
+            others_alive: true,
+        },
+        now,
+    );
+    assert_eq!(s.phase, Phase::Down, "{fx:?}");
+    assert!(events(&fx).contains(&"down"));
 }

@@ -225,6 +225,8 @@ impl Supervisor {
     pub fn request_restart(&mut self, names: &[usize], now: Instant) -> Effects {
         let mut fx = Vec::new();
         for &i in names {
+            // Its stop signal is restart-kill-signal (RestartKillSignal=).
+            self.services[i].restart_stop = self.services[i].phase.has_processes();
             self.step(
                 i,
                 Input::Stop {

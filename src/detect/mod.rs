@@ -155,6 +155,8 @@ pub fn detect(argv: &[String], timeout: Duration) -> Result<(Evidence, Cleanup),
         expand_env: false,
         pre: &[],
         confine: None,
+        pass_environment: None,
+        unset_environment: &[],
     };
     let cmd = os::launch::prepare(&ctx)?;
     let start = Instant::now();

@@ -26,6 +26,9 @@ pub const KEYS: &[&str] = &[
     "private-network",
     "rlimits",
     "umask",
+    "nice",
+    "oom-score-adjust",
+    "supplementary-groups",
 ];
 
 /// Capability names by number (linux/capability.h, up to Linux 6.x).
@@ -305,6 +308,23 @@ fn umask_value(s: &str) -> Result<u32, String> {
 pub fn native(cx: &mut Ctx, key: &str, v: &Node, c: &mut Confinement) {
     match key {
         "no-new-privileges" => set(&mut c.no_new_privileges, values::boolean(cx, key, v)),
+        "nice" => c.nice = values::integer(cx, key, v, -20, 19).map(|n| n as i32),
+        "oom-score-adjust" => {
+            c.oom_score_adjust = values::integer(cx, key, v, -1000, 1000).map(|n| n as i32)
+        }
+        "supplementary-groups" => {
+            if let Some(list) = values::string_list(cx, key, v) {
+                let mut groups = Vec::new();
+                for (g, span) in list {
+                    if g.is_empty() || g.contains(['\0', ':']) {
+                        cx.error(&span, format!("{key}: `{g}` is not a group name"));
+                    } else {
+                        groups.push(g);
+                    }
+                }
+                c.supplementary_groups = groups;
+            }
+        }
         "private-tmp" => set(&mut c.private_tmp, values::boolean(cx, key, v)),
         "private-devices" => set(&mut c.private_devices, values::boolean(cx, key, v)),
         "private-network" => set(&mut c.private_network, values::boolean(cx, key, v)),
@@ -481,6 +501,9 @@ pub const DIRECTIVES: &[&str] = &[
     "PrivateDevices",
     "PrivateNetwork",
     "UMask",
+    "Nice",
+    "OOMScoreAdjust",
+    "SupplementaryGroups",
     // The older names of the `*Paths=` (systemd 231).
     "ReadOnlyDirectories",
     "ReadWriteDirectories",
@@ -493,7 +516,7 @@ pub fn is_directive(k: &str) -> bool {
 }
 
 /// systemd's booleans.
-fn unit_bool(v: &str) -> Option<bool> {
+pub(crate) fn unit_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
         "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
@@ -591,6 +614,42 @@ pub fn unit_directive(cx: &mut Ctx, k: &str, v: &str, vs: &Range<usize>, c: &mut
             Ok(n) => c.umask = Some(n),
             Err(e) => cx.error(vs, format!("{k}: {e}")),
         },
+        // An empty assignment resets, as in systemd.
+        "Nice" | "OOMScoreAdjust" => {
+            let (lo, hi) = if k == "Nice" {
+                (-20, 19)
+            } else {
+                (-1000, 1000)
+            };
+            let got = match v.trim() {
+                "" => None,
+                t => match t.parse::<i32>() {
+                    Ok(n) if (lo..=hi).contains(&n) => Some(n),
+                    _ => {
+                        cx.error(
+                            vs,
+                            format!("{k}: `{v}` is not an integer from {lo} to {hi}"),
+                        );
+                        return;
+                    }
+                },
+            };
+            if k == "Nice" {
+                c.nice = got;
+            } else {
+                c.oom_score_adjust = got;
+            }
+        }
+        "SupplementaryGroups" => {
+            if v.trim().is_empty() {
+                c.supplementary_groups.clear();
+                return;
+            }
+            match super::words::split_unit_words(v) {
+                Ok(words) => c.supplementary_groups.extend(words),
+                Err(e) => cx.error(vs, format!("{k}: {e}")),
+            }
+        }
         _ => {
             let Some(&(_, _, resource, unit)) = RLIMITS.iter().find(|r| r.1 == k) else {
                 return;

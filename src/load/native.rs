@@ -11,7 +11,9 @@ use super::span::Node;
 use super::values::{self, resolve};
 use super::{DepRef, is_not_supported};
 use crate::graph::DepKind;
-use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
+use crate::model::{
+    KillMode, NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, StartLimitAction, Stdio,
+};
 
 /// Every key a service table may hold (SPEC §2).
 pub const SERVICE_KEYS: &[&str] = &[
@@ -47,6 +49,19 @@ pub const SERVICE_KEYS: &[&str] = &[
     "success-exit-signals",
     "restart-prevent-exit-codes",
     "restart-prevent-exit-signals",
+    "restart-force-exit-codes",
+    "restart-force-exit-signals",
+    "kill-mode",
+    "send-sigkill",
+    "send-sighup",
+    "final-kill-signal",
+    "restart-kill-signal",
+    "pass-environment",
+    "unset-environment",
+    "stdin",
+    "stdout",
+    "stderr",
+    "log-prefix",
     "aliases",
     "user",
     "group",
@@ -83,6 +98,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "private-network",
     "rlimits",
     "umask",
+    "nice",
+    "oom-score-adjust",
+    "supplementary-groups",
 ];
 
 pub const TYPES: &[(&str, ServiceType)] = &[
@@ -98,10 +116,48 @@ pub const TYPES: &[(&str, ServiceType)] = &[
 
 pub const RESTARTS: &[(&str, RestartPolicy)] = &[
     ("no", RestartPolicy::No),
+    ("on-success", RestartPolicy::OnSuccess),
     ("on-failure", RestartPolicy::OnFailure),
     ("on-abnormal", RestartPolicy::OnAbnormal),
+    ("on-abort", RestartPolicy::OnAbort),
+    ("on-watchdog", RestartPolicy::OnWatchdog),
     ("always", RestartPolicy::Always),
 ];
+
+pub const KILL_MODES: &[(&str, KillMode)] = &[
+    ("control-group", KillMode::ControlGroup),
+    ("mixed", KillMode::Mixed),
+    ("process", KillMode::Process),
+    ("none", KillMode::None),
+];
+
+/// `stdin`/`stdout`/`stderr` (and systemd's `Standard*=` after their
+/// mapping): `log` (stdin: `null`), `null`, `file:PATH`, `append:PATH`,
+/// `truncate:PATH` (not for stdin); a relative PATH is against `base`.
+pub fn stdio_value(v: &str, base: &Path, input: bool) -> Result<Stdio, String> {
+    let path = |p: &str| -> Result<std::path::PathBuf, String> {
+        if p.is_empty() {
+            return Err(format!("`{v}`: a path must follow the `:`"));
+        }
+        if p.contains('\0') {
+            return Err(format!("`{v}`: contains a NUL byte"));
+        }
+        Ok(resolve(base, p))
+    };
+    match v.split_once(':') {
+        None if v == "null" => Ok(Stdio::Null),
+        None if v == "log" && !input => Ok(Stdio::Log),
+        Some(("file", p)) => Ok(Stdio::File(path(p)?)),
+        Some(("append", p)) if !input => Ok(Stdio::Append(path(p)?)),
+        Some(("truncate", p)) if !input => Ok(Stdio::Truncate(path(p)?)),
+        _ if input => Err(format!(
+            "invalid value `{v}`, expected \"null\" or \"file:PATH\""
+        )),
+        _ => Err(format!(
+            "invalid value `{v}`, expected \"log\", \"null\", \"file:PATH\", \"append:PATH\" or \"truncate:PATH\""
+        )),
+    }
+}
 
 const START_LIMIT_ACTIONS: &[(&str, StartLimitAction)] = &[
     ("alert", StartLimitAction::Alert),
@@ -274,6 +330,49 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "restart-prevent-exit-signals" => {
                 set(&mut spec.restart_prevent_exit_signals, signals(cx, key, v))
             }
+            "restart-force-exit-codes" => {
+                set(&mut spec.restart_force_exit_codes, codes(cx, key, v))
+            }
+            "restart-force-exit-signals" => {
+                set(&mut spec.restart_force_exit_signals, signals(cx, key, v))
+            }
+            "kill-mode" => set(&mut spec.kill_mode, values::choice(cx, key, v, KILL_MODES)),
+            "send-sigkill" => set(&mut spec.send_sigkill, values::boolean(cx, key, v)),
+            "send-sighup" => set(&mut spec.send_sighup, values::boolean(cx, key, v)),
+            "final-kill-signal" => set(&mut spec.final_kill_signal, values::signal(cx, key, v)),
+            "restart-kill-signal" => spec.restart_kill_signal = values::signal(cx, key, v),
+            "pass-environment" | "unset-environment" => {
+                let Some(list) = values::string_list(cx, key, v) else {
+                    continue;
+                };
+                let mut names = Vec::new();
+                for (n, span) in list {
+                    let name = n.split_once('=').filter(|_| key == "unset-environment");
+                    let name = name.map_or(n.as_str(), |(k, _)| k);
+                    if name.is_empty() || name.contains(['=', '\0']) {
+                        cx.error(&span, format!("{key}: `{n}` is not a variable name"));
+                    } else {
+                        names.push(n);
+                    }
+                }
+                if key == "pass-environment" {
+                    spec.pass_environment = Some(names);
+                } else {
+                    spec.unset_environment = names;
+                }
+            }
+            "stdin" | "stdout" | "stderr" => {
+                let Some(text) = values::string(cx, key, v) else {
+                    continue;
+                };
+                match stdio_value(text, base, key == "stdin") {
+                    Ok(t) if key == "stdin" => spec.stdin = t,
+                    Ok(t) if key == "stdout" => spec.stdout = t,
+                    Ok(t) => spec.stderr = t,
+                    Err(e) => cx.error(&v.span, format!("{key}: {e}")),
+                }
+            }
+            "log-prefix" => spec.log_prefix = values::nonempty_string(cx, key, v),
             "aliases" => {
                 let names = values::string_list(cx, key, v);
                 set(

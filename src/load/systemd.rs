@@ -48,6 +48,10 @@ const NATIVE_KEY: &[(&str, &str)] = &[
 /// each directive's page). Not the others: `CPUQuota=50%`, `MemoryMax=10%`
 /// keep their `%`.
 const WITH_SPECIFIERS: &[&str] = &[
+    "StandardInput",
+    "StandardOutput",
+    "StandardError",
+    "SyslogIdentifier",
     "RuntimeDirectory",
     "StateDirectory",
     "CacheDirectory",
@@ -336,6 +340,8 @@ fn lower<'a>(
     // `kill -SIG $MAINPID` line.
     let mut stops: Vec<(crate::model::PreCommand, Option<i32>)> = Vec::new();
     let mut reloads: Vec<(crate::model::PreCommand, Option<i32>)> = Vec::new();
+    // StandardError= unset or `inherit`: it goes where stdout goes.
+    let mut stderr_inherits = true;
     for d in directives {
         if d.section == "Install" || !matches!(d.section.as_str(), "Unit" | "Service") {
             continue;
@@ -522,23 +528,9 @@ fn lower<'a>(
             ("Service", "BusName") => spec.bus_name = Some(v.to_string()),
             ("Service", "Restart") => {
                 restart_span = Some(vs.clone());
-                let (policy, note) = match v {
-                    "no" => (Some(RestartPolicy::No), None),
-                    "on-failure" => (Some(RestartPolicy::OnFailure), None),
-                    "on-abnormal" => (Some(RestartPolicy::OnAbnormal), None),
-                    "always" => (Some(RestartPolicy::Always), None),
-                    "on-abort" | "on-watchdog" => (Some(RestartPolicy::OnAbnormal), Some("on-abnormal")),
-                    "on-success" => (Some(RestartPolicy::No), Some("no")),
-                    _ => (None, None),
-                };
-                match (policy, note) {
-                    (Some(p), note) => {
-                        spec.restart = p;
-                        if let Some(n) = note {
-                            cx.warning(vs, format!("Restart: `{v}` is not supported, treated like `{n}`"));
-                        }
-                    }
-                    (None, _) => cx.error(vs, format!("Restart: invalid value `{v}`, expected one of: no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always")),
+                match super::native::RESTARTS.iter().find(|(n, _)| *n == v) {
+                    Some((_, p)) => spec.restart = *p,
+                    None => cx.error(vs, format!("Restart: invalid value `{v}`, expected one of: no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always")),
                 }
             }
             ("Service", "RestartSec") => match timespan(cx, k, v, vs) {
@@ -557,11 +549,65 @@ fn lower<'a>(
                 set_timeout(cx, d, &mut spec.start_timeout);
                 spec.stop_timeout = spec.start_timeout;
             }
-            ("Service", "KillSignal" | "ReloadSignal") => match crate::event::parse_signal(v) {
-                Some(s) if k == "KillSignal" => spec.stop_signal = s,
-                Some(s) => spec.reload_signal = s,
-                None => cx.error(vs, format!("{k}: unknown signal `{v}`")),
+            ("Service", "KillSignal" | "ReloadSignal" | "FinalKillSignal" | "RestartKillSignal") => {
+                match crate::event::parse_signal(v) {
+                    Some(s) if k == "KillSignal" => spec.stop_signal = s,
+                    Some(s) if k == "FinalKillSignal" => spec.final_kill_signal = s,
+                    Some(s) if k == "RestartKillSignal" => spec.restart_kill_signal = Some(s),
+                    Some(s) => spec.reload_signal = s,
+                    None => cx.error(vs, format!("{k}: unknown signal `{v}`")),
+                }
+            }
+            ("Service", "KillMode") => match super::native::KILL_MODES.iter().find(|(n, _)| *n == v) {
+                Some((_, m)) => spec.kill_mode = *m,
+                None => cx.error(vs, format!("KillMode: invalid value `{v}`, expected one of: control-group, mixed, process, none")),
             },
+            ("Service", "SendSIGKILL" | "SendSIGHUP") => match super::confine::unit_bool(v) {
+                Some(b) if k == "SendSIGKILL" => spec.send_sigkill = b,
+                Some(b) => spec.send_sighup = b,
+                None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
+            },
+            ("Service", "RestartForceExitStatus") => exit_status_list(
+                cx,
+                k,
+                v,
+                vs,
+                &mut spec.restart_force_exit_codes,
+                &mut spec.restart_force_exit_signals,
+            ),
+            ("Service", "PassEnvironment" | "UnsetEnvironment") => {
+                let words = match super::words::split_unit_words(v) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        cx.error(vs, format!("{k}: {e}"));
+                        continue;
+                    }
+                };
+                let list = if k == "PassEnvironment" {
+                    spec.pass_environment.get_or_insert_with(Vec::new)
+                } else {
+                    &mut spec.unset_environment
+                };
+                // An empty assignment resets the list.
+                if words.is_empty() {
+                    list.clear();
+                }
+                for w in words {
+                    let name = w.split_once('=').filter(|_| k == "UnsetEnvironment");
+                    let name = name.map_or(w.as_str(), |(n, _)| n);
+                    if name.is_empty() || name.contains('=') {
+                        cx.warning(vs, format!("{k}: `{w}` is not a variable name, ignored"));
+                    } else {
+                        list.push(w);
+                    }
+                }
+            }
+            ("Service", "StandardInput" | "StandardOutput" | "StandardError") => {
+                standard_io(cx, k, v, vs, abs_dir, &mut spec, &mut stderr_inherits);
+            }
+            ("Service", "SyslogIdentifier") => {
+                spec.log_prefix = Some(v.to_string()).filter(|v| !v.is_empty());
+            }
             ("Service", "WatchdogSec") => {
                 if let Some(t) = timespan(cx, k, v, vs) {
                     spec.watchdog = t.filter(|t| !t.is_zero());
@@ -642,6 +688,9 @@ fn lower<'a>(
         }
     }
     cx.src = &srcs[0];
+    if stderr_inherits {
+        spec.stderr = spec.stdout.clone();
+    }
     dirs.finish(cx, sp, &mut spec);
     match starts.as_slice() {
         [] => {}
@@ -1066,6 +1115,66 @@ fn set_timeout(cx: &mut Ctx, d: &Directive, slot: &mut Timeout) {
 /// `SuccessExitStatus=` / `RestartPreventExitStatus=`: exit statuses
 /// (numbers or systemd's names) and signals (`SIGUSR1`, `USR1`: death by
 /// it). Empty: the list is reset.
+/// `StandardInput=`, `StandardOutput=`, `StandardError=` onto `stdin`,
+/// `stdout`, `stderr`: the journal, syslog, kmsg (and `+console`) and
+/// `inherit` are tend's log capture; `null`, `file:`, `append:`,
+/// `truncate:` as they are; the rest warned (and the default kept).
+fn standard_io(
+    cx: &mut Ctx,
+    k: &str,
+    v: &str,
+    vs: &Range<usize>,
+    dir: &Path,
+    spec: &mut ServiceSpec,
+    stderr_inherits: &mut bool,
+) {
+    use crate::model::Stdio;
+    let input = k == "StandardInput";
+    if k == "StandardError" {
+        *stderr_inherits = matches!(v, "" | "inherit");
+        if *stderr_inherits {
+            return;
+        }
+    }
+    let mapped = match v {
+        "" | "inherit" | "journal" | "syslog" | "kmsg" | "journal+console" | "syslog+console"
+        | "kmsg+console"
+            if !input =>
+        {
+            Ok(Stdio::Log)
+        }
+        "" | "null" if input => Ok(Stdio::Null),
+        "tty" | "tty-force" | "tty-fail" | "socket" | "data" => Err(match v {
+            "socket" => "the activation socket as stdio (inetd style, Accept=yes) is not supported"
+                .to_string(),
+            "data" => "StandardInputText=/StandardInputData= are not supported".to_string(),
+            _ => "a terminal is not given to a service".to_string(),
+        }),
+        "console" => Err("the console is not given to a service".to_string()),
+        _ if v.starts_with("fd:") => Err("named file descriptors are not supported".to_string()),
+        _ => match super::native::stdio_value(v, dir, input) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                cx.error(vs, format!("{k}: {e}"));
+                return;
+            }
+        },
+    };
+    match mapped {
+        Ok(t) if input => spec.stdin = t,
+        Ok(t) if k == "StandardOutput" => spec.stdout = t,
+        Ok(t) => spec.stderr = t,
+        Err(why) => {
+            let default = if input {
+                "/dev/null"
+            } else {
+                "tend's log capture"
+            };
+            cx.warning(vs, format!("{k}: `{v}`: {why}; {default} is used"));
+        }
+    }
+}
+
 fn exit_status_list(
     cx: &mut Ctx,
     key: &str,

@@ -320,7 +320,7 @@ fn enum_values_list_the_valid_ones() {
     assert_eq!(
         e,
         [
-            "web.toml:2:11: error: service `web`: restart: invalid value `sometimes`, expected one of: no, on-failure, on-abnormal, always",
+            "web.toml:2:11: error: service `web`: restart: invalid value `sometimes`, expected one of: no, on-success, on-failure, on-abnormal, on-abort, on-watchdog, always",
             "web.toml:3:22: error: service `web`: start-limit-action: invalid value `panic`, expected one of: alert, give-up",
             "web.toml:4:17: error: service `web`: notify-access: invalid value `none`, expected one of: main, all",
         ]

@@ -54,7 +54,7 @@ fn single_file_errors() {
             "all.toml:7:1: error: supervisor: unknown key `shutdown_timeout`, did you mean `shutdown-timeout`?",
             "all.toml:8:19: error: supervisor: event-retention: 0 is out of range (1 to 100000000)",
             "all.toml:9:10: error: invalid service name `bad name`: ` ` is not allowed (use letters, digits, _ . @ -)",
-            "all.toml:13:11: error: service `ok`: restart: invalid value `never`, expected one of: no, on-failure, on-abnormal, always",
+            "all.toml:13:11: error: service `ok`: restart: invalid value `never`, expected one of: no, on-success, on-failure, on-abnormal, on-abort, on-watchdog, always",
             "all.toml:14:1: error: service `s2`: missing required key `exec`",
         ]
     );

@@ -615,3 +615,91 @@ fn exec_lines_and_conditions_lower_onto_the_native_keys() {
     let written: Vec<String> = p.conditions.iter().map(|c| c.describe()).collect();
     assert_eq!(written, ["AssertPathExists=/b"]);
 }
+
+#[test]
+fn kill_restart_process_and_output_directives_lower_onto_native_keys() {
+    use crate::model::{KillMode, Stdio};
+    let t = TempDir::new("units");
+    t.write(
+        "ssh.service",
+        "[Service]\nExecStart=/usr/sbin/sshd -D\nKillMode=process\nRestart=on-abort\n\
+         SendSIGHUP=yes\nSendSIGKILL=no\nFinalKillSignal=SIGQUIT\nRestartKillSignal=INT\n\
+         RestartForceExitStatus=3 SIGUSR2\nNice=5\nOOMScoreAdjust=-500\n\
+         SupplementaryGroups=adm\nSupplementaryGroups=daemon\nPassEnvironment=LANG TZ\n\
+         UnsetEnvironment=FOO BAR=1\nStandardOutput=append:/var/log/x.log\n\
+         StandardInput=null\nSyslogIdentifier=sshd\n",
+    );
+    t.write(
+        "w.service",
+        "[Service]\nExecStart=/bin/w\nKillMode=mixed\nRestart=on-watchdog\n\
+         StandardOutput=null\nStandardError=journal+console\n",
+    );
+    t.write(
+        "o.service",
+        "[Service]\nExecStart=/bin/o\nRestart=on-success\nStandardOutput=tty\nStandardError=inherit\n",
+    );
+    let l = load_t(&t).unwrap();
+    let s = service(&l, "ssh");
+    assert_eq!(s.kill_mode, KillMode::Process);
+    assert_eq!(s.restart, RestartPolicy::OnAbort);
+    assert!(s.send_sighup && !s.send_sigkill);
+    assert_eq!(s.final_kill_signal, libc::SIGQUIT);
+    assert_eq!(s.restart_kill_signal, Some(libc::SIGINT));
+    assert_eq!(s.restart_force_exit_codes, [3]);
+    assert_eq!(s.restart_force_exit_signals, [libc::SIGUSR2]);
+    assert_eq!(s.confine.nice, Some(5));
+    assert_eq!(s.confine.oom_score_adjust, Some(-500));
+    assert_eq!(s.confine.supplementary_groups, ["adm", "daemon"]);
+    assert_eq!(
+        s.pass_environment.as_deref(),
+        Some(&["LANG".to_string(), "TZ".into()][..])
+    );
+    assert_eq!(s.unset_environment, ["FOO", "BAR=1"]);
+    let log = Stdio::Append("/var/log/x.log".into());
+    assert_eq!(
+        (&s.stdout, &s.stderr),
+        (&log, &log),
+        "stderr inherits stdout"
+    );
+    assert_eq!(s.stdin, Stdio::Null);
+    assert_eq!(s.log_prefix.as_deref(), Some("sshd"));
+    let w = service(&l, "w");
+    assert_eq!(
+        (w.kill_mode, w.restart),
+        (KillMode::Mixed, RestartPolicy::OnWatchdog)
+    );
+    assert_eq!((&w.stdout, &w.stderr), (&Stdio::Null, &Stdio::Log));
+    let o = service(&l, "o");
+    assert_eq!(o.restart, RestartPolicy::OnSuccess);
+    assert_eq!((&o.stdout, &o.stderr), (&Stdio::Log, &Stdio::Log));
+    let warned = shown(&t.0, &l.warnings);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.starts_with("o.service:4:16: warning: service `o`: StandardOutput: `tty`")),
+        "{warned:?}"
+    );
+    assert!(
+        !warned.iter().any(|w| w.contains("ssh.service")),
+        "{warned:?}"
+    );
+}
+
+#[test]
+fn bad_kill_and_process_values_are_errors_at_their_place() {
+    let t = TempDir::new("units");
+    t.write(
+        "a.service",
+        "[Service]\nExecStart=/bin/a\nKillMode=group\nNice=40\nSendSIGKILL=maybe\nStandardOutput=file:\n",
+    );
+    let errs = load_t(&t).unwrap_err();
+    assert_eq!(
+        errs,
+        [
+            "a.service:3:10: error: service `a`: KillMode: invalid value `group`, expected one of: control-group, mixed, process, none",
+            "a.service:4:6: error: service `a`: Nice: `40` is not an integer from -20 to 19",
+            "a.service:5:13: error: service `a`: SendSIGKILL: invalid boolean `maybe`",
+            "a.service:6:16: error: service `a`: StandardOutput: `file:`: a path must follow the `:`",
+        ]
+    );
+}

@@ -84,6 +84,8 @@ struct Service {
     /// The unfinished last line of stdout and of stderr.
     partial: [Vec<u8>; 2],
     targets: Vec<Target>,
+    /// The name its lines carry on stdout (`log-prefix`), else its own.
+    prefix: Option<String>,
 }
 
 impl Service {
@@ -92,6 +94,7 @@ impl Service {
             ring: Ring::new(),
             partial: [Vec::new(), Vec::new()],
             targets: vec![Target::Inherit],
+            prefix: None,
         }
     }
 }
@@ -261,6 +264,19 @@ impl Logs {
         self.add_warnings(service, warns);
     }
 
+    /// The name a service's lines carry on stdout (`log-prefix`,
+    /// SyslogIdentifier=); None: its own name.
+    pub fn set_prefix(&mut self, service: &str, prefix: Option<&str>) {
+        if prefix.is_none() && !self.services.contains_key(service) {
+            return;
+        }
+        let svc = self
+            .services
+            .entry(service.to_string())
+            .or_insert_with(Service::new);
+        svc.prefix = prefix.map(str::to_string);
+    }
+
     /// Forgets a service (after emitting its partial lines).
     pub fn remove(&mut self, service: &str) {
         self.flush_partial(service);
@@ -286,7 +302,7 @@ impl Logs {
         let mut warns = Vec::new();
         let mut partial = std::mem::take(&mut svc.partial[stream.index()]);
         let mut out = Emitter {
-            name: service,
+            name: svc.prefix.as_deref().unwrap_or(service),
             ring: &mut svc.ring,
             targets: &mut svc.targets,
             stdout: &mut self.stdout,
@@ -309,7 +325,7 @@ impl Logs {
         let mut warns = Vec::new();
         let partials = std::mem::take(&mut svc.partial);
         let mut out = Emitter {
-            name: service,
+            name: svc.prefix.as_deref().unwrap_or(service),
             ring: &mut svc.ring,
             targets: &mut svc.targets,
             stdout: &mut self.stdout,

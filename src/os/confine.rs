@@ -90,6 +90,9 @@ pub struct Plan {
     pub(super) rlimits: Vec<(u32, libc::rlimit)>,
     rlimit_names: Vec<&'static str>,
     pub(super) umask: Option<libc::mode_t>,
+    nice: Option<i32>,
+    /// `oom-score-adjust`, as the bytes written to /proc/self/oom_score_adj.
+    oom_score: Option<([u8; 8], usize)>,
     /// Capabilities to drop from the bounding set.
     drop_bounding: Vec<u32>,
     /// The bounding set asked for (inheritable capabilities are masked by it).
@@ -112,6 +115,8 @@ pub enum Failure {
     Capset,
     Ambient,
     NoNewPrivs,
+    Nice,
+    OomScore,
 }
 
 /// The highest capability number this kernel knows.
@@ -164,6 +169,14 @@ pub fn plan(c: &Confinement, uid: Option<u32>) -> Result<Option<Box<Plan>>, Stri
         rlimits: Vec::new(),
         rlimit_names: Vec::new(),
         umask: c.umask.map(|m| m as libc::mode_t),
+        nice: c.nice,
+        oom_score: c.oom_score_adjust.map(|n| {
+            let text = n.to_string();
+            let mut buf = [0u8; 8];
+            let len = text.len().min(buf.len());
+            buf[..len].copy_from_slice(&text.as_bytes()[..len]);
+            (buf, len)
+        }),
         drop_bounding: Vec::new(),
         bounding: None,
         ambient: 0,
@@ -472,6 +485,14 @@ impl Plan {
             Failure::Capset => "capabilities: setting the inheritable set (capset)".into(),
             Failure::Ambient => format!("ambient-capabilities: raising {}", cap()),
             Failure::NoNewPrivs => "no-new-privileges: prctl(PR_SET_NO_NEW_PRIVS)".into(),
+            Failure::Nice => format!("nice: setpriority({})", self.nice.unwrap_or(0)),
+            Failure::OomScore => format!(
+                "oom-score-adjust: writing {} to /proc/self/oom_score_adj",
+                self.oom_score
+                    .as_ref()
+                    .and_then(|(b, n)| std::str::from_utf8(b.get(..*n)?).ok())
+                    .unwrap_or("?")
+            ),
         }
     }
 
@@ -748,6 +769,28 @@ pub unsafe fn child_before_user(p: &Plan) -> Result<(), ChildError> {
         }
         if let Some(m) = p.umask {
             libc::umask(m);
+        }
+        // Before the user change: a lower nice level or oom score than
+        // tend's needs its privileges.
+        if let Some(n) = p.nice
+            && libc::setpriority(libc::PRIO_PROCESS, 0, n) != 0
+        {
+            return Err((Failure::Nice, 0, errno()));
+        }
+        if let Some((buf, len)) = &p.oom_score {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                return Err((Failure::OomScore, 0, errno()));
+            }
+            let n = libc::write(fd, buf.as_ptr().cast(), *len);
+            let e = errno();
+            libc::close(fd);
+            if n != *len as isize {
+                return Err((Failure::OomScore, 0, e));
+            }
         }
         if p.ambient != 0 && p.drops_uid && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
             return Err((Failure::KeepCaps, 0, errno()));

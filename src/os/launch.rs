@@ -33,7 +33,15 @@ pub struct Context<'a> {
     pub pre: &'a [crate::model::PreCommand],
     /// The service's confinement (None for tend's own helpers and probes).
     pub confine: Option<&'a crate::model::Confinement>,
+    /// Only these of tend's variables are inherited (`pass-environment`).
+    pub pass_environment: Option<&'a [String]>,
+    /// Removed from the final environment (`unset-environment`).
+    pub unset_environment: &'a [String],
 }
+
+/// systemd's PATH for services (a unit with PassEnvironment= and no PATH
+/// passed or set gets this one, as under systemd).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
 
 pub fn prepare(ctx: &Context) -> Result<Command, String> {
     // tend's environment, then env files, then `environment`, then tend's
@@ -41,7 +49,12 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
     // it wins over env files (docs/BEHAVIOUR.md).
     let mut env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| ctx.pass_environment.is_none_or(|l| l.contains(k)))
         .collect();
+    if ctx.pass_environment.is_some() {
+        env.entry("PATH".into())
+            .or_insert_with(|| DEFAULT_PATH.into());
+    }
     for file in ctx.env_files {
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("env-file {}: {e}", file.display()))?;
@@ -51,6 +64,19 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
     }
     env.extend(ctx.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.extend(ctx.extra_env.iter().cloned());
+    // UnsetEnvironment=: last, over every source (systemd.exec(5)).
+    for u in ctx.unset_environment {
+        match u.split_once('=') {
+            Some((k, v)) => {
+                if env.get(k).is_some_and(|x| x == v) {
+                    env.remove(k);
+                }
+            }
+            None => {
+                env.remove(u.as_str());
+            }
+        }
+    }
     let expanded;
     let argv = if ctx.expand_env {
         expanded = crate::load::expand_env(ctx.argv, &|k| env.get(k).cloned());
@@ -62,7 +88,18 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         return Err("empty command (after expanding the environment)".into());
     };
 
-    let (uid, gid, groups) = resolve_ids(ctx.user, ctx.group)?;
+    let (uid, gid, mut groups) = resolve_ids(ctx.user, ctx.group)?;
+    if let Some(extra) = ctx.confine.map(|c| &c.supplementary_groups)
+        && !extra.is_empty()
+    {
+        let list = groups.get_or_insert_with(Vec::new);
+        for g in extra {
+            let gid = group_id(g)?;
+            if !list.contains(&gid) {
+                list.push(gid);
+            }
+        }
+    }
     let path_var = env
         .get("PATH")
         .cloned()
@@ -127,6 +164,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
             Some(c) => super::confine::plan(c, uid)?,
             None => None,
         },
+        keep: Vec::new(),
     })
 }
 
@@ -157,6 +195,8 @@ pub fn sh_command(
         expand_env: false,
         pre: &[],
         confine: None,
+        pass_environment: None,
+        unset_environment: &[],
     })
     .expect("prepare")
 }
@@ -213,8 +253,21 @@ pub fn service_ids(user: Option<&str>, group: Option<&str>) -> Option<(u32, u32)
 
 /// user → uid, its primary gid and supplementary groups; group overrides
 /// the primary gid. Numeric ids are taken as they are.
+/// A group by number or name.
+fn group_id(g: &str) -> Result<u32, String> {
+    use nix::unistd::Group;
+    Ok(match g.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => Group::from_name(g)
+            .map_err(|e| format!("group `{g}`: {e}"))?
+            .ok_or_else(|| format!("group `{g}`: no such group"))?
+            .gid
+            .as_raw(),
+    })
+}
+
 fn resolve_ids(user: Option<&str>, group: Option<&str>) -> Result<Ids, String> {
-    use nix::unistd::{Gid, Group, User, getgrouplist};
+    use nix::unistd::{Gid, User, getgrouplist};
     let mut out: Ids = (None, None, None);
     if let Some(u) = user {
         let found = match u.parse::<u32>() {
@@ -239,14 +292,7 @@ fn resolve_ids(user: Option<&str>, group: Option<&str>) -> Result<Ids, String> {
         }
     }
     if let Some(g) = group {
-        let gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => Group::from_name(g)
-                .map_err(|e| format!("group `{g}`: {e}"))?
-                .ok_or_else(|| format!("group `{g}`: no such group"))?
-                .gid
-                .as_raw(),
-        };
+        let gid = group_id(g)?;
         out.1 = Some(gid);
         // Without a user, the supplementary groups are just this one.
         if out.2.is_none() {

@@ -48,6 +48,8 @@ pub enum Stage {
     Capabilities,
     Ambient,
     NoNewPrivs,
+    Nice,
+    OomScore,
 }
 
 impl Stage {
@@ -72,6 +74,8 @@ impl Stage {
             Capabilities,
             Ambient,
             NoNewPrivs,
+            Nice,
+            OomScore,
         ]
         .into_iter()
         .find(|s| *s as u8 == b)
@@ -104,6 +108,8 @@ impl Stage {
             F::Capset => Stage::Capabilities,
             F::Ambient => Stage::Ambient,
             F::NoNewPrivs => Stage::NoNewPrivs,
+            F::Nice => Stage::Nice,
+            F::OomScore => Stage::OomScore,
         }
     }
 
@@ -119,6 +125,8 @@ impl Stage {
             Stage::Capabilities => F::Capset,
             Stage::Ambient => F::Ambient,
             Stage::NoNewPrivs => F::NoNewPrivs,
+            Stage::Nice => F::Nice,
+            Stage::OomScore => F::OomScore,
             _ => return None,
         })
     }
@@ -155,6 +163,9 @@ pub struct Command {
     /// Namespaces, mounts, capabilities, rlimits... prepared for the
     /// child (`os/confine`); None: nothing to confine.
     pub confine: Option<Box<super::confine::Plan>>,
+    /// Files opened for this spawn's stdio (`stdout = "file:..."`), closed
+    /// with the command once the child has its copies.
+    pub keep: Vec<std::os::fd::OwnedFd>,
 }
 
 /// A service's cgroup: its directory, for clone3's `CLONE_INTO_CGROUP` or

@@ -517,6 +517,8 @@ fn spawn_exec(argv: &[String], ctx: &ExecContext) -> Result<Work, String> {
         expand_env: false,
         pre: &[],
         confine: None,
+        pass_environment: None,
+        unset_environment: &[],
     })?;
     // The kill on timeout relies on the probe leading its own group.
     cmd.new_process_group = true;

@@ -187,6 +187,7 @@ impl Reactor {
             self.queue.extend(fx);
             return;
         }
+        self.warn_leftovers(i);
         if self.rt[i].supervise_lock.is_none()
             && let Some(path) = self.sup.services[i].spec.supervise_lock.clone()
         {
@@ -302,6 +303,36 @@ impl Reactor {
             let fx = self.sup.input(i, input, now);
             self.queue.extend(fx);
         }
+    }
+
+    /// Processes a previous run left in the cgroup (`kill-mode` process or
+    /// none, `send-sigkill = false`) stay there, unsignalled, as under
+    /// systemd ("Found left-over process ... in control group while
+    /// starting unit. Ignoring."): said once per start.
+    fn warn_leftovers(&mut self, i: usize) {
+        let Some(cg) = &self.rt[i].cgroup else { return };
+        if !cg.populated().unwrap_or(false) {
+            return;
+        }
+        let pids = cg.pids();
+        if pids.is_empty() {
+            return;
+        }
+        let named: Vec<String> = (pids.iter().take(5))
+            .map(|p| {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                format!("{p} ({})", comm.trim())
+            })
+            .collect();
+        let more = match pids.len() {
+            n if n > 5 => format!(" and {} more", n - 5),
+            _ => String::new(),
+        };
+        let message = format!(
+            "found left-over process(es) {}{more} in its cgroup while starting: left running",
+            named.join(", ")
+        );
+        self.emit(i, EventKind::Warning { message });
     }
 
     /// The on-exit hook: its own process group (and cgroup), the service's
@@ -497,7 +528,7 @@ impl Reactor {
                 r.err.1.as_raw_fd(),
             )
         };
-        launch::prepare(&launch::Context {
+        let mut cmd = launch::prepare(&launch::Context {
             argv,
             working_dir: &spec.working_dir,
             environment: &spec.environment,
@@ -514,7 +545,13 @@ impl Reactor {
             expand_env: spec.expand_env,
             pre,
             confine: Some(&spec.confine),
-        })
+            pass_environment: spec.pass_environment.as_deref(),
+            unset_environment: &spec.unset_environment,
+        })?;
+        if !spec.entrypoint {
+            stdio_files(spec, &mut cmd)?;
+        }
+        Ok(cmd)
     }
 
     /// A helper command of service `i` (stop-exec, reload-exec), in the
@@ -616,6 +653,66 @@ impl Reactor {
             }
         }
     }
+}
+
+/// `stdin`, `stdout`, `stderr` other than `log`: opened for this spawn
+/// (by tend, as systemd opens them with the manager's privileges); stderr
+/// naming the same file as stdout shares its descriptor.
+fn stdio_files(spec: &crate::model::ServiceSpec, cmd: &mut spawn::Command) -> Result<(), String> {
+    use crate::model::Stdio;
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |t: &Stdio, input: bool| -> Result<Option<OwnedFd>, String> {
+        let mut o = std::fs::OpenOptions::new();
+        o.custom_flags(libc::O_NOCTTY).mode(0o644);
+        let path = match t {
+            Stdio::Log => return Ok(None),
+            Stdio::Null => {
+                let f = o.read(input).write(!input).open("/dev/null");
+                return f
+                    .map(|f| Some(f.into()))
+                    .map_err(|e| format!("/dev/null: {e}"));
+            }
+            Stdio::File(p) if input => {
+                o.read(true);
+                p
+            }
+            Stdio::File(p) => {
+                o.write(true).create(true);
+                p
+            }
+            Stdio::Append(p) => {
+                o.append(true).create(true);
+                p
+            }
+            Stdio::Truncate(p) => {
+                o.write(true).create(true).truncate(true);
+                p
+            }
+        };
+        let which = if input { "stdin" } else { "stdout/stderr" };
+        o.open(path)
+            .map(|f| Some(f.into()))
+            .map_err(|e| format!("{which} {}: {e}", path.display()))
+    };
+    if let Some(fd) = open(&spec.stdin, true)? {
+        cmd.stdin = fd.as_raw_fd();
+        cmd.keep.push(fd);
+    }
+    let out = open(&spec.stdout, false)?;
+    if let Some(fd) = &out {
+        cmd.stdout = fd.as_raw_fd();
+        if spec.stderr == spec.stdout {
+            cmd.stderr = fd.as_raw_fd();
+        }
+    }
+    if (spec.stderr != spec.stdout || out.is_none())
+        && let Some(fd) = open(&spec.stderr, false)?
+    {
+        cmd.stderr = fd.as_raw_fd();
+        cmd.keep.push(fd);
+    }
+    cmd.keep.extend(out);
+    Ok(())
 }
 
 /// s6's event fifodir of a service whose `supervise-lock` is `lock`:

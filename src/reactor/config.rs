@@ -134,6 +134,7 @@ impl Reactor {
         for s in &new.services {
             if done.added.contains(&s.name) || done.changed.contains(&s.name) {
                 self.logs.configure(&s.name, &s.log);
+                self.logs.set_prefix(&s.name, s.log_prefix.as_deref());
             }
         }
         self.settings = new.supervisor;

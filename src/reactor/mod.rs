@@ -276,6 +276,7 @@ impl Reactor {
         let mut rt = Vec::with_capacity(config.services.len());
         for s in &config.services {
             logs.configure(&s.name, &s.log);
+            logs.set_prefix(&s.name, s.log_prefix.as_deref());
             let mut r = Runtime::new()?;
             if is_consumer(&config.services, &s.name) {
                 r.input = Some(ConsumerPipe::new()?);
@@ -783,6 +784,13 @@ impl Reactor {
                 Effect::Spawn => self.spawn_service(i),
                 Effect::SignalAll(sig) if self.stop_consumer(i, sig) => {}
                 Effect::SignalAll(sig) => self.signal_all(i, sig),
+                Effect::SignalMain(sig) if self.stop_consumer(i, sig) => {}
+                Effect::SignalMain(sig) => match self.sup.services[i].live_main_pid() {
+                    Some(pid) => {
+                        os::signal_pid(pid, sig);
+                    }
+                    None => self.signal_all(i, sig),
+                },
                 Effect::RunStopExec => self.run_stop_exec(i),
                 Effect::ReadPidFile => self.read_pid_file(i),
                 Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),

@@ -354,6 +354,14 @@ impl Lower<'_> {
             if let Some(sig) = stopsignal {
                 spec.stop_signal = sig;
             }
+            // supervisord signals the program's process alone unless
+            // `stopasgroup` (the stop signal) / `killasgroup` (SIGKILL at
+            // stopwaitsecs) send to its process group.
+            spec.kill_mode = match (stopasgroup, killasgroup) {
+                (true, _) => crate::model::KillMode::ControlGroup,
+                (false, true) => crate::model::KillMode::Mixed,
+                (false, false) => crate::model::KillMode::Process,
+            };
             spec.stop_timeout = Some(match stopwaitsecs {
                 n if n <= 0 => Duration::from_millis(1),
                 n => clamp(Duration::from_secs(n as u64)),
