@@ -529,7 +529,10 @@ impl Service {
                 self.stopping_completed = true;
                 self.enter(P::Stopping, now);
                 self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
-                fx.push(Effect::Emit(EventKind::Stopping { reason }));
+                fx.push(Effect::Emit(EventKind::Stopping {
+                    reason,
+                    because: None,
+                }));
                 fx.push(Effect::RunStopExec);
             }
             (P::Stopping, I::StopExecDone) if self.stopping_completed => {
@@ -677,6 +680,7 @@ impl Service {
         self.deadline = self.spec.start_timeout.map(|t| later(now, t));
         fx.push(Effect::Emit(EventKind::Starting {
             attempt: self.attempt,
+            because: None,
         }));
         fx.push(Effect::Spawn);
     }
@@ -697,7 +701,10 @@ impl Service {
         }
         self.enter(Phase::Stopping, now);
         self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
-        fx.push(Effect::Emit(EventKind::Stopping { reason }));
+        fx.push(Effect::Emit(EventKind::Stopping {
+            reason,
+            because: None,
+        }));
         if self.spec.stop_exec.is_some()
             && self.exec_confirmed
             && reason != StopReason::StartTimeout

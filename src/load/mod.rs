@@ -25,12 +25,15 @@ mod supervisor;
 mod supervisord;
 mod svdir;
 mod systemd;
+mod targets;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_dir;
 #[cfg(test)]
 mod tests_file;
+#[cfg(test)]
+mod tests_relations;
 #[cfg(test)]
 mod tests_s6rc;
 #[cfg(test)]
@@ -180,6 +183,8 @@ struct Collector {
     reserved: Vec<(&'static str, &'static str)>,
     /// systemd unit aliases: alias → (the service, where it is declared).
     aliases: BTreeMap<String, (String, Loc)>,
+    /// `NAME.target` units here: synchronisation points ([`targets`]).
+    targets: BTreeMap<String, (targets::Target, Loc)>,
 }
 
 impl Collector {
@@ -213,6 +218,7 @@ impl Collector {
     fn finish(mut self) -> Result<Loaded, Vec<Diagnostic>> {
         self.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         self.resolve_aliases();
+        targets::lower(&mut self);
         self.graph_checks();
         // Stable: messages at one place keep the order they were found in.
         self.diags
@@ -305,23 +311,19 @@ impl Collector {
             for d in missing {
                 let unit = format!("{}.service", d.name);
                 let note = match d.kind {
-                    DepKind::Requires => format!(
-                        "service `{}`: Requires={unit}: no such unit here; the service will fail to start, as under systemd",
-                        p.spec.name
+                    kind @ (DepKind::Requires | DepKind::BindsTo | DepKind::Requisite) => format!(
+                        "service `{}`: {}={unit}: no such unit here; the service will fail to start, as under systemd",
+                        p.spec.name,
+                        kind.directive()
                     ),
                     kind => {
-                        let list = match kind {
-                            DepKind::Wants => &mut p.spec.wants,
-                            _ => &mut p.spec.after,
-                        };
-                        list.retain(|n| *n != d.name);
+                        if let Some(list) = graph::list_mut(&mut p.spec, kind) {
+                            list.retain(|n| *n != d.name);
+                        }
                         format!(
                             "service `{}`: {}={unit}: no such unit here, ignored (as systemd does)",
                             p.spec.name,
-                            match kind {
-                                DepKind::Wants => "Wants",
-                                _ => "After",
-                            }
+                            kind.directive()
                         )
                     }
                 };
@@ -505,6 +507,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         }
     }
     unit_set::load(c, dir, &names, &abs_dir);
+    targets::read(c, dir, &names);
     socket_unit::attach(c, dir, &names);
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
