@@ -344,7 +344,7 @@ impl Supervisor {
         for s in live() {
             match specs.iter().find(|n| n.name == s.spec.name) {
                 None => out.removed.push(s.spec.name.clone()),
-                Some(n) if *n != *s.pending_spec.as_deref().unwrap_or(&s.spec) => {
+                Some(n) if !same_but_autostart(n, s.pending_spec.as_deref().unwrap_or(&s.spec)) => {
                     out.changed.push(s.spec.name.clone())
                 }
                 Some(_) => {}
@@ -397,6 +397,14 @@ impl Supervisor {
                         &mut fx,
                     );
                     out.removed.push(name);
+                }
+                // `systemctl enable/disable`: whether it starts with tend
+                // next time; the running instance is left alone.
+                Some(spec)
+                    if spec != self.services[i].spec
+                        && same_but_autostart(&spec, &self.services[i].spec) =>
+                {
+                    self.services[i].spec.autostart = spec.autostart;
                 }
                 Some(spec) if spec != self.services[i].spec => {
                     let s = &mut self.services[i];
@@ -665,6 +673,14 @@ impl Supervisor {
             })
             .map(String::as_str)
     }
+}
+
+/// Whether `a` and `b` differ in `autostart` at most.
+fn same_but_autostart(a: &ServiceSpec, b: &ServiceSpec) -> bool {
+    ServiceSpec {
+        autostart: b.autostart,
+        ..a.clone()
+    } == *b
 }
 
 /// How a service's end reads as an exit status: its code, 128+N for

@@ -10,6 +10,7 @@
 //! other files are ignored. Every problem is reported, not just the first,
 //! as `file:line:col: error: message`.
 
+mod autostart;
 pub mod confine;
 mod ctx;
 mod dropins;
@@ -53,6 +54,7 @@ use ctx::{Ctx, Loc, Src};
 use native::Parsed;
 use span::{Node, Val};
 
+pub use autostart::{AUTOSTART_DIR, record_autostart};
 pub use units::{CPU_PERIOD_US, parse_cpu_max, parse_duration, parse_size};
 pub use words::{expand_env, split_words};
 
@@ -429,6 +431,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         if dir.join("tend.toml").is_file() {
             load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
         }
+        autostart::apply(c, dir);
         return;
     }
     let entries = match std::fs::read_dir(dir) {
@@ -512,6 +515,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
     }
+    autostart::apply(c, dir);
 }
 
 /// The programs of a supervisord configuration (and what it includes).
