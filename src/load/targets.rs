@@ -210,10 +210,12 @@ pub(super) fn lower(c: &mut Collector) {
                     }
                     continue;
                 };
+                // (A target's members that are not here are left out,
+                // as systemd ignores them.)
                 let add = |list: &mut Vec<String>, names: &BTreeSet<String>| {
                     for n in names {
                         let n = real(n);
-                        if n != me && !list.contains(&n) {
+                        if n != me && defined.contains(&n) && !list.contains(&n) {
                             list.push(n);
                         }
                     }
@@ -274,7 +276,7 @@ pub(super) fn lower(c: &mut Collector) {
         if let Some(extra) = after_of.remove(&p.spec.name) {
             for n in extra {
                 let n = real(&n);
-                if n != p.spec.name && !p.spec.after.contains(&n) {
+                if n != p.spec.name && defined.contains(&n) && !p.spec.after.contains(&n) {
                     p.spec.after.push(n);
                 }
             }

@@ -31,7 +31,7 @@ fn relations_lower_onto_both_sides_and_targets_keep_the_order_through_them() {
         ("late.service", "[Service]\nExecStart=/bin/late\n"),
         (
             "network-online.target",
-            "[Unit]\nDescription=Network is Online\nWants=wait.service\nBefore=late.service\n",
+            "[Unit]\nDescription=Network is Online\nWants=wait.service gone.service\nBefore=late.service\n",
         ),
         ("wait.service", "[Service]\nExecStart=/bin/wait\n"),
     ]);
