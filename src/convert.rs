@@ -200,6 +200,13 @@ pub fn service(s: &ServiceSpec) -> String {
         ("requires", &s.requires),
         ("wants", &s.wants),
         ("after", &s.after),
+        ("binds-to", &s.binds_to),
+        ("part-of", &s.part_of),
+        ("stop-propagated-from", &s.stop_propagated_from),
+        ("requisite", &s.requisite),
+        ("conflicts", &s.conflicts),
+        ("on-failure", &s.on_failure),
+        ("on-success", &s.on_success),
     ] {
         if !v.is_empty() {
             key(k, list(v));

@@ -59,6 +59,8 @@ impl ExitStatus {
 pub enum EventKind {
     Starting {
         attempt: u32,
+        /// The relation that started it (`"OnFailure=app"`), if one did.
+        because: Option<String>,
     },
     Spawned {
         pid: i32,
@@ -69,6 +71,8 @@ pub enum EventKind {
     Reloading,
     Stopping {
         reason: StopReason,
+        /// The relation that stopped it (`"PartOf=db"`), if one did.
+        because: Option<String>,
     },
     Exited {
         pid: i32,
@@ -136,14 +140,24 @@ impl EventKind {
             out.insert(k.to_string(), v);
         };
         match self {
-            EventKind::Starting { attempt } => put("attempt", json!(attempt)),
+            EventKind::Starting { attempt, because } => {
+                put("attempt", json!(attempt));
+                if let Some(b) = because {
+                    put("because", json!(b));
+                }
+            }
             EventKind::Spawned { pid } => put("pid", json!(pid)),
             EventKind::Ready { pid } => {
                 if let Some(pid) = pid {
                     put("pid", json!(pid))
                 }
             }
-            EventKind::Stopping { reason } => put("reason", json!(reason.name())),
+            EventKind::Stopping { reason, because } => {
+                put("reason", json!(reason.name()));
+                if let Some(b) = because {
+                    put("because", json!(b));
+                }
+            }
             EventKind::Exited {
                 pid,
                 status,

@@ -19,6 +19,25 @@ pub enum DepKind {
     After,
     /// `pipe-to`: the consumer of this service's stdout.
     PipeTo,
+    /// `binds-to`: a requirement that also stops this service for good.
+    BindsTo,
+    /// `part-of`: stops and restarts asked of it are also this one's.
+    PartOf,
+    /// `stop-propagated-from`: stops asked of it are also this one's.
+    StopPropagatedFrom,
+    /// `requisite`: must be up already; never started for this one.
+    Requisite,
+    /// `conflicts`: never up together.
+    Conflicts,
+    /// `on-failure`, `on-success`: started when this one fails / ends well.
+    OnFailure,
+    OnSuccess,
+    /// `before`: the other service is `after` this one (lowered so when
+    /// loading; never in a `ServiceSpec`).
+    Before,
+    /// `propagates-stop-to`: the other service's `stop-propagated-from`
+    /// (lowered so when loading).
+    PropagatesStopTo,
 }
 
 impl DepKind {
@@ -29,21 +48,114 @@ impl DepKind {
             DepKind::Wants => "wants",
             DepKind::After => "after",
             DepKind::PipeTo => "pipe-to",
+            DepKind::BindsTo => "binds-to",
+            DepKind::PartOf => "part-of",
+            DepKind::StopPropagatedFrom => "stop-propagated-from",
+            DepKind::Requisite => "requisite",
+            DepKind::Conflicts => "conflicts",
+            DepKind::OnFailure => "on-failure",
+            DepKind::OnSuccess => "on-success",
+            DepKind::Before => "before",
+            DepKind::PropagatesStopTo => "propagates-stop-to",
         }
+    }
+
+    /// The systemd directive of the relation (`PartOf`).
+    pub fn directive(self) -> &'static str {
+        match self {
+            DepKind::Requires => "Requires",
+            DepKind::Wants => "Wants",
+            DepKind::After => "After",
+            DepKind::Before => "Before",
+            DepKind::BindsTo => "BindsTo",
+            DepKind::PartOf => "PartOf",
+            DepKind::StopPropagatedFrom => "StopPropagatedFrom",
+            DepKind::PropagatesStopTo => "PropagatesStopTo",
+            DepKind::Requisite => "Requisite",
+            DepKind::Conflicts => "Conflicts",
+            DepKind::OnFailure => "OnFailure",
+            DepKind::OnSuccess => "OnSuccess",
+            DepKind::PipeTo => "PipeTo",
+        }
+    }
+
+    /// Whether the edge orders starts (this service starts after the
+    /// other, and stops before it): what cycles and topological order are
+    /// about. The others relate services without waiting on each other.
+    pub fn orders(self) -> bool {
+        matches!(
+            self,
+            DepKind::Requires
+                | DepKind::Wants
+                | DepKind::After
+                | DepKind::PipeTo
+                | DepKind::BindsTo
+        )
     }
 }
 
-/// Every dependency name of `spec` with its kind: requires, then wants,
-/// then after, as written, then pipe-to.
+/// Every name `spec` relates to, with its kind: requires, then wants,
+/// then after, as written, then pipe-to, then the other relations.
 pub fn dependencies(spec: &ServiceSpec) -> impl Iterator<Item = (DepKind, &str)> {
-    let r = spec
-        .requires
-        .iter()
-        .map(|n| (DepKind::Requires, n.as_str()));
-    let w = spec.wants.iter().map(|n| (DepKind::Wants, n.as_str()));
-    let a = spec.after.iter().map(|n| (DepKind::After, n.as_str()));
-    let p = spec.pipe_to.iter().map(|n| (DepKind::PipeTo, n.as_str()));
-    r.chain(w).chain(a).chain(p)
+    fn list(k: DepKind, l: &[String]) -> impl Iterator<Item = (DepKind, &str)> {
+        l.iter().map(move |n| (k, n.as_str()))
+    }
+    let mut out: Vec<(DepKind, &str)> = list(DepKind::Requires, &spec.requires).collect();
+    out.extend(list(DepKind::Wants, &spec.wants));
+    out.extend(list(DepKind::After, &spec.after));
+    out.extend(spec.pipe_to.iter().map(|n| (DepKind::PipeTo, n.as_str())));
+    out.extend(list(DepKind::BindsTo, &spec.binds_to));
+    out.extend(list(DepKind::PartOf, &spec.part_of));
+    out.extend(list(
+        DepKind::StopPropagatedFrom,
+        &spec.stop_propagated_from,
+    ));
+    out.extend(list(DepKind::Requisite, &spec.requisite));
+    out.extend(list(DepKind::Conflicts, &spec.conflicts));
+    out.extend(list(DepKind::OnFailure, &spec.on_failure));
+    out.extend(list(DepKind::OnSuccess, &spec.on_success));
+    out.into_iter()
+}
+
+/// The list of `spec` that holds names of `kind` (`before` and
+/// `pipe-to` have none: lowered when loading, and one name).
+pub fn list_mut(spec: &mut ServiceSpec, kind: DepKind) -> Option<&mut Vec<String>> {
+    Some(match kind {
+        DepKind::Requires => &mut spec.requires,
+        DepKind::Wants => &mut spec.wants,
+        DepKind::After => &mut spec.after,
+        DepKind::BindsTo => &mut spec.binds_to,
+        DepKind::PartOf => &mut spec.part_of,
+        DepKind::StopPropagatedFrom => &mut spec.stop_propagated_from,
+        DepKind::Requisite => &mut spec.requisite,
+        DepKind::Conflicts => &mut spec.conflicts,
+        DepKind::OnFailure => &mut spec.on_failure,
+        DepKind::OnSuccess => &mut spec.on_success,
+        DepKind::Before | DepKind::PropagatesStopTo | DepKind::PipeTo => return None,
+    })
+}
+
+/// The native key of each relation list, with its kind.
+pub const RELATION_KEYS: &[(&str, DepKind)] = &[
+    ("requires", DepKind::Requires),
+    ("wants", DepKind::Wants),
+    ("after", DepKind::After),
+    ("before", DepKind::Before),
+    ("binds-to", DepKind::BindsTo),
+    ("part-of", DepKind::PartOf),
+    ("stop-propagated-from", DepKind::StopPropagatedFrom),
+    ("propagates-stop-to", DepKind::PropagatesStopTo),
+    ("requisite", DepKind::Requisite),
+    ("conflicts", DepKind::Conflicts),
+    ("on-failure", DepKind::OnFailure),
+    ("on-success", DepKind::OnSuccess),
+];
+
+/// The edges that order starts ([`DepKind::orders`]).
+pub fn ordering(spec: &ServiceSpec) -> impl Iterator<Item = &str> {
+    dependencies(spec)
+        .filter(|(k, _)| k.orders())
+        .map(|(_, n)| n)
 }
 
 /// Adjacency in both directions, by index.
@@ -63,7 +175,7 @@ impl Graph {
         let mut deps = vec![Vec::new(); services.len()];
         let mut dependents = vec![Vec::new(); services.len()];
         for (i, s) in services.iter().enumerate() {
-            for (_, name) in dependencies(s) {
+            for name in ordering(s) {
                 if let Some(&j) = index.get(name)
                     && j != i
                     && !deps[i].contains(&j)

@@ -475,7 +475,15 @@ mod tests {
         let mut m = Metrics::default();
         let t0 = Instant::now();
         let w = SystemTime::now();
-        m.observe(Some("web"), &EventKind::Starting { attempt: 1 }, t0, w);
+        m.observe(
+            Some("web"),
+            &EventKind::Starting {
+                attempt: 1,
+                because: None,
+            },
+            t0,
+            w,
+        );
         m.observe(
             Some("web"),
             &EventKind::Ready { pid: None },

@@ -244,6 +244,30 @@ pub struct ServiceSpec {
     pub requires: Vec<String>,
     pub wants: Vec<String>,
     pub after: Vec<String>,
+    /// `binds-to` (BindsTo=): like `requires`, and when one of these
+    /// leaves up for any reason (stopped, failed, exited by itself), this
+    /// service is stopped and stays down.
+    pub binds_to: Vec<String>,
+    /// `part-of` (PartOf=): a stop or restart of one of these, asked for,
+    /// is also one of this service (not the other way).
+    pub part_of: Vec<String>,
+    /// `stop-propagated-from` (StopPropagatedFrom=, and the other side of
+    /// PropagatesStopTo=): a stop of one of these, asked for, stops this
+    /// service too.
+    pub stop_propagated_from: Vec<String>,
+    /// `requisite` (Requisite=): these must already be up when this
+    /// service starts (or on their way, when it is `after` them); else the
+    /// start fails at once. They are never started for it.
+    pub requisite: Vec<String>,
+    /// `conflicts` (Conflicts=, both ways): starting this service stops
+    /// those, and starting one of those stops this one.
+    pub conflicts: Vec<String>,
+    /// `on-failure` (OnFailure=): started when this service fails (or hits
+    /// its crash-loop limit), with `$MONITOR_*` saying how.
+    pub on_failure: Vec<String>,
+    /// `on-success` (OnSuccess=): started when this service ends well (a
+    /// oneshot completed, a process exited cleanly with no restart).
+    pub on_success: Vec<String>,
     pub restart: RestartPolicy,
     pub restart_delay: Duration,
     pub restart_delay_max: Duration,
@@ -541,6 +565,13 @@ impl ServiceSpec {
             requires: Vec::new(),
             wants: Vec::new(),
             after: Vec::new(),
+            binds_to: Vec::new(),
+            part_of: Vec::new(),
+            stop_propagated_from: Vec::new(),
+            requisite: Vec::new(),
+            conflicts: Vec::new(),
+            on_failure: Vec::new(),
+            on_success: Vec::new(),
             restart: RestartPolicy::OnFailure,
             restart_delay: Duration::from_millis(100),
             restart_delay_max: Duration::from_secs(30),

@@ -617,7 +617,10 @@ impl Service {
                 self.stopping_completed = true;
                 self.enter(P::Stopping, now);
                 self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
-                fx.push(Effect::Emit(EventKind::Stopping { reason }));
+                fx.push(Effect::Emit(EventKind::Stopping {
+                    reason,
+                    because: None,
+                }));
                 fx.push(Effect::RunStopExec);
             }
             (P::Stopping, I::StopExecDone) if self.stopping_completed => {
@@ -925,6 +928,7 @@ impl Service {
         self.deadline = self.spec.start_timeout.map(|t| later(now, t));
         fx.push(Effect::Emit(EventKind::Starting {
             attempt: self.attempt,
+            because: None,
         }));
         self.step = StartStep::Main;
         if self.spec.conditions.is_empty() {
@@ -958,7 +962,10 @@ impl Service {
         }
         self.enter(Phase::Stopping, now);
         self.deadline = self.spec.stop_timeout.map(|t| later(now, t));
-        fx.push(Effect::Emit(EventKind::Stopping { reason }));
+        fx.push(Effect::Emit(EventKind::Stopping {
+            reason,
+            because: None,
+        }));
         if self.spec.stop_exec.is_some()
             && self.exec_confirmed
             && reason != StopReason::StartTimeout

@@ -591,7 +591,8 @@ fn stopping_signals_then_kills_after_the_timeout() {
         fx,
         [
             Effect::Emit(EventKind::Stopping {
-                reason: StopReason::Request
+                reason: StopReason::Request,
+                because: None,
             }),
             Effect::SignalAll(libc::SIGTERM),
             Effect::SignalAll(libc::SIGCONT),
@@ -838,7 +839,8 @@ fn a_missed_watchdog_restarts_the_service() {
     assert_eq!(
         fx[0],
         Effect::Emit(EventKind::Stopping {
-            reason: StopReason::Watchdog
+            reason: StopReason::Watchdog,
+            because: None,
         })
     );
     s.step(signal(libc::SIGTERM), now + ms(1950));

@@ -14,6 +14,11 @@ use crate::event::{EventKind, ExitStatus, StopReason};
 use crate::model::{ServiceSpec, ServiceType};
 use crate::service::{Effect, Input, Phase, Service, Want};
 use std::collections::HashMap;
+
+#[path = "supervisor_relations.rs"]
+mod relations;
+pub use relations::monitor_env;
+use relations::{RelState, Trigger};
 use std::time::{Duration, Instant};
 
 pub type Effects = Vec<(usize, Effect)>;
@@ -59,6 +64,16 @@ pub struct Supervisor {
     idle_deadline: Option<Instant>,
     /// `tend run -- CMD`: the service `main` (SPEC §8).
     entrypoint: Option<usize>,
+    /// For each service, those it conflicts with (both ways).
+    conflicts: Vec<Vec<usize>>,
+    /// For each service, those a stop of it is propagated to, and why
+    /// (`part-of`, `stop-propagated-from`).
+    stop_followers: Vec<Vec<(usize, crate::graph::DepKind)>>,
+    /// What relations did to each service, by name: the reason its next
+    /// start or stop gets, `$MONITOR_*` for an `on-failure` start.
+    rel: HashMap<String, RelState>,
+    /// `on-failure` / `on-success` starts due, settled by `propagate`.
+    triggers: Vec<Trigger>,
 }
 
 /// How long `idle` services wait at most for the other starts.
@@ -77,6 +92,10 @@ impl Supervisor {
             critical_exit: None,
             idle_deadline: Some(now + IDLE_WAIT),
             entrypoint: None,
+            conflicts: Vec::new(),
+            stop_followers: Vec::new(),
+            rel: HashMap::new(),
+            triggers: Vec::new(),
         };
         sup.reindex();
         sup
@@ -88,12 +107,13 @@ impl Supervisor {
         self.entrypoint = live().find(|(_, s)| s.spec.entrypoint).map(|(i, _)| i);
         self.dependents = vec![Vec::new(); self.services.len()];
         for (i, s) in self.services.iter().enumerate().filter(|(_, s)| !s.retired) {
-            for dep in deps_of(&s.spec) {
+            for dep in crate::graph::ordering(&s.spec) {
                 if let Some(&d) = self.index.get(dep) {
                     self.dependents[d].push(i);
                 }
             }
         }
+        self.index_relations();
     }
 
     pub fn find(&self, name: &str) -> Option<usize> {
@@ -129,6 +149,10 @@ impl Supervisor {
     /// Begin supervising: start what autostarts.
     pub fn boot(&mut self, now: Instant) -> Effects {
         let mut fx = Vec::new();
+        let autostart: Vec<usize> = (0..self.services.len())
+            .filter(|&i| self.services[i].want == Want::Up)
+            .collect();
+        self.settle_conflicts(&autostart, now, &mut fx);
         self.propagate(now, &mut fx);
         fx
     }
@@ -178,25 +202,44 @@ impl Supervisor {
         if self.shutdown != Shutdown::Running {
             return fx;
         }
-        let mut todo: Vec<usize> = names.to_vec();
+        for &i in names {
+            // Asked for: no longer the end of an `on-failure` chain.
+            self.rel.remove(&self.services[i].spec.name);
+        }
+        self.start_closure(names, now, &mut fx);
+        self.propagate(now, &mut fx);
+        fx
+    }
+
+    /// Want `names` up with what they require, bind to or want, and stop
+    /// what conflicts with them.
+    fn start_closure(&mut self, names: &[usize], now: Instant, fx: &mut Effects) {
+        let mut todo: Vec<usize> = names.iter().rev().copied().collect();
         let mut seen = vec![false; self.services.len()];
+        let mut order = Vec::new();
         while let Some(i) = todo.pop() {
             if std::mem::replace(&mut seen[i], true) {
                 continue;
             }
+            order.push(i);
             self.services[i].request_up();
             if matches!(self.services[i].phase, Phase::Failed | Phase::Completed) {
-                self.step(i, Input::Reset, now, &mut fx);
+                self.step(i, Input::Reset, now, fx);
             }
             let spec = &self.services[i].spec;
-            for dep in spec.requires.iter().chain(&spec.wants) {
+            for dep in (spec
+                .requires
+                .iter()
+                .chain(&spec.binds_to)
+                .chain(&spec.wants))
+            .rev()
+            {
                 if let Some(&d) = self.index.get(dep) {
                     todo.push(d);
                 }
             }
         }
-        self.propagate(now, &mut fx);
-        fx
+        self.settle_conflicts(&order, now, fx);
     }
 
     /// `tend stop`: want it down and stop it. Dependents that require it
@@ -204,21 +247,30 @@ impl Supervisor {
     pub fn request_stop(&mut self, names: &[usize], now: Instant) -> Effects {
         let mut fx = Vec::new();
         for &i in names {
-            self.services[i].want = Want::Down;
-            self.step(
-                i,
-                Input::Stop {
-                    reason: StopReason::Request,
-                },
-                now,
-                &mut fx,
-            );
-            if self.services[i].phase == Phase::Completed {
-                self.step(i, Input::Reset, now, &mut fx);
-            }
+            self.stop_for_good(i, StopReason::Request, None, now, &mut fx);
+        }
+        // `part-of`, `stop-propagated-from`: the stop goes on to them.
+        for (j, because) in self.stop_propagation(names, false) {
+            self.stop_for_good(j, StopReason::Dependency, Some(because), now, &mut fx);
         }
         self.propagate(now, &mut fx);
         fx
+    }
+
+    /// Want `i` down and stop it (a completed oneshot too).
+    fn stop_for_good(
+        &mut self,
+        i: usize,
+        reason: StopReason,
+        because: Option<String>,
+        now: Instant,
+        fx: &mut Effects,
+    ) {
+        self.services[i].want = Want::Down;
+        self.step_because(i, Input::Stop { reason }, because, now, fx);
+        if self.services[i].phase == Phase::Completed {
+            self.step(i, Input::Reset, now, fx);
+        }
     }
 
     /// `tend restart`: stop the running instance, then start a new one.
@@ -236,7 +288,25 @@ impl Supervisor {
                 &mut fx,
             );
         }
+        // `part-of`: a restart goes on to those that run (systemd's
+        // try-restart of them).
+        let mut followers = Vec::new();
+        for (j, because) in self.stop_propagation(names, true) {
+            let s = &self.services[j];
+            if s.want == Want::Up && (s.phase != Phase::Down && s.phase != Phase::Failed) {
+                let input = Input::Stop {
+                    reason: StopReason::Dependency,
+                };
+                self.step_because(j, input, Some(because.clone()), now, &mut fx);
+                self.set_because(j, because);
+                followers.push(j);
+            }
+        }
         fx.extend(self.request_start(names, now));
+        if !followers.is_empty() && self.shutdown == Shutdown::Running {
+            self.start_closure(&followers, now, &mut fx);
+            self.propagate(now, &mut fx);
+        }
         fx
     }
 
@@ -276,7 +346,7 @@ impl Supervisor {
         for s in live() {
             match specs.iter().find(|n| n.name == s.spec.name) {
                 None => out.removed.push(s.spec.name.clone()),
-                Some(n) if *n != *s.pending_spec.as_deref().unwrap_or(&s.spec) => {
+                Some(n) if !same_but_autostart(n, s.pending_spec.as_deref().unwrap_or(&s.spec)) => {
                     out.changed.push(s.spec.name.clone())
                 }
                 Some(_) => {}
@@ -329,6 +399,14 @@ impl Supervisor {
                         &mut fx,
                     );
                     out.removed.push(name);
+                }
+                // `systemctl enable/disable`: whether it starts with tend
+                // next time; the running instance is left alone.
+                Some(spec)
+                    if spec != self.services[i].spec
+                        && same_but_autostart(&spec, &self.services[i].spec) =>
+                {
+                    self.services[i].spec.autostart = spec.autostart;
                 }
                 Some(spec) if spec != self.services[i].spec => {
                     let s = &mut self.services[i];
@@ -383,7 +461,8 @@ impl Supervisor {
     }
 
     fn step(&mut self, i: usize, input: Input, now: Instant, fx: &mut Effects) {
-        let out = self.services[i].step(input, now);
+        let mut out = self.services[i].step(input, now);
+        self.stamp_because(i, &mut out);
         if self.services[i].pending_spec.is_some() {
             self.adopt_pending(i, now);
         }
@@ -410,6 +489,7 @@ impl Supervisor {
     /// The entrypoint's end is tend's end however it came (a `tend stop
     /// main` too); only a restart, which still wants it up, goes on.
     fn on_event(&mut self, i: usize, kind: &EventKind) {
+        self.note_trigger(i, kind);
         let s = &self.services[i];
         let over = s.ended || (Some(i) == self.entrypoint && s.want == Want::Down);
         if !s.spec.critical || self.shutdown != Shutdown::Running || !over {
@@ -428,26 +508,44 @@ impl Supervisor {
             {
                 self.enter_shutdown(code, now, fx);
             }
-            let mut changed = false;
+            let mut changed = self.fire_triggers(now, fx);
             for i in 0..self.services.len() {
                 let before = (self.services[i].phase, self.services[i].want);
-                if let Some(input) = self.next_input(i) {
-                    self.step(i, input, now, fx);
+                if let Some((input, because)) = self.next_input(i) {
+                    if because
+                        .as_deref()
+                        .is_some_and(|b| b.starts_with("BindsTo="))
+                    {
+                        // Bound: stopped, and it stays down.
+                        self.services[i].want = Want::Down;
+                    }
+                    self.step_because(i, input, because, now, fx);
                 }
                 changed |= before != (self.services[i].phase, self.services[i].want);
             }
-            if !changed && self.critical_exit.is_none() {
+            if !changed && self.critical_exit.is_none() && self.triggers.is_empty() {
                 break;
             }
         }
     }
 
     /// What the graph asks of service `i` now, if anything.
-    fn next_input(&self, i: usize) -> Option<Input> {
+    fn next_input(&self, i: usize) -> Option<(Input, Option<String>)> {
         let s = &self.services[i];
         if s.retired {
             return None;
         }
+        if self.shutdown == Shutdown::Running
+            && let Some(next) = self.relation_input(i)
+        {
+            return Some(next);
+        }
+        self.graph_input(i).map(|input| (input, None))
+    }
+
+    /// What requires, wants, after and shutdown ask of service `i`.
+    fn graph_input(&self, i: usize) -> Option<Input> {
+        let s = &self.services[i];
         if self.shutdown != Shutdown::Running {
             // (A completed oneshot with a stop-exec is stopped too: its
             // stop-exec undoes what it did, after its dependents are gone.)
@@ -474,7 +572,8 @@ impl Supervisor {
         // A requirement that is not defined at all (a unit's Requires= on a
         // unit that is not here): the start fails, saying which.
         if s.wants_start()
-            && let Some(missing) = s.spec.requires.iter().find(|n| self.find(n).is_none())
+            && let Some(missing) =
+                (s.spec.requires.iter().chain(&s.spec.binds_to)).find(|n| self.find(n).is_none())
         {
             return Some(Input::Abandon {
                 reason: format!("requires `{missing}`, which is not defined here"),
@@ -525,8 +624,9 @@ impl Supervisor {
 
     fn deps_allow_start(&self, spec: &ServiceSpec) -> bool {
         let state = |name: &String| self.find(name).map(|d| &self.services[d]);
-        let requires_ok =
-            (spec.requires.iter().filter_map(state)).all(Service::satisfies_requirement);
+        let requires_ok = (spec.requires.iter().chain(&spec.binds_to))
+            .filter_map(state)
+            .all(Service::satisfies_requirement);
         // `wants`: wait while the dependency is on its way up.
         let settled = |d: &Service| match d.phase {
             Phase::Ready | Phase::Completed | Phase::Failed => true,
@@ -543,7 +643,7 @@ impl Supervisor {
         // `completed`: its phase is `stopping` then.)
         let after_ok =
             (spec.after.iter().filter_map(state)).all(|d| d.want == Want::Down || settled(d));
-        requires_ok && wants_ok && after_ok && pipe_ok
+        requires_ok && wants_ok && after_ok && pipe_ok && self.conflicts_gone(spec)
     }
 
     /// The entrypoint starts once everything it waits for (`wants`: every
@@ -560,8 +660,7 @@ impl Supervisor {
     }
 
     fn requirement_lost(&self, spec: &ServiceSpec) -> bool {
-        spec.requires
-            .iter()
+        (spec.requires.iter().chain(&spec.requisite))
             .filter_map(|n| self.find(n))
             .any(|d| !self.services[d].satisfies_requirement())
     }
@@ -569,14 +668,21 @@ impl Supervisor {
     /// The service `i` wants up but a requirement failed for good.
     pub fn failed_requirement(&self, i: usize) -> Option<&str> {
         let spec = &self.services[i].spec;
-        spec.requires
-            .iter()
+        (spec.requires.iter().chain(&spec.binds_to))
             .find(|n| {
                 self.find(n)
                     .is_some_and(|d| self.services[d].phase == Phase::Failed)
             })
             .map(String::as_str)
     }
+}
+
+/// Whether `a` and `b` differ in `autostart` at most.
+fn same_but_autostart(a: &ServiceSpec, b: &ServiceSpec) -> bool {
+    ServiceSpec {
+        autostart: b.autostart,
+        ..a.clone()
+    } == *b
 }
 
 /// How a service's end reads as an exit status: its code, 128+N for
@@ -589,10 +695,6 @@ fn ending_code(s: &Service) -> i32 {
     } else {
         code
     }
-}
-
-fn deps_of(spec: &ServiceSpec) -> impl Iterator<Item = &String> {
-    (spec.requires.iter().chain(&spec.wants).chain(&spec.after)).chain(&spec.pipe_to)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ struct World {
     now: Instant,
     next_pid: i32,
     log: Vec<String>,
+    /// Every event, whole: (service, kind).
+    events: Vec<(String, EventKind)>,
     spawned: Vec<usize>,
 }
 
@@ -31,6 +33,7 @@ impl World {
             now,
             next_pid: 100,
             log: Vec::new(),
+            events: Vec::new(),
             spawned: Vec::new(),
         };
         let fx = w.sup.boot(now);
@@ -50,7 +53,10 @@ impl World {
         let mut queue: std::collections::VecDeque<_> = fx.into();
         while let Some((i, e)) = queue.pop_front() {
             match e {
-                Effect::Emit(k) => self.log.push(format!("{} {}", self.name(i), k.name())),
+                Effect::Emit(k) => {
+                    self.log.push(format!("{} {}", self.name(i), k.name()));
+                    self.events.push((self.name(i), k));
+                }
                 Effect::Spawn => {
                     self.next_pid += 1;
                     self.spawned.push(i);
@@ -163,7 +169,7 @@ fn a_dependency_stop_carries_the_dependency_reason() {
     let stops: Vec<_> = fx
         .iter()
         .filter_map(|(i, e)| match e {
-            Effect::Emit(EventKind::Stopping { reason }) => Some((w.name(*i), *reason)),
+            Effect::Emit(EventKind::Stopping { reason, .. }) => Some((w.name(*i), *reason)),
             _ => None,
         })
         .collect();
@@ -490,4 +496,372 @@ fn a_producer_whose_consumer_failed_for_good_starts_anyway() {
     w.die("log", 1);
     assert_eq!(w.phase("log"), Phase::Failed, "{:#?}", w.log);
     assert_ne!(w.phase("web"), Phase::Down, "{:#?}", w.log);
+}
+
+// ---- relations (src/supervisor_relations.rs) ----
+
+fn idle(name: &str) -> ServiceSpec {
+    let mut s = svc(name, &[]);
+    s.autostart = false;
+    s
+}
+
+fn names(l: &[&str]) -> Vec<String> {
+    l.iter().map(|s| s.to_string()).collect()
+}
+
+impl World {
+    /// The `because` of the last `starting`/`stopping` of `name`.
+    fn because(&self, name: &str, event: &str) -> Option<String> {
+        (self.events.iter().rev())
+            .filter(|(n, k)| n == name && k.name() == event)
+            .find_map(|(_, k)| match k {
+                EventKind::Starting { because, .. } | EventKind::Stopping { because, .. } => {
+                    Some(because.clone())
+                }
+                _ => None,
+            })
+            .flatten()
+    }
+
+    fn warnings(&self, name: &str) -> Vec<String> {
+        (self.events.iter())
+            .filter_map(|(n, k)| match k {
+                EventKind::Warning { message } if n == name => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn start(&mut self, name: &str) {
+        let fx = self.sup.request_start(&[self.idx(name)], self.now);
+        self.run(fx);
+    }
+
+    fn stop(&mut self, name: &str) {
+        let fx = self.sup.request_stop(&[self.idx(name)], self.now);
+        self.run(fx);
+    }
+
+    fn restart(&mut self, name: &str) {
+        let fx = self.sup.request_restart(&[self.idx(name)], self.now);
+        self.run(fx);
+    }
+
+    /// Every process of `name` is gone (after a stop signal).
+    fn gone(&mut self, name: &str) {
+        let i = self.idx(name);
+        if let Some(pid) = self.sup.services[i].main_pid {
+            let exited = Input::Exited {
+                pid,
+                status: ExitStatus::Signal(libc::SIGTERM),
+                others_alive: false,
+            };
+            let fx = self.sup.input(i, exited, self.now);
+            self.run(fx);
+        }
+        let fx = self.sup.input(i, Input::Down, self.now);
+        self.run(fx);
+    }
+}
+
+#[test]
+fn binds_to_stops_the_dependent_for_good_when_the_bound_one_ends_by_itself() {
+    let mut app = svc("app", &[]);
+    app.binds_to = names(&["dev"]);
+    let mut dev = svc("dev", &[]);
+    dev.restart = RestartPolicy::No;
+    let mut w = World::new(vec![app, dev]);
+    assert_eq!(
+        w.phase("app"),
+        Phase::Down,
+        "bound: waits for dev like requires"
+    );
+    w.exec_ok("dev");
+    w.exec_ok("app");
+    w.die("dev", 0);
+    assert_eq!(w.phase("app"), Phase::Stopping, "{:#?}", w.log);
+    assert_eq!(w.because("app", "stopping").as_deref(), Some("BindsTo=dev"));
+    w.gone("app");
+    assert_eq!(w.phase("app"), Phase::Down);
+    w.start("dev");
+    w.exec_ok("dev");
+    assert_eq!(w.phase("app"), Phase::Down, "stays down: {:#?}", w.log);
+}
+
+#[test]
+fn binds_to_stops_the_dependent_when_the_bound_one_crashes_and_restarts() {
+    let mut app = svc("app", &[]);
+    app.binds_to = names(&["dev"]);
+    let mut w = World::new(vec![app, svc("dev", &[])]);
+    w.exec_ok("dev");
+    w.exec_ok("app");
+    w.die("dev", 1);
+    assert_eq!(w.phase("dev"), Phase::Backoff);
+    assert_eq!(w.because("app", "stopping").as_deref(), Some("BindsTo=dev"));
+    w.gone("app");
+    let fx = w.sup.tick(w.now + Duration::from_secs(1));
+    w.run(fx);
+    w.exec_ok("dev");
+    assert_eq!(w.phase("app"), Phase::Down, "{:#?}", w.log);
+}
+
+#[test]
+fn a_binds_to_on_a_missing_unit_fails_the_start() {
+    let mut app = svc("app", &[]);
+    app.binds_to = names(&["nope"]);
+    let w = World::new(vec![app]);
+    assert_eq!(w.phase("app"), Phase::Failed);
+}
+
+#[test]
+fn part_of_takes_stops_and_restarts_of_the_unit_it_is_part_of_not_the_other_way() {
+    let mut app = svc("app", &[]);
+    app.part_of = names(&["db"]);
+    let mut w = World::new(vec![app, svc("db", &[])]);
+    w.exec_ok("db");
+    w.exec_ok("app");
+    // Restart of db: app is restarted too.
+    w.restart("db");
+    assert_eq!(w.because("app", "stopping").as_deref(), Some("PartOf=db"));
+    w.gone("db");
+    w.gone("app");
+    assert_eq!(w.phase("app"), Phase::Starting, "{:#?}", w.log);
+    assert_eq!(w.because("app", "starting").as_deref(), Some("PartOf=db"));
+    w.exec_ok("db");
+    w.exec_ok("app");
+    // A stop of app leaves db alone.
+    w.stop("app");
+    assert_eq!(w.phase("db"), Phase::Ready);
+    w.gone("app");
+    w.start("app");
+    w.exec_ok("app");
+    // A stop of db stops app, and app stays down.
+    w.stop("db");
+    assert_eq!(w.phase("app"), Phase::Stopping);
+    assert_eq!(w.because("app", "stopping").as_deref(), Some("PartOf=db"));
+    w.gone("app");
+    w.gone("db");
+    assert_eq!(w.phase("app"), Phase::Down);
+    assert_eq!(w.sup.services[w.idx("app")].want, Want::Down);
+}
+
+#[test]
+fn part_of_a_unit_restarting_while_the_dependent_is_still_starting() {
+    let mut app = svc("app", &[]);
+    app.part_of = names(&["db"]);
+    let mut w = World::new(vec![app, svc("db", &[])]);
+    w.exec_ok("db");
+    assert_eq!(w.phase("app"), Phase::Starting, "no ordering: both start");
+    w.restart("db");
+    assert_eq!(w.phase("app"), Phase::Stopping, "{:#?}", w.log);
+    w.gone("app");
+    w.gone("db");
+    assert_eq!(
+        w.phase("app"),
+        Phase::Starting,
+        "started again: {:#?}",
+        w.log
+    );
+    w.exec_ok("app");
+    w.exec_ok("db");
+    assert_eq!(
+        (w.phase("app"), w.phase("db")),
+        (Phase::Ready, Phase::Ready)
+    );
+}
+
+#[test]
+fn a_part_of_restart_does_not_start_a_stopped_dependent() {
+    let mut app = idle("app");
+    app.part_of = names(&["db"]);
+    let mut w = World::new(vec![app, svc("db", &[])]);
+    w.exec_ok("db");
+    w.restart("db");
+    w.gone("db");
+    assert_eq!(w.phase("app"), Phase::Down, "{:#?}", w.log);
+}
+
+#[test]
+fn stop_propagated_from_takes_stops_only() {
+    let mut app = svc("app", &[]);
+    app.stop_propagated_from = names(&["db"]);
+    let mut w = World::new(vec![app, svc("db", &[])]);
+    w.exec_ok("db");
+    w.exec_ok("app");
+    w.restart("db");
+    assert_eq!(w.phase("app"), Phase::Ready, "a restart is not propagated");
+    w.gone("db");
+    w.exec_ok("db");
+    w.stop("db");
+    assert_eq!(
+        w.because("app", "stopping").as_deref(),
+        Some("StopPropagatedFrom=db")
+    );
+}
+
+#[test]
+fn requisite_fails_the_start_at_once_and_never_starts_the_other() {
+    let mut app = svc("app", &[]);
+    app.requisite = names(&["db"]);
+    let w = World::new(vec![app, idle("db")]);
+    assert_eq!(w.phase("app"), Phase::Failed);
+    assert_eq!(w.phase("db"), Phase::Down, "not started for it");
+    let reason = w.sup.services[w.idx("app")].reason.clone().unwrap();
+    assert!(reason.starts_with("Requisite=db:"), "{reason}");
+}
+
+#[test]
+fn requisite_with_after_waits_for_the_other_on_its_way_and_stops_with_it() {
+    let mut app = svc("app", &[]);
+    app.requisite = names(&["db"]);
+    app.after = names(&["db"]);
+    let mut w = World::new(vec![app, svc("db", &[])]);
+    assert_eq!(w.phase("app"), Phase::Down);
+    w.exec_ok("db");
+    assert_eq!(w.phase("app"), Phase::Starting);
+    w.exec_ok("app");
+    w.stop("db");
+    assert_eq!(
+        w.because("app", "stopping").as_deref(),
+        Some("Requisite=db")
+    );
+}
+
+#[test]
+fn conflicts_starting_one_stops_the_other_both_ways() {
+    let mut b = idle("b");
+    b.conflicts = names(&["a"]);
+    let mut w = World::new(vec![svc("a", &[]), b]);
+    w.exec_ok("a");
+    w.start("b");
+    assert_eq!(w.because("a", "stopping").as_deref(), Some("Conflicts=b"));
+    assert_eq!(w.phase("b"), Phase::Down, "b waits for a to be gone");
+    w.gone("a");
+    assert_eq!(w.phase("b"), Phase::Starting);
+    w.exec_ok("b");
+    // The other way: a names nothing, b names a.
+    w.start("a");
+    assert_eq!(w.because("b", "stopping").as_deref(), Some("Conflicts=a"));
+    w.gone("b");
+    assert_eq!(w.phase("a"), Phase::Starting);
+    assert_eq!(w.sup.services[w.idx("b")].want, Want::Down);
+}
+
+#[test]
+fn conflicts_both_wanted_at_once_the_first_named_wins() {
+    let mut b = svc("b", &[]);
+    b.conflicts = names(&["a"]);
+    let mut w = World::new(vec![svc("a", &[]), b]);
+    assert_eq!((w.phase("a"), w.phase("b")), (Phase::Starting, Phase::Down));
+    assert_eq!(w.warnings("b").len(), 1, "{:#?}", w.log);
+    w.exec_ok("a");
+    // Asked for together the other way round: b first, so b wins.
+    let fx = w.sup.request_start(&[w.idx("b"), w.idx("a")], w.now);
+    w.run(fx);
+    assert_eq!(w.because("a", "stopping").as_deref(), Some("Conflicts=b"));
+    w.gone("a");
+    assert_eq!((w.phase("a"), w.phase("b")), (Phase::Down, Phase::Starting));
+}
+
+#[test]
+fn on_failure_starts_the_alert_with_monitor_variables() {
+    let mut app = svc("app", &[]);
+    app.restart = RestartPolicy::No;
+    app.on_failure = names(&["alert"]);
+    let mut w = World::new(vec![app, idle("alert")]);
+    w.exec_ok("app");
+    w.die("app", 3);
+    assert_eq!(w.phase("app"), Phase::Failed);
+    assert_eq!(w.phase("alert"), Phase::Starting, "{:#?}", w.log);
+    assert_eq!(
+        w.because("alert", "starting").as_deref(),
+        Some("OnFailure=app")
+    );
+    assert!(w.pos("app failed") < w.pos("alert starting"));
+    let env = w.sup.monitor_env_of(w.idx("alert")).to_vec();
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("MONITOR_SERVICE_RESULT"), Some("exit-code"));
+    assert_eq!(get("MONITOR_EXIT_CODE"), Some("exited"));
+    assert_eq!(get("MONITOR_EXIT_STATUS"), Some("3"));
+    assert_eq!(get("MONITOR_UNIT"), Some("app"));
+    // A start asked for by a client has none.
+    w.die("alert", 0);
+    w.start("alert");
+    assert!(w.sup.monitor_env_of(w.idx("alert")).is_empty());
+}
+
+#[test]
+fn an_on_failure_unit_that_fails_itself_does_not_loop() {
+    let mut app = svc("app", &[]);
+    app.restart = RestartPolicy::No;
+    app.on_failure = names(&["alert"]);
+    let mut alert = idle("alert");
+    alert.restart = RestartPolicy::No;
+    alert.on_failure = names(&["app", "alert"]);
+    let mut w = World::new(vec![alert, app]);
+    w.exec_ok("app");
+    w.die("app", 1);
+    w.exec_ok("alert");
+    w.die("alert", 1);
+    assert_eq!(w.phase("alert"), Phase::Failed);
+    assert_eq!(
+        w.phase("app"),
+        Phase::Failed,
+        "not started again: {:#?}",
+        w.log
+    );
+    let warned = w.warnings("alert");
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned[0].contains("no loop"), "{warned:?}");
+    assert_eq!(w.spawned.len(), 2);
+}
+
+#[test]
+fn a_crash_loop_alert_starts_on_failure_units_once() {
+    let mut app = svc("app", &[]);
+    app.restart = RestartPolicy::Always;
+    app.restart_delay = Duration::ZERO;
+    app.start_limit_burst = 3;
+    app.on_failure = names(&["alert"]);
+    let mut w = World::new(vec![app, idle("alert")]);
+    for _ in 0..3 {
+        w.exec_ok("app");
+        w.die("app", 1);
+    }
+    assert!(w.log.contains(&"app crashloop".to_string()), "{:#?}", w.log);
+    assert_eq!(w.phase("alert"), Phase::Starting);
+    let env = w.sup.monitor_env_of(w.idx("alert")).to_vec();
+    assert!(
+        env.contains(&("MONITOR_EXIT_STATUS".into(), "1".into())),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn on_success_starts_after_a_oneshot_completes_and_not_at_shutdown() {
+    let mut job = svc("job", &[]);
+    job.kind = ServiceType::Oneshot;
+    job.restart = RestartPolicy::No;
+    job.on_success = names(&["next"]);
+    let mut w = World::new(vec![job, idle("next")]);
+    w.exec_ok("job");
+    w.die("job", 0);
+    assert_eq!(w.phase("job"), Phase::Completed, "{:#?}", w.log);
+    assert_eq!(
+        w.because("next", "starting").as_deref(),
+        Some("OnSuccess=job")
+    );
+    let env = w.sup.monitor_env_of(w.idx("next")).to_vec();
+    assert!(env.contains(&("MONITOR_SERVICE_RESULT".into(), "success".into())));
+    // During shutdown, nothing is started.
+    let mut app = svc("app", &[]);
+    app.on_failure = names(&["next"]);
+    app.on_success = names(&["next"]);
+    let mut w = World::new(vec![app, idle("next")]);
+    w.exec_ok("app");
+    let fx = w.sup.begin_shutdown(0, w.now);
+    w.run(fx);
+    w.die("app", 1);
+    assert_eq!(w.phase("next"), Phase::Down);
 }

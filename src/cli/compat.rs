@@ -76,6 +76,13 @@ pub fn all(socket: &Path) -> Result<Vec<Svc>, Fail> {
     Ok(status_of(socket, &[])?.iter().map(Svc::from_map).collect())
 }
 
+/// The definitions PATH tend was started with (None: `tend run -- CMD`
+/// alone, or an older tend).
+pub fn definitions(socket: &Path) -> Result<Option<std::path::PathBuf>, Fail> {
+    let (_, head) = super::ask(socket, &json!({"cmd": "status", "names": []}))?;
+    Ok((head.get("definitions").and_then(Value::as_str)).map(std::path::PathBuf::from))
+}
+
 /// The outcome of one service in a start/stop/restart/reload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {

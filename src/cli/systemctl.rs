@@ -437,7 +437,16 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
         }
         "is-enabled" => {
             let mut code = 1;
+            let defs = compat::definitions(socket).ok().flatten();
             for u in &o.units {
+                let masked = (defs.as_deref().zip(service_of(u)))
+                    .is_some_and(|(d, n)| is_masked(&d.join(unit_of(n))));
+                if masked {
+                    if !o.quiet {
+                        put(out, "masked\n")?;
+                    }
+                    continue;
+                }
                 match service_of(u).and_then(|n| services.iter().find(|s| s.is(n))) {
                     Some(s) => {
                         let state = if s.autostart { "enabled" } else { "disabled" };
@@ -456,35 +465,7 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
             }
             Ok(code)
         }
-        "enable" | "disable" => {
-            for u in &unknown {
-                eprintln!(
-                    "Failed to {verb} unit: Unit file {} does not exist.",
-                    full_unit(u)
-                );
-            }
-            if !unknown.is_empty() {
-                return Ok(1);
-            }
-            // Whether a service starts with tend is its definition's
-            // (`autostart`, `[Install]`): tend has no enablement store.
-            if !o.now {
-                for s in &found {
-                    eprintln!(
-                        "systemctl: {verb}: tend starts {} as its definition says ({}); \
-                         nothing changed (edit the definition; `--now` also {}s it now)",
-                        unit_of(&s.name),
-                        s.source.as_deref().unwrap_or("?"),
-                        if verb == "enable" { "start" } else { "stop" }
-                    );
-                }
-                return Ok(0);
-            }
-            let cmd = if verb == "enable" { "start" } else { "stop" };
-            let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
-            let failed = compat::op(socket, cmd, &names)?.iter().any(|r| !r.ok);
-            Ok(i32::from(failed))
-        }
+        "enable" | "disable" => enable(o, socket, &services, verb == "enable"),
         "status" => {
             let shown: Vec<&Svc> = if o.units.is_empty() {
                 services.iter().collect()
@@ -599,6 +580,128 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
             Ok(1)
         }
     }
+}
+
+fn is_masked(path: &Path) -> bool {
+    std::fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null"))
+}
+
+/// `DefaultInstance=` of the `[Install]` section of a template's file.
+fn default_instance(template: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(template).ok()?;
+    let mut install = false;
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            install = line == "[Install]";
+        } else if install && let Some(v) = line.strip_prefix("DefaultInstance=") {
+            found = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        }
+    }
+    found
+}
+
+/// `enable`/`disable [--now] UNIT...`: record in the definitions
+/// directory whether each starts with tend (`autostart.d/NAME`, read by
+/// the loader: `load::record_autostart`), or, for a template with
+/// `DefaultInstance=`, link its default instance into
+/// `multi-user.target.wants/` as systemctl does; then reload the
+/// definitions; `--now` also starts or stops them.
+fn enable(o: &Opts, socket: &Path, services: &[Svc], on: bool) -> Result<i32, Fail> {
+    let verb = if on { "enable" } else { "disable" };
+    let Some(dir) = compat::definitions(socket)?.filter(|d| d.is_dir()) else {
+        eprintln!(
+            "Failed to {verb} unit: tend was not started with a definitions directory to record it in"
+        );
+        return Ok(1);
+    };
+    let mut code = 0;
+    let mut now: Vec<String> = Vec::new();
+    for u in &o.units {
+        let Some(name) = service_of(u) else {
+            eprintln!("Failed to {verb} unit: {u} is not a service: tend has none of those.");
+            code = 1;
+            continue;
+        };
+        let template = dir.join(unit_of(name));
+        if is_masked(&template) {
+            eprintln!(
+                "Failed to {verb} unit: Unit file {} is masked.",
+                unit_of(name)
+            );
+            code = 1;
+            continue;
+        }
+        // `NAME@.service`: its DefaultInstance=, made by a link.
+        let name = if name.ends_with('@') {
+            let Some(inst) = default_instance(&template) else {
+                eprintln!(
+                    "Failed to {verb} unit: {} is a template without DefaultInstance=; name an instance ({}INSTANCE.service).",
+                    unit_of(name),
+                    name
+                );
+                code = 1;
+                continue;
+            };
+            let instance = format!("{name}{inst}");
+            if on && !services.iter().any(|s| s.is(&instance)) {
+                let wants = dir.join("multi-user.target.wants");
+                let link = wants.join(unit_of(&instance));
+                let made = std::fs::create_dir_all(&wants).and_then(|()| {
+                    std::os::unix::fs::symlink(Path::new("..").join(unit_of(name)), &link)
+                });
+                match made {
+                    Ok(()) => eprintln!(
+                        "Created symlink {} \u{2192} ../{}.",
+                        link.display(),
+                        unit_of(name)
+                    ),
+                    Err(e) => {
+                        eprintln!("Failed to {verb} unit: {}: {e}", link.display());
+                        code = 1;
+                        continue;
+                    }
+                }
+            }
+            instance
+        } else {
+            match services.iter().find(|s| s.is(name)) {
+                Some(s) => s.name.clone(),
+                None => {
+                    eprintln!(
+                        "Failed to {verb} unit: Unit file {} does not exist.",
+                        unit_of(name)
+                    );
+                    code = 1;
+                    continue;
+                }
+            }
+        };
+        match crate::load::record_autostart(&dir, &name, on) {
+            Ok(path) => {
+                if !o.quiet {
+                    let word = if on { "yes" } else { "no" };
+                    eprintln!("Recorded {}: autostart {word}.", path.display());
+                }
+                now.push(name);
+            }
+            Err(e) => {
+                eprintln!("Failed to {verb} unit {}: {e}", unit_of(&name));
+                code = 1;
+            }
+        }
+    }
+    if now.is_empty() {
+        return Ok(code);
+    }
+    compat::reload_config(socket, false)?;
+    if o.now {
+        let cmd = if on { "start" } else { "stop" };
+        if compat::op(socket, cmd, &now)?.iter().any(|r| !r.ok) {
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 fn verb_word(verb: &str) -> &str {

@@ -382,7 +382,12 @@ impl Reactor {
                 v
             })
             .collect();
-        self.answer(id, json!({"ok": true, "services": services}));
+        // `definitions`: PATH, for clients that edit it (`systemctl enable`).
+        let definitions = self.config_path.as_ref().map(|p| p.display().to_string());
+        self.answer(
+            id,
+            json!({"ok": true, "services": services, "definitions": definitions}),
+        );
     }
 
     /// What a service uses now (`"usage":true` in a status request):

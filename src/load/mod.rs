@@ -10,6 +10,7 @@
 //! other files are ignored. Every problem is reported, not just the first,
 //! as `file:line:col: error: message`.
 
+mod autostart;
 pub mod confine;
 mod ctx;
 mod dropins;
@@ -25,12 +26,15 @@ mod supervisor;
 mod supervisord;
 mod svdir;
 mod systemd;
+mod targets;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_dir;
 #[cfg(test)]
 mod tests_file;
+#[cfg(test)]
+mod tests_relations;
 #[cfg(test)]
 mod tests_s6rc;
 #[cfg(test)]
@@ -50,6 +54,7 @@ use ctx::{Ctx, Loc, Src};
 use native::Parsed;
 use span::{Node, Val};
 
+pub use autostart::{AUTOSTART_DIR, record_autostart};
 pub use units::{CPU_PERIOD_US, parse_cpu_max, parse_duration, parse_size};
 pub use words::{expand_env, split_words};
 
@@ -180,6 +185,8 @@ struct Collector {
     reserved: Vec<(&'static str, &'static str)>,
     /// systemd unit aliases: alias → (the service, where it is declared).
     aliases: BTreeMap<String, (String, Loc)>,
+    /// `NAME.target` units here: synchronisation points ([`targets`]).
+    targets: BTreeMap<String, (targets::Target, Loc)>,
 }
 
 impl Collector {
@@ -213,6 +220,7 @@ impl Collector {
     fn finish(mut self) -> Result<Loaded, Vec<Diagnostic>> {
         self.services.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         self.resolve_aliases();
+        targets::lower(&mut self);
         self.graph_checks();
         // Stable: messages at one place keep the order they were found in.
         self.diags
@@ -305,23 +313,19 @@ impl Collector {
             for d in missing {
                 let unit = format!("{}.service", d.name);
                 let note = match d.kind {
-                    DepKind::Requires => format!(
-                        "service `{}`: Requires={unit}: no such unit here; the service will fail to start, as under systemd",
-                        p.spec.name
+                    kind @ (DepKind::Requires | DepKind::BindsTo | DepKind::Requisite) => format!(
+                        "service `{}`: {}={unit}: no such unit here; the service will fail to start, as under systemd",
+                        p.spec.name,
+                        kind.directive()
                     ),
                     kind => {
-                        let list = match kind {
-                            DepKind::Wants => &mut p.spec.wants,
-                            _ => &mut p.spec.after,
-                        };
-                        list.retain(|n| *n != d.name);
+                        if let Some(list) = graph::list_mut(&mut p.spec, kind) {
+                            list.retain(|n| *n != d.name);
+                        }
                         format!(
                             "service `{}`: {}={unit}: no such unit here, ignored (as systemd does)",
                             p.spec.name,
-                            match kind {
-                                DepKind::Wants => "Wants",
-                                _ => "After",
-                            }
+                            kind.directive()
                         )
                     }
                 };
@@ -427,6 +431,7 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         if dir.join("tend.toml").is_file() {
             load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
         }
+        autostart::apply(c, dir);
         return;
     }
     let entries = match std::fs::read_dir(dir) {
@@ -505,10 +510,12 @@ fn load_dir(c: &mut Collector, dir: &Path) {
         }
     }
     unit_set::load(c, dir, &names, &abs_dir);
+    targets::read(c, dir, &names);
     socket_unit::attach(c, dir, &names);
     if has_tend_toml {
         load_file(c, &dir.join("tend.toml"), FileRole::DirConfig);
     }
+    autostart::apply(c, dir);
 }
 
 /// The programs of a supervisord configuration (and what it includes).

@@ -30,6 +30,15 @@ pub const SERVICE_KEYS: &[&str] = &[
     "requires",
     "wants",
     "after",
+    "before",
+    "binds-to",
+    "part-of",
+    "stop-propagated-from",
+    "propagates-stop-to",
+    "requisite",
+    "conflicts",
+    "on-failure",
+    "on-success",
     "restart",
     "restart-delay",
     "restart-delay-max",
@@ -238,11 +247,21 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "health-check" => {
                 spec.health_check = parts::probe(cx, key, v, &HEALTH_CHECK_DEFAULTS).map(Box::new);
             }
-            "requires" | "wants" | "after" => {
-                let kind = match key {
-                    "requires" => DepKind::Requires,
-                    "wants" => DepKind::Wants,
-                    _ => DepKind::After,
+            "requires"
+            | "wants"
+            | "after"
+            | "before"
+            | "binds-to"
+            | "part-of"
+            | "stop-propagated-from"
+            | "propagates-stop-to"
+            | "requisite"
+            | "conflicts"
+            | "on-failure"
+            | "on-success" => {
+                let Some(&(_, kind)) = crate::graph::RELATION_KEYS.iter().find(|(k, _)| *k == key)
+                else {
+                    continue;
                 };
                 let list = values::string_list(cx, key, v).unwrap_or_default();
                 let mut names = Vec::new();
@@ -257,10 +276,8 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
                         });
                     }
                 }
-                match kind {
-                    DepKind::Requires => spec.requires = names,
-                    DepKind::Wants => spec.wants = names,
-                    DepKind::After | DepKind::PipeTo => spec.after = names,
+                if let Some(l) = crate::graph::list_mut(&mut spec, kind) {
+                    *l = names;
                 }
             }
             "pipe-to" => {

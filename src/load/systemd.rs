@@ -62,6 +62,15 @@ const WITH_SPECIFIERS: &[&str] = &[
     "Requires",
     "Wants",
     "After",
+    "Before",
+    "BindsTo",
+    "PartOf",
+    "Requisite",
+    "Conflicts",
+    "OnFailure",
+    "OnSuccess",
+    "PropagatesStopTo",
+    "StopPropagatedFrom",
     "ExecStart",
     "ExecStartPre",
     "ExecStopPost",
@@ -383,14 +392,13 @@ fn lower<'a>(
         }
         match (d.section.as_str(), k) {
             (_, k) if IGNORED.contains(&k) => {}
-            ("Unit", "Requires" | "Wants" | "After") => {
-                let kind = match k {
-                    "Requires" => DepKind::Requires,
-                    "Wants" => DepKind::Wants,
-                    _ => DepKind::After,
-                };
+            ("Unit", k) if let Some(kind) = relation_kind(k) => {
                 unit_list(cx, k, v, vs, kind, &mut spec, &mut deps);
             }
+            ("Unit", "Upholds" | "JoinsNamespaceOf") => cx.warning(
+                &d.key_span,
+                format!("{k}: not supported yet, ignored"),
+            ),
             ("Unit" | "Service", "StartLimitBurst") => {
                 if let Some(n) = number(cx, k, v, vs) {
                     spec.start_limit_burst = n.clamp(1, u64::from(u32::MAX)) as u32;
@@ -805,8 +813,29 @@ fn checks(
     }
 }
 
+/// The relation a `[Unit]` directive names units in.
+fn relation_kind(key: &str) -> Option<DepKind> {
+    Some(match key {
+        "Requires" => DepKind::Requires,
+        "Wants" => DepKind::Wants,
+        "After" => DepKind::After,
+        "Before" => DepKind::Before,
+        "BindsTo" => DepKind::BindsTo,
+        "PartOf" => DepKind::PartOf,
+        "Requisite" => DepKind::Requisite,
+        "Conflicts" => DepKind::Conflicts,
+        "OnFailure" => DepKind::OnFailure,
+        "OnSuccess" => DepKind::OnSuccess,
+        "PropagatesStopTo" => DepKind::PropagatesStopTo,
+        "StopPropagatedFrom" => DepKind::StopPropagatedFrom,
+        _ => return None,
+    })
+}
+
 /// `Requires=a.service b.service network.target`: services (suffix
-/// stripped) become dependencies; other units are dropped with a warning.
+/// stripped) become dependencies; `.target` units are kept as
+/// `NAME.target` in `deps` only, for [`super::targets`] to resolve; other
+/// units are dropped with a warning.
 fn unit_list(
     cx: &mut Ctx,
     key: &str,
@@ -816,11 +845,8 @@ fn unit_list(
     spec: &mut ServiceSpec,
     deps: &mut Vec<DepRef>,
 ) {
-    let list = match kind {
-        DepKind::Requires => &mut spec.requires,
-        DepKind::Wants => &mut spec.wants,
-        DepKind::After | DepKind::PipeTo => &mut spec.after,
-    };
+    let mut none = Vec::new();
+    let list = crate::graph::list_mut(spec, kind).unwrap_or(&mut none);
     if value.is_empty() {
         list.clear();
         deps.retain(|r| r.kind != kind);
@@ -829,14 +855,28 @@ fn unit_list(
     for (word, span) in words_with_spans(value, value_span) {
         let name = match word.rsplit_once('.') {
             Some((n, "service")) => n,
+            Some((n, "target")) if !n.is_empty() => {
+                if !deps.iter().any(|d| d.kind == kind && d.name == word) {
+                    deps.push(DepRef {
+                        kind,
+                        name: word.to_string(),
+                        loc: cx.src.loc(&span),
+                        from_unit: true,
+                    });
+                }
+                continue;
+            }
             Some((_, suffix)) if UNIT_SUFFIXES.contains(&suffix) => {
                 cx.warning(&span, format!("{key}: `{word}` is not a service, dropped"));
                 continue;
             }
             _ => word,
         };
-        if !list.iter().any(|n| n == name) {
-            list.push(name.to_string());
+        if !list.iter().any(|n| n == name) && !deps.iter().any(|d| d.kind == kind && d.name == name)
+        {
+            if !matches!(kind, DepKind::Before | DepKind::PropagatesStopTo) {
+                list.push(name.to_string());
+            }
             deps.push(DepRef {
                 kind,
                 name: name.to_string(),

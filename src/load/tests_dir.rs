@@ -183,8 +183,8 @@ WantedBy=multi-user.target
     assert_eq!(
         shown(&t.0, &l.warnings),
         [
-            "app.service:3:7: warning: service `app`: After: `network.target` is not a service, dropped",
-            "app.service:5:1: warning: service `app`: unknown or unsupported systemd directive `Before=` in [Unit], ignored",
+            "app.service:3:7: warning: service `app`: After=network.target: no such unit here, ignored (as systemd does)",
+            "app.service:5:8: warning: service `app`: Before=z.service: no such unit here, ignored (as systemd does)",
             "app.service:17:17: warning: service `app`: EnvironmentFile: `/nonexistent/env` does not exist, ignored (optional files are checked when loading)",
             "app.service:19:1: warning: service `app`: unknown or unsupported systemd directive `Foo=` in [Service], ignored",
         ]

@@ -42,6 +42,9 @@ struct Plan {
     /// Alias stem → (unit stem, where the alias is declared).
     aliases: BTreeMap<String, (String, Loc)>,
     masked: BTreeSet<String>,
+    /// Instances made only because an `OnFailure=`/`OnSuccess=` names
+    /// them: started by that, never with the others.
+    on_demand: BTreeSet<String>,
 }
 
 impl Plan {
@@ -358,9 +361,20 @@ fn load_units(c: &mut Collector, plan: &mut Plan, abs_dir: &Path, dir: &Path) {
             unit.add(&f, &mut c.diags);
         }
         let mut parsed = unit.lower(&name, abs_dir, &mut c.diags);
+        if plan.on_demand.contains(&stem) {
+            parsed.spec.autostart = false;
+        }
         parsed.spec.aliases = aliases;
         for d in &parsed.deps {
-            if !matches!(d.kind, DepKind::Requires | DepKind::Wants) {
+            // (`OnFailure=status-email@%n.service`: an instance made so.)
+            if !matches!(
+                d.kind,
+                DepKind::Requires
+                    | DepKind::Wants
+                    | DepKind::BindsTo
+                    | DepKind::OnFailure
+                    | DepKind::OnSuccess
+            ) {
                 continue;
             }
             let real = plan.resolve(&d.name);
@@ -373,6 +387,9 @@ fn load_units(c: &mut Collector, plan: &mut Plan, abs_dir: &Path, dir: &Path) {
                 continue;
             }
             if let Some((_, template)) = plan.template_of(&real) {
+                if matches!(d.kind, DepKind::OnFailure | DepKind::OnSuccess) {
+                    plan.on_demand.insert(real.clone());
+                }
                 plan.units.insert(
                     real.clone(),
                     Source {

@@ -245,6 +245,8 @@ impl Reactor {
         let r = &self.rt[i];
         let mut extra = vec![("TEND_SERVICE".to_string(), spec.name.clone())];
         extra.extend(listen_env);
+        // `$MONITOR_*` of an `on-failure`/`on-success` start.
+        extra.extend(self.sup.monitor_env_of(i).iter().cloned());
         if let Some(w) = spec.watchdog {
             extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
         }

@@ -932,7 +932,7 @@ fn human_line(service: Option<&str>, kind: &EventKind) -> Option<String> {
             None => format!("exited ({})", status.describe()),
         },
         EventKind::Failed { reason } => format!("failed: {reason}"),
-        EventKind::Stopping { reason } => format!("stopping ({})", reason.name()),
+        EventKind::Stopping { reason, .. } => format!("stopping ({})", reason.name()),
         EventKind::Restarting { delay_ms, .. } => format!("restarting in {delay_ms} ms"),
         EventKind::Crashloop {
             starts,
