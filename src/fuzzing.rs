@@ -9,6 +9,7 @@
 //!   directory, since loading takes a path);
 //! - [`units`]: durations, sizes, CPU quotas, word splitting;
 //! - [`notify`]: the sd_notify datagram parser;
+//! - [`proto`]: the control request parser and its round trip;
 //! - [`control`], [`http`]: the control and HTTP servers' request handling,
 //!   through a [`Reactor`] that is built but never run (its services can
 //!   never spawn: each has an env file that does not exist, so every launch
@@ -447,6 +448,31 @@ pub fn notify(data: &[u8]) {
     }
 }
 
+/// One control request line (`control::proto`), read as the server reads
+/// it: a refusal becomes one error head (one line, `ok` false, its exit
+/// status in 1..=255); an accepted request is written back as a client
+/// writes it, which reads back as the same request.
+pub fn proto(data: &[u8]) {
+    use crate::control::proto::{Reply, Request};
+    match Request::parse(data) {
+        Ok(req) => {
+            let line = req.to_line();
+            assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+            let back = Request::parse(line.trim_end().as_bytes());
+            assert_eq!(back.as_ref(), Ok(&req), "{line}");
+            let _ = req.only_reads();
+        }
+        Err(refused) => {
+            assert!(!refused.error.is_empty(), "an empty refusal");
+            assert!((1..=255).contains(&refused.exit), "{refused:?}");
+            let head = Reply::from(refused).to_line();
+            assert_eq!(head.iter().filter(|&&b| b == b'\n').count(), 1);
+            let v: Value = serde_json::from_slice(&head).expect("fuzz: the head is JSON");
+            assert_eq!(v["ok"], false, "{v}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The control and HTTP servers, through a reactor that is never run
 
@@ -621,7 +647,7 @@ fn check_control_reply(request: &[u8], reply: &[u8]) {
         return;
     };
     assert!(
-        complete || request.len() > crate::control::server::MAX_REQUEST,
+        complete || request.len() > crate::control::proto::MAX_REQUEST,
         "a reply to an unfinished request: {text:?}"
     );
     let head = head.strip_suffix('\n').expect("an unfinished reply line");

@@ -14,6 +14,7 @@
 
 use super::compat::{self, Svc};
 use super::conn::Fail;
+use crate::control::proto::OpKind;
 use std::io::Write;
 use std::path::Path;
 
@@ -480,7 +481,11 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
                 }
                 return Ok(0);
             }
-            let cmd = if verb == "enable" { "start" } else { "stop" };
+            let cmd = if verb == "enable" {
+                OpKind::Start
+            } else {
+                OpKind::Stop
+            };
             let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
             let failed = compat::op(socket, cmd, &names)?.iter().any(|r| !r.ok);
             Ok(i32::from(failed))
@@ -609,7 +614,7 @@ fn verb_word(verb: &str) -> &str {
 }
 
 /// Which tend requests a verb makes, for the services named.
-fn plan(verb: &str, found: &[&Svc]) -> Vec<(&'static str, Vec<String>)> {
+fn plan(verb: &str, found: &[&Svc]) -> Vec<(OpKind, Vec<String>)> {
     let names = |f: &dyn Fn(&Svc) -> bool| -> Vec<String> {
         found
             .iter()
@@ -618,17 +623,17 @@ fn plan(verb: &str, found: &[&Svc]) -> Vec<(&'static str, Vec<String>)> {
             .collect()
     };
     match verb {
-        "start" => vec![("start", names(&|_| true))],
-        "stop" => vec![("stop", names(&|_| true))],
-        "restart" => vec![("restart", names(&|_| true))],
-        "reload" => vec![("reload", names(&|_| true))],
+        "start" => vec![(OpKind::Start, names(&|_| true))],
+        "stop" => vec![(OpKind::Stop, names(&|_| true))],
+        "restart" => vec![(OpKind::Restart, names(&|_| true))],
+        "reload" => vec![(OpKind::Reload, names(&|_| true))],
         // Only those running; the others are left as they are.
-        "try-restart" => vec![("restart", names(&|s| s.running()))],
-        "try-reload-or-restart" => vec![("reload", names(&|s| s.running()))],
+        "try-restart" => vec![(OpKind::Restart, names(&|s| s.running()))],
+        "try-reload-or-restart" => vec![(OpKind::Reload, names(&|s| s.running()))],
         // Reloaded if running, else started.
         "reload-or-restart" => vec![
-            ("reload", names(&|s| s.running())),
-            ("start", names(&|s| !s.running())),
+            (OpKind::Reload, names(&|s| s.running())),
+            (OpKind::Start, names(&|s| !s.running())),
         ],
         _ => Vec::new(),
     }
@@ -678,13 +683,13 @@ mod tests {
         assert_eq!(
             plan,
             vec![
-                ("reload", vec!["up".into()]),
-                ("start", vec!["down".into()])
+                (OpKind::Reload, vec!["up".into()]),
+                (OpKind::Start, vec!["down".into()])
             ]
         );
         assert_eq!(
             super::plan("try-restart", &[&up, &down]),
-            vec![("restart", vec!["up".to_string()])]
+            vec![(OpKind::Restart, vec!["up".to_string()])]
         );
     }
 }

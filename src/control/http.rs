@@ -8,10 +8,11 @@
 //! in size; answered at once (or, for a write, at its outcome) and closed,
 //! except `/events`, which streams until the client goes.
 
+use super::proto::{Reply, ServiceStatus};
 use crate::os;
 use crate::reactor::Reactor;
 use nix::sys::epoll::EpollFlags;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -178,9 +179,10 @@ impl Reactor {
     }
 
     /// A parked write reached its outcome (from `check_ops`).
-    pub(crate) fn http_outcome(&mut self, id: u64, code: u16, body: &Value) {
+    pub(crate) fn http_outcome(&mut self, id: u64, code: u16, reply: &Reply) {
         if let Some(c) = self.http_conns.get_mut(&id) {
-            c.out = response(code, "application/json", &format!("{body}\n"));
+            let body = String::from_utf8_lossy(&reply.to_line()).into_owned();
+            c.out = response(code, "application/json", &body);
             c.state = State::Answering;
             self.http_flush(id);
         }
@@ -329,8 +331,9 @@ impl Reactor {
                 }
             }
             "/status" => {
-                let all: Vec<Value> = live.map(|i| self.status_json(i, now)).collect();
-                response(200, "application/json", &format!("{}\n", Value::Array(all)))
+                let all: Vec<ServiceStatus> = live.map(|i| self.status_of(i, now)).collect();
+                let body = serde_json::to_string(&all).unwrap_or_else(|_| "[]".into());
+                response(200, "application/json", &format!("{body}\n"))
             }
             "/metrics" => {
                 let om = header(head, "accept")

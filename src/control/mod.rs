@@ -1,6 +1,7 @@
 //! The control socket: server side (the client is `cli`).
 
 pub mod http;
+pub mod proto;
 pub mod server;
 
 /// Write as much of `out` as the non-blocking `stream` takes now, removing

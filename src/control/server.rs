@@ -4,18 +4,18 @@
 //! reach their outcome; followers of events and logs hold a cursor, so what
 //! they cost is bounded by retention, not by how slowly they read.
 
+use super::proto::{LastExit, Line, OpResult, Reply, Request, ServiceStatus, Usage};
+pub use super::proto::{MAX_REQUEST, OpKind};
 use crate::event::parse_signal;
 use crate::reactor::Reactor;
 use crate::service::Phase;
 use nix::sys::epoll::EpollFlags;
-use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-pub const MAX_REQUEST: usize = 64 * 1024;
 /// A follower's unsent output above which we stop adding more.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 const T_CONN: u64 = 1 << 32;
@@ -59,23 +59,12 @@ enum Access {
     None,
 }
 
-/// The requests a read-only client may make.
-const READ_REQUESTS: &[&str] = &["status", "events", "logs"];
-
 /// At most this many control connections at once (followers included);
 /// one more is told so and closed.
 pub const MAX_CONNS: usize = 512;
 
 /// How long a new connection (control or HTTP) has to send its request.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum OpKind {
-    Start,
-    Stop,
-    Restart,
-    Reload,
-}
 
 /// Who waits for an op's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,10 +110,8 @@ impl Reactor {
                 continue;
             }
             if self.conns.len() >= MAX_CONNS {
-                let mut line = Vec::new();
                 let error = format!("too many connections (at most {MAX_CONNS}); try again");
-                push_line(&mut line, &json!({"ok": false, "error": error, "exit": 5}));
-                let _ = (&stream).write(&line);
+                let _ = (&stream).write(&Reply::error(error, 5).to_line());
                 continue;
             }
             let id = self.next_conn;
@@ -144,10 +131,8 @@ impl Reactor {
                 conn.read_only = Some(format!("uid {uid}"));
             }
             if let Access::None = access {
-                push_line(
-                    &mut conn.out,
-                    &json!({"ok": false, "error": "permission denied", "exit": 1}),
-                );
+                let refusal = Reply::error("permission denied", 1);
+                conn.out.extend_from_slice(&refusal.to_line());
                 conn.mode = Mode::Closing;
             }
             if self.register(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
@@ -166,12 +151,11 @@ impl Reactor {
         };
         let refused = self.fd_reserve.with_spare(|| match listener.accept() {
             Ok((mut s, _)) => {
-                let reply = json!({
-                    "ok": false,
-                    "error": "tend is at its open-file limit and cannot take this request; try again",
-                    "exit": 5,
-                });
-                let _ = s.write_all(format!("{reply}\n").as_bytes());
+                let reply = Reply::error(
+                    "tend is at its open-file limit and cannot take this request; try again",
+                    5,
+                );
+                let _ = s.write_all(&reply.to_line());
                 true
             }
             Err(_) => false,
@@ -272,73 +256,70 @@ impl Reactor {
     }
 
     fn fail(&mut self, id: u64, error: &str, exit: i32) {
-        self.answer(id, json!({"ok": false, "error": error, "exit": exit}));
+        self.answer(id, Reply::error(error, exit));
     }
 
     /// Send a final one-line reply and close.
-    fn answer(&mut self, id: u64, v: Value) {
+    fn answer(&mut self, id: u64, reply: Reply) {
         if let Some(conn) = self.conns.get_mut(&id) {
-            push_line(&mut conn.out, &v);
+            conn.out.extend_from_slice(&reply.to_line());
             conn.mode = Mode::Closing;
         }
     }
 
     fn handle_request(&mut self, id: u64, line: &[u8]) {
-        let req: Value = match serde_json::from_slice(line) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return self.fail(id, "malformed request: not a JSON object", 1),
-            Err(e) => return self.fail(id, &format!("malformed request: {e}"), 1),
+        let req = match Request::parse(line) {
+            Ok(req) => req,
+            Err(refused) => return self.answer(id, refused.into()),
         };
-        let cmd = req["cmd"].as_str().unwrap_or("");
         if let Some(who) = self.conns.get(&id).and_then(|c| c.read_only.clone())
-            && !cmd.is_empty()
-            && !READ_REQUESTS.contains(&cmd)
+            && !req.only_reads()
         {
             let msg = format!(
-                "permission denied: {who} may only read (socket-read-group): `{cmd}` needs root, tend's own user or a member of socket-group"
+                "permission denied: {who} may only read (socket-read-group): `{}` needs root, tend's own user or a member of socket-group",
+                req.cmd()
             );
             return self.fail(id, &msg, 1);
         }
-        match cmd {
-            "status" => self.req_status(id, &req),
-            "start" => self.req_op(id, &req, OpKind::Start),
-            "stop" => self.req_op(id, &req, OpKind::Stop),
-            "restart" => self.req_op(id, &req, OpKind::Restart),
-            "reload" => self.req_reload(id, &req),
-            "kill" => self.req_kill(id, &req),
-            "events" => self.req_events(id, &req),
-            "logs" => self.req_logs(id, &req),
-            "reload-config" => match self.reread(req["dry_run"] == Value::Bool(true)) {
-                Ok(r) => self.answer(
-                    id,
-                    json!({"ok": true, "added": r.added, "removed": r.removed, "changed": r.changed}),
-                ),
-                Err(errors) => self.answer(
-                    id,
-                    json!({"ok": false, "error": "configuration errors; nothing changed",
-                           "errors": errors, "exit": 2}),
-                ),
-            },
-            "shutdown" => {
+        match req {
+            Request::Status { names, usage } => self.req_status(id, &names, usage),
+            Request::Start { names } => self.req_op(id, &names, OpKind::Start),
+            Request::Stop { names } => self.req_op(id, &names, OpKind::Stop),
+            Request::Restart { names } => self.req_op(id, &names, OpKind::Restart),
+            Request::Reload { names } => self.req_reload(id, &names),
+            Request::Kill { names, signal } => self.req_kill(id, &names, &signal),
+            Request::Events { since, follow } => self.req_events(id, since, follow),
+            Request::Logs {
+                name,
+                lines,
+                follow,
+            } => self.req_logs(id, &name, lines, follow),
+            Request::ReloadConfig { dry_run } => {
+                let reply = match self.reread(dry_run) {
+                    Ok(r) => Reply::ReloadConfig {
+                        added: r.added,
+                        removed: r.removed,
+                        changed: r.changed,
+                    },
+                    Err(errors) => Reply::Error {
+                        error: "configuration errors; nothing changed".into(),
+                        exit: 2,
+                        oldest: None,
+                        errors: Some(errors),
+                    },
+                };
+                self.answer(id, reply);
+            }
+            Request::Shutdown => {
                 let fx = self.sup.begin_shutdown(0, Instant::now());
                 self.apply(fx);
-                self.answer(id, json!({"ok": true}));
+                self.answer(id, Reply::Done);
             }
-            "" => self.fail(id, "malformed request: no `cmd`", 1),
-            other => self.fail(id, &format!("unknown command `{other}`"), 1),
         }
     }
 
     /// The indices of `names` (all services if empty), or the error reply.
-    fn resolve(&mut self, id: u64, req: &Value, empty_means_all: bool) -> Option<Vec<usize>> {
-        let names: Vec<&str> = match &req["names"] {
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            Value::Null => Vec::new(),
-            _ => {
-                self.fail(id, "malformed request: `names` must be an array", 1);
-                return None;
-            }
-        };
+    fn resolve(&mut self, id: u64, names: &[String], empty_means_all: bool) -> Option<Vec<usize>> {
         if names.is_empty() {
             if empty_means_all {
                 let live = self
@@ -365,24 +346,19 @@ impl Reactor {
         Some(out)
     }
 
-    fn req_status(&mut self, id: u64, req: &Value) {
-        let Some(idx) = self.resolve(id, req, true) else {
+    fn req_status(&mut self, id: u64, names: &[String], usage: bool) {
+        let Some(idx) = self.resolve(id, names, true) else {
             return;
         };
         let now = Instant::now();
-        let usage = req["usage"].as_bool().unwrap_or(false);
-        let services: Vec<Value> = idx
-            .iter()
+        let services = (idx.iter())
             .map(|&i| {
-                let mut v = self.status_json(i, now);
-                if usage && let (Value::Object(m), Value::Object(u)) = (&mut v, self.usage_json(i))
-                {
-                    m.extend(u);
-                }
-                v
+                let mut status = self.status_of(i, now);
+                status.usage = usage.then(|| self.usage_of(i));
+                status
             })
             .collect();
-        self.answer(id, json!({"ok": true, "services": services}));
+        self.answer(id, Reply::Status { services });
     }
 
     /// What a service uses now (`"usage":true` in a status request):
@@ -391,7 +367,7 @@ impl Reactor {
     /// (`memory.current` where the memory controller is on, else the
     /// resident memory of its processes summed). Read on request only: a
     /// plain status reads no `/proc` or cgroup files for these.
-    pub(crate) fn usage_json(&self, i: usize) -> Value {
+    pub(crate) fn usage_of(&self, i: usize) -> Usage {
         let s = &self.sup.services[i];
         let live = s.phase.has_processes();
         let (cpu, memory) = match self.cgroup_of(i) {
@@ -411,45 +387,52 @@ impl Reactor {
                 None => (None, None),
             },
         };
-        json!({"cpu_usec": cpu, "memory_bytes": memory})
+        Usage {
+            cpu_usec: cpu,
+            memory_bytes: memory,
+        }
     }
 
-    pub(crate) fn status_json(&self, i: usize, now: Instant) -> Value {
+    /// One service's STATUS object: the one place it is built (the
+    /// control socket's status and the HTTP endpoint's `/status`).
+    pub(crate) fn status_of(&self, i: usize, now: Instant) -> ServiceStatus {
         let s = &self.sup.services[i];
-        let since_ms = now.saturating_duration_since(s.since).as_millis() as u64;
-        let since = std::time::SystemTime::now() - now.saturating_duration_since(s.since);
-        let last_exit = match s.last_exit {
-            Some(crate::event::ExitStatus::Code(c)) => json!({"code": c}),
-            Some(crate::event::ExitStatus::Signal(n)) => {
-                json!({"signal": crate::event::signal_name(n)})
-            }
-            None => Value::Null,
-        };
-        json!({
-            "name": s.spec.name,
-            "state": s.phase.name(),
-            "type": s.spec.kind.name(),
-            "pid": s.main_pid,
-            "processes": self.process_count(i),
-            "ready": s.is_up(),
-            "since": crate::event::rfc3339(since),
-            "since_ms": since_ms,
-            "restarts": s.restarts,
-            "last_exit": last_exit,
-            "reason": s.reason,
-            "status": s.status_text,
-            "warning": s.warning,
-            "autostart": s.spec.autostart,
-            "source": s.spec.source.to_string_lossy(),
-            "aliases": s.spec.aliases,
-            "requires": s.spec.requires,
-            "wants": s.spec.wants,
-            "after": s.spec.after,
-        })
+        let ago = now.saturating_duration_since(s.since);
+        let since = std::time::SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let last_exit = s.last_exit.map(|e| match e {
+            crate::event::ExitStatus::Code(code) => LastExit::Code { code },
+            crate::event::ExitStatus::Signal(n) => LastExit::Signal {
+                signal: crate::event::signal_name(n),
+            },
+        });
+        ServiceStatus {
+            name: s.spec.name.clone(),
+            state: s.phase.name().to_string(),
+            kind: s.spec.kind.name().to_string(),
+            pid: s.main_pid,
+            processes: self.process_count(i),
+            ready: s.is_up(),
+            since: crate::event::rfc3339(since),
+            since_ms: u64::try_from(ago.as_millis()).unwrap_or(u64::MAX),
+            restarts: s.restarts,
+            last_exit,
+            reason: s.reason.clone(),
+            status: s.status_text.clone(),
+            warning: s.warning.clone(),
+            autostart: s.spec.autostart,
+            source: s.spec.source.to_string_lossy().into_owned(),
+            aliases: s.spec.aliases.clone(),
+            requires: s.spec.requires.clone(),
+            wants: s.spec.wants.clone(),
+            after: s.spec.after.clone(),
+            usage: None,
+        }
     }
 
-    fn req_op(&mut self, id: u64, req: &Value, kind: OpKind) {
-        let Some(idx) = self.resolve(id, req, false) else {
+    fn req_op(&mut self, id: u64, names: &[String], kind: OpKind) {
+        let Some(idx) = self.resolve(id, names, false) else {
             return;
         };
         if let Some(c) = self.conns.get_mut(&id) {
@@ -484,8 +467,8 @@ impl Reactor {
 
     /// Reload each service; the reply waits for reload-exec to finish and,
     /// for notify services, for READY=1 after RELOADING=1.
-    fn req_reload(&mut self, id: u64, req: &Value) {
-        let Some(idx) = self.resolve(id, req, false) else {
+    fn req_reload(&mut self, id: u64, names: &[String]) {
+        let Some(idx) = self.resolve(id, names, false) else {
             return;
         };
         let mut items = Vec::new();
@@ -505,23 +488,20 @@ impl Reactor {
         });
     }
 
-    fn req_kill(&mut self, id: u64, req: &Value) {
-        let Some(idx) = self.resolve(id, req, false) else {
+    fn req_kill(&mut self, id: u64, names: &[String], sig: &str) {
+        let Some(idx) = self.resolve(id, names, false) else {
             return;
         };
-        let sig = req["signal"].as_str().unwrap_or("TERM");
         let Some(signo) = parse_signal(sig) else {
             return self.fail(id, &format!("unknown signal `{sig}`"), 2);
         };
         for i in idx {
             self.signal_all(i, signo);
         }
-        self.answer(id, json!({"ok": true}));
+        self.answer(id, Reply::Done);
     }
 
-    fn req_events(&mut self, id: u64, req: &Value) {
-        let since = req["since"].as_u64();
-        let follow = req["follow"].as_bool().unwrap_or(false);
+    fn req_events(&mut self, id: u64, since: Option<u64>, follow: bool) {
         let oldest = self.events.oldest();
         // Older than memory: from the journal, if it goes back that far.
         let earliest = match since {
@@ -530,15 +510,21 @@ impl Reactor {
         };
         if let Some(s) = since.filter(|&s| s.max(1) < earliest) {
             let msg = format!("events before {earliest} are no longer retained (asked from {s})");
-            return self.answer(
-                id,
-                json!({"ok": false, "error": msg, "exit": 4, "oldest": earliest}),
-            );
+            let refusal = Reply::Error {
+                error: msg,
+                exit: 4,
+                oldest: Some(earliest),
+                errors: None,
+            };
+            return self.answer(id, refusal);
         }
         let cursor = since.unwrap_or(oldest).max(earliest);
-        let head = json!({"ok": true, "oldest": earliest, "next": self.events.next()});
+        let head = Reply::Events {
+            oldest: earliest,
+            next: self.events.next(),
+        };
         if let Some(c) = self.conns.get_mut(&id) {
-            push_line(&mut c.out, &head);
+            c.out.extend_from_slice(&head.to_line());
             c.mode = Mode::Events {
                 cursor,
                 follow,
@@ -547,10 +533,8 @@ impl Reactor {
         }
     }
 
-    fn req_logs(&mut self, id: u64, req: &Value) {
-        let name = req["name"].as_str().unwrap_or("");
-        let n = req["lines"].as_u64().unwrap_or(100) as usize;
-        let follow = req["follow"].as_bool().unwrap_or(false);
+    fn req_logs(&mut self, id: u64, name: &str, lines: u64, follow: bool) {
+        let n = usize::try_from(lines).unwrap_or(usize::MAX);
         let Some(i) = self.sup.lookup(name) else {
             return self.fail(id, &format!("unknown service: {name}"), 3);
         };
@@ -564,13 +548,10 @@ impl Reactor {
         let lines = self.logs.tail(name, n).unwrap_or_default();
         let cursor = self.logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
-            push_line(&mut c.out, &json!({"ok": true, "lines": lines.len()}));
-            for l in lines {
-                push_line(
-                    &mut c.out,
-                    &json!({"line": l.text, "stream": l.stream.name(),
-                        "time": crate::event::rfc3339(l.time)}),
-                );
+            let head = Reply::Logs { lines: lines.len() };
+            c.out.extend_from_slice(&head.to_line());
+            for l in &lines {
+                c.out.extend_from_slice(&log_line(l));
             }
             c.mode = if follow {
                 Mode::Logs {
@@ -604,21 +585,26 @@ impl Reactor {
         self.ops = ops;
         for k in done.into_iter().rev() {
             let op = self.ops.remove(k);
-            let results: Vec<Value> = (op.items.iter().zip(&op.results))
+            let results: Vec<OpResult> = (op.items.iter().zip(op.results))
                 .map(|(&(i, _), r)| {
-                    let (ok, msg) = r.clone().unwrap_or((false, String::new()));
-                    json!({"name": self.sup.services[i].spec.name, "ok": ok, "message": msg})
+                    let (ok, message) = r.unwrap_or((false, String::new()));
+                    let name = self.sup.services[i].spec.name.clone();
+                    OpResult { name, ok, message }
                 })
                 .collect();
-            let all = results.iter().all(|r| r["ok"] == true);
             match op.conn {
                 Waiter::Control(id) => {
-                    self.answer(id, json!({"ok": all, "results": results, "exit": 1}));
+                    let exit = Some(1);
+                    self.answer(id, Reply::Outcome { results, exit });
                     self.flush_conn(id);
                 }
                 Waiter::Http(id) => {
-                    let body = json!({"ok": all, "results": results});
-                    self.http_outcome(id, if all { 200 } else { 500 }, &body);
+                    let reply = Reply::Outcome {
+                        results,
+                        exit: None,
+                    };
+                    let code = if reply.ok() { 200 } else { 500 };
+                    self.http_outcome(id, code, &reply);
                 }
             }
         }
@@ -647,7 +633,11 @@ impl Reactor {
                         |out, _, line| out.extend_from_slice(line),
                     );
                     if let Err(resume) = fed {
-                        push_line(&mut c.out, &json!({"lagged": true, "resume": resume}));
+                        let lagged = Line::Lagged {
+                            lagged: true,
+                            resume,
+                        };
+                        c.out.extend_from_slice(&lagged.to_line());
                         self.metrics.followers_lagged += 1;
                         c.mode = Mode::Closing;
                     } else if !*follow && *cursor >= self.events.next() {
@@ -659,13 +649,12 @@ impl Reactor {
                 {
                     let (dropped, lines) = self.logs.since(service, *cursor);
                     if dropped > 0 {
-                        push_line(&mut c.out, &json!({"dropped": dropped}));
+                        let dropped = Line::Dropped { dropped };
+                        c.out.extend_from_slice(&dropped.to_line());
                     }
                     for l in lines {
                         *cursor = l.seq + 1;
-                        let v = json!({"line": l.text, "stream": l.stream.name(),
-                            "time": crate::event::rfc3339(l.time)});
-                        push_line(&mut c.out, &v);
+                        c.out.extend_from_slice(&log_line(&l));
                     }
                 }
                 _ => {}
@@ -817,10 +806,14 @@ pub(crate) fn feed_events(
     Ok(())
 }
 
-/// One JSON line onto a connection's output.
-fn push_line(out: &mut Vec<u8>, v: &Value) {
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.push(b'\n');
+/// One retained line of a service's output, as a follower gets it.
+fn log_line(l: &crate::logs::LogLine) -> Vec<u8> {
+    let line = Line::Log {
+        line: &l.text,
+        stream: l.stream.name(),
+        time: crate::event::rfc3339(l.time),
+    };
+    line.to_line()
 }
 
 /// Recent events as JSON lines, rendered once for all followers (who move
