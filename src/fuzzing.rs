@@ -580,7 +580,8 @@ fn server_reactor(f: &ServerFixture) -> Reactor {
     mask.thread_set_mask().expect("fuzz: sigmask");
     let mut r = r.expect("fuzz: reactor");
     r.logs = crate::logs::Logs::new(f.devnull.as_raw_fd());
-    r.http = Some(f.http.try_clone().expect("fuzz: clone listener"));
+    let http = f.http.try_clone().expect("fuzz: clone listener");
+    r.set_http(http, Some("fuzz-token".into()));
     r
 }
 
@@ -617,9 +618,9 @@ pub fn control(data: &[u8]) {
     let mut clients = Vec::new();
     for chunk in data.split_inclusive(|&b| b == b'\n').take(8) {
         let mut client = UnixStream::connect_addr(&f.control_addr).expect("fuzz: connect");
-        let id = r.next_conn;
+        let id = r.control().next_id();
         r.accept();
-        assert!(r.conns.contains_key(&id), "connection {id} not accepted");
+        assert!(r.control().has_conn(id), "connection {id} not accepted");
         client.write_all(chunk).expect("fuzz: write request");
         r.on_conn(id, EpollFlags::EPOLLIN);
         r.check_ops();
@@ -685,12 +686,10 @@ pub fn http(data: &[u8]) {
         // Out of local ports (TIME_WAIT): not the server's fault.
         return;
     };
-    let id = r.next_conn;
+    let open = |r: &Reactor, id| r.http().is_some_and(|h| h.has_conn(id));
+    let id = r.http().map_or(0, |h| h.next_id());
     r.http_accept();
-    assert!(
-        r.http_conns.contains_key(&id),
-        "http connection not accepted"
-    );
+    assert!(open(&r, id), "http connection not accepted");
     client.write_all(data).expect("fuzz: write request");
     let complete = data.windows(4).any(|w| w == b"\r\n\r\n")
         || data.windows(2).any(|w| w == b"\n\n")
@@ -702,7 +701,7 @@ pub fn http(data: &[u8]) {
     // On loopback the bytes are there when `write` returns, in practice; a
     // complete request is read again until answered, in case they were not.
     for _ in 0..1000 {
-        if !complete || !reply.is_empty() || !r.http_conns.contains_key(&id) {
+        if !complete || !reply.is_empty() || !open(&r, id) {
             break;
         }
         std::thread::yield_now();
@@ -716,7 +715,7 @@ pub fn http(data: &[u8]) {
         return;
     }
     let post = String::from_utf8_lossy(data).split_whitespace().next() == Some("POST");
-    if reply.is_empty() && post && r.http_conns.contains_key(&id) {
+    if reply.is_empty() && post && open(&r, id) {
         return; // a write parked until its outcome
     }
     let text = String::from_utf8(reply).expect("a response that is not UTF-8");

@@ -1,15 +1,22 @@
-//! The control socket, server side (docs/PROTOCOL.md): non-blocking
-//! connections driven by the reactor's epoll. A request is read whole
-//! (bounded), answered at once or parked as an `Op` until the services
-//! reach their outcome; followers of events and logs hold a cursor, so what
-//! they cost is bounded by retention, not by how slowly they read.
+//! The control socket, server side (docs/PROTOCOL.md): a `ControlServer`
+//! owns the listener, the non-blocking connections, the parked ops and
+//! the followers. The reactor wakes it with what epoll said (`accept`,
+//! `on_conn`) and after each batch (`check_ops`, `pump_followers`); what a
+//! request asks of the services goes through `Supervise`, so the server
+//! knows nothing of the reactor and is tested with a fake
+//! (`server_tests.rs`).
+//!
+//! A request is read whole (bounded), answered at once or parked as an
+//! `Op` until the services reach their outcome; followers of events and
+//! logs hold a cursor, so what they cost is bounded by retention, not by
+//! how slowly they read.
 
-use super::proto::{LastExit, Line, OpResult, Reply, Request, ServiceStatus, Usage};
+use super::proto::{Line, OpResult, Reply, Request};
 pub use super::proto::{MAX_REQUEST, OpKind};
+use super::{Outcome, Supervise};
 use crate::event::parse_signal;
-use crate::reactor::Reactor;
-use crate::service::Phase;
 use nix::sys::epoll::EpollFlags;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
@@ -18,9 +25,10 @@ use std::time::Instant;
 
 /// A follower's unsent output above which we stop adding more.
 const OUT_HIGH_WATER: usize = 256 * 1024;
-const T_CONN: u64 = 1 << 32;
+/// epoll tokens of control connections: this, or'ed with the id.
+pub const T_CONN: u64 = 1 << 32;
 
-pub enum Mode {
+enum Mode {
     Request,
     /// Parked until its `Op` completes.
     Waiting,
@@ -38,7 +46,7 @@ pub enum Mode {
     Closing,
 }
 
-pub struct Conn {
+struct Conn {
     stream: UnixStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -74,12 +82,12 @@ pub enum Waiter {
     Http(u64),
 }
 
-pub struct Op {
-    conn: Waiter,
+struct Op {
+    waiter: Waiter,
     kind: OpKind,
-    /// (service index, its `starts` counter when the request came in)
+    /// (service index, the mark `Supervise::begin` gave it)
     items: Vec<(usize, u64)>,
-    results: Vec<Option<(bool, String)>>,
+    results: Vec<Option<Outcome>>,
 }
 
 /// Group name or number → gid.
@@ -95,13 +103,61 @@ pub fn group_id(g: &str) -> std::io::Result<u32> {
     }
 }
 
-impl Reactor {
-    pub(crate) fn accept(&mut self) {
+/// The control socket and everything served on it.
+#[derive(Default)]
+pub struct ControlServer {
+    /// None when the entrypoint could not bind it (or in tests of ops).
+    listener: Option<UnixListener>,
+    conns: HashMap<u64, Conn>,
+    next_conn: u64,
+    ops: Vec<Op>,
+    /// `socket-group`: its members may control.
+    socket_gid: Option<u32>,
+    /// `socket-read-group`: its members may only read.
+    socket_read_gid: Option<u32>,
+    /// Connections refused at the open-file limit, said at powers of two.
+    fds_refusals: u64,
+}
+
+impl ControlServer {
+    /// Serve `listener` (made non-blocking here); the reactor watches it
+    /// with `token`.
+    pub fn new(
+        listener: Option<UnixListener>,
+        socket_gid: Option<u32>,
+        socket_read_gid: Option<u32>,
+    ) -> std::io::Result<ControlServer> {
+        if let Some(l) = &listener {
+            l.set_nonblocking(true)?;
+        }
+        Ok(ControlServer {
+            listener,
+            socket_gid,
+            socket_read_gid,
+            ..ControlServer::default()
+        })
+    }
+
+    pub fn listener_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.listener.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The id the next accepted connection gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_conn
+    }
+
+    pub fn has_conn(&self, id: u64) -> bool {
+        self.conns.contains_key(&id)
+    }
+
+    /// The listener is readable: take every waiting client.
+    pub fn accept(&mut self, host: &mut dyn Supervise) {
         loop {
             let stream = match self.listener.as_ref().map(UnixListener::accept) {
                 Some(Ok((stream, _))) => stream,
                 Some(Err(e)) if crate::os::out_of_fds(&e) => {
-                    self.refuse_one_for_want_of_fds();
+                    self.refuse_one_for_want_of_fds(host);
                     return;
                 }
                 _ => return,
@@ -114,42 +170,49 @@ impl Reactor {
                 let _ = (&stream).write(&Reply::error(error, 5).to_line());
                 continue;
             }
-            let id = self.next_conn;
-            self.next_conn += 1;
             let access = self.peer_access(&stream);
-            let fd = stream.as_raw_fd();
-            let mut conn = Conn {
-                stream,
-                inbuf: Vec::new(),
-                out: Vec::new(),
-                mode: Mode::Request,
-                want_write: false,
-                deadline: Some(Instant::now() + REQUEST_TIMEOUT),
-                read_only: None,
-            };
-            if let Access::Read(uid) = access {
-                conn.read_only = Some(format!("uid {uid}"));
-            }
-            if let Access::None = access {
+            self.adopt(host, stream, access);
+        }
+    }
+
+    /// A connection accepted: watch it, and refuse it at once if its peer
+    /// may do nothing.
+    fn adopt(&mut self, host: &mut dyn Supervise, stream: UnixStream, access: Access) {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let fd = stream.as_raw_fd();
+        let mut conn = Conn {
+            stream,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            mode: Mode::Request,
+            want_write: false,
+            deadline: Some(Instant::now() + REQUEST_TIMEOUT),
+            read_only: None,
+        };
+        match access {
+            Access::Control => {}
+            Access::Read(uid) => conn.read_only = Some(format!("uid {uid}")),
+            Access::None => {
                 let refusal = Reply::error("permission denied", 1);
                 conn.out.extend_from_slice(&refusal.to_line());
                 conn.mode = Mode::Closing;
             }
-            if self.register(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
-                self.conns.insert(id, conn);
-                self.flush_conn(id);
-            }
+        }
+        if host.watch(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
+            self.conns.insert(id, conn);
+            self.flush_conn(host, id);
         }
     }
 
     /// At the open-file limit: accept the waiting client with the reserve
     /// fd, tell it why, and close it (else the listener stays readable and
     /// the loop spins). Said once per burst of such refusals.
-    fn refuse_one_for_want_of_fds(&mut self) {
+    fn refuse_one_for_want_of_fds(&mut self, host: &mut dyn Supervise) {
         let Some(listener) = self.listener.as_ref() else {
             return;
         };
-        let refused = self.fd_reserve.with_spare(|| match listener.accept() {
+        let refused = host.fd_reserve().with_spare(|| match listener.accept() {
             Ok((mut s, _)) => {
                 let reply = Reply::error(
                     "tend is at its open-file limit and cannot take this request; try again",
@@ -167,7 +230,7 @@ impl Reactor {
                     "at the open-file limit: {} control connection(s) refused so far",
                     self.fds_refusals
                 );
-                self.system_line(&line);
+                host.say(&line);
             }
         }
     }
@@ -207,16 +270,17 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn on_conn(&mut self, id: u64, flags: EpollFlags) {
+    /// Connection `id` is readable, hung up or writable.
+    pub fn on_conn(&mut self, host: &mut dyn Supervise, id: u64, flags: EpollFlags) {
         if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
-            self.read_conn(id);
+            self.read_conn(host, id);
         }
         if self.conns.contains_key(&id) {
-            self.flush_conn(id);
+            self.flush_conn(host, id);
         }
     }
 
-    fn read_conn(&mut self, id: u64) {
+    fn read_conn(&mut self, host: &mut dyn Supervise, id: u64) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -225,41 +289,38 @@ impl Reactor {
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
                     // The client went away (clients never half-close).
-                    self.close_conn(id);
+                    self.close_conn(host, id);
                     return;
                 }
                 Ok(n) => {
                     if !matches!(conn.mode, Mode::Request) {
                         continue; // nothing more is expected; discard
                     }
-                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    conn.inbuf
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
                     if let Some(pos) = conn.inbuf.iter().position(|&b| b == b'\n') {
-                        let line = conn.inbuf[..pos].to_vec();
-                        conn.inbuf.clear();
-                        self.handle_request(id, &line);
+                        let mut line = std::mem::take(&mut conn.inbuf);
+                        line.truncate(pos);
+                        self.handle_request(host, id, &line);
                         return;
                     }
                     if conn.inbuf.len() > MAX_REQUEST {
                         let err = format!("request too large (limit {MAX_REQUEST} bytes)");
-                        self.fail(id, &err, 1);
+                        self.answer(id, Reply::error(err, 1));
                         return;
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    self.close_conn(id);
+                    self.close_conn(host, id);
                     return;
                 }
             }
         }
     }
 
-    fn fail(&mut self, id: u64, error: &str, exit: i32) {
-        self.answer(id, Reply::error(error, exit));
-    }
-
-    /// Send a final one-line reply and close.
+    /// Queue a final one-line reply; the connection closes once it is sent.
     fn answer(&mut self, id: u64, reply: Reply) {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.out.extend_from_slice(&reply.to_line());
@@ -267,35 +328,57 @@ impl Reactor {
         }
     }
 
-    fn handle_request(&mut self, id: u64, line: &[u8]) {
+    fn handle_request(&mut self, host: &mut dyn Supervise, id: u64, line: &[u8]) {
         let req = match Request::parse(line) {
             Ok(req) => req,
             Err(refused) => return self.answer(id, refused.into()),
         };
-        if let Some(who) = self.conns.get(&id).and_then(|c| c.read_only.clone())
+        if let Some(who) = self.conns.get(&id).and_then(|c| c.read_only.as_deref())
             && !req.only_reads()
         {
             let msg = format!(
                 "permission denied: {who} may only read (socket-read-group): `{}` needs root, tend's own user or a member of socket-group",
                 req.cmd()
             );
-            return self.fail(id, &msg, 1);
+            return self.answer(id, Reply::error(msg, 1));
         }
         match req {
-            Request::Status { names, usage } => self.req_status(id, &names, usage),
-            Request::Start { names } => self.req_op(id, &names, OpKind::Start),
-            Request::Stop { names } => self.req_op(id, &names, OpKind::Stop),
-            Request::Restart { names } => self.req_op(id, &names, OpKind::Restart),
-            Request::Reload { names } => self.req_reload(id, &names),
-            Request::Kill { names, signal } => self.req_kill(id, &names, &signal),
-            Request::Events { since, follow } => self.req_events(id, since, follow),
+            Request::Status { names, usage } => {
+                let reply = match resolve(host, &names, true) {
+                    Ok(idx) => {
+                        let now = Instant::now();
+                        let services = idx.iter().map(|&i| host.status(i, usage, now)).collect();
+                        Reply::Status { services }
+                    }
+                    Err(refusal) => refusal,
+                };
+                self.answer(id, reply);
+            }
+            Request::Start { names } => self.req_op(host, id, &names, OpKind::Start),
+            Request::Stop { names } => self.req_op(host, id, &names, OpKind::Stop),
+            Request::Restart { names } => self.req_op(host, id, &names, OpKind::Restart),
+            Request::Reload { names } => self.req_op(host, id, &names, OpKind::Reload),
+            Request::Kill { names, signal } => {
+                let reply = match (resolve(host, &names, false), parse_signal(&signal)) {
+                    (Err(refusal), _) => refusal,
+                    (Ok(_), None) => Reply::error(format!("unknown signal `{signal}`"), 2),
+                    (Ok(idx), Some(signo)) => {
+                        for i in idx {
+                            host.kill(i, signo);
+                        }
+                        Reply::Done
+                    }
+                };
+                self.answer(id, reply);
+            }
+            Request::Events { since, follow } => self.req_events(host, id, since, follow),
             Request::Logs {
                 name,
                 lines,
                 follow,
-            } => self.req_logs(id, &name, lines, follow),
+            } => self.req_logs(host, id, &name, lines, follow),
             Request::ReloadConfig { dry_run } => {
-                let reply = match self.reread(dry_run) {
+                let reply = match host.reload_config(dry_run) {
                     Ok(r) => Reply::ReloadConfig {
                         added: r.added,
                         removed: r.removed,
@@ -311,201 +394,49 @@ impl Reactor {
                 self.answer(id, reply);
             }
             Request::Shutdown => {
-                let fx = self.sup.begin_shutdown(0, Instant::now());
-                self.apply(fx);
+                host.shutdown();
                 self.answer(id, Reply::Done);
             }
         }
     }
 
-    /// The indices of `names` (all services if empty), or the error reply.
-    fn resolve(&mut self, id: u64, names: &[String], empty_means_all: bool) -> Option<Vec<usize>> {
-        if names.is_empty() {
-            if empty_means_all {
-                let live = self
-                    .sup
-                    .services
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !s.retired);
-                return Some(live.map(|(i, _)| i).collect());
-            }
-            self.fail(id, "no service named", 1);
-            return None;
-        }
-        let mut out = Vec::new();
-        for n in names {
-            match self.sup.lookup(n) {
-                Some(i) => out.push(i),
-                None => {
-                    self.fail(id, &format!("unknown service: {n}"), 3);
-                    return None;
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn req_status(&mut self, id: u64, names: &[String], usage: bool) {
-        let Some(idx) = self.resolve(id, names, true) else {
-            return;
-        };
-        let now = Instant::now();
-        let services = (idx.iter())
-            .map(|&i| {
-                let mut status = self.status_of(i, now);
-                status.usage = usage.then(|| self.usage_of(i));
-                status
-            })
-            .collect();
-        self.answer(id, Reply::Status { services });
-    }
-
-    /// What a service uses now (`"usage":true` in a status request):
-    /// `cpu_usec`, CPU time of all its processes so far (`cpu.stat` of its
-    /// cgroup; without cgroups, the main process's); `memory_bytes`
-    /// (`memory.current` where the memory controller is on, else the
-    /// resident memory of its processes summed). Read on request only: a
-    /// plain status reads no `/proc` or cgroup files for these.
-    pub(crate) fn usage_of(&self, i: usize) -> Usage {
-        let s = &self.sup.services[i];
-        let live = s.phase.has_processes();
-        let (cpu, memory) = match self.cgroup_of(i) {
-            Some(cg) => {
-                let memory = cg.memory_current().or_else(|| {
-                    live.then(|| {
-                        (cg.pids().iter())
-                            .filter_map(|&p| crate::os::proc_usage(p))
-                            .map(|(_, rss)| rss)
-                            .sum::<u64>()
-                    })
-                });
-                (cg.cpu_usage_usec(), memory)
-            }
-            None => match s.main_pid.filter(|_| live).and_then(crate::os::proc_usage) {
-                Some((cpu, rss)) => (Some(cpu), Some(rss)),
-                None => (None, None),
-            },
-        };
-        Usage {
-            cpu_usec: cpu,
-            memory_bytes: memory,
-        }
-    }
-
-    /// One service's STATUS object: the one place it is built (the
-    /// control socket's status and the HTTP endpoint's `/status`).
-    pub(crate) fn status_of(&self, i: usize, now: Instant) -> ServiceStatus {
-        let s = &self.sup.services[i];
-        let ago = now.saturating_duration_since(s.since);
-        let since = std::time::SystemTime::now()
-            .checked_sub(ago)
-            .unwrap_or(std::time::UNIX_EPOCH);
-        let last_exit = s.last_exit.map(|e| match e {
-            crate::event::ExitStatus::Code(code) => LastExit::Code { code },
-            crate::event::ExitStatus::Signal(n) => LastExit::Signal {
-                signal: crate::event::signal_name(n),
-            },
-        });
-        ServiceStatus {
-            name: s.spec.name.clone(),
-            state: s.phase.name().to_string(),
-            kind: s.spec.kind.name().to_string(),
-            pid: s.main_pid,
-            processes: self.process_count(i),
-            ready: s.is_up(),
-            since: crate::event::rfc3339(since),
-            since_ms: u64::try_from(ago.as_millis()).unwrap_or(u64::MAX),
-            restarts: s.restarts,
-            last_exit,
-            reason: s.reason.clone(),
-            status: s.status_text.clone(),
-            warning: s.warning.clone(),
-            autostart: s.spec.autostart,
-            source: s.spec.source.to_string_lossy().into_owned(),
-            aliases: s.spec.aliases.clone(),
-            requires: s.spec.requires.clone(),
-            wants: s.spec.wants.clone(),
-            after: s.spec.after.clone(),
-            usage: None,
-        }
-    }
-
-    fn req_op(&mut self, id: u64, names: &[String], kind: OpKind) {
-        let Some(idx) = self.resolve(id, names, false) else {
-            return;
+    fn req_op(&mut self, host: &mut dyn Supervise, id: u64, names: &[String], kind: OpKind) {
+        let idx = match resolve(host, names, false) {
+            Ok(idx) => idx,
+            Err(refusal) => return self.answer(id, refusal),
         };
         if let Some(c) = self.conns.get_mut(&id) {
             c.mode = Mode::Waiting;
         }
-        self.begin_op(Waiter::Control(id), kind, &idx);
+        self.begin_op(host, Waiter::Control(id), kind, &idx);
     }
 
-    /// Start, stop or restart services for `waiter`, who gets the outcome
-    /// once every one of them reached it (`check_ops`).
-    pub(crate) fn begin_op(&mut self, waiter: Waiter, kind: OpKind, idx: &[usize]) {
-        let items: Vec<(usize, u64)> = idx
-            .iter()
-            .map(|&i| (i, self.sup.services[i].starts))
-            .collect();
-        let now = Instant::now();
-        let fx = match kind {
-            OpKind::Start => self.sup.request_start(idx, now),
-            OpKind::Stop => self.sup.request_stop(idx, now),
-            OpKind::Restart => self.sup.request_restart(idx, now),
-            OpKind::Reload => Vec::new(),
-        };
-        let results = vec![None; items.len()];
+    /// Start, stop, restart or reload services for `waiter`, who gets the
+    /// outcome once every one of them reached it (`check_ops`).
+    pub fn begin_op(
+        &mut self,
+        host: &mut dyn Supervise,
+        waiter: Waiter,
+        kind: OpKind,
+        idx: &[usize],
+    ) {
+        let begun = host.begin(kind, idx);
+        let items = idx.iter().zip(&begun).map(|(&i, b)| (i, b.mark)).collect();
+        let results = begun.into_iter().map(|b| b.refused).collect();
         self.ops.push(Op {
-            conn: waiter,
+            waiter,
             kind,
             items,
             results,
         });
-        self.apply(fx);
     }
 
-    /// Reload each service; the reply waits for reload-exec to finish and,
-    /// for notify services, for READY=1 after RELOADING=1.
-    fn req_reload(&mut self, id: u64, names: &[String]) {
-        let Some(idx) = self.resolve(id, names, false) else {
-            return;
-        };
-        let mut items = Vec::new();
-        let mut results = Vec::new();
-        for i in idx {
-            items.push((i, 0));
-            results.push(self.begin_reload(i).err().map(|e| (false, e)));
-        }
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.mode = Mode::Waiting;
-        }
-        self.ops.push(Op {
-            conn: Waiter::Control(id),
-            kind: OpKind::Reload,
-            items,
-            results,
-        });
-    }
-
-    fn req_kill(&mut self, id: u64, names: &[String], sig: &str) {
-        let Some(idx) = self.resolve(id, names, false) else {
-            return;
-        };
-        let Some(signo) = parse_signal(sig) else {
-            return self.fail(id, &format!("unknown signal `{sig}`"), 2);
-        };
-        for i in idx {
-            self.signal_all(i, signo);
-        }
-        self.answer(id, Reply::Done);
-    }
-
-    fn req_events(&mut self, id: u64, since: Option<u64>, follow: bool) {
-        let oldest = self.events.oldest();
+    fn req_events(&mut self, host: &dyn Supervise, id: u64, since: Option<u64>, follow: bool) {
+        let events = host.events();
+        let oldest = events.oldest();
         // Older than memory: from the journal, if it goes back that far.
         let earliest = match since {
-            Some(s) if s.max(1) < oldest => self.events.earliest(),
+            Some(s) if s.max(1) < oldest => events.earliest(),
             _ => oldest,
         };
         if let Some(s) = since.filter(|&s| s.max(1) < earliest) {
@@ -521,7 +452,7 @@ impl Reactor {
         let cursor = since.unwrap_or(oldest).max(earliest);
         let head = Reply::Events {
             oldest: earliest,
-            next: self.events.next(),
+            next: events.next(),
         };
         if let Some(c) = self.conns.get_mut(&id) {
             c.out.extend_from_slice(&head.to_line());
@@ -533,20 +464,21 @@ impl Reactor {
         }
     }
 
-    fn req_logs(&mut self, id: u64, name: &str, lines: u64, follow: bool) {
-        let n = usize::try_from(lines).unwrap_or(usize::MAX);
-        let Some(i) = self.sup.lookup(name) else {
-            return self.fail(id, &format!("unknown service: {name}"), 3);
+    fn req_logs(&mut self, host: &dyn Supervise, id: u64, name: &str, lines: u64, follow: bool) {
+        let Some(i) = host.lookup(name) else {
+            return self.answer(id, Reply::error(format!("unknown service: {name}"), 3));
         };
-        if self.sup.services[i].spec.entrypoint {
+        if !host.output_captured(i) {
             let msg = format!(
                 "{name}'s output is not captured: it goes straight to tend's own stdout and stderr"
             );
-            return self.fail(id, &msg, 1);
+            return self.answer(id, Reply::error(msg, 1));
         }
+        let logs = host.logs();
+        let n = usize::try_from(lines).unwrap_or(usize::MAX);
         // A service that never wrote anything has no log state yet.
-        let lines = self.logs.tail(name, n).unwrap_or_default();
-        let cursor = self.logs.next_seq(name);
+        let lines = logs.tail(name, n).unwrap_or_default();
+        let cursor = logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
             let head = Reply::Logs { lines: lines.len() };
             c.out.extend_from_slice(&head.to_line());
@@ -564,54 +496,57 @@ impl Reactor {
         }
     }
 
-    /// Answer the parked start/stop/restart requests whose services have
-    /// reached an outcome.
-    pub(crate) fn check_ops(&mut self) {
+    /// Answer the parked ops whose services have all reached an outcome.
+    /// The HTTP endpoint's come back, for the reactor to give it.
+    pub fn check_ops(&mut self, host: &mut dyn Supervise) -> Vec<(u64, Reply)> {
         let mut done = Vec::new();
-        let mut ops = std::mem::take(&mut self.ops);
-        for (k, op) in ops.iter_mut().enumerate() {
-            for (j, &(i, starts0)) in op.items.iter().enumerate() {
-                if op.results[j].is_none() {
-                    op.results[j] = match op.kind {
-                        OpKind::Reload => self.reload_outcome(i),
-                        kind => outcome(&self.sup, kind, i, starts0),
-                    };
+        for (k, op) in self.ops.iter_mut().enumerate() {
+            for (&(i, mark), result) in op.items.iter().zip(op.results.iter_mut()) {
+                if result.is_none() {
+                    *result = host.outcome(op.kind, i, mark);
                 }
             }
             if op.results.iter().all(Option::is_some) {
                 done.push(k);
             }
         }
-        self.ops = ops;
+        let mut http = Vec::new();
         for k in done.into_iter().rev() {
             let op = self.ops.remove(k);
             let results: Vec<OpResult> = (op.items.iter().zip(op.results))
                 .map(|(&(i, _), r)| {
-                    let (ok, message) = r.unwrap_or((false, String::new()));
-                    let name = self.sup.services[i].spec.name.clone();
+                    let Outcome { ok, message } = r.unwrap_or(Outcome {
+                        ok: false,
+                        message: String::new(),
+                    });
+                    let name = host.name(i).to_string();
                     OpResult { name, ok, message }
                 })
                 .collect();
-            match op.conn {
+            match op.waiter {
                 Waiter::Control(id) => {
                     let exit = Some(1);
                     self.answer(id, Reply::Outcome { results, exit });
-                    self.flush_conn(id);
+                    self.flush_conn(host, id);
                 }
                 Waiter::Http(id) => {
-                    let reply = Reply::Outcome {
-                        results,
-                        exit: None,
-                    };
-                    let code = if reply.ok() { 200 } else { 500 };
-                    self.http_outcome(id, code, &reply);
+                    let exit = None;
+                    http.push((id, Reply::Outcome { results, exit }));
                 }
             }
         }
+        http
+    }
+
+    /// A parked HTTP write whose client went away: its op is dropped.
+    pub fn forget_waiter(&mut self, waiter: Waiter) {
+        self.ops.retain(|op| op.waiter != waiter);
     }
 
     /// Feed event and log followers from their cursors, and flush.
-    pub(crate) fn pump_followers(&mut self) {
+    /// Returns how many followers fell behind retention (and were closed).
+    pub fn pump_followers(&mut self, host: &mut dyn Supervise, lines: &mut EventLines) -> u64 {
+        let mut lagged = 0;
         let ids: Vec<u64> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -623,9 +558,10 @@ impl Reactor {
                     follow,
                     journal,
                 } => {
+                    let events = host.events();
                     let fed = feed_events(
-                        &self.events,
-                        &mut self.event_lines,
+                        events,
+                        lines,
                         journal,
                         cursor,
                         &mut c.out,
@@ -633,24 +569,24 @@ impl Reactor {
                         |out, _, line| out.extend_from_slice(line),
                     );
                     if let Err(resume) = fed {
-                        let lagged = Line::Lagged {
+                        let line = Line::Lagged {
                             lagged: true,
                             resume,
                         };
-                        c.out.extend_from_slice(&lagged.to_line());
-                        self.metrics.followers_lagged += 1;
+                        c.out.extend_from_slice(&line.to_line());
+                        lagged += 1;
                         c.mode = Mode::Closing;
-                    } else if !*follow && *cursor >= self.events.next() {
+                    } else if !*follow && *cursor >= events.next() {
                         c.mode = Mode::Closing;
                     }
                 }
                 Mode::Logs { service, cursor }
-                    if c.out.len() < OUT_HIGH_WATER && *cursor < self.logs.next_seq(service) =>
+                    if c.out.len() < OUT_HIGH_WATER && *cursor < host.logs().next_seq(service) =>
                 {
-                    let (dropped, lines) = self.logs.since(service, *cursor);
+                    let (dropped, lines) = host.logs().since(service, *cursor);
                     if dropped > 0 {
-                        let dropped = Line::Dropped { dropped };
-                        c.out.extend_from_slice(&dropped.to_line());
+                        let line = Line::Dropped { dropped };
+                        c.out.extend_from_slice(&line.to_line());
                     }
                     for l in lines {
                         *cursor = l.seq + 1;
@@ -659,19 +595,20 @@ impl Reactor {
                 }
                 _ => {}
             }
-            self.flush_conn(id);
+            self.flush_conn(host, id);
         }
+        lagged
     }
 
     /// Write what we can; watch for writability only while output waits.
-    pub(crate) fn flush_conn(&mut self, id: u64) {
+    fn flush_conn(&mut self, host: &mut dyn Supervise, id: u64) {
         // A follower with more to send keeps EPOLLOUT too: the wake-up that
         // it brings lets `pump_followers` refill the buffer. Without it, a
         // buffer the socket took whole would leave the rest unsent until
         // some unrelated wake-up.
         let backlog = match self.conns.get(&id).map(|c| &c.mode) {
-            Some(Mode::Events { cursor, .. }) => *cursor < self.events.next(),
-            Some(Mode::Logs { service, cursor }) => *cursor < self.logs.next_seq(service),
+            Some(Mode::Events { cursor, .. }) => *cursor < host.events().next(),
+            Some(Mode::Logs { service, cursor }) => *cursor < host.logs().next_seq(service),
             _ => false,
         };
         let Some(c) = self.conns.get_mut(&id) else {
@@ -680,7 +617,7 @@ impl Reactor {
         if super::send_pending(&mut c.stream, &mut c.out).is_err()
             || (c.out.is_empty() && matches!(c.mode, Mode::Closing))
         {
-            self.close_conn(id);
+            self.close_conn(host, id);
             return;
         }
         let want = !c.out.is_empty() || backlog;
@@ -691,15 +628,12 @@ impl Reactor {
             } else {
                 EpollFlags::EPOLLIN
             };
-            let fd = c.stream.as_raw_fd();
-            self.reregister(fd, T_CONN | id, flags);
+            host.rewatch(c.stream.as_raw_fd(), T_CONN | id, flags);
         }
     }
 
     /// At exit: give every connection its last bytes, bounded in time.
-    pub(crate) fn flush_all_conns(&mut self) {
-        self.check_ops();
-        self.pump_followers();
+    pub fn flush_all(&mut self) {
         let deadline = Instant::now() + std::time::Duration::from_millis(500);
         for c in self.conns.values_mut() {
             let _ = c.stream.set_nonblocking(false);
@@ -712,71 +646,55 @@ impl Reactor {
         }
     }
 
-    /// The earliest request deadline of a control or HTTP connection.
-    pub(crate) fn conn_deadline(&self) -> Option<Instant> {
-        let control = self.conns.values().filter_map(|c| c.deadline);
-        control.chain(self.http_deadlines()).min()
+    /// The earliest request deadline of a connection.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conns.values().filter_map(|c| c.deadline).min()
     }
 
     /// Close the connections whose request did not come in time (a client
     /// that connects and says nothing must not hold an fd for ever).
-    pub(crate) fn expire_conns(&mut self, now: Instant) {
+    pub fn expire(&mut self, host: &mut dyn Supervise, now: Instant) {
         let due: Vec<(u64, bool)> = (self.conns.iter())
             .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
             .map(|(&id, c)| (id, matches!(c.mode, Mode::Request)))
             .collect();
         for (id, waiting) in due {
             if waiting {
-                self.close_conn(id);
+                self.close_conn(host, id);
             } else if let Some(c) = self.conns.get_mut(&id) {
                 c.deadline = None;
             }
         }
-        self.expire_http(now);
     }
 
-    fn close_conn(&mut self, id: u64) {
+    fn close_conn(&mut self, host: &mut dyn Supervise, id: u64) {
         if let Some(c) = self.conns.remove(&id) {
-            self.deregister(c.stream.as_raw_fd());
+            host.unwatch(c.stream.as_raw_fd());
         }
-        self.ops.retain(|op| op.conn != Waiter::Control(id));
+        self.forget_waiter(Waiter::Control(id));
     }
 }
 
-/// The outcome of one service of a parked request, once there is one.
-fn outcome(
-    sup: &crate::supervisor::Supervisor,
-    kind: OpKind,
-    i: usize,
-    starts0: u64,
-) -> Option<(bool, String)> {
-    let s = &sup.services[i];
-    if kind == OpKind::Stop {
-        return (!s.phase.has_processes()).then(|| (true, s.phase.name().to_string()));
+/// The indices of `names` (every live service if empty and
+/// `empty_means_all`), or the refusal.
+fn resolve(
+    host: &dyn Supervise,
+    names: &[String],
+    empty_means_all: bool,
+) -> Result<Vec<usize>, Reply> {
+    if names.is_empty() {
+        if empty_means_all {
+            return Ok(host.live());
+        }
+        return Err(Reply::error("no service named", 1));
     }
-    let new_instance = s.starts > starts0;
-    if s.is_up() && (kind == OpKind::Start || new_instance) {
-        return Some((true, s.phase.name().to_string()));
-    }
-    if s.phase == Phase::Failed {
-        return Some((false, s.reason.clone().unwrap_or_else(|| "failed".into())));
-    }
-    if new_instance && s.deaths >= s.starts && !s.is_up() {
-        // The instance started for this request died before it was ready.
-        let why = s
-            .reason
-            .clone()
-            .or_else(|| s.last_exit.map(|e| format!("exited with {}", e.describe())));
-        return Some((
-            false,
-            why.unwrap_or_else(|| "exited before it was ready".into()),
-        ));
-    }
-    if s.want == crate::service::Want::Down && !s.phase.has_processes() {
-        return Some((false, format!("stopped ({})", s.phase.name())));
-    }
-    sup.failed_requirement(i)
-        .map(|d| (false, format!("dependency {d} failed")))
+    names
+        .iter()
+        .map(|n| {
+            host.lookup(n)
+                .ok_or_else(|| Reply::error(format!("unknown service: {n}"), 3))
+        })
+        .collect()
 }
 
 /// Feed a follower at `cursor` into `out` until it holds `high` bytes,
@@ -854,3 +772,7 @@ impl EventLines {
         self.lines = std::collections::VecDeque::new();
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
