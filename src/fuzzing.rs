@@ -9,6 +9,7 @@
 //!   directory, since loading takes a path);
 //! - [`units`]: durations, sizes, CPU quotas, word splitting;
 //! - [`notify`]: the sd_notify datagram parser;
+//! - [`proto`]: the control request parser and its round trip;
 //! - [`control`], [`http`]: the control and HTTP servers' request handling,
 //!   through a [`Reactor`] that is built but never run (its services can
 //!   never spawn: each has an env file that does not exist, so every launch
@@ -447,6 +448,31 @@ pub fn notify(data: &[u8]) {
     }
 }
 
+/// One control request line (`control::proto`), read as the server reads
+/// it: a refusal becomes one error head (one line, `ok` false, its exit
+/// status in 1..=255); an accepted request is written back as a client
+/// writes it, which reads back as the same request.
+pub fn proto(data: &[u8]) {
+    use crate::control::proto::{Reply, Request};
+    match Request::parse(data) {
+        Ok(req) => {
+            let line = req.to_line();
+            assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+            let back = Request::parse(line.trim_end().as_bytes());
+            assert_eq!(back.as_ref(), Ok(&req), "{line}");
+            let _ = req.only_reads();
+        }
+        Err(refused) => {
+            assert!(!refused.error.is_empty(), "an empty refusal");
+            assert!((1..=255).contains(&refused.exit), "{refused:?}");
+            let head = Reply::from(refused).to_line();
+            assert_eq!(head.iter().filter(|&&b| b == b'\n').count(), 1);
+            let v: Value = serde_json::from_slice(&head).expect("fuzz: the head is JSON");
+            assert_eq!(v["ok"], false, "{v}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The control and HTTP servers, through a reactor that is never run
 
@@ -554,7 +580,8 @@ fn server_reactor(f: &ServerFixture) -> Reactor {
     mask.thread_set_mask().expect("fuzz: sigmask");
     let mut r = r.expect("fuzz: reactor");
     r.logs = crate::logs::Logs::new(f.devnull.as_raw_fd());
-    r.http = Some(f.http.try_clone().expect("fuzz: clone listener"));
+    let http = f.http.try_clone().expect("fuzz: clone listener");
+    r.set_http(http, Some("fuzz-token".into()));
     r
 }
 
@@ -591,9 +618,9 @@ pub fn control(data: &[u8]) {
     let mut clients = Vec::new();
     for chunk in data.split_inclusive(|&b| b == b'\n').take(8) {
         let mut client = UnixStream::connect_addr(&f.control_addr).expect("fuzz: connect");
-        let id = r.next_conn;
+        let id = r.control().next_id();
         r.accept();
-        assert!(r.conns.contains_key(&id), "connection {id} not accepted");
+        assert!(r.control().has_conn(id), "connection {id} not accepted");
         client.write_all(chunk).expect("fuzz: write request");
         r.on_conn(id, EpollFlags::EPOLLIN);
         r.check_ops();
@@ -621,7 +648,7 @@ fn check_control_reply(request: &[u8], reply: &[u8]) {
         return;
     };
     assert!(
-        complete || request.len() > crate::control::server::MAX_REQUEST,
+        complete || request.len() > crate::control::proto::MAX_REQUEST,
         "a reply to an unfinished request: {text:?}"
     );
     let head = head.strip_suffix('\n').expect("an unfinished reply line");
@@ -659,12 +686,10 @@ pub fn http(data: &[u8]) {
         // Out of local ports (TIME_WAIT): not the server's fault.
         return;
     };
-    let id = r.next_conn;
+    let open = |r: &Reactor, id| r.http().is_some_and(|h| h.has_conn(id));
+    let id = r.http().map_or(0, |h| h.next_id());
     r.http_accept();
-    assert!(
-        r.http_conns.contains_key(&id),
-        "http connection not accepted"
-    );
+    assert!(open(&r, id), "http connection not accepted");
     client.write_all(data).expect("fuzz: write request");
     let complete = data.windows(4).any(|w| w == b"\r\n\r\n")
         || data.windows(2).any(|w| w == b"\n\n")
@@ -676,7 +701,7 @@ pub fn http(data: &[u8]) {
     // On loopback the bytes are there when `write` returns, in practice; a
     // complete request is read again until answered, in case they were not.
     for _ in 0..1000 {
-        if !complete || !reply.is_empty() || !r.http_conns.contains_key(&id) {
+        if !complete || !reply.is_empty() || !open(&r, id) {
             break;
         }
         std::thread::yield_now();
@@ -690,7 +715,7 @@ pub fn http(data: &[u8]) {
         return;
     }
     let post = String::from_utf8_lossy(data).split_whitespace().next() == Some("POST");
-    if reply.is_empty() && post && r.http_conns.contains_key(&id) {
+    if reply.is_empty() && post && open(&r, id) {
         return; // a write parked until its outcome
     }
     let text = String::from_utf8(reply).expect("a response that is not UTF-8");

@@ -4,7 +4,8 @@
 
 use super::conn::{Conn, Fail};
 use super::{ask, refused, status_of};
-use serde_json::{Map, Value, json};
+use crate::control::proto::{OpKind, Request};
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// One service's status, as the compat modes read it (PROTOCOL.md).
@@ -79,7 +80,11 @@ pub fn all(socket: &Path) -> Result<Vec<Svc>, Fail> {
 /// The definitions PATH tend was started with (None: `tend run -- CMD`
 /// alone, or an older tend).
 pub fn definitions(socket: &Path) -> Result<Option<std::path::PathBuf>, Fail> {
-    let (_, head) = super::ask(socket, &json!({"cmd": "status", "names": []}))?;
+    let request = Request::Status {
+        names: Vec::new(),
+        usage: false,
+    };
+    let (_, head) = ask(socket, &request)?;
     Ok((head.get("definitions").and_then(Value::as_str)).map(std::path::PathBuf::from))
 }
 
@@ -92,11 +97,11 @@ pub struct Outcome {
 }
 
 /// start/stop/restart/reload of known `names`, answered at the outcome.
-pub fn op(socket: &Path, cmd: &str, names: &[String]) -> Result<Vec<Outcome>, Fail> {
+pub fn op(socket: &Path, kind: OpKind, names: &[String]) -> Result<Vec<Outcome>, Fail> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let request = json!({"cmd": cmd, "names": names});
+    let request = Request::op(kind, names.to_vec());
     let (_, head) = Conn::request_within(socket, &request, None)?;
     let Some(Value::Array(results)) = head.get("results") else {
         refused(&head)?;
@@ -125,7 +130,7 @@ pub struct Changes {
 }
 
 pub fn reload_config(socket: &Path, dry_run: bool) -> Result<Changes, Fail> {
-    let (_, head) = ask(socket, &json!({"cmd": "reload-config", "dry_run": dry_run}))?;
+    let (_, head) = ask(socket, &Request::ReloadConfig { dry_run })?;
     let names = |k: &str| -> Vec<String> {
         match head.get(k) {
             Some(Value::Array(a)) => a
@@ -142,9 +147,17 @@ pub fn reload_config(socket: &Path, dry_run: bool) -> Result<Changes, Fail> {
     })
 }
 
+fn logs_request(name: &str, lines: usize, follow: bool) -> Request {
+    Request::Logs {
+        name: name.to_string(),
+        lines: u64::try_from(lines).unwrap_or(u64::MAX),
+        follow,
+    }
+}
+
 /// The last `lines` log lines of `name`: (stream, text).
 pub fn log_lines(socket: &Path, name: &str, lines: usize) -> Result<Vec<(String, String)>, Fail> {
-    let request = json!({"cmd": "logs", "name": name, "lines": lines, "follow": false});
+    let request = logs_request(name, lines, false);
     let (mut conn, _) = ask(socket, &request)?;
     let mut out = Vec::new();
     while let Some(item) = conn.next_object()? {
@@ -163,7 +176,7 @@ pub fn follow_log(
     lines: usize,
     each: &mut dyn FnMut(&str, &str) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
-    let request = json!({"cmd": "logs", "name": name, "lines": lines, "follow": true});
+    let request = logs_request(name, lines, true);
     let (mut conn, _) = ask(socket, &request)?;
     conn.set_timeout(None)?;
     while let Some(item) = conn.next_object()? {
@@ -181,13 +194,16 @@ pub fn follow_log(
 pub fn kill(socket: &Path, name: &str, sig: &str) -> Result<(), Fail> {
     ask(
         socket,
-        &json!({"cmd": "kill", "names": [name], "signal": sig}),
+        &Request::Kill {
+            names: vec![name.to_string()],
+            signal: sig.to_string(),
+        },
     )?;
     Ok(())
 }
 
 pub fn shutdown(socket: &Path) -> Result<(), Fail> {
-    ask(socket, &json!({"cmd": "shutdown"}))?;
+    ask(socket, &Request::Shutdown)?;
     Ok(())
 }
 

@@ -2,13 +2,13 @@
 //! line, read the head line, then read the lines that follow. Every line is
 //! bounded; nothing a supervisor sends can make the client panic.
 
+use crate::control::proto::Request;
 use serde_json::{Map, Value};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-/// A request line is at most this long, newline included (PROTOCOL.md).
-pub const MAX_REQUEST: usize = 64 * 1024;
+pub use crate::control::proto::MAX_REQUEST;
 /// A reply line is at most this long, newline excluded: 1000 services' status
 /// fits with a wide margin.
 pub const MAX_REPLY_LINE: usize = 16 * 1024 * 1024;
@@ -82,7 +82,7 @@ impl Conn {
     /// payload even with `"ok":false`).
     /// (`$TEND_ANSWER_TIMEOUT`, a duration such as `"5s"`, overrides
     /// [`ANSWER_TIMEOUT`].)
-    pub fn request(socket: &Path, request: &Value) -> Result<(Conn, Map<String, Value>), Fail> {
+    pub fn request(socket: &Path, request: &Request) -> Result<(Conn, Map<String, Value>), Fail> {
         let timeout = std::env::var("TEND_ANSWER_TIMEOUT")
             .ok()
             .and_then(|t| crate::load::parse_duration(&t).ok().flatten())
@@ -95,11 +95,10 @@ impl Conn {
     /// for requests answered at their outcome).
     pub fn request_within(
         socket: &Path,
-        request: &Value,
+        request: &Request,
         timeout: Option<std::time::Duration>,
     ) -> Result<(Conn, Map<String, Value>), Fail> {
-        let mut line = request.to_string();
-        line.push('\n');
+        let line = request.to_line();
         if line.len() > MAX_REQUEST {
             return Err(Fail::Usage(format!(
                 "request too large ({} bytes; at most {MAX_REQUEST})",

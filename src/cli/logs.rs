@@ -11,6 +11,7 @@
 
 use super::conn::{Conn, Fail};
 use super::{color, put_line, refused, status_of};
+use crate::control::proto::Request;
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -168,7 +169,11 @@ pub fn run(
     let mut conns = Vec::new();
     let mut backlogs = Vec::new();
     for (who, name) in names.iter().enumerate() {
-        let request = json!({"cmd": "logs", "name": name, "lines": lines, "follow": opt.follow});
+        let request = Request::Logs {
+            name: name.clone(),
+            lines: u64::try_from(lines).unwrap_or(u64::MAX),
+            follow: opt.follow,
+        };
         let (mut conn, head) = Conn::request(socket, &request)?;
         if let Err(f) = refused(&head) {
             // Every service: those whose output is not captured (the

@@ -26,8 +26,9 @@ mod tests;
 pub mod top;
 
 use crate::args::Command;
+use crate::control::proto::{OpKind, Request};
 use conn::{Conn, Fail, exit_of, head_verdict};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -131,10 +132,10 @@ fn dispatch(
             Ok(0)
         }
         Command::Status { names, json, .. } => status(socket, names, *json, out),
-        Command::Start { names } => wait_for_results(socket, "start", names, out),
-        Command::Stop { names } => wait_for_results(socket, "stop", names, out),
-        Command::Restart { names } => wait_for_results(socket, "restart", names, out),
-        Command::Reload { names } => wait_for_results(socket, "reload", names, out),
+        Command::Start { names } => wait_for_results(socket, OpKind::Start, names, out),
+        Command::Stop { names } => wait_for_results(socket, OpKind::Stop, names, out),
+        Command::Restart { names } => wait_for_results(socket, OpKind::Restart, names, out),
+        Command::Reload { names } => wait_for_results(socket, OpKind::Reload, names, out),
         Command::Kill { name, signal } => kill(socket, name, signal),
         Command::Events {
             since,
@@ -164,7 +165,7 @@ fn dispatch(
             timeout,
         } => ready(socket, names, *wait, timeout.as_deref(), out),
         Command::Graph { path: None } => graph(socket, out),
-        Command::Shutdown => simple(socket, &json!({"cmd": "shutdown"})),
+        Command::Shutdown => simple(socket, &Request::Shutdown),
         Command::Run { .. }
         | Command::Graph { path: Some(_) }
         | Command::Completions { .. }
@@ -178,7 +179,7 @@ fn dispatch(
 }
 
 /// Send `request`, require `"ok":true`, return the connection and head.
-fn ask(socket: &Path, request: &Value) -> Result<(Conn, Map<String, Value>), Fail> {
+fn ask(socket: &Path, request: &Request) -> Result<(Conn, Map<String, Value>), Fail> {
     let (conn, head) = Conn::request(socket, request)?;
     refused(&head)?;
     Ok((conn, head))
@@ -216,18 +217,34 @@ fn put_line(out: &mut dyn Write, line: &str, flush: bool) -> Result<(), Fail> {
     Ok(())
 }
 
-fn simple(socket: &Path, request: &Value) -> Result<i32, Fail> {
+fn simple(socket: &Path, request: &Request) -> Result<i32, Fail> {
     ask(socket, request)?;
     Ok(0)
 }
 
 /// The services array of a status reply.
 fn status_of(socket: &Path, names: &[String]) -> Result<Vec<Map<String, Value>>, Fail> {
-    services_of(socket, &json!({"cmd": "status", "names": names}))
+    services_of(socket, &status_request(names))
 }
 
 /// The services array of the reply to a status `request`.
-fn services_of(socket: &Path, request: &Value) -> Result<Vec<Map<String, Value>>, Fail> {
+/// A plain status request (no usage) for `names`.
+fn status_request(names: &[String]) -> Request {
+    Request::Status {
+        names: names.to_vec(),
+        usage: false,
+    }
+}
+
+/// Every event from now on.
+fn follow_events_request() -> Request {
+    Request::Events {
+        since: None,
+        follow: true,
+    }
+}
+
+fn services_of(socket: &Path, request: &Request) -> Result<Vec<Map<String, Value>>, Fail> {
     let (_, mut head) = ask(socket, request)?;
     let Some(Value::Array(list)) = head.remove("services") else {
         return Err(Fail::BadReply("the reply has no \"services\" array".into()));
@@ -277,7 +294,7 @@ fn ready(
     let deadline = limit.map(|l| std::time::Instant::now() + l);
     let mut events = None;
     if wait {
-        let (mut c, head) = Conn::request(socket, &json!({"cmd": "events", "follow": true}))?;
+        let (mut c, head) = Conn::request(socket, &follow_events_request())?;
         refused(&head)?;
         c.set_timeout(None)?;
         let next = head.get("next").and_then(Value::as_u64).unwrap_or(0);
@@ -372,7 +389,7 @@ fn status(
     as_json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Fail> {
-    let (_, mut head) = ask(socket, &json!({"cmd": "status", "names": names}))?;
+    let (_, mut head) = ask(socket, &status_request(names))?;
     let services = match head.remove("services") {
         Some(Value::Array(list)) => list,
         _ => return Err(Fail::BadReply("the reply has no \"services\" array".into())),
@@ -402,12 +419,13 @@ fn status(
 /// start/stop/restart/reload: one line per service, 0 if every one is ok.
 fn wait_for_results(
     socket: &Path,
-    cmd: &str,
+    kind: OpKind,
     names: &[String],
     out: &mut dyn Write,
 ) -> Result<i32, Fail> {
     // Answered at the outcome (a start waits for readiness): no timeout.
-    let (_, head) = Conn::request_within(socket, &json!({"cmd": cmd, "names": names}), None)?;
+    let request = Request::op(kind, names.to_vec());
+    let (_, head) = Conn::request_within(socket, &request, None)?;
     let Some(Value::Array(results)) = head.get("results") else {
         refused(&head)?;
         return Err(Fail::BadReply("the reply has no \"results\" array".into()));
@@ -460,14 +478,12 @@ fn kill(socket: &Path, name: &str, signal: &str) -> Result<i32, Fail> {
         return Err(Fail::Usage(format!("unknown signal: {signal}")));
     };
     let signal = crate::event::signal_name(sig);
-    simple(
-        socket,
-        &json!({"cmd": "kill", "names": [name], "signal": signal}),
-    )
+    let names = vec![name.to_string()];
+    simple(socket, &Request::Kill { names, signal })
 }
 
 fn reload_config(socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
-    let (_, head) = ask(socket, &json!({"cmd": "reload-config"}))?;
+    let (_, head) = ask(socket, &Request::ReloadConfig { dry_run: false })?;
     let mut any = false;
     for key in ["added", "removed", "changed"] {
         let names: Vec<String> = match head.get(key) {
@@ -495,7 +511,7 @@ fn events(
     as_json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Fail> {
-    let request = json!({"cmd": "events", "since": since, "follow": follow});
+    let request = Request::Events { since, follow };
     let (mut conn, head) = Conn::request(socket, &request)?;
     if follow {
         conn.set_timeout(None)?;

@@ -13,6 +13,7 @@
 
 use super::compat::{self, Svc};
 use super::conn::Fail;
+use crate::control::proto::OpKind;
 use std::io::Write;
 use std::path::Path;
 
@@ -348,7 +349,7 @@ fn stop(
         }
     }
     let names: Vec<String> = live.iter().map(|s| s.name.clone()).collect();
-    for r in compat::op(socket, "stop", &names)? {
+    for r in compat::op(socket, OpKind::Stop, &names)? {
         if r.ok {
             put(out, &format!("{}: stopped\n", r.name))?;
         } else {
@@ -371,7 +372,7 @@ fn start(socket: &Path, targets: &[&Svc], fresh: bool, out: &mut dyn Write) -> R
             names.push(s.name.clone());
         }
     }
-    for r in compat::op(socket, "start", &names)? {
+    for r in compat::op(socket, OpKind::Start, &names)? {
         if r.ok {
             put(out, &format!("{}: started\n", r.name))?;
         } else {

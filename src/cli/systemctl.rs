@@ -14,6 +14,7 @@
 
 use super::compat::{self, Svc};
 use super::conn::Fail;
+use crate::control::proto::OpKind;
 use std::io::Write;
 use std::path::Path;
 
@@ -696,7 +697,7 @@ fn enable(o: &Opts, socket: &Path, services: &[Svc], on: bool) -> Result<i32, Fa
     }
     compat::reload_config(socket, false)?;
     if o.now {
-        let cmd = if on { "start" } else { "stop" };
+        let cmd = if on { OpKind::Start } else { OpKind::Stop };
         if compat::op(socket, cmd, &now)?.iter().any(|r| !r.ok) {
             code = 1;
         }
@@ -712,7 +713,7 @@ fn verb_word(verb: &str) -> &str {
 }
 
 /// Which tend requests a verb makes, for the services named.
-fn plan(verb: &str, found: &[&Svc]) -> Vec<(&'static str, Vec<String>)> {
+fn plan(verb: &str, found: &[&Svc]) -> Vec<(OpKind, Vec<String>)> {
     let names = |f: &dyn Fn(&Svc) -> bool| -> Vec<String> {
         found
             .iter()
@@ -721,17 +722,17 @@ fn plan(verb: &str, found: &[&Svc]) -> Vec<(&'static str, Vec<String>)> {
             .collect()
     };
     match verb {
-        "start" => vec![("start", names(&|_| true))],
-        "stop" => vec![("stop", names(&|_| true))],
-        "restart" => vec![("restart", names(&|_| true))],
-        "reload" => vec![("reload", names(&|_| true))],
+        "start" => vec![(OpKind::Start, names(&|_| true))],
+        "stop" => vec![(OpKind::Stop, names(&|_| true))],
+        "restart" => vec![(OpKind::Restart, names(&|_| true))],
+        "reload" => vec![(OpKind::Reload, names(&|_| true))],
         // Only those running; the others are left as they are.
-        "try-restart" => vec![("restart", names(&|s| s.running()))],
-        "try-reload-or-restart" => vec![("reload", names(&|s| s.running()))],
+        "try-restart" => vec![(OpKind::Restart, names(&|s| s.running()))],
+        "try-reload-or-restart" => vec![(OpKind::Reload, names(&|s| s.running()))],
         // Reloaded if running, else started.
         "reload-or-restart" => vec![
-            ("reload", names(&|s| s.running())),
-            ("start", names(&|s| !s.running())),
+            (OpKind::Reload, names(&|s| s.running())),
+            (OpKind::Start, names(&|s| !s.running())),
         ],
         _ => Vec::new(),
     }
@@ -781,13 +782,13 @@ mod tests {
         assert_eq!(
             plan,
             vec![
-                ("reload", vec!["up".into()]),
-                ("start", vec!["down".into()])
+                (OpKind::Reload, vec!["up".into()]),
+                (OpKind::Start, vec!["down".into()])
             ]
         );
         assert_eq!(
             super::plan("try-restart", &[&up, &down]),
-            vec![("restart", vec!["up".to_string()])]
+            vec![(OpKind::Restart, vec!["up".to_string()])]
         );
     }
 }

@@ -8,10 +8,12 @@
 //! in size; answered at once (or, for a write, at its outcome) and closed,
 //! except `/events`, which streams until the client goes.
 
-use crate::os;
-use crate::reactor::Reactor;
+use super::proto::{OpKind, Reply, ServiceStatus};
+use super::server::EventLines;
+use super::{Readiness, Supervise};
 use nix::sys::epoll::EpollFlags;
-use serde_json::{Value, json};
+use serde_json::json;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -26,7 +28,7 @@ const SSE_HIGH_WATER: usize = 256 * 1024;
 /// `Last-Event-ID`).
 const SSE_BACKLOG: u64 = 100;
 
-pub struct HttpConn {
+struct HttpConn {
     stream: TcpStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -57,8 +59,21 @@ enum State {
 /// What a request head asks for.
 enum Answer {
     Now(Vec<u8>),
-    Parked,
-    Events { cursor: u64 },
+    /// A write, for the reactor to begin as an op of the control server.
+    Write(OpKind, usize),
+    Events {
+        cursor: u64,
+    },
+}
+
+/// A `POST /services/NAME/ACTION` accepted: begin `kind` on service
+/// `service` for connection `id` (`ControlServer::begin_op` with
+/// `Waiter::Http(id)`); its outcome comes back through `outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpWrite {
+    pub id: u64,
+    pub kind: OpKind,
+    pub service: usize,
 }
 
 /// Bind the endpoint (an address such as `127.0.0.1:9100`).
@@ -68,15 +83,47 @@ pub fn bind(addr: &str) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
-impl Reactor {
-    pub(crate) fn http_accept(&mut self) {
-        let Some(listener) = &self.http else { return };
+/// The HTTP endpoint: its listener and connections.
+pub struct HttpServer {
+    listener: TcpListener,
+    conns: HashMap<u64, HttpConn>,
+    next_conn: u64,
+    /// `[supervisor] http-token`: writes need it.
+    token: Option<String>,
+}
+
+impl HttpServer {
+    /// Serve `listener` (non-blocking, as `bind` makes it).
+    pub fn new(listener: TcpListener, token: Option<String>) -> HttpServer {
+        HttpServer {
+            listener,
+            conns: HashMap::new(),
+            next_conn: 0,
+            token,
+        }
+    }
+
+    pub fn listener_fd(&self) -> std::os::fd::RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    /// The id the next accepted connection gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_conn
+    }
+
+    pub fn has_conn(&self, id: u64) -> bool {
+        self.conns.contains_key(&id)
+    }
+
+    pub fn accept(&mut self, host: &mut dyn Supervise) {
         loop {
-            let stream = match listener.accept() {
+            let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if crate::os::out_of_fds(&e) => {
                     // Accepted with the reserve fd and dropped: no spin.
-                    self.fd_reserve.with_spare(|| drop(listener.accept()));
+                    let listener = &self.listener;
+                    host.fd_reserve().with_spare(|| drop(listener.accept()));
                     return;
                 }
                 Err(_) => return,
@@ -84,7 +131,7 @@ impl Reactor {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            if self.http_conns.len() >= MAX_HTTP_CONNS {
+            if self.conns.len() >= MAX_HTTP_CONNS {
                 let busy = response(503, "text/plain", "too many connections\n");
                 let _ = (&stream).write(&busy);
                 continue;
@@ -92,7 +139,7 @@ impl Reactor {
             let id = self.next_conn;
             self.next_conn += 1;
             let fd = stream.as_raw_fd();
-            if self.register(fd, T_HTTP | id, EpollFlags::EPOLLIN).is_ok() {
+            if host.watch(fd, T_HTTP | id, EpollFlags::EPOLLIN).is_ok() {
                 let conn = HttpConn {
                     stream,
                     inbuf: Vec::new(),
@@ -100,28 +147,34 @@ impl Reactor {
                     state: State::Reading,
                     deadline: Some(Instant::now() + super::server::REQUEST_TIMEOUT),
                 };
-                self.http_conns.insert(id, conn);
+                self.conns.insert(id, conn);
             }
         }
     }
 
-    pub(crate) fn on_http(&mut self, id: u64) {
-        let Some(c) = self.http_conns.get_mut(&id) else {
-            return;
-        };
+    /// Connection `id` is readable or writable. A write it asked for
+    /// comes back, for the reactor to begin.
+    pub fn on_http(
+        &mut self,
+        host: &mut dyn Supervise,
+        lines: &mut EventLines,
+        id: u64,
+    ) -> Option<HttpWrite> {
+        let c = self.conns.get_mut(&id)?;
         let mut buf = [0u8; 4096];
         if !matches!(c.state, State::Reading) {
             // Parked or streaming: only a hang-up matters (a client may not
             // send more), or the socket can take more of `out`.
             loop {
                 match c.stream.read(&mut buf) {
-                    Ok(0) => return self.http_close(id),
+                    Ok(0) => return self.close(host, id),
                     Ok(_) => continue,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => return self.http_close(id),
+                    Err(_) => return self.close(host, id),
                 }
             }
-            return self.http_flush(id);
+            self.flush(host, id);
+            return None;
         }
         // A client may half-close right after its request (`nc -N`): the
         // end of file comes with it, and the request is still answered.
@@ -132,9 +185,9 @@ impl Reactor {
                     eof = true;
                     break;
                 }
-                Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
+                Ok(n) => c.inbuf.extend_from_slice(buf.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => return self.http_close(id),
+                Err(_) => return self.close(host, id),
             }
             if c.inbuf.len() > MAX_HEAD {
                 break;
@@ -144,25 +197,27 @@ impl Reactor {
             || c.inbuf.windows(2).any(|w| w == b"\n\n");
         if !complete && c.inbuf.len() <= MAX_HEAD {
             if eof {
-                self.http_close(id);
+                self.close(host, id);
             }
-            return;
+            return None;
         }
         let head = String::from_utf8_lossy(&c.inbuf).into_owned();
         let answer = if c.inbuf.len() > MAX_HEAD {
             Answer::Now(response(431, "text/plain", "request header too large\n"))
         } else {
-            self.http_answer(id, &head)
+            self.answer(host, &head)
         };
-        let Some(c) = self.http_conns.get_mut(&id) else {
-            return;
-        };
+        let c = self.conns.get_mut(&id)?;
+        let mut write = None;
         match answer {
             Answer::Now(r) => {
                 c.out = r;
                 c.state = State::Answering;
             }
-            Answer::Parked => c.state = State::Parked,
+            Answer::Write(kind, service) => {
+                c.state = State::Parked;
+                write = Some(HttpWrite { id, kind, service });
+            }
             Answer::Events { cursor } => {
                 c.out = b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\
                     Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
@@ -173,35 +228,39 @@ impl Reactor {
                 };
             }
         }
-        self.pump_http_followers();
-        self.http_flush(id);
+        self.pump_followers(host, lines);
+        self.flush(host, id);
+        write
     }
 
-    /// A parked write reached its outcome (from `check_ops`).
-    pub(crate) fn http_outcome(&mut self, id: u64, code: u16, body: &Value) {
-        if let Some(c) = self.http_conns.get_mut(&id) {
-            c.out = response(code, "application/json", &format!("{body}\n"));
+    /// A parked write reached its outcome (`ControlServer::check_ops`):
+    /// 200 if every result is ok, else 500.
+    pub fn outcome(&mut self, host: &mut dyn Supervise, id: u64, reply: &Reply) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            let code = if reply.ok() { 200 } else { 500 };
+            let body = String::from_utf8_lossy(&reply.to_line()).into_owned();
+            c.out = response(code, "application/json", &body);
             c.state = State::Answering;
-            self.http_flush(id);
+            self.flush(host, id);
         }
     }
 
     /// Feed every `/events` stream from its cursor (after each batch).
-    pub(crate) fn pump_http_followers(&mut self) {
-        let ids: Vec<u64> = (self.http_conns.iter())
+    pub fn pump_followers(&mut self, host: &mut dyn Supervise, lines: &mut EventLines) {
+        let ids: Vec<u64> = (self.conns.iter())
             .filter(|(_, c)| matches!(c.state, State::Events { .. }))
             .map(|(&id, _)| id)
             .collect();
         for id in ids {
-            let Some(c) = self.http_conns.get_mut(&id) else {
+            let Some(c) = self.conns.get_mut(&id) else {
                 continue;
             };
             let State::Events { cursor, journal } = &mut c.state else {
                 continue;
             };
             let fed = super::server::feed_events(
-                &self.events,
-                &mut self.event_lines,
+                host.events(),
+                lines,
                 journal,
                 cursor,
                 &mut c.out,
@@ -215,92 +274,98 @@ impl Reactor {
                 c.out.extend_from_slice(note.as_bytes());
                 c.state = State::Answering;
             }
-            self.http_flush(id);
+            self.flush(host, id);
         }
     }
 
-    fn http_flush(&mut self, id: u64) {
-        let Some(c) = self.http_conns.get_mut(&id) else {
+    fn flush(&mut self, host: &mut dyn Supervise, id: u64) {
+        let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
         if super::send_pending(&mut c.stream, &mut c.out).is_err() {
-            return self.http_close(id);
+            self.close(host, id);
+            return;
         }
         let fd = c.stream.as_raw_fd();
         // A stream with more to send keeps EPOLLOUT: its wake-up refills.
-        let backlog =
-            matches!(c.state, State::Events { cursor, .. } if cursor < self.events.next());
+        let next = host.events().next();
+        let backlog = matches!(c.state, State::Events { cursor, .. } if cursor < next);
         match (&c.state, c.out.is_empty() && !backlog) {
-            (State::Answering, true) => self.http_close(id),
-            (_, false) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLOUT),
-            (_, true) => self.reregister(fd, T_HTTP | id, EpollFlags::EPOLLIN),
+            (State::Answering, true) => {
+                self.close(host, id);
+            }
+            (_, false) => host.rewatch(fd, T_HTTP | id, EpollFlags::EPOLLOUT),
+            (_, true) => host.rewatch(fd, T_HTTP | id, EpollFlags::EPOLLIN),
         }
     }
 
-    pub(crate) fn http_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
-        self.http_conns.values().filter_map(|c| c.deadline)
+    /// The earliest request deadline of a connection.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conns.values().filter_map(|c| c.deadline).min()
     }
 
-    /// Close HTTP connections whose request head did not come in time.
-    pub(crate) fn expire_http(&mut self, now: Instant) {
-        let due: Vec<(u64, bool)> = (self.http_conns.iter())
+    /// Close connections whose request head did not come in time.
+    pub fn expire(&mut self, host: &mut dyn Supervise, now: Instant) {
+        let due: Vec<(u64, bool)> = (self.conns.iter())
             .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
             .map(|(&id, c)| (id, matches!(c.state, State::Reading)))
             .collect();
         for (id, reading) in due {
             if reading {
-                self.http_close(id);
-            } else if let Some(c) = self.http_conns.get_mut(&id) {
+                self.close(host, id);
+            } else if let Some(c) = self.conns.get_mut(&id) {
                 c.deadline = None;
             }
         }
     }
 
-    fn http_close(&mut self, id: u64) {
-        if let Some(c) = self.http_conns.remove(&id) {
-            self.deregister(c.stream.as_raw_fd());
+    /// Forget connection `id` (its parked write, if any, is answered to
+    /// nobody). None: for `on_http`'s early returns.
+    fn close(&mut self, host: &mut dyn Supervise, id: u64) -> Option<HttpWrite> {
+        if let Some(c) = self.conns.remove(&id) {
+            host.unwatch(c.stream.as_raw_fd());
         }
+        None
     }
 
     /// What a request head asks for.
-    fn http_answer(&mut self, id: u64, head: &str) -> Answer {
+    fn answer(&self, host: &dyn Supervise, head: &str) -> Answer {
         let mut words = head.split_whitespace();
         let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         if method == "POST" {
-            return self.http_write(id, head, path);
+            return self.write(host, head, path);
         }
         if method != "GET" && method != "HEAD" {
             return Answer::Now(response(405, "text/plain", "only GET, HEAD and POST\n"));
         }
         let now = Instant::now();
-        let live = (0..self.sup.services.len()).filter(|&i| !self.sup.services[i].retired);
+        let live = host.live();
         Answer::Now(match path {
             "/healthz" | "/livez" => response(200, "text/plain", "ok\n"),
             "/readyz" => {
                 let verbose = query
                     .split('&')
                     .any(|q| q == "verbose" || q.starts_with("verbose="));
-                let autostart: Vec<usize> = live
-                    .filter(|&i| self.sup.services[i].spec.autostart)
+                let autostart: Vec<(usize, Readiness)> = (live.iter())
+                    .map(|&i| (i, host.readiness(i)))
+                    .filter(|(_, r)| r.autostart)
                     .collect();
                 let waiting: Vec<&str> = (autostart.iter())
-                    .map(|&i| &self.sup.services[i])
-                    .filter(|s| !s.is_up())
-                    .map(|s| s.spec.name.as_str())
+                    .filter(|(_, r)| !r.up)
+                    .map(|&(i, _)| host.name(i))
                     .collect();
                 let code = if waiting.is_empty() { 200 } else { 503 };
                 let body = if verbose {
                     // As the Kubernetes API server does: a line per check.
                     let mut b = String::new();
-                    for &i in &autostart {
-                        let s = &self.sup.services[i];
-                        match s.is_up() {
-                            true => b.push_str(&format!("[+]{} ok\n", s.spec.name)),
+                    for &(i, r) in &autostart {
+                        match r.up {
+                            true => b.push_str(&format!("[+]{} ok\n", host.name(i))),
                             false => b.push_str(&format!(
                                 "[-]{} not ready ({})\n",
-                                s.spec.name,
-                                s.phase.name()
+                                host.name(i),
+                                r.state
                             )),
                         }
                     }
@@ -317,20 +382,18 @@ impl Reactor {
                 response(code, "text/plain", &body)
             }
             p if p.starts_with("/readyz/") => {
-                let name = &p["/readyz/".len()..];
-                match self.sup.lookup(name).map(|i| &self.sup.services[i]) {
+                let name = p.get("/readyz/".len()..).unwrap_or_default();
+                match host.lookup(name).map(|i| host.readiness(i)) {
                     None => response(404, "text/plain", &format!("unknown service: {name}\n")),
-                    Some(s) if s.is_up() => response(200, "text/plain", "ok\n"),
-                    Some(s) => response(
-                        503,
-                        "text/plain",
-                        &format!("not ready ({})\n", s.phase.name()),
-                    ),
+                    Some(r) if r.up => response(200, "text/plain", "ok\n"),
+                    Some(r) => response(503, "text/plain", &format!("not ready ({})\n", r.state)),
                 }
             }
             "/status" => {
-                let all: Vec<Value> = live.map(|i| self.status_json(i, now)).collect();
-                response(200, "application/json", &format!("{}\n", Value::Array(all)))
+                let all: Vec<ServiceStatus> =
+                    live.iter().map(|&i| host.status(i, false, now)).collect();
+                let body = serde_json::to_string(&all).unwrap_or_else(|_| "[]".into());
+                response(200, "application/json", &format!("{body}\n"))
             }
             "/metrics" => {
                 let om = header(head, "accept")
@@ -340,15 +403,15 @@ impl Reactor {
                 } else {
                     "text/plain; version=0.0.4; charset=utf-8"
                 };
-                response(200, kind, &self.metrics(om))
+                response(200, kind, &host.metrics(om))
             }
             "/events" => {
                 let after =
                     header(head, "last-event-id").and_then(|v| v.trim().parse::<u64>().ok());
-                let next = self.events.next();
+                let next = host.events().next();
                 let cursor = match after {
                     Some(seq) => seq.saturating_add(1).min(next),
-                    None => next.saturating_sub(SSE_BACKLOG).max(self.events.oldest()),
+                    None => next.saturating_sub(SSE_BACKLOG).max(host.events().oldest()),
                 };
                 return Answer::Events { cursor };
             }
@@ -362,12 +425,12 @@ impl Reactor {
     }
 
     /// `POST /services/NAME/start|stop|restart`, with the token.
-    fn http_write(&mut self, id: u64, head: &str, path: &str) -> Answer {
+    fn write(&self, host: &dyn Supervise, head: &str, path: &str) -> Answer {
         let refuse = |code: u16, error: &str| {
             let body = json!({"ok": false, "error": error});
             Answer::Now(response(code, "application/json", &format!("{body}\n")))
         };
-        let Some(token) = self.settings.http_token.as_deref() else {
+        let Some(token) = self.token.as_deref() else {
             return refuse(403, "writes over HTTP need [supervisor] http-token");
         };
         let given = header(head, "authorization").and_then(|v| v.trim().strip_prefix("Bearer "));
@@ -381,42 +444,15 @@ impl Reactor {
             return refuse(404, "POST /services/NAME/start, /stop or /restart");
         };
         let kind = match action {
-            "start" => super::server::OpKind::Start,
-            "stop" => super::server::OpKind::Stop,
-            "restart" => super::server::OpKind::Restart,
+            "start" => OpKind::Start,
+            "stop" => OpKind::Stop,
+            "restart" => OpKind::Restart,
             _ => return refuse(404, "POST /services/NAME/start, /stop or /restart"),
         };
-        let Some(i) = self.sup.lookup(name) else {
+        let Some(i) = host.lookup(name) else {
             return refuse(404, &format!("unknown service: {name}"));
         };
-        self.begin_op(super::server::Waiter::Http(id), kind, &[i]);
-        Answer::Parked
-    }
-
-    /// Prometheus text format.
-    fn metrics(&self, openmetrics: bool) -> String {
-        let rows: Vec<crate::metrics::Row> = (0..self.sup.services.len())
-            .filter(|&i| !self.sup.services[i].retired)
-            .map(|i| {
-                let s = &self.sup.services[i];
-                let cg = self.cgroup_of(i);
-                crate::metrics::Row {
-                    name: s.spec.name.clone(),
-                    state: s.phase.name(),
-                    ready: s.is_up(),
-                    restarts: u64::from(s.restarts),
-                    starts: s.starts,
-                    last_exit: s.last_exit,
-                    cpu_usec: cg.and_then(|c| c.cpu_usage_usec()),
-                    memory_bytes: cg.and_then(|c| c.memory_current()),
-                    oom_kills: cg.and_then(|c| c.memory_events()).map(|m| m.oom_kill),
-                    tasks: self.process_count(i).map(|n| n as u64),
-                    log_lines_dropped: self.logs.dropped_total(&s.spec.name),
-                }
-            })
-            .collect();
-        let events_total = self.events.next().saturating_sub(1);
-        (self.metrics).render(&rows, events_total, &os::own_process(), openmetrics)
+        Answer::Write(kind, i)
     }
 }
 
@@ -463,3 +499,7 @@ fn sse_event(out: &mut Vec<u8>, seq: u64, line: &[u8]) {
     out.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
     out.extend_from_slice(b"\n\n");
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

@@ -1,26 +1,34 @@
-//! The control socket, server side (docs/PROTOCOL.md): non-blocking
-//! connections driven by the reactor's epoll. A request is read whole
-//! (bounded), answered at once or parked as an `Op` until the services
-//! reach their outcome; followers of events and logs hold a cursor, so what
-//! they cost is bounded by retention, not by how slowly they read.
+//! The control socket, server side (docs/PROTOCOL.md): a `ControlServer`
+//! owns the listener, the non-blocking connections, the parked ops and
+//! the followers. The reactor wakes it with what epoll said (`accept`,
+//! `on_conn`) and after each batch (`check_ops`, `pump_followers`); what a
+//! request asks of the services goes through `Supervise`, so the server
+//! knows nothing of the reactor and is tested with a fake
+//! (`server_tests.rs`).
+//!
+//! A request is read whole (bounded), answered at once or parked as an
+//! `Op` until the services reach their outcome; followers of events and
+//! logs hold a cursor, so what they cost is bounded by retention, not by
+//! how slowly they read.
 
+use super::proto::{Line, OpResult, Reply, Request};
+pub use super::proto::{MAX_REQUEST, OpKind};
+use super::{Outcome, Supervise};
 use crate::event::parse_signal;
-use crate::reactor::Reactor;
-use crate::service::Phase;
 use nix::sys::epoll::EpollFlags;
-use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-pub const MAX_REQUEST: usize = 64 * 1024;
 /// A follower's unsent output above which we stop adding more.
 const OUT_HIGH_WATER: usize = 256 * 1024;
-const T_CONN: u64 = 1 << 32;
+/// epoll tokens of control connections: this, or'ed with the id.
+pub const T_CONN: u64 = 1 << 32;
 
-pub enum Mode {
+enum Mode {
     Request,
     /// Parked until its `Op` completes.
     Waiting,
@@ -38,7 +46,7 @@ pub enum Mode {
     Closing,
 }
 
-pub struct Conn {
+struct Conn {
     stream: UnixStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -59,23 +67,12 @@ enum Access {
     None,
 }
 
-/// The requests a read-only client may make.
-const READ_REQUESTS: &[&str] = &["status", "events", "logs"];
-
 /// At most this many control connections at once (followers included);
 /// one more is told so and closed.
 pub const MAX_CONNS: usize = 512;
 
 /// How long a new connection (control or HTTP) has to send its request.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum OpKind {
-    Start,
-    Stop,
-    Restart,
-    Reload,
-}
 
 /// Who waits for an op's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,12 +82,12 @@ pub enum Waiter {
     Http(u64),
 }
 
-pub struct Op {
-    conn: Waiter,
+struct Op {
+    waiter: Waiter,
     kind: OpKind,
-    /// (service index, its `starts` counter when the request came in)
+    /// (service index, the mark `Supervise::begin` gave it)
     items: Vec<(usize, u64)>,
-    results: Vec<Option<(bool, String)>>,
+    results: Vec<Option<Outcome>>,
 }
 
 /// Group name or number → gid.
@@ -106,13 +103,61 @@ pub fn group_id(g: &str) -> std::io::Result<u32> {
     }
 }
 
-impl Reactor {
-    pub(crate) fn accept(&mut self) {
+/// The control socket and everything served on it.
+#[derive(Default)]
+pub struct ControlServer {
+    /// None when the entrypoint could not bind it (or in tests of ops).
+    listener: Option<UnixListener>,
+    conns: HashMap<u64, Conn>,
+    next_conn: u64,
+    ops: Vec<Op>,
+    /// `socket-group`: its members may control.
+    socket_gid: Option<u32>,
+    /// `socket-read-group`: its members may only read.
+    socket_read_gid: Option<u32>,
+    /// Connections refused at the open-file limit, said at powers of two.
+    fds_refusals: u64,
+}
+
+impl ControlServer {
+    /// Serve `listener` (made non-blocking here); the reactor watches it
+    /// with `token`.
+    pub fn new(
+        listener: Option<UnixListener>,
+        socket_gid: Option<u32>,
+        socket_read_gid: Option<u32>,
+    ) -> std::io::Result<ControlServer> {
+        if let Some(l) = &listener {
+            l.set_nonblocking(true)?;
+        }
+        Ok(ControlServer {
+            listener,
+            socket_gid,
+            socket_read_gid,
+            ..ControlServer::default()
+        })
+    }
+
+    pub fn listener_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.listener.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The id the next accepted connection gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_conn
+    }
+
+    pub fn has_conn(&self, id: u64) -> bool {
+        self.conns.contains_key(&id)
+    }
+
+    /// The listener is readable: take every waiting client.
+    pub fn accept(&mut self, host: &mut dyn Supervise) {
         loop {
             let stream = match self.listener.as_ref().map(UnixListener::accept) {
                 Some(Ok((stream, _))) => stream,
                 Some(Err(e)) if crate::os::out_of_fds(&e) => {
-                    self.refuse_one_for_want_of_fds();
+                    self.refuse_one_for_want_of_fds(host);
                     return;
                 }
                 _ => return,
@@ -121,57 +166,59 @@ impl Reactor {
                 continue;
             }
             if self.conns.len() >= MAX_CONNS {
-                let mut line = Vec::new();
                 let error = format!("too many connections (at most {MAX_CONNS}); try again");
-                push_line(&mut line, &json!({"ok": false, "error": error, "exit": 5}));
-                let _ = (&stream).write(&line);
+                let _ = (&stream).write(&Reply::error(error, 5).to_line());
                 continue;
             }
-            let id = self.next_conn;
-            self.next_conn += 1;
             let access = self.peer_access(&stream);
-            let fd = stream.as_raw_fd();
-            let mut conn = Conn {
-                stream,
-                inbuf: Vec::new(),
-                out: Vec::new(),
-                mode: Mode::Request,
-                want_write: false,
-                deadline: Some(Instant::now() + REQUEST_TIMEOUT),
-                read_only: None,
-            };
-            if let Access::Read(uid) = access {
-                conn.read_only = Some(format!("uid {uid}"));
-            }
-            if let Access::None = access {
-                push_line(
-                    &mut conn.out,
-                    &json!({"ok": false, "error": "permission denied", "exit": 1}),
-                );
+            self.adopt(host, stream, access);
+        }
+    }
+
+    /// A connection accepted: watch it, and refuse it at once if its peer
+    /// may do nothing.
+    fn adopt(&mut self, host: &mut dyn Supervise, stream: UnixStream, access: Access) {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let fd = stream.as_raw_fd();
+        let mut conn = Conn {
+            stream,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            mode: Mode::Request,
+            want_write: false,
+            deadline: Some(Instant::now() + REQUEST_TIMEOUT),
+            read_only: None,
+        };
+        match access {
+            Access::Control => {}
+            Access::Read(uid) => conn.read_only = Some(format!("uid {uid}")),
+            Access::None => {
+                let refusal = Reply::error("permission denied", 1);
+                conn.out.extend_from_slice(&refusal.to_line());
                 conn.mode = Mode::Closing;
             }
-            if self.register(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
-                self.conns.insert(id, conn);
-                self.flush_conn(id);
-            }
+        }
+        if host.watch(fd, T_CONN | id, EpollFlags::EPOLLIN).is_ok() {
+            self.conns.insert(id, conn);
+            self.flush_conn(host, id);
         }
     }
 
     /// At the open-file limit: accept the waiting client with the reserve
     /// fd, tell it why, and close it (else the listener stays readable and
     /// the loop spins). Said once per burst of such refusals.
-    fn refuse_one_for_want_of_fds(&mut self) {
+    fn refuse_one_for_want_of_fds(&mut self, host: &mut dyn Supervise) {
         let Some(listener) = self.listener.as_ref() else {
             return;
         };
-        let refused = self.fd_reserve.with_spare(|| match listener.accept() {
+        let refused = host.fd_reserve().with_spare(|| match listener.accept() {
             Ok((mut s, _)) => {
-                let reply = json!({
-                    "ok": false,
-                    "error": "tend is at its open-file limit and cannot take this request; try again",
-                    "exit": 5,
-                });
-                let _ = s.write_all(format!("{reply}\n").as_bytes());
+                let reply = Reply::error(
+                    "tend is at its open-file limit and cannot take this request; try again",
+                    5,
+                );
+                let _ = s.write_all(&reply.to_line());
                 true
             }
             Err(_) => false,
@@ -183,7 +230,7 @@ impl Reactor {
                     "at the open-file limit: {} control connection(s) refused so far",
                     self.fds_refusals
                 );
-                self.system_line(&line);
+                host.say(&line);
             }
         }
     }
@@ -223,16 +270,17 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn on_conn(&mut self, id: u64, flags: EpollFlags) {
+    /// Connection `id` is readable, hung up or writable.
+    pub fn on_conn(&mut self, host: &mut dyn Supervise, id: u64, flags: EpollFlags) {
         if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
-            self.read_conn(id);
+            self.read_conn(host, id);
         }
         if self.conns.contains_key(&id) {
-            self.flush_conn(id);
+            self.flush_conn(host, id);
         }
     }
 
-    fn read_conn(&mut self, id: u64) {
+    fn read_conn(&mut self, host: &mut dyn Supervise, id: u64) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -241,309 +289,177 @@ impl Reactor {
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
                     // The client went away (clients never half-close).
-                    self.close_conn(id);
+                    self.close_conn(host, id);
                     return;
                 }
                 Ok(n) => {
                     if !matches!(conn.mode, Mode::Request) {
                         continue; // nothing more is expected; discard
                     }
-                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    conn.inbuf
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
                     if let Some(pos) = conn.inbuf.iter().position(|&b| b == b'\n') {
-                        let line = conn.inbuf[..pos].to_vec();
-                        conn.inbuf.clear();
-                        self.handle_request(id, &line);
+                        let mut line = std::mem::take(&mut conn.inbuf);
+                        line.truncate(pos);
+                        self.handle_request(host, id, &line);
                         return;
                     }
                     if conn.inbuf.len() > MAX_REQUEST {
                         let err = format!("request too large (limit {MAX_REQUEST} bytes)");
-                        self.fail(id, &err, 1);
+                        self.answer(id, Reply::error(err, 1));
                         return;
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    self.close_conn(id);
+                    self.close_conn(host, id);
                     return;
                 }
             }
         }
     }
 
-    fn fail(&mut self, id: u64, error: &str, exit: i32) {
-        self.answer(id, json!({"ok": false, "error": error, "exit": exit}));
-    }
-
-    /// Send a final one-line reply and close.
-    fn answer(&mut self, id: u64, v: Value) {
+    /// Queue a final one-line reply; the connection closes once it is sent.
+    fn answer(&mut self, id: u64, reply: Reply) {
         if let Some(conn) = self.conns.get_mut(&id) {
-            push_line(&mut conn.out, &v);
+            conn.out.extend_from_slice(&reply.to_line());
             conn.mode = Mode::Closing;
         }
     }
 
-    fn handle_request(&mut self, id: u64, line: &[u8]) {
-        let req: Value = match serde_json::from_slice(line) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return self.fail(id, "malformed request: not a JSON object", 1),
-            Err(e) => return self.fail(id, &format!("malformed request: {e}"), 1),
+    fn handle_request(&mut self, host: &mut dyn Supervise, id: u64, line: &[u8]) {
+        let req = match Request::parse(line) {
+            Ok(req) => req,
+            Err(refused) => return self.answer(id, refused.into()),
         };
-        let cmd = req["cmd"].as_str().unwrap_or("");
-        if let Some(who) = self.conns.get(&id).and_then(|c| c.read_only.clone())
-            && !cmd.is_empty()
-            && !READ_REQUESTS.contains(&cmd)
+        if let Some(who) = self.conns.get(&id).and_then(|c| c.read_only.as_deref())
+            && !req.only_reads()
         {
             let msg = format!(
-                "permission denied: {who} may only read (socket-read-group): `{cmd}` needs root, tend's own user or a member of socket-group"
+                "permission denied: {who} may only read (socket-read-group): `{}` needs root, tend's own user or a member of socket-group",
+                req.cmd()
             );
-            return self.fail(id, &msg, 1);
+            return self.answer(id, Reply::error(msg, 1));
         }
-        match cmd {
-            "status" => self.req_status(id, &req),
-            "start" => self.req_op(id, &req, OpKind::Start),
-            "stop" => self.req_op(id, &req, OpKind::Stop),
-            "restart" => self.req_op(id, &req, OpKind::Restart),
-            "reload" => self.req_reload(id, &req),
-            "kill" => self.req_kill(id, &req),
-            "events" => self.req_events(id, &req),
-            "logs" => self.req_logs(id, &req),
-            "reload-config" => match self.reread(req["dry_run"] == Value::Bool(true)) {
-                Ok(r) => self.answer(
-                    id,
-                    json!({"ok": true, "added": r.added, "removed": r.removed, "changed": r.changed}),
-                ),
-                Err(errors) => self.answer(
-                    id,
-                    json!({"ok": false, "error": "configuration errors; nothing changed",
-                           "errors": errors, "exit": 2}),
-                ),
-            },
-            "shutdown" => {
-                let fx = self.sup.begin_shutdown(0, Instant::now());
-                self.apply(fx);
-                self.answer(id, json!({"ok": true}));
+        match req {
+            Request::Status { names, usage } => {
+                let reply = match resolve(host, &names, true) {
+                    Ok(idx) => {
+                        let now = Instant::now();
+                        let services = idx.iter().map(|&i| host.status(i, usage, now)).collect();
+                        let definitions = host.definitions();
+                        Reply::Status {
+                            services,
+                            definitions,
+                        }
+                    }
+                    Err(refusal) => refusal,
+                };
+                self.answer(id, reply);
             }
-            "" => self.fail(id, "malformed request: no `cmd`", 1),
-            other => self.fail(id, &format!("unknown command `{other}`"), 1),
-        }
-    }
-
-    /// The indices of `names` (all services if empty), or the error reply.
-    fn resolve(&mut self, id: u64, req: &Value, empty_means_all: bool) -> Option<Vec<usize>> {
-        let names: Vec<&str> = match &req["names"] {
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            Value::Null => Vec::new(),
-            _ => {
-                self.fail(id, "malformed request: `names` must be an array", 1);
-                return None;
+            Request::Start { names } => self.req_op(host, id, &names, OpKind::Start),
+            Request::Stop { names } => self.req_op(host, id, &names, OpKind::Stop),
+            Request::Restart { names } => self.req_op(host, id, &names, OpKind::Restart),
+            Request::Reload { names } => self.req_op(host, id, &names, OpKind::Reload),
+            Request::Kill { names, signal } => {
+                let reply = match (resolve(host, &names, false), parse_signal(&signal)) {
+                    (Err(refusal), _) => refusal,
+                    (Ok(_), None) => Reply::error(format!("unknown signal `{signal}`"), 2),
+                    (Ok(idx), Some(signo)) => {
+                        for i in idx {
+                            host.kill(i, signo);
+                        }
+                        Reply::Done
+                    }
+                };
+                self.answer(id, reply);
             }
-        };
-        if names.is_empty() {
-            if empty_means_all {
-                let live = self
-                    .sup
-                    .services
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !s.retired);
-                return Some(live.map(|(i, _)| i).collect());
+            Request::Events { since, follow } => self.req_events(host, id, since, follow),
+            Request::Logs {
+                name,
+                lines,
+                follow,
+            } => self.req_logs(host, id, &name, lines, follow),
+            Request::ReloadConfig { dry_run } => {
+                let reply = match host.reload_config(dry_run) {
+                    Ok(r) => Reply::ReloadConfig {
+                        added: r.added,
+                        removed: r.removed,
+                        changed: r.changed,
+                    },
+                    Err(errors) => Reply::Error {
+                        error: "configuration errors; nothing changed".into(),
+                        exit: 2,
+                        oldest: None,
+                        errors: Some(errors),
+                    },
+                };
+                self.answer(id, reply);
             }
-            self.fail(id, "no service named", 1);
-            return None;
-        }
-        let mut out = Vec::new();
-        for n in names {
-            match self.sup.lookup(n) {
-                Some(i) => out.push(i),
-                None => {
-                    self.fail(id, &format!("unknown service: {n}"), 3);
-                    return None;
-                }
+            Request::Shutdown => {
+                host.shutdown();
+                self.answer(id, Reply::Done);
             }
         }
-        Some(out)
     }
 
-    fn req_status(&mut self, id: u64, req: &Value) {
-        let Some(idx) = self.resolve(id, req, true) else {
-            return;
-        };
-        let now = Instant::now();
-        let usage = req["usage"].as_bool().unwrap_or(false);
-        let services: Vec<Value> = idx
-            .iter()
-            .map(|&i| {
-                let mut v = self.status_json(i, now);
-                if usage && let (Value::Object(m), Value::Object(u)) = (&mut v, self.usage_json(i))
-                {
-                    m.extend(u);
-                }
-                v
-            })
-            .collect();
-        // `definitions`: PATH, for clients that edit it (`systemctl enable`).
-        let definitions = self.config_path.as_ref().map(|p| p.display().to_string());
-        self.answer(
-            id,
-            json!({"ok": true, "services": services, "definitions": definitions}),
-        );
-    }
-
-    /// What a service uses now (`"usage":true` in a status request):
-    /// `cpu_usec`, CPU time of all its processes so far (`cpu.stat` of its
-    /// cgroup; without cgroups, the main process's); `memory_bytes`
-    /// (`memory.current` where the memory controller is on, else the
-    /// resident memory of its processes summed). Read on request only: a
-    /// plain status reads no `/proc` or cgroup files for these.
-    pub(crate) fn usage_json(&self, i: usize) -> Value {
-        let s = &self.sup.services[i];
-        let live = s.phase.has_processes();
-        let (cpu, memory) = match self.cgroup_of(i) {
-            Some(cg) => {
-                let memory = cg.memory_current().or_else(|| {
-                    live.then(|| {
-                        (cg.pids().iter())
-                            .filter_map(|&p| crate::os::proc_usage(p))
-                            .map(|(_, rss)| rss)
-                            .sum::<u64>()
-                    })
-                });
-                (cg.cpu_usage_usec(), memory)
-            }
-            None => match s.main_pid.filter(|_| live).and_then(crate::os::proc_usage) {
-                Some((cpu, rss)) => (Some(cpu), Some(rss)),
-                None => (None, None),
-            },
-        };
-        json!({"cpu_usec": cpu, "memory_bytes": memory})
-    }
-
-    pub(crate) fn status_json(&self, i: usize, now: Instant) -> Value {
-        let s = &self.sup.services[i];
-        let since_ms = now.saturating_duration_since(s.since).as_millis() as u64;
-        let since = std::time::SystemTime::now() - now.saturating_duration_since(s.since);
-        let last_exit = match s.last_exit {
-            Some(crate::event::ExitStatus::Code(c)) => json!({"code": c}),
-            Some(crate::event::ExitStatus::Signal(n)) => {
-                json!({"signal": crate::event::signal_name(n)})
-            }
-            None => Value::Null,
-        };
-        json!({
-            "name": s.spec.name,
-            "state": s.phase.name(),
-            "type": s.spec.kind.name(),
-            "pid": s.main_pid,
-            "processes": self.process_count(i),
-            "ready": s.is_up(),
-            "since": crate::event::rfc3339(since),
-            "since_ms": since_ms,
-            "restarts": s.restarts,
-            "last_exit": last_exit,
-            "reason": s.reason,
-            "status": s.status_text,
-            "warning": s.warning,
-            "autostart": s.spec.autostart,
-            "source": s.spec.source.to_string_lossy(),
-            "aliases": s.spec.aliases,
-            "requires": s.spec.requires,
-            "wants": s.spec.wants,
-            "after": s.spec.after,
-        })
-    }
-
-    fn req_op(&mut self, id: u64, req: &Value, kind: OpKind) {
-        let Some(idx) = self.resolve(id, req, false) else {
-            return;
+    fn req_op(&mut self, host: &mut dyn Supervise, id: u64, names: &[String], kind: OpKind) {
+        let idx = match resolve(host, names, false) {
+            Ok(idx) => idx,
+            Err(refusal) => return self.answer(id, refusal),
         };
         if let Some(c) = self.conns.get_mut(&id) {
             c.mode = Mode::Waiting;
         }
-        self.begin_op(Waiter::Control(id), kind, &idx);
+        self.begin_op(host, Waiter::Control(id), kind, &idx);
     }
 
-    /// Start, stop or restart services for `waiter`, who gets the outcome
-    /// once every one of them reached it (`check_ops`).
-    pub(crate) fn begin_op(&mut self, waiter: Waiter, kind: OpKind, idx: &[usize]) {
-        let items: Vec<(usize, u64)> = idx
-            .iter()
-            .map(|&i| (i, self.sup.services[i].starts))
-            .collect();
-        let now = Instant::now();
-        let fx = match kind {
-            OpKind::Start => self.sup.request_start(idx, now),
-            OpKind::Stop => self.sup.request_stop(idx, now),
-            OpKind::Restart => self.sup.request_restart(idx, now),
-            OpKind::Reload => Vec::new(),
-        };
-        let results = vec![None; items.len()];
+    /// Start, stop, restart or reload services for `waiter`, who gets the
+    /// outcome once every one of them reached it (`check_ops`).
+    pub fn begin_op(
+        &mut self,
+        host: &mut dyn Supervise,
+        waiter: Waiter,
+        kind: OpKind,
+        idx: &[usize],
+    ) {
+        let begun = host.begin(kind, idx);
+        let items = idx.iter().zip(&begun).map(|(&i, b)| (i, b.mark)).collect();
+        let results = begun.into_iter().map(|b| b.refused).collect();
         self.ops.push(Op {
-            conn: waiter,
+            waiter,
             kind,
             items,
             results,
         });
-        self.apply(fx);
     }
 
-    /// Reload each service; the reply waits for reload-exec to finish and,
-    /// for notify services, for READY=1 after RELOADING=1.
-    fn req_reload(&mut self, id: u64, req: &Value) {
-        let Some(idx) = self.resolve(id, req, false) else {
-            return;
-        };
-        let mut items = Vec::new();
-        let mut results = Vec::new();
-        for i in idx {
-            items.push((i, 0));
-            results.push(self.begin_reload(i).err().map(|e| (false, e)));
-        }
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.mode = Mode::Waiting;
-        }
-        self.ops.push(Op {
-            conn: Waiter::Control(id),
-            kind: OpKind::Reload,
-            items,
-            results,
-        });
-    }
-
-    fn req_kill(&mut self, id: u64, req: &Value) {
-        let Some(idx) = self.resolve(id, req, false) else {
-            return;
-        };
-        let sig = req["signal"].as_str().unwrap_or("TERM");
-        let Some(signo) = parse_signal(sig) else {
-            return self.fail(id, &format!("unknown signal `{sig}`"), 2);
-        };
-        for i in idx {
-            self.signal_all(i, signo);
-        }
-        self.answer(id, json!({"ok": true}));
-    }
-
-    fn req_events(&mut self, id: u64, req: &Value) {
-        let since = req["since"].as_u64();
-        let follow = req["follow"].as_bool().unwrap_or(false);
-        let oldest = self.events.oldest();
+    fn req_events(&mut self, host: &dyn Supervise, id: u64, since: Option<u64>, follow: bool) {
+        let events = host.events();
+        let oldest = events.oldest();
         // Older than memory: from the journal, if it goes back that far.
         let earliest = match since {
-            Some(s) if s.max(1) < oldest => self.events.earliest(),
+            Some(s) if s.max(1) < oldest => events.earliest(),
             _ => oldest,
         };
         if let Some(s) = since.filter(|&s| s.max(1) < earliest) {
             let msg = format!("events before {earliest} are no longer retained (asked from {s})");
-            return self.answer(
-                id,
-                json!({"ok": false, "error": msg, "exit": 4, "oldest": earliest}),
-            );
+            let refusal = Reply::Error {
+                error: msg,
+                exit: 4,
+                oldest: Some(earliest),
+                errors: None,
+            };
+            return self.answer(id, refusal);
         }
         let cursor = since.unwrap_or(oldest).max(earliest);
-        let head = json!({"ok": true, "oldest": earliest, "next": self.events.next()});
+        let head = Reply::Events {
+            oldest: earliest,
+            next: events.next(),
+        };
         if let Some(c) = self.conns.get_mut(&id) {
-            push_line(&mut c.out, &head);
+            c.out.extend_from_slice(&head.to_line());
             c.mode = Mode::Events {
                 cursor,
                 follow,
@@ -552,30 +468,26 @@ impl Reactor {
         }
     }
 
-    fn req_logs(&mut self, id: u64, req: &Value) {
-        let name = req["name"].as_str().unwrap_or("");
-        let n = req["lines"].as_u64().unwrap_or(100) as usize;
-        let follow = req["follow"].as_bool().unwrap_or(false);
-        let Some(i) = self.sup.lookup(name) else {
-            return self.fail(id, &format!("unknown service: {name}"), 3);
+    fn req_logs(&mut self, host: &dyn Supervise, id: u64, name: &str, lines: u64, follow: bool) {
+        let Some(i) = host.lookup(name) else {
+            return self.answer(id, Reply::error(format!("unknown service: {name}"), 3));
         };
-        if self.sup.services[i].spec.entrypoint {
+        if !host.output_captured(i) {
             let msg = format!(
                 "{name}'s output is not captured: it goes straight to tend's own stdout and stderr"
             );
-            return self.fail(id, &msg, 1);
+            return self.answer(id, Reply::error(msg, 1));
         }
+        let logs = host.logs();
+        let n = usize::try_from(lines).unwrap_or(usize::MAX);
         // A service that never wrote anything has no log state yet.
-        let lines = self.logs.tail(name, n).unwrap_or_default();
-        let cursor = self.logs.next_seq(name);
+        let lines = logs.tail(name, n).unwrap_or_default();
+        let cursor = logs.next_seq(name);
         if let Some(c) = self.conns.get_mut(&id) {
-            push_line(&mut c.out, &json!({"ok": true, "lines": lines.len()}));
-            for l in lines {
-                push_line(
-                    &mut c.out,
-                    &json!({"line": l.text, "stream": l.stream.name(),
-                        "time": crate::event::rfc3339(l.time)}),
-                );
+            let head = Reply::Logs { lines: lines.len() };
+            c.out.extend_from_slice(&head.to_line());
+            for l in &lines {
+                c.out.extend_from_slice(&log_line(l));
             }
             c.mode = if follow {
                 Mode::Logs {
@@ -588,49 +500,57 @@ impl Reactor {
         }
     }
 
-    /// Answer the parked start/stop/restart requests whose services have
-    /// reached an outcome.
-    pub(crate) fn check_ops(&mut self) {
+    /// Answer the parked ops whose services have all reached an outcome.
+    /// The HTTP endpoint's come back, for the reactor to give it.
+    pub fn check_ops(&mut self, host: &mut dyn Supervise) -> Vec<(u64, Reply)> {
         let mut done = Vec::new();
-        let mut ops = std::mem::take(&mut self.ops);
-        for (k, op) in ops.iter_mut().enumerate() {
-            for (j, &(i, starts0)) in op.items.iter().enumerate() {
-                if op.results[j].is_none() {
-                    op.results[j] = match op.kind {
-                        OpKind::Reload => self.reload_outcome(i),
-                        kind => outcome(&self.sup, kind, i, starts0),
-                    };
+        for (k, op) in self.ops.iter_mut().enumerate() {
+            for (&(i, mark), result) in op.items.iter().zip(op.results.iter_mut()) {
+                if result.is_none() {
+                    *result = host.outcome(op.kind, i, mark);
                 }
             }
             if op.results.iter().all(Option::is_some) {
                 done.push(k);
             }
         }
-        self.ops = ops;
+        let mut http = Vec::new();
         for k in done.into_iter().rev() {
             let op = self.ops.remove(k);
-            let results: Vec<Value> = (op.items.iter().zip(&op.results))
+            let results: Vec<OpResult> = (op.items.iter().zip(op.results))
                 .map(|(&(i, _), r)| {
-                    let (ok, msg) = r.clone().unwrap_or((false, String::new()));
-                    json!({"name": self.sup.services[i].spec.name, "ok": ok, "message": msg})
+                    let Outcome { ok, message } = r.unwrap_or(Outcome {
+                        ok: false,
+                        message: String::new(),
+                    });
+                    let name = host.name(i).to_string();
+                    OpResult { name, ok, message }
                 })
                 .collect();
-            let all = results.iter().all(|r| r["ok"] == true);
-            match op.conn {
+            match op.waiter {
                 Waiter::Control(id) => {
-                    self.answer(id, json!({"ok": all, "results": results, "exit": 1}));
-                    self.flush_conn(id);
+                    let exit = Some(1);
+                    self.answer(id, Reply::Outcome { results, exit });
+                    self.flush_conn(host, id);
                 }
                 Waiter::Http(id) => {
-                    let body = json!({"ok": all, "results": results});
-                    self.http_outcome(id, if all { 200 } else { 500 }, &body);
+                    let exit = None;
+                    http.push((id, Reply::Outcome { results, exit }));
                 }
             }
         }
+        http
+    }
+
+    /// A parked HTTP write whose client went away: its op is dropped.
+    pub fn forget_waiter(&mut self, waiter: Waiter) {
+        self.ops.retain(|op| op.waiter != waiter);
     }
 
     /// Feed event and log followers from their cursors, and flush.
-    pub(crate) fn pump_followers(&mut self) {
+    /// Returns how many followers fell behind retention (and were closed).
+    pub fn pump_followers(&mut self, host: &mut dyn Supervise, lines: &mut EventLines) -> u64 {
+        let mut lagged = 0;
         let ids: Vec<u64> = self.conns.keys().copied().collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -642,9 +562,10 @@ impl Reactor {
                     follow,
                     journal,
                 } => {
+                    let events = host.events();
                     let fed = feed_events(
-                        &self.events,
-                        &mut self.event_lines,
+                        events,
+                        lines,
                         journal,
                         cursor,
                         &mut c.out,
@@ -652,42 +573,46 @@ impl Reactor {
                         |out, _, line| out.extend_from_slice(line),
                     );
                     if let Err(resume) = fed {
-                        push_line(&mut c.out, &json!({"lagged": true, "resume": resume}));
-                        self.metrics.followers_lagged += 1;
+                        let line = Line::Lagged {
+                            lagged: true,
+                            resume,
+                        };
+                        c.out.extend_from_slice(&line.to_line());
+                        lagged += 1;
                         c.mode = Mode::Closing;
-                    } else if !*follow && *cursor >= self.events.next() {
+                    } else if !*follow && *cursor >= events.next() {
                         c.mode = Mode::Closing;
                     }
                 }
                 Mode::Logs { service, cursor }
-                    if c.out.len() < OUT_HIGH_WATER && *cursor < self.logs.next_seq(service) =>
+                    if c.out.len() < OUT_HIGH_WATER && *cursor < host.logs().next_seq(service) =>
                 {
-                    let (dropped, lines) = self.logs.since(service, *cursor);
+                    let (dropped, lines) = host.logs().since(service, *cursor);
                     if dropped > 0 {
-                        push_line(&mut c.out, &json!({"dropped": dropped}));
+                        let line = Line::Dropped { dropped };
+                        c.out.extend_from_slice(&line.to_line());
                     }
                     for l in lines {
                         *cursor = l.seq + 1;
-                        let v = json!({"line": l.text, "stream": l.stream.name(),
-                            "time": crate::event::rfc3339(l.time)});
-                        push_line(&mut c.out, &v);
+                        c.out.extend_from_slice(&log_line(&l));
                     }
                 }
                 _ => {}
             }
-            self.flush_conn(id);
+            self.flush_conn(host, id);
         }
+        lagged
     }
 
     /// Write what we can; watch for writability only while output waits.
-    pub(crate) fn flush_conn(&mut self, id: u64) {
+    fn flush_conn(&mut self, host: &mut dyn Supervise, id: u64) {
         // A follower with more to send keeps EPOLLOUT too: the wake-up that
         // it brings lets `pump_followers` refill the buffer. Without it, a
         // buffer the socket took whole would leave the rest unsent until
         // some unrelated wake-up.
         let backlog = match self.conns.get(&id).map(|c| &c.mode) {
-            Some(Mode::Events { cursor, .. }) => *cursor < self.events.next(),
-            Some(Mode::Logs { service, cursor }) => *cursor < self.logs.next_seq(service),
+            Some(Mode::Events { cursor, .. }) => *cursor < host.events().next(),
+            Some(Mode::Logs { service, cursor }) => *cursor < host.logs().next_seq(service),
             _ => false,
         };
         let Some(c) = self.conns.get_mut(&id) else {
@@ -696,7 +621,7 @@ impl Reactor {
         if super::send_pending(&mut c.stream, &mut c.out).is_err()
             || (c.out.is_empty() && matches!(c.mode, Mode::Closing))
         {
-            self.close_conn(id);
+            self.close_conn(host, id);
             return;
         }
         let want = !c.out.is_empty() || backlog;
@@ -707,15 +632,12 @@ impl Reactor {
             } else {
                 EpollFlags::EPOLLIN
             };
-            let fd = c.stream.as_raw_fd();
-            self.reregister(fd, T_CONN | id, flags);
+            host.rewatch(c.stream.as_raw_fd(), T_CONN | id, flags);
         }
     }
 
     /// At exit: give every connection its last bytes, bounded in time.
-    pub(crate) fn flush_all_conns(&mut self) {
-        self.check_ops();
-        self.pump_followers();
+    pub fn flush_all(&mut self) {
         let deadline = Instant::now() + std::time::Duration::from_millis(500);
         for c in self.conns.values_mut() {
             let _ = c.stream.set_nonblocking(false);
@@ -728,79 +650,55 @@ impl Reactor {
         }
     }
 
-    /// The earliest request deadline of a control or HTTP connection.
-    pub(crate) fn conn_deadline(&self) -> Option<Instant> {
-        let control = self.conns.values().filter_map(|c| c.deadline);
-        control.chain(self.http_deadlines()).min()
+    /// The earliest request deadline of a connection.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conns.values().filter_map(|c| c.deadline).min()
     }
 
     /// Close the connections whose request did not come in time (a client
     /// that connects and says nothing must not hold an fd for ever).
-    pub(crate) fn expire_conns(&mut self, now: Instant) {
+    pub fn expire(&mut self, host: &mut dyn Supervise, now: Instant) {
         let due: Vec<(u64, bool)> = (self.conns.iter())
             .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
             .map(|(&id, c)| (id, matches!(c.mode, Mode::Request)))
             .collect();
         for (id, waiting) in due {
             if waiting {
-                self.close_conn(id);
+                self.close_conn(host, id);
             } else if let Some(c) = self.conns.get_mut(&id) {
                 c.deadline = None;
             }
         }
-        self.expire_http(now);
     }
 
-    fn close_conn(&mut self, id: u64) {
+    fn close_conn(&mut self, host: &mut dyn Supervise, id: u64) {
         if let Some(c) = self.conns.remove(&id) {
-            self.deregister(c.stream.as_raw_fd());
+            host.unwatch(c.stream.as_raw_fd());
         }
-        self.ops.retain(|op| op.conn != Waiter::Control(id));
+        self.forget_waiter(Waiter::Control(id));
     }
 }
 
-/// The outcome of one service of a parked request, once there is one.
-fn outcome(
-    sup: &crate::supervisor::Supervisor,
-    kind: OpKind,
-    i: usize,
-    starts0: u64,
-) -> Option<(bool, String)> {
-    let s = &sup.services[i];
-    if kind == OpKind::Stop {
-        return (!s.phase.has_processes()).then(|| (true, s.phase.name().to_string()));
+/// The indices of `names` (every live service if empty and
+/// `empty_means_all`), or the refusal.
+fn resolve(
+    host: &dyn Supervise,
+    names: &[String],
+    empty_means_all: bool,
+) -> Result<Vec<usize>, Reply> {
+    if names.is_empty() {
+        if empty_means_all {
+            return Ok(host.live());
+        }
+        return Err(Reply::error("no service named", 1));
     }
-    let new_instance = s.starts > starts0;
-    if s.is_up() && (kind == OpKind::Start || new_instance) {
-        return Some((true, s.phase.name().to_string()));
-    }
-    if s.phase == Phase::Failed {
-        return Some((false, s.reason.clone().unwrap_or_else(|| "failed".into())));
-    }
-    // A condition not met: no failure (systemctl start exits 0 too).
-    if new_instance && s.skipped {
-        return Some((true, s.reason.clone().unwrap_or_else(|| "skipped".into())));
-    }
-    // (Not yet for a oneshot with post-start: that runs after its exit.)
-    let post_start_pending = s.spec.kind == crate::model::ServiceType::Oneshot
-        && !s.spec.post_start.is_empty()
-        && matches!(s.phase, Phase::Starting | Phase::Stopping);
-    if new_instance && s.deaths >= s.starts && !s.is_up() && !post_start_pending {
-        // The instance started for this request died before it was ready.
-        let why = s
-            .reason
-            .clone()
-            .or_else(|| s.last_exit.map(|e| format!("exited with {}", e.describe())));
-        return Some((
-            false,
-            why.unwrap_or_else(|| "exited before it was ready".into()),
-        ));
-    }
-    if s.want == crate::service::Want::Down && !s.phase.has_processes() {
-        return Some((false, format!("stopped ({})", s.phase.name())));
-    }
-    sup.failed_requirement(i)
-        .map(|d| (false, format!("dependency {d} failed")))
+    names
+        .iter()
+        .map(|n| {
+            host.lookup(n)
+                .ok_or_else(|| Reply::error(format!("unknown service: {n}"), 3))
+        })
+        .collect()
 }
 
 /// Feed a follower at `cursor` into `out` until it holds `high` bytes,
@@ -830,10 +728,14 @@ pub(crate) fn feed_events(
     Ok(())
 }
 
-/// One JSON line onto a connection's output.
-fn push_line(out: &mut Vec<u8>, v: &Value) {
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.push(b'\n');
+/// One retained line of a service's output, as a follower gets it.
+fn log_line(l: &crate::logs::LogLine) -> Vec<u8> {
+    let line = Line::Log {
+        line: &l.text,
+        stream: l.stream.name(),
+        time: crate::event::rfc3339(l.time),
+    };
+    line.to_line()
 }
 
 /// Recent events as JSON lines, rendered once for all followers (who move
@@ -874,3 +776,7 @@ impl EventLines {
         self.lines = std::collections::VecDeque::new();
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

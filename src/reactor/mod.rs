@@ -16,8 +16,10 @@ mod directories;
 mod entrypoint;
 mod probes;
 mod readiness;
+mod serve;
 
-use crate::control::server::{Conn, Op};
+use crate::control::http::HttpServer;
+use crate::control::server::{ControlServer, Waiter};
 use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
@@ -206,23 +208,18 @@ pub struct Reactor {
     sigfd: OwnedFd,
     timer: TimerFd,
     timer_armed: Option<Instant>,
-    /// The control socket (None when the entrypoint could not bind it).
-    pub(crate) listener: Option<UnixListener>,
-    pub(crate) conns: HashMap<u64, Conn>,
-    /// `[supervisor] http`: the listener and its connections.
-    pub(crate) http: Option<std::net::TcpListener>,
-    pub(crate) http_conns: HashMap<u64, crate::control::http::HttpConn>,
-    pub(crate) next_conn: u64,
-    pub(crate) ops: Vec<Op>,
+    /// The control socket: listener, connections, parked ops, followers.
+    /// Taken out while it serves (see `with_control`).
+    control: ControlServer,
+    /// `[supervisor] http`: the listener and its connections (taken out
+    /// while it serves, as `control`).
+    http: Option<HttpServer>,
     pids: HashMap<i32, PidOwner>,
     /// Probe processes: pid → service index.
     pub(crate) probe_pids: HashMap<i32, usize>,
     queue: VecDeque<(usize, Effect)>,
     stdout_registered: bool,
     devnull: OwnedFd,
-    pub(crate) socket_gid: Option<u32>,
-    /// `socket-read-group`: its members may only read.
-    pub(crate) socket_read_gid: Option<u32>,
     /// Where services' cgroups live, when cgroup v2 is usable.
     cgroups: Option<cgroup::Hierarchy>,
     /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
@@ -240,7 +237,6 @@ pub struct Reactor {
     deferred_spawns: Vec<usize>,
     /// Freed at the open-file limit to answer a client (see the servers).
     pub(crate) fd_reserve: os::FdReserve,
-    pub(crate) fds_refusals: u64,
 }
 
 impl Reactor {
@@ -265,9 +261,6 @@ impl Reactor {
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
         )?;
-        if let Some(l) = &listener {
-            l.set_nonblocking(true)?;
-        }
         let events = EventLog::new(
             config.supervisor.event_retention,
             config.supervisor.event_journal.as_ref(),
@@ -295,6 +288,7 @@ impl Reactor {
             Some(g) => Some(crate::control::server::group_id(g)?),
             None => None,
         };
+        let control = ControlServer::new(listener, socket_gid, socket_read_gid)?;
         let Config {
             supervisor: settings,
             services,
@@ -313,19 +307,13 @@ impl Reactor {
             sigfd,
             timer,
             timer_armed: None,
-            listener,
-            conns: HashMap::new(),
+            control,
             http: None,
-            http_conns: HashMap::new(),
-            next_conn: 0,
-            ops: Vec::new(),
             pids: HashMap::new(),
             probe_pids: HashMap::new(),
             queue: VecDeque::new(),
             stdout_registered: false,
             devnull,
-            socket_gid,
-            socket_read_gid,
             inotify: None,
             cgroups: None,
             upward,
@@ -335,19 +323,18 @@ impl Reactor {
             reaping: false,
             deferred_spawns: Vec::new(),
             fd_reserve: os::FdReserve::new(),
-            fds_refusals: 0,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
-        if let Some(l) = &r.listener {
-            r.register(l.as_raw_fd(), T_LISTEN, EpollFlags::EPOLLIN)?;
+        if let Some(fd) = r.control.listener_fd() {
+            r.register(fd, T_LISTEN, EpollFlags::EPOLLIN)?;
         }
         let mut r = r;
         if let Some(addr) = r.settings.http.clone() {
             let l = crate::control::http::bind(&addr)
                 .map_err(|e| std::io::Error::other(format!("http endpoint {addr}: {e}")))?;
             r.register(l.as_raw_fd(), T_HTTP_LISTEN, EpollFlags::EPOLLIN)?;
-            r.http = Some(l);
+            r.http = Some(HttpServer::new(l, r.settings.http_token.clone()));
         }
         r.cgroups = cgroups;
         for i in 0..r.rt.len() {
@@ -395,6 +382,85 @@ impl Reactor {
         self.rt[i].notify = Some(sock);
     }
 
+    /// The control server serves with the reactor as its `Supervise`: it
+    /// is taken out of `self` for the call, so what a request asks of the
+    /// services cannot reach back into the server.
+    fn with_control<T>(&mut self, f: impl FnOnce(&mut ControlServer, &mut Reactor) -> T) -> T {
+        let mut control = std::mem::take(&mut self.control);
+        let out = f(&mut control, self);
+        self.control = control;
+        out
+    }
+
+    /// The control socket's listener is readable.
+    pub(crate) fn accept(&mut self) {
+        self.with_control(|c, r| c.accept(r));
+    }
+
+    pub(crate) fn on_conn(&mut self, id: u64, flags: EpollFlags) {
+        self.with_control(|c, r| c.on_conn(r, id, flags));
+    }
+
+    /// The HTTP endpoint serves as the control server does (None: there
+    /// is none).
+    fn with_http<T>(&mut self, f: impl FnOnce(&mut HttpServer, &mut Reactor) -> T) -> Option<T> {
+        let mut http = self.http.take()?;
+        let out = f(&mut http, self);
+        self.http = Some(http);
+        Some(out)
+    }
+
+    /// Parked ops that reached their outcome are answered (the HTTP
+    /// endpoint's through it).
+    pub(crate) fn check_ops(&mut self) {
+        let done = self.with_control(|c, r| c.check_ops(r));
+        for (id, reply) in done {
+            self.with_http(|h, r| h.outcome(r, id, &reply));
+        }
+    }
+
+    /// Feed the followers of both servers (each event rendered once for
+    /// all of them, in `event_lines`).
+    pub(crate) fn pump_followers(&mut self) {
+        let mut lines = std::mem::take(&mut self.event_lines);
+        let lagged = self.with_control(|c, r| c.pump_followers(r, &mut lines));
+        self.with_http(|h, r| h.pump_followers(r, &mut lines));
+        self.event_lines = lines;
+        self.metrics.followers_lagged += lagged;
+    }
+
+    pub(crate) fn http_accept(&mut self) {
+        self.with_http(|h, r| h.accept(r));
+    }
+
+    /// An HTTP connection woke; a write it asks for is parked as an op of
+    /// the control server, which answers it at its outcome.
+    pub(crate) fn on_http(&mut self, id: u64) {
+        let mut lines = std::mem::take(&mut self.event_lines);
+        let write = self
+            .with_http(|h, r| h.on_http(r, &mut lines, id))
+            .flatten();
+        self.event_lines = lines;
+        if let Some(w) = write {
+            let waiter = Waiter::Http(w.id);
+            self.with_control(|c, r| c.begin_op(r, waiter, w.kind, &[w.service]));
+        }
+    }
+
+    /// The servers, for the fuzz harness.
+    pub(crate) fn control(&self) -> &ControlServer {
+        &self.control
+    }
+
+    pub(crate) fn http(&self) -> Option<&HttpServer> {
+        self.http.as_ref()
+    }
+
+    /// Serve HTTP on `listener` (the fuzz harness's), with `token`.
+    pub(crate) fn set_http(&mut self, listener: std::net::TcpListener, token: Option<String>) {
+        self.http = Some(HttpServer::new(listener, token));
+    }
+
     /// Every fd registered is owned by the reactor and outlives its
     /// registration.
     pub(crate) fn register(&self, fd: RawFd, token: u64, flags: EpollFlags) -> std::io::Result<()> {
@@ -435,7 +501,9 @@ impl Reactor {
             self.after_batch();
             if let Some(code) = self.finished_code() {
                 self.emit(NO_SERVICE, EventKind::ShutdownFinished);
-                self.flush_all_conns();
+                self.check_ops();
+                self.pump_followers();
+                self.control.flush_all();
                 for i in 0..self.rt.len() {
                     self.release_cgroup(i);
                 }
@@ -517,7 +585,8 @@ impl Reactor {
         let next = (self.sup.next_deadline().into_iter())
             .chain(probes)
             .chain(floods)
-            .chain(self.conn_deadline())
+            .chain(self.control.deadline())
+            .chain(self.http.as_ref().and_then(HttpServer::deadline))
             .min();
         if next == self.timer_armed {
             return;
@@ -551,7 +620,8 @@ impl Reactor {
         let fx = self.sup.tick(now);
         self.apply(fx);
         self.probe_tick(now);
-        self.expire_conns(now);
+        self.with_control(|c, r| c.expire(r, now));
+        self.with_http(|h, r| h.expire(r, now));
         for i in 0..self.rt.len() {
             let summary = (self.rt[i].notify_flood.as_mut()).and_then(|f| f.summary(now));
             if let Some(message) = summary {
@@ -898,7 +968,6 @@ impl Reactor {
         }
         self.check_ops();
         self.pump_followers();
-        self.pump_http_followers();
         let pending = self.logs.stdout_pending();
         if pending != self.stdout_registered {
             self.stdout_registered = pending;

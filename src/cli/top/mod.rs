@@ -24,11 +24,12 @@ mod tests;
 pub mod view;
 
 use super::conn::{Conn, Fail};
+use crate::control::proto::Request;
 use model::{Action, Key, Model};
 use nix::sys::signal::{SigSet, Signal};
 use ratatui::crossterm::event::{self as ct, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::{cursor, execute, terminal};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::io::{self, IsTerminal};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// How long a status request may take before the view says so.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Log lines asked for when a service is selected.
-const LOG_LINES: usize = 200;
+const LOG_LINES: u64 = 200;
 
 enum Msg {
     Key(Key),
@@ -215,12 +216,15 @@ fn handle(
             Action::None => {}
             Action::Op(op, name) => {
                 model.message = Some(format!("{op} {name}..."));
-                let request = json!({"cmd": op, "names": [name]});
+                let request = Request::op(op, vec![name]);
                 spawn_op(socket.to_path_buf(), request, tx.clone());
             }
             Action::Signal(name, sig) => {
                 model.message = Some(format!("kill -s {sig} {name}..."));
-                let request = json!({"cmd": "kill", "names": [name], "signal": sig});
+                let request = Request::Kill {
+                    names: vec![name],
+                    signal: sig,
+                };
                 spawn_op(socket.to_path_buf(), request, tx.clone());
             }
         },
@@ -256,7 +260,10 @@ fn status_with_usage(
     socket: &Path,
     timeout: Option<Duration>,
 ) -> Result<Vec<Map<String, Value>>, Fail> {
-    let request = json!({"cmd": "status", "names": [], "usage": true});
+    let request = Request::Status {
+        names: Vec::new(),
+        usage: true,
+    };
     let (_, mut head) = Conn::request_within(socket, &request, timeout)?;
     super::refused(&head)?;
     let Some(Value::Array(list)) = head.remove("services") else {
@@ -298,7 +305,10 @@ fn spawn_events(socket: PathBuf, tx: Sender<Msg>) {
     std::thread::spawn(move || {
         let mut since: Option<u64> = None;
         loop {
-            let request = json!({"cmd": "events", "since": since, "follow": true});
+            let request = Request::Events {
+                since,
+                follow: true,
+            };
             let why = match Conn::request(&socket, &request) {
                 Ok((mut conn, head)) => match super::refused(&head) {
                     Ok(()) => {
@@ -361,7 +371,11 @@ struct LogFollower {
 
 impl LogFollower {
     fn start(socket: PathBuf, name: String, tx: Sender<Msg>) -> LogFollower {
-        let request = json!({"cmd": "logs", "name": name, "lines": LOG_LINES, "follow": true});
+        let request = Request::Logs {
+            name: name.clone(),
+            lines: LOG_LINES,
+            follow: true,
+        };
         let (conn, head) = match Conn::request(&socket, &request) {
             Ok(c) => c,
             Err(f) => {
@@ -404,7 +418,7 @@ impl LogFollower {
 }
 
 /// A start/stop/restart/reload/kill, answered at its outcome.
-fn spawn_op(socket: PathBuf, request: Value, tx: Sender<Msg>) {
+fn spawn_op(socket: PathBuf, request: Request, tx: Sender<Msg>) {
     std::thread::spawn(move || {
         let text = match Conn::request_within(&socket, &request, None) {
             Err(f) => fail_text(&f),
@@ -415,15 +429,12 @@ fn spawn_op(socket: PathBuf, request: Value, tx: Sender<Msg>) {
                     .collect::<Vec<_>>()
                     .join("; "),
                 _ => match super::refused(&head) {
-                    Ok(()) => {
-                        let names = request["names"].as_array().cloned().unwrap_or_default();
-                        let who: Vec<String> = names
-                            .iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect();
-                        let sig = request["signal"].as_str().unwrap_or("?");
-                        format!("{}: signal {sig} sent", who.join(", "))
-                    }
+                    Ok(()) => match &request {
+                        Request::Kill { names, signal } => {
+                            format!("{}: signal {signal} sent", names.join(", "))
+                        }
+                        other => format!("{}: done", other.cmd()),
+                    },
                     Err(f) => fail_text(&f),
                 },
             },

@@ -12,6 +12,7 @@
 //!   reply showed), counted on the client's clock.
 
 use super::super::format;
+use crate::control::proto::OpKind;
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -89,7 +90,7 @@ pub enum Action {
     None,
     Quit,
     /// `start`, `stop`, `restart` or `reload` of the named service.
-    Op(&'static str, String),
+    Op(OpKind, String),
     /// Send this signal (a name such as `HUP`) to the named service.
     Signal(String, String),
 }
@@ -472,7 +473,7 @@ impl Model {
     }
 
     fn normal_key(&mut self, k: Key) -> Action {
-        let op = |model: &Model, op: &'static str| match &model.selected {
+        let op = |model: &Model, op: OpKind| match &model.selected {
             Some(name) => Action::Op(op, name.clone()),
             None => Action::None,
         };
@@ -484,10 +485,10 @@ impl Model {
             Key::PageDown => self.move_selection(self.page.max(1) as isize),
             Key::Home | Key::Char('g') => self.move_selection(isize::MIN / 2),
             Key::End | Key::Char('G') => self.move_selection(isize::MAX / 2),
-            Key::Char('s') => return op(self, "start"),
-            Key::Char('x') => return op(self, "stop"),
-            Key::Char('r') => return op(self, "restart"),
-            Key::Char('R') => return op(self, "reload"),
+            Key::Char('s') => return op(self, OpKind::Start),
+            Key::Char('x') => return op(self, OpKind::Stop),
+            Key::Char('r') => return op(self, OpKind::Restart),
+            Key::Char('R') => return op(self, OpKind::Reload),
             Key::Char('K') if self.selected.is_some() => self.mode = Mode::Signal(String::new()),
             Key::Char('t') => self.tree = !self.tree,
             Key::Tab | Key::Char('l') | Key::Char('e') => {

@@ -3,6 +3,7 @@
 
 use super::model::*;
 use super::view;
+use crate::control::proto::OpKind;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::{Map, Value, json};
@@ -147,10 +148,22 @@ fn keys_move_the_selection_and_ask_for_actions() {
     let mut m = model_with(now);
     assert_eq!(m.key(Key::Down), Action::None);
     assert_eq!(m.selected.as_deref(), Some("web"));
-    assert_eq!(m.key(Key::Char('x')), Action::Op("stop", "web".into()));
-    assert_eq!(m.key(Key::Char('s')), Action::Op("start", "web".into()));
-    assert_eq!(m.key(Key::Char('r')), Action::Op("restart", "web".into()));
-    assert_eq!(m.key(Key::Char('R')), Action::Op("reload", "web".into()));
+    assert_eq!(
+        m.key(Key::Char('x')),
+        Action::Op(OpKind::Stop, "web".into())
+    );
+    assert_eq!(
+        m.key(Key::Char('s')),
+        Action::Op(OpKind::Start, "web".into())
+    );
+    assert_eq!(
+        m.key(Key::Char('r')),
+        Action::Op(OpKind::Restart, "web".into())
+    );
+    assert_eq!(
+        m.key(Key::Char('R')),
+        Action::Op(OpKind::Reload, "web".into())
+    );
     m.key(Key::End);
     assert_eq!(m.selected.as_deref(), Some("cron"));
     m.key(Key::Down);
