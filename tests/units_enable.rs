@@ -21,17 +21,6 @@ fn systemctl(t: &Tend, args: &[&str]) -> Out {
     run_cmd(&mut c, T)
 }
 
-fn state(t: &Tend, name: &str) -> String {
-    t.status_of(name)["state"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
-fn wait_state(t: &Tend, name: &str, want: &str) {
-    wait_until(&format!("{name} {want}"), T, || state(t, name) == want);
-}
-
 const WEB: &str = "[Unit]\nDescription=web\n[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=multi-user.target\n";
 
 #[test]
@@ -40,7 +29,7 @@ fn disable_and_enable_record_autostart_and_leave_the_running_service_alone() {
         .file("svc/web.service", WEB)
         .svc("spare", "exec = [\"sleep\", \"1000\"]\nautostart = false\n")
         .start();
-    wait_state(&t, "web", "ready");
+    t.wait_state("web", "ready");
     let pid = t.status_of("web")["pid"].clone();
     let out = systemctl(&t, &["disable", "web.service"]);
     assert_eq!(out.code, 0, "{out}");
@@ -56,7 +45,7 @@ fn disable_and_enable_record_autostart_and_leave_the_running_service_alone() {
         "not restarted by the change"
     );
     assert_eq!(
-        state(&t, "web"),
+        t.state("web"),
         "ready",
         "disable without --now stops nothing"
     );
@@ -74,12 +63,12 @@ fn disable_and_enable_record_autostart_and_leave_the_running_service_alone() {
         Some("yes")
     );
     assert_eq!(systemctl(&t, &["is-enabled", "spare"]).stdout, "enabled\n");
-    assert_eq!(state(&t, "spare"), "down");
+    assert_eq!(t.state("spare"), "down");
     // --now: also stops / starts.
     assert_eq!(systemctl(&t, &["disable", "--now", "web"]).code, 0);
-    wait_state(&t, "web", "down");
+    t.wait_state("web", "down");
     assert_eq!(systemctl(&t, &["enable", "--now", "web"]).code, 0);
-    wait_state(&t, "web", "ready");
+    t.wait_state("web", "ready");
     assert_eq!(systemctl(&t, &["is-enabled", "web"]).stdout, "enabled\n");
     // Unknown units: systemctl's message and 1.
     let out = systemctl(&t, &["enable", "nosuch"]);
@@ -97,8 +86,8 @@ fn the_next_tend_run_honours_what_disable_recorded() {
         .file("svc/other.service", WEB)
         .file("svc/autostart.d/web", "# systemctl disable web\nno\n")
         .start();
-    wait_state(&t, "other", "ready");
-    assert_eq!(state(&t, "web"), "down");
+    t.wait_state("other", "ready");
+    assert_eq!(t.state("web"), "down");
     assert_eq!(t.status_of("web")["autostart"], false);
     assert_eq!(systemctl(&t, &["is-enabled", "web"]).stdout, "disabled\n");
 }
@@ -126,7 +115,7 @@ fn enabling_a_template_makes_its_default_instance() {
         .file("svc/echo@.service", getty)
         .file("svc/web.service", WEB)
         .start();
-    wait_state(&t, "web", "ready");
+    t.wait_state("web", "ready");
     assert!(t.status().iter().all(|s| s["name"] != "echo@tty1"));
     let out = systemctl(&t, &["enable", "--now", "echo@.service"]);
     assert_eq!(out.code, 0, "{out}");
@@ -136,7 +125,7 @@ fn enabling_a_template_makes_its_default_instance() {
         fs::read_link(&link).unwrap(),
         PathBuf::from("../echo@.service")
     );
-    wait_state(&t, "echo@tty1", "ready");
+    t.wait_state("echo@tty1", "ready");
     assert_eq!(
         systemctl(&t, &["is-enabled", "echo@tty1"]).stdout,
         "enabled\n"

@@ -8,17 +8,6 @@ use common::*;
 use serde_json::Value;
 use std::fs;
 
-fn state(t: &Tend, name: &str) -> String {
-    t.status_of(name)["state"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
-fn wait_state(t: &Tend, name: &str, want: &str) {
-    wait_until(&format!("{name} {want}"), T, || state(t, name) == want);
-}
-
 /// The events of `name` called `event`.
 fn events_of(t: &Tend, name: &str, event: &str) -> Vec<Value> {
     (t.events(None).into_iter())
@@ -52,35 +41,35 @@ fn part_of_and_binds_to_follow_the_unit_they_name() {
         )
         .start();
     for n in ["db", "worker", "app"] {
-        wait_state(&t, n, "ready");
+        t.wait_state(n, "ready");
     }
     let worker_pid = t.status_of("worker")["pid"].clone();
     let app_pid = t.status_of("app")["pid"].clone();
     // Restarting db restarts what is part of it; app, bound, is stopped
     // with db and stays down (BindsTo= carries stops, not restarts).
     t.ctl_ok(&["restart", "db"]);
-    wait_state(&t, "db", "ready");
+    t.wait_state("db", "ready");
     wait_until("worker restarted", T, || {
-        state(&t, "worker") == "ready" && t.status_of("worker")["pid"] != worker_pid
+        t.state("worker") == "ready" && t.status_of("worker")["pid"] != worker_pid
     });
     let stop = events_of(&t, "worker", "stopping");
     assert_eq!(stop[0]["because"], "PartOf=db", "{stop:?}");
     let stop = events_of(&t, "app", "stopping");
     assert_eq!(stop[0]["because"], "BindsTo=db", "{stop:?}");
-    wait_state(&t, "app", "down");
+    t.wait_state("app", "down");
     assert_ne!(t.status_of("app")["pid"], app_pid);
     // A stop of the worker leaves db alone.
     t.ctl_ok(&["stop", "worker"]);
-    wait_state(&t, "worker", "down");
-    assert_eq!(state(&t, "db"), "ready");
+    t.wait_state("worker", "down");
+    assert_eq!(t.state("db"), "ready");
     // db killed by hand, ending by itself: app (started again) goes down.
     t.ctl_ok(&["start", "app", "worker"]);
-    wait_state(&t, "app", "ready");
+    t.wait_state("app", "ready");
     t.ctl_ok(&["kill", "-s", "KILL", "db"]);
     wait_until("app stopped again", T, || {
         events_of(&t, "app", "stopping").len() == 2
     });
-    wait_state(&t, "app", "down");
+    t.wait_state("app", "down");
 }
 
 #[test]
@@ -92,16 +81,16 @@ fn requisite_fails_at_once_when_the_unit_is_not_up() {
             "[Unit]\nRequisite=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
         )
         .start();
-    wait_state(&t, "app", "failed");
+    t.wait_state("app", "failed");
     let failed = events_of(&t, "app", "failed");
     let reason = failed[0]["reason"].as_str().unwrap();
     assert!(reason.starts_with("Requisite=db:"), "{reason}");
-    assert_eq!(state(&t, "db"), "down", "never started for it");
+    assert_eq!(t.state("db"), "down", "never started for it");
     // Once db is up, app starts.
     t.ctl_ok(&["start", "db"]);
-    wait_state(&t, "db", "ready");
+    t.wait_state("db", "ready");
     t.ctl_ok(&["start", "app"]);
-    wait_state(&t, "app", "ready");
+    t.wait_state("app", "ready");
 }
 
 #[test]
@@ -116,17 +105,17 @@ fn conflicts_stop_the_other_side_both_ways() {
         )
         .file("svc/autostart.d/postfix", "no\n")
         .start();
-    wait_state(&t, "exim", "ready");
+    t.wait_state("exim", "ready");
     t.ctl_ok(&["start", "postfix"]);
-    wait_state(&t, "postfix", "ready");
-    assert_eq!(state(&t, "exim"), "down");
+    t.wait_state("postfix", "ready");
+    assert_eq!(t.state("exim"), "down");
     let stop = events_of(&t, "exim", "stopping");
     assert_eq!(stop[0]["because"], "Conflicts=postfix");
     assert!(seq_of(&t, "exim", "down") < seq_of(&t, "postfix", "starting"));
     // The other way: starting exim stops postfix.
     t.ctl_ok(&["start", "exim"]);
-    wait_state(&t, "exim", "ready");
-    assert_eq!(state(&t, "postfix"), "down");
+    t.wait_state("exim", "ready");
+    assert_eq!(t.state("postfix"), "down");
     let stop = events_of(&t, "postfix", "stopping");
     assert_eq!(stop[0]["because"], "Conflicts=exim");
 }
@@ -144,7 +133,7 @@ fn on_failure_starts_the_alert_instance_with_monitor_variables() {
             "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo \"%i $$MONITOR_SERVICE_RESULT $$MONITOR_EXIT_CODE $$MONITOR_EXIT_STATUS $$MONITOR_UNIT\" > {dir}/alert.out'\n",
         )
         .start();
-    wait_state(&t, "app", "failed");
+    t.wait_state("app", "failed");
     let out = t.dir.join("alert.out");
     wait_until("the alert ran", T, || {
         out.exists() && fs::metadata(&out).unwrap().len() > 0
@@ -181,7 +170,7 @@ fn before_and_targets_keep_vendor_orderings() {
             "[Unit]\nBefore=daemon.service\n[Service]\nType=oneshot\nExecStart=/bin/sleep 0.2\n",
         )
         .start();
-    wait_state(&t, "daemon", "ready");
+    t.wait_state("daemon", "ready");
     let daemon = seq_of(&t, "daemon", "starting");
     assert!(seq_of(&t, "wait-online", "completed") < daemon);
     assert!(seq_of(&t, "early", "completed") < daemon);

@@ -121,10 +121,7 @@ fn check(d: Daemon) {
     }
     let t = b.start();
     let name = d.service;
-    let state = || {
-        let s = t.status_of(name);
-        s["state"].as_str().unwrap_or("").to_string()
-    };
+    let state = || t.state(name);
     let up = || state() == d.up;
     let answering = |when: &str| {
         let what = format!("{name} answers `{}` {when}", d.client);

@@ -776,6 +776,18 @@ impl Tend {
 
     /// The status object of one service.
     #[track_caller]
+    /// The state of `name` (`""` if it has none).
+    pub fn state(&self, name: &str) -> String {
+        let s = self.status_of(name);
+        s["state"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Waits (up to `T`) until `name` is in state `want`.
+    #[track_caller]
+    pub fn wait_state(&self, name: &str, want: &str) {
+        wait_until(&format!("{name} {want}"), T, || self.state(name) == want);
+    }
+
     pub fn status_of(&self, name: &str) -> Value {
         self.status()
             .into_iter()
