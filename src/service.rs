@@ -397,9 +397,17 @@ impl Service {
             && self.phase == Phase::Starting;
         self.phase.has_processes()
             && !self.main_alive
+            && !self.nothing_spawned_yet()
             && !awaiting_pid_file
             && !self.hook_running
             && !self.control_running
+    }
+
+    /// A start whose main process is not forked yet (its spawn is
+    /// deferred to the end of the reap batch): a `Down` now is the previous
+    /// instance's (a completed oneshot's stop-exec), not this one's end.
+    fn nothing_spawned_yet(&self) -> bool {
+        self.phase == Phase::Starting && self.main_pid.is_none() && !self.control_running
     }
 
     /// What a service that requires this one waits for: up, or skipped by
@@ -565,6 +573,7 @@ impl Service {
                 if !self.main_alive
                     && !self.hook_running
                     && !self.control_running
+                    && !self.nothing_spawned_yet()
                     && self.step != StartStep::Conditions =>
             {
                 self.down(now, &mut fx)

@@ -1443,3 +1443,49 @@ fn kill_mode_process_is_down_with_its_main_process() {
     assert_eq!(s.phase, Phase::Down, "{fx:?}");
     assert!(events(&fx).contains(&"down"));
 }
+
+/// `tend restart` of a completed oneshot with a stop-exec: the stop-exec's
+/// end is the instance's `down`, the new start begins at once, and the
+/// previous instance's cgroup going empty (a `Down` that arrives before the
+/// new main process is forked) must not end the new start (nftables: "failed:
+/// all its processes exited" three restarts in four).
+#[test]
+fn a_late_down_of_the_previous_instance_does_not_end_a_start() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Oneshot;
+    sp.stop_exec = Some(vec!["/bin/flush".into()]);
+    let mut s = ready(sp, now);
+    let fx = s.step(exit_code(0), now + ms(1));
+    assert_eq!(events(&fx), ["exited"]);
+    s.step(Input::Down, now + ms(1));
+    assert_eq!(s.phase, Phase::Completed);
+    s.step(
+        Input::Stop {
+            reason: StopReason::Request,
+        },
+        now + ms(2),
+    );
+    let fx = s.step(Input::StopExecDone, now + ms(3));
+    assert_eq!(events(&fx), ["down"]);
+    assert_eq!(s.phase, Phase::Down);
+    let fx = s.step(Input::Start, now + ms(3));
+    assert_eq!(events(&fx), ["starting"]);
+    assert!(!s.awaiting_down(), "nothing of the new start runs yet");
+    let fx = s.step(Input::Down, now + ms(3));
+    assert_eq!(events(&fx), Vec::<&str>::new());
+    assert_eq!(s.phase, Phase::Starting);
+    s.step(Input::Forked { pid: PID + 1 }, now + ms(4));
+    s.step(Input::ExecOk, now + ms(4));
+    let fx = s.step(
+        Input::Exited {
+            pid: PID + 1,
+            status: ExitStatus::Code(0),
+            others_alive: false,
+        },
+        now + ms(5),
+    );
+    assert_eq!(events(&fx), ["exited"]);
+    let fx = s.step(Input::Down, now + ms(5));
+    assert_eq!(events(&fx), ["down", "completed"]);
+}

@@ -112,6 +112,37 @@ fn several_exec_stop_lines_run_in_order_until_one_fails() {
     assert_eq!(t.status_of("app")["state"], "down");
 }
 
+/// nftables' shape: a `RemainAfterExit=yes` oneshot whose `ExecStop=`
+/// undoes its `ExecStart=`. Each `tend restart` runs the stop, then the
+/// start, and ends `completed`: the stop's processes going away must not
+/// end the new start (it did, 3 times in 4: "failed: all its processes
+/// exited").
+#[test]
+fn a_remain_after_exit_oneshot_restarts_cleanly_every_time() {
+    let t = Tend::builder()
+        .file(
+            "svc/rules.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/bin/sh -c 'echo apply >> {dir}/log'\n\
+             ExecStop=/bin/sh -c 'echo flush >> {dir}/log'\n",
+        )
+        .start();
+    t.wait_state("rules", "completed");
+    for round in 1..=10 {
+        let out = t.ctl_ok(&["restart", "rules"]);
+        assert_eq!(out.stdout.trim(), "rules: completed", "round {round}");
+    }
+    let log = read(&t.dir.join("log"));
+    assert_eq!(log, format!("apply\n{}", "flush\napply\n".repeat(10)));
+    assert!(
+        !(t.events(None).iter()).any(|e| e["event"] == "failed"),
+        "no failed event"
+    );
+    t.ctl_ok(&["stop", "rules"]);
+    assert!(read(&t.dir.join("log")).ends_with("apply\nflush\n"));
+    assert_eq!(t.status_of("rules")["state"], "down");
+}
+
 #[test]
 fn exec_start_post_runs_after_the_main_process_and_ready_waits_for_it() {
     let mut t = Tend::builder()

@@ -303,7 +303,6 @@ fn mosquitto() {
 }
 
 #[test]
-#[ignore = "a restart of the completed RemainAfterExit oneshot fails 3 times in 4 with `failed: all its processes exited` (a race between its ExecStop= and the new start, not found yet)"]
 fn nftables() {
     check(Daemon {
         package: "nftables",

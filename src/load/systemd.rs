@@ -337,6 +337,7 @@ fn lower<'a>(
     let mut starts: Vec<(Vec<String>, bool, Range<usize>)> = Vec::new();
     let mut type_span = None;
     let mut restart_span = None;
+    let mut remain_after_exit = None;
     let mut exit_codes = vec![0];
     let mut exit_signals: Vec<i32> = Vec::new();
     // `+`/`!` prefixes seen (file, span, key, prefix): said once User=
@@ -575,6 +576,13 @@ fn lower<'a>(
                 Some(b) => spec.send_sighup = b,
                 None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
             },
+            // A completed oneshot stays `completed` (satisfied) in tend,
+            // which is `yes`; `no` differs only in when ExecStop= runs and
+            // what is-active says (checked after the loop).
+            ("Service", "RemainAfterExit") => match super::confine::unit_bool(v) {
+                Some(b) => remain_after_exit = Some((b, d.file, vs.clone())),
+                None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
+            },
             ("Service", "RestartForceExitStatus") => exit_status_list(
                 cx,
                 k,
@@ -772,6 +780,26 @@ fn lower<'a>(
         );
         spec.kind = ServiceType::Oneshot;
         spec.exec = vec!["/bin/true".into()];
+    }
+    // The default is `no`: said too, since ExecStop= then runs later
+    // than under systemd.
+    let (remain, file, span) = remain_after_exit.unwrap_or((false, 0, 0..0));
+    let oneshot = spec.kind == ServiceType::Oneshot;
+    let message = if !remain && oneshot && spec.stop_exec.is_some() && exec_seen {
+        Some(
+            "RemainAfterExit=no: partly supported: the oneshot stays `completed` and its ExecStop= runs when it is stopped, not right after it completes",
+        )
+    } else if remain && !oneshot {
+        Some(
+            "RemainAfterExit=yes is supported for Type=oneshot only: this service is down once its processes exit",
+        )
+    } else {
+        None
+    };
+    if let Some(message) = message {
+        cx.src = &srcs[file];
+        cx.warning(&span, message.to_string());
+        cx.src = &srcs[0];
     }
     Parsed { spec, deps }
 }

@@ -263,11 +263,42 @@ fn exec_prefixes_in_any_order() {
 }
 
 #[test]
+fn remain_after_exit_is_read_and_its_differences_are_warned() {
+    let t = TempDir::new("units");
+    let unit = |remain: &str, kind: &str| {
+        format!("[Service]\nType={kind}\n{remain}ExecStart=/bin/true\nExecStop=/bin/true\n")
+    };
+    t.write("kept.service", &unit("RemainAfterExit=yes\n", "oneshot"));
+    t.write("default.service", &unit("", "oneshot"));
+    t.write("no.service", &unit("RemainAfterExit=no\n", "oneshot"));
+    t.write("simple.service", &unit("RemainAfterExit=true\n", "simple"));
+    t.write("bad.service", &unit("RemainAfterExit=perhaps\n", "oneshot"));
+    let err = load_t(&t).expect_err("a bad boolean is an error");
+    assert!(
+        err.iter().any(|e| e.starts_with("bad.service:3:17: error")
+            && e.contains("RemainAfterExit: invalid boolean `perhaps`")),
+        "{err:?}"
+    );
+    std::fs::remove_file(t.0.join("bad.service")).unwrap();
+    let l = load_t(&t).expect("valid");
+    let mut warned = shown(&t.0, &l.warnings);
+    warned.sort();
+    assert_eq!(
+        warned,
+        [
+            "default.service:1:1: warning: service `default`: RemainAfterExit=no: partly supported: the oneshot stays `completed` and its ExecStop= runs when it is stopped, not right after it completes",
+            "no.service:3:17: warning: service `no`: RemainAfterExit=no: partly supported: the oneshot stays `completed` and its ExecStop= runs when it is stopped, not right after it completes",
+            "simple.service:3:17: warning: service `simple`: RemainAfterExit=yes is supported for Type=oneshot only: this service is down once its processes exit",
+        ]
+    );
+}
+
+#[test]
 fn exec_prefixes_map_onto_the_model_or_are_warned() {
     let t = TempDir::new("units");
     t.write(
         "app.service",
-        "[Service]\nType=oneshot\nExecStart=-:/bin/echo $HOME ${HOME}\nExecReload=-/bin/reload\nExecStop=+/bin/stop\nUser=nobody\n",
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=-:/bin/echo $HOME ${HOME}\nExecReload=-/bin/reload\nExecStop=+/bin/stop\nUser=nobody\n",
     );
     t.write(
         "named.service",
@@ -307,7 +338,7 @@ fn exec_prefixes_map_onto_the_model_or_are_warned() {
     assert_eq!(
         shown(&t.0, &l.warnings),
         [
-            "app.service:5:10: warning: service `app`: ExecStop: the `+` prefix (run without User=/Group=) is not supported: the command runs as User=nobody, like the others"
+            "app.service:6:10: warning: service `app`: ExecStop: the `+` prefix (run without User=/Group=) is not supported: the command runs as User=nobody, like the others"
         ]
     );
 }
