@@ -42,8 +42,12 @@ pub struct Journal {
     size: u64,
     /// Writes that failed since the journal was opened.
     failures: u64,
-    /// The current outage has been reported (reset by a successful write).
-    reported: bool,
+    /// The current outage: the seq of the first event missing from the
+    /// journal and how many are missing so far (cleared, and said, by the
+    /// next successful write).
+    outage: Option<(u64, u64)>,
+    /// A failed rotation has been said (reset when one succeeds).
+    rotate_reported: bool,
     /// A report the caller has not taken yet.
     pending: Option<String>,
 }
@@ -76,7 +80,8 @@ impl Journal {
             file,
             size,
             failures: 0,
-            reported: false,
+            outage: None,
+            rotate_reported: false,
             pending: None,
         };
         Ok((journal, last))
@@ -87,17 +92,29 @@ impl Journal {
         line.push('\n');
         match self.file.write_all(line.as_bytes()) {
             Ok(()) => {
-                self.reported = false;
+                if let Some((first, missing)) = self.outage.take() {
+                    self.pending = Some(format!(
+                        "writing to {} again from event {}: {missing} event(s) from {first} are missing from it",
+                        self.spec.path.display(),
+                        event.seq
+                    ));
+                }
                 self.size += line.len() as u64;
                 if self.size >= self.spec.max_size {
-                    self.rotate(event.seq);
+                    self.rotate();
                 }
             }
-            Err(e) => self.failed(event.seq, "write", &e),
+            Err(e) => {
+                // Part of the line may be written (a full disk): cut back to
+                // the last whole line, so that readers never see a torn one
+                // and the next line starts on its own.
+                let _ = self.file.set_len(self.size);
+                self.failed(event.seq, &e);
+            }
         }
     }
 
-    fn rotate(&mut self, seq: u64) {
+    fn rotate(&mut self) {
         let rotated = if self.spec.keep == 0 {
             self.file.set_len(0)
         } else {
@@ -113,23 +130,36 @@ impl Journal {
             })
         };
         match rotated {
-            Ok(()) => self.size = 0,
+            Ok(()) => {
+                self.size = 0;
+                self.rotate_reported = false;
+            }
             // Still appending to the old file (or its new name): nothing is
             // lost, the file only grows past its limit.
-            Err(e) => self.failed(seq + 1, "rotate", &e),
+            Err(e) => {
+                self.failures += 1;
+                if !self.rotate_reported {
+                    self.rotate_reported = true;
+                    self.pending = Some(format!(
+                        "cannot rotate the event journal {}: {e} (it grows past max-size until a rotation succeeds)",
+                        self.spec.path.display()
+                    ));
+                }
+            }
         }
     }
 
-    fn failed(&mut self, seq: u64, what: &str, e: &io::Error) {
+    fn failed(&mut self, seq: u64, e: &io::Error) {
         self.failures += 1;
-        if !self.reported {
-            self.reported = true;
+        let (_, missing) = self.outage.get_or_insert_with(|| {
             self.pending = Some(format!(
-                "cannot {what} the event journal {}: {e} (event {seq} and any further ones \
+                "cannot write the event journal {}: {e} (event {seq} and any further ones \
                  are missing from it until writes succeed again)",
                 self.spec.path.display()
             ));
-        }
+            (seq, 0)
+        });
+        *missing += 1;
     }
 
     /// A failure the caller has not reported yet, as one line of text.
