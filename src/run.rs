@@ -289,11 +289,10 @@ fn open_file_budget(config: &Config, cgroups: bool) -> Result<(), String> {
     let Some((soft, hard)) = crate::os::nofile_limit() else {
         return Ok(());
     };
-    let limit = crate::os::raise_nofile_limit().unwrap_or(soft);
-    if limit > soft {
-        crate::os::spawn::set_child_nofile(soft, hard).map_err(|e| format!("spawner: {e}"))?;
-    }
     let need = fds_needed(config, cgroups);
+    let limit = crate::os::raise_nofile_limit(need).unwrap_or(soft);
+    // Always: a reload-config may raise tend's limit later.
+    crate::os::spawn::set_child_nofile(soft, hard).map_err(|e| format!("spawner: {e}"))?;
     if need > limit {
         return Err(format!(
             "{} service(s) need about {need} open files, more than the limit of {limit} \

@@ -400,22 +400,37 @@ pub fn rlimit_ceiling(resource: u32) -> Option<u64> {
 }
 
 /// Raise tend's own open-file limit to the hard limit (tend holds a few
-/// fds per service); returns the limit in force after. Services still get
-/// the soft limit tend started with (`spawn::set_child_nofile`), as
+/// fds per service), and past it when `need` does not fit and tend may
+/// (CAP_SYS_RESOURCE: a root tend, as systemd raises its own to
+/// `fs.nr_open`) — to `need` with room for a quarter more, never above
+/// `fs.nr_open`. Returns the limit in force after. Services still get the
+/// soft and hard limits tend started with (`spawn::set_child_nofile`), as
 /// systemd gives its services 1024 whatever it uses itself.
-pub fn raise_nofile_limit() -> Option<u64> {
+pub fn raise_nofile_limit(need: u64) -> Option<u64> {
     let (soft, hard) = nofile_limit()?;
-    if soft < hard {
+    let set = |n: u64| {
         let r = libc::rlimit {
-            rlim_cur: hard,
-            rlim_max: hard,
+            rlim_cur: n,
+            rlim_max: n.max(hard),
         };
         // SAFETY: setrlimit reads the struct we own.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
-            return Some(hard);
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0 }
+    };
+    let mut limit = soft;
+    if soft < hard && set(hard) {
+        limit = hard;
+    }
+    if need > limit {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(1 << 20);
+        let want = need.saturating_add(need / 4).min(nr_open);
+        if want > limit && set(want) {
+            limit = want;
         }
     }
-    Some(soft)
+    Some(limit)
 }
 
 /// Return the heap's free memory to the kernel (glibc keeps freed chunks,

@@ -52,7 +52,7 @@ impl Reactor {
         }
         // (The entrypoint's `main` is kept, and counted.)
         let need = crate::run::fds_needed(&new, self.cgroups.is_some()) + 6;
-        if let Some((limit, _)) = os::nofile_limit()
+        if let Some(limit) = os::raise_nofile_limit(need)
             && need > limit
         {
             return Err(vec![format!(
