@@ -241,6 +241,15 @@ pub fn service(s: &ServiceSpec) -> String {
     if s.start_limit_action == StartLimitAction::GiveUp {
         key("start-limit-action", q("give-up"));
     }
+    if let Some(t) = s.ready_after {
+        key("ready-after", q(&duration(t)));
+    }
+    if let Some(n) = s.start_retries {
+        key("start-retries", n.to_string());
+    }
+    if let Some(n) = &s.supervisor_name {
+        key("supervisor-name", q(n));
+    }
     if s.start_timeout != d.start_timeout {
         key("start-timeout", timeout(s.start_timeout));
     }

@@ -274,6 +274,20 @@ pub struct ServiceSpec {
     pub start_limit_burst: u32,
     pub start_limit_interval: Duration,
     pub start_limit_action: StartLimitAction,
+    /// `ready-after`: the service is ready only once its process has
+    /// stayed up this long, after what its type waits for (supervisord's
+    /// `startsecs`).
+    pub ready_after: Option<Duration>,
+    /// `start-retries`: a run that ends before the service is ready is a
+    /// failed start, retried this many times whatever `restart` says
+    /// (after 1, 2, 3 ... × `restart-delay`), then the service is
+    /// `failed` (supervisord's `startretries`, BACKOFF then FATAL).
+    pub start_retries: Option<u32>,
+    /// `supervisor-name = "GROUP:PROCESS"`: the name `supervisorctl`
+    /// shows and accepts for the service (a program of `[group:x]`, or
+    /// one process of `numprocs`); `GROUP:*` names the whole group.
+    /// None: the service's own name, its own group.
+    pub supervisor_name: Option<String>,
     pub start_timeout: Timeout,
     /// Signal number.
     pub stop_signal: i32,
@@ -578,6 +592,9 @@ impl ServiceSpec {
             start_limit_burst: 5,
             start_limit_interval: Duration::from_secs(10),
             start_limit_action: StartLimitAction::Alert,
+            ready_after: None,
+            start_retries: None,
+            supervisor_name: None,
             start_timeout: Some(Duration::from_secs(90)),
             stop_signal: libc::SIGTERM,
             stop_timeout: Some(Duration::from_secs(10)),

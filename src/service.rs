@@ -327,6 +327,14 @@ pub struct Service {
     control_alone: bool,
     /// This instance's post-start commands succeeded.
     post_done: bool,
+    /// `ready-after`: the instance becomes ready at this time if it is
+    /// still up (every other readiness already came).
+    ready_at: Option<Instant>,
+    /// This instance became ready (a run that never did is a failed
+    /// start for `start-retries`).
+    was_ready: bool,
+    /// Failed starts in a row (`start-retries`); a ready run resets it.
+    failed_starts: u32,
 }
 
 /// A start that failed inside tend (a missing env file, an unknown user,
@@ -384,6 +392,9 @@ impl Service {
             control_running: false,
             control_alone: false,
             post_done: false,
+            ready_at: None,
+            was_ready: false,
+            failed_starts: 0,
         }
     }
 
@@ -429,10 +440,10 @@ impl Service {
 
     /// The earliest of this service's deadlines.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.deadline, self.watchdog_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.deadline, self.watchdog_deadline, self.ready_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Ready, or a oneshot that completed: what dependents wait for.
@@ -449,6 +460,7 @@ impl Service {
     pub fn request_up(&mut self) {
         if self.want == Want::Down {
             self.attempt = 0;
+            self.failed_starts = 0;
         }
         self.want = Want::Up;
     }
@@ -591,6 +603,10 @@ impl Service {
                 self.watchdog_deadline = None;
                 self.begin_stop(StopReason::Watchdog, now, &mut fx);
             }
+            // `ready-after` passed and the instance is still up.
+            (P::Starting, I::Timeout) if self.ready_at.is_some_and(|d| d <= now) => {
+                self.become_ready(now, &mut fx)
+            }
             (P::Starting, I::Timeout) if self.deadline.is_some_and(|d| d <= now) => {
                 self.diagnose_start_timeout(&mut fx);
                 self.begin_stop(StopReason::StartTimeout, now, &mut fx);
@@ -698,6 +714,7 @@ impl Service {
         self.phase = phase;
         self.since = now;
         self.deadline = None;
+        self.ready_at = None;
     }
 
     /// Probes or a bus watch may be running for this service.
@@ -724,8 +741,15 @@ impl Service {
             }
             return;
         }
-        if self.check_ready {
-            self.become_ready(now, fx);
+        if !self.check_ready {
+            return;
+        }
+        // `ready-after`: only once the process has stayed up that long
+        // (supervisord's startsecs).
+        let at = (self.spec.ready_after).map(|d| later(self.spawned_at.unwrap_or(now), d));
+        match at {
+            Some(at) if at > now => self.ready_at = Some(at),
+            _ => self.become_ready(now, fx),
         }
     }
 
@@ -929,6 +953,7 @@ impl Service {
         self.spawn_failed = false;
         self.skipped = false;
         self.post_done = false;
+        self.was_ready = false;
         self.control_running = false;
         self.control_alone = false;
         self.watchdog_every = self.spec.watchdog;
@@ -949,6 +974,8 @@ impl Service {
     }
 
     fn become_ready(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        self.was_ready = true;
+        self.failed_starts = 0;
         self.enter(Phase::Ready, now);
         fx.push(Effect::Emit(EventKind::Ready { pid: self.main_pid }));
         if self.spec.health_check.is_some() {
@@ -1297,6 +1324,12 @@ impl Service {
             fx.push(Effect::Emit(EventKind::Completed));
             return;
         }
+        if let Some(retries) = self.spec.start_retries
+            && !self.was_ready
+        {
+            self.failed_start(retries, ending, now, fx);
+            return;
+        }
         if !self.policy_restarts(ending, success) {
             self.want = Want::Down;
             self.ended = true;
@@ -1354,6 +1387,40 @@ impl Service {
         if delay.is_zero() {
             // No delay: straight back to `Down`, so the supervisor starts
             // it in this same step instead of a timer's round trip later.
+            self.enter(Phase::Down, now);
+        } else {
+            self.enter(Phase::Backoff, now);
+            self.deadline = Some(later(now, delay));
+        }
+        fx.push(Effect::Emit(EventKind::Restarting {
+            delay_ms: delay.as_millis() as u64,
+            attempt: self.attempt + 1,
+        }));
+    }
+
+    /// `start-retries`: the run ended before it was ready, whatever its
+    /// exit code. Retried after 1, 2, 3 ... × `restart-delay`, whatever
+    /// `restart` says; after `retries` retries the service has failed
+    /// (supervisord's BACKOFF, then FATAL).
+    fn failed_start(&mut self, retries: u32, ending: Ending, now: Instant, fx: &mut Vec<Effect>) {
+        self.failed_starts = self.failed_starts.saturating_add(1);
+        if self.failed_starts > retries {
+            self.want = Want::Down;
+            let reason = format!(
+                "exited too quickly: {} failed starts in a row (last: {})",
+                self.failed_starts,
+                self.describe(ending)
+            );
+            self.fail(reason, now, fx);
+            return;
+        }
+        let delay = self.spec.restart_delay.saturating_mul(self.failed_starts);
+        let delay = match self.spawn_failed {
+            true => delay.max(SPAWN_RETRY_FLOOR),
+            false => crate::model::clamp(delay),
+        };
+        self.restarts += 1;
+        if delay.is_zero() {
             self.enter(Phase::Down, now);
         } else {
             self.enter(Phase::Backoff, now);

@@ -1489,3 +1489,103 @@ fn a_late_down_of_the_previous_instance_does_not_end_a_start() {
     let fx = s.step(Input::Down, now + ms(5));
     assert_eq!(events(&fx), ["down", "completed"]);
 }
+
+/// supervisord's `startsecs` / `startretries`, as `ready-after` and
+/// `start-retries`.
+fn supervisord_like() -> ServiceSpec {
+    let mut sp = spec();
+    sp.ready_after = Some(Duration::from_secs(1));
+    sp.start_retries = Some(2);
+    sp.restart = RestartPolicy::No;
+    sp.restart_delay = Duration::from_secs(1);
+    sp
+}
+
+#[test]
+fn ready_after_waits_for_the_process_to_stay_up() {
+    let now = t0();
+    let mut s = started(supervisord_like(), now);
+    assert_eq!(s.phase, Phase::Starting);
+    assert_eq!(s.next_deadline(), Some(now + Duration::from_secs(1)));
+    // An early timer (the start-timeout's, another service's) is no readiness.
+    assert!(events(&s.step(Input::Timeout, now + ms(500))).is_empty());
+    let fx = s.step(Input::Timeout, now + Duration::from_secs(1));
+    assert_eq!(events(&fx), ["ready"]);
+    assert_eq!(s.phase, Phase::Ready);
+}
+
+#[test]
+fn an_exit_before_ready_after_is_a_failed_start_retried_then_failed() {
+    let now = t0();
+    let mut s = Service::new(supervisord_like(), now);
+    let mut delays = Vec::new();
+    for k in 0..3u64 {
+        let t = now + Duration::from_secs(10 * k);
+        // Exit 0 too: before `ready-after`, any end is a failed start.
+        let fx = run_and_die(&mut s, t, ms(100), exit_code(0));
+        if k < 2 {
+            assert_eq!(events(&fx), ["exited", "down", "restarting"], "{k}");
+            assert_eq!(s.phase, Phase::Backoff);
+            delays.push(s.deadline.unwrap() - (t + ms(100)));
+            s.step(Input::Timeout, s.deadline.unwrap());
+        } else {
+            assert_eq!(events(&fx), ["exited", "down", "failed"]);
+        }
+    }
+    assert_eq!(delays, [Duration::from_secs(1), Duration::from_secs(2)]);
+    assert_eq!(s.phase, Phase::Failed);
+    assert!(
+        s.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("exited too quickly")
+    );
+    // An explicit start tries afresh.
+    s.request_up();
+    s.step(Input::Reset, now + Duration::from_secs(60));
+    let fx = run_and_die(&mut s, now + Duration::from_secs(60), ms(1), exit_code(1));
+    assert_eq!(events(&fx), ["exited", "down", "restarting"]);
+}
+
+#[test]
+fn after_ready_the_restart_policy_decides_and_the_count_resets() {
+    let now = t0();
+    let mut sp = supervisord_like();
+    sp.restart = RestartPolicy::OnFailure;
+    let mut s = Service::new(sp, now);
+    run_and_die(&mut s, now, ms(10), exit_code(1));
+    s.step(Input::Timeout, s.deadline.unwrap());
+    // Second run gets ready, then exits 0: no restart (on-failure).
+    let t = now + Duration::from_secs(5);
+    let mut s2 = s.clone();
+    s2.step(Input::Start, t);
+    s2.step(Input::Forked { pid: PID }, t);
+    s2.step(Input::ExecOk, t);
+    assert_eq!(
+        events(&s2.step(Input::Timeout, t + Duration::from_secs(1))),
+        ["ready"]
+    );
+    let mut fx = s2.step(exit_code(0), t + Duration::from_secs(3));
+    fx.extend(s2.step(Input::Down, t + Duration::from_secs(3)));
+    assert_eq!(events(&fx), ["exited", "down"]);
+    assert_eq!(s2.phase, Phase::Down);
+    // A ready run reset the failed starts: three more quick ones are
+    // allowed before it fails (2 retries), not one.
+    s.step(Input::Start, t);
+    s.step(Input::Forked { pid: PID }, t);
+    s.step(Input::ExecOk, t);
+    s.step(Input::Timeout, t + Duration::from_secs(1));
+    let mut fx = s.step(exit_code(1), t + Duration::from_secs(2));
+    fx.extend(s.step(Input::Down, t + Duration::from_secs(2)));
+    assert_eq!(events(&fx), ["exited", "down", "restarting"]);
+    for k in 0..2u64 {
+        s.step(Input::Timeout, s.deadline.unwrap());
+        let fx = run_and_die(
+            &mut s,
+            t + Duration::from_secs(10 + 10 * k),
+            ms(1),
+            exit_code(1),
+        );
+        assert_eq!(events(&fx).last(), Some(&"restarting"), "{k}");
+    }
+}

@@ -592,10 +592,10 @@ impl Supervisor {
         }
     }
 
-    /// Whether a service that depends on `i` still runs: directly, or
-    /// through services with no process of their own (a completed oneshot
-    /// between an app and its database keeps the database up until the app
-    /// is gone).
+    /// Whether a service that depends on `i` still runs (or is a completed
+    /// oneshot with a stop-exec to run): directly, or through services
+    /// with no process of their own (a completed oneshot between an app and
+    /// its database keeps the database up until the app is gone).
     fn dependents_running(&self, i: usize) -> bool {
         let mut seen = vec![false; self.services.len()];
         let mut todo: Vec<usize> = self.dependents[i].clone();
@@ -603,7 +603,12 @@ impl Supervisor {
             if std::mem::replace(&mut seen[d], true) {
                 continue;
             }
-            if self.services[d].phase.has_processes() {
+            let dep = &self.services[d];
+            // A completed oneshot whose stop-exec is still to run (an
+            // s6-rc oneshot's `down`) goes before what it depends on.
+            if dep.phase.has_processes()
+                || (dep.phase == Phase::Completed && dep.spec.stop_exec.is_some())
+            {
                 return true;
             }
             todo.extend(&self.dependents[d]);

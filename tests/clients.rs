@@ -244,7 +244,7 @@ fn supervisorctl_status_start_stop_restart_with_its_lines_and_exit_codes() {
     let out = supervisorctl(&t, &["start", "web"]);
     assert_eq!(out.stdout, "web: ERROR (already started)\n", "{out}");
     let before = pid_of(&t, "web");
-    let out = supervisorctl(&t, &["restart", "group:web"]);
+    let out = supervisorctl(&t, &["restart", "web:web"]);
     assert_eq!(out.stdout, "web: stopped\nweb: started\n", "{out}");
     assert_ne!(pid_of(&t, "web"), before);
     let out = supervisorctl(&t, &["start", "nosuch"]);

@@ -133,3 +133,45 @@ fn foreman_settings_errors_are_said() {
         );
     }
 }
+
+#[test]
+fn on_a_terminal_each_process_prefix_has_its_own_colour_and_in_a_file_none() {
+    need("script", "util-linux");
+    const PROCFILE: &str = "web: echo hello from web; exec sleep 1000\n\
+                            worker: echo hello from worker; exec sleep 1000\n";
+    let said = |t: &Tend| {
+        let out = t.stdout();
+        out.contains("hello from web") && out.contains("hello from worker")
+    };
+    // tend's stdout a pseudo-terminal (util-linux `script`), as foreman's
+    // and honcho's users see it.
+    let t = Tend::builder()
+        .file("svc/Procfile", PROCFILE)
+        .env("NO_COLOR", "")
+        .run_wrapper(&["sh", "-c", "exec script -q -e -c \"$*\" /dev/null", "sh"])
+        .start();
+    wait_until("both lines on the terminal", T, || said(&t));
+    let out = t.stdout();
+    let line = |what: &str| {
+        out.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{what}: {out:?}"))
+            .to_string()
+    };
+    let colour = |l: &str| -> String {
+        let rest = l.strip_prefix("\x1b[").unwrap_or_else(|| panic!("{l:?}"));
+        rest.split('m').next().unwrap().to_string()
+    };
+    let (web, worker) = (line("hello from web"), line("hello from worker"));
+    assert!(web.contains(" | \x1b[0mhello from web"), "{web:?}");
+    assert_ne!(colour(&web), colour(&worker), "one colour per process");
+    assert!(
+        line("supervisor-started").starts_with("tend | "),
+        "tend's own lines are plain: {out:?}"
+    );
+    drop(t);
+    // Not a terminal: plain.
+    let t = Tend::builder().file("svc/Procfile", PROCFILE).start();
+    wait_until("both lines in the file", T, || said(&t));
+    assert!(!t.stdout().contains('\x1b'), "{:?}", t.stdout());
+}

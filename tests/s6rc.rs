@@ -92,9 +92,61 @@ fn a_oneshots_down_runs_at_shutdown_after_its_dependents_stopped() {
     let mut t = bug_tree(Tend::builder(), true).start();
     wait_until("app started", T, || trace(&t).contains("app\n"));
     assert_eq!(t.status_of("init")["state"], "completed");
+    let names: Vec<String> = t
+        .status()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["app", "init"], "no companion service");
     t.ctl_ok(&["shutdown"]);
     assert_eq!(t.expect_exit(T), 0, "{}", t.output());
     assert_eq!(trace(&t), "up\napp\napp-stopped\ndown\n", "{}", t.output());
+}
+
+#[test]
+fn oneshots_downs_run_at_stop_in_reverse_dependency_order() {
+    if !have_execline() {
+        return;
+    }
+    // first <- second <- app: up in that order, down the other way.
+    let mut t = bug_tree(Tend::builder(), true)
+        .file("svc/s6-rc.d/second/type", "oneshot\n")
+        .file(
+            "svc/s6-rc.d/second/up",
+            "sh -c \"echo up2 >> {dir}/trace\"\n",
+        )
+        .file(
+            "svc/s6-rc.d/second/down",
+            "foreground { sleep 0.2 }\nsh -c \"echo down2 >> {dir}/trace\"\n",
+        )
+        .file("svc/s6-rc.d/second/dependencies.d/init", "")
+        .file("svc/s6-rc.d/app/dependencies.d/second", "")
+        .start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    assert_eq!(trace(&t), "up\nup2\napp\n", "{}", t.output());
+    // Stopping a completed oneshot runs its `down`, once; its dependents
+    // go first.
+    t.ctl_ok(&["stop", "second"]);
+    assert_eq!(
+        trace(&t),
+        "up\nup2\napp\napp-stopped\ndown2\n",
+        "{}",
+        t.output()
+    );
+    assert_eq!(t.state("second"), "down");
+    assert_eq!(t.state("init"), "completed", "what it needs stays up");
+    t.ctl_ok(&["start", "app"]);
+    wait_until("app again", T, || trace(&t).matches("app\n").count() == 2);
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    // At shutdown: app, then second's down (slow) ends before first's
+    // begins.
+    let trace = trace(&t);
+    assert!(
+        trace.ends_with("app\napp-stopped\ndown2\ndown\n"),
+        "{trace:?}\n{}",
+        t.output()
+    );
 }
 
 /// `path` made executable, as an image's scripts are.
@@ -145,6 +197,9 @@ fn an_overlay_root_runs_cont_init_in_order_then_user_then_services_d_then_cont_f
     wait_until("legacy started", T, || read().contains("legacy"));
     assert_eq!(read(), "first\nsecond\napp\nlegacy\n", "{}", t.output());
     assert_eq!(t.status_of("cont-init.10-first")["state"], "completed");
+    // cont-finish.d's place is a oneshot that did nothing at start: no
+    // process stays up for it.
+    assert_eq!(t.status_of("cont-finish")["state"], "completed");
     t.ctl_ok(&["shutdown"]);
     assert_eq!(t.expect_exit(T), 0, "{}", t.output());
     assert_eq!(

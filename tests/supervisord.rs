@@ -186,3 +186,170 @@ fn every_file_of_the_real_corpus_checks() {
         "{out}"
     );
 }
+
+/// Runs the tend binary as `supervisorctl` (a symlink), talking to `t`.
+fn supervisorctl(t: &Tend, args: &[&str]) -> Out {
+    let bin = t.scratch.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("supervisorctl");
+    if !link.exists() {
+        std::os::unix::fs::symlink(TEND, &link).unwrap();
+    }
+    let mut c = std::process::Command::new(link);
+    c.args(args).env("TEND_SOCKET", &t.socket);
+    run_cmd(&mut c, T)
+}
+
+/// Seconds since midnight of an event's RFC 3339 UTC time.
+fn secs_of_day(e: &serde_json::Value) -> f64 {
+    let time = e["time"].as_str().unwrap();
+    let hms = time.split('T').nth(1).unwrap().trim_end_matches('Z');
+    let mut parts = hms.split(':').map(|p| p.parse::<f64>().unwrap());
+    let (h, m, s) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    h * 3600.0 + m * 60.0 + s
+}
+
+#[test]
+fn a_program_is_running_only_after_startsecs_and_one_that_exits_sooner_ends_fatal() {
+    let t = Tend::builder()
+        .file(
+            "svc/supervisord.conf",
+            "[program:slow]\ncommand=sleep 1000\nstartsecs=2\n\n\
+             [program:quick]\n\
+             command=/bin/sh -c 'echo run >> {dir}/quick.runs; exit 0'\n\
+             autorestart=false\nstartretries=2\n",
+        )
+        .start();
+    wait_until("slow spawned", T, || {
+        t.events(None)
+            .iter()
+            .any(|e| e["service"] == "slow" && e["event"] == "spawned")
+    });
+    // Up, not yet `startsecs`: STARTING, which supervisorctl counts as
+    // running (exit 0).
+    if t.state("slow") == "starting" {
+        let out = supervisorctl(&t, &["status", "slow"]);
+        if t.state("slow") == "starting" {
+            assert!(
+                out.stdout.starts_with(&format!("{:<33}STARTING", "slow")),
+                "{out}"
+            );
+            assert_eq!(out.code, 0, "{out}");
+        }
+    }
+    t.wait_state("slow", "ready");
+    let events = t.events(None);
+    let at = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["service"] == "slow" && e["event"] == kind)
+            .map(secs_of_day)
+            .unwrap()
+    };
+    let waited = (at("ready") - at("spawned")).rem_euclid(86_400.0);
+    assert!((2.0..4.0).contains(&waited), "ready {waited} s after spawn");
+    let out = supervisorctl(&t, &["status", "slow"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .starts_with(&format!("{:<33}{:<10}pid ", "slow", "RUNNING")),
+        "{out}"
+    );
+
+    // `quick` exits 0 before startsecs: a failed start whatever
+    // autorestart says, retried twice (after 1 s, then 2 s), then FATAL.
+    wait_until("quick gave up", secs(15.0), || t.state("quick") == "failed");
+    let runs = read(&t.dir.join("quick.runs")).lines().count();
+    assert_eq!(runs, 3, "one start and startretries=2 retries");
+    let out = supervisorctl(&t, &["status", "quick"]);
+    assert_eq!(out.code, 3, "FATAL is not running: {out}");
+    assert!(
+        out.stdout
+            .starts_with(&format!("{:<33}{:<10}exited too quickly", "quick", "FATAL")),
+        "{out}"
+    );
+    let out = supervisorctl(&t, &["status"]);
+    assert_eq!(out.code, 3, "{out}");
+    // A start asked for tries afresh, and waits for RUNNING (or the end).
+    let out = supervisorctl(&t, &["start", "quick"]);
+    assert_eq!(out.code, 7, "{out}");
+    assert_eq!(out.stdout, "quick: ERROR (abnormal termination)\n", "{out}");
+}
+
+#[test]
+fn supervisorctl_names_groups_and_numprocs_processes_as_supervisord_does() {
+    let t = Tend::builder()
+        .file(
+            "svc/supervisord.conf",
+            "[program:a]\ncommand=sleep 1000\nstartsecs=0\n\n\
+             [program:b]\ncommand=sleep 1000\nstartsecs=0\n\n\
+             [group:x]\nprograms=a,b\n\n\
+             [program:w]\ncommand=sleep 1000\nstartsecs=0\nnumprocs=2\n\
+             process_name=%(program_name)s_%(process_num)02d\n",
+        )
+        .start();
+    for n in ["a", "b", "w@0", "w@1"] {
+        t.wait_state(n, "ready");
+    }
+    let out = supervisorctl(&t, &["status"]);
+    assert_eq!(out.code, 0, "{out}");
+    let mut names: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["w:w_00", "w:w_01", "x:a", "x:b"], "{out}");
+    let pid = t.status_of("a")["pid"].as_i64().unwrap();
+    let out = supervisorctl(&t, &["status", "x:a"]);
+    let want = format!("{:<33}{:<10}pid {pid}, uptime 0:00:", "x:a", "RUNNING");
+    assert!(out.stdout.starts_with(&want), "{out}");
+    let out = supervisorctl(&t, &["status", "x:*"]);
+    assert_eq!((out.code, out.stdout.lines().count()), (0, 2), "{out}");
+    let out = supervisorctl(&t, &["stop", "x:*"]);
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        (out.code, lines),
+        (0, vec!["x:a: stopped", "x:b: stopped"]),
+        "{out}"
+    );
+    assert_eq!(t.state("a"), "down");
+    assert_eq!(t.state("w@0"), "ready", "another group is left alone");
+    let out = supervisorctl(&t, &["status", "x:b"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stdout.starts_with(&format!("{:<33}STOPPED", "x:b")),
+        "{out}"
+    );
+    let out = supervisorctl(&t, &["start", "x:"]);
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        (out.code, lines),
+        (0, vec!["x:a: started", "x:b: started"]),
+        "{out}"
+    );
+    let out = supervisorctl(&t, &["restart", "w:w_01"]);
+    assert_eq!(out.stdout, "w:w_01: stopped\nw:w_01: started\n", "{out}");
+    let out = supervisorctl(&t, &["status", "nosuch:*", "x:nosuch"]);
+    assert_eq!(out.code, 4, "{out}");
+    assert!(
+        out.stdout.contains("nosuch: ERROR (no such group)\n"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("x:nosuch: ERROR (no such process)\n"),
+        "{out}"
+    );
+    // tend's own names still work.
+    let out = supervisorctl(&t, &["status", "w@1"]);
+    assert!(
+        out.stdout.starts_with(&format!("{:<33}RUNNING", "w:w_01")),
+        "{out}"
+    );
+}

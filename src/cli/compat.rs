@@ -27,6 +27,8 @@ pub struct Svc {
     pub autostart: bool,
     pub source: Option<String>,
     pub aliases: Vec<String>,
+    /// supervisorctl's `GROUP:PROCESS` (`supervisor-name`).
+    pub supervisor_name: Option<String>,
 }
 
 impl Svc {
@@ -58,6 +60,7 @@ impl Svc {
                     .collect(),
                 _ => Vec::new(),
             },
+            supervisor_name: text("supervisor_name"),
         }
     }
 

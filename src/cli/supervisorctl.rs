@@ -5,8 +5,11 @@
 //! such process; others 0, 1 (an error), 2 (a missing name), 7 (a spawn
 //! error: the process is not running)).
 //!
-//! Names: `NAME`, `GROUP:NAME` (the group part is accepted and dropped:
-//! tend's service names are unique without it) and `all`. How tend's states
+//! Names, as supervisorctl's: `GROUP:PROCESS` and `GROUP:*` (a service's
+//! `supervisor-name`, else its own name is both its group and its
+//! process), `NAME` (the process NAME of the group NAME; tend's own name
+//! or an alias of a service is accepted too) and `all`; lines name a
+//! service `GROUP:PROCESS`, or `NAME` where the two are the same. How tend's states
 //! read as supervisord's: down → STOPPED (EXITED after an exit of its
 //! own), starting → STARTING, ready → RUNNING, stopping → STOPPING,
 //! backoff → BACKOFF, completed → EXITED, failed → FATAL.
@@ -72,9 +75,8 @@ pub fn description(s: &Svc) -> String {
             s.pid.map_or("?".into(), |p| p.to_string()),
             uptime(s.since_ms)
         ),
-        "FATAL" | "BACKOFF" => {
-            (s.reason.clone()).unwrap_or_else(|| format!("unknown error (try \"tail {}\")", s.name))
-        }
+        "FATAL" | "BACKOFF" => (s.reason.clone())
+            .unwrap_or_else(|| format!("unknown error (try \"tail {}\")", namespec(s))),
         "STOPPED" | "EXITED" if s.exit_code.is_none() && s.exit_signal.is_none() => {
             "Not started".into()
         }
@@ -83,29 +85,65 @@ pub fn description(s: &Svc) -> String {
     }
 }
 
+/// A service's supervisord group and process names.
+fn group_process(s: &Svc) -> (&str, &str) {
+    match s.supervisor_name.as_deref().and_then(|n| n.split_once(':')) {
+        Some((g, p)) => (g, p),
+        None => (&s.name, &s.name),
+    }
+}
+
+/// supervisorctl's name of a service (`make_namespec`): `GROUP:PROCESS`,
+/// or `PROCESS` when the group has its name.
+pub fn namespec(s: &Svc) -> String {
+    match group_process(s) {
+        (g, p) if g == p => p.to_string(),
+        (g, p) => format!("{g}:{p}"),
+    }
+}
+
+/// What a name given to supervisorctl means (`split_namespec`): the
+/// services it names, or supervisorctl's error line.
+fn select<'a>(services: &'a [Svc], name: &str) -> Result<Vec<&'a Svc>, String> {
+    let (group, process) = match name.split_once(':') {
+        Some((g, "" | "*")) => (g, None),
+        Some((g, p)) => (g, Some(p)),
+        None => (name, Some(name)),
+    };
+    let found: Vec<&Svc> = (services.iter())
+        .filter(|s| {
+            let (g, p) = group_process(s);
+            g == group && process.is_none_or(|want| want == p)
+        })
+        .collect();
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    match process {
+        None => Err(format!("{group}: ERROR (no such group)")),
+        // tend's own names (`worker@1`, an alias) are understood too.
+        Some(_) => match services.iter().find(|s| s.is(name)) {
+            Some(s) => Ok(vec![s]),
+            None => Err(format!("{name}: ERROR (no such process)")),
+        },
+    }
+}
+
 /// supervisorctl's status lines: name padded to the longest + 3 (at
-/// least 33), state padded to 10, description.
+/// least 33), state padded to 10, description (a line is not trimmed:
+/// supervisorctl's are not either).
 pub fn status_lines(services: &[&Svc]) -> String {
-    let width = (services.iter().map(|s| s.name.chars().count()))
+    let names: Vec<String> = services.iter().map(|s| namespec(s)).collect();
+    let width = (names.iter().map(|n| n.chars().count()))
         .max()
         .unwrap_or(0)
         .max(30)
         + 3;
     let mut out = String::new();
-    for s in services {
-        let line = format!("{:<width$}{:<10}{}", s.name, state_name(s), description(s));
-        out += line.trim_end();
-        out.push('\n');
+    for (s, n) in services.iter().zip(&names) {
+        out += &format!("{n:<width$}{:<10}{}\n", state_name(s), description(s));
     }
     out
-}
-
-/// `GROUP:NAME` → `NAME`.
-fn process_of(name: &str) -> &str {
-    match name.split_once(':') {
-        Some((_, p)) if !p.is_empty() => p,
-        _ => name,
-    }
 }
 
 fn put(out: &mut dyn Write, text: &str) -> Result<(), Fail> {
@@ -188,7 +226,7 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
         _ => {}
     }
     let services = compat::all(socket)?;
-    let find = |n: &str| services.iter().find(|s| s.is(process_of(n)));
+    let find = |n: &str| select(&services, n);
     let every = names.is_empty() || names.iter().any(|n| n == "all");
     match verb {
         "status" => {
@@ -199,9 +237,9 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
                 let mut v = Vec::new();
                 for n in names {
                     match find(n) {
-                        Some(s) => v.push(s),
-                        None => {
-                            put(out, &format!("{n}: ERROR (no such process)\n"))?;
+                        Ok(found) => v.extend(found),
+                        Err(why) => {
+                            put(out, &format!("{why}\n"))?;
                             code = 4;
                         }
                     }
@@ -229,9 +267,16 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
             }
             for n in names.iter().filter(|n| *n != "all") {
                 match find(n) {
-                    Some(s) => targets.push(s),
-                    None => {
-                        put(out, &format!("{n}: ERROR (no such process)\n"))?;
+                    Ok(found) => {
+                        for s in found {
+                            // Named twice (`x:a x:*`): once.
+                            if !targets.iter().any(|t| t.name == s.name) {
+                                targets.push(s);
+                            }
+                        }
+                    }
+                    Err(why) => {
+                        put(out, &format!("{why}\n"))?;
                         code = 1;
                     }
                 }
@@ -263,7 +308,7 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
                 let targets: Vec<&Svc> = if name == "all" {
                     services.iter().collect()
                 } else {
-                    find(name).into_iter().collect()
+                    find(name).unwrap_or_default()
                 };
                 if targets.is_empty() {
                     put(out, &format!("{name}: ERROR (no such process)\n"))?;
@@ -271,12 +316,12 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
                 }
                 for s in targets {
                     if !s.running() {
-                        put(out, &format!("{}: ERROR (not running)\n", s.name))?;
+                        put(out, &format!("{}: ERROR (not running)\n", namespec(s)))?;
                         code = NOT_RUNNING;
                         continue;
                     }
                     compat::kill(socket, &s.name, &crate::event::signal_name(n))?;
-                    put(out, &format!("{}: signalled\n", s.name))?;
+                    put(out, &format!("{}: signalled\n", namespec(s)))?;
                 }
             }
             Ok(code)
@@ -291,7 +336,7 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
                 let targets: Vec<&Svc> = if n == "all" {
                     services.iter().collect()
                 } else {
-                    find(n).into_iter().collect()
+                    find(n).unwrap_or_default()
                 };
                 if targets.is_empty() {
                     put(out, &format!("No such process {n}\n"))?;
@@ -312,7 +357,7 @@ fn run(verb: &str, names: &[String], socket: &Path, out: &mut dyn Write) -> Resu
                 let auto = if s.autostart { "auto" } else { "manual" };
                 put(
                     out,
-                    &format!("{:<30} {:<10} {:<8} 999:999\n", s.name, inuse, auto),
+                    &format!("{:<30} {:<10} {:<8} 999:999\n", namespec(s), inuse, auto),
                 )?;
             }
             Ok(0)
@@ -333,6 +378,14 @@ fn supervisor_pid(socket: &Path) -> Option<i32> {
     Some(cred.pid())
 }
 
+/// supervisorctl's name of the service tend calls `name`.
+fn shown(targets: &[&Svc], name: &str) -> String {
+    match targets.iter().find(|s| s.name == name) {
+        Some(s) => namespec(s),
+        None => name.to_string(),
+    }
+}
+
 fn stop(
     socket: &Path,
     targets: &[&Svc],
@@ -345,15 +398,16 @@ fn stop(
         .partition(|s| s.running() || matches!(s.state.as_str(), "backoff" | "stopping"));
     if report_idle {
         for s in idle {
-            put(out, &format!("{}: ERROR (not running)\n", s.name))?;
+            put(out, &format!("{}: ERROR (not running)\n", namespec(s)))?;
         }
     }
     let names: Vec<String> = live.iter().map(|s| s.name.clone()).collect();
     for r in compat::op(socket, OpKind::Stop, &names)? {
+        let n = shown(targets, &r.name);
         if r.ok {
-            put(out, &format!("{}: stopped\n", r.name))?;
+            put(out, &format!("{n}: stopped\n"))?;
         } else {
-            put(out, &format!("{}: ERROR ({})\n", r.name, r.message))?;
+            put(out, &format!("{n}: ERROR ({})\n", r.message))?;
             code = 1;
         }
     }
@@ -367,21 +421,22 @@ fn start(socket: &Path, targets: &[&Svc], fresh: bool, out: &mut dyn Write) -> R
     let mut names = Vec::new();
     for s in targets {
         if fresh && s.running() {
-            put(out, &format!("{}: ERROR (already started)\n", s.name))?;
+            put(out, &format!("{}: ERROR (already started)\n", namespec(s)))?;
         } else {
             names.push(s.name.clone());
         }
     }
     for r in compat::op(socket, OpKind::Start, &names)? {
+        let n = shown(targets, &r.name);
         if r.ok {
-            put(out, &format!("{}: started\n", r.name))?;
+            put(out, &format!("{n}: started\n"))?;
         } else {
             let why = if r.message.contains("exec") {
                 "spawn error"
             } else {
                 "abnormal termination"
             };
-            put(out, &format!("{}: ERROR ({why})\n", r.name))?;
+            put(out, &format!("{n}: ERROR ({why})\n"))?;
             code = NOT_RUNNING;
         }
     }
@@ -409,7 +464,7 @@ fn tail(
     if modifier.is_some() {
         args.remove(0);
     }
-    let Some(name) = args.first().map(|n| process_of(n).to_string()) else {
+    let Some(given) = args.first().cloned() else {
         put(out, "Error: tail requires process name\n")?;
         return Ok(1);
     };
@@ -431,10 +486,16 @@ fn tail(
             }
         },
     };
-    if !services.iter().any(|s| s.name == name) {
-        put(out, &format!("{name}: ERROR (no such process name)\n"))?;
-        return Ok(1);
-    }
+    // One process: `GROUP:*` is no process name.
+    let name = match select(services, &given) {
+        Ok(found) if found.len() == 1 && !given.ends_with(":*") && !given.ends_with(':') => {
+            found.first().map(|s| s.name.clone()).unwrap_or_default()
+        }
+        _ => {
+            put(out, &format!("{given}: ERROR (no such process name)\n"))?;
+            return Ok(1);
+        }
+    };
     let Some(bytes) = bytes else {
         compat::follow_log(socket, &name, 10, &mut |stream, line| {
             if stream == channel || stream.is_empty() {

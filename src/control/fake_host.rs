@@ -78,6 +78,7 @@ impl Supervise for Fake {
             autostart: true,
             source: "test".into(),
             aliases: Vec::new(),
+            supervisor_name: None,
             requires: Vec::new(),
             wants: Vec::new(),
             after: Vec::new(),

@@ -447,6 +447,9 @@ pub struct ServiceStatus {
     pub autostart: bool,
     pub source: String,
     pub aliases: Vec<String>,
+    /// supervisorctl's `GROUP:PROCESS` (`supervisor-name`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_name: Option<String>,
     pub requires: Vec<String>,
     pub wants: Vec<String>,
     pub after: Vec<String>,

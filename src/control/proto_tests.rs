@@ -375,6 +375,7 @@ fn a_status_round_trips_with_and_without_usage() {
         autostart: true,
         source: "/etc/tend/web.toml".into(),
         aliases: Vec::new(),
+        supervisor_name: None,
         requires: names(&["db"]),
         wants: Vec::new(),
         after: Vec::new(),

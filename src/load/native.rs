@@ -45,6 +45,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "start-limit-burst",
     "start-limit-interval",
     "start-limit-action",
+    "ready-after",
+    "start-retries",
+    "supervisor-name",
     "start-timeout",
     "stop-signal",
     "stop-timeout",
@@ -325,6 +328,25 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
                 &mut spec.start_limit_action,
                 values::choice(cx, key, v, START_LIMIT_ACTIONS),
             ),
+            "ready-after" => spec.ready_after = values::finite_duration(cx, key, v, false),
+            "start-retries" => {
+                spec.start_retries =
+                    values::integer(cx, key, v, 0, i64::from(u32::MAX)).map(|n| n as u32)
+            }
+            "supervisor-name" => {
+                spec.supervisor_name = values::nonempty_string(cx, key, v);
+                if let Some(n) = &spec.supervisor_name
+                    && !n.split_once(':').is_some_and(|(g, p)| {
+                        !g.is_empty() && !p.is_empty() && p != "*" && !p.contains(':')
+                    })
+                {
+                    cx.error(
+                        &v.span,
+                        format!("{key}: expected `GROUP:PROCESS`, found `{n}`"),
+                    );
+                    spec.supervisor_name = None;
+                }
+            }
             "start-timeout" => set(&mut spec.start_timeout, timeout(cx, key, v)),
             "stop-signal" => set(&mut spec.stop_signal, values::signal(cx, key, v)),
             "stop-timeout" => set(&mut spec.stop_timeout, timeout(cx, key, v)),

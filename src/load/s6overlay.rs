@@ -11,10 +11,12 @@
 //! - the `user` (and `user2`) bundles start what they need;
 //! - `services.d/*` start after `base` and the `user` bundle
 //!   (`legacy-services` stands for them);
-//! - `cont-finish.d/*` run in name order once everything else has stopped:
-//!   tend has no "run at shutdown" hook, so they are the stop-exec of a
-//!   longrun `cont-finish` that every other service is ordered after (it
-//!   starts first, so it stops last).
+//! - `cont-finish.d/*` run in name order once everything else has stopped
+//!   (s6-overlay's stage 3): they are the stop-exec of a oneshot
+//!   `cont-finish` that does nothing at start and that every other service
+//!   is ordered after (it completes first, so it is stopped last; tend runs
+//!   a completed oneshot's stop-exec when it is stopped, as systemd does a
+//!   `RemainAfterExit=` oneshot's `ExecStop=`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -390,8 +392,9 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
             p.deps.push(dep(DepKind::After, name, l));
         }
         let mut spec = ServiceSpec::with_defaults(name, dir.clone(), absolute(&dir));
-        spec.exec = vec!["sleep".into(), "2147483647".into()];
-        spec.restart = RestartPolicy::Always;
+        spec.kind = ServiceType::Oneshot;
+        spec.exec = vec!["true".into()];
+        spec.restart = RestartPolicy::No;
         let mut script = vec![
             "sh".to_string(),
             "-c".into(),

@@ -7,10 +7,9 @@
 //! services. Why the shapes:
 //! - a oneshot runs `up` as s6-rc does, through execline's lexer:
 //!   `execlineb -P /abs/up`; it is never restarted;
-//! - tend does not run anything when a *completed* oneshot is stopped, so a
-//!   oneshot with a `down` script gets a companion longrun `NAME.down` (a
-//!   `sleep` that requires NAME, with `down` as its stop-exec) and every
-//!   dependency on NAME points at `NAME.down` instead: at shutdown (or
+//! - a oneshot's `down` is its stop-exec (`execlineb -P /abs/down`), which
+//!   tend runs when a *completed* oneshot is stopped (as systemd's
+//!   `ExecStop=` of a `RemainAfterExit=` oneshot): at shutdown (or
 //!   `tend stop NAME`) `down` runs after NAME's dependents are gone and
 //!   before NAME's own dependencies stop, which is s6-rc's order;
 //! - a pipeline (`producer-for` / `consumer-for`, both sides must agree, as
@@ -311,19 +310,7 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
             bundles.entry(pname.clone()).or_default().extend(members);
         }
     }
-    // A oneshot with a down script is depended on through its companion.
-    let with_down: BTreeSet<&str> = defs
-        .iter()
-        .filter(|d| d.kind == Type::Oneshot && has_script(&d.dir.join("down")))
-        .map(|d| d.name.as_str())
-        .collect();
-    let target = |n: &str| -> String {
-        if with_down.contains(n) {
-            format!("{n}.down")
-        } else {
-            n.to_string()
-        }
-    };
+    let target = |n: &str| -> String { n.to_string() };
     let mut known: Vec<&str> = by_name.keys().copied().collect();
     known.extend(bundles.keys().map(String::as_str));
     known.extend(lw.builtin.keys().map(String::as_str));
@@ -346,9 +333,6 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
             // Defined all the same, so that dependents are not told it is
             // unknown: its own error says what is wrong.
             failed.push((d.name.clone(), Loc::file(&d.dir)));
-            if with_down.contains(d.name.as_str()) {
-                failed.push((format!("{}.down", d.name), Loc::file(&d.dir)));
-            }
             continue;
         };
         let mut spec = parsed.spec;
@@ -420,15 +404,7 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
         }
         spec.requires = dep_names;
         edges.insert(d.name.clone(), closure_names);
-        let loc = Loc::file(&d.dir);
-        if d.kind == Type::Oneshot && with_down.contains(d.name.as_str()) {
-            let helper = down_companion(d, &spec);
-            edges.insert(helper.spec.name.clone(), vec![d.name.clone()]);
-            services.push((loc.clone(), Parsed { spec, deps }));
-            services.push((loc, helper));
-        } else {
-            services.push((loc, Parsed { spec, deps }));
-        }
+        services.push((Loc::file(&d.dir), Parsed { spec, deps }));
     }
 
     // What starts: the roots, and everything they need.
@@ -469,10 +445,6 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
             if let Some(e) = edges.get(&n) {
                 todo.extend(e.iter().cloned());
             }
-            // A oneshot's companion comes with it.
-            if with_down.contains(n.as_str()) {
-                todo.push(format!("{n}.down"));
-            }
         }
         set
     };
@@ -488,7 +460,7 @@ pub fn lower(defs: &[Def], lw: &Lowering, out: &mut Vec<Diagnostic>) -> Lowered 
         if s.kind == ServiceType::Oneshot && s.autostart && lw.critical_oneshots {
             s.critical = true;
         }
-        if !s.autostart && !roots.is_empty() && !s.name.ends_with(".down") {
+        if !s.autostart && !roots.is_empty() {
             out.push(loc.diag(
                 Severity::Warning,
                 format!(
@@ -722,6 +694,17 @@ fn atomic(d: &Def, lw: &Lowering, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
                 abs.join("up").display().to_string(),
             ];
             spec.restart = RestartPolicy::No;
+            // `down` runs when the completed oneshot is stopped; without
+            // `timeout-down` s6-rc waits as long as it takes (tend's
+            // shutdown-timeout still bounds a shutdown).
+            if has_script(&d.dir.join("down")) {
+                spec.stop_exec = Some(vec![
+                    "execlineb".into(),
+                    "-P".into(),
+                    abs.join("down").display().to_string(),
+                ]);
+                spec.stop_timeout = timeout_down.unwrap_or(None);
+            }
             for f in ["up", "down"] {
                 scripts.push_str(&std::fs::read_to_string(d.dir.join(f)).unwrap_or_default());
             }
@@ -745,36 +728,4 @@ fn atomic(d: &Def, lw: &Lowering, out: &mut Vec<Diagnostic>) -> Option<Parsed> {
         spec,
         deps: Vec::new(),
     })
-}
-
-/// `NAME.down`: stands between a oneshot and its dependents; stopping it
-/// runs the oneshot's `down` script.
-fn down_companion(d: &Def, oneshot: &ServiceSpec) -> Parsed {
-    let name = format!("{}.down", d.name);
-    let mut out = Vec::new();
-    let timeout_down = millis(&mut out, &d.dir, "timeout-down", "");
-    let mut spec =
-        ServiceSpec::with_defaults(&name, d.dir.join("down"), oneshot.working_dir.clone());
-    // A process to stop: nothing else runs at a stop.
-    spec.exec = vec!["sleep".into(), "2147483647".into()];
-    spec.restart = RestartPolicy::Always;
-    spec.stop_exec = Some(vec![
-        "execlineb".into(),
-        "-P".into(),
-        oneshot.working_dir.join("down").display().to_string(),
-    ]);
-    // No `timeout-down`: s6-rc waits as long as `down` takes (tend's
-    // shutdown-timeout still bounds a shutdown).
-    spec.stop_timeout = timeout_down.unwrap_or(None);
-    spec.requires = vec![d.name.clone()];
-    spec.environment.clone_from(&oneshot.environment);
-    Parsed {
-        deps: vec![DepRef {
-            kind: DepKind::Requires,
-            name: d.name.clone(),
-            loc: Loc::file(&d.dir.join("down")),
-            from_unit: false,
-        }],
-        spec,
-    }
 }

@@ -91,28 +91,21 @@ fn the_bug_report_tree_lowers_to_a_oneshot_and_a_longrun_after_it() {
 }
 
 #[test]
-fn a_down_script_runs_through_a_companion_that_dependents_require() {
+fn a_down_script_is_the_oneshots_own_stop_exec() {
     let mut files = BUG_TREE.to_vec();
     files.push(("s6-rc.d/init/down", "rm -f /tmp/x\n"));
     files.push(("s6-rc.d/init/timeout-down", "2500\n"));
     let (t, r) = tree(&files, &[]);
     let l = r.expect("valid");
-    assert_eq!(names(&l), ["app", "init", "init.down"]);
-    let down = svc(&l, "init.down");
+    assert_eq!(names(&l), ["app", "init"], "no companion");
+    let init = svc(&l, "init");
     let script = std::path::absolute(t.0.join("s6-rc.d/init/down")).unwrap();
     assert_eq!(
-        down.stop_exec.as_deref().unwrap(),
+        init.stop_exec.as_deref().unwrap(),
         ["execlineb", "-P", script.to_str().unwrap()]
     );
-    assert_eq!(down.requires, ["init"]);
-    assert_eq!(down.stop_timeout, Some(Duration::from_millis(2500)));
-    assert!(down.autostart);
-    assert_eq!(svc(&l, "app").requires, ["init.down"]);
-    assert_eq!(
-        svc(&l, "init").stop_exec,
-        None,
-        "run once, by the companion"
-    );
+    assert_eq!(init.stop_timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(svc(&l, "app").requires, ["init"]);
 }
 
 #[test]

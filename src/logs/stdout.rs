@@ -5,6 +5,10 @@
 //! lines (drop notices may add a few bytes); lines that do not fit are dropped
 //! whole and counted, and once the buffer has drained below `LOW_WATER` a
 //! `tend | NAME: N lines dropped` notice is queued before any further line.
+//!
+//! On a terminal (and without `$NO_COLOR`) each service's `NAME | ` prefix
+//! has its own colour, as foreman and honcho colour `web.1 | `; elsewhere
+//! lines are plain.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -32,6 +36,9 @@ pub(crate) struct StdoutSink {
     /// A write failed for good: output is discarded from then on.
     broken: bool,
     warning: Option<String>,
+    /// Coloured prefixes: the names seen so far, each with the colour of
+    /// its place (None: plain output).
+    colours: Option<Vec<String>>,
 }
 
 use crate::os::{StdoutKind, fd_flags as get_flags, set_fd_flags as set_flags};
@@ -81,7 +88,22 @@ impl StdoutSink {
             blocked: false,
             broken: false,
             warning: None,
+            colours: colour_on(fd).then(Vec::new),
         }
+    }
+
+    /// The SGR colour of `name`'s prefix, if output is coloured (tend's
+    /// own lines stay plain).
+    fn colour(&mut self, name: &str) -> Option<&'static str> {
+        let seen = self.colours.as_mut().filter(|_| name != "tend")?;
+        let k = match seen.iter().position(|n| n == name) {
+            Some(k) => k,
+            None => {
+                seen.push(name.to_string());
+                seen.len() - 1
+            }
+        };
+        Some(crate::cli::color::service(k))
     }
 
     /// Clears O_NONBLOCK if `new` set it. Idempotent.
@@ -119,7 +141,9 @@ impl StdoutSink {
         if self.broken {
             return;
         }
-        let len = name.len() + 3 + text.len() + 1;
+        let colour = self.colour(name);
+        // `ESC[Cm` before the prefix, `ESC[0m` after it.
+        let len = name.len() + 3 + text.len() + 1 + colour.map_or(0, |c| c.len() + 7);
         if !self.drops.is_empty() || self.pending() + len > STDOUT_MAX {
             // Make room if the fd takes it; then notices go first.
             self.flush();
@@ -133,8 +157,16 @@ impl StdoutSink {
             return;
         }
         self.buf.reserve(len);
+        if let Some(c) = colour {
+            self.buf.extend_from_slice(b"\x1b[");
+            self.buf.extend_from_slice(c.as_bytes());
+            self.buf.push(b'm');
+        }
         self.buf.extend_from_slice(name.as_bytes());
         self.buf.extend_from_slice(b" | ");
+        if colour.is_some() {
+            self.buf.extend_from_slice(b"\x1b[0m");
+        }
         self.buf.extend_from_slice(text);
         self.buf.push(b'\n');
     }
@@ -226,4 +258,9 @@ impl Drop for StdoutSink {
     fn drop(&mut self) {
         self.restore();
     }
+}
+
+/// Colour on a terminal unless `$NO_COLOR` is set (no-color.org).
+fn colour_on(fd: RawFd) -> bool {
+    crate::os::tty::is_terminal(fd) && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

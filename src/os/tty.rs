@@ -17,6 +17,12 @@ pub fn foreground_terminal() -> bool {
     unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
+/// Whether `fd` is a terminal.
+pub fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: a plain query on an fd number.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
 /// Make `pgid` the foreground group of the terminal on `fd`. Best effort:
 /// the terminal may be gone (hung up), which changes nothing for tend.
 pub fn give_terminal(fd: RawFd, pgid: i32) {

@@ -204,6 +204,7 @@ impl Reactor {
             autostart: s.spec.autostart,
             source: s.spec.source.to_string_lossy().into_owned(),
             aliases: s.spec.aliases.clone(),
+            supervisor_name: s.spec.supervisor_name.clone(),
             requires: s.spec.requires.clone(),
             wants: s.spec.wants.clone(),
             after: s.spec.after.clone(),

@@ -10,7 +10,7 @@ use super::pyfmt::{self, PyVal};
 use super::{Global, Lower, Made, bad_name_char, env_name, expand_user, py_name};
 use crate::load::Severity;
 use crate::load::native::Parsed;
-use crate::model::{LogTarget, RestartPolicy, ServiceSpec, StartLimitAction, clamp};
+use crate::model::{LogTarget, RestartPolicy, ServiceSpec, clamp};
 
 /// More processes than this from one program is refused (supervisord has
 /// no limit; tend would need about five open files for each).
@@ -343,14 +343,17 @@ impl Lower<'_> {
             } else {
                 spec.success_exit_codes = exitcodes.clone();
             }
-            // supervisord: a process that exits before `startsecs` failed to
-            // start, and after `startretries` more tries it gives up (FATAL).
-            spec.start_limit_interval = clamp(Duration::from_secs(startsecs.max(0) as u64));
-            spec.start_limit_burst =
-                startretries.saturating_add(1).clamp(1, i64::from(u32::MAX)) as u32;
-            spec.start_limit_action = StartLimitAction::GiveUp;
-            // supervisord waits 1 s, 2 s, 3 s ... between failed starts.
+            // supervisord: RUNNING once up `startsecs`; a process that exits
+            // before failed to start (BACKOFF, whatever autorestart says),
+            // and after `startretries` retries it gives up (FATAL).
+            if startsecs > 0 {
+                spec.ready_after = Some(clamp(Duration::from_secs(startsecs as u64)));
+            }
+            spec.start_retries = Some(startretries.clamp(0, i64::from(u32::MAX)) as u32);
+            // supervisord waits 1 s, 2 s, 3 s ... between failed starts; a
+            // RUNNING process that exits is restarted at once (tend: 1 s).
             spec.restart_delay = Duration::from_secs(1);
+            spec.restart_delay_max = Duration::from_secs(1);
             if let Some(sig) = stopsignal {
                 spec.stop_signal = sig;
             }
@@ -368,6 +371,11 @@ impl Lower<'_> {
             });
             let mut env_map = BTreeMap::new();
             env_map.insert("SUPERVISOR_ENABLED".to_string(), "1".to_string());
+            // supervisorctl's `GROUP:PROCESS`, where it is not just the
+            // service's name.
+            if !(group_name == proc_name && proc_name == service) {
+                spec.supervisor_name = Some(format!("{group_name}:{proc_name}"));
+            }
             env_map.insert("SUPERVISOR_PROCESS_NAME".to_string(), proc_name);
             env_map.insert("SUPERVISOR_GROUP_NAME".to_string(), group_name.clone());
             env_map.extend(global.environment.iter().cloned());

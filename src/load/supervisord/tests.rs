@@ -10,7 +10,7 @@ use super::ini::{self, Ini};
 use super::pyfmt::{self, PyVal};
 use super::*;
 use crate::load::tests::{TempDir, shown};
-use crate::model::{LogTarget, RestartPolicy, ServiceSpec, StartLimitAction};
+use crate::model::{LogTarget, RestartPolicy, ServiceSpec};
 
 fn read(text: &str) -> (Ini, Vec<String>) {
     let mut ini = Ini::default();
@@ -311,9 +311,11 @@ fn programs_lower_with_supervisords_meaning() {
     assert_eq!(specs[1].environment["N"], "4");
     assert_eq!(web.restart, RestartPolicy::OnFailure);
     assert_eq!(web.success_exit_codes, [0, 3]);
-    assert_eq!(web.start_limit_interval, Duration::ZERO);
-    assert_eq!(web.start_limit_burst, 4);
-    assert_eq!(web.start_limit_action, StartLimitAction::GiveUp);
+    // startsecs=0: RUNNING at once; startretries (3) still retries spawn errors.
+    assert_eq!(web.ready_after, None);
+    assert_eq!(web.start_retries, Some(3));
+    assert_eq!(web.supervisor_name.as_deref(), Some("web:web_03"));
+    assert_eq!(specs[1].supervisor_name.as_deref(), Some("web:web_04"));
     assert_eq!(web.stop_signal, libc::SIGINT);
     assert_eq!(web.stop_timeout, Some(Duration::from_secs(7)));
     assert_eq!(
@@ -328,9 +330,11 @@ fn programs_lower_with_supervisords_meaning() {
     assert_eq!(multi.exec, ["/bin/sh", "-c", "echo one;\necho two"]);
     assert_eq!(multi.restart, RestartPolicy::Always);
     assert_eq!(multi.environment["SUPERVISOR_GROUP_NAME"], "g");
+    assert_eq!(multi.supervisor_name.as_deref(), Some("g:multi"));
+    assert_eq!(multi.ready_after, Some(Duration::from_secs(1)));
+    assert_eq!(specs[3].supervisor_name, None);
     assert_eq!(multi.working_dir, PathBuf::from("/cwd"));
     assert_eq!(multi.log, [LogTarget::Inherit]);
-    assert_eq!(multi.start_limit_interval, Duration::from_secs(1));
     assert_eq!(multi.stop_timeout, Some(Duration::from_secs(10)));
     let inc = &specs[4];
     let here = std::path::absolute(t.0.join("conf.d")).unwrap();
