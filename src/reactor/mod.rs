@@ -9,13 +9,25 @@
 //! process is fed to the supervisor, everything that process said first is
 //! drained: its readiness channels and its output pipes.
 
+/// What readiness may ask of the services and the loop, from disjoint
+/// borrows of the reactor's fields (so `self.readiness` stays free).
+macro_rules! host {
+    ($r:expr) => {
+        $crate::reactor::Members {
+            epoll: &$r.epoll,
+            sup: &$r.sup,
+            rt: &$r.rt,
+            pids: &$r.pids,
+        }
+    };
+}
+
 mod activation;
 mod children;
 mod config;
 mod directories;
 mod entrypoint;
 mod probes;
-mod readiness;
 mod serve;
 
 use crate::control::http::HttpServer;
@@ -23,8 +35,9 @@ use crate::control::server::{ControlServer, Waiter};
 use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
-use crate::model::{Config, NotifyAccess, ServiceType, SupervisorSpec};
+use crate::model::{Config, ServiceType, SupervisorSpec};
 use crate::os::{self, cgroup, launch, spawn};
+use crate::readiness::{self, Answer, Readiness, Wake};
 use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -79,8 +92,6 @@ pub struct Runtime {
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
-    /// `tend __dbus-wait NAME` while it runs (type dbus).
-    bus_wait: Option<i32>,
     /// reload-exec: its pid while it runs, then how it ended.
     reload_exec: Option<(i32, Option<ExitStatus>)>,
     /// The on-exit hook in progress: its pid, and whether tend killed it.
@@ -92,10 +103,6 @@ pub struct Runtime {
     /// The ready-check or health-check in progress.
     /// (Boxed, like the hook's cgroup: most services have neither.)
     pub(crate) probe: Option<Box<probes::ProbeState>>,
-    /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
-    notify: Option<os::notify::NotifySocket>,
-    /// notify-fd: the read end of the current instance's readiness pipe.
-    ready_pipe: Option<OwnedFd>,
     /// A consumer's input (some service has `pipe-to` = this one): the
     /// pipe whose read end is its stdin and write end its producers'
     /// stdout. Both ends are tend's for as long as the consumer is
@@ -116,14 +123,8 @@ pub struct Runtime {
     control: Option<(i32, bool)>,
     /// The main process was reaped; waiting for the rest of the group.
     awaiting_down: bool,
-    /// Watch on the pid file's directory while a forking service's pid
-    /// file is awaited.
-    pidfile_watch: Option<i32>,
     /// The service's name as its events carry it.
     event_name: Option<std::rc::Rc<str>>,
-    /// Notify messages refused or unparsable, counted in floods (boxed:
-    /// most services never have one).
-    notify_flood: Option<Box<crate::flood::Flood>>,
     /// `listen`: the bound sockets, held across restarts (`activation`).
     listen: Option<Box<activation::Sockets>>,
     /// Its `directories` were made by a start (so a stop removes the
@@ -169,22 +170,17 @@ impl Runtime {
             oom_kills: 0,
             tasks_max_hits: 0,
             reload_exec: None,
-            bus_wait: None,
             hook: None,
             hook_cgroup: None,
             probe_cgroup: None,
             probe: None,
-            notify: None,
-            ready_pipe: None,
             input: None,
             supervise_lock: None,
             pgid: None,
             stop_exec: None,
             control: None,
             awaiting_down: false,
-            pidfile_watch: None,
             event_name: None,
-            notify_flood: None,
             listen: None,
             dirs_made: false,
         })
@@ -222,11 +218,9 @@ pub struct Reactor {
     devnull: OwnedFd,
     /// Where services' cgroups live, when cgroup v2 is usable.
     cgroups: Option<cgroup::Hierarchy>,
-    /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
-    upward: Option<String>,
-    upward_ready: bool,
-    /// Created on first use: watches directories of awaited pid files.
-    inotify: Option<os::inotify::Inotify>,
+    /// Readiness channels: notify sockets, readiness pipes, pid-file
+    /// watches, bus-name watchers, tend's own `$NOTIFY_SOCKET`.
+    readiness: Readiness,
     /// The event count when freed memory was last given back.
     trimmed_at: u64,
     /// Events rendered for followers.
@@ -314,10 +308,8 @@ impl Reactor {
             queue: VecDeque::new(),
             stdout_registered: false,
             devnull,
-            inotify: None,
             cgroups: None,
-            upward,
-            upward_ready: false,
+            readiness: Readiness::new(upward),
             trimmed_at: 0,
             event_lines: Default::default(),
             reaping: false,
@@ -349,10 +341,11 @@ impl Reactor {
         let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
         self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
         self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
-        if needs_notify_socket(&self.sup.services[i].spec) && self.rt[i].notify.is_none() {
+        if readiness::needs_notify_socket(&self.sup.services[i].spec)
+            && !self.readiness.has_notify(i)
+        {
             let (sock, why) = readiness::notify_socket_for(&self.sup.services[i].spec)?;
-            self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN)?;
-            self.rt[i].notify = Some(sock);
+            self.readiness.adopt_notify(i, sock, &host!(self))?;
             if let Some(message) = why {
                 self.emit(i, EventKind::Warning { message });
             }
@@ -375,11 +368,10 @@ impl Reactor {
 
     /// A notify socket made ahead (reload-config) becomes slot `i`'s.
     fn adopt_notify_socket(&mut self, i: usize, sock: os::notify::NotifySocket) {
-        if let Err(e) = self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN) {
+        if let Err(e) = self.readiness.adopt_notify(i, sock, &host!(self)) {
             let message = format!("its notify socket cannot be watched: {e}");
             self.emit(i, EventKind::Warning { message });
         }
-        self.rt[i].notify = Some(sock);
     }
 
     /// The control server serves with the reactor as its `Supervise`: it
@@ -581,10 +573,9 @@ impl Reactor {
             .rt
             .iter()
             .filter_map(|r| r.probe.as_ref()?.next_deadline());
-        let floods = (self.rt.iter()).filter_map(|r| r.notify_flood.as_ref()?.deadline());
         let next = (self.sup.next_deadline().into_iter())
             .chain(probes)
-            .chain(floods)
+            .chain(self.readiness.deadline())
             .chain(self.control.deadline())
             .chain(self.http.as_ref().and_then(HttpServer::deadline))
             .min();
@@ -622,11 +613,8 @@ impl Reactor {
         self.probe_tick(now);
         self.with_control(|c, r| c.expire(r, now));
         self.with_http(|h, r| h.expire(r, now));
-        for i in 0..self.rt.len() {
-            let summary = (self.rt[i].notify_flood.as_mut()).and_then(|f| f.summary(now));
-            if let Some(message) = summary {
-                self.emit(i, EventKind::Warning { message });
-            }
+        for (i, message) in self.readiness.expire(now) {
+            self.emit(i, EventKind::Warning { message });
         }
     }
 
@@ -812,7 +800,7 @@ impl Reactor {
         }
         self.rt[i].awaiting_down = false;
         self.rt[i].pgid = None;
-        self.unwatch_pid_file(i);
+        self.readiness.unwatch_pid_file(i);
         if let Some(pid) = self.rt[i].stop_exec {
             os::signal_group(pid, libc::SIGKILL);
         }
@@ -867,7 +855,7 @@ impl Reactor {
                 Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
                 Effect::StopProbes => {
                     self.stop_probes(i);
-                    self.stop_bus_wait(i);
+                    self.readiness.stop_bus_wait(i);
                 }
                 Effect::WatchBusName => self.start_bus_wait(i),
                 Effect::RunHook { env } => self.run_hook(i, env),
@@ -987,9 +975,152 @@ impl Reactor {
     }
 }
 
-/// Services of this type or with a watchdog get a `$NOTIFY_SOCKET`.
-fn needs_notify_socket(spec: &crate::model::ServiceSpec) -> bool {
-    spec.kind == ServiceType::Notify || spec.watchdog.is_some()
+/// Readiness's wake-ups and answers (`crate::readiness`).
+impl Reactor {
+    /// notify-fd: the readiness pipe of service `i` is readable.
+    fn check_ready_fd(&mut self, i: usize) {
+        let answer = self.readiness.on_ready_fd(i, &host!(self));
+        self.answer(i, answer.into_iter().collect(), true);
+    }
+
+    /// Read service `i`'s queued sd_notify messages and act on each in
+    /// turn; bounded per wake-up, so a chatty service cannot starve the
+    /// loop (epoll is level-triggered and brings us back).
+    fn drain_notify(&mut self, i: usize) {
+        for _ in 0..64 {
+            let now = Instant::now();
+            let Some(answers) = self.readiness.on_notify(i, &host!(self), now) else {
+                return;
+            };
+            self.answer(i, answers, true);
+        }
+    }
+
+    /// `Effect::ReadPidFile` (from inside `apply`: effects are queued).
+    fn read_pid_file(&mut self, i: usize) {
+        let answers = self.readiness.read_pid_file(i, &host!(self));
+        self.answer(i, answers, false);
+    }
+
+    fn on_inotify(&mut self) {
+        for i in self.readiness.fired_pid_files() {
+            self.read_pid_file(i);
+        }
+        self.apply(Vec::new());
+    }
+
+    /// type dbus: the bus-name watcher runs in its own process group, not
+    /// in the service's cgroup (it is no process of the service).
+    fn start_bus_wait(&mut self, i: usize) {
+        let Some(argv) = readiness::bus_wait_argv(&self.sup.services[i].spec) else {
+            return;
+        };
+        match self.launch(i, &argv, &[], Vec::new(), None, None) {
+            Ok(child) => {
+                self.readiness.bus_wait_started(i, child.pid);
+                self.pids.insert(child.pid, PidOwner::BusWait(i));
+            }
+            Err(e) => {
+                let message = format!("cannot watch the bus name: {e}");
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    fn bus_wait_exited(&mut self, i: usize, status: ExitStatus) {
+        let answer = self.readiness.bus_wait_exited(i, status);
+        self.answer(i, answer.into_iter().collect(), true);
+    }
+
+    /// tend's own readiness upward: READY=1 once every autostart service
+    /// is settled (a start skipped by its conditions is too).
+    fn notify_upward(&mut self) {
+        let stopping = self.sup.shutdown != crate::supervisor::Shutdown::Running;
+        let services = &self.sup.services;
+        let all_ready = || {
+            (services.iter())
+                .filter(|s| s.spec.autostart && !s.retired)
+                .all(|s| s.satisfies_requirement())
+        };
+        if let Some(line) = self.readiness.notify_upward(stopping, all_ready) {
+            self.system_line(&line);
+        }
+    }
+
+    /// Carry out readiness's answers for service `i`, in order; effects
+    /// applied at once, or queued when already inside `apply`.
+    fn answer(&mut self, i: usize, answers: Vec<Answer>, apply_now: bool) {
+        for a in answers {
+            match a {
+                Answer::Warning(message) => self.emit(i, EventKind::Warning { message }),
+                Answer::Line(line) => self.system_line(&line),
+                Answer::Input(input) => {
+                    if let Input::MainPid { pid } = input {
+                        self.pids.insert(pid, PidOwner::Main(i));
+                    }
+                    let fx = self.sup.input(i, input, Instant::now());
+                    if apply_now {
+                        self.apply(fx);
+                    } else {
+                        self.queue.extend(fx);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What readiness may know of the services and do to the loop's epoll
+/// (made by `host!`).
+pub(crate) struct Members<'a> {
+    epoll: &'a Epoll,
+    sup: &'a Supervisor,
+    rt: &'a [Runtime],
+    pids: &'a HashMap<i32, PidOwner>,
+}
+
+impl readiness::Host for Members<'_> {
+    fn spec(&self, i: usize) -> Option<&crate::model::ServiceSpec> {
+        self.sup.services.get(i).map(|s| &s.spec)
+    }
+
+    fn main_pid(&self, i: usize) -> Option<i32> {
+        self.sup.services.get(i)?.main_pid
+    }
+
+    /// Listed in its cgroup; or, without cgroups, in its process group,
+    /// or re-parented to tend (a daemon whose parent exited) without being
+    /// anyone else's known process.
+    fn belongs(&self, i: usize, pid: i32) -> bool {
+        let Some(r) = self.rt.get(i) else {
+            return false;
+        };
+        if let Some(cg) = &r.cgroup {
+            return cg.pids().contains(&pid);
+        }
+        let Some((ppid, pgrp)) = os::parent_and_group(pid) else {
+            return false;
+        };
+        let orphan = ppid == std::process::id() as i32 && !self.pids.contains_key(&pid);
+        Some(pgrp) == r.pgid || orphan
+    }
+
+    fn cgroup_id(&self, i: usize) -> Option<u64> {
+        self.rt.get(i)?.cgroup.as_ref()?.id()
+    }
+
+    fn watch(&self, fd: RawFd, wake: Wake) -> std::io::Result<()> {
+        let token = match wake {
+            Wake::ReadyFd(i) => T_READYFD | i as u64,
+            Wake::Notify(i) => T_NOTIFY | i as u64,
+            Wake::PidFiles => T_INOTIFY,
+        };
+        os::epoll::add(self.epoll, fd, token, EpollFlags::EPOLLIN)
+    }
+
+    fn unwatch(&self, fd: RawFd) {
+        os::epoll::delete(self.epoll, fd);
+    }
 }
 
 /// The line tend prints on its own stdout for an event, if any.
