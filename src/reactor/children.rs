@@ -159,12 +159,9 @@ impl Reactor {
     pub(super) fn release_cgroup(&mut self, i: usize) {
         self.rt[i].input = None;
         self.rt[i].supervise_lock = None;
-        for cg in [
-            self.rt[i].hook_cgroup.take(),
-            self.rt[i].probe_cgroup.take(),
-        ]
-        .into_iter()
-        .flatten()
+        for cg in [self.rt[i].hook_cgroup.take(), self.probes.take_cgroup(i)]
+            .into_iter()
+            .flatten()
         {
             let _ = cg.remove();
         }
@@ -202,7 +199,7 @@ impl Reactor {
                 }
             }
         }
-        if let Err(error) = self.make_directories(i) {
+        if let Err(error) = directories::make(&self.sup.services[i].spec) {
             let fx = self
                 .sup
                 .input(i, Input::SpawnFailed { error }, Instant::now());

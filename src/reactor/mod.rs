@@ -13,11 +13,12 @@
 /// borrows of the reactor's fields (so `self.readiness` stays free).
 macro_rules! host {
     ($r:expr) => {
-        $crate::reactor::Members {
+        $crate::reactor::members::Members {
             epoll: &$r.epoll,
             sup: &$r.sup,
             rt: &$r.rt,
             pids: &$r.pids,
+            cgroups: &$r.cgroups,
         }
     };
 }
@@ -27,7 +28,7 @@ mod children;
 mod config;
 mod directories;
 mod entrypoint;
-mod probes;
+mod members;
 mod serve;
 
 use crate::control::http::HttpServer;
@@ -37,7 +38,8 @@ use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
 use crate::model::{Config, ServiceType, SupervisorSpec};
 use crate::os::{self, cgroup, launch, spawn};
-use crate::readiness::{self, Answer, Readiness, Wake};
+use crate::probe::running::{self as probes, ProbeRole, Probes};
+use crate::readiness::{self, Answer, Readiness};
 use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -62,7 +64,7 @@ const T_OUT: u64 = 2 << 32;
 const T_ERR: u64 = 3 << 32;
 const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
-pub(crate) const T_PROBE: u64 = 7 << 32;
+const T_PROBE: u64 = 7 << 32;
 /// A service's `cgroup.events` (EPOLLPRI: `populated` changed).
 const T_CGEVENTS: u64 = 9 << 32;
 /// A socket-activated service's sockets (`listen`): a client is waiting.
@@ -98,11 +100,6 @@ pub struct Runtime {
     hook: Option<(i32, bool)>,
     /// The hook's own cgroup (cgroup mode), kept across runs.
     hook_cgroup: Option<Box<cgroup::ServiceCgroup>>,
-    /// Where exec probes run (cgroup mode), kept across attempts.
-    probe_cgroup: Option<Box<cgroup::ServiceCgroup>>,
-    /// The ready-check or health-check in progress.
-    /// (Boxed, like the hook's cgroup: most services have neither.)
-    pub(crate) probe: Option<Box<probes::ProbeState>>,
     /// A consumer's input (some service has `pipe-to` = this one): the
     /// pipe whose read end is its stdin and write end its producers'
     /// stdout. Both ends are tend's for as long as the consumer is
@@ -155,12 +152,6 @@ pub(crate) fn is_consumer(specs: &[crate::model::ServiceSpec], name: &str) -> bo
     specs.iter().any(|s| s.pipe_to.as_deref() == Some(name))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProbeRole {
-    Ready,
-    Health,
-}
-
 impl Runtime {
     fn new() -> std::io::Result<Runtime> {
         Ok(Runtime {
@@ -172,8 +163,6 @@ impl Runtime {
             reload_exec: None,
             hook: None,
             hook_cgroup: None,
-            probe_cgroup: None,
-            probe: None,
             input: None,
             supervise_lock: None,
             pgid: None,
@@ -211,8 +200,9 @@ pub struct Reactor {
     /// while it serves, as `control`).
     http: Option<HttpServer>,
     pids: HashMap<i32, PidOwner>,
-    /// Probe processes: pid → service index.
-    pub(crate) probe_pids: HashMap<i32, usize>,
+    /// Ready-checks and health-checks: schedules, attempts, their fds,
+    /// exec probes' pids and cgroups.
+    probes: Probes,
     queue: VecDeque<(usize, Effect)>,
     stdout_registered: bool,
     devnull: OwnedFd,
@@ -304,7 +294,7 @@ impl Reactor {
             control,
             http: None,
             pids: HashMap::new(),
-            probe_pids: HashMap::new(),
+            probes: Probes::default(),
             queue: VecDeque::new(),
             stdout_registered: false,
             devnull,
@@ -551,7 +541,11 @@ impl Reactor {
             T_ERR => self.drain_output(idx, Stream::Stderr),
             T_READYFD => self.check_ready_fd(idx),
             T_NOTIFY => self.drain_notify(idx),
-            T_PROBE => self.on_probe_fd(idx),
+            T_PROBE => {
+                let now = Instant::now();
+                let answers = self.probes.on_fd(idx, &host!(self), now);
+                self.probe_answer(idx, answers, now);
+            }
             T_CGEVENTS => self.on_cgroup_events(idx),
             T_ACTIVATE => self.activate(idx),
             crate::control::http::T_HTTP => self.on_http(token & LOW),
@@ -569,12 +563,8 @@ impl Reactor {
     }
 
     fn arm_timer(&mut self) {
-        let probes = self
-            .rt
-            .iter()
-            .filter_map(|r| r.probe.as_ref()?.next_deadline());
         let next = (self.sup.next_deadline().into_iter())
-            .chain(probes)
+            .chain(self.probes.deadline())
             .chain(self.readiness.deadline())
             .chain(self.control.deadline())
             .chain(self.http.as_ref().and_then(HttpServer::deadline))
@@ -610,7 +600,12 @@ impl Reactor {
         let now = Instant::now();
         let fx = self.sup.tick(now);
         self.apply(fx);
-        self.probe_tick(now);
+        // Each service's turn in order, its answers carried out before
+        // the next one's (they may start or stop other probes).
+        for i in 0..self.rt.len() {
+            let answers = self.probes.tick(i, &host!(self), now);
+            self.probe_answer(i, answers, now);
+        }
         self.with_control(|c, r| c.expire(r, now));
         self.with_http(|h, r| h.expire(r, now));
         for (i, message) in self.readiness.expire(now) {
@@ -695,8 +690,10 @@ impl Reactor {
                     self.apply(fx);
                 }
                 None => {
-                    if let Some(i) = self.probe_pids.remove(&pid) {
-                        self.on_probe_exit(i, pid, status);
+                    let now = Instant::now();
+                    if let Some((i, answers)) = self.probes.on_exit(pid, status, &host!(self), now)
+                    {
+                        self.probe_answer(i, answers, now);
                     }
                 }
             }
@@ -851,10 +848,14 @@ impl Reactor {
                 },
                 Effect::RunStopExec => self.run_stop_exec(i),
                 Effect::ReadPidFile => self.read_pid_file(i),
-                Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),
-                Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
+                Effect::StartReadyCheck => {
+                    (self.probes).start(i, ProbeRole::Ready, &host!(self), Instant::now());
+                }
+                Effect::StartHealthCheck => {
+                    (self.probes).start(i, ProbeRole::Health, &host!(self), Instant::now());
+                }
                 Effect::StopProbes => {
-                    self.stop_probes(i);
+                    self.probes.stop(i, &host!(self));
                     self.readiness.stop_bus_wait(i);
                 }
                 Effect::WatchBusName => self.start_bus_wait(i),
@@ -1047,6 +1048,35 @@ impl Reactor {
         }
     }
 
+    /// After each batch: the `remove-on-stop` directories of services
+    /// stopped for good.
+    fn remove_stopped_directories(&mut self) {
+        for i in 0..self.rt.len() {
+            let s = &self.sup.services[i];
+            let hook_running = self.rt[i].hook.is_some();
+            if !directories::due_for_removal(s, self.rt[i].dirs_made, hook_running) {
+                continue;
+            }
+            self.rt[i].dirs_made = false;
+            for message in directories::remove(&s.spec) {
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    /// Carry out a probe's answers for service `i`, in order.
+    fn probe_answer(&mut self, i: usize, answers: Vec<probes::Answer>, now: Instant) {
+        for a in answers {
+            match a {
+                probes::Answer::Emit(kind) => self.emit(i, kind),
+                probes::Answer::Input(input) => {
+                    let fx = self.sup.input(i, input, now);
+                    self.apply(fx);
+                }
+            }
+        }
+    }
+
     /// Carry out readiness's answers for service `i`, in order; effects
     /// applied at once, or queued when already inside `apply`.
     fn answer(&mut self, i: usize, answers: Vec<Answer>, apply_now: bool) {
@@ -1067,59 +1097,6 @@ impl Reactor {
                 }
             }
         }
-    }
-}
-
-/// What readiness may know of the services and do to the loop's epoll
-/// (made by `host!`).
-pub(crate) struct Members<'a> {
-    epoll: &'a Epoll,
-    sup: &'a Supervisor,
-    rt: &'a [Runtime],
-    pids: &'a HashMap<i32, PidOwner>,
-}
-
-impl readiness::Host for Members<'_> {
-    fn spec(&self, i: usize) -> Option<&crate::model::ServiceSpec> {
-        self.sup.services.get(i).map(|s| &s.spec)
-    }
-
-    fn main_pid(&self, i: usize) -> Option<i32> {
-        self.sup.services.get(i)?.main_pid
-    }
-
-    /// Listed in its cgroup; or, without cgroups, in its process group,
-    /// or re-parented to tend (a daemon whose parent exited) without being
-    /// anyone else's known process.
-    fn belongs(&self, i: usize, pid: i32) -> bool {
-        let Some(r) = self.rt.get(i) else {
-            return false;
-        };
-        if let Some(cg) = &r.cgroup {
-            return cg.pids().contains(&pid);
-        }
-        let Some((ppid, pgrp)) = os::parent_and_group(pid) else {
-            return false;
-        };
-        let orphan = ppid == std::process::id() as i32 && !self.pids.contains_key(&pid);
-        Some(pgrp) == r.pgid || orphan
-    }
-
-    fn cgroup_id(&self, i: usize) -> Option<u64> {
-        self.rt.get(i)?.cgroup.as_ref()?.id()
-    }
-
-    fn watch(&self, fd: RawFd, wake: Wake) -> std::io::Result<()> {
-        let token = match wake {
-            Wake::ReadyFd(i) => T_READYFD | i as u64,
-            Wake::Notify(i) => T_NOTIFY | i as u64,
-            Wake::PidFiles => T_INOTIFY,
-        };
-        os::epoll::add(self.epoll, fd, token, EpollFlags::EPOLLIN)
-    }
-
-    fn unwatch(&self, fd: RawFd) {
-        os::epoll::delete(self.epoll, fd);
     }
 }
 
