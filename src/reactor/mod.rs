@@ -4,6 +4,12 @@
 //! out here through `os`. Nothing sleeps; an idle tend blocks in
 //! `epoll_wait` with no timeout and no timer armed.
 //!
+//! Subsystems own their fds and state and are only routed to: the control
+//! and HTTP servers (`control/`), readiness (`crate::readiness`: notify
+//! sockets, readiness pipes, pid files, bus waits) and probes
+//! (`crate::probe::running`). A wake-up of one of their fds is handed to
+//! it, and what it answers (inputs, events) is carried out here.
+//!
 //! Ordering rule (SPEC §3): the exec outcome is fed right after the spawn
 //! (it is known when `spawn` returns); before the death of a service's main
 //! process is fed to the supervisor, everything that process said first is
