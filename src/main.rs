@@ -25,7 +25,7 @@ fn main() {
             .skip(2)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        std::process::exit(tend::dbus_wait::main(&args));
+        std::process::exit(tend::readiness::dbus_wait::main(&args));
     }
     // Hidden helper (systemd's `@` prefix: a program run with its own
     // argv[0]), before clap for the same reasons.

@@ -95,12 +95,8 @@ pub fn group_id(g: &str) -> std::io::Result<u32> {
     if let Ok(n) = g.parse() {
         return Ok(n);
     }
-    match nix::unistd::Group::from_name(g) {
-        Ok(Some(gr)) => Ok(gr.gid.as_raw()),
-        _ => Err(std::io::Error::other(format!(
-            "socket-group `{g}`: no such group"
-        ))),
-    }
+    crate::os::peer::group_by_name(g)
+        .ok_or_else(|| std::io::Error::other(format!("socket-group `{g}`: no such group")))
 }
 
 /// The control socket and everything served on it.
@@ -237,34 +233,24 @@ impl ControlServer {
 
     /// Root, tend's own user, or (with socket-group) a member of the group.
     fn peer_access(&self, s: &UnixStream) -> Access {
-        use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-        let Ok(cred) = getsockopt(s, PeerCredentials) else {
+        use crate::os::peer;
+        let Some((uid, gid)) = peer::credentials(s) else {
             return Access::None;
         };
-        let me = nix::unistd::geteuid().as_raw();
-        if cred.uid() == 0 || cred.uid() == me {
+        if uid == 0 || uid == peer::euid() {
             return Access::Control;
         }
         if self.socket_gid.is_none() && self.socket_read_gid.is_none() {
             return Access::None;
         }
         // The peer's primary group, and its user's supplementary groups.
-        let user = nix::unistd::User::from_uid(cred.uid().into())
-            .ok()
-            .flatten();
-        let mut groups: Vec<u32> = user
-            .and_then(|u| {
-                let name = std::ffi::CString::new(u.name).ok()?;
-                nix::unistd::getgrouplist(&name, u.gid).ok()
-            })
-            .map(|gs| gs.iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_default();
-        groups.push(cred.gid());
+        let mut groups = peer::groups_of_user(uid);
+        groups.push(gid);
         let member = |g: Option<u32>| g.is_some_and(|g| groups.contains(&g));
         if member(self.socket_gid) {
             Access::Control
         } else if member(self.socket_read_gid) {
-            Access::Read(cred.uid())
+            Access::Read(uid)
         } else {
             Access::None
         }

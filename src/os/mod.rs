@@ -8,6 +8,7 @@ pub mod launch;
 pub mod listen;
 pub mod net;
 pub mod notify;
+pub mod peer;
 pub mod sched;
 pub mod spawn;
 pub mod tmpfiles;

@@ -24,6 +24,7 @@
 //! ones to watch now; an fd that leaves the list is still open, so the
 //! reactor can always `EPOLL_CTL_DEL` it before dropping the attempt.
 
+pub mod running;
 mod schedule;
 
 #[cfg(test)]

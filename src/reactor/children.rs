@@ -159,12 +159,9 @@ impl Reactor {
     pub(super) fn release_cgroup(&mut self, i: usize) {
         self.rt[i].input = None;
         self.rt[i].supervise_lock = None;
-        for cg in [
-            self.rt[i].hook_cgroup.take(),
-            self.rt[i].probe_cgroup.take(),
-        ]
-        .into_iter()
-        .flatten()
+        for cg in [self.rt[i].hook_cgroup.take(), self.probes.take_cgroup(i)]
+            .into_iter()
+            .flatten()
         {
             let _ = cg.remove();
         }
@@ -177,9 +174,7 @@ impl Reactor {
     }
 
     pub(super) fn spawn_service(&mut self, i: usize) {
-        if let Some(old) = self.rt[i].ready_pipe.take() {
-            self.deregister(old.as_raw_fd());
-        }
+        self.readiness.set_ready_fd(i, None, &host!(self));
         if let Err(error) = self.ensure_cgroup(i) {
             let fx = self
                 .sup
@@ -204,7 +199,7 @@ impl Reactor {
                 }
             }
         }
-        if let Err(error) = self.make_directories(i) {
+        if let Err(error) = directories::make(&self.sup.services[i].spec) {
             let fx = self
                 .sup
                 .input(i, Input::SpawnFailed { error }, Instant::now());
@@ -250,8 +245,8 @@ impl Reactor {
         if let Some(w) = spec.watchdog {
             extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
         }
-        if let Some(n) = &r.notify {
-            extra.push(("NOTIFY_SOCKET".into(), n.env_value.clone()));
+        if let Some(n) = self.readiness.notify_env(i) {
+            extra.push(("NOTIFY_SOCKET".into(), n.to_string()));
         }
         // One variable the child sets to its pid: sd_listen_fds(3) ignores
         // sockets without LISTEN_PID, while sd_watchdog_enabled(3) takes a
@@ -288,8 +283,7 @@ impl Reactor {
         // Our copy of the write end closes here (dropped with the tuple),
         // so only the service holds it.
         if let Some((r, _w, _)) = ready_pipe {
-            let _ = self.register(r.as_raw_fd(), T_READYFD | i as u64, EpollFlags::EPOLLIN);
-            self.rt[i].ready_pipe = Some(r);
+            self.readiness.set_ready_fd(i, Some(r), &host!(self));
         }
         // The entrypoint's CMD that cannot run says so in one line, as a
         // shell would (tend exits 127 or 126 with it).

@@ -77,9 +77,9 @@ impl Reactor {
         }
         let mut sockets: HashMap<String, os::notify::NotifySocket> = HashMap::new();
         for spec in &new.services {
-            let has_one = (self.sup.find(&spec.name)).is_some_and(|i| self.rt[i].notify.is_some());
-            if super::needs_notify_socket(spec) && !has_one {
-                let (sock, _) = super::readiness::notify_socket_for(spec)
+            let has_one = (self.sup.find(&spec.name)).is_some_and(|i| self.readiness.has_notify(i));
+            if readiness::needs_notify_socket(spec) && !has_one {
+                let (sock, _) = readiness::notify_socket_for(spec)
                     .map_err(|e| vec![format!("{}: notify socket: {e}", spec.name)])?;
                 sockets.insert(spec.name.clone(), sock);
             }
@@ -112,7 +112,7 @@ impl Reactor {
         }
         for i in 0..self.sup.services.len() {
             if let Some(sock) = sockets.remove(&self.sup.services[i].spec.name)
-                && self.rt[i].notify.is_none()
+                && !self.readiness.has_notify(i)
             {
                 self.adopt_notify_socket(i, sock);
             }

@@ -4,50 +4,44 @@
 //! on-exit hook done), as systemd removes a runtime directory after
 //! `ExecStopPost=`.
 
-use super::Reactor;
+use crate::model::ServiceSpec;
 use crate::os;
-use crate::service::{Phase, Want};
+use crate::service::{Phase, Service, Want};
 
-impl Reactor {
-    /// Make service `i`'s directories. `Err`: which one, and why.
-    pub(super) fn make_directories(&self, i: usize) -> Result<(), String> {
-        let spec = &self.sup.services[i].spec;
-        if spec.directories.is_empty() {
-            return Ok(());
-        }
-        let owner = os::launch::service_ids(spec.user.as_deref(), spec.group.as_deref());
-        for d in &spec.directories {
-            os::make_dir(&d.path, d.mode, owner.filter(|_| d.owned))
-                .map_err(|e| format!("directories: {}: {e}", d.path.display()))?;
-        }
-        Ok(())
+/// Make a service's directories. `Err`: which one, and why.
+pub(super) fn make(spec: &ServiceSpec) -> Result<(), String> {
+    if spec.directories.is_empty() {
+        return Ok(());
     }
+    let owner = os::launch::service_ids(spec.user.as_deref(), spec.group.as_deref());
+    for d in &spec.directories {
+        os::make_dir(&d.path, d.mode, owner.filter(|_| d.owned))
+            .map_err(|e| format!("directories: {}: {e}", d.path.display()))?;
+    }
+    Ok(())
+}
 
-    /// After each batch: the `remove-on-stop` directories of services that
-    /// are stopped for good (wanted down, at rest, no hook running).
-    pub(super) fn remove_stopped_directories(&mut self) {
-        for i in 0..self.rt.len() {
-            let s = &self.sup.services[i];
-            if !s.spec.directories.iter().any(|d| d.remove_on_stop) || !self.rt[i].dirs_made {
-                continue;
+/// Whether the service's `remove-on-stop` directories are due for removal:
+/// it has some, a start made them, and it is stopped for good (wanted
+/// down, at rest, no hook running).
+pub(super) fn due_for_removal(s: &Service, made: bool, hook_running: bool) -> bool {
+    let at_rest = matches!(s.phase, Phase::Down | Phase::Failed | Phase::Completed);
+    made && s.spec.directories.iter().any(|d| d.remove_on_stop)
+        && s.want == Want::Down
+        && at_rest
+        && !hook_running
+}
+
+/// Remove the `remove-on-stop` directories; what could not be removed, as
+/// warnings.
+pub(super) fn remove(spec: &ServiceSpec) -> Vec<String> {
+    (spec.directories.iter())
+        .filter(|d| d.remove_on_stop)
+        .filter_map(|d| match std::fs::remove_dir_all(&d.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Some(format!("cannot remove {}: {e}", d.path.display()))
             }
-            let at_rest = matches!(s.phase, Phase::Down | Phase::Failed | Phase::Completed);
-            if s.want != Want::Down || !at_rest || self.rt[i].hook.is_some() {
-                continue;
-            }
-            self.rt[i].dirs_made = false;
-            let failed: Vec<String> = (s.spec.directories.iter())
-                .filter(|d| d.remove_on_stop)
-                .filter_map(|d| match std::fs::remove_dir_all(&d.path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Some(format!("cannot remove {}: {e}", d.path.display()))
-                    }
-                    _ => None,
-                })
-                .collect();
-            for message in failed {
-                self.emit(i, crate::event::EventKind::Warning { message });
-            }
-        }
-    }
+            _ => None,
+        })
+        .collect()
 }

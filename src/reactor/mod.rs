@@ -4,18 +4,37 @@
 //! out here through `os`. Nothing sleeps; an idle tend blocks in
 //! `epoll_wait` with no timeout and no timer armed.
 //!
+//! Subsystems own their fds and state and are only routed to: the control
+//! and HTTP servers (`control/`), readiness (`crate::readiness`: notify
+//! sockets, readiness pipes, pid files, bus waits) and probes
+//! (`crate::probe::running`). A wake-up of one of their fds is handed to
+//! it, and what it answers (inputs, events) is carried out here.
+//!
 //! Ordering rule (SPEC §3): the exec outcome is fed right after the spawn
 //! (it is known when `spawn` returns); before the death of a service's main
 //! process is fed to the supervisor, everything that process said first is
 //! drained: its readiness channels and its output pipes.
+
+/// What readiness may ask of the services and the loop, from disjoint
+/// borrows of the reactor's fields (so `self.readiness` stays free).
+macro_rules! host {
+    ($r:expr) => {
+        $crate::reactor::members::Members {
+            epoll: &$r.epoll,
+            sup: &$r.sup,
+            rt: &$r.rt,
+            pids: &$r.pids,
+            cgroups: &$r.cgroups,
+        }
+    };
+}
 
 mod activation;
 mod children;
 mod config;
 mod directories;
 mod entrypoint;
-mod probes;
-mod readiness;
+mod members;
 mod serve;
 
 use crate::control::http::HttpServer;
@@ -23,8 +42,10 @@ use crate::control::server::{ControlServer, Waiter};
 use crate::event::{EventKind, ExitStatus};
 use crate::eventlog::EventLog;
 use crate::logs::{Logs, Stream};
-use crate::model::{Config, NotifyAccess, ServiceType, SupervisorSpec};
+use crate::model::{Config, ServiceType, SupervisorSpec};
 use crate::os::{self, cgroup, launch, spawn};
+use crate::probe::running::{self as probes, ProbeRole, Probes};
+use crate::readiness::{self, Answer, Readiness};
 use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -49,7 +70,7 @@ const T_OUT: u64 = 2 << 32;
 const T_ERR: u64 = 3 << 32;
 const T_READYFD: u64 = 5 << 32;
 const T_NOTIFY: u64 = 6 << 32;
-pub(crate) const T_PROBE: u64 = 7 << 32;
+const T_PROBE: u64 = 7 << 32;
 /// A service's `cgroup.events` (EPOLLPRI: `populated` changed).
 const T_CGEVENTS: u64 = 9 << 32;
 /// A socket-activated service's sockets (`listen`): a client is waiting.
@@ -79,23 +100,12 @@ pub struct Runtime {
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
-    /// `tend __dbus-wait NAME` while it runs (type dbus).
-    bus_wait: Option<i32>,
     /// reload-exec: its pid while it runs, then how it ended.
     reload_exec: Option<(i32, Option<ExitStatus>)>,
     /// The on-exit hook in progress: its pid, and whether tend killed it.
     hook: Option<(i32, bool)>,
     /// The hook's own cgroup (cgroup mode), kept across runs.
     hook_cgroup: Option<Box<cgroup::ServiceCgroup>>,
-    /// Where exec probes run (cgroup mode), kept across attempts.
-    probe_cgroup: Option<Box<cgroup::ServiceCgroup>>,
-    /// The ready-check or health-check in progress.
-    /// (Boxed, like the hook's cgroup: most services have neither.)
-    pub(crate) probe: Option<Box<probes::ProbeState>>,
-    /// The sd_notify socket (`$NOTIFY_SOCKET`), kept across restarts.
-    notify: Option<os::notify::NotifySocket>,
-    /// notify-fd: the read end of the current instance's readiness pipe.
-    ready_pipe: Option<OwnedFd>,
     /// A consumer's input (some service has `pipe-to` = this one): the
     /// pipe whose read end is its stdin and write end its producers'
     /// stdout. Both ends are tend's for as long as the consumer is
@@ -116,14 +126,8 @@ pub struct Runtime {
     control: Option<(i32, bool)>,
     /// The main process was reaped; waiting for the rest of the group.
     awaiting_down: bool,
-    /// Watch on the pid file's directory while a forking service's pid
-    /// file is awaited.
-    pidfile_watch: Option<i32>,
     /// The service's name as its events carry it.
     event_name: Option<std::rc::Rc<str>>,
-    /// Notify messages refused or unparsable, counted in floods (boxed:
-    /// most services never have one).
-    notify_flood: Option<Box<crate::flood::Flood>>,
     /// `listen`: the bound sockets, held across restarts (`activation`).
     listen: Option<Box<activation::Sockets>>,
     /// Its `directories` were made by a start (so a stop removes the
@@ -154,12 +158,6 @@ pub(crate) fn is_consumer(specs: &[crate::model::ServiceSpec], name: &str) -> bo
     specs.iter().any(|s| s.pipe_to.as_deref() == Some(name))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProbeRole {
-    Ready,
-    Health,
-}
-
 impl Runtime {
     fn new() -> std::io::Result<Runtime> {
         Ok(Runtime {
@@ -169,22 +167,15 @@ impl Runtime {
             oom_kills: 0,
             tasks_max_hits: 0,
             reload_exec: None,
-            bus_wait: None,
             hook: None,
             hook_cgroup: None,
-            probe_cgroup: None,
-            probe: None,
-            notify: None,
-            ready_pipe: None,
             input: None,
             supervise_lock: None,
             pgid: None,
             stop_exec: None,
             control: None,
             awaiting_down: false,
-            pidfile_watch: None,
             event_name: None,
-            notify_flood: None,
             listen: None,
             dirs_made: false,
         })
@@ -215,18 +206,17 @@ pub struct Reactor {
     /// while it serves, as `control`).
     http: Option<HttpServer>,
     pids: HashMap<i32, PidOwner>,
-    /// Probe processes: pid → service index.
-    pub(crate) probe_pids: HashMap<i32, usize>,
+    /// Ready-checks and health-checks: schedules, attempts, their fds,
+    /// exec probes' pids and cgroups.
+    probes: Probes,
     queue: VecDeque<(usize, Effect)>,
     stdout_registered: bool,
     devnull: OwnedFd,
     /// Where services' cgroups live, when cgroup v2 is usable.
     cgroups: Option<cgroup::Hierarchy>,
-    /// tend's own `$NOTIFY_SOCKET`, and whether READY=1 went out on it.
-    upward: Option<String>,
-    upward_ready: bool,
-    /// Created on first use: watches directories of awaited pid files.
-    inotify: Option<os::inotify::Inotify>,
+    /// Readiness channels: notify sockets, readiness pipes, pid-file
+    /// watches, bus-name watchers, tend's own `$NOTIFY_SOCKET`.
+    readiness: Readiness,
     /// The event count when freed memory was last given back.
     trimmed_at: u64,
     /// Events rendered for followers.
@@ -310,14 +300,12 @@ impl Reactor {
             control,
             http: None,
             pids: HashMap::new(),
-            probe_pids: HashMap::new(),
+            probes: Probes::default(),
             queue: VecDeque::new(),
             stdout_registered: false,
             devnull,
-            inotify: None,
             cgroups: None,
-            upward,
-            upward_ready: false,
+            readiness: Readiness::new(upward),
             trimmed_at: 0,
             event_lines: Default::default(),
             reaping: false,
@@ -349,10 +337,11 @@ impl Reactor {
         let (o, e) = (self.rt[i].out.0.as_raw_fd(), self.rt[i].err.0.as_raw_fd());
         self.register(o, T_OUT | i as u64, EpollFlags::EPOLLIN)?;
         self.register(e, T_ERR | i as u64, EpollFlags::EPOLLIN)?;
-        if needs_notify_socket(&self.sup.services[i].spec) && self.rt[i].notify.is_none() {
+        if readiness::needs_notify_socket(&self.sup.services[i].spec)
+            && !self.readiness.has_notify(i)
+        {
             let (sock, why) = readiness::notify_socket_for(&self.sup.services[i].spec)?;
-            self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN)?;
-            self.rt[i].notify = Some(sock);
+            self.readiness.adopt_notify(i, sock, &host!(self))?;
             if let Some(message) = why {
                 self.emit(i, EventKind::Warning { message });
             }
@@ -375,11 +364,10 @@ impl Reactor {
 
     /// A notify socket made ahead (reload-config) becomes slot `i`'s.
     fn adopt_notify_socket(&mut self, i: usize, sock: os::notify::NotifySocket) {
-        if let Err(e) = self.register(sock.as_raw_fd(), T_NOTIFY | i as u64, EpollFlags::EPOLLIN) {
+        if let Err(e) = self.readiness.adopt_notify(i, sock, &host!(self)) {
             let message = format!("its notify socket cannot be watched: {e}");
             self.emit(i, EventKind::Warning { message });
         }
-        self.rt[i].notify = Some(sock);
     }
 
     /// The control server serves with the reactor as its `Supervise`: it
@@ -559,7 +547,11 @@ impl Reactor {
             T_ERR => self.drain_output(idx, Stream::Stderr),
             T_READYFD => self.check_ready_fd(idx),
             T_NOTIFY => self.drain_notify(idx),
-            T_PROBE => self.on_probe_fd(idx),
+            T_PROBE => {
+                let now = Instant::now();
+                let answers = self.probes.on_fd(idx, &host!(self), now);
+                self.probe_answer(idx, answers, now);
+            }
             T_CGEVENTS => self.on_cgroup_events(idx),
             T_ACTIVATE => self.activate(idx),
             crate::control::http::T_HTTP => self.on_http(token & LOW),
@@ -577,14 +569,9 @@ impl Reactor {
     }
 
     fn arm_timer(&mut self) {
-        let probes = self
-            .rt
-            .iter()
-            .filter_map(|r| r.probe.as_ref()?.next_deadline());
-        let floods = (self.rt.iter()).filter_map(|r| r.notify_flood.as_ref()?.deadline());
         let next = (self.sup.next_deadline().into_iter())
-            .chain(probes)
-            .chain(floods)
+            .chain(self.probes.deadline())
+            .chain(self.readiness.deadline())
             .chain(self.control.deadline())
             .chain(self.http.as_ref().and_then(HttpServer::deadline))
             .min();
@@ -619,14 +606,16 @@ impl Reactor {
         let now = Instant::now();
         let fx = self.sup.tick(now);
         self.apply(fx);
-        self.probe_tick(now);
+        // Each service's turn in order, its answers carried out before
+        // the next one's (they may start or stop other probes).
+        for i in 0..self.rt.len() {
+            let answers = self.probes.tick(i, &host!(self), now);
+            self.probe_answer(i, answers, now);
+        }
         self.with_control(|c, r| c.expire(r, now));
         self.with_http(|h, r| h.expire(r, now));
-        for i in 0..self.rt.len() {
-            let summary = (self.rt[i].notify_flood.as_mut()).and_then(|f| f.summary(now));
-            if let Some(message) = summary {
-                self.emit(i, EventKind::Warning { message });
-            }
+        for (i, message) in self.readiness.expire(now) {
+            self.emit(i, EventKind::Warning { message });
         }
     }
 
@@ -707,8 +696,10 @@ impl Reactor {
                     self.apply(fx);
                 }
                 None => {
-                    if let Some(i) = self.probe_pids.remove(&pid) {
-                        self.on_probe_exit(i, pid, status);
+                    let now = Instant::now();
+                    if let Some((i, answers)) = self.probes.on_exit(pid, status, &host!(self), now)
+                    {
+                        self.probe_answer(i, answers, now);
                     }
                 }
             }
@@ -812,7 +803,7 @@ impl Reactor {
         }
         self.rt[i].awaiting_down = false;
         self.rt[i].pgid = None;
-        self.unwatch_pid_file(i);
+        self.readiness.unwatch_pid_file(i);
         if let Some(pid) = self.rt[i].stop_exec {
             os::signal_group(pid, libc::SIGKILL);
         }
@@ -863,11 +854,15 @@ impl Reactor {
                 },
                 Effect::RunStopExec => self.run_stop_exec(i),
                 Effect::ReadPidFile => self.read_pid_file(i),
-                Effect::StartReadyCheck => self.start_probe(i, ProbeRole::Ready),
-                Effect::StartHealthCheck => self.start_probe(i, ProbeRole::Health),
+                Effect::StartReadyCheck => {
+                    (self.probes).start(i, ProbeRole::Ready, &host!(self), Instant::now());
+                }
+                Effect::StartHealthCheck => {
+                    (self.probes).start(i, ProbeRole::Health, &host!(self), Instant::now());
+                }
                 Effect::StopProbes => {
-                    self.stop_probes(i);
-                    self.stop_bus_wait(i);
+                    self.probes.stop(i, &host!(self));
+                    self.readiness.stop_bus_wait(i);
                 }
                 Effect::WatchBusName => self.start_bus_wait(i),
                 Effect::RunHook { env } => self.run_hook(i, env),
@@ -987,9 +982,128 @@ impl Reactor {
     }
 }
 
-/// Services of this type or with a watchdog get a `$NOTIFY_SOCKET`.
-fn needs_notify_socket(spec: &crate::model::ServiceSpec) -> bool {
-    spec.kind == ServiceType::Notify || spec.watchdog.is_some()
+/// Readiness's wake-ups and answers (`crate::readiness`).
+impl Reactor {
+    /// notify-fd: the readiness pipe of service `i` is readable.
+    fn check_ready_fd(&mut self, i: usize) {
+        let answer = self.readiness.on_ready_fd(i, &host!(self));
+        self.answer(i, answer.into_iter().collect(), true);
+    }
+
+    /// Read service `i`'s queued sd_notify messages and act on each in
+    /// turn; bounded per wake-up, so a chatty service cannot starve the
+    /// loop (epoll is level-triggered and brings us back).
+    fn drain_notify(&mut self, i: usize) {
+        for _ in 0..64 {
+            let now = Instant::now();
+            let Some(answers) = self.readiness.on_notify(i, &host!(self), now) else {
+                return;
+            };
+            self.answer(i, answers, true);
+        }
+    }
+
+    /// `Effect::ReadPidFile` (from inside `apply`: effects are queued).
+    fn read_pid_file(&mut self, i: usize) {
+        let answers = self.readiness.read_pid_file(i, &host!(self));
+        self.answer(i, answers, false);
+    }
+
+    fn on_inotify(&mut self) {
+        for i in self.readiness.fired_pid_files() {
+            self.read_pid_file(i);
+        }
+        self.apply(Vec::new());
+    }
+
+    /// type dbus: the bus-name watcher runs in its own process group, not
+    /// in the service's cgroup (it is no process of the service).
+    fn start_bus_wait(&mut self, i: usize) {
+        let Some(argv) = readiness::bus_wait_argv(&self.sup.services[i].spec) else {
+            return;
+        };
+        match self.launch(i, &argv, &[], Vec::new(), None, None) {
+            Ok(child) => {
+                self.readiness.bus_wait_started(i, child.pid);
+                self.pids.insert(child.pid, PidOwner::BusWait(i));
+            }
+            Err(e) => {
+                let message = format!("cannot watch the bus name: {e}");
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    fn bus_wait_exited(&mut self, i: usize, status: ExitStatus) {
+        let answer = self.readiness.bus_wait_exited(i, status);
+        self.answer(i, answer.into_iter().collect(), true);
+    }
+
+    /// tend's own readiness upward: READY=1 once every autostart service
+    /// is settled (a start skipped by its conditions is too).
+    fn notify_upward(&mut self) {
+        let stopping = self.sup.shutdown != crate::supervisor::Shutdown::Running;
+        let services = &self.sup.services;
+        let all_ready = || {
+            (services.iter())
+                .filter(|s| s.spec.autostart && !s.retired)
+                .all(|s| s.satisfies_requirement())
+        };
+        if let Some(line) = self.readiness.notify_upward(stopping, all_ready) {
+            self.system_line(&line);
+        }
+    }
+
+    /// After each batch: the `remove-on-stop` directories of services
+    /// stopped for good.
+    fn remove_stopped_directories(&mut self) {
+        for i in 0..self.rt.len() {
+            let s = &self.sup.services[i];
+            let hook_running = self.rt[i].hook.is_some();
+            if !directories::due_for_removal(s, self.rt[i].dirs_made, hook_running) {
+                continue;
+            }
+            self.rt[i].dirs_made = false;
+            for message in directories::remove(&s.spec) {
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    /// Carry out a probe's answers for service `i`, in order.
+    fn probe_answer(&mut self, i: usize, answers: Vec<probes::Answer>, now: Instant) {
+        for a in answers {
+            match a {
+                probes::Answer::Emit(kind) => self.emit(i, kind),
+                probes::Answer::Input(input) => {
+                    let fx = self.sup.input(i, input, now);
+                    self.apply(fx);
+                }
+            }
+        }
+    }
+
+    /// Carry out readiness's answers for service `i`, in order; effects
+    /// applied at once, or queued when already inside `apply`.
+    fn answer(&mut self, i: usize, answers: Vec<Answer>, apply_now: bool) {
+        for a in answers {
+            match a {
+                Answer::Warning(message) => self.emit(i, EventKind::Warning { message }),
+                Answer::Line(line) => self.system_line(&line),
+                Answer::Input(input) => {
+                    if let Input::MainPid { pid } = input {
+                        self.pids.insert(pid, PidOwner::Main(i));
+                    }
+                    let fx = self.sup.input(i, input, Instant::now());
+                    if apply_now {
+                        self.apply(fx);
+                    } else {
+                        self.queue.extend(fx);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The line tend prints on its own stdout for an event, if any.
