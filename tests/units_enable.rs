@@ -161,6 +161,8 @@ fn is_enabled_says_static_alias_enabled_and_disabled_as_systemctl() {
     assert_eq!((out.code, out.stdout.as_str()), (0, "static\n"), "{out}");
     let out = systemctl(&t, &["is-enabled", "www.service"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "alias\n"), "{out}");
+    let out = systemctl(&t, &["status", "bus"]);
+    assert!(out.stdout.contains("bus.service; static)"), "{out}");
     let out = systemctl(&t, &["show", "bus", "-p", "UnitFileState,LoadState"]);
     assert_eq!(
         out.stdout, "LoadState=loaded\nUnitFileState=static\n",

@@ -78,15 +78,16 @@ fn when(since: &str) -> String {
     }
 }
 
-/// The text of `systemctl status UNIT` (without the log lines).
-pub fn status_block(s: &Svc) -> String {
+/// The text of `systemctl status UNIT` (without the log lines);
+/// `file_state` as `is-enabled` says it (default: from autostart).
+pub fn status_block(s: &Svc, file_state: Option<&str>) -> String {
     let (active, sub) = active_state(&s.state);
     let dot = match active {
         "active" | "activating" | "deactivating" => "●",
         "failed" => "×",
         _ => "○",
     };
-    let enabled = if s.autostart { "enabled" } else { "disabled" };
+    let enabled = file_state.unwrap_or(if s.autostart { "enabled" } else { "disabled" });
     let source = s.source.as_deref().unwrap_or("-");
     let mut out = format!("{dot} {} - {}\n", unit_of(&s.name), s.name);
     out += &format!("     Loaded: loaded ({source}; {enabled})\n");
@@ -508,6 +509,8 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
             } else {
                 definitions(socket, o)
             };
+            // Asked once, for the first service shown.
+            let mut all_defs: Option<Option<std::path::PathBuf>> = None;
             let mut missing = false;
             for u in &unknown {
                 let unit = full_unit(u);
@@ -527,7 +530,9 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
                 if i > 0 {
                     put(out, "\n")?;
                 }
-                put(out, &status_block(s))?;
+                let defs = all_defs.get_or_insert_with(|| definitions(socket, o));
+                let state = file_state(defs.as_deref(), &s.name, Some(s));
+                put(out, &status_block(s, state))?;
                 if o.lines > 0 && !o.units.is_empty() {
                     let lines = compat::log_lines(socket, &s.name, o.lines).unwrap_or_default();
                     if !lines.is_empty() {
