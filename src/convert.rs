@@ -169,11 +169,27 @@ pub fn service(s: &ServiceSpec) -> String {
         let socks: Vec<String> = (s.listen.iter())
             .map(|l| {
                 let addr = q(&l.addr.to_string());
-                if l.name == s.name {
-                    addr
-                } else {
-                    format!("{{ address = {addr}, name = {} }}", q(&l.name))
+                if l.name == s.name && l.perm.is_default() {
+                    return addr;
                 }
+                let mut t = format!("{{ address = {addr}");
+                if l.name != s.name {
+                    t += &format!(", name = {}", q(&l.name));
+                }
+                let p = &l.perm;
+                if let Some(m) = p.mode {
+                    t += &format!(", mode = \"{m:04o}\"");
+                }
+                if let Some(m) = p.dir_mode {
+                    t += &format!(", directory-mode = \"{m:04o}\"");
+                }
+                if let Some(u) = &p.user {
+                    t += &format!(", user = {}", q(u));
+                }
+                if let Some(g) = &p.group {
+                    t += &format!(", group = {}", q(g));
+                }
+                t + " }"
             })
             .collect();
         key("listen", format!("[{}]", socks.join(", ")));

@@ -171,6 +171,33 @@ pub struct Listen {
     pub addr: ListenAddr,
     /// Its entry in `LISTEN_FDNAMES` (systemd's `FileDescriptorName=`).
     pub name: String,
+    /// Mode and owner of a unix socket file (nothing for the others).
+    pub perm: SocketPerm,
+}
+
+/// A unix socket file's mode and owner, and the mode of the directories
+/// made for it (native `listen` keys `mode`, `directory-mode`, `user`,
+/// `group`; systemd's `SocketMode=`, `DirectoryMode=`, `SocketUser=`,
+/// `SocketGroup=`). None: systemd's defaults, 0666, 0755, root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketPerm {
+    pub mode: Option<u32>,
+    pub dir_mode: Option<u32>,
+    /// A name or a number, looked up when the socket is bound.
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+impl SocketPerm {
+    pub fn is_default(&self) -> bool {
+        *self == SocketPerm::default()
+    }
+}
+
+/// `"0660"`: 1 to 4 octal digits (a mode of chmod(2)).
+pub fn octal_mode(s: &str) -> Option<u32> {
+    let ok = (1..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    ok.then(|| u32::from_str_radix(s, 8).ok()).flatten()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

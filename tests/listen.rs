@@ -319,3 +319,110 @@ fn more_sockets_than_the_spawn_slots_all_arrive_in_order() {
         );
     }
 }
+
+/// Mode, owner and directory mode of a unix socket file.
+fn file_perm(path: &std::path::Path) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+#[test]
+fn a_unix_socket_file_gets_the_mode_and_owner_listen_gives() {
+    let t = Tend::builder()
+        .svc(
+            "app",
+            "exec = [\"sleep\", \"1000\"]\nautostart = false\nlisten = [{ address = \"unix:{dir}/run/app/app.sock\", mode = \"0660\", user = \"4321\", group = \"4322\", directory-mode = \"0710\" }, \"unix:{dir}/run/plain.sock\"]\n",
+        )
+        .start();
+    let dir = t.dir.join("run/app");
+    assert_eq!(file_perm(&dir.join("app.sock")), (0o660, 4321, 4322));
+    assert_eq!(file_perm(&dir).0, 0o710, "the directory made for it");
+    assert_eq!(file_perm(&t.dir.join("run/plain.sock")), (0o666, 0, 0));
+    // A live socket: root may connect (and so activates the service).
+    UnixStream::connect(dir.join("app.sock")).expect("connect");
+    t.wait_state("app", "ready");
+}
+
+#[test]
+fn socket_units_give_socket_files_their_mode_and_owner() {
+    let u = SystemUser::create("sock");
+    let t = Tend::builder()
+        .file(
+            "svc/web.socket",
+            &format!(
+                "[Socket]\nListenStream={{dir}}/run/web/web.sock\nListenStream=127.0.0.1:{}\nSocketMode=0600\nSocketUser={}\nSocketGroup={}\nDirectoryMode=0750\n",
+                free_port(),
+                u.name,
+                u.name
+            ),
+        )
+        .file("svc/web.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .start();
+    let dir = t.dir.join("run/web");
+    assert_eq!(file_perm(&dir.join("web.sock")), (0o600, u.uid, u.gid));
+    assert_eq!(file_perm(&dir).0, 0o750);
+    let out = tend_cmd(&["convert", t.dir.join("svc").to_str().unwrap()]);
+    assert!(
+        out.stdout.contains(&format!(
+            "{{ address = \"unix:{}\", name = \"web.socket\", mode = \"0600\", directory-mode = \"0750\", user = \"{}\", group = \"{}\" }}",
+            dir.join("web.sock").display(),
+            u.name,
+            u.name
+        )),
+        "{out}"
+    );
+    // The TCP socket has no file: the options are not its.
+    assert!(out.stdout.contains("{ address = \"tcp:127.0.0.1:"), "{out}");
+    assert!(
+        !out.stdout.contains("mode = \"0600\" }, { address = \"tcp"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unknown_socket_user_fails_the_start_and_bad_modes_are_errors() {
+    let t = Tend::builder()
+        .svc(
+            "app",
+            "exec = [\"sleep\", \"1000\"]\nrestart = \"no\"\nlisten = [{ address = \"unix:{dir}/app.sock\", user = \"tend-no-such-user\" }]\n",
+        )
+        .start();
+    let mut e = t.follow();
+    e.expect_ev("app", "failed", T);
+    let all = dump(&e.seen);
+    assert!(
+        all.contains("user `tend-no-such-user`: no such user"),
+        "{all}"
+    );
+    assert!(!t.dir.join("app.sock").exists(), "nothing bound");
+
+    let s = Scratch::new();
+    s.write(
+        "d/a.toml",
+        "exec = \"x\"\nlisten = [{ address = \"tcp:127.0.0.1:1\", mode = \"0600\" }, { address = \"unix:/run/a.sock\", mode = \"rw\" }]\n",
+    );
+    s.write(
+        "u/w.socket",
+        "[Socket]\nListenStream=/run/w.sock\nSocketMode=999\n",
+    );
+    s.write("u/w.service", "[Service]\nExecStart=/bin/true\n");
+    let out = tend_cmd(&["check", s.join("d").to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    for want in [
+        "a.toml:2:42: error: service `a`: listen: mode, directory-mode, user and group are of a unix socket file",
+        "a.toml:2:98: error: service `a`: listen.mode: expected an octal mode such as \"0660\"",
+    ] {
+        assert!(
+            out.stderr.contains(want),
+            "missing {want:?} in:\n{}",
+            out.stderr
+        );
+    }
+    let out = tend_cmd(&["check", s.join("u").to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("w.socket:3:12: error: socket `w.socket`: SocketMode=`999`: expected an octal mode such as 0660"),
+        "{out}"
+    );
+}

@@ -144,3 +144,143 @@ fn is_enabled_says_masked_for_a_unit_linked_to_dev_null() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("masked"), "{out}");
 }
+
+#[test]
+fn is_enabled_says_static_alias_enabled_and_disabled_as_systemctl() {
+    // dbus.service as Debian ships it has no [Install]: static.
+    let t = Tend::builder()
+        .file("svc/web.service", WEB)
+        .file(
+            "svc/bus.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\n",
+        )
+        .symlink("svc/www.service", "web.service")
+        .start();
+    t.wait_state("bus", "ready");
+    let out = systemctl(&t, &["is-enabled", "bus.service"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "static\n"), "{out}");
+    let out = systemctl(&t, &["is-enabled", "www.service"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "alias\n"), "{out}");
+    let out = systemctl(&t, &["status", "bus"]);
+    assert!(out.stdout.contains("bus.service; static)"), "{out}");
+    let out = systemctl(&t, &["show", "bus", "-p", "UnitFileState,LoadState"]);
+    assert_eq!(
+        out.stdout, "LoadState=loaded\nUnitFileState=static\n",
+        "{out}"
+    );
+    // What disable records counts from then on (tend runs every unit of
+    // its directory: a static one too).
+    assert_eq!(systemctl(&t, &["disable", "bus"]).code, 0);
+    let out = systemctl(&t, &["is-enabled", "bus"]);
+    assert_eq!((out.code, out.stdout.as_str()), (1, "disabled\n"), "{out}");
+    // Several: 0 if any is enabled; -q prints nothing.
+    let out = systemctl(&t, &["is-enabled", "-q", "bus", "web"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out}");
+    let out = systemctl(&t, &["list-unit-files", "--no-legend", "*.service"]);
+    assert_eq!(out.code, 0, "{out}");
+    let rows: Vec<Vec<&str>> = (out.stdout.lines())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["bus.service", "disabled", "enabled"],
+            vec!["web.service", "enabled", "enabled"],
+        ],
+        "{out}"
+    );
+    let out = systemctl(&t, &["list-unit-files", "nosuch*"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains("0 unit files listed."), "{out}");
+}
+
+#[test]
+fn mask_links_to_dev_null_and_unmask_removes_it() {
+    let s = Scratch::new();
+    let elsewhere = s.write("elsewhere/linked.service", WEB);
+    let t = Tend::builder()
+        .file("svc/web.service", WEB)
+        .symlink("svc/linked.service", elsewhere.to_str().unwrap())
+        .start();
+    t.wait_state("web", "ready");
+    let link = t.dir.join("svc/spare.service");
+    let out = systemctl(&t, &["mask", "spare.service"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "Created symlink {} \u{2192} /dev/null.",
+            link.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), PathBuf::from("/dev/null"));
+    // Masked: said by is-enabled, show, status; cannot be started.
+    let out = systemctl(&t, &["is-enabled", "spare"]);
+    assert_eq!((out.code, out.stdout.as_str()), (1, "masked\n"), "{out}");
+    let out = systemctl(&t, &["show", "spare", "-p", "LoadState", "--value"]);
+    assert_eq!(out.stdout, "masked\n", "{out}");
+    let out = systemctl(&t, &["start", "spare"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("Failed to start spare.service: Unit spare.service is masked."),
+        "{out}"
+    );
+    let out = systemctl(&t, &["status", "spare"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(out.stdout.contains("Loaded: masked"), "{out}");
+    // Again: nothing to do, as systemctl.
+    assert_eq!(systemctl(&t, &["mask", "spare"]).code, 0);
+    // A unit file there is the unit itself: not replaced.
+    let out = systemctl(&t, &["mask", "web"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("web.service already exists."), "{out}");
+    assert!(t.dir.join("svc/web.service").is_file());
+    // A link elsewhere: only with --force.
+    let out = systemctl(&t, &["mask", "linked"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "already exists and is a symlink to {}.",
+            elsewhere.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(systemctl(&t, &["mask", "--force", "linked"]).code, 0);
+    assert_eq!(systemctl(&t, &["is-enabled", "linked"]).stdout, "masked\n");
+    // unmask removes the link (nothing for a unit that is no mask).
+    let out = systemctl(&t, &["unmask", "spare", "web"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(fs::symlink_metadata(&link).is_err());
+    assert!(t.dir.join("svc/web.service").is_file());
+    let out = systemctl(&t, &["start", "spare"]);
+    assert_eq!(out.code, 5, "{out}");
+    // The next tend reading the directory: a mask is never started.
+    let check = tend_cmd(&["check", t.dir.join("svc").to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{check}");
+    assert!(
+        check.all().contains("`linked.service` is masked"),
+        "{check}"
+    );
+    assert_eq!(t.state("web"), "ready");
+}
+
+#[test]
+fn mask_now_stops_a_linked_service_first() {
+    let s = Scratch::new();
+    let unit = s.write("elsewhere/side.service", WEB);
+    let t = Tend::builder()
+        .file("svc/web.service", WEB)
+        .symlink("svc/side.service", unit.to_str().unwrap())
+        .start();
+    t.wait_state("side", "ready");
+    assert_eq!(t.others().len(), 2);
+    let out = systemctl(&t, &["mask", "--now", "--force", "side"]);
+    assert_eq!(out.code, 0, "{out}");
+    wait_until("only web's process left", T, || t.others().len() == 1);
+    assert!(
+        t.status().iter().all(|s| s["name"] != "side"),
+        "no longer a service"
+    );
+    assert_eq!(t.state("web"), "ready");
+}

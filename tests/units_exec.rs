@@ -86,6 +86,41 @@ fn debians_ssh_unit_reloads_with_both_exec_reload_lines() {
     assert_eq!(t.status_of("ssh")["state"], "down");
 }
 
+/// A `RemainAfterExit=yes` oneshot that completed is "active (exited)":
+/// its `ExecReload=` runs (as nftables.service reloads its ruleset), it
+/// stays completed, and a failing one fails the reload.
+#[test]
+fn a_completed_oneshot_runs_its_exec_reload() {
+    let t = Tend::builder()
+        .file(
+            "svc/rules.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/bin/sh -c 'echo load >> {dir}/log'\n\
+             ExecReload=/bin/sh -c 'echo reload $MAINPID >> {dir}/log'\n\
+             ExecReload=/bin/sh {dir}/check.sh\n",
+        )
+        .file("check.sh", "test ! -e {dir}/code || exit 4\n")
+        .file(
+            "svc/plain.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        )
+        .start();
+    t.wait_state("rules", "completed");
+    t.ctl_ok(&["reload", "rules"]);
+    assert_eq!(read(&t.dir.join("log")), "load\nreload 0\n");
+    assert_eq!(t.state("rules"), "completed");
+    fs::write(t.dir.join("code"), "4").unwrap();
+    let out = t.ctl(&["reload", "rules"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.all().contains("exited with"), "{out}");
+    assert_eq!(t.state("rules"), "completed");
+    // Nothing to reload without ExecReload=: refused as before.
+    t.wait_state("plain", "completed");
+    let out = t.ctl(&["reload", "plain"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.all().contains("not running (completed)"), "{out}");
+}
+
 #[test]
 fn several_exec_stop_lines_run_in_order_until_one_fails() {
     let t = Tend::builder()

@@ -311,9 +311,9 @@ fn nftables() {
         client: "nft list ruleset",
         expect: "table inet filter",
         up: "completed",
-        // A completed oneshot's ExecReload= is not run yet (systemd runs it
-        // for an active oneshot): `tend reload nftables` says "not running".
-        reload: false,
+        // A completed oneshot's ExecReload= runs, as systemd runs it for
+        // an active (exited) oneshot: `nft -f` the ruleset again.
+        reload: true,
         ..DAEMON
     });
 }

@@ -78,15 +78,16 @@ fn when(since: &str) -> String {
     }
 }
 
-/// The text of `systemctl status UNIT` (without the log lines).
-pub fn status_block(s: &Svc) -> String {
+/// The text of `systemctl status UNIT` (without the log lines);
+/// `file_state` as `is-enabled` says it (default: from autostart).
+pub fn status_block(s: &Svc, file_state: Option<&str>) -> String {
     let (active, sub) = active_state(&s.state);
     let dot = match active {
         "active" | "activating" | "deactivating" => "●",
         "failed" => "×",
         _ => "○",
     };
-    let enabled = if s.autostart { "enabled" } else { "disabled" };
+    let enabled = file_state.unwrap_or(if s.autostart { "enabled" } else { "disabled" });
     let source = s.source.as_deref().unwrap_or("-");
     let mut out = format!("{dot} {} - {}\n", unit_of(&s.name), s.name);
     out += &format!("     Loaded: loaded ({source}; {enabled})\n");
@@ -120,7 +121,14 @@ pub fn status_block(s: &Svc) -> String {
 }
 
 /// `systemctl show UNIT`'s properties (`props` empty: all of these).
-pub fn show(s: Option<&Svc>, unit: &str, props: &[String], value_only: bool) -> String {
+/// `file_state`: the unit's `UnitFileState=` (`is-enabled`'s answer).
+pub fn show(
+    s: Option<&Svc>,
+    unit: &str,
+    file_state: Option<&str>,
+    props: &[String],
+    value_only: bool,
+) -> String {
     let (state, sub) = active_state(s.map_or("", |s| s.state.as_str()));
     let result = match s {
         Some(s) if s.state == "failed" && s.exit_signal.is_some() => "signal",
@@ -134,20 +142,26 @@ pub fn show(s: Option<&Svc>, unit: &str, props: &[String], value_only: bool) -> 
         ("Description", s.map_or(String::new(), |s| s.name.clone())),
         (
             "LoadState",
-            (if s.is_some() { "loaded" } else { "not-found" }).into(),
+            (match (s, file_state) {
+                (_, Some("masked")) => "masked",
+                (Some(_), _) => "loaded",
+                (None, _) => "not-found",
+            })
+            .into(),
         ),
         ("ActiveState", state.into()),
         ("SubState", sub.into()),
         ("Result", result.into()),
     ];
+    if let Some(state) = file_state {
+        all.push(("UnitFileState", state.into()));
+    }
     if let Some(s) = s {
-        let enabled = if s.autostart { "enabled" } else { "disabled" };
         all.extend([
             ("Type", systemd_type(&s.kind).into()),
             ("MainPID", s.pid.unwrap_or(0).to_string()),
             ("NRestarts", s.restarts.to_string()),
             ("ExecMainStatus", s.exit_code.unwrap_or(0).to_string()),
-            ("UnitFileState", enabled.into()),
             ("FragmentPath", s.source.clone().unwrap_or_default()),
             ("StatusText", s.status.clone().unwrap_or_default()),
             ("TasksCurrent", s.processes.unwrap_or(0).to_string()),
@@ -241,6 +255,7 @@ pub fn list_units(services: &[Svc], all: bool, legend: bool) -> String {
 struct Opts {
     quiet: bool,
     now: bool,
+    force: bool,
     all: bool,
     legend: bool,
     value: bool,
@@ -272,6 +287,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         match flag {
             "-q" | "--quiet" => o.quiet = true,
             "--now" => o.now = true,
+            "-f" | "--force" => o.force = true,
             "-a" | "--all" => o.all = true,
             "--no-legend" => o.legend = false,
             "--value" => o.value = true,
@@ -291,8 +307,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 value(flag)?;
             }
             "--no-pager" | "--no-block" | "--system" | "-l" | "--full" | "--plain"
-            | "--no-ask-password" | "--no-reload" | "-f" | "--force" | "--wait" | "--failed"
-            | "--no-warn" => {}
+            | "--no-ask-password" | "--no-reload" | "--wait" | "--failed" | "--no-warn" => {}
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unrecognized option '{f}'"));
             }
@@ -367,6 +382,8 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
         "is-enabled",
         "enable",
         "disable",
+        "mask",
+        "unmask",
         "cat",
         "kill",
     ];
@@ -389,14 +406,25 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
         | "reload-or-restart"
         | "try-reload-or-restart" => {
             let mut code = 0;
+            let defs = if unknown.is_empty() {
+                None
+            } else {
+                definitions(socket, o)
+            };
             for u in &unknown {
+                let unit = full_unit(u);
+                let v = verb_word(verb);
+                let masked = file_state(defs.as_deref(), u, None) == Some("masked");
+                if masked && verb != "stop" {
+                    eprintln!("Failed to {v} {unit}: Unit {unit} is masked.");
+                    code = code.max(1);
+                    continue;
+                }
                 let what = if verb == "stop" {
                     "not loaded"
                 } else {
                     "not found"
                 };
-                let unit = full_unit(u);
-                let v = verb_word(verb);
                 eprintln!("Failed to {v} {unit}: Unit {unit} {what}.");
                 code = 5;
             }
@@ -438,20 +466,12 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
         }
         "is-enabled" => {
             let mut code = 1;
-            let defs = compat::definitions(socket).ok().flatten();
+            let defs = definitions(socket, o);
             for u in &o.units {
-                let masked = (defs.as_deref().zip(service_of(u)))
-                    .is_some_and(|(d, n)| is_masked(&d.join(unit_of(n))));
-                if masked {
-                    if !o.quiet {
-                        put(out, "masked\n")?;
-                    }
-                    continue;
-                }
-                match service_of(u).and_then(|n| services.iter().find(|s| s.is(n))) {
-                    Some(s) => {
-                        let state = if s.autostart { "enabled" } else { "disabled" };
-                        if s.autostart {
+                let svc = find(&services, u);
+                match file_state(defs.as_deref(), u, svc) {
+                    Some(state) => {
+                        if !matches!(state, "disabled" | "masked") {
                             code = 0;
                         }
                         if !o.quiet {
@@ -467,20 +487,52 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
             Ok(code)
         }
         "enable" | "disable" => enable(o, socket, &services, verb == "enable"),
+        "mask" | "unmask" => mask(o, socket, &found, verb == "mask"),
+        "list-unit-files" => {
+            let defs = definitions(socket, o);
+            let (text, listed) = list_unit_files(&services, defs.as_deref(), &o.units, o.legend);
+            put(out, &text)?;
+            Ok(if listed == 0 && !o.units.is_empty() {
+                1
+            } else {
+                0
+            })
+        }
         "status" => {
             let shown: Vec<&Svc> = if o.units.is_empty() {
                 services.iter().collect()
             } else {
                 found.clone()
             };
+            let defs = if unknown.is_empty() {
+                None
+            } else {
+                definitions(socket, o)
+            };
+            // Asked once, for the first service shown.
+            let mut all_defs: Option<Option<std::path::PathBuf>> = None;
+            let mut missing = false;
             for u in &unknown {
-                eprintln!("Unit {} could not be found.", full_unit(u));
+                let unit = full_unit(u);
+                if file_state(defs.as_deref(), u, None) == Some("masked") {
+                    put(
+                        out,
+                        &format!(
+                            "\u{25cb} {unit}\n     Loaded: masked (Reason: Unit {unit} is masked.)\n     Active: inactive (dead)\n"
+                        ),
+                    )?;
+                } else {
+                    eprintln!("Unit {unit} could not be found.");
+                    missing = true;
+                }
             }
             for (i, s) in shown.iter().enumerate() {
                 if i > 0 {
                     put(out, "\n")?;
                 }
-                put(out, &status_block(s))?;
+                let defs = all_defs.get_or_insert_with(|| definitions(socket, o));
+                let state = file_state(defs.as_deref(), &s.name, Some(s));
+                put(out, &status_block(s, state))?;
                 if o.lines > 0 && !o.units.is_empty() {
                     let lines = compat::log_lines(socket, &s.name, o.lines).unwrap_or_default();
                     if !lines.is_empty() {
@@ -491,8 +543,10 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
                     }
                 }
             }
-            Ok(if !unknown.is_empty() {
+            Ok(if missing {
                 4
+            } else if !unknown.is_empty() {
+                3
             } else if o.units.is_empty()
                 || shown.iter().all(|s| active_state(&s.state).0 == "active")
             {
@@ -505,12 +559,14 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
             if o.units.is_empty() {
                 return Ok(0);
             }
+            let defs = definitions(socket, o);
             for (i, u) in o.units.iter().enumerate() {
                 if i > 0 && !o.value {
                     put(out, "\n")?;
                 }
-                let svc = service_of(u).and_then(|n| services.iter().find(|s| s.is(n)));
-                put(out, &show(svc, &full_unit(u), &o.props, o.value))?;
+                let svc = find(&services, u);
+                let state = file_state(defs.as_deref(), u, svc);
+                put(out, &show(svc, &full_unit(u), state, &o.props, o.value))?;
             }
             Ok(0)
         }
@@ -587,19 +643,274 @@ fn is_masked(path: &Path) -> bool {
     std::fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null"))
 }
 
-/// `DefaultInstance=` of the `[Install]` section of a template's file.
-fn default_instance(template: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(template).ok()?;
+/// The `[Install]` entries of a unit file, in order (none if unreadable).
+fn install_entries(unit_file: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(unit_file) else {
+        return Vec::new();
+    };
     let mut install = false;
-    let mut found = None;
+    let mut found = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             install = line == "[Install]";
-        } else if install && let Some(v) = line.strip_prefix("DefaultInstance=") {
-            found = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        } else if install && let Some((k, v)) = line.split_once('=') {
+            found.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
     found
+}
+
+/// `DefaultInstance=` of the `[Install]` section of a template's file.
+fn default_instance(template: &Path) -> Option<String> {
+    // The last one counts; an empty one resets.
+    (install_entries(template).into_iter().rev())
+        .find(|(k, _)| k == "DefaultInstance")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether `[Install]` says how to enable the unit (systemd's test for
+/// "static": none of these).
+fn installable(unit_file: &Path) -> bool {
+    let template = (unit_file.file_stem()).is_some_and(|s| s.to_string_lossy().ends_with('@'));
+    install_entries(unit_file).iter().any(|(k, v)| {
+        !v.is_empty()
+            && (matches!(
+                k.as_str(),
+                "WantedBy" | "RequiredBy" | "UpheldBy" | "Also" | "Alias"
+            ) || (template && k == "DefaultInstance"))
+    })
+}
+
+/// The definitions directory tend runs, if any (None also when it cannot
+/// be asked: the verbs then answer as without one).
+fn definitions(socket: &Path, _o: &Opts) -> Option<std::path::PathBuf> {
+    compat::definitions(socket)
+        .ok()
+        .flatten()
+        .filter(|d| d.is_dir())
+}
+
+/// The service a unit name names (its name or an alias).
+fn find<'a>(services: &'a [Svc], unit: &str) -> Option<&'a Svc> {
+    service_of(unit).and_then(|n| services.iter().find(|s| s.is(n)))
+}
+
+/// systemd's unit file state (`is-enabled`, `UnitFileState=`): `masked`
+/// (a link to /dev/null in the definitions directory), `alias` (the name
+/// is another name of a service), `static` (a unit file with no
+/// `[Install]` provisions and nothing recorded by enable/disable),
+/// `enabled`/`disabled` (autostart). None: no such unit.
+fn file_state(dir: Option<&Path>, unit: &str, svc: Option<&Svc>) -> Option<&'static str> {
+    let name = service_of(unit)?;
+    if dir.is_some_and(|d| is_masked(&d.join(unit_of(name)))) {
+        return Some("masked");
+    }
+    let s = svc?;
+    if s.name != name {
+        return Some("alias");
+    }
+    let recorded = dir.is_some_and(|d| {
+        (d.join(crate::load::AUTOSTART_DIR)
+            .join(name.replace('/', "\\x2f")))
+        .exists()
+    });
+    let unit_file = (s.source.as_deref().map(Path::new))
+        .filter(|p| p.extension().is_some_and(|e| e == "service"));
+    if !recorded && unit_file.is_some_and(|p| !installable(p)) {
+        return Some("static");
+    }
+    Some(if s.autostart { "enabled" } else { "disabled" })
+}
+
+/// A name `mask` may make a file of: systemd's unit name characters.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 250
+        && (name.chars()).all(|c| c == '@' || crate::load::specifiers::valid_unit_char(c))
+}
+
+/// `mask`/`unmask [--now] UNIT...`: a link `DIR/NAME.service -> /dev/null`
+/// in the definitions directory (as systemctl makes one in
+/// /etc/systemd/system), which the loader reads as "never started"; then
+/// reload the definitions. As systemctl, a file already there is not
+/// replaced (a link only with `--force`): in tend's one directory a unit
+/// file there is the unit itself. `--now` stops the services first.
+fn mask(o: &Opts, socket: &Path, found: &[&Svc], on: bool) -> Result<i32, Fail> {
+    let verb = if on { "mask" } else { "unmask" };
+    let Some(dir) = compat::definitions(socket)?.filter(|d| d.is_dir()) else {
+        eprintln!(
+            "Failed to {verb} unit: tend was not started with a definitions directory to record it in"
+        );
+        return Ok(1);
+    };
+    let mut code = 0;
+    if on && o.now && !found.is_empty() {
+        let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
+        if compat::op(socket, OpKind::Stop, &names)?
+            .iter()
+            .any(|r| !r.ok)
+        {
+            code = 1;
+        }
+    }
+    let mut changed = false;
+    for u in &o.units {
+        let Some(name) = service_of(u).filter(|n| valid_name(n)) else {
+            eprintln!("Failed to {verb} unit: {u} is not a service name: tend has only those.");
+            code = 1;
+            continue;
+        };
+        let path = dir.join(unit_of(name));
+        let at = path.display();
+        let meta = std::fs::symlink_metadata(&path).ok();
+        if !on {
+            if meta.is_some_and(|m| m.file_type().is_symlink()) && is_masked(&path) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        eprintln!("Removed \"{at}\".");
+                        changed = true;
+                    }
+                    Err(e) => {
+                        eprintln!("Failed to unmask unit: {at}: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            continue;
+        }
+        if is_masked(&path) {
+            continue;
+        }
+        match meta {
+            Some(m) if m.file_type().is_symlink() && o.force => {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    eprintln!("Failed to mask unit: {at}: {e}");
+                    code = 1;
+                    continue;
+                }
+            }
+            Some(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&path).unwrap_or_default();
+                eprintln!(
+                    "Failed to mask unit: File {at} already exists and is a symlink to {}.",
+                    to.display()
+                );
+                code = 1;
+                continue;
+            }
+            Some(_) => {
+                eprintln!(
+                    "Failed to mask unit: File {at} already exists.\n(It is the unit itself: tend reads one directory, so a unit file there cannot be masked; remove it, or disable it.)"
+                );
+                code = 1;
+                continue;
+            }
+            None => {}
+        }
+        match std::os::unix::fs::symlink("/dev/null", &path) {
+            Ok(()) => {
+                eprintln!("Created symlink {at} \u{2192} /dev/null.");
+                changed = true;
+            }
+            Err(e) => {
+                eprintln!("Failed to mask unit: {at}: {e}");
+                code = 1;
+            }
+        }
+    }
+    if changed {
+        compat::reload_config(socket, false)?;
+    }
+    Ok(code)
+}
+
+/// `*` and `?` of a shell pattern (systemctl's PATTERN), in linear time.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        match p.get(i) {
+            Some('*') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(&c) if c == '?' || c == t[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                Some((si, sj)) => {
+                    i = si + 1;
+                    j = sj + 1;
+                    star = Some((si, sj + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(i..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+}
+
+/// `systemctl list-unit-files [PATTERN...]`: UNIT FILE, STATE, PRESET of
+/// every service and every mask of the definitions directory; with the
+/// number listed.
+pub fn list_unit_files(
+    services: &[Svc],
+    dir: Option<&Path>,
+    patterns: &[String],
+    legend: bool,
+) -> (String, usize) {
+    let mut rows: Vec<(String, &str)> = Vec::new();
+    for s in services {
+        let unit = unit_of(&s.name);
+        if let Some(state) = file_state(dir, &unit, Some(s)) {
+            rows.push((unit, state));
+        }
+    }
+    let masks = dir.and_then(|d| std::fs::read_dir(d).ok());
+    for e in masks.into_iter().flatten().flatten() {
+        let Ok(unit) = e.file_name().into_string() else {
+            continue;
+        };
+        if unit.ends_with(".service") && is_masked(&e.path()) {
+            rows.push((unit, "masked"));
+        }
+    }
+    rows.sort();
+    rows.dedup_by(|a, b| a.0 == b.0);
+    rows.retain(|(u, _)| patterns.is_empty() || patterns.iter().any(|p| glob(p, u)));
+    let width = (rows.iter().map(|(u, _)| u.chars().count()))
+        .max()
+        .unwrap_or(0)
+        .max("UNIT FILE".len());
+    let mut out = String::new();
+    let row = |u: &str, st: &str, preset: &str| -> String {
+        let pad = " ".repeat(width - u.chars().count() + 1);
+        format!("{u}{pad}{st:<15} {preset}\n")
+            .trim_end()
+            .to_string()
+            + "\n"
+    };
+    if legend {
+        out += &row("UNIT FILE", "STATE", "PRESET");
+    }
+    for (u, st) in &rows {
+        // No presets in tend: systemd's default preset is `enabled`.
+        let preset = if matches!(*st, "static" | "alias") {
+            "-"
+        } else {
+            "enabled"
+        };
+        out += &row(u, st, preset);
+    }
+    if legend {
+        out += &format!("\n{} unit files listed.\n", rows.len());
+    }
+    (out, rows.len())
 }
 
 /// `enable`/`disable [--now] UNIT...`: record in the definitions
@@ -754,6 +1065,23 @@ mod tests {
             (3 * 86_400_000, "3 days ago"),
         ] {
             assert_eq!(ago(ms), want, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn patterns_match_as_systemctl_globs() {
+        for (p, t, want) in [
+            ("*", "web.service", true),
+            ("web*", "web.service", true),
+            ("w?b.service", "web.service", true),
+            ("*.socket", "web.service", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("", "", true),
+            ("**", "", true),
+            ("web", "web.service", false),
+        ] {
+            assert_eq!(glob(p, t), want, "{p} ~ {t}");
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::ctx::Ctx;
 use super::span::{Key, Node, Val};
 use super::values;
-use crate::model::{JournalSpec, Listen, ListenAddr, LogTarget, ManagedDir, Probe, ProbeKind};
+use crate::model::{
+    JournalSpec, Listen, ListenAddr, LogTarget, ManagedDir, Probe, ProbeKind, SocketPerm,
+};
 
 /// Defaults of one probe key (`ready-check` or `health-check`).
 pub struct ProbeDefaults {
@@ -245,15 +247,19 @@ pub fn directories(cx: &mut Ctx, node: &Node, base: &Path) -> Option<Vec<Managed
     ok.then_some(out)
 }
 
-const LISTEN_KEYS: &[&str] = &["address", "name"];
+const LISTEN_KEYS: &[&str] = &["address", "name", "mode", "directory-mode", "user", "group"];
 
 /// `listen = ["tcp:127.0.0.1:8080", "unix:/run/x.sock", { address =
-/// "udp:[::1]:53", name = "dns" }]`. A name defaults to the service's.
+/// "udp:[::1]:53", name = "dns" }, { address = "unix:/run/app/x.sock",
+/// mode = "0660", user = "app", group = "www-data", directory-mode =
+/// "0750" }]`. A name defaults to the service's; mode and owner are of a
+/// unix socket file only.
 pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
     let items = one_or_many(node);
     let mut out = Vec::new();
     let mut ok = true;
     for item in items {
+        let mut perm = SocketPerm::default();
         let (addr, name) = match &item.value {
             Val::Str(s) => (listen_addr(s).map_err(|e| (item.span.clone(), e)), None),
             Val::Table(entries) => {
@@ -262,18 +268,52 @@ pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
                     "a listen table needs `address`".to_string(),
                 ));
                 let mut name = None;
+                let mut file_keys = Vec::new();
                 for (k, v) in entries {
+                    let sub = format!("listen.{}", k.name);
                     match k.name.as_str() {
                         "address" => match &v.value {
                             Val::Str(s) => addr = listen_addr(s).map_err(|e| (v.span.clone(), e)),
                             _ => addr = Err((v.span.clone(), "expected a string".to_string())),
                         },
                         "name" => name = fd_name(cx, v),
+                        "mode" | "directory-mode" => {
+                            let m = values::string(cx, &sub, v);
+                            match m.map(crate::model::octal_mode) {
+                                Some(Some(m)) if k.name == "mode" => perm.mode = Some(m),
+                                Some(Some(m)) => perm.dir_mode = Some(m),
+                                Some(None) => {
+                                    cx.error(
+                                        &v.span,
+                                        format!("{sub}: expected an octal mode such as \"0660\""),
+                                    );
+                                    ok = false;
+                                }
+                                None => ok = false,
+                            }
+                            file_keys.push(k.span.clone());
+                        }
+                        "user" | "group" => {
+                            match values::nonempty_string(cx, &sub, v) {
+                                Some(u) if k.name == "user" => perm.user = Some(u),
+                                Some(g) => perm.group = Some(g),
+                                None => ok = false,
+                            }
+                            file_keys.push(k.span.clone());
+                        }
                         _ => {
-                            cx.unknown_key(&format!("listen.{}", k.name), &k.span, LISTEN_KEYS);
+                            cx.unknown_key(&sub, &k.span, LISTEN_KEYS);
                             ok = false;
                         }
                     }
+                }
+                let file = matches!(&addr, Ok(ListenAddr::Unix(p)) if p.is_absolute());
+                if let (false, Ok(_), Some(span)) = (file, &addr, file_keys.first()) {
+                    cx.error(
+                        span,
+                        "listen: mode, directory-mode, user and group are of a unix socket file (unix:/path)",
+                    );
+                    ok = false;
                 }
                 (addr, name)
             }
@@ -292,6 +332,7 @@ pub fn listen(cx: &mut Ctx, node: &Node, service: &str) -> Option<Vec<Listen>> {
             Ok(addr) => out.push(Listen {
                 addr,
                 name: name.unwrap_or_else(|| service.to_string()),
+                perm,
             }),
             Err((span, e)) => {
                 cx.error(&span, format!("listen: {e}"));

@@ -5,7 +5,9 @@
 //!
 //! Lowered: `ListenStream=` (a path, `@abstract`, a port, `IP:PORT`,
 //! `[IPv6]:PORT`) → `tcp:`/`unix:`, `ListenDatagram=` on IP → `udp:`,
-//! `FileDescriptorName=`, `Service=`. Every other directive of `[Socket]`
+//! `FileDescriptorName=`, `Service=`, and for socket files `SocketMode=`,
+//! `DirectoryMode=`, `SocketUser=`, `SocketGroup=` (the `listen` keys
+//! `mode`, `directory-mode`, `user`, `group`). Every other directive of `[Socket]`
 //! is a warning naming it; `Accept=yes` is an error-free refusal: the
 //! socket is not made (tend has no per-connection instances).
 
@@ -13,7 +15,7 @@ use super::ctx::Loc;
 use super::specifiers::{Specifiers, UnitName};
 use super::systemd::Unit;
 use super::{Collector, Severity};
-use crate::model::{Listen, ListenAddr};
+use crate::model::{Listen, ListenAddr, SocketPerm};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 
@@ -87,6 +89,7 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
     let mut target = stem.to_string();
     let mut fd_name = name.to_string();
     let mut addrs: Vec<(ListenAddr, Loc)> = Vec::new();
+    let mut perm = SocketPerm::default();
     let unit_name = UnitName::new(stem);
     let sp = Specifiers {
         unit: &unit_name,
@@ -136,6 +139,17 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
                     format!("{who}: Service=`{value}`: expected a NAME.service"),
                 )),
             },
+            "SocketMode" | "DirectoryMode" => match crate::model::octal_mode(value) {
+                Some(m) if key == "SocketMode" => perm.mode = Some(m),
+                Some(m) => perm.dir_mode = Some(m),
+                None => c.diags.push(loc.diag(
+                    Severity::Error,
+                    format!("{who}: {key}=`{value}`: expected an octal mode such as 0660"),
+                )),
+            },
+            // Empty: root, the default.
+            "SocketUser" => perm.user = Some(value.to_string()).filter(|v| !v.is_empty()),
+            "SocketGroup" => perm.group = Some(value.to_string()).filter(|v| !v.is_empty()),
             "Accept" if matches!(value, "yes" | "true" | "on" | "1") => {
                 c.diags.push(loc.diag(
                     Severity::Warning,
@@ -164,6 +178,11 @@ fn lower(c: &mut Collector, unit: &Unit, name: &str, stem: &str) -> Option<(Stri
     let listen = addrs
         .into_iter()
         .map(|(addr, _)| Listen {
+            // Of socket files only, as systemd applies them.
+            perm: match &addr {
+                ListenAddr::Unix(p) if p.is_absolute() => perm.clone(),
+                _ => SocketPerm::default(),
+            },
             addr,
             name: fd_name.clone(),
         })

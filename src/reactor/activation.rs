@@ -11,7 +11,7 @@
 //! running service's sockets never wake tend.
 
 use super::{Reactor, T_ACTIVATE};
-use crate::model::ListenAddr;
+use crate::model::{ListenAddr, SocketPerm};
 use crate::os;
 use crate::service::Want;
 use crate::supervisor::Shutdown;
@@ -21,7 +21,8 @@ use std::time::Instant;
 
 /// The bound sockets of one service, in `listen` order.
 pub struct Sockets {
-    addrs: Vec<ListenAddr>,
+    /// What they were bound as (a change binds them again).
+    addrs: Vec<(ListenAddr, SocketPerm)>,
     fds: Vec<OwnedFd>,
     /// In the epoll set (waiting for a client).
     watched: bool,
@@ -38,7 +39,9 @@ impl Reactor {
     /// another `listen`). `Err`: which one could not be bound, and why.
     pub(super) fn ensure_listening(&mut self, i: usize) -> Result<(), String> {
         let spec = &self.sup.services[i].spec;
-        let wanted: Vec<ListenAddr> = spec.listen.iter().map(|l| l.addr.clone()).collect();
+        let wanted: Vec<(ListenAddr, SocketPerm)> = (spec.listen.iter())
+            .map(|l| (l.addr.clone(), l.perm.clone()))
+            .collect();
         if self.rt[i]
             .listen
             .as_ref()
@@ -55,8 +58,8 @@ impl Reactor {
         // The old sockets are closed first: a changed list may bind an
         // address of the old one again.
         let mut fds = Vec::with_capacity(wanted.len());
-        for a in &wanted {
-            fds.push(os::listen::bind(a).map_err(|e| format!("listen {a}: {e}"))?);
+        for (a, perm) in &wanted {
+            fds.push(os::listen::bind(a, perm).map_err(|e| format!("listen {a}: {e}"))?);
         }
         self.rt[i].listen = Some(Box::new(Sockets {
             addrs: wanted,

@@ -422,9 +422,18 @@ impl Reactor {
     /// (to the main process, like systemd's `kill -HUP $MAINPID`).
     pub(crate) fn begin_reload(&mut self, i: usize) -> Result<(), String> {
         let s = &self.sup.services[i];
-        if !matches!(s.phase, Phase::Ready | Phase::Starting) {
+        // A completed oneshot is up (systemd's `RemainAfterExit=yes`,
+        // "active (exited)"): its reload-exec runs, as systemd runs
+        // `ExecReload=` there (nftables reloads its ruleset); with no
+        // process to signal, a reload-signal alone is refused.
+        let exited = s.phase == Phase::Completed && s.spec.reload_exec.is_some();
+        if !matches!(s.phase, Phase::Ready | Phase::Starting) && !exited {
             return Err(format!("not running ({})", s.phase.name()));
         }
+        if exited {
+            self.ensure_cgroup(i)?;
+        }
+        let s = &self.sup.services[i];
         if s.spec.kind == ServiceType::Notify && s.spec.reload_notify {
             let fx = self.sup.input(i, Input::Reloading, Instant::now());
             self.apply(fx);
