@@ -31,7 +31,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 TEND = os.path.join(ROOT, "target", "release", "tend")
 HELPERS = ["flap", "up", "slowterm", "orphans", "notify", "floor", "evsub", "fifolisten",
-           "spawntime", "termexit"]
+           "spawntime", "termexit", "spew"]
 
 ALL_SUPS = ["tend", "runit", "s6", "supervisord", "horust", "tini", "dumb-init"]
 RESTARTING = ["tend", "runit", "s6", "supervisord", "horust"]
@@ -1211,6 +1211,122 @@ def sc_wrapper(b):
                 f"exit codes {sorted({x.get('rc') for x in out['term'][sup]}, key=str)}")
     return out
 
+LOG_CASES = ["floor", "tend-file", "tend-stdout", "supervisord", "s6-log", "svlogd"]
+LOG_ROTATE = 16 << 20  # every logger rotates at 16 MiB, keeping them all
+
+
+def dir_bytes(d):
+    try:
+        return sum(e.stat().st_size for e in os.scandir(d) if e.is_file())
+    except OSError:
+        return 0
+
+
+def log_layout(case, work, spew):
+    """(argv, the directory whose files fill with the log, sup) for `case`."""
+    logs = os.path.join(work, "logs")
+    os.makedirs(logs)
+    if case == "floor":
+        return ["/bin/sh", "-c", f"exec {shell_quote(spew)} | cat > {shell_quote(logs)}/out"], logs, None
+    if case.startswith("tend"):
+        d = os.path.join(work, "tend.d")
+        os.makedirs(d)
+        log = (f'log = {{ file = "{logs}/spew.log", max-size = "{LOG_ROTATE >> 20}MiB", keep = 100 }}\n'
+               if case == "tend-file" else "")
+        write(os.path.join(d, "spew.toml"), f"exec = {json.dumps([spew])}\n{log}")
+        where = logs if case == "tend-file" else work
+        return [TEND, "--socket", os.path.join(work, "tend.sock"), "run", d], where, "tend"
+    if case == "supervisord":
+        ini = os.path.join(work, "supervisord.conf")
+        write(ini, "\n".join([
+            "[supervisord]", "nodaemon=true", "user=root", "logfile=/dev/null", "logfile_maxbytes=0",
+            "loglevel=error", f"pidfile={work}/supervisord.pid", f"childlogdir={work}", "",
+            "[program:spew]", f"command={spew}", "autostart=true", "autorestart=false", "startsecs=0",
+            f"stdout_logfile={logs}/spew.log", f"stdout_logfile_maxbytes={LOG_ROTATE}",
+            "stdout_logfile_backups=100", "stderr_logfile=NONE", ""]))
+        return ["supervisord", "-n", "-c", ini], logs, "supervisord"
+    if case == "s6-log":
+        d = os.path.join(work, "scan")
+        sv_run(os.path.join(d, "spew"), {"prog": spew})
+        write(os.path.join(d, "spew", "log", "run"),
+              f"#!/bin/sh\nexec s6-log n1000 s{LOG_ROTATE - 1} {shell_quote(logs)}\n", 0o755)
+        return ["s6-svscan", d], logs, "s6"
+    if case == "svlogd":
+        d = os.path.join(work, "service")
+        sv_run(os.path.join(d, "spew"), {"prog": spew})
+        write(os.path.join(d, "spew", "log", "run"), f"#!/bin/sh\nexec svlogd {shell_quote(logs)}\n", 0o755)
+        write(os.path.join(logs, "config"), f"s{LOG_ROTATE}\nn1000\n")
+        return ["runsvdir", "-P", d], logs, "runit"
+    raise ValueError(case)
+
+
+def sc_logs(b):
+    """One service writes BT_BYTES of 100-byte lines (655 lines per write) to
+    its stdout as fast as the pipe takes them; each logger writes them to
+    files rotated at 16 MiB (tend-stdout: tend's inherited stdout, a file).
+    Throughput: bytes / (moment the log files hold them all - the service's
+    T_START); CPU: every process of the namespace but the service (and the
+    shell of the floor), cumulative at that moment. floor: `spew | cat > file`."""
+    rounds = 1 if b.quick else 3
+    total = (32 << 20) if b.quick else (256 << 20)
+    spew = b.helper("spew")
+    out = {"rounds": rounds, "bytes": total}
+    lines = total // 100
+    have = {"floor": True, "tend-file": b.available["tend"], "tend-stdout": b.available["tend"],
+            "supervisord": b.available["supervisord"], "s6-log": b.available["s6"],
+            "svlogd": b.available["runit"]}
+    want = {"floor": "tend", "tend-file": "tend", "tend-stdout": "tend", "supervisord": "supervisord",
+            "s6-log": "s6", "svlogd": "runit"}
+    cases = [c for c in LOG_CASES if have[c] and want[c] in b.args.sups]
+    for r in range(rounds):
+        for case in cases:
+            def body(ns, case=case):
+                where = ns.where
+                need = lines * (100 + (7 if case == "tend-stdout" else 0))
+                if case == "tend-stdout":
+                    where = None
+                def done():
+                    if ns.p.poll() is not None:
+                        raise BenchTimeout(f"{case} exited early (code {ns.p.returncode})")
+                    got = (os.path.getsize(os.path.join(ns.work, "supervisor.log"))
+                           if where is None else dir_bytes(where))
+                    return got >= need
+                wait_until(done, 120, f"{need} bytes of log", 0.002)
+                t_done = now_ns()
+                procs, _ = supervisor_procs(ns, {spew, "/usr/bin/dash", "/bin/dash"})
+                cpu = 0
+                for p in procs:
+                    cpu += sum(c for _, c in task_counters(p).values())
+                st = stamp_lines(ns.stamps)
+                t0 = min(int(l[1]) for l in st if l[0] != "spewed")
+                sec = (t_done - t0) / 1e9
+                return {"s": sec, "mib_s": total / (1 << 20) / sec, "cpu_s": cpu / 1e9,
+                        "cpu_ms_per_mib": cpu / 1e6 / (total / (1 << 20))}
+            def argv(work, case=case):
+                a, where, _ = log_layout(case, work, spew)
+                argv.where = where
+                return a
+            b.calm.wait()
+            ns = b.start(want[case] if case != "floor" else "floor", None, "logs",
+                         {"BT_BYTES": str(total)}, argv=argv)
+            ns.where = argv.where
+            try:
+                v = body(ns)
+            except BenchTimeout as e:
+                log(f"  {case}: {e}")
+                v = {"error": str(e)}
+            finally:
+                ns.kill()
+                if "TEND_CGROUP_ROOT" in ns.env:
+                    remove_cgroup_tree(ns.env["TEND_CGROUP_ROOT"])
+                if not b.args.keep:
+                    shutil.rmtree(ns.work, ignore_errors=True)
+            out.setdefault(case, []).append(v)
+            if "s" in v:
+                log(f"  round {r + 1}: {case} {v['mib_s']:.0f} MiB/s, CPU {v['cpu_s']:.3f} s "
+                    f"({v['cpu_ms_per_mib']:.3f} ms/MiB)")
+    return out
+
 
 SCENARIOS = {
     "restart": sc_restart,
@@ -1222,6 +1338,7 @@ SCENARIOS = {
     "zombies": sc_zombies,
     "events": sc_events,
     "wrapper": sc_wrapper,
+    "logs": sc_logs,
 }
 
 

@@ -135,6 +135,23 @@ impl FileTarget {
         }
     }
 
+    /// Queues whole lines at once (`run`: each line with its newline), as
+    /// `write_line` of each would: one copy, unless the run crosses
+    /// `max_size` (then line by line, so the rotation falls between lines).
+    pub fn write_run(&mut self, run: &[u8], warns: &mut Vec<String>) {
+        let held = self.size + self.pending.len() as u64;
+        if self.max_size > 0 && held + run.len() as u64 > self.max_size {
+            for line in super::lines(run) {
+                self.write_line(line, warns);
+            }
+            return;
+        }
+        self.pending.extend_from_slice(run);
+        if self.pending.len() >= FLUSH_AT {
+            self.flush(warns);
+        }
+    }
+
     /// Writes the queued lines; on failure they are counted as dropped
     /// (and the failure reported once).
     pub fn flush(&mut self, warns: &mut Vec<String>) {

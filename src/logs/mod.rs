@@ -106,16 +106,35 @@ struct Emitter<'a> {
     targets: &'a mut [Target],
     stdout: &'a mut StdoutSink,
     warns: &'a mut Vec<String>,
+    /// When the bytes were read (one clock read per batch, not per line).
+    now: std::time::SystemTime,
 }
 
 impl Emitter<'_> {
     fn emit(&mut self, stream: Stream, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        self.ring.push(stream, text);
+        self.ring.push(stream, bytes, self.now);
         for target in self.targets.iter_mut() {
             match target {
                 Target::Inherit => self.stdout.push_line(self.name, bytes),
                 Target::File(f) => f.write_line(bytes, self.warns),
+            }
+        }
+    }
+
+    /// `n` whole lines at once: `run` is their bytes, each line (at most
+    /// `MAX_LINE` bytes) with its newline. The same as `emit` of each line,
+    /// with one copy per destination instead of one per line: files take
+    /// the bytes as they are, the ring only the lines it would keep.
+    fn emit_run(&mut self, stream: Stream, run: &[u8], n: usize) {
+        self.ring.push_run(stream, run, n, self.now);
+        for target in self.targets.iter_mut() {
+            match target {
+                Target::Inherit => {
+                    for line in lines(run) {
+                        self.stdout.push_line(self.name, line);
+                    }
+                }
+                Target::File(f) => f.write_run(run, self.warns),
             }
         }
     }
@@ -127,6 +146,17 @@ impl Emitter<'_> {
             }
         }
     }
+}
+
+/// The lines of a run of whole lines (each ending with a newline), without
+/// their newlines.
+pub(crate) fn lines(run: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut from = 0;
+    memchr::memchr_iter(b'\n', run).map(move |nl| {
+        let line = &run[from..nl];
+        from = nl + 1;
+        line
+    })
 }
 
 /// Where to cut a full partial line: at `buf.len()`, or just before a UTF-8
@@ -154,6 +184,24 @@ fn cut_point(buf: &[u8]) -> usize {
 fn split(partial: &mut Vec<u8>, mut data: &[u8], stream: Stream, out: &mut Emitter) -> usize {
     let mut made = 0;
     while !data.is_empty() {
+        if partial.is_empty() {
+            // The common case: a run of whole lines, none too long, taken
+            // in one go (memchr finds the newlines).
+            let (mut end, mut n) = (0, 0);
+            for nl in memchr::memchr_iter(b'\n', data) {
+                if nl - end > MAX_LINE {
+                    break;
+                }
+                end = nl + 1;
+                n += 1;
+            }
+            if n > 0 {
+                out.emit_run(stream, &data[..end], n);
+                data = &data[end..];
+                made += n;
+                continue;
+            }
+        }
         if partial.len() >= MAX_LINE {
             if data[0] == b'\n' {
                 out.emit(stream, partial);
@@ -169,7 +217,7 @@ fn split(partial: &mut Vec<u8>, mut data: &[u8], stream: Stream, out: &mut Emitt
         }
         let room = MAX_LINE - partial.len();
         let window = &data[..room.min(data.len())];
-        match window.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', window) {
             Some(i) if partial.is_empty() => {
                 out.emit(stream, &window[..i]);
                 data = &data[i + 1..];
@@ -307,6 +355,7 @@ impl Logs {
             targets: &mut svc.targets,
             stdout: &mut self.stdout,
             warns: &mut warns,
+            now: std::time::SystemTime::now(),
         };
         let made = split(&mut partial, data, stream, &mut out);
         out.flush_files();
@@ -330,6 +379,7 @@ impl Logs {
             targets: &mut svc.targets,
             stdout: &mut self.stdout,
             warns: &mut warns,
+            now: std::time::SystemTime::now(),
         };
         for (stream, partial) in [Stream::Stdout, Stream::Stderr].into_iter().zip(partials) {
             if !partial.is_empty() {

@@ -2,9 +2,15 @@
 //!
 //! Invariant: holds at most `RING_LINES` lines and, beyond its newest line,
 //! at most `RING_BYTES` bytes of text; sequence numbers are consecutive.
+//!
+//! The text is kept as raw bytes in one deque, and an entry per line says
+//! where its bytes are: storing a line copies it and allocates nothing, and
+//! UTF-8 is only checked (and replaced) when lines are asked for, which is
+//! rare next to how often they come in.
 
 use super::{LogLine, Stream};
 use std::collections::VecDeque;
+use std::time::SystemTime;
 
 /// At most this many lines are kept per service.
 pub const RING_LINES: usize = 1000;
@@ -12,8 +18,19 @@ pub const RING_LINES: usize = 1000;
 pub const RING_BYTES: usize = 1 << 20;
 
 #[derive(Debug)]
+struct Entry {
+    seq: u64,
+    stream: Stream,
+    time: SystemTime,
+    len: usize,
+}
+
+#[derive(Debug)]
 pub(crate) struct Ring {
-    lines: VecDeque<LogLine>,
+    entries: VecDeque<Entry>,
+    /// The text of `entries`, in order, each line with its newline.
+    text: VecDeque<u8>,
+    /// Bytes of text held, newlines not counted (what `RING_BYTES` bounds).
     bytes: usize,
     next_seq: u64,
 }
@@ -21,31 +38,79 @@ pub(crate) struct Ring {
 impl Ring {
     pub fn new() -> Ring {
         Ring {
-            lines: VecDeque::new(),
+            entries: VecDeque::new(),
+            text: VecDeque::new(),
             bytes: 0,
             next_seq: 1,
         }
     }
 
-    /// Stores a line; returns its sequence number.
-    pub fn push(&mut self, stream: Stream, text: String) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.bytes += text.len();
-        let time = std::time::SystemTime::now();
-        self.lines.push_back(LogLine {
-            seq,
+    /// Stores a line (without its newline) read at `time`.
+    pub fn push(&mut self, stream: Stream, line: &[u8], time: SystemTime) {
+        self.entry(stream, line.len(), time);
+        self.text.extend(line);
+        self.text.push_back(b'\n');
+        self.trim();
+    }
+
+    fn entry(&mut self, stream: Stream, len: usize, time: SystemTime) {
+        self.entries.push_back(Entry {
+            seq: self.next_seq,
             stream,
-            text,
             time,
+            len,
         });
-        while self.lines.len() > RING_LINES || (self.bytes > RING_BYTES && self.lines.len() > 1) {
-            match self.lines.pop_front() {
-                Some(old) => self.bytes -= old.text.len(),
+        self.next_seq += 1;
+        self.bytes += len;
+    }
+
+    /// Drops the oldest lines until the bounds hold (the newest line stays).
+    fn trim(&mut self) {
+        let mut gone = 0;
+        while self.entries.len() > RING_LINES || (self.bytes > RING_BYTES && self.entries.len() > 1)
+        {
+            match self.entries.pop_front() {
+                Some(old) => {
+                    gone += old.len + 1;
+                    self.bytes -= old.len;
+                }
                 None => break,
             }
         }
-        seq
+        self.text.drain(..gone.min(self.text.len()));
+    }
+
+    /// `n` whole lines at once (`run`: each line with its newline), as `n`
+    /// pushes would leave the ring: the lines that would be pushed out at
+    /// once are only counted (their seqs are used), never copied.
+    pub fn push_run(&mut self, stream: Stream, run: &[u8], n: usize, time: SystemTime) {
+        let body = run.strip_suffix(b"\n").unwrap_or(run);
+        // Walk back from the newest line to the oldest that would survive.
+        let (mut start, mut kept, mut bytes) = (body.len() + 1, 0, 0);
+        while kept < n && kept < RING_LINES {
+            let end = start - 1; // the newline (or end) after this line
+            let from = memchr::memrchr(b'\n', &body[..end]).map_or(0, |p| p + 1);
+            let len = end - from;
+            // The newest line is always kept, as `push` keeps it.
+            if kept > 0 && bytes + len > RING_BYTES {
+                break;
+            }
+            bytes += len;
+            kept += 1;
+            start = from;
+            if from == 0 {
+                break;
+            }
+        }
+        self.next_seq += (n - kept) as u64;
+        let tail = run.get(start..).unwrap_or_default();
+        let mut from = 0;
+        for nl in memchr::memchr_iter(b'\n', tail) {
+            self.entry(stream, nl - from, time);
+            from = nl + 1;
+        }
+        self.text.extend(tail);
+        self.trim();
     }
 
     /// The sequence number the next line will get.
@@ -55,13 +120,31 @@ impl Ring {
 
     /// The oldest retained sequence number (`next_seq` when empty).
     fn oldest(&self) -> u64 {
-        self.lines.front().map_or(self.next_seq, |l| l.seq)
+        self.entries.front().map_or(self.next_seq, |l| l.seq)
+    }
+
+    /// The retained lines from the `skip`th on, as `LogLine`s.
+    fn lines_from(&self, skip: usize) -> Vec<LogLine> {
+        let mut at: usize = self.entries.iter().take(skip).map(|e| e.len + 1).sum();
+        let mut out = Vec::with_capacity(self.entries.len().saturating_sub(skip));
+        let mut bytes = Vec::new();
+        for e in self.entries.iter().skip(skip) {
+            bytes.clear();
+            bytes.extend(self.text.range(at..at + e.len));
+            at += e.len + 1;
+            out.push(LogLine {
+                seq: e.seq,
+                stream: e.stream,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                time: e.time,
+            });
+        }
+        out
     }
 
     /// The last `n` lines, oldest first.
     pub fn tail(&self, n: usize) -> Vec<LogLine> {
-        let skip = self.lines.len().saturating_sub(n);
-        self.lines.iter().skip(skip).cloned().collect()
+        self.lines_from(self.entries.len().saturating_sub(n))
     }
 
     /// Lines with `seq >= from`, and how many lines before the first one
@@ -72,7 +155,10 @@ impl Ring {
         let dropped = oldest.saturating_sub(from);
         let start = from.max(oldest);
         let skip = usize::try_from(start - oldest).unwrap_or(usize::MAX);
-        (dropped, self.lines.iter().skip(skip).cloned().collect())
+        if skip >= self.entries.len() {
+            return (dropped, Vec::new());
+        }
+        (dropped, self.lines_from(skip))
     }
 
     #[cfg(test)]
@@ -82,6 +168,6 @@ impl Ring {
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.entries.len()
     }
 }

@@ -430,3 +430,39 @@ fn a_full_stdout_never_blocks_and_its_shared_flags_stay_as_they_were() {
         "x | one\nx | two\ntend | up\n"
     );
 }
+
+#[test]
+fn a_run_of_lines_leaves_the_ring_as_line_by_line_pushes_do() {
+    // Runs of whole lines take the batched path; one byte at a time takes
+    // the partial-line path: both must keep the same lines and seqs.
+    let mut data = Vec::new();
+    for i in 0..3000 {
+        let len = (i * 37) % 3000;
+        data.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+        data.push(b'\n');
+    }
+    data.extend_from_slice("é\nlast\n".as_bytes());
+    let mut batched = Logs::new(-1);
+    batched.configure("s", &[]);
+    batched.ingest("s", Stream::Stdout, &data);
+    let mut single = Logs::new(-1);
+    single.configure("s", &[]);
+    for b in &data {
+        single.ingest("s", Stream::Stdout, std::slice::from_ref(b));
+    }
+    assert_eq!(batched.next_seq("s"), single.next_seq("s"));
+    let strip = |v: Vec<LogLine>| -> Vec<(u64, String)> {
+        v.into_iter().map(|l| (l.seq, l.text)).collect()
+    };
+    assert_eq!(
+        strip(batched.tail("s", usize::MAX).unwrap_or_default()),
+        strip(single.tail("s", usize::MAX).unwrap_or_default())
+    );
+    let (db, lb) = batched.since("s", 1);
+    let (ds, ls) = single.since("s", 1);
+    assert_eq!((db, strip(lb)), (ds, strip(ls)));
+    assert_eq!(
+        texts(&batched.tail("s", 2).unwrap_or_default()),
+        ["é", "last"]
+    );
+}

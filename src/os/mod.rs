@@ -231,6 +231,19 @@ pub fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A pipe's capacity until F_SETPIPE_SZ changes it (Linux: 16 pages).
+pub const PIPE_DEFAULT: usize = 64 * 1024;
+
+/// Best effort: makes the pipe hold `size` bytes (at most
+/// /proc/sys/fs/pipe-max-size unless privileged). A failure changes nothing.
+pub fn grow_pipe(fd: RawFd, size: usize) {
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: fcntl on an fd we own; no memory is passed.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, size);
+    }
+}
+
 /// Read what is available without blocking. Ok(0) means end of file.
 pub fn read_some(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
     // SAFETY: reading into a caller-provided buffer.

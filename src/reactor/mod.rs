@@ -182,6 +182,9 @@ impl Runtime {
     }
 }
 
+/// The largest read of a service's output (and what a flooded pipe grows to).
+const READ_BUF: usize = 1 << 20;
+
 pub struct Reactor {
     pub sup: Supervisor,
     pub events: EventLog,
@@ -225,6 +228,9 @@ pub struct Reactor {
     /// is now has been reaped (see `reap`).
     reaping: bool,
     deferred_spawns: Vec<usize>,
+    /// Where service output is read into: allocated on the first output
+    /// (calloc'd, so pages are only backed as far as reads reach).
+    read_buf: Vec<u8>,
     /// Freed at the open-file limit to answer a client (see the servers).
     pub(crate) fd_reserve: os::FdReserve,
 }
@@ -310,6 +316,7 @@ impl Reactor {
             event_lines: Default::default(),
             reaping: false,
             deferred_spawns: Vec::new(),
+            read_buf: Vec::new(),
             fd_reserve: os::FdReserve::new(),
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
@@ -818,7 +825,10 @@ impl Reactor {
             Stream::Stdout => self.rt[i].out.0.as_raw_fd(),
             Stream::Stderr => self.rt[i].err.0.as_raw_fd(),
         };
-        let mut buf = [0u8; 65536];
+        if self.read_buf.is_empty() {
+            self.read_buf = vec![0; READ_BUF];
+        }
+        let mut buf = std::mem::take(&mut self.read_buf);
         // Bounded per wake-up so a flooding service cannot starve the rest;
         // epoll is level-triggered and brings us back.
         for _ in 0..4 {
@@ -827,12 +837,20 @@ impl Reactor {
                 Ok(n) => {
                     let name = &self.sup.services[i].spec.name;
                     self.logs.ingest(name, stream, &buf[..n]);
-                    if n < buf.len() {
+                    if n == os::PIPE_DEFAULT {
+                        // The pipe was full: a service that writes faster
+                        // than a 64 KiB pipe is drained. A bigger pipe lets
+                        // it run longer between wake-ups and one read take
+                        // more (only such pipes grow: their pages count
+                        // against the user's pipe quota).
+                        os::grow_pipe(fd, READ_BUF);
+                    } else if n < buf.len() {
                         break;
                     }
                 }
             }
         }
+        self.read_buf = buf;
     }
 
     /// Carry out effects, and whatever they lead to, in order.
