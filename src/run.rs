@@ -99,6 +99,9 @@ pub fn run(
             );
         }
     }
+    if let Some(p) = &path {
+        stage2_hook(p);
+    }
     let mut config = match &path {
         None => Config {
             supervisor: Default::default(),
@@ -280,6 +283,29 @@ pub fn fds_needed(config: &Config, cgroups: bool) -> u64 {
             + s.listen.len() as u64
     };
     FDS_BASE + config.services.iter().map(per).sum::<u64>()
+}
+
+/// s6-overlay's `S6_STAGE2_HOOK`: for an s6-overlay tree, the command it
+/// names runs once, before the tree is read, so that it can change it
+/// (linuxserver.io's `/docker-mods`, scripts that edit `user/contents.d`).
+/// As s6-overlay's rc.init runs `$hook`: split on blanks, no shell; a
+/// failure is a warning and the start goes on. `tend check` runs nothing.
+fn stage2_hook(path: &Path) {
+    let Some(hook) = std::env::var("S6_STAGE2_HOOK")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+    else {
+        return;
+    };
+    if !load::is_s6_tree(path) {
+        return;
+    }
+    let argv: Vec<&str> = hook.split_ascii_whitespace().collect();
+    match crate::os::run_to_end(&argv) {
+        Ok(0) => {}
+        Ok(code) => eprintln!("tend: warning: S6_STAGE2_HOOK `{hook}` exited {code}"),
+        Err(e) => eprintln!("tend: warning: S6_STAGE2_HOOK `{hook}`: {e}"),
+    }
 }
 
 /// Raise tend's open-file limit to the hard limit (services keep the soft

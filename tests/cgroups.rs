@@ -94,9 +94,11 @@ fn populated(dir: &Path) -> Option<bool> {
 /// see the socket answer before that line is written: wait for it.)
 #[track_caller]
 fn assert_cgroup_mode(t: &Tend) {
+    // The whole line: stderr is unbuffered, a line may arrive in pieces.
     wait_until("tend says how it tracks services", T, || {
         let err = t.stderr();
-        err.contains("tracking services with") || err.contains("cgroups not used")
+        let said = |what: &str| err.find(what).is_some_and(|at| err[at..].contains('\n'));
+        said("tracking services with") || said("cgroups not used")
     });
     let err = t.stderr();
     assert!(

@@ -344,3 +344,67 @@ fn a_completed_oneshot_is_not_run_again_when_what_it_depends_on_restarts() {
     assert_eq!(trace(&t).matches("init\n").count(), 1, "{}", t.output());
     assert_eq!(t.status_of("init")["state"], "completed");
 }
+
+/// `S6_STAGE2_HOOK` runs once before the tree is read and may change it, as
+/// linuxserver.io's images use it (`/docker-mods`) and as scripts that
+/// decide which services start do: here it adds `extra` to the `user`
+/// bundle, so `extra` starts. A failing hook is a warning and the
+/// container goes on, as in s6-overlay's rc.init.
+#[test]
+fn the_stage2_hook_runs_before_the_tree_is_read_and_may_change_it() {
+    if !have_execline() {
+        return;
+    }
+    let root = Scratch::new();
+    let tr = root.join("trace").display().to_string();
+    let rc = root.join("s6-rc.d").display().to_string();
+    for (rel, text) in [
+        ("s6-rc.d/app/type", "longrun\n".to_string()),
+        (
+            "s6-rc.d/app/run",
+            format!("#!/bin/sh\necho app >> {tr}\nexec sleep 1000\n"),
+        ),
+        ("s6-rc.d/extra/type", "longrun\n".to_string()),
+        (
+            "s6-rc.d/extra/run",
+            format!("#!/bin/sh\necho extra >> {tr}\nexec sleep 1000\n"),
+        ),
+        ("s6-rc.d/user/type", "bundle\n".to_string()),
+        ("s6-rc.d/user/contents.d/app", String::new()),
+        (
+            "hook",
+            format!("#!/bin/sh\necho \"hook $1\" >> {tr}\ntouch {rc}/user/contents.d/extra\n"),
+        ),
+    ] {
+        let p = root.write(rel, &text);
+        if rel.ends_with("run") || rel == "hook" {
+            chmod_x(&p);
+        }
+    }
+    let hook = format!("{} first-arg", root.join("hook").display());
+    let t = Tend::builder()
+        .run_path(&root.join("").display().to_string())
+        .env("S6_STAGE2_HOOK", &hook)
+        .start();
+    t.wait_state("extra", "ready");
+    t.wait_state("app", "ready");
+    let trace = fs::read_to_string(root.join("trace")).unwrap_or_default();
+    assert!(trace.starts_with("hook first-arg\n"), "{trace:?}");
+    assert!(
+        trace.contains("extra\n") && trace.contains("app\n"),
+        "{trace:?}"
+    );
+    drop(t);
+
+    // A hook that fails: said, and the tree runs as it is.
+    let t = bug_tree(Tend::builder(), false)
+        .env("S6_STAGE2_HOOK", "/bin/false")
+        .start();
+    t.wait_state("app", "ready");
+    assert!(
+        t.stderr()
+            .contains("tend: warning: S6_STAGE2_HOOK `/bin/false` exited 1"),
+        "{}",
+        t.output()
+    );
+}

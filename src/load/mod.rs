@@ -132,6 +132,12 @@ pub struct DepRef {
 
 /// Loads PATH (a directory or one TOML file). `Err` carries all the
 /// diagnostics found (errors and warnings), never just the first.
+/// Whether PATH is an s6-overlay or s6-rc tree (what `tend run` runs
+/// `S6_STAGE2_HOOK` for).
+pub fn is_s6_tree(path: &Path) -> bool {
+    s6overlay::detect(path).is_some()
+}
+
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     load_reserving(path, &[])
 }

@@ -108,7 +108,6 @@ struct Settings {
 
 /// Variables tend recognises but does not act on, with why.
 const NOT_ACTED_ON: &[(&str, &str)] = &[
-    ("S6_STAGE2_HOOK", "the hook is not run"),
     ("S6_VERBOSITY", "tend's events say every start and stop"),
     ("S6_LOGGING", "output goes to tend's log"),
     ("S6_LOGGING_SCRIPT", "output goes to tend's log"),

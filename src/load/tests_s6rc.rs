@@ -495,7 +495,6 @@ fn s6_variables_map_or_are_said() {
         warnings(&t, &l),
         [
             ": warning: S6_KEEP_ENV=0: not acted on: services get tend's environment, as with S6_KEEP_ENV=1",
-            ": warning: S6_STAGE2_HOOK=`/hook`: recognised, not acted on: the hook is not run",
         ]
         .map(|w| format!("{}{w}", t.0.display()))
     );

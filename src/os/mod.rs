@@ -447,6 +447,21 @@ pub fn raise_nofile_limit(need: u64) -> Option<u64> {
     Some(limit)
 }
 
+/// Run a command to its end before supervision begins (tend's stdio, its
+/// environment) and return its exit code, 128+N for a signal. Only for
+/// start-up steps: it blocks until the command exits.
+pub fn run_to_end(argv: &[&str]) -> std::io::Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+    let status = std::process::Command::new(program).args(args).status()?;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1))
+}
+
 /// Return the heap's free memory to the kernel (glibc keeps freed chunks,
 /// and their pages stay resident, until told).
 pub fn release_free_memory() {
