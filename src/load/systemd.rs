@@ -583,6 +583,17 @@ fn lower<'a>(
                 Some(b) => remain_after_exit = Some((b, d.file, vs.clone())),
                 None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
             },
+            // Deprecated in systemd but in vendor units (Debian's tor): the
+            // other Exec*= lines run without User=, the sandbox and
+            // CapabilityBoundingSet=. tend has no per-command privileges.
+            ("Service", "PermissionsStartOnly") => match super::confine::unit_bool(v) {
+                Some(true) => cx.warning(
+                    vs,
+                    "PermissionsStartOnly=yes: not supported: ExecStartPre=, ExecStartPost=, ExecReload=, ExecStop= and ExecStopPost= run with the same user, sandbox and capabilities as ExecStart= (systemd would run them with full privileges)".to_string(),
+                ),
+                Some(false) => {}
+                None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
+            },
             ("Service", "RestartForceExitStatus") => exit_status_list(
                 cx,
                 k,
