@@ -113,19 +113,8 @@ pub fn service(s: &ServiceSpec) -> String {
         let _ = writeln!(t, "{k} = {v}");
     };
     key("exec", list(&s.exec));
-    if !s.pre_exec.is_empty() {
-        let steps: Vec<String> = (s.pre_exec.iter())
-            .map(|p| {
-                let mut argv = p.argv.clone();
-                if let Some(first) = argv.first_mut().filter(|_| p.ignore_failure) {
-                    first.insert(0, '-');
-                }
-                list(&argv)
-            })
-            .collect();
-        key("pre-exec", format!("[{}]", steps.join(", ")));
-    }
     for (k, cmds) in [
+        ("pre-exec", &s.pre_exec),
         ("post-start", &s.post_start),
         ("exec-condition", &s.exec_condition),
     ] {

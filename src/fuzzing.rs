@@ -33,8 +33,8 @@ use serde_json::Value;
 use crate::event::{ExitStatus, StopReason};
 use crate::load::{self, Diagnostic, Loaded};
 use crate::model::{
-    self, Config, MAX_DURATION, NotifyAccess, Probe, ProbeKind, RestartPolicy, ServiceSpec,
-    ServiceType, StartLimitAction,
+    Config, MAX_DURATION, NotifyAccess, Probe, ProbeKind, RestartPolicy, ServiceSpec, ServiceType,
+    StartLimitAction,
 };
 use crate::reactor::Reactor;
 use crate::service::{Effect, Input, Phase};
@@ -1172,43 +1172,6 @@ fn check_supervisor(sup: &Supervisor, world: &World) {
     }
 }
 
-/// The inputs a notify datagram becomes (as `reactor::readiness` maps
-/// them; MAINPID= is taken as checked).
-fn notice_inputs(n: &crate::notify::Notice) -> Vec<Input> {
-    let mut out = Vec::new();
-    if let Some(text) = &n.status {
-        out.push(Input::Status { text: text.clone() });
-    }
-    if let Some(pid) = n.main_pid {
-        out.push(Input::MainPid { pid });
-    }
-    if let Some(us) = n.watchdog_usec {
-        out.push(Input::WatchdogInterval {
-            every: model::clamp(Duration::from_micros(us)),
-        });
-    }
-    if let Some(us) = n.extend_timeout_usec {
-        out.push(Input::ExtendTimeout {
-            by: model::clamp(Duration::from_micros(us)),
-        });
-    }
-    if n.reloading {
-        out.push(Input::Reloading);
-    }
-    if n.ready {
-        out.push(Input::Ready);
-    }
-    if n.watchdog_ping {
-        out.push(Input::WatchdogPing);
-    }
-    if n.watchdog_trigger {
-        out.push(Input::Unhealthy {
-            reason: StopReason::Watchdog,
-        });
-    }
-    out
-}
-
 /// The supervisor driven by the input: a configuration, then up to 1000
 /// steps (requests, process and readiness events, notify datagrams, time
 /// passing, shutdown, reconfiguration), with invariants checked after
@@ -1297,7 +1260,7 @@ pub fn supervisor(data: &[u8]) {
                 match crate::notify::parse(datagram) {
                     Ok(notice) => {
                         let mut fx = Vec::new();
-                        for input in notice_inputs(&notice) {
+                        for input in crate::readiness::notice_inputs(&notice, &|_| true).0 {
                             fx.extend(sup.input(i, input, now));
                         }
                         fx

@@ -1383,6 +1383,11 @@ impl Service {
                 }
             }
         }
+        self.restart_after(delay, now, fx);
+    }
+
+    /// A restart is due after `delay`: `Backoff` until then, said now.
+    fn restart_after(&mut self, delay: Duration, now: Instant, fx: &mut Vec<Effect>) {
         self.restarts += 1;
         if delay.is_zero() {
             // No delay: straight back to `Down`, so the supervisor starts
@@ -1419,17 +1424,7 @@ impl Service {
             true => delay.max(SPAWN_RETRY_FLOOR),
             false => crate::model::clamp(delay),
         };
-        self.restarts += 1;
-        if delay.is_zero() {
-            self.enter(Phase::Down, now);
-        } else {
-            self.enter(Phase::Backoff, now);
-            self.deadline = Some(later(now, delay));
-        }
-        fx.push(Effect::Emit(EventKind::Restarting {
-            delay_ms: delay.as_millis() as u64,
-            attempt: self.attempt + 1,
-        }));
+        self.restart_after(delay, now, fx);
     }
 
     fn fail(&mut self, reason: String, now: Instant, fx: &mut Vec<Effect>) {

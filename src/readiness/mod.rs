@@ -463,17 +463,35 @@ fn is_proven_member(host: &impl Host, i: usize, pid: i32, cgroup: Option<u64>) -
 /// An accepted message's inputs, in the order the service takes them; a
 /// MAINPID= that names no process of the service is refused first.
 fn notice_answers(host: &impl Host, i: usize, n: &crate::notify::Notice) -> Vec<Answer> {
-    let mut warnings = Vec::new();
+    let accept_pid = |pid| host.belongs(i, pid) || host.main_pid(i) == Some(pid);
+    let (inputs, refused) = notice_inputs(n, &accept_pid);
+    let warnings = refused.into_iter().map(|pid| {
+        Answer::Warning(format!(
+            "MAINPID={pid} refused: not a process of this service"
+        ))
+    });
+    warnings
+        .chain(inputs.into_iter().map(Answer::Input))
+        .collect()
+}
+
+/// The inputs a notify message becomes, in the order the service takes
+/// them, and the MAINPID= that `accept_pid` refused (the fuzzer drives the
+/// state machine through this too).
+pub(crate) fn notice_inputs(
+    n: &crate::notify::Notice,
+    accept_pid: &dyn Fn(i32) -> bool,
+) -> (Vec<Input>, Option<i32>) {
+    let mut refused = None;
     let mut out = Vec::new();
     if let Some(text) = &n.status {
         out.push(Input::Status { text: text.clone() });
     }
     if let Some(pid) = n.main_pid {
-        if host.belongs(i, pid) || host.main_pid(i) == Some(pid) {
+        if accept_pid(pid) {
             out.push(Input::MainPid { pid });
         } else {
-            let message = format!("MAINPID={pid} refused: not a process of this service");
-            warnings.push(Answer::Warning(message));
+            refused = Some(pid);
         }
     }
     if let Some(us) = n.watchdog_usec {
@@ -506,6 +524,5 @@ fn notice_answers(host: &impl Host, i: usize, n: &crate::notify::Notice) -> Vec<
             text: format!("ERRNO={errno} ({text})"),
         });
     }
-    warnings.extend(out.into_iter().map(Answer::Input));
-    warnings
+    (out, refused)
 }
