@@ -28,16 +28,20 @@ fn wrapper_refs(v: &[String]) -> Vec<&str> {
 
 /// A service that writes numbered lines, `run R line N`, R counted across
 /// runs (a file), N from 1; on SIGTERM its last line says how far it got.
+/// The trap only sets a flag, checked at the top of the loop: a trap run
+/// between the count and the echo would otherwise claim a line never written.
 const WRITER: &str = "#!/bin/sh
 r=$(( $(cat {dir}/runs 2>/dev/null || echo 0) + 1 ))
 echo $r > {dir}/runs
 i=0
-trap 'echo \"run $r last $i\"; exit 0' TERM
-while :; do
+stop=
+trap 'stop=1' TERM
+while [ -z \"$stop\" ]; do
   i=$((i+1))
   echo \"run $r line $i\"
   sleep 0.01
 done
+echo \"run $r last $i\"
 ";
 
 /// Every `run R line N` / `run R last N` in the files of `dir`.
