@@ -67,6 +67,36 @@ fn exit_codes_are_cmds_own_as_pid1_and_as_subreaper() {
 }
 
 #[test]
+fn a_cmd_that_cannot_be_executed_exits_127_even_when_stderr_is_gone() {
+    // Its one line goes to a stderr pipe nobody reads any more (EPIPE):
+    // tend still exits with the shell's code, it does not panic.
+    need("python3", "python3");
+    let scratch = Scratch::new();
+    let sock = scratch.join("tend.sock");
+    let mut c = Command::new("python3");
+    c.args([
+        "-c",
+        BROKEN_STDERR,
+        "unshare",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        TEND,
+    ])
+    .arg("--socket")
+    .arg(&sock)
+    .args(["run", "--", "no-such-program-xyz"])
+    .current_dir(&scratch.path)
+    .env_remove("TEND_SOCKET")
+    .env_remove("NOTIFY_SOCKET")
+    .env("TEND_CGROUP_ROOT", cgroup_name(&scratch.path));
+    let out = run_cmd(&mut c, T);
+    remove_cgroup_tree(&cgroup_name(&scratch.path));
+    assert_eq!(out.code, 127, "{out}");
+}
+
+#[test]
 fn a_cmd_that_cannot_be_executed_says_so_in_one_line() {
     let out = wrap(true, &[], &["no-such-program-xyz", "arg"]);
     assert_eq!(out.code, 127, "{out}");

@@ -449,6 +449,24 @@ fn connections_are_capped_and_a_silent_one_is_closed() {
 }
 
 #[test]
+fn a_stderr_nobody_reads_any_more_does_not_take_tend_down() {
+    // tend's stderr is a pipe whose reader is gone (a log collector that
+    // died, `tend run 2>&1 | head`): every line tend writes there fails
+    // with EPIPE. std's eprintln! panics on that (and PID 1 aborts); tend
+    // must go on. Its start-up line ("tracking services with ...") is
+    // written there before any service starts.
+    need("python3", "python3");
+    let t = Tend::builder()
+        .svc("ok", "exec = [\"sleep\", \"1000\"]\n")
+        .run_wrapper(&["python3", "-c", BROKEN_STDERR])
+        .start();
+    t.wait_state("ok", "ready");
+    let mut t = t;
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0);
+}
+
+#[test]
 fn tend_stopped_and_resumed_misses_nothing() {
     // SIGSTOP tend while its services die and exit: once resumed it
     // reaps every one, restarts them, and its event stream has no gap.

@@ -1588,3 +1588,6 @@ impl Drop for SystemUser {
         }
     }
 }
+
+/// A `python3 -c` program that runs its arguments with fd 2 a pipe whose read end is closed.
+pub const BROKEN_STDERR: &str = "import os, sys\nr, w = os.pipe()\nos.close(r)\nos.dup2(w, 2)\nos.execvp(sys.argv[1], sys.argv[1:])";
