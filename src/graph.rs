@@ -6,8 +6,7 @@
 //! left out of the graph (the loader reports them as errors), so every
 //! function here works on any input, cycles included.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 use crate::model::ServiceSpec;
 
@@ -170,19 +169,34 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(services: &[ServiceSpec]) -> Graph {
-        let index = name_index(services);
-        let rank = name_ranks(services);
-        let mut deps = vec![Vec::new(); services.len()];
-        let mut dependents = vec![Vec::new(); services.len()];
-        for (i, s) in services.iter().enumerate() {
-            for name in ordering(s) {
-                if let Some(&j) = index.get(name)
-                    && j != i
-                    && !deps[i].contains(&j)
-                {
-                    deps[i].push(j);
-                    dependents[j].push(i);
+        Graph::build(services.len(), all(services))
+    }
+
+    /// The graph of `n` slots where `spec(i)` is service `i`, or None for
+    /// a slot that takes no part (the supervisor's retired services, which
+    /// keep their index until they are gone): a name is looked up among
+    /// the present ones only.
+    pub fn build<'a>(n: usize, spec: impl Fn(usize) -> Option<&'a ServiceSpec>) -> Graph {
+        let index = name_index(n, &spec);
+        let rank = name_ranks(n, &spec);
+        let mut deps: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                let mut mine = Vec::new();
+                for name in spec(i).into_iter().flat_map(ordering) {
+                    if let Some(&j) = index.get(name)
+                        && j != i
+                        && !mine.contains(&j)
+                    {
+                        mine.push(j);
+                    }
                 }
+                mine
+            })
+            .collect();
+        let mut dependents = vec![Vec::new(); n];
+        for (i, mine) in deps.iter().enumerate() {
+            for &j in mine {
+                dependents[j].push(i);
             }
         }
         for list in deps.iter_mut().chain(dependents.iter_mut()) {
@@ -192,24 +206,59 @@ impl Graph {
     }
 }
 
-/// name → index (the first service of a name, should one be repeated).
-fn name_index(services: &[ServiceSpec]) -> HashMap<&str, usize> {
+/// name → index among the present slots (the first of a name, should
+/// one be repeated).
+fn name_index<'a>(
+    n: usize,
+    spec: &impl Fn(usize) -> Option<&'a ServiceSpec>,
+) -> HashMap<&'a str, usize> {
     let mut index = HashMap::new();
-    for (i, s) in services.iter().enumerate() {
-        index.entry(s.name.as_str()).or_insert(i);
+    for i in 0..n {
+        if let Some(s) = spec(i) {
+            index.entry(s.name.as_str()).or_insert(i);
+        }
     }
     index
 }
 
-/// `rank[i]`: position of service `i` when sorted by name (then index).
-fn name_ranks(services: &[ServiceSpec]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..services.len()).collect();
-    order.sort_by(|&a, &b| services[a].name.cmp(&services[b].name).then(a.cmp(&b)));
-    let mut rank = vec![0; services.len()];
+/// `rank[i]`: position of slot `i` when sorted by name (then index);
+/// absent slots come first, and are never looked at.
+fn name_ranks<'a>(n: usize, spec: &impl Fn(usize) -> Option<&'a ServiceSpec>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        let name = |i| spec(i).map(|s| s.name.as_str());
+        name(a).cmp(&name(b)).then(a.cmp(&b))
+    });
+    let mut rank = vec![0; n];
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r;
     }
     rank
+}
+
+/// Every slot of the slice present.
+fn all<'a>(services: &'a [ServiceSpec]) -> impl Fn(usize) -> Option<&'a ServiceSpec> {
+    move |i| services.get(i)
+}
+
+/// What is wrong with a dependency of `who` on `name`: the one rule,
+/// used by the loader on names as written (with their locations, and the
+/// `before`/`propagates-stop-to` names that loading turns into the other
+/// service's lists) and below on the lists of loaded specs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameProblem {
+    OnItself,
+    Unknown,
+}
+
+pub fn name_problem(who: &str, name: &str, known: impl Fn(&str) -> bool) -> Option<NameProblem> {
+    if name == who {
+        Some(NameProblem::OnItself)
+    } else if !known(name) {
+        Some(NameProblem::Unknown)
+    } else {
+        None
+    }
 }
 
 /// A dependency on a name no service has.
@@ -220,35 +269,38 @@ pub struct UnknownDep {
     pub name: String,
 }
 
-/// Dependencies on names that match no service, in service order.
-pub fn unknown_dependencies(services: &[ServiceSpec]) -> Vec<UnknownDep> {
-    let index = name_index(services);
+/// Every dependency of `services` with a problem, in service order.
+fn problems(services: &[ServiceSpec]) -> Vec<(usize, DepKind, &str, NameProblem)> {
+    let index = name_index(services.len(), &all(services));
     let mut out = Vec::new();
     for (i, s) in services.iter().enumerate() {
         for (kind, name) in dependencies(s) {
-            if !index.contains_key(name) {
-                out.push(UnknownDep {
-                    service: i,
-                    kind,
-                    name: name.to_string(),
-                });
+            if let Some(p) = name_problem(&s.name, name, |n| index.contains_key(n)) {
+                out.push((i, kind, name, p));
             }
         }
     }
     out
 }
 
+/// Dependencies on names that match no service, in service order.
+pub fn unknown_dependencies(services: &[ServiceSpec]) -> Vec<UnknownDep> {
+    (problems(services).into_iter())
+        .filter(|p| p.3 == NameProblem::Unknown)
+        .map(|(service, kind, name, _)| UnknownDep {
+            service,
+            kind,
+            name: name.to_string(),
+        })
+        .collect()
+}
+
 /// Services that list themselves, with the key they do it in.
 pub fn self_dependencies(services: &[ServiceSpec]) -> Vec<(usize, DepKind)> {
-    let mut out = Vec::new();
-    for (i, s) in services.iter().enumerate() {
-        for (kind, name) in dependencies(s) {
-            if name == s.name {
-                out.push((i, kind));
-            }
-        }
-    }
-    out
+    (problems(services).into_iter())
+        .filter(|p| p.3 == NameProblem::OnItself)
+        .map(|(i, kind, _, _)| (i, kind))
+        .collect()
 }
 
 /// At most this many cycles are reported.
@@ -263,7 +315,7 @@ const MAX_STEPS: usize = 200_000;
 /// services caught in cycles gets at least one; in all at most 20.
 pub fn find_cycles(services: &[ServiceSpec]) -> Vec<Vec<usize>> {
     let graph = Graph::new(services);
-    let rank = name_ranks(services);
+    let rank = name_ranks(services.len(), &all(services));
     let comp = components(&graph.deps);
     let mut by_rank: Vec<usize> = (0..services.len()).collect();
     by_rank.sort_by_key(|&i| rank[i]);
@@ -417,44 +469,6 @@ fn components(deps: &[Vec<usize>]) -> Vec<usize> {
     comp
 }
 
-/// A start order: every service after what it depends on, ties broken by
-/// name. Services caught in a cycle are still all listed (the one first
-/// by name goes first), so this never fails.
-pub fn topo_order(services: &[ServiceSpec]) -> Vec<usize> {
-    let graph = Graph::new(services);
-    let rank = name_ranks(services);
-    let n = services.len();
-    let mut waiting: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
-    let mut done = vec![false; n];
-    let mut ready: BinaryHeap<Reverse<(usize, usize)>> = (0..n)
-        .filter(|&i| waiting[i] == 0)
-        .map(|i| Reverse((rank[i], i)))
-        .collect();
-    let mut order = Vec::with_capacity(n);
-    while order.len() < n {
-        let i = match ready.pop() {
-            Some(Reverse((_, i))) => i,
-            // A cycle blocks the rest: release the first by name.
-            None => match (0..n).filter(|&i| !done[i]).min_by_key(|&i| rank[i]) {
-                Some(i) => i,
-                None => break,
-            },
-        };
-        if done[i] {
-            continue;
-        }
-        done[i] = true;
-        order.push(i);
-        for &d in &graph.dependents[i] {
-            waiting[d] = waiting[d].saturating_sub(1);
-            if waiting[d] == 0 && !done[d] {
-                ready.push(Reverse((rank[d], d)));
-            }
-        }
-    }
-    order
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,12 +483,8 @@ mod tests {
         s
     }
 
-    fn names(services: &[ServiceSpec], idx: &[usize]) -> Vec<String> {
-        idx.iter().map(|&i| services[i].name.clone()).collect()
-    }
-
     #[test]
-    fn topo_order_puts_dependencies_first_stable_by_name() {
+    fn a_graph_without_a_cycle_has_none_and_nothing_unknown() {
         let s = vec![
             svc("web", &["db"], &["cache"], &[]),
             svc("db", &[], &[], &["migrate"]),
@@ -482,10 +492,6 @@ mod tests {
             svc("migrate", &[], &[], &[]),
             svc("alone", &[], &[], &[]),
         ];
-        assert_eq!(
-            names(&s, &topo_order(&s)),
-            ["alone", "cache", "migrate", "db", "web"]
-        );
         assert!(find_cycles(&s).is_empty());
         assert!(unknown_dependencies(&s).is_empty());
         assert!(self_dependencies(&s).is_empty());
@@ -502,6 +508,11 @@ mod tests {
         assert_eq!(g.deps[0], vec![1, 2]);
         assert_eq!(g.dependents[1], vec![0]);
         assert!(g.deps[2].is_empty());
+        // A slot left out: its name is not found, its edges are not made.
+        let g = Graph::build(s.len(), |i| s.get(i).filter(|_| i != 1));
+        assert_eq!(g.deps[0], vec![2]);
+        assert!(g.dependents[1].is_empty() && g.deps[1].is_empty());
+        assert_eq!(g.dependents[2], vec![0]);
     }
 
     #[test]
@@ -528,7 +539,6 @@ mod tests {
         assert_eq!(self_dependencies(&s), vec![(0, DepKind::Wants)]);
         // A self-dependency is not also reported as a cycle.
         assert!(find_cycles(&s).is_empty());
-        assert_eq!(topo_order(&s).len(), 2);
     }
 
     #[test]
@@ -542,10 +552,6 @@ mod tests {
         let cycles = find_cycles(&s);
         assert_eq!(cycles.len(), 1);
         assert_eq!(format_cycle(&s, &cycles[0]), "a -> b -> c -> a");
-        // Still a complete order.
-        let order = names(&s, &topo_order(&s));
-        assert_eq!(order.len(), 4);
-        assert_eq!(order.last().map(String::as_str), Some("d"));
     }
 
     #[test]
@@ -573,7 +579,6 @@ mod tests {
         let s: Vec<ServiceSpec> = all.iter().map(|name| svc(name, &refs, &[], &[])).collect();
         let cycles = find_cycles(&s);
         assert!(!cycles.is_empty() && cycles.len() <= MAX_CYCLES);
-        assert_eq!(topo_order(&s).len(), n);
     }
 
     #[test]
@@ -588,12 +593,10 @@ mod tests {
         let cycles = find_cycles(&s);
         assert_eq!(cycles.len(), 1);
         assert_eq!(cycles[0].len(), n);
-        assert_eq!(topo_order(&s).len(), n);
     }
 
     #[test]
     fn empty() {
-        assert!(topo_order(&[]).is_empty());
         assert!(find_cycles(&[]).is_empty());
     }
 }

@@ -105,14 +105,9 @@ impl Supervisor {
         let live = || self.services.iter().enumerate().filter(|(_, s)| !s.retired);
         self.index = live().map(|(i, s)| (s.spec.name.clone(), i)).collect();
         self.entrypoint = live().find(|(_, s)| s.spec.entrypoint).map(|(i, _)| i);
-        self.dependents = vec![Vec::new(); self.services.len()];
-        for (i, s) in self.services.iter().enumerate().filter(|(_, s)| !s.retired) {
-            for dep in crate::graph::ordering(&s.spec) {
-                if let Some(&d) = self.index.get(dep) {
-                    self.dependents[d].push(i);
-                }
-            }
-        }
+        let services = &self.services;
+        let live = |i: usize| services.get(i).filter(|s| !s.retired).map(|s| &s.spec);
+        self.dependents = crate::graph::Graph::build(services.len(), live).dependents;
         self.index_relations();
     }
 

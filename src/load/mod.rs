@@ -48,7 +48,7 @@ mod words;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::graph::{self, DepKind};
+use crate::graph::{self, DepKind, NameProblem};
 use crate::model::{Config, ServiceSpec, SupervisorSpec};
 use ctx::{Ctx, Loc, Src};
 use native::Parsed;
@@ -343,15 +343,18 @@ impl Collector {
             let who = &p.spec.name;
             for d in &p.deps {
                 let key = d.kind.key();
-                let msg = if d.name == *who {
-                    format!("service `{who}`: {key}: a service cannot depend on itself")
-                } else if !self.defined.contains_key(&d.name) {
-                    let hint = ctx::suggest(&d.name, &names)
-                        .map(|s| format!(", did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    format!("service `{who}`: {key}: unknown service `{}`{hint}", d.name)
-                } else {
-                    continue;
+                let known = |n: &str| self.defined.contains_key(n);
+                let msg = match graph::name_problem(who, &d.name, known) {
+                    Some(NameProblem::OnItself) => {
+                        format!("service `{who}`: {key}: a service cannot depend on itself")
+                    }
+                    Some(NameProblem::Unknown) => {
+                        let hint = ctx::suggest(&d.name, &names)
+                            .map(|s| format!(", did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        format!("service `{who}`: {key}: unknown service `{}`{hint}", d.name)
+                    }
+                    None => continue,
                 };
                 self.diags.push(d.loc.diag(Severity::Error, msg));
             }
