@@ -722,6 +722,18 @@ def make_graph(n, seed=5, min_delay=0):
     return svcs, best[end], hops[end]
 
 
+def make_layers(n=300, width=10, delay=20):
+    """n notify services in layers of `width`, each requiring every service
+    of the layer before, each sleeping `delay` ms before READY=1: the graph
+    of issue 16 point 4, whose critical path is (n / width) * delay."""
+    svcs, prev = [], []
+    for k in range(0, n, width):
+        layer = [f"l{k // width:03d}-{j:02d}" for j in range(min(width, n - k))]
+        svcs.extend((name, delay, list(prev)) for name in layer)
+        prev = layer
+    return svcs, delay * len(range(0, n, width)), len(range(0, n, width))
+
+
 def tend_events_socket(path, timeout):
     def connect():
         if not os.path.exists(path):
@@ -785,10 +797,14 @@ def sc_graph(b):
         out["skipped"] = why
         log("  " + why)
         return out
-    for variant, min_delay in [("as-designed", 0), ("min-1ms", 1)]:
-        svcs, crit, hops = make_graph(n, min_delay=min_delay)
+    for variant, min_delay in [("as-designed", 0), ("min-1ms", 1), ("layers", None)]:
+        if min_delay is None:
+            svcs, crit, hops = make_layers()
+        else:
+            svcs, crit, hops = make_graph(n, min_delay=min_delay)
+        n = len(svcs)
         delays = {name: d for name, d, _ in svcs}
-        res = {"critical_ms": crit, "hops": hops, "zero_delay": sum(1 for d in delays.values() if d == 0),
+        res = {"n": n, "critical_ms": crit, "hops": hops, "zero_delay": sum(1 for d in delays.values() if d == 0),
                "tend": []}
         out[variant] = res
         services = [{"name": name, "prog": b.helper("notify"), "args": [str(d)], "type": "notify",
