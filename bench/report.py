@@ -345,6 +345,47 @@ def write(results, doc_path, outdir):
                         f"floor {fmt(fl[0], 0)} MiB/s", ratio(tf[0], fl[0]),
                         verdict(tf[0] >= 0.8 * fl[0])])
 
+    # ---- storm
+    sm = sc.get("storm")
+    if sm:
+        d.p("## Control during a restart storm", "",
+            f"10 services restarting with no delay (the misconfiguration an operator must be "
+            f"able to fix while it happens), {sm.get('window_s')} s of samples per run: *status*: "
+            f"the control request `status` (request to reply) and the `tend status` CLI as a "
+            f"process, one sample every 10 ms; *follower*: `events --follow` from the oldest "
+            f"retained event, connected mid-storm and read for 1 s (backlog then live events: "
+            f"seqs contiguous, never `lagged`); *stop*: `tend stop f0` until its reply, and "
+            f"f0's state after it. s6 side by side: the same services under s6-supervise (which "
+            f"throttles them to one start per second), `s6-svstat` and `s6-svc -d -wD`. "
+            f"Percentiles over every sample pooled; stop: median of the runs.", "")
+        rows = []
+        for sup in ["tend", "s6"]:
+            runs = [r_ for r_ in sm.get(sup) or [] if "stop" in r_]
+            if not runs:
+                if sm.get(sup):
+                    rows.append([sup] + ["; ".join(errors(sm[sup])) or "—"] * 6)
+                continue
+            req = [x for r_ in runs for x in r_.get("status_ms", [])]
+            cli = [x for r_ in runs for x in r_.get("status_cli_ms", [])]
+            fol = [r_["follower"] for r_ in runs if r_.get("follower")]
+            fol_s = ("; ".join(f"{f['events']} events from seq {f['first']}, gaps {f['gaps']}, "
+                               f"lagged {'yes' if f['lagged'] else 'no'}" for f in fol) or "— (no event stream)")
+            stop = med([r_["stop"]["ms"] for r_ in runs])
+            states = ", ".join(str(r_["stop"]["state_after"]) for r_ in runs)
+            rows.append([sup, f"{fmt(pct(req, 50), 2)} / {fmt(pct(req, 99), 2)}" if req else "—",
+                         f"{fmt(pct(cli, 50), 2)} / {fmt(pct(cli, 99), 2)}" if cli else "—",
+                         fol_s, f"{fmt(stop, 1)} ({states})",
+                         ", ".join(str(r_.get("restarts")) for r_ in runs)])
+            if sup == "tend" and req:
+                p99 = pct(req, 99)
+                bar.append(["`status` during a restart storm within 50 ms at p99", f"{fmt(p99, 2)} ms",
+                            "50 ms", ratio(p99, 50.0), verdict(p99 <= 50.0)])
+                ok = bool(fol) and all(f["events"] > 0 and f["gaps"] == 0 and not f["lagged"] for f in fol)
+                bar.append(["a follower connecting mid-storm gets the backlog, then live events",
+                            fol_s, "no gap, never lagged", "—", verdict(ok)])
+        d.table(["supervisor", "status request p50 / p99 ms", "status CLI p50 / p99 ms",
+                 "follower mid-storm (per run)", "stop f0 ms (state after)", "restarts"], rows)
+
     # ---- shutdown
     sd = sc.get("shutdown")
     if sd:
