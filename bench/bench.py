@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import random
+import re
 import select
 import shutil
 import signal
@@ -722,6 +723,18 @@ def make_graph(n, seed=5, min_delay=0):
     return svcs, best[end], hops[end]
 
 
+def make_layers(n=300, width=10, delay=20):
+    """n notify services in layers of `width`, each requiring every service
+    of the layer before, each sleeping `delay` ms before READY=1: the graph
+    of issue 16 point 4, whose critical path is (n / width) * delay."""
+    svcs, prev = [], []
+    for k in range(0, n, width):
+        layer = [f"l{k // width:03d}-{j:02d}" for j in range(min(width, n - k))]
+        svcs.extend((name, delay, list(prev)) for name in layer)
+        prev = layer
+    return svcs, delay * len(range(0, n, width)), len(range(0, n, width))
+
+
 def tend_events_socket(path, timeout):
     def connect():
         if not os.path.exists(path):
@@ -785,10 +798,14 @@ def sc_graph(b):
         out["skipped"] = why
         log("  " + why)
         return out
-    for variant, min_delay in [("as-designed", 0), ("min-1ms", 1)]:
-        svcs, crit, hops = make_graph(n, min_delay=min_delay)
+    for variant, min_delay in [("as-designed", 0), ("min-1ms", 1), ("layers", None)]:
+        if min_delay is None:
+            svcs, crit, hops = make_layers()
+        else:
+            svcs, crit, hops = make_graph(n, min_delay=min_delay)
+        n = len(svcs)
         delays = {name: d for name, d, _ in svcs}
-        res = {"critical_ms": crit, "hops": hops, "zero_delay": sum(1 for d in delays.values() if d == 0),
+        res = {"n": n, "critical_ms": crit, "hops": hops, "zero_delay": sum(1 for d in delays.values() if d == 0),
                "tend": []}
         out[variant] = res
         services = [{"name": name, "prog": b.helper("notify"), "args": [str(d)], "type": "notify",
@@ -1327,6 +1344,102 @@ def sc_logs(b):
                     f"({v['cpu_ms_per_mib']:.3f} ms/MiB)")
     return out
 
+def sc_storm(b):
+    """10 services restarting with no delay (a misconfiguration the operator
+    must be able to fix during the storm): `status` latency (the control
+    request, and the CLI as a process), a follower connecting mid-storm
+    (backlog then live events: contiguous seqs, no `lagged`), and `stop NAME`
+    (the CLI until its reply, then whether the service is down). s6: the same
+    services (s6-supervise throttles them to one start per second),
+    `s6-svstat` and `s6-svc -d -wD`."""
+    window = 1.5 if b.quick else 4.0
+    out = {"window_s": window}
+    svcs = [{"name": f"f{i}", "prog": b.helper("flap"), "restart": True, "delay": "0s"} for i in range(10)]
+
+    def timed(argv, timeout=30):
+        t = now_ns()
+        r = subprocess.run(argv, capture_output=True, timeout=timeout)
+        return (now_ns() - t) / 1e6, r.returncode
+
+    def tend_body(ns):
+        sock = os.path.join(ns.work, "tend.sock")
+        wait_until(lambda: os.path.exists(sock), 20, "tend's socket")
+        wait_until(lambda: count_stamps(ns.stamps) >= 200, 20, "the storm")
+        res = {"status_ms": [], "status_cli_ms": []}
+        end = time.monotonic() + window
+        k = 0
+        while time.monotonic() < end:
+            t = now_ns()
+            rep = tend_request(sock, {"cmd": "status", "names": []}, timeout=30)
+            res["status_ms"].append((now_ns() - t) / 1e6)
+            if len(rep.get("services", [])) != 10:
+                res.setdefault("bad_status", 0)
+                res["bad_status"] += 1
+            k += 1
+            if k % 5 == 0:
+                res["status_cli_ms"].append(timed([TEND, "--socket", sock, "status"])[0])
+            time.sleep(0.01)
+        # A follower mid-storm: the backlog, then live events, for 1 s.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(sock)
+        s.sendall(b'{"cmd":"events","since":null,"follow":true}\n')
+        seqs, lagged, buf = [], False, b""
+        t_end = time.monotonic() + 1.0
+        pat = re.compile(rb'"seq":(\d+)')
+        while time.monotonic() < t_end:
+            try:
+                chunk = s.recv(1 << 20)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if b'"lagged"' in line:
+                    lagged = True
+                m = pat.search(line)
+                if m:
+                    seqs.append(int(m.group(1)))
+        s.close()
+        res["follower"] = {"events": len(seqs), "first": seqs[0] if seqs else None,
+                           "last": seqs[-1] if seqs else None, "lagged": lagged,
+                           "gaps": sum(1 for a, c in zip(seqs, seqs[1:]) if c != a + 1)}
+        ms, rc = timed([TEND, "--socket", sock, "stop", "f0"])
+        rep = tend_request(sock, {"cmd": "status", "names": ["f0"]})
+        state = (rep.get("services") or [{}])[0].get("state")
+        res["stop"] = {"ms": ms, "rc": rc, "state_after": state}
+        res["restarts"] = count_stamps(ns.stamps)
+        return res
+
+    def s6_body(ns):
+        d = os.path.join(ns.work, "scan", "f0")
+        wait_until(lambda: os.path.exists(os.path.join(d, "supervise", "status")), 20, "s6-supervise")
+        wait_until(lambda: count_stamps(ns.stamps) >= 10, 20, "the services")
+        res = {"status_cli_ms": []}
+        end = time.monotonic() + window
+        while time.monotonic() < end:
+            res["status_cli_ms"].append(timed(["s6-svstat", d])[0])
+            time.sleep(0.01)
+        ms, rc = timed(["s6-svc", "-d", "-wD", "-T", "20000", d])
+        st = subprocess.run(["s6-svstat", "-u", d], capture_output=True, text=True, timeout=10)
+        res["stop"] = {"ms": ms, "rc": rc, "state_after": "up" if st.stdout.strip() == "true" else "down"}
+        res["restarts"] = count_stamps(ns.stamps)
+        return res
+
+    rounds = 1 if b.quick else 3
+    for r in range(rounds):
+        for sup in b.sups(["tend", "s6"]):
+            v = b.run_ns(sup, svcs, "storm", tend_body if sup == "tend" else s6_body)
+            out.setdefault(sup, []).append(v)
+            if "error" not in v:
+                st = v.get("status_ms") or v.get("status_cli_ms")
+                log(f"  round {r + 1}: {sup} status p50 {pct(st, 50):.2f} ms p99 {pct(st, 99):.2f} ms, "
+                    f"stop {v['stop']['ms']:.1f} ms ({v['stop']['state_after']}), "
+                    f"follower {v.get('follower')}, {v['restarts']} restarts")
+    return out
+
 
 SCENARIOS = {
     "restart": sc_restart,
@@ -1337,6 +1450,7 @@ SCENARIOS = {
     "shutdown": sc_shutdown,
     "zombies": sc_zombies,
     "events": sc_events,
+    "storm": sc_storm,
     "wrapper": sc_wrapper,
     "logs": sc_logs,
 }

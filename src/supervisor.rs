@@ -74,6 +74,14 @@ pub struct Supervisor {
     rel: HashMap<String, RelState>,
     /// `on-failure` / `on-success` starts due, settled by `propagate`.
     triggers: Vec<Trigger>,
+    /// For each service, those whose next graph input can change with its
+    /// phase or want: every service naming it in a relation, and those it
+    /// conflicts with (see `propagate_from`).
+    watchers: Vec<Vec<usize>>,
+    /// Whether an input may be settled from the service it changed
+    /// (`propagate_from`): not with an `idle` service or an entrypoint,
+    /// whose rules read every service.
+    local_settle: bool,
 }
 
 /// How long `idle` services wait at most for the other starts.
@@ -96,6 +104,8 @@ impl Supervisor {
             stop_followers: Vec::new(),
             rel: HashMap::new(),
             triggers: Vec::new(),
+            watchers: Vec::new(),
+            local_settle: false,
         };
         sup.reindex();
         sup
@@ -109,6 +119,21 @@ impl Supervisor {
         let live = |i: usize| services.get(i).filter(|s| !s.retired).map(|s| &s.spec);
         self.dependents = crate::graph::Graph::build(services.len(), live).dependents;
         self.index_relations();
+        self.watchers = vec![Vec::new(); self.services.len()];
+        for (i, s) in self.services.iter().enumerate().filter(|(_, s)| !s.retired) {
+            for (_, dep) in crate::graph::dependencies(&s.spec) {
+                if let Some(&d) = self.index.get(dep) {
+                    self.watchers[d].push(i);
+                }
+            }
+            self.watchers[i].extend(&self.conflicts[i]);
+        }
+        for w in &mut self.watchers {
+            w.sort_unstable();
+            w.dedup();
+        }
+        self.local_settle = self.entrypoint.is_none()
+            && !(self.services.iter()).any(|s| !s.retired && s.spec.kind == ServiceType::Idle);
     }
 
     pub fn find(&self, name: &str) -> Option<usize> {
@@ -155,8 +180,20 @@ impl Supervisor {
     /// Feed an input to one service, then settle the graph.
     pub fn input(&mut self, i: usize, input: Input, now: Instant) -> Effects {
         let mut fx = Vec::new();
+        // The graph was settled before this input: only `i` changes here,
+        // unless a new definition takes over (which may change anything).
+        let local = self.local_settle
+            && self.shutdown == Shutdown::Running
+            && self
+                .services
+                .get(i)
+                .is_some_and(|s| s.pending_spec.is_none());
         self.step(i, input, now, &mut fx);
-        self.propagate(now, &mut fx);
+        if local {
+            self.propagate_from(i, now, &mut fx);
+        } else {
+            self.propagate(now, &mut fx);
+        }
         fx
     }
 
@@ -521,6 +558,71 @@ impl Supervisor {
             if !changed && self.critical_exit.is_none() && self.triggers.is_empty() {
                 break;
             }
+        }
+    }
+
+    /// `propagate` after an input that changed only service `i`, on a
+    /// graph settled before it: the same passes in the same order, but
+    /// visiting only the services whose next input can have changed (`i`,
+    /// and the watchers of each service whose phase or want changed). A
+    /// full pass costs every service's relations; with one per input, a
+    /// graph of N services started in O(N^2) (300 services in layers of
+    /// 10: about 20 ms lost per layer). Anything that reads beyond a
+    /// service's relations (shutdown, triggers, a critical exit, a new
+    /// definition) goes back to the full `propagate`.
+    fn propagate_from(&mut self, i: usize, now: Instant, fx: &mut Effects) {
+        let mut dirty = std::collections::BTreeSet::from([i]);
+        dirty.extend(self.watchers.get(i).into_iter().flatten());
+        let mut at = 0;
+        loop {
+            if self.critical_exit.is_some()
+                || !self.triggers.is_empty()
+                || self.shutdown != Shutdown::Running
+            {
+                return self.propagate(now, fx);
+            }
+            // In index order from where the pass is, as `propagate` visits
+            // them; past the last one, the next pass.
+            let Some(&k) = dirty.range(at..).next().or_else(|| dirty.first()) else {
+                break;
+            };
+            dirty.remove(&k);
+            at = k + 1;
+            let s = &self.services[k];
+            let (before, pending) = ((s.phase, s.want), s.pending_spec.is_some());
+            if let Some((input, because)) = self.next_input(k) {
+                if because
+                    .as_deref()
+                    .is_some_and(|b| b.starts_with("BindsTo="))
+                {
+                    self.services[k].want = Want::Down;
+                }
+                self.step_because(k, input, because, now, fx);
+                if pending {
+                    return self.propagate(now, fx);
+                }
+            }
+            let s = &self.services[k];
+            if before != (s.phase, s.want) {
+                dirty.insert(k);
+                dirty.extend(&self.watchers[k]);
+            }
+        }
+        #[cfg(test)]
+        self.assert_settled();
+    }
+
+    /// Tests: what `propagate_from` left, a full pass leaves alone.
+    #[cfg(test)]
+    fn assert_settled(&self) {
+        for k in 0..self.services.len() {
+            let s = &self.services[k];
+            let unsettled = self.next_input(k).is_some_and(|(input, _)| {
+                let mut copy = s.clone();
+                copy.step(input, s.since);
+                (copy.phase, copy.want) != (s.phase, s.want)
+            });
+            assert!(!unsettled, "{} is not settled", s.spec.name);
         }
     }
 

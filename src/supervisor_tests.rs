@@ -865,3 +865,76 @@ fn on_success_starts_after_a_oneshot_completes_and_not_at_shutdown() {
     w.die("app", 1);
     assert_eq!(w.phase("next"), Phase::Down);
 }
+
+/// Starts every service that is starting, one input at a time, in name
+/// order, until none is left.
+fn ready_all(w: &mut World) {
+    while let Some(name) = (w.sup.services.iter())
+        .filter(|s| s.phase == Phase::Starting && s.main_pid.is_some())
+        .map(|s| s.spec.name.clone())
+        .min()
+    {
+        w.exec_ok(&name);
+    }
+}
+
+/// An input settles from the service it changed (`propagate_from`): the
+/// same effects in the same order as the full pass over every service, on
+/// a graph with every kind of relation, through starts, a crash, a
+/// dependency lost and back, and a requested restart.
+#[test]
+fn settling_from_the_changed_service_is_the_full_settle() {
+    let specs = || {
+        let mut v = Vec::new();
+        for k in 0..3 {
+            for j in 0..3 {
+                let prev: Vec<String> = (0..3).map(|p| format!("l{}-{p}", k - 1)).collect();
+                let prev: Vec<&str> = prev.iter().map(String::as_str).collect();
+                v.push(svc(&format!("l{k}-{j}"), if k == 0 { &[] } else { &prev }));
+            }
+        }
+        let mut x = svc("x", &[]);
+        x.wants = vec!["l0-1".into()];
+        x.after = vec!["l1-2".into()];
+        let mut y = svc("y", &[]);
+        y.binds_to = vec!["l1-0".into()];
+        let mut z = svc("z", &[]);
+        z.requisite = vec!["l0-0".into()];
+        z.after = vec!["l0-0".into()];
+        let mut p = svc("p", &[]);
+        p.part_of = vec!["l2-2".into()];
+        let mut c = svc("c", &[]);
+        c.conflicts = vec!["q".into()];
+        c.autostart = false;
+        v.extend([x, y, z, p, c, svc("q", &["l0-2"])]);
+        v
+    };
+    let script = |w: &mut World| {
+        ready_all(w);
+        w.die("l1-0", 1);
+        ready_all(w);
+        let c = w.idx("c");
+        let fx = w.sup.request_start(&[c], w.now);
+        w.run(fx);
+        ready_all(w);
+        let l = w.idx("l2-2");
+        let fx = w.sup.request_restart(&[l], w.now);
+        w.run(fx);
+        for name in ["l2-2", "p"] {
+            if w.sup.services[w.idx(name)].main_pid.is_some() {
+                w.die(name, 0);
+            }
+        }
+        ready_all(w);
+    };
+    let mut local = World::new(specs());
+    assert!(local.sup.local_settle);
+    let mut full = World::new(specs());
+    full.sup.local_settle = false;
+    script(&mut local);
+    script(&mut full);
+    assert!(local.log.len() > 60, "the script ran: {:#?}", local.log);
+    assert_eq!(local.log, full.log);
+    let phases = |w: &World| -> Vec<Phase> { w.sup.services.iter().map(|s| s.phase).collect() };
+    assert_eq!(phases(&local), phases(&full));
+}
