@@ -207,3 +207,33 @@ fn script(tag: &str, mark: &Mark) -> String {
         mark.0.display()
     )
 }
+
+/// man-db.service's shape: a oneshot's several `ExecStart=` lines of
+/// different privileges run one by one, each with its own.
+#[test]
+fn a_oneshots_exec_start_lines_keep_their_own_privileges() {
+    let mark = Mark::new("starts");
+    let unit = format!(
+        "[Service]\nType=oneshot\nUser=nobody\nNoNewPrivileges=yes\nPrivateTmp=yes\n\
+         CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n\
+         ExecStart=+{}\nExecStart=!{}\nExecStart={}\nExecStartPost=/bin/echo END\n",
+        report("first", &mark),
+        report("second", &mark),
+        report("last", &mark),
+    );
+    let t = Tend::builder().file("svc/app.service", &unit).start();
+    let out = t.wait_stdout_line("app | END", T);
+    let root_full = ("0".to_string(), full_bounding_set(), "0".to_string(), true);
+    assert_eq!(seen(&out, "app", "first"), root_full, "{out}");
+    let sandbox = |uid: &str| {
+        (
+            uid.to_string(),
+            BIND_ONLY.to_string(),
+            "1".to_string(),
+            false,
+        )
+    };
+    assert_eq!(seen(&out, "app", "second"), sandbox("0"), "{out}");
+    assert_eq!(seen(&out, "app", "last"), sandbox("65534"), "{out}");
+    t.wait_state("app", "completed");
+}

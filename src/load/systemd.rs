@@ -734,6 +734,8 @@ fn lower<'a>(
         }
     }
     spec.exec_privilege = (starts.iter().map(|s| s.3).min()).unwrap_or_default();
+    // Several ExecStart= lines of different privileges, run one by one.
+    let mut starts_split = false;
     spec.on_exit_privilege = (stop_post.iter().map(|c| c.privilege).min()).unwrap_or_default();
     match starts.as_slice() {
         [] => {}
@@ -750,6 +752,30 @@ fn lower<'a>(
                 last,
                 "ExecStart: several commands are only allowed with Type=oneshot (as under systemd)",
             );
+        }
+        several if several.iter().any(|c| c.3 != several[0].3) => {
+            // Lines of different privileges (man-db's `ExecStart=+install`
+            // then `mandb` as User=): all but the last run as `pre-exec`
+            // commands after the ExecStartPre= ones, each with its own
+            // privilege, the last as the main process.
+            starts_split = true;
+            let (last, first) = several.split_last().unwrap_or((&several[0], &[]));
+            spec.pre_exec
+                .extend(
+                    first
+                        .iter()
+                        .map(|(argv, ignore, _, p)| crate::model::PreCommand {
+                            argv: argv.clone(),
+                            ignore_failure: *ignore,
+                            privilege: *p,
+                        }),
+                );
+            spec.exec = last.0.clone();
+            spec.exec_privilege = last.3;
+            if last.1 {
+                exit_codes = (0..=255).collect();
+                exit_signals = (1..=64).collect();
+            }
         }
         several => {
             // In order, each to succeed unless prefixed `-`: one sh script
@@ -774,7 +800,14 @@ fn lower<'a>(
         (l.iter().map(|(c, _)| c.privilege).min()).unwrap_or_default()
     };
     let one_process = [
-        ("ExecStart", spec.exec_privilege),
+        (
+            "ExecStart",
+            if starts_split {
+                Privilege::Full
+            } else {
+                spec.exec_privilege
+            },
+        ),
         ("ExecStop", least(&stops)),
         ("ExecReload", least(&reloads)),
         ("ExecStopPost", spec.on_exit_privilege),

@@ -364,6 +364,12 @@ fn privilege_prefixes_and_permissions_start_only() {
         "mixed.service",
         "[Service]\nExecStart=/bin/main\nExecStop=+/bin/a\nExecStop=/bin/b\n",
     );
+    // man-db's: a oneshot's ExecStart= lines of different privileges.
+    t.write(
+        "mandb.service",
+        "[Service]\nType=oneshot\nUser=man\nExecStartPre=/bin/pre\nExecStart=+/bin/install -d /var/cache/man\n\
+         ExecStart=-/bin/find /var/cache/man\nExecStart=/bin/mandb\n",
+    );
     t.write(
         "plus.service",
         "[Service]\nExecStartPre=/bin/check\nExecStart=+/bin/main\nUser=nobody\n",
@@ -391,6 +397,23 @@ fn privilege_prefixes_and_permissions_start_only() {
         (Full, Full, Full)
     );
     assert_eq!(service(&l, "mixed").stop_exec_privilege, Service);
+    let mandb = service(&l, "mandb");
+    let pre: Vec<_> = (mandb.pre_exec.iter())
+        .map(|c| (c.argv[0].as_str(), c.ignore_failure, c.privilege))
+        .collect();
+    assert_eq!(
+        pre,
+        [
+            ("/bin/pre", false, Service),
+            ("/bin/install", false, Full),
+            ("/bin/find", true, Service)
+        ]
+    );
+    assert_eq!(
+        (mandb.exec.clone(), mandb.exec_privilege),
+        (vec!["/bin/mandb".to_string()], Service)
+    );
+    assert_eq!(mandb.success_exit_codes, [0]);
     // The main process with full privileges: its pre-exec (the service's
     // own) runs first, apart.
     let plus = service(&l, "plus");
