@@ -96,6 +96,14 @@ fn log(targets: &[LogTarget]) -> String {
     }
 }
 
+/// A command, as a table when it has a `privileged` (else its words).
+fn command(argv: &[String], p: crate::model::Privilege) -> String {
+    match p.native() {
+        Some(level) => format!("{{ exec = {}, privileged = {} }}", list(argv), q(level)),
+        None => list(argv),
+    }
+}
+
 fn cpu(quota_us: u64, period_us: u64) -> String {
     // A percentage of one cpu, to the thousandth (what the loader reads).
     let milli = u128::from(quota_us) * 100_000 / u128::from(period_us.max(1));
@@ -112,7 +120,7 @@ pub fn service(s: &ServiceSpec) -> String {
     let mut key = |k: &str, v: String| {
         let _ = writeln!(t, "{k} = {v}");
     };
-    key("exec", list(&s.exec));
+    key("exec", command(&s.exec, s.exec_privilege));
     for (k, cmds) in [
         ("pre-exec", &s.pre_exec),
         ("post-start", &s.post_start),
@@ -121,6 +129,14 @@ pub fn service(s: &ServiceSpec) -> String {
         if !cmds.is_empty() {
             let steps: Vec<String> = (cmds.iter())
                 .map(|p| {
+                    if let Some(level) = p.privilege.native() {
+                        return format!(
+                            "{{ exec = {}, privileged = {}, ignore-failure = {} }}",
+                            list(&p.argv),
+                            q(level),
+                            p.ignore_failure
+                        );
+                    }
                     let mut argv = p.argv.clone();
                     if let Some(first) = argv.first_mut().filter(|_| p.ignore_failure) {
                         first.insert(0, '-');
@@ -265,7 +281,7 @@ pub fn service(s: &ServiceSpec) -> String {
         key("stop-timeout", timeout(s.stop_timeout));
     }
     if let Some(c) = &s.stop_exec {
-        key("stop-exec", list(c));
+        key("stop-exec", command(c, s.stop_exec_privilege));
     }
     if s.reload_notify != d.reload_notify {
         key("reload-notify", s.reload_notify.to_string());
@@ -274,7 +290,7 @@ pub fn service(s: &ServiceSpec) -> String {
         key("reload-signal", signal(s.reload_signal));
     }
     if let Some(c) = &s.reload_exec {
-        key("reload-exec", list(c));
+        key("reload-exec", command(c, s.reload_exec_privilege));
     }
     if let Some(w) = s.watchdog {
         key("watchdog", q(&duration(w)));
@@ -381,7 +397,7 @@ pub fn service(s: &ServiceSpec) -> String {
         key("env-file", list(&files));
     }
     if let Some(c) = &s.on_exit {
-        key("on-exit", list(c));
+        key("on-exit", command(c, s.on_exit_privilege));
     }
     match s.finish_args {
         Some(crate::model::FinishArgs::Runit) => key("on-exit-args", q("runit")),

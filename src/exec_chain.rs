@@ -226,10 +226,12 @@ mod tests {
             crate::model::PreCommand {
                 argv: words("/bin/kill -HUP $MAINPID"),
                 ignore_failure: false,
+                privilege: crate::model::Privilege::Service,
             },
             crate::model::PreCommand {
                 argv: words("/bin/echo ${A} $EMPTY $$"),
                 ignore_failure: true,
+                privilege: crate::model::Privilege::Service,
             },
         ];
         let argv = steps_argv(&cmds, true, false);

@@ -913,6 +913,7 @@ fn gen_spec(b: &mut Bytes, idx: usize) -> ServiceSpec {
     let cmd = |p: &str| crate::model::PreCommand {
         argv: vec![p.to_string()],
         ignore_failure: false,
+        privilege: crate::model::Privilege::Service,
     };
     if extra & 1 != 0
         && let Ok(c) = crate::condition::Condition::parse("PathExists", "/x", extra & 8 != 0)

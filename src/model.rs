@@ -162,6 +162,63 @@ pub struct PreCommand {
     pub argv: Vec<String>,
     /// Its failure does not fail the start (systemd's `-` prefix).
     pub ignore_failure: bool,
+    /// What of the service's user and confinement it runs with.
+    pub privilege: Privilege,
+}
+
+/// What of the service's credentials and confinement one command gets
+/// (native `privileged`; systemd's `+` and `!` prefixes, and
+/// `PermissionsStartOnly=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Privilege {
+    /// The service's user, groups and whole confinement.
+    #[default]
+    Service,
+    /// `privileged = "credentials"` (`!`): tend's own user and groups
+    /// (no `user`, `group`, `supplementary-groups`); the confinement
+    /// applies.
+    Credentials,
+    /// `privileged = "full"` (`+`): tend's user and groups and none of the
+    /// confinement that restricts privileges (capabilities,
+    /// no-new-privileges, namespaces and mounts); resource settings
+    /// (rlimits, umask, nice, oom-score-adjust) still apply.
+    Full,
+}
+
+impl Privilege {
+    /// The native value (`privileged = "..."`); None for the default.
+    pub fn native(self) -> Option<&'static str> {
+        match self {
+            Privilege::Service => None,
+            Privilege::Credentials => Some("credentials"),
+            Privilege::Full => Some("full"),
+        }
+    }
+
+    /// Whether the command runs as the service's `user` and `group`.
+    pub fn changes_user(self) -> bool {
+        self == Privilege::Service
+    }
+
+    /// The part of `c` a command with this privilege gets.
+    pub fn confinement(self, c: &Confinement) -> std::borrow::Cow<'_, Confinement> {
+        use std::borrow::Cow;
+        match self {
+            Privilege::Service => Cow::Borrowed(c),
+            Privilege::Credentials if c.supplementary_groups.is_empty() => Cow::Borrowed(c),
+            Privilege::Credentials => Cow::Owned(Confinement {
+                supplementary_groups: Vec::new(),
+                ..c.clone()
+            }),
+            Privilege::Full => Cow::Owned(Confinement {
+                rlimits: c.rlimits.clone(),
+                umask: c.umask,
+                nice: c.nice,
+                oom_score_adjust: c.oom_score_adjust,
+                ..Confinement::default()
+            }),
+        }
+    }
 }
 
 /// A socket tend binds for a service (`listen`, systemd's `.socket`
@@ -241,8 +298,12 @@ pub struct ServiceSpec {
     /// The file the definition came from (for messages).
     pub source: PathBuf,
     pub exec: Vec<String>,
+    /// What `exec` runs with (systemd's `ExecStart=+...`).
+    pub exec_privilege: Privilege,
     /// Run one after the other before `exec`, in the same process (pid,
-    /// cgroup, user, environment): `tend __exec-chain` (src/exec_chain.rs).
+    /// cgroup, user, environment): `tend __exec-chain` (src/exec_chain.rs);
+    /// those before the last one whose privilege is not `exec`'s run first
+    /// as their own processes (`pre_exec_split`).
     pub pre_exec: Vec<PreCommand>,
     /// `post-start` (systemd's `ExecStartPost=`): run in order once the
     /// main process has started (simple/exec: exec'd; notify: READY=1;
@@ -320,8 +381,11 @@ pub struct ServiceSpec {
     pub stop_signal: i32,
     pub stop_timeout: Timeout,
     pub stop_exec: Option<Vec<String>>,
+    /// What `stop-exec` runs with (one for all its commands).
+    pub stop_exec_privilege: Privilege,
     pub reload_signal: i32,
     pub reload_exec: Option<Vec<String>>,
+    pub reload_exec_privilege: Privilege,
     /// `reload-notify`: `tend reload` of a notify service waits for
     /// `RELOADING=1` … `READY=1` (systemd's `Type=notify-reload`); false:
     /// the reload is done once its signal is sent or its command ended
@@ -379,6 +443,7 @@ pub struct ServiceSpec {
     pub environment: BTreeMap<String, String>,
     pub env_files: Vec<PathBuf>,
     pub on_exit: Option<Vec<String>>,
+    pub on_exit_privilege: Privilege,
     /// `on-exit-args`: the hook gets runit's or s6's two arguments.
     pub finish_args: Option<FinishArgs>,
     /// `on-exit-timeout`: how long the hook may run (s6's `timeout-finish`);
@@ -584,6 +649,16 @@ impl Config {
 }
 
 impl ServiceSpec {
+    /// `pre-exec` as (the commands run first, each run of one privilege
+    /// as its own process, before the main one is started; the commands
+    /// run in the main process, which have `exec`'s privilege).
+    pub fn pre_exec_split(&self) -> (&[PreCommand], &[PreCommand]) {
+        let keep = (self.pre_exec.iter().rev())
+            .take_while(|p| p.privilege == self.exec_privilege)
+            .count();
+        self.pre_exec.split_at(self.pre_exec.len() - keep)
+    }
+
     /// A service with every default of SPEC §2, for `exec`; loaders start
     /// from this and override what the definition sets.
     pub fn with_defaults(name: &str, source: PathBuf, working_dir: PathBuf) -> Self {
@@ -591,6 +666,7 @@ impl ServiceSpec {
             name: name.to_string(),
             source,
             exec: Vec::new(),
+            exec_privilege: Privilege::Service,
             pre_exec: Vec::new(),
             post_start: Vec::new(),
             exec_condition: Vec::new(),
@@ -626,9 +702,11 @@ impl ServiceSpec {
             stop_signal: libc::SIGTERM,
             stop_timeout: Some(Duration::from_secs(10)),
             stop_exec: None,
+            stop_exec_privilege: Privilege::Service,
             reload_signal: libc::SIGHUP,
             reload_notify: true,
             reload_exec: None,
+            reload_exec_privilege: Privilege::Service,
             watchdog: None,
             notify_access: NotifyAccess::All,
             success_exit_codes: vec![0],
@@ -655,6 +733,7 @@ impl ServiceSpec {
             environment: BTreeMap::new(),
             env_files: Vec::new(),
             on_exit: None,
+            on_exit_privilege: Privilege::Service,
             finish_args: None,
             on_exit_timeout: None,
             critical: false,

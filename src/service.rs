@@ -161,6 +161,10 @@ pub enum Input {
 pub enum Control {
     /// `exec-condition` (ExecCondition=).
     Condition,
+    /// The `pre-exec` commands run before the main process, as their own
+    /// processes (those up to the last whose privilege is not `exec`'s:
+    /// `ServiceSpec::pre_exec_split`).
+    PreExec,
     /// `post-start` (ExecStartPost=).
     PostStart,
 }
@@ -175,6 +179,9 @@ pub enum StartStep {
     Conditions,
     /// `exec-condition` commands running; no main process yet.
     ExecCondition,
+    /// `pre-exec` commands running as their own processes (`Control::PreExec`);
+    /// no main process yet.
+    PreExec,
     /// `post-start` commands running after the main process started.
     PostStart,
 }
@@ -688,6 +695,7 @@ impl Service {
                 self.control_alone = false;
                 match self.step {
                     StartStep::ExecCondition => self.exec_condition_done(status, now, &mut fx),
+                    StartStep::PreExec => self.pre_exec_done(status, now, &mut fx),
                     StartStep::PostStart => self.post_start_done(status, now, &mut fx),
                     StartStep::Main | StartStep::Conditions => {}
                 }
@@ -757,13 +765,39 @@ impl Service {
     fn after_conditions(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         if self.spec.exec_condition.is_empty() {
             let checked = self.step == StartStep::Conditions;
-            self.spawn_main(checked, now, fx);
+            self.pre_exec_or_main(checked, now, fx);
         } else {
             self.step = StartStep::ExecCondition;
             self.control_running = true;
             self.control_alone = true;
             fx.push(Effect::RunControl(Control::Condition));
         }
+    }
+
+    /// The checks passed: the `pre-exec` commands that run as their own
+    /// processes, if any, else the main process.
+    fn pre_exec_or_main(&mut self, after_checks: bool, now: Instant, fx: &mut Vec<Effect>) {
+        let not_wanted = after_checks && self.want == Want::Down;
+        if self.spec.pre_exec_split().0.is_empty() || not_wanted {
+            return self.spawn_main(after_checks, now, fx);
+        }
+        self.step = StartStep::PreExec;
+        self.control_running = true;
+        self.control_alone = true;
+        fx.push(Effect::RunControl(Control::PreExec));
+    }
+
+    /// Those `pre-exec` commands ended: 0 goes on, anything else fails
+    /// the start (as a failing pre-exec in the main process does).
+    fn pre_exec_done(&mut self, status: Option<ExitStatus>, now: Instant, fx: &mut Vec<Effect>) {
+        if status == Some(ExitStatus::Code(0)) {
+            return self.spawn_main(true, now, fx);
+        }
+        let why = match status {
+            Some(s) => format!("pre-exec failed: {}", s.describe()),
+            None => "pre-exec could not run".to_string(),
+        };
+        self.control_failed(why, status, now, fx);
     }
 
     /// The checks passed: the main process, unless the service is no
@@ -800,7 +834,7 @@ impl Service {
         fx: &mut Vec<Effect>,
     ) {
         match status {
-            Some(ExitStatus::Code(0)) => self.spawn_main(true, now, fx),
+            Some(ExitStatus::Code(0)) => self.pre_exec_or_main(true, now, fx),
             Some(ExitStatus::Code(c @ 1..=254)) => {
                 self.skip(format!("exec-condition exited with status {c}"), now, fx)
             }
@@ -809,19 +843,31 @@ impl Service {
                     Some(s) => format!("exec-condition failed: {}", s.describe()),
                     None => "exec-condition could not run".to_string(),
                 };
-                fx.push(Effect::Emit(EventKind::Warning {
-                    message: why.clone(),
-                }));
-                self.exec_error = Some(why.clone());
-                self.reason = Some(why);
-                self.ending = Some(Ending::Exit(other.unwrap_or(ExitStatus::Code(255))));
-                self.uptime = Duration::ZERO;
-                self.deaths += 1;
-                self.step = StartStep::Main;
-                self.enter(Phase::Stopping, now);
-                self.down(now, fx);
+                self.control_failed(why, other, now, fx);
             }
         }
+    }
+
+    /// A control command before the main process failed: the instance
+    /// ends here, as a failed exec (the restart policy decides).
+    fn control_failed(
+        &mut self,
+        why: String,
+        status: Option<ExitStatus>,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        fx.push(Effect::Emit(EventKind::Warning {
+            message: why.clone(),
+        }));
+        self.exec_error = Some(why.clone());
+        self.reason = Some(why);
+        self.ending = Some(Ending::Exit(status.unwrap_or(ExitStatus::Code(255))));
+        self.uptime = Duration::ZERO;
+        self.deaths += 1;
+        self.step = StartStep::Main;
+        self.enter(Phase::Stopping, now);
+        self.down(now, fx);
     }
 
     /// post-start finished: ready (a oneshot: completed), or a failed start.
@@ -898,6 +944,7 @@ impl Service {
                 "the {} commands were still running at start-timeout ({t}s)",
                 match self.step {
                     StartStep::ExecCondition => "exec-condition",
+                    StartStep::PreExec => "pre-exec",
                     _ => "post-start",
                 }
             ),

@@ -233,6 +233,15 @@ fn cmd(s: &str) -> crate::model::PreCommand {
     crate::model::PreCommand {
         argv: s.split(' ').map(String::from).collect(),
         ignore_failure: false,
+        privilege: crate::model::Privilege::Service,
+    }
+}
+
+/// A `pre-exec` command run as its own process before the main one.
+fn privileged(s: &str) -> crate::model::PreCommand {
+    crate::model::PreCommand {
+        privilege: crate::model::Privilege::Full,
+        ..cmd(s)
     }
 }
 
@@ -247,7 +256,11 @@ fn with_checks() -> ServiceSpec {
 /// The sub-steps of `starting` (a start's checks and control commands),
 /// each a row group of the table.
 fn in_step(step: &str, now: Instant) -> Service {
-    let mut s = Service::new(with_checks(), now);
+    let mut sp = with_checks();
+    if step == "pre-exec" {
+        sp.pre_exec = vec![privileged("/bin/install -d /run/x"), cmd("/bin/check")];
+    }
+    let mut s = Service::new(sp, now);
     s.step(Input::Start, now);
     if step == "conditions" {
         return s;
@@ -256,18 +269,20 @@ fn in_step(step: &str, now: Instant) -> Service {
     if step == "exec-condition" {
         return s;
     }
-    s.step(
-        Input::ControlDone {
-            status: Some(ExitStatus::Code(0)),
-        },
-        now,
-    );
+    let done = Input::ControlDone {
+        status: Some(ExitStatus::Code(0)),
+    };
+    let fx = s.step(done, now);
+    if step == "pre-exec" {
+        assert_eq!(render(&fx), "RUN-PRE-EXEC");
+        return s;
+    }
     s.step(Input::Forked { pid: PID }, now);
     s.step(Input::ExecOk, now);
     s
 }
 
-const STEPS: [&str; 3] = ["conditions", "exec-condition", "post-start"];
+const STEPS: [&str; 4] = ["conditions", "exec-condition", "pre-exec", "post-start"];
 
 const PHASES: [Phase; 7] = [
     Phase::Down,
@@ -298,6 +313,7 @@ fn render(fx: &[Effect]) -> String {
             Effect::CheckConditions => "CHECK-CONDITIONS".into(),
             Effect::RunControl(Control::Condition) => "RUN-EXEC-CONDITION".into(),
             Effect::RunControl(Control::PostStart) => "RUN-POST-START".into(),
+            Effect::RunControl(Control::PreExec) => "RUN-PRE-EXEC".into(),
             Effect::KillControl => "KILL-CONTROL".into(),
         })
         .collect();

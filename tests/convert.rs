@@ -58,6 +58,19 @@ fn every_native_key_survives_conversion() {
         "exec = \"sleep 1000\"\nprotect-system = \"full\"\nprotect-home = \"tmpfs\"\n",
     );
     scratch.write("defs/env", "FROM_FILE=1\n");
+    // Per-command privileges (systemd's `+` and `!`).
+    scratch.write(
+        "defs/privileged.toml",
+        r#"exec = { exec = "sleep 1000", privileged = "credentials" }
+pre-exec = [{ exec = ["install", "-d", "/run/x"], privileged = "full" }, { exec = "-true", privileged = "credentials" }, "-false"]
+post-start = [{ exec = ["true"], privileged = "full", ignore-failure = true }]
+exec-condition = [{ exec = "true", privileged = "credentials" }]
+stop-exec = [{ exec = "kill -USR1 $MAINPID", privileged = "full" }, { exec = ["true"], privileged = "full" }]
+reload-exec = { exec = "true", privileged = "credentials" }
+on-exit = { exec = ["true"], privileged = "full" }
+user = "nobody"
+"#,
+    );
     scratch.write(
         "defs/all.toml",
         r#"exec = ["sh", "-c", "echo \"$X\" 'it''s' \\ \t"]
@@ -123,7 +136,7 @@ environment = { X = "a \"quoted\" value", "WEIRD.KEY" = "ü\n" }
         "defs/tend.toml",
         "[supervisor]\nsocket-read-group = \"adm\"\nshutdown-timeout = \"7s\"\nevent-retention = 50\nevent-journal = { file = \"ev.jsonl\", max-size = \"1MiB\", keep = 3 }\nhttp = \"127.0.0.1:9\"\n",
     );
-    assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 4);
+    assert_eq!(round_trip(&scratch.join("defs")).unwrap(), 5);
 }
 
 #[test]

@@ -284,3 +284,46 @@ fn mask_now_stops_a_linked_service_first() {
     );
     assert_eq!(t.state("web"), "ready");
 }
+
+/// `reload-or-restart` and `try-reload-or-restart` of a completed
+/// `RemainAfterExit=yes` oneshot ("active (exited)"), as systemd: with
+/// `ExecReload=` it is reloaded, without one restarted (it runs again);
+/// `try-` leaves a stopped one alone, the other starts it.
+#[test]
+fn reload_or_restart_of_a_completed_oneshot_reloads_or_runs_it_again() {
+    let oneshot = |name: &str, reload: bool| {
+        let mut u = format!(
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/bin/sh -c 'echo start >> {{dir}}/{name}.log'\n"
+        );
+        if reload {
+            u += &format!("ExecReload=/bin/sh -c 'echo reload >> {{dir}}/{name}.log'\n");
+        }
+        u
+    };
+    let t = Tend::builder()
+        .file("svc/once.service", &oneshot("once", false))
+        .file("svc/fw.service", &oneshot("fw", true))
+        .file("svc/idle.service", &oneshot("idle", false))
+        .start();
+    t.wait_state("once", "completed");
+    t.wait_state("fw", "completed");
+    t.wait_state("idle", "completed");
+    t.ctl_ok(&["stop", "idle"]);
+    let log =
+        |name: &str| fs::read_to_string(t.dir.join(format!("{name}.log"))).unwrap_or_default();
+    let out = systemctl(&t, &["try-reload-or-restart", "once", "fw", "idle"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(log("once"), "start\nstart\n");
+    assert_eq!(log("fw"), "start\nreload\n");
+    assert_eq!(log("idle"), "start\n", "try- leaves a stopped unit alone");
+    assert_eq!(t.state("once"), "completed");
+    let out = systemctl(&t, &["reload-or-restart", "once.service", "fw", "idle"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(log("once"), "start\nstart\nstart\n");
+    assert_eq!(log("fw"), "start\nreload\nreload\n");
+    assert_eq!(log("idle"), "start\nstart\n", "a stopped unit is started");
+    for name in ["once", "fw", "idle"] {
+        assert_eq!(t.state(name), "completed", "{name}");
+    }
+}

@@ -278,7 +278,6 @@ fn avahi() {
 }
 
 #[test]
-#[ignore = "tor@default sets PermissionsStartOnly=yes: systemd runs its ExecStartPre= `install -o debian-tor` without CapabilityBoundingSet=; tend has no per-command privileges yet, so CAP_CHOWN is missing and the start fails"]
 fn tor() {
     check(Daemon {
         package: "tor",

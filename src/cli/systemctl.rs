@@ -428,7 +428,32 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
                 eprintln!("Failed to {v} {unit}: Unit {unit} {what}.");
                 code = 5;
             }
-            let plan = plan(verb, &found);
+            let mut plan = plan(verb, &found);
+            // A completed oneshot (RemainAfterExit=yes, "active
+            // (exited)"): reloaded if it can be (its ExecReload= runs),
+            // else restarted, as systemd (a unit that cannot reload gets
+            // the restart job instead).
+            let exited: Vec<String> = (found.iter())
+                .filter(|s| verb.ends_with("reload-or-restart") && s.state == "completed")
+                .map(|s| s.name.clone())
+                .collect();
+            let mut restart = Vec::new();
+            for r in compat::op(socket, OpKind::Reload, &exited)? {
+                if r.ok {
+                    continue;
+                }
+                if r.message == "not running (completed)" {
+                    restart.push(r.name);
+                } else {
+                    let unit = unit_of(&r.name);
+                    eprintln!(
+                        "Job for {unit} failed: {}.\nSee \"systemctl status {unit}\" for details.",
+                        r.message
+                    );
+                    code = code.max(1);
+                }
+            }
+            plan.push((OpKind::Restart, restart));
             for (cmd, names) in plan {
                 for r in compat::op(socket, cmd, &names)? {
                     if !r.ok {
@@ -1040,10 +1065,14 @@ fn plan(verb: &str, found: &[&Svc]) -> Vec<(OpKind, Vec<String>)> {
         // Only those running; the others are left as they are.
         "try-restart" => vec![(OpKind::Restart, names(&|s| s.running()))],
         "try-reload-or-restart" => vec![(OpKind::Reload, names(&|s| s.running()))],
-        // Reloaded if running, else started.
+        // Reloaded if running, else started (a completed oneshot: see
+        // `run`, reloaded or restarted).
         "reload-or-restart" => vec![
             (OpKind::Reload, names(&|s| s.running())),
-            (OpKind::Start, names(&|s| !s.running())),
+            (
+                OpKind::Start,
+                names(&|s| !s.running() && s.state != "completed"),
+            ),
         ],
         _ => Vec::new(),
     }

@@ -228,7 +228,11 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
         seen.insert(key, (k.span.clone(), v.span.clone()));
         let base = def_dir;
         match key {
-            "exec" => set(&mut spec.exec, values::command(cx, key, v)),
+            "exec" => {
+                if let Some((argv, p)) = command_of(cx, key, v) {
+                    (spec.exec, spec.exec_privilege) = (argv, p);
+                }
+            }
             "pre-exec" | "post-start" | "exec-condition" => {
                 let slot = match key {
                     "pre-exec" => &mut spec.pre_exec,
@@ -351,11 +355,19 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "stop-signal" => set(&mut spec.stop_signal, values::signal(cx, key, v)),
             "stop-timeout" => set(&mut spec.stop_timeout, timeout(cx, key, v)),
             "stop-exec" if several_commands(v) => stop_cmds = pre_exec(cx, key, v),
-            "stop-exec" => spec.stop_exec = values::command(cx, key, v),
+            "stop-exec" => {
+                let c = command_of(cx, key, v);
+                spec.stop_exec_privilege = c.as_ref().map(|c| c.1).unwrap_or_default();
+                spec.stop_exec = c.map(|c| c.0);
+            }
             "reload-signal" => set(&mut spec.reload_signal, values::signal(cx, key, v)),
             "reload-notify" => set(&mut spec.reload_notify, values::boolean(cx, key, v)),
             "reload-exec" if several_commands(v) => reload_cmds = pre_exec(cx, key, v),
-            "reload-exec" => spec.reload_exec = values::command(cx, key, v),
+            "reload-exec" => {
+                let c = command_of(cx, key, v);
+                spec.reload_exec_privilege = c.as_ref().map(|c| c.1).unwrap_or_default();
+                spec.reload_exec = c.map(|c| c.0);
+            }
             "watchdog" => spec.watchdog = values::finite_duration(cx, key, v, true),
             "notify-access" => set(
                 &mut spec.notify_access,
@@ -424,7 +436,11 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
             "working-dir" => set(&mut spec.working_dir, values::path(cx, key, v, base)),
             "environment" => set(&mut spec.environment, parts::environment(cx, v)),
             "env-file" => set(&mut spec.env_files, values::paths(cx, key, v, base)),
-            "on-exit" => spec.on_exit = values::command(cx, key, v),
+            "on-exit" => {
+                let c = command_of(cx, key, v);
+                spec.on_exit_privilege = c.as_ref().map(|c| c.1).unwrap_or_default();
+                spec.on_exit = c.map(|c| c.0);
+            }
             "on-exit-args" => {
                 const STYLES: &[(&str, Option<crate::model::FinishArgs>)] = &[
                     ("none", None),
@@ -453,14 +469,28 @@ pub fn service(cx: &mut Ctx, name: &str, node: &Node, def_dir: &Path) -> Parsed 
     if let Some(p) = pid_file {
         spec.pid_file = Some(resolve(&spec.working_dir, &p));
     }
-    let chain = |cmds: Vec<crate::model::PreCommand>| {
-        crate::exec_chain::steps_argv(&cmds, spec.expand_env, false)
+    let expand = spec.expand_env;
+    let mut chain = |key: &str, cmds: Vec<crate::model::PreCommand>| {
+        let privilege = cmds.first().map(|c| c.privilege).unwrap_or_default();
+        if cmds.iter().any(|c| c.privilege != privilege) {
+            let span = seen.get(key).map(|s| s.1.clone()).unwrap_or_default();
+            cx.error(
+                &span,
+                format!("{key}: its commands run as one process: they must all have the same `privileged`"),
+            );
+        }
+        (
+            crate::exec_chain::steps_argv(&cmds, expand, false),
+            privilege,
+        )
     };
     if let Some(cmds) = stop_cmds {
-        spec.stop_exec = Some(chain(cmds));
+        let (argv, p) = chain("stop-exec", cmds);
+        (spec.stop_exec, spec.stop_exec_privilege) = (Some(argv), p);
     }
     if let Some(cmds) = reload_cmds {
-        spec.reload_exec = Some(chain(cmds));
+        let (argv, p) = chain("reload-exec", cmds);
+        (spec.reload_exec, spec.reload_exec_privilege) = (Some(argv), p);
     }
     cross_checks(cx, &mut spec, node, &seen);
     Parsed { spec, deps }
@@ -498,11 +528,12 @@ fn pre_exec(cx: &mut Ctx, key: &str, v: &Node) -> Option<Vec<crate::model::PreCo
     };
     let mut out = Vec::new();
     for item in items {
-        let mut argv = values::command(cx, key, item)?;
-        let ignore_failure = argv
-            .first()
-            .is_some_and(|a| a.starts_with('-') && a.len() > 1);
-        if ignore_failure {
+        let (mut argv, privilege, ignore) = command_table(cx, key, item)?;
+        let ignore_failure = ignore.unwrap_or_else(|| {
+            argv.first()
+                .is_some_and(|a| a.starts_with('-') && a.len() > 1)
+        });
+        if ignore_failure && ignore.is_none() {
             argv[0].remove(0);
         }
         if argv.first().is_none_or(|a| a.is_empty()) {
@@ -512,9 +543,75 @@ fn pre_exec(cx: &mut Ctx, key: &str, v: &Node) -> Option<Vec<crate::model::PreCo
         out.push(crate::model::PreCommand {
             argv,
             ignore_failure,
+            privilege,
         });
     }
     Some(out)
+}
+
+/// The keys of a command written as a table.
+const COMMAND_KEYS: &[&str] = &["exec", "privileged", "ignore-failure"];
+
+/// `"cmd arg"`, `["cmd", "arg"]`, or `{ exec = ..., privileged = "full" |
+/// "credentials" }` (systemd's `+` and `!` prefixes): the command and
+/// what it runs with.
+fn command_of(cx: &mut Ctx, key: &str, v: &Node) -> Option<(Vec<String>, crate::model::Privilege)> {
+    let (argv, p, ignore) = command_table(cx, key, v)?;
+    if let Some(true) = ignore {
+        cx.error(
+            &v.span,
+            format!("{key}: `ignore-failure` is only for the commands of a list (pre-exec, post-start, exec-condition, several stop-exec or reload-exec)"),
+        );
+        return None;
+    }
+    Some((argv, p))
+}
+
+/// A command, maybe as a table: (argv, privilege, `ignore-failure` if
+/// the table says it).
+fn command_table(
+    cx: &mut Ctx,
+    key: &str,
+    v: &Node,
+) -> Option<(Vec<String>, crate::model::Privilege, Option<bool>)> {
+    use crate::model::Privilege;
+    let super::span::Val::Table(entries) = &v.value else {
+        return values::command(cx, key, v).map(|a| (a, Privilege::Service, None));
+    };
+    let (mut argv, mut privilege, mut ignore) = (None, Privilege::Service, None);
+    let mut ok = true;
+    for (k, n) in entries {
+        let sub = format!("{key}.{}", k.name);
+        match k.name.as_str() {
+            "exec" => argv = values::command(cx, &sub, n),
+            "privileged" => {
+                const LEVELS: &[(&str, Privilege)] = &[
+                    ("full", Privilege::Full),
+                    ("credentials", Privilege::Credentials),
+                    ("no", Privilege::Service),
+                ];
+                match values::choice(cx, &sub, n, LEVELS) {
+                    Some(p) => privilege = p,
+                    None => ok = false,
+                }
+            }
+            "ignore-failure" => match values::boolean(cx, &sub, n) {
+                Some(b) => ignore = Some(b),
+                None => ok = false,
+            },
+            _ => {
+                cx.unknown_key(&sub, &k.span, COMMAND_KEYS);
+                ok = false;
+            }
+        }
+    }
+    let Some(argv) = argv else {
+        if ok {
+            cx.error(&v.span, format!("{key}: the table needs `exec`"));
+        }
+        return None;
+    };
+    ok.then_some((argv, privilege, ignore))
 }
 
 /// `stop-exec = [["cmd", "a"], "other b"]`: an array whose items are
@@ -522,7 +619,7 @@ fn pre_exec(cx: &mut Ctx, key: &str, v: &Node) -> Option<Vec<crate::model::PreCo
 fn several_commands(v: &Node) -> bool {
     use super::span::Val;
     matches!(&v.value, Val::Array(items)
-        if !items.is_empty() && items.iter().all(|i| matches!(i.value, Val::Array(_))))
+        if !items.is_empty() && items.iter().all(|i| matches!(i.value, Val::Array(_) | Val::Table(_))))
 }
 
 /// `conditions = ["PathExists=/etc/foo", "Virtualization=!container"]`

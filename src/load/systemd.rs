@@ -17,7 +17,7 @@ use super::values::resolve;
 use super::words::split_unit_words;
 use super::{DepRef, Diagnostic, is_not_supported};
 use crate::graph::DepKind;
-use crate::model::{NotifyAccess, RestartPolicy, ServiceSpec, ServiceType, Timeout};
+use crate::model::{NotifyAccess, Privilege, RestartPolicy, ServiceSpec, ServiceType, Timeout};
 
 /// One `Key=Value` line (continuations joined).
 struct Directive {
@@ -334,15 +334,16 @@ fn lower<'a>(
     let mut deps = Vec::new();
     let mut exec_seen = false;
     // Every ExecStart= (a oneshot may have several, run in order).
-    let mut starts: Vec<(Vec<String>, bool, Range<usize>)> = Vec::new();
+    let mut starts: Vec<(Vec<String>, bool, Range<usize>, Privilege)> = Vec::new();
     let mut type_span = None;
     let mut restart_span = None;
     let mut remain_after_exit = None;
     let mut exit_codes = vec![0];
     let mut exit_signals: Vec<i32> = Vec::new();
-    // `+`/`!` prefixes seen (file, span, key, prefix): said once User=
-    // and Group= are known.
-    let mut privileged: Vec<(usize, Range<usize>, String, &str)> = Vec::new();
+    // Lines with a `+`/`!` prefix (file, span, (key, privilege)): said if
+    // their list runs as one process with less (`list_privilege`).
+    let mut prefixed: Vec<(usize, Range<usize>, (&str, Privilege))> = Vec::new();
+    let mut permissions_start_only = false;
     // ExecStopPost= lines: run in order once the service is down, as its
     // on-exit hook (`tend __exec-chain` with steps alone).
     let mut stop_post: Vec<crate::model::PreCommand> = Vec::new();
@@ -421,10 +422,10 @@ fn lower<'a>(
                 }
                 exec_seen = true;
                 if let Some(c) = command(cx, sp, k, v, vs) {
-                    if let Some(p) = c.privileged {
-                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    if c.privilege != Privilege::Service {
+                        prefixed.push((d.file, vs.clone(), (key_name(k), c.privilege)));
                     }
-                    starts.push((c.argv, c.ignore_failure, vs.clone()));
+                    starts.push((c.argv, c.ignore_failure, vs.clone(), c.privilege));
                 }
             }
             // Run in order before ExecStart=, in the service's process
@@ -433,12 +434,13 @@ fn lower<'a>(
                 if v.is_empty() {
                     spec.pre_exec.clear();
                 } else if let Some(c) = command(cx, sp, k, v, vs) {
-                    if let Some(p) = c.privileged {
-                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    if c.privilege != Privilege::Service {
+                        prefixed.push((d.file, vs.clone(), (key_name(k), c.privilege)));
                     }
                     spec.pre_exec.push(crate::model::PreCommand {
                         argv: c.argv,
                         ignore_failure: c.ignore_failure,
+                        privilege: c.privilege,
                     });
                 }
             }
@@ -446,12 +448,13 @@ fn lower<'a>(
                 if v.is_empty() {
                     stop_post.clear();
                 } else if let Some(c) = command(cx, sp, k, v, vs) {
-                    if let Some(p) = c.privileged {
-                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    if c.privilege != Privilege::Service {
+                        prefixed.push((d.file, vs.clone(), (key_name(k), c.privilege)));
                     }
                     stop_post.push(crate::model::PreCommand {
                         argv: c.argv,
                         ignore_failure: c.ignore_failure,
+                        privilege: c.privilege,
                     });
                 }
             }
@@ -460,12 +463,13 @@ fn lower<'a>(
                 if v.is_empty() {
                     list.clear();
                 } else if let Some(c) = command(cx, sp, k, v, vs) {
-                    if let Some(p) = c.privileged {
-                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    if c.privilege != Privilege::Service {
+                        prefixed.push((d.file, vs.clone(), (key_name(k), c.privilege)));
                     }
                     let cmd = crate::model::PreCommand {
                         argv: c.argv,
                         ignore_failure: c.ignore_failure,
+                        privilege: c.privilege,
                     };
                     list.push((cmd, kill_mainpid(v)));
                 }
@@ -481,12 +485,13 @@ fn lower<'a>(
                 if v.is_empty() {
                     list.clear();
                 } else if let Some(c) = command(cx, sp, k, v, vs) {
-                    if let Some(p) = c.privileged {
-                        privileged.push((d.file, vs.clone(), k.to_string(), p));
+                    if c.privilege != Privilege::Service {
+                        prefixed.push((d.file, vs.clone(), (key_name(k), c.privilege)));
                     }
                     list.push(crate::model::PreCommand {
                         argv: c.argv,
                         ignore_failure: c.ignore_failure,
+                        privilege: c.privilege,
                     });
                 }
             }
@@ -584,14 +589,10 @@ fn lower<'a>(
                 None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
             },
             // Deprecated in systemd but in vendor units (Debian's tor): the
-            // other Exec*= lines run without User=, the sandbox and
-            // CapabilityBoundingSet=. tend has no per-command privileges.
+            // Exec*= lines but ExecStart= get `+` (applied after the loop,
+            // wherever the directive is).
             ("Service", "PermissionsStartOnly") => match super::confine::unit_bool(v) {
-                Some(true) => cx.warning(
-                    vs,
-                    "PermissionsStartOnly=yes: not supported: ExecStartPre=, ExecStartPost=, ExecReload=, ExecStop= and ExecStopPost= run with the same user, sandbox and capabilities as ExecStart= (systemd would run them with full privileges)".to_string(),
-                ),
-                Some(false) => {}
+                Some(b) => permissions_start_only = b,
                 None => cx.error(vs, format!("{k}: invalid boolean `{v}`")),
             },
             ("Service", "RestartForceExitStatus") => exit_status_list(
@@ -719,9 +720,26 @@ fn lower<'a>(
         spec.stderr = spec.stdout.clone();
     }
     dirs.finish(cx, sp, &mut spec);
+    if permissions_start_only {
+        for list in [
+            &mut spec.pre_exec,
+            &mut spec.post_start,
+            &mut spec.exec_condition,
+            &mut stop_post,
+        ] {
+            list.iter_mut().for_each(|c| c.privilege = Privilege::Full);
+        }
+        for (c, _) in stops.iter_mut().chain(reloads.iter_mut()) {
+            c.privilege = Privilege::Full;
+        }
+    }
+    spec.exec_privilege = (starts.iter().map(|s| s.3).min()).unwrap_or_default();
+    // Several ExecStart= lines of different privileges, run one by one.
+    let mut starts_split = false;
+    spec.on_exit_privilege = (stop_post.iter().map(|c| c.privilege).min()).unwrap_or_default();
     match starts.as_slice() {
         [] => {}
-        [(argv, ignore_failure, _)] => {
+        [(argv, ignore_failure, _, _)] => {
             spec.exec = argv.clone();
             if *ignore_failure {
                 // `-`: any exit status and any signal counts as success.
@@ -729,17 +747,41 @@ fn lower<'a>(
                 exit_signals = (1..=64).collect();
             }
         }
-        [.., (_, _, last)] if spec.kind != ServiceType::Oneshot => {
+        [.., (_, _, last, _)] if spec.kind != ServiceType::Oneshot => {
             cx.error(
                 last,
                 "ExecStart: several commands are only allowed with Type=oneshot (as under systemd)",
             );
         }
+        several if several.iter().any(|c| c.3 != several[0].3) => {
+            // Lines of different privileges (man-db's `ExecStart=+install`
+            // then `mandb` as User=): all but the last run as `pre-exec`
+            // commands after the ExecStartPre= ones, each with its own
+            // privilege, the last as the main process.
+            starts_split = true;
+            let (last, first) = several.split_last().unwrap_or((&several[0], &[]));
+            spec.pre_exec
+                .extend(
+                    first
+                        .iter()
+                        .map(|(argv, ignore, _, p)| crate::model::PreCommand {
+                            argv: argv.clone(),
+                            ignore_failure: *ignore,
+                            privilege: *p,
+                        }),
+                );
+            spec.exec = last.0.clone();
+            spec.exec_privilege = last.3;
+            if last.1 {
+                exit_codes = (0..=255).collect();
+                exit_signals = (1..=64).collect();
+            }
+        }
         several => {
             // In order, each to succeed unless prefixed `-`: one sh script
             // that keeps systemd's expansion rules (see `script_of`).
             let cmds: Vec<(Vec<String>, bool)> =
-                several.iter().map(|(a, f, _)| (a.clone(), *f)).collect();
+                several.iter().map(|(a, f, _, _)| (a.clone(), *f)).collect();
             spec.exec = vec!["/bin/sh".into(), "-c".into(), script_of(&cmds)];
         }
     }
@@ -754,24 +796,41 @@ fn lower<'a>(
             false,
         ));
     }
+    let least = |l: &[(crate::model::PreCommand, Option<i32>)]| {
+        (l.iter().map(|(c, _)| c.privilege).min()).unwrap_or_default()
+    };
+    let one_process = [
+        (
+            "ExecStart",
+            if starts_split {
+                Privilege::Full
+            } else {
+                spec.exec_privilege
+            },
+        ),
+        ("ExecStop", least(&stops)),
+        ("ExecReload", least(&reloads)),
+        ("ExecStopPost", spec.on_exit_privilege),
+    ];
     lower_stop_reload(&mut spec, stops, reloads);
-    if spec.user.is_some() || spec.group.is_some() {
-        for (file, span, key, prefix) in privileged {
-            cx.src = &srcs[file];
+    // Lists that run as one process take one privilege: the least of
+    // their lines' (never a command less confined than asked), and the
+    // lines asking for more are said.
+    for (key, list) in one_process {
+        for (file, span, _) in prefixed
+            .iter()
+            .filter(|(_, _, (k, p))| *k == key && *p > list)
+        {
+            cx.src = &srcs[*file];
             cx.warning(
-                &span,
+                span,
                 format!(
-                    "{key}: the `{prefix}` prefix (run without User=/Group=) is not supported: the command runs as {}, like the others",
-                    match (&spec.user, &spec.group) {
-                        (Some(u), Some(g)) => format!("User={u} Group={g}"),
-                        (Some(u), None) => format!("User={u}"),
-                        (None, g) => format!("Group={}", g.as_deref().unwrap_or("")),
-                    }
+                    "{key}: a `+` or `!` prefix on one of several {key}= lines is not supported: they run as one process, with the privileges of the line that has the fewest"
                 ),
             );
         }
-        cx.src = &srcs[0];
     }
+    cx.src = &srcs[0];
     // systemd accepts no ExecStart= when ExecStop= or SuccessAction= is
     // there (systemd-exit.service, RemainAfterExit oneshots).
     let has_action = (directives.iter())
@@ -959,8 +1018,23 @@ struct ExecLine {
     argv: Vec<String>,
     /// `-`: a failure counts as success.
     ignore_failure: bool,
-    /// `+`, `!`: privileges the model cannot give one command alone.
-    privileged: Option<&'static str>,
+    /// `+`, `!`.
+    privilege: Privilege,
+}
+
+/// A directive's name as a `'static` (the keys of the lists whose
+/// prefixes are checked after the loop).
+fn key_name(k: &str) -> &'static str {
+    const KEYS: [&str; 7] = [
+        "ExecStart",
+        "ExecStartPre",
+        "ExecStartPost",
+        "ExecCondition",
+        "ExecStop",
+        "ExecReload",
+        "ExecStopPost",
+    ];
+    KEYS.into_iter().find(|n| *n == k).unwrap_or("Exec")
 }
 
 /// A command line with systemd's prefixes (systemd.service(5), "Special
@@ -1029,7 +1103,7 @@ fn command(
     Some(ExecLine {
         argv,
         ignore_failure: p.ignore_failure,
-        privileged: p.privileged,
+        privilege: p.privilege(),
     })
 }
 
@@ -1052,8 +1126,7 @@ struct Prefixes {
     ignore_failure: bool,
     argv0: bool,
     no_env_expand: bool,
-    /// `+` or `!` (`!!` has no effect where ambient capabilities exist:
-    /// every kernel tend runs on).
+    /// `+`, `!` or `!!`, as written.
     privileged: Option<&'static str>,
     /// Bytes taken by the prefixes.
     len: usize,
@@ -1078,8 +1151,19 @@ impl Prefixes {
             }
             p.len += 1;
         }
-        p.privileged = privilege.filter(|p| *p != "!!");
+        p.privileged = privilege;
         p
+    }
+
+    /// `!!` is `!` only where the kernel has no ambient capabilities
+    /// (before Linux 4.3): tend runs nowhere like that, so it is the
+    /// service's own privilege, as under systemd on such kernels.
+    fn privilege(&self) -> Privilege {
+        match self.privileged {
+            Some("+") => Privilege::Full,
+            Some("!") => Privilege::Credentials,
+            _ => Privilege::Service,
+        }
     }
 }
 
@@ -1104,6 +1188,7 @@ fn lower_stop_reload(
     reloads: Vec<(crate::model::PreCommand, Option<i32>)>,
 ) {
     for (list, is_stop) in [(stops, true), (reloads, false)] {
+        let privilege = (list.iter().map(|(c, _)| c.privilege).min()).unwrap_or_default();
         let slot = match list.as_slice() {
             [] => None,
             [(_, Some(sig))] => {
@@ -1134,8 +1219,18 @@ fn lower_stop_reload(
             }
         };
         if is_stop {
+            spec.stop_exec_privilege = if slot.is_some() {
+                privilege
+            } else {
+                Privilege::Service
+            };
             spec.stop_exec = slot;
         } else {
+            spec.reload_exec_privilege = if slot.is_some() {
+                privilege
+            } else {
+                Privilege::Service
+            };
             spec.reload_exec = slot;
         }
     }

@@ -563,3 +563,46 @@ fn native_confinement_keys_are_read_and_checked() {
         assert!(e.contains(want), "{want}\nnot in:\n{e}");
     }
 }
+
+#[test]
+fn privileged_commands_and_their_errors() {
+    use crate::model::Privilege;
+    let (s, _) = one("exec = { exec = 'main', privileged = 'full' }\n\
+         pre-exec = [{ exec = ['a'], privileged = 'credentials', ignore-failure = true }, '-b']\n")
+    .unwrap();
+    assert_eq!(
+        (s.exec.clone(), s.exec_privilege),
+        (vec!["main".to_string()], Privilege::Full)
+    );
+    let p: Vec<_> = (s.pre_exec.iter())
+        .map(|c| (c.argv[0].as_str(), c.ignore_failure, c.privilege))
+        .collect();
+    assert_eq!(
+        p,
+        [
+            ("a", true, Privilege::Credentials),
+            ("b", true, Privilege::Service)
+        ]
+    );
+    assert_eq!(
+        one_err("exec = { exec = 'a', privileged = 'root' }"),
+        [
+            "web.toml:1:35: error: service `web`: exec.privileged: invalid value `root`, expected one of: full, credentials, no"
+        ]
+    );
+    assert_eq!(
+        one_err("exec = { privileged = 'full' }"),
+        ["web.toml:1:8: error: service `web`: exec: the table needs `exec`"]
+    );
+    let e = one_err("exec = { exec = 'a', user = 'x' }");
+    assert!(
+        e[0].starts_with("web.toml:1:22: error: service `web`: unknown key `exec.user`"),
+        "{e:?}"
+    );
+    assert_eq!(
+        one_err("exec = 'a'\nstop-exec = [{ exec = 'a', privileged = 'full' }, ['b']]"),
+        [
+            "web.toml:2:13: error: service `web`: stop-exec: its commands run as one process: they must all have the same `privileged`"
+        ]
+    );
+}

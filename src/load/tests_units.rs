@@ -255,7 +255,7 @@ fn exec_prefixes_in_any_order() {
     assert_eq!(p("-@/bin/x"), (true, true, false, None, "/bin/x"));
     assert_eq!(p("@-:/bin/x"), (true, true, true, None, "/bin/x"));
     assert_eq!(p("+-/bin/x"), (true, false, false, Some("+"), "/bin/x"));
-    assert_eq!(p("!!-/bin/x"), (true, false, false, None, "/bin/x"));
+    assert_eq!(p("!!-/bin/x"), (true, false, false, Some("!!"), "/bin/x"));
     assert_eq!(p("-!/bin/x"), (true, false, false, Some("!"), "/bin/x"));
     // A prefix twice, or two privilege prefixes: the prefixes end there.
     assert_eq!(p("--/bin/x"), (true, false, false, None, "-/bin/x"));
@@ -335,10 +335,94 @@ fn exec_prefixes_map_onto_the_model_or_are_warned() {
             "echo $0"
         ]
     );
+    use crate::model::Privilege;
+    // `+` runs that command with full privileges; `!!` is the service's
+    // own where ambient capabilities exist.
+    assert_eq!(app.stop_exec_privilege, Privilege::Full);
+    assert_eq!(named.stop_exec_privilege, Privilege::Service);
+    assert_eq!(shown(&t.0, &l.warnings), Vec::<String>::new());
+}
+
+#[test]
+fn privilege_prefixes_and_permissions_start_only() {
+    use crate::model::Privilege::{Credentials, Full, Service};
+    let t = TempDir::new("units");
+    t.write(
+        "app.service",
+        "[Service]\nUser=nobody\nExecStartPre=+/bin/a\nExecStartPre=!/bin/b\nExecStartPre=/bin/c\n\
+         ExecStart=/bin/main\nExecStartPost=!!/bin/d\nExecCondition=!/bin/e\nExecStopPost=+/bin/f\n",
+    );
+    // PermissionsStartOnly=: `+` on every line but ExecStart=, wherever
+    // it is written (tor's unit).
+    t.write(
+        "tor.service",
+        "[Service]\nExecStartPre=/bin/install -d /run/tor\nExecStart=/bin/tor\nExecReload=/bin/reload\n\
+         ExecStop=/bin/stop\nExecStopPost=/bin/post\nPermissionsStartOnly=yes\nUser=debian-tor\n",
+    );
+    // Several lines that run as one process: the fewest privileges, said.
+    t.write(
+        "mixed.service",
+        "[Service]\nExecStart=/bin/main\nExecStop=+/bin/a\nExecStop=/bin/b\n",
+    );
+    // man-db's: a oneshot's ExecStart= lines of different privileges.
+    t.write(
+        "mandb.service",
+        "[Service]\nType=oneshot\nUser=man\nExecStartPre=/bin/pre\nExecStart=+/bin/install -d /var/cache/man\n\
+         ExecStart=-/bin/find /var/cache/man\nExecStart=/bin/mandb\n",
+    );
+    t.write(
+        "plus.service",
+        "[Service]\nExecStartPre=/bin/check\nExecStart=+/bin/main\nUser=nobody\n",
+    );
+    let l = load_t(&t).expect("valid");
+    let privs = |v: &[crate::model::PreCommand]| v.iter().map(|c| c.privilege).collect::<Vec<_>>();
+    let app = service(&l, "app");
+    assert_eq!(privs(&app.pre_exec), [Full, Credentials, Service]);
+    assert_eq!(privs(&app.post_start), [Service]);
+    assert_eq!(privs(&app.exec_condition), [Credentials]);
+    assert_eq!(app.on_exit_privilege, Full);
+    assert_eq!(app.exec_privilege, Service);
+    // The first two run before the main process, the last in it.
+    let (first, in_main) = app.pre_exec_split();
+    assert_eq!((first.len(), in_main.len()), (2, 1));
+    let tor = service(&l, "tor");
+    assert_eq!(privs(&tor.pre_exec), [Full]);
+    assert_eq!(tor.exec_privilege, Service);
+    assert_eq!(
+        (
+            tor.stop_exec_privilege,
+            tor.reload_exec_privilege,
+            tor.on_exit_privilege
+        ),
+        (Full, Full, Full)
+    );
+    assert_eq!(service(&l, "mixed").stop_exec_privilege, Service);
+    let mandb = service(&l, "mandb");
+    let pre: Vec<_> = (mandb.pre_exec.iter())
+        .map(|c| (c.argv[0].as_str(), c.ignore_failure, c.privilege))
+        .collect();
+    assert_eq!(
+        pre,
+        [
+            ("/bin/pre", false, Service),
+            ("/bin/install", false, Full),
+            ("/bin/find", true, Service)
+        ]
+    );
+    assert_eq!(
+        (mandb.exec.clone(), mandb.exec_privilege),
+        (vec!["/bin/mandb".to_string()], Service)
+    );
+    assert_eq!(mandb.success_exit_codes, [0]);
+    // The main process with full privileges: its pre-exec (the service's
+    // own) runs first, apart.
+    let plus = service(&l, "plus");
+    assert_eq!(plus.exec_privilege, Full);
+    assert_eq!(plus.pre_exec_split().0.len(), 1);
     assert_eq!(
         shown(&t.0, &l.warnings),
         [
-            "app.service:6:10: warning: service `app`: ExecStop: the `+` prefix (run without User=/Group=) is not supported: the command runs as User=nobody, like the others"
+            "mixed.service:3:10: warning: service `mixed`: ExecStop: a `+` or `!` prefix on one of several ExecStop= lines is not supported: they run as one process, with the privileges of the line that has the fewest"
         ]
     );
 }

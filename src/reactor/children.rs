@@ -3,6 +3,7 @@
 //! run in, how they are signalled and counted.
 
 use super::*;
+use crate::model::{PreCommand, Privilege};
 
 impl Reactor {
     /// How many processes the service has, where that can be known
@@ -363,8 +364,16 @@ impl Reactor {
                 .map(Box::new);
         }
         let cgroup = self.rt[i].hook_cgroup.as_deref();
-        let prepared = self.launch(i, &argv, &env, Vec::new(), None, cgroup);
-        match prepared {
+        let privilege = spec.on_exit_privilege;
+        let prepared = self.prepare(
+            i,
+            Run::Helper(&argv, privilege),
+            &env,
+            Vec::new(),
+            None,
+            cgroup,
+        );
+        match prepared.and_then(|cmd| spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))) {
             Ok(child) => {
                 self.rt[i].hook = Some((child.pid, false));
                 self.pids.insert(child.pid, PidOwner::Hook(i));
@@ -442,7 +451,7 @@ impl Reactor {
         }
         let s = &self.sup.services[i];
         if let Some(argv) = s.spec.reload_exec.clone() {
-            let pid = self.spawn_helper(i, &argv)?;
+            let pid = self.spawn_helper(i, &argv, s.spec.reload_exec_privilege)?;
             self.rt[i].reload_exec = Some((pid, None));
             self.pids.insert(pid, PidOwner::ReloadExec(i));
             return Ok(());
@@ -495,7 +504,8 @@ impl Reactor {
         pid_env: Option<&'static str>,
         cgroup: Option<&cgroup::ServiceCgroup>,
     ) -> Result<spawn::Child, String> {
-        let cmd = self.prepare(i, Run::Helper(argv), extra_env, extra_fds, pid_env, cgroup)?;
+        let what = Run::Helper(argv, Privilege::Service);
+        let cmd = self.prepare(i, what, extra_env, extra_fds, pid_env, cgroup)?;
         spawn::spawn(&cmd).map_err(|e| format!("fork: {e}"))
     }
 
@@ -512,10 +522,14 @@ impl Reactor {
         cgroup: Option<&cgroup::ServiceCgroup>,
     ) -> Result<spawn::Command, String> {
         let spec = &self.sup.services[i].spec;
-        let (argv, pre) = match what {
-            Run::Main => (&spec.exec[..], &spec.pre_exec[..]),
-            Run::Helper(argv) => (argv, &[][..]),
+        // The pre-exec commands left for the main process are those with
+        // its privilege (the others ran first: `Control::PreExec`).
+        let (argv, pre, privilege) = match what {
+            Run::Main => (&spec.exec[..], spec.pre_exec_split().1, spec.exec_privilege),
+            Run::Helper(argv, p) => (argv, &[][..], p),
         };
+        let confine = privilege.confinement(&spec.confine);
+        let as_user = privilege.changes_user();
         let r = &self.rt[i];
         let (stdin, stdout, stderr) = if spec.entrypoint {
             (0, 1, 2)
@@ -538,8 +552,8 @@ impl Reactor {
             working_dir: &spec.working_dir,
             environment: &spec.environment,
             env_files: &spec.env_files,
-            user: spec.user.as_deref(),
-            group: spec.group.as_deref(),
+            user: spec.user.as_deref().filter(|_| as_user),
+            group: spec.group.as_deref().filter(|_| as_user),
             extra_env,
             stdin,
             stdout,
@@ -549,7 +563,7 @@ impl Reactor {
             cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
             expand_env: spec.expand_env,
             pre,
-            confine: Some(&spec.confine),
+            confine: Some(&confine),
             pass_environment: spec.pass_environment.as_deref(),
             unset_environment: &spec.unset_environment,
         })?;
@@ -561,7 +575,12 @@ impl Reactor {
 
     /// A helper command of service `i` (stop-exec, reload-exec), in the
     /// service's cgroup, with `$MAINPID`.
-    pub(super) fn spawn_helper(&self, i: usize, argv: &[String]) -> Result<i32, String> {
+    pub(super) fn spawn_helper(
+        &self,
+        i: usize,
+        argv: &[String],
+        privilege: Privilege,
+    ) -> Result<i32, String> {
         let s = &self.sup.services[i];
         let extra = [
             ("TEND_SERVICE".to_string(), s.spec.name.clone()),
@@ -571,8 +590,17 @@ impl Reactor {
             ),
         ];
         let cgroup = self.rt[i].cgroup.as_ref();
-        self.launch(i, argv, &extra, Vec::new(), None, cgroup)
+        let cmd = self.prepare(
+            i,
+            Run::Helper(argv, privilege),
+            &extra,
+            Vec::new(),
+            None,
+            cgroup,
+        )?;
+        spawn::spawn(&cmd)
             .map(|c| c.pid)
+            .map_err(|e| format!("fork: {e}"))
     }
 
     /// A start's `conditions`, asked of the system now.
@@ -585,28 +613,65 @@ impl Reactor {
         self.queue.extend(fx);
     }
 
-    /// exec-condition or post-start: the commands in order as one
-    /// `tend __exec-chain`, in the service's cgroup (as systemd runs its
-    /// control processes), with `$MAINPID`.
+    /// exec-condition, pre-exec (those run before the main process) or
+    /// post-start: the commands in order, each run of one privilege as
+    /// one `tend __exec-chain`, in the service's cgroup (as systemd runs
+    /// its control processes), with `$MAINPID`; the next run starts once
+    /// one exited 0 (`control_exited`).
     pub(super) fn run_control(&mut self, i: usize, which: crate::service::Control) {
+        self.rt[i].control_next = Some((which, 0));
+        self.next_control(i);
+    }
+
+    /// The commands of `which` from `from` on that share its privilege.
+    fn control_run(&self, i: usize, which: crate::service::Control, from: usize) -> &[PreCommand] {
         use crate::service::Control;
+        let spec = &self.sup.services[i].spec;
+        let cmds = match which {
+            Control::Condition => &spec.exec_condition[..],
+            Control::PreExec => spec.pre_exec_split().0,
+            Control::PostStart => &spec.post_start[..],
+        };
+        let rest = cmds.get(from..).unwrap_or_default();
+        let n = match rest.first() {
+            Some(c) => rest
+                .iter()
+                .take_while(|d| d.privilege == c.privilege)
+                .count(),
+            None => 0,
+        };
+        &rest[..n]
+    }
+
+    /// Starts the next run of the current control list; false once there
+    /// is none left.
+    fn next_control(&mut self, i: usize) -> bool {
+        use crate::service::Control;
+        let Some((which, from)) = self.rt[i].control_next else {
+            return false;
+        };
+        let cmds = self.control_run(i, which, from).to_vec();
+        let Some(privilege) = cmds.first().map(|c| c.privilege) else {
+            self.rt[i].control_next = None;
+            return false;
+        };
+        self.rt[i].control_next = Some((which, from + cmds.len()));
         // exec-condition may run before the service's first spawn.
         let made = self.ensure_cgroup(i);
         let spec = &self.sup.services[i].spec;
-        let (cmds, raise) = match which {
-            Control::Condition => (&spec.exec_condition, true),
-            Control::PostStart => (&spec.post_start, false),
-        };
-        let argv = crate::exec_chain::steps_argv(cmds, spec.expand_env, raise);
-        let started = made.and_then(|()| self.spawn_helper(i, &argv));
+        let argv =
+            crate::exec_chain::steps_argv(&cmds, spec.expand_env, which == Control::Condition);
+        let started = made.and_then(|()| self.spawn_helper(i, &argv, privilege));
         match started {
             Ok(pid) => {
                 self.rt[i].control = Some((pid, false));
                 self.pids.insert(pid, PidOwner::Control(i));
             }
             Err(e) => {
+                self.rt[i].control_next = None;
                 let what = match which {
                     Control::Condition => "exec-condition",
+                    Control::PreExec => "pre-exec",
                     Control::PostStart => "post-start",
                 };
                 let message = format!("{what} could not run: {e}");
@@ -617,6 +682,7 @@ impl Reactor {
                 self.queue.extend(fx);
             }
         }
+        true
     }
 
     /// The control commands go, with what they started (their process
@@ -634,6 +700,11 @@ impl Reactor {
         };
         // Whatever the chain left in its group goes with it.
         os::signal_group(pid, libc::SIGKILL);
+        // A run that succeeded: the next one of the list, if any.
+        if !killed && status == ExitStatus::Code(0) && self.next_control(i) {
+            return;
+        }
+        self.rt[i].control_next = None;
         let status = (!killed).then_some(status);
         let fx = self
             .sup
@@ -642,10 +713,11 @@ impl Reactor {
     }
 
     pub(super) fn run_stop_exec(&mut self, i: usize) {
-        let Some(argv) = self.sup.services[i].spec.stop_exec.clone() else {
+        let spec = &self.sup.services[i].spec;
+        let Some(argv) = spec.stop_exec.clone() else {
             return;
         };
-        match self.spawn_helper(i, &argv) {
+        match self.spawn_helper(i, &argv, spec.stop_exec_privilege) {
             Ok(pid) => {
                 self.rt[i].stop_exec = Some(pid);
                 self.pids.insert(pid, PidOwner::StopExec(i));
@@ -740,6 +812,7 @@ fn without_os_error(message: &str) -> &str {
 enum Run<'a> {
     /// The service's command, after its `pre-exec` commands.
     Main,
-    /// A helper command (stop-exec, reload-exec, the hook...).
-    Helper(&'a [String]),
+    /// A helper command (stop-exec, reload-exec, the hook...), with
+    /// what it runs with.
+    Helper(&'a [String], Privilege),
 }

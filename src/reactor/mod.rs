@@ -121,9 +121,12 @@ pub struct Runtime {
     /// The process group of the current instance (its leader's pid).
     pub(crate) pgid: Option<i32>,
     stop_exec: Option<i32>,
-    /// exec-condition or post-start commands while they run: their pid,
-    /// and whether tend killed them.
+    /// exec-condition, pre-exec or post-start commands while they run:
+    /// their pid, and whether tend killed them.
     control: Option<(i32, bool)>,
+    /// Which list runs, and its first command not started yet (a list
+    /// runs as one process per run of one privilege: `run_control`).
+    control_next: Option<(crate::service::Control, usize)>,
     /// The main process was reaped; waiting for the rest of the group.
     awaiting_down: bool,
     /// The service's name as its events carry it.
@@ -174,6 +177,7 @@ impl Runtime {
             pgid: None,
             stop_exec: None,
             control: None,
+            control_next: None,
             awaiting_down: false,
             event_name: None,
             listen: None,
