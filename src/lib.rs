@@ -15,6 +15,7 @@ pub mod flood;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod handover;
 pub mod journal;
 pub mod load;
 pub mod logs;
