@@ -60,6 +60,8 @@ pub fn run(
     entry: Option<Entry>,
 ) -> i32 {
     crate::os::ensure_stdio();
+    // As PID 1, a panic must not end the container (s6-svscan's rule).
+    crate::reaper::install_panic_hook();
     // `tend reexec`: the previous binary handed its services over.
     let mut handover = match crate::reactor::take_handover() {
         None => None,

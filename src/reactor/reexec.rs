@@ -46,6 +46,10 @@ impl Reactor {
     /// `reexec`: the binary (tend's own by default) and the definitions
     /// checked; nothing changes.
     pub(super) fn reexec_check(&mut self, binary: Option<&str>) -> Result<PathBuf, String> {
+        // Test-only (debug builds): a panic in the loop, for the reaper.
+        if cfg!(debug_assertions) && binary.is_some_and(|b| b.ends_with("/__test-panic")) {
+            panic!("a test asked for a panic");
+        }
         if self.reexec.is_some() {
             return Err("a reexec is already waiting for the services to be at rest".into());
         }
