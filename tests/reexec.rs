@@ -290,3 +290,29 @@ fn as_pid1_a_panic_leaves_a_reaper_that_reaps_and_ends_on_sigterm() {
     assert_eq!(t.wait_exit(T), Some(0), "{}", t.output());
     assert!(t.stderr().contains("panic"), "{}", t.stderr());
 }
+
+/// The new binary reads the definitions again: while those on disk differ
+/// from those running, the reexec is refused (and nothing changes).
+#[test]
+fn reexec_is_refused_while_the_definitions_on_disk_differ() {
+    let t = Tend::with(&[("a", FOREVER)]);
+    t.wait_state("a", "ready");
+    let pid = t.status_of("a")["pid"].as_i64();
+    fs::write(t.dir.join("svc/b.toml"), format!("{FOREVER}\n")).unwrap();
+    let out = t.ctl(&["reexec"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("(+b): run reload-config first"),
+        "{out}"
+    );
+    assert!(
+        !t.events(None)
+            .iter()
+            .any(|e| e["event"] == "supervisor-reexec")
+    );
+    t.ctl_ok(&["reload-config"]);
+    t.wait_state("b", "ready");
+    let out = t.ctl(&["reexec"]);
+    assert_eq!(out.code, 0, "{out}\n{}", t.output());
+    assert_eq!(t.status_of("a")["pid"].as_i64(), pid);
+}
