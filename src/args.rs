@@ -165,4 +165,13 @@ pub enum Command {
     Top,
     /// Stop everything gracefully; `tend run` then exits 0.
     Shutdown,
+    /// Replace the running supervisor with a new binary (tend's own path by
+    /// default: the upgraded file), every service kept running: the same
+    /// pids, pipes, sockets, cgroups and event seq; none restarted.
+    Reexec {
+        /// The binary to run instead (checked first: `PATH --version` must
+        /// say tend, or nothing changes).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
 }

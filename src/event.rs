@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 use std::time::SystemTime;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StopReason {
     Request,
     Shutdown,
@@ -32,7 +32,7 @@ impl StopReason {
 }
 
 /// How a process ended, as `waitid` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     Code(i32),
     Signal(i32),
@@ -55,7 +55,8 @@ impl ExitStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+// (serde: only for the handover of `tend reexec`, never a wire format.)
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     Starting {
         attempt: u32,
@@ -109,6 +110,15 @@ pub enum EventKind {
     SupervisorStarted,
     ShutdownStarted,
     ShutdownFinished,
+    /// `tend reexec`: the last event of the old binary, just before exec.
+    SupervisorReexec {
+        binary: String,
+    },
+    /// The first event of the new binary, once it took every service over.
+    SupervisorResumed {
+        binary: String,
+        services: usize,
+    },
 }
 
 impl EventKind {
@@ -131,6 +141,8 @@ impl EventKind {
             EventKind::SupervisorStarted => "supervisor-started",
             EventKind::ShutdownStarted => "shutdown-started",
             EventKind::ShutdownFinished => "shutdown-finished",
+            EventKind::SupervisorReexec { .. } => "supervisor-reexec",
+            EventKind::SupervisorResumed { .. } => "supervisor-resumed",
         }
     }
 
@@ -200,6 +212,11 @@ impl EventKind {
                 put("output", json!(output));
             }
             EventKind::Warning { message } => put("message", json!(message)),
+            EventKind::SupervisorReexec { binary } => put("binary", json!(binary)),
+            EventKind::SupervisorResumed { binary, services } => {
+                put("binary", json!(binary));
+                put("services", json!(services));
+            }
             EventKind::Reloading
             | EventKind::Down
             | EventKind::Completed

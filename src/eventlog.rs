@@ -75,6 +75,47 @@ impl EventLog {
         &self.events[idx]
     }
 
+    /// `tend reexec`: the retained events, for the next binary.
+    pub fn export(&self) -> Vec<crate::handover::EventState> {
+        (self.events.iter())
+            .map(|e| crate::handover::EventState {
+                seq: e.seq,
+                time: e.time,
+                service: e.service.as_deref().map(str::to_string),
+                kind: e.kind.clone(),
+            })
+            .collect()
+    }
+
+    /// `tend reexec`: seq goes on from the previous binary's `next`, with
+    /// the events it retained (those in order below `next` only, so seq
+    /// stays gapless; the newest `retention` of them).
+    pub fn resume(&mut self, next: u64, events: Vec<crate::handover::EventState>) {
+        self.next_seq = self.next_seq.max(next);
+        self.events.clear();
+        let mut names: std::collections::HashMap<String, std::rc::Rc<str>> = Default::default();
+        for e in events.into_iter().filter(|e| e.seq < self.next_seq) {
+            if self.events.back().is_some_and(|b| b.seq >= e.seq) {
+                continue;
+            }
+            let service = (e.service).map(|n| {
+                names
+                    .entry(n)
+                    .or_insert_with_key(|n| n.as_str().into())
+                    .clone()
+            });
+            while self.events.len() >= self.retention {
+                self.events.pop_front();
+            }
+            self.events.push_back(Event {
+                seq: e.seq,
+                time: e.time,
+                service,
+                kind: e.kind,
+            });
+        }
+    }
+
     /// Seq of the oldest retained event (= `next()` when nothing is retained).
     pub fn oldest(&self) -> u64 {
         self.events.front().map_or(self.next_seq, |e| e.seq)

@@ -45,6 +45,7 @@ pub mod flood;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod handover;
 pub mod journal;
 pub mod load;
 pub mod logs;
@@ -56,6 +57,7 @@ pub mod os;
 pub mod probe;
 pub mod reactor;
 pub mod readiness;
+pub mod reaper;
 pub mod run;
 pub mod service;
 pub mod supervisor;

@@ -36,6 +36,10 @@ fn main() {
         let args: Vec<_> = std::env::args_os().skip(2).collect();
         std::process::exit(tend::exec_argv0::main(&args));
     }
+    // Hidden: what PID 1 becomes after a fatal error (`reaper`).
+    if rest.first().is_some_and(|a| a == tend::reaper::ARG) {
+        std::process::exit(tend::reaper::main());
+    }
     let cli = Cli::parse();
     tend::cli::color::set(cli.color);
     let code = match &cli.command {

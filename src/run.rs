@@ -60,11 +60,24 @@ pub fn run(
     entry: Option<Entry>,
 ) -> i32 {
     crate::os::ensure_stdio();
+    // As PID 1, a panic must not end the container (s6-svscan's rule).
+    crate::reaper::install_panic_hook();
+    // `tend reexec`: the previous binary handed its services over.
+    let mut handover = match crate::reactor::take_handover() {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            eprintln!("tend: warning: reexec: {e}; starting afresh");
+            None
+        }
+    };
+    let resuming = handover.is_some();
     // tend's own supervisor (systemd, podman) talks to tend, not to the
     // services: keep its variables out of what they inherit.
     let upward = std::env::var("NOTIFY_SOCKET")
         .ok()
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .or_else(|| handover.as_ref().and_then(|h| h.upward.clone()));
     for var in [
         "NOTIFY_SOCKET",
         "WATCHDOG_USEC",
@@ -88,6 +101,7 @@ pub fn run(
     // PID 1 of an image that has a `with-contenv`, or where
     // `$TEND_CONTAINER_ENV` says).
     if path.is_some()
+        && !resuming
         && (std::env::var_os("TEND_CONTAINER_ENV").is_some()
             || (pid1 && crate::cli::contenv::installed()))
     {
@@ -99,7 +113,9 @@ pub fn run(
             );
         }
     }
-    if let Some(p) = &path {
+    if let Some(p) = &path
+        && !resuming
+    {
         stage2_hook(p);
     }
     let mut config = match &path {
@@ -128,7 +144,7 @@ pub fn run(
         config.services.insert(at, main);
     }
     config.resolve_defaults();
-    if let Some(dirs) = tmpfiles_dirs(&config, pid1 && path.is_some()) {
+    if let Some(dirs) = tmpfiles_dirs(&config, pid1 && path.is_some()).filter(|_| !resuming) {
         for line in crate::os::tmpfiles::create_from(&dirs) {
             eprintln!("tend: {line}");
         }
@@ -143,12 +159,17 @@ pub fn run(
         (None, _, Some(s)) => s.clone(),
         _ => crate::cli::socket_path(None),
     };
-    let listener = match bind(
-        &socket_path,
-        config.supervisor.socket_group.as_deref(),
-        config.supervisor.socket_read_group.as_deref(),
-    ) {
-        Ok(l) => Some(l),
+    let bound_now = match handover.as_mut().map(crate::reactor::take_listener) {
+        Some(l) => Ok(l),
+        None => bind(
+            &socket_path,
+            config.supervisor.socket_group.as_deref(),
+            config.supervisor.socket_read_group.as_deref(),
+        )
+        .map(Some),
+    };
+    let listener = match bound_now {
+        Ok(l) => l,
         // A wrapper must run its command wherever tini would: without a
         // control socket if it has to (another tend holds the default one,
         // a read-only /run).
@@ -170,7 +191,9 @@ pub fn run(
     // Notify sockets as files beside the control socket, so that only a
     // service's user can reach its own (abstract sockets, the fallback,
     // have no permissions at all).
-    if bound && !quiet {
+    if let Some(dir) = handover.as_ref().and_then(|h| h.notify_dir.clone()) {
+        crate::os::notify::resume_private_dir(dir);
+    } else if bound && !quiet && !resuming {
         let base = socket_path.parent().filter(|p| !p.as_os_str().is_empty());
         let base = base.unwrap_or(Path::new("."));
         if let Err(e) = crate::os::notify::set_private_dir(base) {
@@ -202,19 +225,24 @@ pub fn run(
     // mkdir/rmdir per run (most of what tend would add to a container's
     // start and stop), and as PID 1 the kernel ends whatever CMD left
     // when tend exits anyway.
-    let setup = match quiet {
-        true => Err("the bare entrypoint tracks CMD by its process group".to_string()),
-        false => crate::os::cgroup::setup(cgroup_root.as_deref(), pid1),
+    let setup = match (quiet, &handover) {
+        // The subtree the previous binary set up, as it is.
+        (_, Some(h)) => match h.cgroups.clone() {
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("reexec: {e}")),
+            None => Err("the previous binary did not use them".to_string()),
+        },
+        (true, None) => Err("the bare entrypoint tracks CMD by its process group".to_string()),
+        (false, None) => crate::os::cgroup::setup(cgroup_root.as_deref(), pid1),
     };
     let cgroups = match setup {
         Ok(h) => {
-            if !quiet {
+            if !quiet && !resuming {
                 eprintln!("tend: tracking services with {}", h.describe());
             }
             Some(h)
         }
         Err(why) => {
-            if !quiet {
+            if !quiet && !resuming {
                 eprintln!(
                     "tend: cgroups not used ({why}); tracking services by process group and \
                      child subreaper: a process that leaves its group (setsid) is not tracked"
@@ -229,6 +257,12 @@ pub fn run(
         return 1;
     }
     let entry = entry.map(|e| Entrypoint::new(e.forward_group, quiet));
+    // The HTTP endpoint's listener is handed over too (bound, it would not
+    // bind again).
+    let http = match &handover {
+        Some(h) if h.http.is_some() => config.supervisor.http.take(),
+        _ => None,
+    };
     let reactor = match Reactor::new(config, path, listener, upward, cgroups, entry) {
         Ok(r) => r,
         Err(e) => {
@@ -237,7 +271,14 @@ pub fn run(
             return 1;
         }
     };
-    let code = reactor.run();
+    let code = match handover {
+        Some(h) => {
+            let mut reactor = reactor;
+            reactor.settings.http = http;
+            reactor.run_resumed(h)
+        }
+        None => reactor.run(),
+    };
     remove_socket();
     code
 }

@@ -23,7 +23,7 @@ use crate::event::{EventKind, ExitStatus, StopReason};
 use crate::model::{KillMode, RestartPolicy, ServiceSpec, ServiceType, StartLimitAction};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     Down,
     Starting,
@@ -53,7 +53,7 @@ impl Phase {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Want {
     Up,
     Down,
@@ -171,7 +171,7 @@ pub enum Control {
 
 /// Where a start is, within `Starting` (pinned in service_table.txt as
 /// `starting/…` rows).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StartStep {
     /// The main process (spawning, or waiting for its readiness).
     Main,
@@ -249,7 +249,7 @@ impl HookVerdict {
 }
 
 /// What ended the last run, to classify it against the restart policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Ending {
     Exit(ExitStatus),
     /// Killed by tend for this reason (start-timeout, health, watchdog).
@@ -1573,3 +1573,7 @@ pub fn later(now: Instant, d: Duration) -> Instant {
 #[cfg(test)]
 #[path = "service_tests.rs"]
 mod tests;
+
+// `tend reexec`: a service's runtime state across exec.
+#[path = "service_handover.rs"]
+pub mod handover;

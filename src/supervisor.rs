@@ -177,6 +177,20 @@ impl Supervisor {
         fx
     }
 
+    /// `tend reexec`: what keeps the supervisor from handing its services
+    /// over now (None: every one is at rest).
+    pub fn handover_busy(&self) -> Option<String> {
+        if self.shutdown != Shutdown::Running {
+            return Some("tend is shutting down".into());
+        }
+        if !self.triggers.is_empty() {
+            return Some("on-failure or on-success starts are due".into());
+        }
+        (self.services.iter())
+            .filter(|s| !s.retired || s.phase.has_processes())
+            .find_map(|s| s.handover_busy())
+    }
+
     /// Feed an input to one service, then settle the graph.
     pub fn input(&mut self, i: usize, input: Input, now: Instant) -> Effects {
         let mut fx = Vec::new();

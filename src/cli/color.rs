@@ -70,7 +70,8 @@ pub fn event(event: &str) -> Option<&'static str> {
         "failed" | "crashloop" => "1;31",
         "exited" | "down" | "stopping" | "warning" => "33",
         "starting" | "spawned" | "restarting" | "reloading" => "36",
-        "supervisor-started" | "shutdown-started" | "shutdown-finished" => "1",
+        "supervisor-started" | "shutdown-started" | "shutdown-finished" | "supervisor-reexec"
+        | "supervisor-resumed" => "1",
         _ => return None,
     })
 }

@@ -166,6 +166,7 @@ fn dispatch(
         } => ready(socket, names, *wait, timeout.as_deref(), out),
         Command::Graph { path: None } => graph(socket, out),
         Command::Shutdown => simple(socket, &Request::Shutdown),
+        Command::Reexec { binary } => reexec(socket, binary.as_deref(), out),
         Command::Run { .. }
         | Command::Graph { path: Some(_) }
         | Command::Completions { .. }
@@ -480,6 +481,25 @@ fn kill(socket: &Path, name: &str, signal: &str) -> Result<i32, Fail> {
     let signal = crate::event::signal_name(sig);
     let names = vec![name.to_string()];
     simple(socket, &Request::Kill { names, signal })
+}
+
+/// `tend reexec`: answered by the new binary once it took over.
+fn reexec(socket: &Path, binary: Option<&Path>, out: &mut dyn Write) -> Result<i32, Fail> {
+    // The supervisor's working directory is not ours.
+    let binary = binary.map(|b| {
+        let b = std::path::absolute(b).unwrap_or_else(|_| b.to_path_buf());
+        b.display().to_string()
+    });
+    let (_, head) = ask(socket, &Request::Reexec { binary })?;
+    let text = |k: &str| head.get(k).and_then(Value::as_str).map(format::clean);
+    let n = head.get("services").and_then(Value::as_u64).unwrap_or(0);
+    let line = format!(
+        "{} ({}) took over {n} service(s)",
+        text("binary").unwrap_or_default(),
+        text("version").unwrap_or_default()
+    );
+    put_line(out, &line, false)?;
+    Ok(0)
 }
 
 fn reload_config(socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {

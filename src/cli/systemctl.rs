@@ -395,6 +395,12 @@ fn run(o: &Opts, socket: &Path, out: &mut dyn Write) -> Result<i32, Fail> {
         compat::reload_config(socket, false)?;
         return Ok(0);
     }
+    // systemd re-executes itself keeping its units running: tend's reexec.
+    if verb == "daemon-reexec" {
+        let request = crate::control::proto::Request::Reexec { binary: None };
+        super::ask(socket, &request)?;
+        return Ok(0);
+    }
     let services = compat::all(socket)?;
     let (found, unknown) = resolve(o, &services);
     match verb {

@@ -79,6 +79,15 @@ pub trait Supervise {
     fn unwatch(&mut self, fd: RawFd);
     /// The fd kept free to answer a client at the open-file limit.
     fn fd_reserve(&mut self) -> &mut crate::os::FdReserve;
+
+    /// `reexec`: check `binary` (tend's own when None) and that the
+    /// definitions are those running; Ok: what to exec. Nothing changes.
+    fn reexec_check(&mut self, _binary: Option<&str>) -> Result<std::path::PathBuf, String> {
+        Err("reexec is not available here".into())
+    }
+    /// `reexec`: hand over to `binary` once every service is at rest;
+    /// `client` (the connection, no longer the server's) gets the answer.
+    fn reexec(&mut self, _binary: std::path::PathBuf, _client: std::os::unix::net::UnixStream) {}
 }
 
 /// Write as much of `out` as the non-blocking `stream` takes now, removing

@@ -68,6 +68,12 @@ pub enum Request {
         dry_run: bool,
     },
     Shutdown,
+    /// Replace the running supervisor with `binary` (tend's own when
+    /// absent), every service kept running (`tend reexec`).
+    Reexec {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        binary: Option<String>,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -127,6 +133,7 @@ pub const COMMANDS: &[(&str, &[&str])] = &[
     ("logs", &["name", "lines", "follow"]),
     ("reload-config", &["dry_run"]),
     ("shutdown", &[]),
+    ("reexec", &["binary"]),
 ];
 
 /// The requests a read-only client (`socket-read-group`) may make.
@@ -188,6 +195,9 @@ impl Request {
             "reload-config" => Request::ReloadConfig {
                 dry_run: f.flag("dry_run")?,
             },
+            "reexec" => Request::Reexec {
+                binary: f.text("binary")?,
+            },
             _ => Request::Shutdown,
         })
     }
@@ -205,6 +215,7 @@ impl Request {
             Request::Logs { .. } => "logs",
             Request::ReloadConfig { .. } => "reload-config",
             Request::Shutdown => "shutdown",
+            Request::Reexec { .. } => "reexec",
         }
     }
 
@@ -353,6 +364,12 @@ pub enum Reply {
         added: Vec<String>,
         removed: Vec<String>,
         changed: Vec<String>,
+    },
+    /// `reexec`, said by the new binary once it took every service over.
+    Reexec {
+        binary: String,
+        version: String,
+        services: usize,
     },
     /// Refused, changing nothing.
     Error {

@@ -48,6 +48,10 @@ fn samples() -> Vec<Request> {
         Request::ReloadConfig { dry_run: false },
         Request::ReloadConfig { dry_run: true },
         Request::Shutdown,
+        Request::Reexec { binary: None },
+        Request::Reexec {
+            binary: Some("/usr/bin/tend".into()),
+        },
     ]
 }
 

@@ -387,6 +387,16 @@ impl ControlServer {
                 host.shutdown();
                 self.answer(id, Reply::Done);
             }
+            // The connection leaves the server: the new binary answers it.
+            Request::Reexec { binary } => match host.reexec_check(binary.as_deref()) {
+                Err(e) => self.answer(id, Reply::error(e, 1)),
+                Ok(path) => {
+                    if let Some(conn) = self.conns.remove(&id) {
+                        host.unwatch(conn.stream.as_raw_fd());
+                        host.reexec(path, conn.stream);
+                    }
+                }
+            },
         }
     }
 
@@ -634,6 +644,11 @@ impl ControlServer {
             ));
             let _ = c.stream.write_all(&c.out);
         }
+    }
+
+    /// Ops waiting for their outcome (a reexec waits for none).
+    pub fn has_ops(&self) -> bool {
+        !self.ops.is_empty()
     }
 
     /// The earliest request deadline of a connection.

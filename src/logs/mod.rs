@@ -449,6 +449,38 @@ impl Logs {
         self.services.get(service).map_or(1, |s| s.ring.next_seq())
     }
 
+    /// `tend reexec`: a service's ring and unfinished lines, for the next
+    /// binary (None: nothing is known of it).
+    pub fn export(&self, service: &str) -> Option<crate::handover::LogState> {
+        let svc = self.services.get(service)?;
+        let (next_seq, lines) = svc.ring.export();
+        Some(crate::handover::LogState {
+            next_seq,
+            lines,
+            partial: svc.partial.clone(),
+        })
+    }
+
+    /// `tend reexec`: take over what the previous binary held of a service
+    /// (call after `configure`).
+    pub fn resume(&mut self, service: &str, state: crate::handover::LogState) {
+        let svc = (self.services)
+            .entry(service.to_string())
+            .or_insert_with(Service::new);
+        svc.ring.resume(state.next_seq, state.lines);
+        svc.partial = state.partial;
+    }
+
+    /// Lines waiting for a slow stdout, written within `budget` (before
+    /// an exec: what is left then is dropped and counted as usual).
+    pub fn flush_stdout_for(&mut self, budget: std::time::Duration) {
+        let deadline = std::time::Instant::now() + budget;
+        while self.stdout.is_pending() && std::time::Instant::now() < deadline {
+            crate::os::wait_writable(1, 50);
+            self.stdout.on_writable();
+        }
+    }
+
     /// Whether the service is known here.
     /// Lines of `service` dropped since tend started, at every destination.
     pub fn dropped_total(&self, service: &str) -> u64 {

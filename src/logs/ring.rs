@@ -113,6 +113,41 @@ impl Ring {
         self.trim();
     }
 
+    /// `tend reexec`: every retained line as raw bytes, for the next binary.
+    pub fn export(&self) -> (u64, Vec<crate::handover::LineState>) {
+        let mut at = 0;
+        let mut out = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            out.push(crate::handover::LineState {
+                seq: e.seq,
+                stream: e.stream.index() as u8,
+                time: e.time,
+                bytes: self.text.range(at..at + e.len).copied().collect(),
+            });
+            at += e.len + 1;
+        }
+        (self.next_seq, out)
+    }
+
+    /// `tend reexec`: the previous binary's lines, then `next_seq` (seqs
+    /// stay consecutive: a line out of order ends the list).
+    pub fn resume(&mut self, next_seq: u64, lines: Vec<crate::handover::LineState>) {
+        *self = Ring::new();
+        for l in lines {
+            if self.entries.back().is_some_and(|b| b.seq + 1 != l.seq) {
+                break;
+            }
+            self.next_seq = l.seq;
+            let stream = if l.stream == 1 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            self.push(stream, &l.bytes, l.time);
+        }
+        self.next_seq = self.next_seq.max(next_seq);
+    }
+
     /// The sequence number the next line will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

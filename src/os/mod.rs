@@ -3,6 +3,7 @@
 pub mod cgroup;
 pub mod confine;
 pub mod facts;
+pub mod handover;
 pub mod inotify;
 pub mod launch;
 pub mod listen;

@@ -94,6 +94,34 @@ impl NotifySocket {
     }
 }
 
+/// `tend reexec`: a socket in parts, to cross exec, and back.
+impl NotifySocket {
+    /// Its parts; the fd stays open (and its file in place) for the next
+    /// binary: nothing is removed.
+    pub fn handover(&self) -> crate::handover::NotifyState {
+        crate::handover::NotifyState {
+            fd: self.fd.as_raw_fd(),
+            env_value: self.env_value.clone(),
+            path: self.path.clone(),
+            dir: self.dir.clone(),
+            owner_uid: self.owner_uid,
+            any_uid: self.any_uid,
+        }
+    }
+
+    /// The socket the previous binary handed over (`fd` is now ours).
+    pub fn resume(fd: OwnedFd, s: crate::handover::NotifyState) -> NotifySocket {
+        NotifySocket {
+            fd,
+            env_value: s.env_value,
+            path: s.path,
+            dir: s.dir,
+            owner_uid: s.owner_uid,
+            any_uid: s.any_uid,
+        }
+    }
+}
+
 impl AsFd for NotifySocket {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
@@ -135,6 +163,26 @@ pub fn set_private_dir(base: &Path) -> io::Result<PathBuf> {
         *d = Some(dir.clone());
     }
     Ok(dir)
+}
+
+/// `tend reexec`: the private directory the previous binary made (its
+/// sockets are in use): kept as it is, and later sockets numbered past
+/// those in it.
+pub fn resume_private_dir(dir: PathBuf) {
+    let last = (std::fs::read_dir(&dir).into_iter().flatten().flatten())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .max();
+    if let Some(n) = last {
+        COUNTER.fetch_max(n.saturating_add(1), Ordering::Relaxed);
+    }
+    if let Ok(mut d) = PRIVATE_DIR.lock() {
+        *d = Some(dir);
+    }
+}
+
+/// The private directory, if there is one.
+pub fn private_dir() -> Option<PathBuf> {
+    PRIVATE_DIR.lock().ok().and_then(|d| d.clone())
 }
 
 /// Remove the directory of [`set_private_dir`] (at exit).

@@ -28,6 +28,25 @@ pub struct Sockets {
     watched: bool,
 }
 
+impl Sockets {
+    /// `tend reexec`: the fds, in `listen` order, for the next binary.
+    pub(super) fn raw_fds(&self) -> Vec<RawFd> {
+        self.fds.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// `tend reexec`: the sockets the previous binary bound for `spec`'s
+    /// `listen` (the same definitions), not watched yet.
+    pub(super) fn resumed(spec: &crate::model::ServiceSpec, fds: Vec<OwnedFd>) -> Sockets {
+        Sockets {
+            addrs: (spec.listen.iter())
+                .map(|l| (l.addr.clone(), l.perm.clone()))
+                .collect(),
+            fds,
+            watched: false,
+        }
+    }
+}
+
 /// (fd here, fd in the child).
 type FdMap = Vec<(RawFd, RawFd)>;
 

@@ -35,6 +35,7 @@ mod config;
 mod directories;
 mod entrypoint;
 mod members;
+mod reexec;
 mod serve;
 
 use crate::control::http::HttpServer;
@@ -58,6 +59,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use entrypoint::Entrypoint;
+pub use reexec::{take_handover, take_listener};
 
 /// epoll tokens: the high 32 bits say what, the low 32 bits which one.
 const T_SIGNAL: u64 = 0;
@@ -237,6 +239,8 @@ pub struct Reactor {
     read_buf: Vec<u8>,
     /// Freed at the open-file limit to answer a client (see the servers).
     pub(crate) fd_reserve: os::FdReserve,
+    /// `tend reexec` asked for, waiting for the services to be at rest.
+    reexec: Option<reexec::Pending>,
 }
 
 impl Reactor {
@@ -322,6 +326,7 @@ impl Reactor {
             deferred_spawns: Vec::new(),
             read_buf: Vec::new(),
             fd_reserve: os::FdReserve::new(),
+            reexec: None,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -495,6 +500,19 @@ impl Reactor {
         self.bind_sockets();
         let fx = self.sup.boot(Instant::now());
         self.apply(fx);
+        self.serve()
+    }
+
+    /// `tend reexec`'s new binary: take the services over, then supervise
+    /// as `run` does (deaths during the exec are reaped first).
+    pub fn run_resumed(mut self, h: crate::handover::Handover) -> i32 {
+        self.resume(h);
+        self.reap();
+        self.apply(Vec::new());
+        self.serve()
+    }
+
+    fn serve(mut self) -> i32 {
         let mut evs = vec![EpollEvent::empty(); 64];
         loop {
             self.after_batch();
@@ -585,6 +603,7 @@ impl Reactor {
             .chain(self.readiness.deadline())
             .chain(self.control.deadline())
             .chain(self.http.as_ref().and_then(HttpServer::deadline))
+            .chain(self.reexec_deadline())
             .min();
         if next == self.timer_armed {
             return;
@@ -985,6 +1004,7 @@ impl Reactor {
         }
         self.check_ops();
         self.pump_followers();
+        self.try_reexec();
         let pending = self.logs.stdout_pending();
         if pending != self.stdout_registered {
             self.stdout_registered = pending;

@@ -154,6 +154,14 @@ impl Supervise for Reactor {
         self.system_line(line);
     }
 
+    fn reexec_check(&mut self, binary: Option<&str>) -> Result<std::path::PathBuf, String> {
+        Reactor::reexec_check(self, binary)
+    }
+
+    fn reexec(&mut self, binary: std::path::PathBuf, client: std::os::unix::net::UnixStream) {
+        self.reexec_park(binary, client);
+    }
+
     fn watch(&mut self, fd: RawFd, token: u64, flags: EpollFlags) -> std::io::Result<()> {
         self.register(fd, token, flags)
     }

@@ -120,6 +120,21 @@ impl Readiness {
         }
     }
 
+    /// `tend reexec`: tend's own `$NOTIFY_SOCKET` and whether READY=1 went.
+    pub fn upward_state(&self) -> (Option<String>, bool) {
+        (self.upward.clone(), self.upward_ready)
+    }
+
+    /// `tend reexec`: READY=1 went up already (the previous binary said it).
+    pub fn resume_upward(&mut self, ready: bool) {
+        self.upward_ready = ready;
+    }
+
+    /// `tend reexec`: slot `i`'s notify socket, for the next binary.
+    pub fn notify_handover(&self, i: usize) -> Option<crate::handover::NotifyState> {
+        (self.get(i)?.notify.as_ref()).map(|n| n.handover())
+    }
+
     /// Slot `i`, made on first use (reload-config adds slots).
     fn slot(&mut self, i: usize) -> &mut Slot {
         if self.slots.len() <= i {

@@ -118,7 +118,7 @@ const RESERVED_PREFIXES: [&str; 11] = [
 const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
 
 /// How `root` was chosen (see the module documentation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     /// `[supervisor] cgroup-root`.
     Explicit,
@@ -129,7 +129,8 @@ pub enum Mode {
 }
 
 /// tend's part of the cgroup2 hierarchy. Single-threaded use (the reactor).
-#[derive(Debug)]
+// (serde: `tend reexec` hands the subtree to the next binary as it is.)
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Hierarchy {
     /// Where cgroup2 is mounted.
     pub mount: PathBuf,

@@ -142,6 +142,15 @@ impl ServiceCgroup {
             .map_or(-1, std::os::fd::AsRawFd::as_raw_fd))
     }
 
+    /// `cgroup.kill` was written here once (`tend reexec` hands it over).
+    pub fn was_killed(&self) -> bool {
+        self.killed.get()
+    }
+
+    pub fn set_killed(&self) {
+        self.killed.set(true);
+    }
+
     /// How a process is started in this cgroup (see `killed`).
     /// The cgroup's id (the inode of its directory), as a pidfd's
     /// `PIDFD_GET_INFO` gives it for a process in it.
