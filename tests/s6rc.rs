@@ -149,6 +149,32 @@ fn oneshots_downs_run_at_stop_in_reverse_dependency_order() {
     );
 }
 
+#[test]
+fn starting_a_longrun_again_leaves_its_completed_oneshot_up() {
+    if !have_execline() {
+        return;
+    }
+    // s6-rc: a oneshot that completed is up; `start app` after `stop app`
+    // starts app alone (the bug: init's `up` ran a second time).
+    let t = bug_tree(Tend::builder(), true).start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    t.ctl_ok(&["stop", "app"]);
+    assert_eq!(trace(&t), "up\napp\napp-stopped\n", "{}", t.output());
+    assert_eq!(t.state("init"), "completed", "stopping app leaves init up");
+    t.ctl_ok(&["start", "app"]);
+    // init's `up`, were it run again, would come before app's line.
+    wait_until("app again", T, || trace(&t).matches("app\n").count() == 2);
+    assert_eq!(trace(&t), "up\napp\napp-stopped\napp\n", "{}", t.output());
+    let init = t.status_of("init");
+    assert_eq!(init["state"], "completed", "{init}");
+    let events = t.events(None);
+    let starts = events
+        .iter()
+        .filter(|e| e["service"] == "init" && e["event"] == "starting")
+        .count();
+    assert_eq!(starts, 1, "init started once:\n{}", dump(&events));
+}
+
 /// `path` made executable, as an image's scripts are.
 fn chmod_x(path: &Path) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
