@@ -434,3 +434,134 @@ fn the_stage2_hook_runs_before_the_tree_is_read_and_may_change_it() {
         t.output()
     );
 }
+
+#[test]
+fn s6_verbosity_0_prints_only_errors_and_2_every_start_and_stop() {
+    if !have_execline() {
+        return;
+    }
+    for (verbosity, chatty) in [("0", false), ("2", true)] {
+        let mut t = bug_tree(Tend::builder(), false)
+            .file("svc/s6-rc.d/bad/type", "oneshot\n")
+            .file("svc/s6-rc.d/bad/up", "exit 3\n")
+            .file("svc/s6-rc.d/user/contents.d/bad", "")
+            .env("S6_VERBOSITY", verbosity)
+            .start();
+        // The error is said at every verbosity.
+        t.wait_stdout("bad's failure", T, |s| {
+            s.lines().any(|l| l.starts_with("tend | bad: failed"))
+        });
+        wait_until("app started", T, || trace(&t).contains("app\n"));
+        t.ctl_ok(&["shutdown"]);
+        assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+        let out = t.stdout();
+        let tend_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("tend | ")).collect();
+        let info = |what: &str| tend_lines.contains(&what);
+        assert_eq!(
+            info("tend | app: ready"),
+            chatty,
+            "{verbosity}: {}",
+            t.output()
+        );
+        assert_eq!(
+            info("tend | app: down"),
+            chatty,
+            "{verbosity}: {}",
+            t.output()
+        );
+        if !chatty {
+            assert!(
+                tend_lines
+                    .iter()
+                    .all(|l| l.starts_with("tend | bad: failed")),
+                "only the error at 0: {}",
+                t.output()
+            );
+            assert!(!t.stderr().contains("tracking services"), "{}", t.output());
+        }
+    }
+}
+
+#[test]
+fn s6_cmd_arg0_is_put_before_cmd_and_s6_sync_disks_is_accepted() {
+    if !have_execline() {
+        return;
+    }
+    // s6-overlay's rc.init runs `$S6_CMD_ARG0 "$@"`: an image's former
+    // ENTRYPOINT, split on blanks.
+    let mut t = bug_tree(Tend::builder(), false)
+        .env("S6_CMD_ARG0", "sh -c")
+        .env("S6_SYNC_DISKS", "1")
+        .entry(&["echo \"$0 $1\" > {dir}/cmd.out; exit 5", "zero", "one"])
+        .start();
+    assert_eq!(t.expect_exit(T), 5, "{}", t.output());
+    assert_eq!(
+        fs::read_to_string(t.dir.join("cmd.out")).unwrap_or_default(),
+        "zero one\n",
+        "{}",
+        t.output()
+    );
+    assert!(
+        !t.stderr().contains("S6_"),
+        "no S6_ warning: {}",
+        t.output()
+    );
+}
+
+#[test]
+fn s6_read_only_root_keeps_the_tree_as_it_is_and_supervise_in_run_service() {
+    if !have_execline() {
+        return;
+    }
+    // Inside tend's mount namespace: a fresh /run, `DIR/rw` writable (the
+    // socket), then `/` read-only (the tree, in DIR/svc, with it).
+    let wrapper = [
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /run && mount --bind \"$0/rw\" \"$0/rw\" && \
+         mount -o remount,bind,ro / && exec \"$@\"",
+        "{dir}",
+    ];
+    let check = if have("s6-svok") {
+        "s6-svok /run/service/app && echo svok >> {dir}/rw/trace\n"
+    } else {
+        ""
+    };
+    let mut t = Tend::builder()
+        .run_wrapper(&wrapper)
+        .socket_at("rw/tend.sock")
+        .file("rw/.keep", "")
+        .file("svc/s6-rc.d/app/type", "longrun\n")
+        .file(
+            "svc/s6-rc.d/app/run",
+            &format!(
+                "#!/bin/sh\n\
+                 test -f /run/service/app/supervise/lock && echo lock >> {{dir}}/rw/trace\n\
+                 test -p /run/service/app/event || test -d /run/service/app/event && echo event >> {{dir}}/rw/trace\n\
+                 {check}\
+                 touch supervise-probe 2>/dev/null || echo read-only >> {{dir}}/rw/trace\n\
+                 echo done >> {{dir}}/rw/trace\n\
+                 exec sleep 100000\n"
+            ),
+        )
+        .file("svc/s6-rc.d/user/type", "bundle\n")
+        .file("svc/s6-rc.d/user/contents.d/app", "")
+        .env("S6_READ_ONLY_ROOT", "1")
+        .start();
+    let tr = t.dir.join("rw/trace");
+    wait_until("app checked", T, || {
+        fs::read_to_string(&tr).is_ok_and(|s| s.ends_with("done\n"))
+    });
+    let want = if check.is_empty() {
+        "lock\nevent\nread-only\ndone\n"
+    } else {
+        "lock\nevent\nsvok\nread-only\ndone\n"
+    };
+    assert_eq!(fs::read_to_string(&tr).unwrap(), want, "{}", t.output());
+    assert!(!t.dir.join("svc/s6-rc.d/app/supervise").exists());
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    let err = t.stderr().to_lowercase();
+    assert!(!err.contains("read-only file system"), "{}", t.output());
+    assert!(!t.stdout().contains("supervise-lock"), "{}", t.output());
+}

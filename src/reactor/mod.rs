@@ -905,7 +905,10 @@ impl Reactor {
         });
         let quiet = self.entry.as_ref().is_some_and(|e| e.quiet)
             || (i != NO_SERVICE && self.sup.services[i].spec.entrypoint);
-        let line = human_line(service.as_deref(), &kind).filter(|_| !quiet);
+        // S6_VERBOSITY: below 2, only warnings and errors.
+        let shown =
+            crate::verbosity::shows(self.settings.verbosity, crate::verbosity::level(&kind));
+        let line = human_line(service.as_deref(), &kind).filter(|_| !quiet && shown);
         // The entrypoint that never started says why, on stderr: the one
         // line a user of `docker run` sees.
         if let EventKind::Failed { reason } = &kind
