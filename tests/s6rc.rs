@@ -565,3 +565,49 @@ fn s6_read_only_root_keeps_the_tree_as_it_is_and_supervise_in_run_service() {
     assert!(!err.contains("read-only file system"), "{}", t.output());
     assert!(!t.stdout().contains("supervise-lock"), "{}", t.output());
 }
+
+/// `up (pid N) ...`, or `up (pid N pgid N) ...` (newer s6).
+fn is_up_with(line: &str, pid: i64) -> bool {
+    [")", " "]
+        .iter()
+        .any(|end| line.starts_with(&format!("up (pid {pid}{end}")))
+}
+
+/// `s6-svstat DIR`'s line (s6's own tool, package s6).
+fn svstat(dir: &Path) -> String {
+    let out = run_cmd(std::process::Command::new("s6-svstat").arg(dir), T);
+    assert_eq!(out.code, 0, "s6-svstat {}: {out}", dir.display());
+    out.stdout.trim_end().to_string()
+}
+
+#[test]
+fn s6_svstat_reads_what_tend_writes_in_supervise_status() {
+    if !have_execline() {
+        return;
+    }
+    if !have("s6-svstat") {
+        skip("s6-svstat is not installed (Debian package s6, listed in .ci/packages.txt)");
+        return;
+    }
+    let t = bug_tree(Tend::builder(), false).start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    let app = t.dir.join("svc/s6-rc.d/app");
+    let pid = t.status_of("app")["pid"].as_i64().expect("a pid");
+    // tend's pid is the one of its namespace; s6-svstat shows the
+    // recorded one as it is.
+    let up = svstat(&app);
+    assert!(is_up_with(&up, pid), "{up}");
+    assert!(
+        up.contains(", ready "),
+        "ready at once (no notification-fd): {up}"
+    );
+    t.ctl_ok(&["stop", "app"]);
+    let down = svstat(&app);
+    assert!(down.starts_with("down (exitcode 0) "), "{down}");
+    assert!(down.contains(", normally up"), "{down}");
+    t.ctl_ok(&["start", "app"]);
+    wait_until("app again", T, || trace(&t).matches("app\n").count() == 2);
+    let again = svstat(&app);
+    let pid = t.status_of("app")["pid"].as_i64().expect("a pid");
+    assert!(is_up_with(&again, pid), "{again}");
+}

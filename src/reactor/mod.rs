@@ -35,6 +35,7 @@ mod config;
 mod directories;
 mod entrypoint;
 mod members;
+mod s6status;
 mod serve;
 
 use crate::control::http::HttpServer;
@@ -931,6 +932,8 @@ impl Reactor {
                 _ => None,
             };
             if let Some(b) = byte {
+                let s = &self.sup.services[i];
+                s6status::update(lock, &kind, s.want == crate::service::Want::Up, s.last_exit);
                 os::fifodir_notify(&children::s6_event_dir(lock), b);
             }
         }
