@@ -47,6 +47,11 @@ pub enum Command {
         /// only to CMD (tini's -g).
         #[arg(long)]
         forward_group: bool,
+        /// A Procfile's formation, as foreman's `-m`: how many of each
+        /// process type run (`web=2,worker=1`, `all=N`); it replaces
+        /// `.foreman`'s.
+        #[arg(short = 'm', long, value_name = "TYPE=N,...")]
+        formation: Option<String>,
         /// The command to run as the service `main`.
         #[arg(last = true, value_name = "CMD")]
         cmd: Vec<String>,

@@ -959,6 +959,23 @@ fn gen_spec(b: &mut Bytes, idx: usize) -> ServiceSpec {
     if b.bool() {
         s.success_exit_codes.push(i32::from(b.u8()));
     }
+    // The keys supervisord and the s6/runit formats lowered into:
+    // `ready-after` (startsecs), `start-retries` (startretries),
+    // `supervisor-name` (a group's process), `pipe-to` (a logger; an
+    // earlier service, as the graph allows no cycle).
+    let newer = b.u8();
+    if newer & 1 != 0 {
+        s.ready_after = Some(b.duration());
+    }
+    if newer & 2 != 0 {
+        s.start_retries = Some(b.below(5) as u32);
+    }
+    if newer & 4 != 0 {
+        s.supervisor_name = Some(format!("group:{name}"));
+    }
+    if newer & 8 != 0 && idx > 0 {
+        s.pipe_to = Some(NAMES[b.below(idx)].to_string());
+    }
     let (req, wants, after) = (b.u8(), b.u8(), b.u8());
     for (j, dep) in NAMES.iter().enumerate().take(idx) {
         let dep = dep.to_string();

@@ -62,3 +62,4 @@ pub mod run;
 pub mod service;
 pub mod supervisor;
 pub mod tmpfiles;
+pub mod verbosity;

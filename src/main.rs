@@ -47,8 +47,15 @@ fn main() {
             path,
             subreaper,
             forward_group,
+            formation,
             cmd,
         } => {
+            if let Some(f) = formation
+                && let Err(e) = tend::load::set_cli_formation(f)
+            {
+                eprintln!("tend: run: {e}");
+                std::process::exit(tend::run::EXIT_CONFIG);
+            }
             let entry = if cmd.is_empty() && std::env::args_os().any(|a| a == "--") {
                 eprintln!(
                     "tend: run: no command after `--` (usage: tend run [PATH] -- CMD [ARG...])"

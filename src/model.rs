@@ -584,6 +584,9 @@ pub struct SupervisorSpec {
     pub cgroup_root: Option<PathBuf>,
     /// `tmpfiles`: apply tmpfiles.d at start (docs/BEHAVIOUR.md).
     pub tmpfiles: Tmpfiles,
+    /// How much of its own output tend prints (`verbosity`; set from
+    /// s6-overlay's `S6_VERBOSITY` by `tend run`, not a key).
+    pub verbosity: u8,
 }
 
 /// `[supervisor] tmpfiles`: whether tend makes what tmpfiles.d(5) lists
@@ -625,6 +628,7 @@ impl Default for SupervisorSpec {
             http_token: None,
             cgroup_root: None,
             tmpfiles: Tmpfiles::Auto,
+            verbosity: crate::verbosity::DEFAULT,
         }
     }
 }

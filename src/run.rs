@@ -118,6 +118,22 @@ pub fn run(
     {
         stage2_hook(p);
     }
+    // s6-overlay's variables that act on tend itself (the tree's own are
+    // read by its loader, which warns about bad values).
+    let s6 = path.as_deref().is_some_and(load::is_s6_tree);
+    let s6_var = |var: &str| std::env::var(var).ok().filter(|_| s6);
+    let verbosity = (s6_var("S6_VERBOSITY").and_then(|v| crate::verbosity::parse(&v).ok()))
+        .unwrap_or(crate::verbosity::DEFAULT);
+    let says = |level| crate::verbosity::shows(verbosity, level);
+    let entry = entry.map(|mut e| {
+        // `$arg0 "$@"`, as s6-overlay's rc.init runs CMD.
+        if let Some(arg0) = s6_var("S6_CMD_ARG0") {
+            let words = arg0.split_whitespace().map(String::from);
+            e.cmd = words.chain(e.cmd).collect();
+        }
+        e
+    });
+    let sync_disks = s6_var("S6_SYNC_DISKS").is_some_and(|v| nonzero(&v));
     let mut config = match &path {
         None => Config {
             supervisor: Default::default(),
@@ -127,7 +143,9 @@ pub fn run(
             let reserved = if entry.is_some() { ENTRY_RESERVED } else { &[] };
             match load::load_reserving(path, reserved) {
                 Ok(loaded) => {
-                    print_diagnostics(&loaded.warnings);
+                    if says(crate::verbosity::WARNING) {
+                        print_diagnostics(&loaded.warnings);
+                    }
                     loaded.config
                 }
                 Err(diags) => {
@@ -138,12 +156,18 @@ pub fn run(
             }
         }
     };
+    if let Some(w) = load::unused_cli_formation()
+        && says(crate::verbosity::WARNING)
+    {
+        eprintln!("tend: warning: {w}");
+    }
     if let Some(e) = &entry {
         let main = main_service(e, &config.services);
         let at = config.services.partition_point(|s| s.name.as_str() < MAIN);
         config.services.insert(at, main);
     }
     config.resolve_defaults();
+    config.supervisor.verbosity = verbosity;
     if let Some(dirs) = tmpfiles_dirs(&config, pid1 && path.is_some()).filter(|_| !resuming) {
         for line in crate::os::tmpfiles::create_from(&dirs) {
             eprintln!("tend: {line}");
@@ -236,13 +260,13 @@ pub fn run(
     };
     let cgroups = match setup {
         Ok(h) => {
-            if !quiet && !resuming {
+            if !quiet && !resuming && says(crate::verbosity::INFO) {
                 eprintln!("tend: tracking services with {}", h.describe());
             }
             Some(h)
         }
         Err(why) => {
-            if !quiet && !resuming {
+            if !quiet && !resuming && says(crate::verbosity::WARNING) {
                 eprintln!(
                     "tend: cgroups not used ({why}); tracking services by process group and \
                      child subreaper: a process that leaves its group (setsid) is not tracked"
@@ -280,7 +304,17 @@ pub fn run(
         None => reactor.run(),
     };
     remove_socket();
+    // S6_SYNC_DISKS: s6-linux-init-shutdown's -S, before the container ends.
+    if sync_disks {
+        crate::os::sync_disks();
+    }
     code
+}
+
+/// s6-overlay's test of a flag variable (`test "0$VAR" -ne 0`): a number
+/// other than 0.
+fn nonzero(v: &str) -> bool {
+    v.trim().parse::<u64>().is_ok_and(|n| n != 0)
 }
 
 /// The tmpfiles.d directories to apply before anything starts, if any

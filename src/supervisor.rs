@@ -269,8 +269,14 @@ impl Supervisor {
             }
             order.push(i);
             self.services[i].request_up();
-            if matches!(self.services[i].phase, Phase::Failed | Phase::Completed) {
-                self.step(i, Input::Reset, now, fx);
+            // A completed oneshot is up (s6-rc; systemd's RemainAfterExit=
+            // yes): only one asked for by name runs again, never one that
+            // is merely required. A failed one is tried again either way.
+            let asked = names.contains(&i);
+            match self.services[i].phase {
+                Phase::Failed => self.step(i, Input::Reset, now, fx),
+                Phase::Completed if asked => self.step(i, Input::Reset, now, fx),
+                _ => {}
             }
             let spec = &self.services[i].spec;
             for dep in (spec

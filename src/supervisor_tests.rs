@@ -938,3 +938,27 @@ fn settling_from_the_changed_service_is_the_full_settle() {
     let phases = |w: &World| -> Vec<Phase> { w.sup.services.iter().map(|s| s.phase).collect() };
     assert_eq!(phases(&local), phases(&full));
 }
+
+#[test]
+fn starting_a_service_leaves_its_completed_oneshot_requirement_up() {
+    // s6-rc (and systemd for a RemainAfterExit=yes oneshot): a completed
+    // oneshot is up; starting what requires it does not run its `up` again.
+    let mut init = svc("init", &[]);
+    init.kind = ServiceType::Oneshot;
+    let mut w = World::new(vec![init, svc("app", &["init"])]);
+    w.exec_ok("init");
+    w.die("init", 0);
+    w.exec_ok("app");
+    assert_eq!(w.phase("app"), Phase::Ready);
+    w.stop("app");
+    w.die("app", 0);
+    assert_eq!(w.phase("app"), Phase::Down);
+    let spawned = w.spawned.len();
+    w.start("app");
+    assert_eq!(w.phase("init"), Phase::Completed);
+    assert_eq!(w.phase("app"), Phase::Starting);
+    assert_eq!(w.spawned[spawned..], [w.idx("app")], "only app is spawned");
+    // Asked for by name, the oneshot runs again (as before).
+    w.start("init");
+    assert_eq!(w.phase("init"), Phase::Starting);
+}

@@ -175,3 +175,51 @@ fn on_a_terminal_each_process_prefix_has_its_own_colour_and_in_a_file_none() {
     wait_until("both lines in the file", T, || said(&t));
     assert!(!t.stdout().contains('\x1b'), "{:?}", t.stdout());
 }
+
+#[test]
+fn the_command_line_formation_replaces_the_foreman_files() {
+    // foreman's `foreman start -m web=2,clock=0`: the command line wins
+    // over `.foreman` (which asks for worker=1 only).
+    let t = Tend::builder()
+        .file(
+            "svc/Procfile",
+            "web: echo \"$PS $PORT\" > {dir}/$PS.out; exec sleep 1000\n\
+             worker: echo \"$PS $PORT\" > {dir}/$PS.out; exec sleep 1000\n\
+             clock: exit 7\n",
+        )
+        .file("svc/.foreman", "formation: worker=1\n")
+        .run_flag("--formation")
+        .run_flag("web=2,worker=1,db=3")
+        .start();
+    for (ps, line) in [("web.1", "web.1 5000\n"), ("web.2", "web.2 5001\n")] {
+        let p = t.dir.join(format!("{ps}.out"));
+        wait_until(&format!("{ps} wrote its line"), T, || {
+            fs::read_to_string(&p).is_ok_and(|s| s.ends_with('\n'))
+        });
+        assert_eq!(fs::read_to_string(&p).unwrap(), line);
+    }
+    let names: Vec<String> = (t.status().iter())
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["web@1", "web@2", "worker"]);
+    let procfile = t.dir.join("svc/Procfile");
+    let said = format!(
+        "{}: warning: --formation web=2,worker=1,db=3: the Procfile has no process type `db`, ignored",
+        procfile.display()
+    );
+    assert!(t.stderr().contains(&said), "{said:?} in\n{}", t.output());
+}
+
+#[test]
+fn a_bad_command_line_formation_is_refused_before_anything_runs() {
+    let scratch = Scratch::new();
+    scratch.write("p/Procfile", "web: exit 0\n");
+    let p = scratch.join("p");
+    let out = tend_cmd(&["run", "-m", "all=lots", p.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("tend: run: --formation: `all=lots`: expected TYPE=N"),
+        "{out}"
+    );
+}

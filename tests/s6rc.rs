@@ -149,6 +149,32 @@ fn oneshots_downs_run_at_stop_in_reverse_dependency_order() {
     );
 }
 
+#[test]
+fn starting_a_longrun_again_leaves_its_completed_oneshot_up() {
+    if !have_execline() {
+        return;
+    }
+    // s6-rc: a oneshot that completed is up; `start app` after `stop app`
+    // starts app alone (the bug: init's `up` ran a second time).
+    let t = bug_tree(Tend::builder(), true).start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    t.ctl_ok(&["stop", "app"]);
+    assert_eq!(trace(&t), "up\napp\napp-stopped\n", "{}", t.output());
+    assert_eq!(t.state("init"), "completed", "stopping app leaves init up");
+    t.ctl_ok(&["start", "app"]);
+    // init's `up`, were it run again, would come before app's line.
+    wait_until("app again", T, || trace(&t).matches("app\n").count() == 2);
+    assert_eq!(trace(&t), "up\napp\napp-stopped\napp\n", "{}", t.output());
+    let init = t.status_of("init");
+    assert_eq!(init["state"], "completed", "{init}");
+    let events = t.events(None);
+    let starts = events
+        .iter()
+        .filter(|e| e["service"] == "init" && e["event"] == "starting")
+        .count();
+    assert_eq!(starts, 1, "init started once:\n{}", dump(&events));
+}
+
 /// `path` made executable, as an image's scripts are.
 fn chmod_x(path: &Path) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
@@ -407,4 +433,181 @@ fn the_stage2_hook_runs_before_the_tree_is_read_and_may_change_it() {
         "{}",
         t.output()
     );
+}
+
+#[test]
+fn s6_verbosity_0_prints_only_errors_and_2_every_start_and_stop() {
+    if !have_execline() {
+        return;
+    }
+    for (verbosity, chatty) in [("0", false), ("2", true)] {
+        let mut t = bug_tree(Tend::builder(), false)
+            .file("svc/s6-rc.d/bad/type", "oneshot\n")
+            .file("svc/s6-rc.d/bad/up", "exit 3\n")
+            .file("svc/s6-rc.d/user/contents.d/bad", "")
+            .env("S6_VERBOSITY", verbosity)
+            .start();
+        // The error is said at every verbosity.
+        t.wait_stdout("bad's failure", T, |s| {
+            s.lines().any(|l| l.starts_with("tend | bad: failed"))
+        });
+        wait_until("app started", T, || trace(&t).contains("app\n"));
+        t.ctl_ok(&["shutdown"]);
+        assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+        let out = t.stdout();
+        let tend_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("tend | ")).collect();
+        let info = |what: &str| tend_lines.contains(&what);
+        assert_eq!(
+            info("tend | app: ready"),
+            chatty,
+            "{verbosity}: {}",
+            t.output()
+        );
+        assert_eq!(
+            info("tend | app: down"),
+            chatty,
+            "{verbosity}: {}",
+            t.output()
+        );
+        if !chatty {
+            assert!(
+                tend_lines
+                    .iter()
+                    .all(|l| l.starts_with("tend | bad: failed")),
+                "only the error at 0: {}",
+                t.output()
+            );
+            assert!(!t.stderr().contains("tracking services"), "{}", t.output());
+        }
+    }
+}
+
+#[test]
+fn s6_cmd_arg0_is_put_before_cmd_and_s6_sync_disks_is_accepted() {
+    if !have_execline() {
+        return;
+    }
+    // s6-overlay's rc.init runs `$S6_CMD_ARG0 "$@"`: an image's former
+    // ENTRYPOINT, split on blanks.
+    let mut t = bug_tree(Tend::builder(), false)
+        .env("S6_CMD_ARG0", "sh -c")
+        .env("S6_SYNC_DISKS", "1")
+        .entry(&["echo \"$0 $1\" > {dir}/cmd.out; exit 5", "zero", "one"])
+        .start();
+    assert_eq!(t.expect_exit(T), 5, "{}", t.output());
+    assert_eq!(
+        fs::read_to_string(t.dir.join("cmd.out")).unwrap_or_default(),
+        "zero one\n",
+        "{}",
+        t.output()
+    );
+    assert!(
+        !t.stderr().contains("S6_"),
+        "no S6_ warning: {}",
+        t.output()
+    );
+}
+
+#[test]
+fn s6_read_only_root_keeps_the_tree_as_it_is_and_supervise_in_run_service() {
+    if !have_execline() {
+        return;
+    }
+    // Inside tend's mount namespace: a fresh /run, `DIR/rw` writable (the
+    // socket), then `/` read-only (the tree, in DIR/svc, with it).
+    let wrapper = [
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /run && mount --bind \"$0/rw\" \"$0/rw\" && \
+         mount -o remount,bind,ro / && exec \"$@\"",
+        "{dir}",
+    ];
+    let check = if have("s6-svok") {
+        "s6-svok /run/service/app && echo svok >> {dir}/rw/trace\n"
+    } else {
+        ""
+    };
+    let mut t = Tend::builder()
+        .run_wrapper(&wrapper)
+        .socket_at("rw/tend.sock")
+        .file("rw/.keep", "")
+        .file("svc/s6-rc.d/app/type", "longrun\n")
+        .file(
+            "svc/s6-rc.d/app/run",
+            &format!(
+                "#!/bin/sh\n\
+                 test -f /run/service/app/supervise/lock && echo lock >> {{dir}}/rw/trace\n\
+                 test -p /run/service/app/event || test -d /run/service/app/event && echo event >> {{dir}}/rw/trace\n\
+                 {check}\
+                 touch supervise-probe 2>/dev/null || echo read-only >> {{dir}}/rw/trace\n\
+                 echo done >> {{dir}}/rw/trace\n\
+                 exec sleep 100000\n"
+            ),
+        )
+        .file("svc/s6-rc.d/user/type", "bundle\n")
+        .file("svc/s6-rc.d/user/contents.d/app", "")
+        .env("S6_READ_ONLY_ROOT", "1")
+        .start();
+    let tr = t.dir.join("rw/trace");
+    wait_until("app checked", T, || {
+        fs::read_to_string(&tr).is_ok_and(|s| s.ends_with("done\n"))
+    });
+    let want = if check.is_empty() {
+        "lock\nevent\nread-only\ndone\n"
+    } else {
+        "lock\nevent\nsvok\nread-only\ndone\n"
+    };
+    assert_eq!(fs::read_to_string(&tr).unwrap(), want, "{}", t.output());
+    assert!(!t.dir.join("svc/s6-rc.d/app/supervise").exists());
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.expect_exit(T), 0, "{}", t.output());
+    let err = t.stderr().to_lowercase();
+    assert!(!err.contains("read-only file system"), "{}", t.output());
+    assert!(!t.stdout().contains("supervise-lock"), "{}", t.output());
+}
+
+/// `up (pid N) ...`, or `up (pid N pgid N) ...` (newer s6).
+fn is_up_with(line: &str, pid: i64) -> bool {
+    [")", " "]
+        .iter()
+        .any(|end| line.starts_with(&format!("up (pid {pid}{end}")))
+}
+
+/// `s6-svstat DIR`'s line (s6's own tool, package s6).
+fn svstat(dir: &Path) -> String {
+    let out = run_cmd(std::process::Command::new("s6-svstat").arg(dir), T);
+    assert_eq!(out.code, 0, "s6-svstat {}: {out}", dir.display());
+    out.stdout.trim_end().to_string()
+}
+
+#[test]
+fn s6_svstat_reads_what_tend_writes_in_supervise_status() {
+    if !have_execline() {
+        return;
+    }
+    if !have("s6-svstat") {
+        skip("s6-svstat is not installed (Debian package s6, listed in .ci/packages.txt)");
+        return;
+    }
+    let t = bug_tree(Tend::builder(), false).start();
+    wait_until("app started", T, || trace(&t).contains("app\n"));
+    let app = t.dir.join("svc/s6-rc.d/app");
+    let pid = t.status_of("app")["pid"].as_i64().expect("a pid");
+    // tend's pid is the one of its namespace; s6-svstat shows the
+    // recorded one as it is.
+    let up = svstat(&app);
+    assert!(is_up_with(&up, pid), "{up}");
+    assert!(
+        up.contains(", ready "),
+        "ready at once (no notification-fd): {up}"
+    );
+    t.ctl_ok(&["stop", "app"]);
+    let down = svstat(&app);
+    assert!(down.starts_with("down (exitcode 0) "), "{down}");
+    assert!(down.contains(", normally up"), "{down}");
+    t.ctl_ok(&["start", "app"]);
+    wait_until("app again", T, || trace(&t).matches("app\n").count() == 2);
+    let again = svstat(&app);
+    let pid = t.status_of("app")["pid"].as_i64().expect("a pid");
+    assert!(is_up_with(&again, pid), "{again}");
 }

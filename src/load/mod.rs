@@ -55,6 +55,7 @@ use native::Parsed;
 use span::{Node, Val};
 
 pub use autostart::{AUTOSTART_DIR, record_autostart};
+pub use procfile::{set_cli_formation, unused_cli_formation};
 pub use units::{CPU_PERIOD_US, parse_cpu_max, parse_duration, parse_size};
 pub use words::{expand_env, split_words};
 

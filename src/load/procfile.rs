@@ -11,12 +11,65 @@
 //! rule); N > 1 makes the instances `NAME@1` … `NAME@N` (SPEC §10), each
 //! with `PORT` = its type's port + instance − 1, `TEND_INSTANCE` and
 //! foreman's `PS=NAME.K`. Its `port:` sets the base port.
+//!
+//! `tend run -m/--formation web=2,worker=1 PATH` is foreman's
+//! `foreman start -m`: the same counts, given on the command line, in
+//! place of `.foreman`'s (as foreman's options override that file).
 
 use super::ctx::{Loc, Src};
 use super::native::Parsed;
 use super::{Diagnostic, Severity};
 use crate::model::{RestartPolicy, ServiceSpec};
 use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `tend run --formation`: set once, before the first load, and read by
+/// every load of the run (reload-config too).
+static CLI_FORMATION: OnceLock<(String, Formation)> = OnceLock::new();
+/// Whether a Procfile was read with it (else it is said to be unused).
+static CLI_FORMATION_USED: AtomicBool = AtomicBool::new(false);
+
+/// Sets `--formation` for this process's loads; `Err` says what is wrong
+/// with it.
+pub fn set_cli_formation(value: &str) -> Result<(), String> {
+    let mut f = Formation::default();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match parse_pair(pair) {
+            Some(("all", n)) => f.all = Some(n),
+            Some((t, n)) => {
+                f.counts.insert(t.to_string(), n);
+            }
+            None => return Err(format!("--{}", bad_pair(pair))),
+        }
+    }
+    if f.counts.is_empty() && f.all.is_none() {
+        return Err(format!(
+            "--formation `{value}`: expected TYPE=N[,TYPE=N...], such as web=2"
+        ));
+    }
+    CLI_FORMATION
+        .set((value.to_string(), f))
+        .map_err(|_| "--formation: given twice".to_string())
+}
+
+/// `--formation` was given but no Procfile was read: what to say.
+pub fn unused_cli_formation() -> Option<String> {
+    let (value, _) = CLI_FORMATION.get()?;
+    (!CLI_FORMATION_USED.load(Ordering::Relaxed))
+        .then(|| format!("--formation {value}: PATH has no Procfile, ignored"))
+}
+
+/// `TYPE=N`, N at most `MAX_INSTANCES`.
+fn parse_pair(pair: &str) -> Option<(&str, u32)> {
+    pair.split_once('=')
+        .and_then(|(t, n)| Some((t.trim(), n.trim().parse::<u32>().ok()?)))
+        .filter(|&(t, n)| !t.is_empty() && n <= MAX_INSTANCES)
+}
+
+fn bad_pair(pair: &str) -> String {
+    format!("formation: `{pair}`: expected TYPE=N (N at most {MAX_INSTANCES}), such as web=2")
+}
 
 /// The services of the Procfile at `path`, each with where it is defined.
 pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc, Parsed)> {
@@ -29,7 +82,16 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
     };
     let src = Src::new(path, &text);
     let env = dir.join(".env");
-    let foreman = read_foreman(&dir.join(".foreman"), out);
+    let mut foreman = read_foreman(&dir.join(".foreman"), out);
+    if let Some((value, cli)) = CLI_FORMATION.get() {
+        CLI_FORMATION_USED.store(true, Ordering::Relaxed);
+        let at = Loc::file(path);
+        foreman.named = (cli.counts.keys())
+            .map(|t| (t.clone(), at.clone()))
+            .collect();
+        foreman.formation = cli.clone();
+        foreman.source = format!("--formation {value}");
+    }
     let base_port = foreman.port.or_else(|| {
         std::fs::read_to_string(&env).ok().and_then(|t| {
             crate::os::launch::parse_env_file(&t)
@@ -66,7 +128,7 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
         }
         let type_port = base_port.saturating_add(100 * types.len() as u32);
         types.push(name.to_string());
-        let count = foreman.count(name);
+        let count = foreman.formation.count(name);
         for k in 1..=count {
             let instance = count > 1;
             let svc = if instance {
@@ -98,10 +160,11 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
         }
     }
     for (t, loc) in &foreman.named {
-        if !types.contains(t) && foreman.counts.get(t).is_some_and(|&n| n > 0) {
+        if !types.contains(t) && foreman.formation.counts.get(t).is_some_and(|&n| n > 0) {
+            let source = &foreman.source;
             out.push(loc.diag(
                 Severity::Warning,
-                format!("formation: the Procfile has no process type `{t}`, ignored"),
+                format!("{source}: the Procfile has no process type `{t}`, ignored"),
             ));
         }
     }
@@ -109,20 +172,27 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
 }
 
 /// What `.foreman` says (foreman reads its long options from it).
-#[derive(Default)]
 struct Foreman {
-    /// `formation:` counts by type; `all` is the default for the others.
-    counts: std::collections::BTreeMap<String, u32>,
-    all: Option<u32>,
+    formation: Formation,
+    /// Where the formation comes from, as messages name it.
+    source: String,
     port: Option<u32>,
     /// Types named in the formation, with where.
     named: Vec<(String, Loc)>,
 }
 
+/// How many of each process type run.
+#[derive(Clone, Debug, Default)]
+struct Formation {
+    /// Counts by type; `all` is the default for the others.
+    counts: std::collections::BTreeMap<String, u32>,
+    all: Option<u32>,
+}
+
 /// Instances of one type at most (a typo such as `web=2000000` is refused).
 const MAX_INSTANCES: u32 = 100;
 
-impl Foreman {
+impl Formation {
     fn count(&self, name: &str) -> u32 {
         match (self.counts.get(name), self.all) {
             (Some(&n), _) => n,
@@ -136,7 +206,12 @@ impl Foreman {
 }
 
 fn read_foreman(path: &Path, out: &mut Vec<Diagnostic>) -> Foreman {
-    let mut f = Foreman::default();
+    let mut f = Foreman {
+        formation: Formation::default(),
+        source: "formation".into(),
+        port: None,
+        named: Vec::new(),
+    };
     let Ok(text) = std::fs::read_to_string(path) else {
         return f;
     };
@@ -154,20 +229,13 @@ fn read_foreman(path: &Path, out: &mut Vec<Diagnostic>) -> Foreman {
         match key.trim() {
             "formation" | "concurrency" => {
                 for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let parsed = pair
-                        .split_once('=')
-                        .and_then(|(t, n)| Some((t.trim(), n.trim().parse::<u32>().ok()?)))
-                        .filter(|&(t, n)| !t.is_empty() && n <= MAX_INSTANCES);
-                    match parsed {
-                        Some(("all", n)) => f.all = Some(n),
+                    match parse_pair(pair) {
+                        Some(("all", n)) => f.formation.all = Some(n),
                         Some((t, n)) => {
-                            f.counts.insert(t.to_string(), n);
+                            f.formation.counts.insert(t.to_string(), n);
                             f.named.push((t.to_string(), loc.clone()));
                         }
-                        None => out.push(loc.diag(
-                            Severity::Error,
-                            format!("formation: `{pair}`: expected TYPE=N (N at most {MAX_INSTANCES}), such as web=2"),
-                        )),
+                        None => out.push(loc.diag(Severity::Error, bad_pair(pair))),
                     }
                 }
             }

@@ -104,25 +104,31 @@ struct Settings {
     services_maxtime: Timeout,
     /// `S6_KILL_FINISH_MAXTIME`: time for each cont-finish script.
     finish_maxtime: Timeout,
+    /// `S6_READ_ONLY_ROOT`: nothing written in the tree (supervise
+    /// directories under `LIVE_DIR`).
+    read_only_root: bool,
 }
 
-/// Variables tend recognises but does not act on, with why.
+/// Variables tend recognises but does not act on, with why (warned
+/// when set; those in `WARNED_IF_NONZERO` only when set to a number
+/// other than 0, their default, which is what tend does).
 const NOT_ACTED_ON: &[(&str, &str)] = &[
-    ("S6_VERBOSITY", "tend's events say every start and stop"),
-    ("S6_LOGGING", "output goes to tend's log"),
-    ("S6_LOGGING_SCRIPT", "output goes to tend's log"),
-    ("S6_CMD_ARG0", "use `tend run PATH -- CMD`"),
+    (
+        "S6_LOGGING_SCRIPT",
+        "there is no catch-all logger (see S6_LOGGING)",
+    ),
+    (
+        "S6_CATCHALL_USER",
+        "there is no catch-all logger to run as that user (see S6_LOGGING)",
+    ),
     (
         "S6_CMD_USE_TERMINAL",
         "`tend run PATH -- CMD` gives CMD the terminal",
     ),
     (
-        "S6_CMD_RECEIVE_SIGNALS",
-        "`tend run PATH -- CMD` forwards signals to CMD",
+        "S6_FIX_ATTRS_HIDDEN",
+        "fix-attrs.d (deprecated since s6-overlay v3) is not read",
     ),
-    ("S6_FIX_ATTRS_HIDDEN", "fix-attrs.d is not read"),
-    ("S6_READ_ONLY_ROOT", "tend reads the scripts where they are"),
-    ("S6_SYNC_DISKS", "no sync at shutdown"),
     ("S6_RUNTIME_PROFILE", "cont-profile.d is not read"),
     (
         "S6_RUNTIME_BUNDLEDIR",
@@ -132,12 +138,37 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
         "S6_SERVICES_READYTIME",
         "tend has no readiness race to wait out",
     ),
-    ("S6_WAIT_FOR_CLOSING_FD", "tend does not wait for it"),
     (
         "S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES",
-        "tend does not check /run",
+        "tend does not refuse a world-writable /run, so there is nothing to allow",
     ),
 ];
+
+/// As `NOT_ACTED_ON`, warned only when not 0.
+const WARNED_IF_NONZERO: &[(&str, &str)] = &[
+    (
+        "S6_LOGGING",
+        "no catch-all logger in /var/log/s6-uncaught-logs: output goes to tend's stdout and `tend logs`",
+    ),
+    (
+        "S6_CMD_RECEIVE_SIGNALS",
+        "tend's SIGTERM stops CMD first, then the services; other signals are forwarded to CMD",
+    ),
+    (
+        "S6_WAIT_FOR_CLOSING_FD",
+        "tend does not wait for the services' descriptors to close",
+    ),
+];
+
+/// Where the supervise directories of an s6-overlay tree's longruns go
+/// with `S6_READ_ONLY_ROOT`: s6-overlay's scandir, whose `NAME/supervise`
+/// s6's tools (`s6-svok`, `s6-svstat`) are pointed at.
+pub const LIVE_DIR: &str = "/run/service";
+
+/// s6-overlay's test of a flag (`test "0$VAR" -ne 0`).
+fn nonzero(v: &str) -> bool {
+    v.trim().parse::<u64>().is_ok_and(|n| n != 0)
+}
 
 fn settings(env: &dyn Fn(&str) -> Option<String>, root: &Path, c: &mut Collector) -> Settings {
     let at = Loc::file(root);
@@ -188,7 +219,18 @@ fn settings(env: &dyn Fn(&str) -> Option<String>, root: &Path, c: &mut Collector
             warn(c, format!("{var}=`{v}`: recognised, not acted on: {why}"));
         }
     }
+    for (var, why) in WARNED_IF_NONZERO {
+        if let Some(v) = env(var).filter(|v| v.trim() != "0" && !v.trim().is_empty()) {
+            warn(c, format!("{var}=`{v}`: recognised, not acted on: {why}"));
+        }
+    }
+    // Acted on by `tend run` (the verbosity of its own lines).
+    if let Some(Err(e)) = env("S6_VERBOSITY").map(|v| crate::verbosity::parse(&v)) {
+        warn(c, e);
+    }
+    let read_only_root = env("S6_READ_ONLY_ROOT").is_some_and(|v| nonzero(&v));
     Settings {
+        read_only_root,
         stage2_fatal,
         kill_grace,
         services_grace,
@@ -418,7 +460,14 @@ pub fn load(c: &mut Collector, root: &Path, layout: &Layout, env: &dyn Fn(&str) 
             },
         ));
     }
-    for (loc, p) in all {
+    for (loc, mut p) in all {
+        // A read-only root: s6-overlay runs its longruns from copies in
+        // /run/service; tend runs them where they are and keeps only
+        // their supervise directories (lock, event) there.
+        if st.read_only_root && p.spec.supervise_lock.is_some() {
+            let live = Path::new(LIVE_DIR).join(&p.spec.name);
+            p.spec.supervise_lock = Some(live.join("supervise").join("lock"));
+        }
         // s6-rc allows spaces and more in names; tend's names are stricter.
         if let Err(e) = check_name(&p.spec.name) {
             c.diags.push(loc.diag(

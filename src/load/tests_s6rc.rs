@@ -501,6 +501,58 @@ fn s6_variables_map_or_are_said() {
 }
 
 #[test]
+fn s6_variables_tend_does_not_act_on_are_warned_by_name_and_why() {
+    // Their defaults (0) are what tend does: said nothing of.
+    let quiet = [
+        ("S6_LOGGING", "0"),
+        ("S6_CMD_RECEIVE_SIGNALS", "0"),
+        ("S6_VERBOSITY", "0"),
+        ("S6_READ_ONLY_ROOT", "1"),
+        ("S6_SYNC_DISKS", "1"),
+        ("S6_CMD_ARG0", "/entry"),
+    ];
+    let (t, r) = tree(OVERLAY, &quiet);
+    let l = r.expect("valid");
+    assert_eq!(warnings(&t, &l), Vec::<String>::new());
+    let (t, r) = tree(
+        OVERLAY,
+        &[
+            ("S6_LOGGING", "1"),
+            ("S6_CATCHALL_USER", "nobody"),
+            ("S6_FIX_ATTRS_HIDDEN", "1"),
+            ("S6_VERBOSITY", "loud"),
+            ("S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES", "1"),
+        ],
+    );
+    let l = r.expect("valid");
+    let w = warnings(&t, &l).join("\n");
+    for said in [
+        "S6_LOGGING=`1`: recognised, not acted on: no catch-all logger",
+        "S6_CATCHALL_USER=`nobody`: recognised, not acted on: there is no catch-all logger",
+        "S6_FIX_ATTRS_HIDDEN=`1`: recognised, not acted on: fix-attrs.d",
+        "S6_VERBOSITY=`loud`: expected 0 to 5, using 2",
+        "S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES=`1`: recognised, not acted on",
+    ] {
+        assert!(w.contains(said), "{said:?} not in\n{w}");
+    }
+}
+
+#[test]
+fn a_read_only_root_puts_the_supervise_directories_in_run_service() {
+    let (_t, r) = tree(OVERLAY, &[]);
+    let l = r.expect("valid");
+    let lock = svc(&l, "app").supervise_lock.clone().expect("a longrun");
+    assert!(lock.ends_with("s6-rc.d/app/supervise/lock"), "{lock:?}");
+    let (_t, r) = tree(OVERLAY, &[("S6_READ_ONLY_ROOT", "1")]);
+    let l = r.expect("valid");
+    assert_eq!(
+        svc(&l, "app").supervise_lock.as_deref(),
+        Some(Path::new("/run/service/app/supervise/lock"))
+    );
+    assert_eq!(svc(&l, "cont-init.10-first").supervise_lock, None);
+}
+
+#[test]
 fn detection_needs_a_type_file_or_an_s6_layout() {
     let t = TempDir::new("detect");
     t.write("web/run", "#!/bin/sh\n");

@@ -256,6 +256,13 @@ pub fn read_some(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
     }
 }
 
+/// sync(2): every filesystem's dirty data written out (s6-overlay's
+/// `S6_SYNC_DISKS` at the container's end).
+pub fn sync_disks() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
 /// Make sure fds 0, 1 and 2 exist, so a pipe never lands on them and a
 /// child's dup2 onto stdio cannot clobber one of tend's own fds.
 pub fn ensure_stdio() {

@@ -137,7 +137,10 @@ impl Reactor {
                 self.logs.set_prefix(&s.name, s.log_prefix.as_deref());
             }
         }
+        // (The verbosity is tend's environment's, read once at start.)
+        let verbosity = self.settings.verbosity;
         self.settings = new.supervisor;
+        self.settings.verbosity = verbosity;
         self.apply(fx);
         Ok(done)
     }

@@ -36,6 +36,7 @@ mod directories;
 mod entrypoint;
 mod members;
 mod reexec;
+mod s6status;
 mod serve;
 
 use crate::control::http::HttpServer;
@@ -928,7 +929,10 @@ impl Reactor {
         });
         let quiet = self.entry.as_ref().is_some_and(|e| e.quiet)
             || (i != NO_SERVICE && self.sup.services[i].spec.entrypoint);
-        let line = human_line(service.as_deref(), &kind).filter(|_| !quiet);
+        // S6_VERBOSITY: below 2, only warnings and errors.
+        let shown =
+            crate::verbosity::shows(self.settings.verbosity, crate::verbosity::level(&kind));
+        let line = human_line(service.as_deref(), &kind).filter(|_| !quiet && shown);
         // The entrypoint that never started says why, on stderr: the one
         // line a user of `docker run` sees.
         if let EventKind::Failed { reason } = &kind
@@ -951,6 +955,8 @@ impl Reactor {
                 _ => None,
             };
             if let Some(b) = byte {
+                let s = &self.sup.services[i];
+                s6status::update(lock, &kind, s.want == crate::service::Want::Up, s.last_exit);
                 os::fifodir_notify(&children::s6_event_dir(lock), b);
             }
         }
