@@ -63,15 +63,24 @@ pub fn run(
     // As PID 1, a panic must not end the container (s6-svscan's rule).
     crate::reaper::install_panic_hook();
     // `tend reexec`: the previous binary handed its services over.
-    let mut handover = match crate::reactor::take_handover() {
+    let taken = crate::reactor::take_handover();
+    let resuming = taken.is_some();
+    let pid1 = std::process::id() == 1;
+    let mut after = Fatal {
+        resuming,
+        pid1,
+        back: None,
+    };
+    let mut handover = match taken {
         None => None,
-        Some(Ok(h)) => Some(h),
-        Some(Err(e)) => {
-            eprintln!("tend: warning: reexec: {e}; starting afresh");
-            None
+        Some(t) => {
+            after.back = t.back;
+            match t.handover {
+                Ok(h) => Some(h),
+                Err(e) => return after.fatal(&format!("reexec: {e}"), 1),
+            }
         }
     };
-    let resuming = handover.is_some();
     // tend's own supervisor (systemd, podman) talks to tend, not to the
     // services: keep its variables out of what they inherit.
     let upward = std::env::var("NOTIFY_SOCKET")
@@ -88,7 +97,6 @@ pub fn run(
         // SAFETY: still single-threaded; nothing else reads the environment now.
         unsafe { std::env::remove_var(var) };
     }
-    let pid1 = std::process::id() == 1;
     // The entrypoint without PATH reads no definitions at all.
     let path = match (path, &entry) {
         (Some(p), _) => Some(p.to_path_buf()),
@@ -150,8 +158,12 @@ pub fn run(
                 }
                 Err(diags) => {
                     print_diagnostics(&diags);
-                    eprintln!("tend: refusing to start: errors in {}", path.display());
-                    return EXIT_CONFIG;
+                    let why = format!("refusing to start: errors in {}", path.display());
+                    if !resuming {
+                        eprintln!("tend: {why}");
+                        return EXIT_CONFIG;
+                    }
+                    return after.fatal(&why, EXIT_CONFIG);
                 }
             }
         }
@@ -207,8 +219,7 @@ pub fn run(
             None
         }
         Err(e) => {
-            eprintln!("tend: fatal: control socket {}: {e}", socket_path.display());
-            return 1;
+            return after.fatal(&format!("control socket {}: {e}", socket_path.display()), 1);
         }
     };
     let bound = listener.is_some();
@@ -276,9 +287,9 @@ pub fn run(
         }
     };
     if let Err(e) = open_file_budget(&config, cgroups.is_some()) {
-        eprintln!("tend: fatal: {e}");
+        let code = after.fatal(&e.to_string(), 1);
         remove_socket();
-        return 1;
+        return code;
     }
     let entry = entry.map(|e| Entrypoint::new(e.forward_group, quiet));
     // The HTTP endpoint's listener is handed over too (bound, it would not
@@ -290,11 +301,13 @@ pub fn run(
     let reactor = match Reactor::new(config, path, listener, upward, cgroups, entry) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tend: fatal: {e}");
+            let code = after.fatal(&e.to_string(), 1);
             remove_socket();
-            return 1;
+            return code;
         }
     };
+    // Taken over: no way back is needed any more (its fd is closed).
+    drop(after);
     let code = match handover {
         Some(h) => {
             let mut reactor = reactor;
@@ -460,4 +473,33 @@ fn bind(
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(listener)
+}
+
+/// A fatal error before the loop. Once the previous binary's services are
+/// this binary's (a reexec), they must not be left: back to the previous
+/// binary if it gave the way, else, as PID 1, a reaper; not PID 1, tend
+/// exits and they run on untracked (said).
+struct Fatal {
+    resuming: bool,
+    pid1: bool,
+    back: Option<crate::reactor::WayBack>,
+}
+
+impl Fatal {
+    /// Say `why`; returns the exit code only where tend is to exit.
+    fn fatal(&mut self, why: &str, code: i32) -> i32 {
+        eprintln!("tend: fatal: {why}");
+        if let Some(back) = self.back.take() {
+            eprintln!("tend: reexec: going back to the previous binary");
+            let e = back.go(why);
+            eprintln!("tend: reexec: {e}");
+        }
+        if self.resuming {
+            if self.pid1 {
+                crate::reaper::become_reaper(why);
+            }
+            eprintln!("tend: the previous binary's services are left running, untracked");
+        }
+        code
+    }
 }

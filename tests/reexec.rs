@@ -316,3 +316,94 @@ fn reexec_is_refused_while_the_definitions_on_disk_differ() {
     assert_eq!(out.code, 0, "{out}\n{}", t.output());
     assert_eq!(t.status_of("a")["pid"].as_i64(), pid);
 }
+
+/// A new binary that passes the `--version` check but cannot take the
+/// handover over (here: told to refuse it, as a binary of another handover
+/// format would) goes back to the previous binary, held open by fd: the
+/// services keep their pids, seq goes on, the client is told why.
+#[test]
+fn a_binary_that_cannot_take_over_goes_back_to_the_previous_one() {
+    let mut t = Tend::with(&[("a", FOREVER), ("b", FOREVER)]);
+    t.wait_state("a", "ready");
+    t.wait_state("b", "ready");
+    let before = pids(&t, &["a", "b"]);
+    let wrapper = t.dir.join("tend-refuses");
+    let refuse = "TEND_TEST_REFUSE_HANDOVER";
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec {TEND} --version\n\
+             {refuse}=1 exec {TEND} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = t.ctl(&["reexec", "--binary", wrapper.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out}\n{}", t.output());
+    assert!(
+        out.stderr.contains("could not take over") && out.stderr.contains(refuse),
+        "{out}"
+    );
+    assert_eq!(pids(&t, &["a", "b"]), before);
+    let exe = fs::read_link(format!("/proc/{}/exe", t.tend_pid())).unwrap();
+    assert_eq!(exe, std::path::Path::new(TEND), "not the previous binary");
+    let evs = t.events(None);
+    assert_gapless(&evs);
+    let r = (evs.iter())
+        .position(|e| e["event"] == "supervisor-reexec")
+        .unwrap();
+    assert_eq!(evs[r + 1]["event"], "supervisor-resumed", "{}", dump(&evs));
+    assert_eq!(evs[r + 1]["binary"], TEND, "{}", dump(&evs));
+    assert!(
+        evs[r + 2]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not take over")),
+        "{}",
+        dump(&evs)
+    );
+    // Still supervising: a stop, a start, and the way back is closed (no
+    // service inherits it).
+    t.ctl_ok(&["restart", "a"]);
+    t.wait_state("a", "ready");
+    assert_ne!(t.status_of("a")["pid"].as_i64(), Some(before["a"]));
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.wait_exit(T), Some(0), "{}", t.output());
+}
+
+/// Without a way back (the new binary is not told of it), PID 1 that cannot take
+/// over becomes the reaper, as after a panic: the services run on.
+#[test]
+fn as_pid1_a_binary_that_cannot_take_over_and_has_no_way_back_becomes_the_reaper() {
+    let mut t = Tend::with(&[("a", FOREVER)]);
+    t.wait_state("a", "ready");
+    let a = t.status_of("a")["pid"].as_i64().unwrap() as i32;
+    let wrapper = t.dir.join("tend-refuses");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec {TEND} --version\n\
+             unset TEND_PREVIOUS_BINARY_FD\n\
+             TEND_TEST_REFUSE_HANDOVER=1 exec {TEND} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = t.ctl(&["reexec", "--binary", wrapper.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out}");
+    let me = t.tend_pid();
+    let cmdline = || fs::read(format!("/proc/{me}/cmdline")).unwrap_or_default();
+    let reaping = || cmdline().split(|&b| b == 0).any(|a| a == b"__reaper");
+    wait_until("tend becomes the reaper", T, reaping);
+    assert!(
+        t.others().iter().any(|p| p.ns_pid == a && p.state != 'Z'),
+        "{:#?}",
+        t.others()
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(T), Some(0), "{}", t.output());
+    assert!(
+        t.stderr().contains("TEND_TEST_REFUSE_HANDOVER"),
+        "{}",
+        t.stderr()
+    );
+}

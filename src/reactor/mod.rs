@@ -60,7 +60,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use entrypoint::Entrypoint;
-pub use reexec::{take_handover, take_listener};
+pub use reexec::{WayBack, take_handover, take_listener};
 
 /// epoll tokens: the high 32 bits say what, the low 32 bits which one.
 const T_SIGNAL: u64 = 0;
