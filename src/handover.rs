@@ -171,6 +171,10 @@ pub struct Handover {
     pub cgroups: Option<serde_json::Value>,
     /// Where notify sockets' files are (`os::notify`'s private directory).
     pub notify_dir: Option<std::path::PathBuf>,
+    /// The open-file limit services get (soft, hard): the one the first
+    /// binary started with, not the one tend raised for itself.
+    #[serde(default)]
+    pub child_nofile: Option<(u64, u64)>,
     /// Set on the way back (`FELL_BACK_ENV`): why the new binary could not
     /// take over. Not part of the format.
     #[serde(skip)]
@@ -239,6 +243,7 @@ mod tests {
         let mut h = Handover {
             format: FORMAT,
             fell_back: None,
+            child_nofile: None,
             mono_ns: 0,
             binary: "/bin/tend".into(),
             services: Vec::new(),

@@ -286,7 +286,8 @@ pub fn run(
             None
         }
     };
-    if let Err(e) = open_file_budget(&config, cgroups.is_some()) {
+    let child_nofile = handover.as_ref().and_then(|h| h.child_nofile);
+    if let Err(e) = open_file_budget(&config, cgroups.is_some(), child_nofile) {
         let code = after.fatal(&e.to_string(), 1);
         remove_socket();
         return code;
@@ -398,13 +399,20 @@ fn stage2_hook(path: &Path) {
 
 /// Raise tend's open-file limit to the hard limit (services keep the soft
 /// one they would have had) and check that the definitions fit in it: a
-/// clear error now rather than services that cannot start later.
-fn open_file_budget(config: &Config, cgroups: bool) -> Result<(), String> {
+/// clear error now rather than services that cannot start later. After a
+/// reexec, services keep the limit of `children` (what the first binary
+/// started with), not the one this process inherited already raised.
+fn open_file_budget(
+    config: &Config,
+    cgroups: bool,
+    children: Option<(u64, u64)>,
+) -> Result<(), String> {
     let Some((soft, hard)) = crate::os::nofile_limit() else {
         return Ok(());
     };
     let need = fds_needed(config, cgroups);
     let limit = crate::os::raise_nofile_limit(need).unwrap_or(soft);
+    let (soft, hard) = children.unwrap_or((soft, hard));
     // Always: a reload-config may raise tend's limit later.
     crate::os::spawn::set_child_nofile(soft, hard).map_err(|e| format!("spawner: {e}"))?;
     if need > limit {

@@ -407,3 +407,43 @@ fn as_pid1_a_binary_that_cannot_take_over_and_has_no_way_back_becomes_the_reaper
         t.stderr()
     );
 }
+
+/// tend raises its own open-file limit; its services get the one it
+/// started with, and still do when restarted by a binary that took over
+/// (which inherited the raised one).
+#[test]
+fn services_keep_the_open_file_limit_tend_started_with_across_a_reexec() {
+    // This test binary's soft limit below its hard one, for tend to raise.
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit of this process on a struct it owns.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut r), 0);
+        if r.rlim_max < 2048 {
+            panic!(
+                "the hard open-file limit {} is too low for this test",
+                r.rlim_max
+            );
+        }
+        r.rlim_cur = 1000;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &r), 0);
+    }
+    let t = Tend::with(&[(
+        "lim",
+        &sh("echo $(ulimit -Sn) $(ulimit -Hn) >> {dir}/lim; exec sleep 100000"),
+    )]);
+    t.wait_state("lim", "ready");
+    t.ctl_ok(&["reexec"]);
+    t.ctl_ok(&["restart", "lim"]);
+    wait_until("lim restarted", T, || {
+        fs::read_to_string(t.dir.join("lim")).is_ok_and(|s| s.lines().count() == 2)
+    });
+    let seen = fs::read_to_string(t.dir.join("lim")).unwrap();
+    let want = format!("1000 {}", r.rlim_max);
+    assert!(
+        seen.lines().all(|l| l == want),
+        "want {want:?} each time: {seen:?}"
+    );
+}

@@ -255,6 +255,7 @@ impl Reactor {
         Handover {
             format: crate::handover::FORMAT,
             fell_back: None,
+            child_nofile: os::spawn::child_nofile(),
             mono_ns,
             binary: binary.to_string(),
             services,
