@@ -321,8 +321,11 @@ fn more_sockets_than_the_spawn_slots_all_arrive_in_order() {
 }
 
 /// Mode, owner and directory mode of a unix socket file.
+/// (tend binds listen sockets right after `supervisor-started`, which is
+/// what the harness's start waits for: the file may not be there yet.)
 fn file_perm(path: &std::path::Path) -> (u32, u32, u32) {
     use std::os::unix::fs::MetadataExt;
+    wait_until(&format!("{} is made", path.display()), T, || path.exists());
     let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (m.mode() & 0o7777, m.uid(), m.gid())
 }
