@@ -274,6 +274,11 @@ pub fn run(
             if !quiet && !resuming && says(crate::verbosity::INFO) {
                 eprintln!("tend: tracking services with {}", h.describe());
             }
+            if !quiet && !resuming {
+                for o in h.orphaned_subtrees() {
+                    eprintln!("tend: warning: {o}");
+                }
+            }
             Some(h)
         }
         Err(why) => {
