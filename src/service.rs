@@ -1386,7 +1386,15 @@ impl Service {
             self.failed_start(retries, ending, now, fx);
             return;
         }
-        if std::mem::take(&mut self.once) || !self.policy_restarts(ending, success) {
+        if std::mem::take(&mut self.once) {
+            // `s6-svc -o`/`-O`: that was its last run. Down however it
+            // ended, as s6-supervise leaves it (no restart, no failure).
+            self.want = Want::Down;
+            self.ended = true;
+            self.enter(Phase::Down, now);
+            return;
+        }
+        if !self.policy_restarts(ending, success) {
             self.want = Want::Down;
             self.ended = true;
             if success {
