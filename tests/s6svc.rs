@@ -68,7 +68,12 @@ fn s6_dir(b: Builder, name: &str, down: bool) -> Builder {
     let b = b
         .file(&run, RUN)
         .file(&format!("svc/{name}/down-signal"), "SIGTERM\n")
-        .run_wrapper(&chmod_wrapper(&[&run]).iter().map(String::as_str).collect::<Vec<_>>());
+        .run_wrapper(
+            &chmod_wrapper(&[&run])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
     if down {
         b.file(&format!("svc/{name}/down"), "")
     } else {
@@ -103,7 +108,11 @@ fn s6_svc_stops_starts_restarts_and_signals_a_service() {
     // -d: down, and it stays down.
     svc(&["-d"], &dir);
     e.expect_ev("web", "down", T);
-    assert!(trace(&t).contains("sig TERM\n"), "the down signal: {}", trace(&t));
+    assert!(
+        trace(&t).contains("sig TERM\n"),
+        "the down signal: {}",
+        trace(&t)
+    );
     let after = e.during(secs(1.0));
     assert!(!after.iter().any(ev("web", "starting")), "{}", dump(&after));
     assert_eq!(t.status_of("web")["state"], "down");
@@ -203,7 +212,12 @@ fn s6_svc_x_is_said_once_and_changes_nothing() {
     wait_until("SIGHUP recorded", T, || trace(&t).contains("sig HUP\n"));
     let warned = e.during(secs(0.5));
     let said: Vec<_> = (e.seen.iter())
-        .filter(|v| v["event"] == "warning" && v["message"].as_str().is_some_and(|m| m.contains("s6-svc -x")))
+        .filter(|v| {
+            v["event"] == "warning"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("s6-svc -x"))
+        })
         .collect();
     assert_eq!(said.len(), 1, "{}", dump(&warned));
     assert_eq!(pid(&t, "web"), first);

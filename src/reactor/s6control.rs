@@ -112,8 +112,7 @@ impl Reactor {
                 }
             }
         }
-        if self.rt[i].s6_control.is_some() || !matches!(self.rt[i].supervise_lock, Some(Some(_)))
-        {
+        if self.rt[i].s6_control.is_some() || !matches!(self.rt[i].supervise_lock, Some(Some(_))) {
             return;
         }
         let control = control_path(&path);
@@ -125,7 +124,10 @@ impl Reactor {
         let fds = match fds {
             Ok(fds) => Some(fds),
             Err(e) => {
-                let message = format!("{}: {e} (s6-svc will find no supervisor)", control.display());
+                let message = format!(
+                    "{}: {e} (s6-svc will find no supervisor)",
+                    control.display()
+                );
                 self.emit(i, EventKind::Warning { message });
                 None
             }
