@@ -121,8 +121,9 @@ fn s6_svc_stops_starts_restarts_and_signals_a_service() {
     assert!(down.contains("normally up"), "no down file: {down}");
     assert!(!down.contains("want up"), "want down since -d: {down}");
 
-    // -u: up again, a new process.
-    svc(&["-u"], &dir);
+    // -wU -u: returns once it is up and ready again, a new process.
+    svc(&["-wU", "-T", "10000", "-u"], &dir);
+    assert_eq!(t.status_of("web")["state"], "ready");
     e.expect_ev("web", "ready", T);
     let second = pid(&t, "web");
     assert!(second > 0 && second != first, "{first} then {second}");
@@ -137,7 +138,7 @@ fn s6_svc_stops_starts_restarts_and_signals_a_service() {
     assert_eq!(trace(&t).matches("sig TERM\n").count(), 2, "{}", trace(&t));
 
     // -k: SIGKILL; the service was wanted up, so it comes back.
-    svc(&["-k"], &dir);
+    svc(&["-wd", "-T", "10000", "-k"], &dir);
     let exited = e.expect_ev("web", "exited", T);
     assert_eq!(exited["signal"], "KILL", "{exited}");
     e.expect_ev("web", "ready", T);
@@ -222,4 +223,61 @@ fn s6_svc_x_is_said_once_and_changes_nothing() {
     assert_eq!(said.len(), 1, "{}", dump(&warned));
     assert_eq!(pid(&t, "web"), first);
     assert_eq!(t.status_of("web")["state"], "ready");
+}
+
+#[test]
+fn an_s6_directory_added_by_reload_config_is_controlled_before_it_starts() {
+    need("s6-svc", "s6");
+    let t = s6_dir(Tend::builder(), "web", false).start();
+    let mut e = t.follow();
+    e.wait_ev("web", "ready", T);
+    // A new directory with a `down` file: not started by the reload.
+    let new = t.dir.join("svc/late");
+    fs::create_dir_all(&new).unwrap();
+    let run = new.join("run");
+    fs::write(&run, RUN.replace("{dir}", &t.dir.display().to_string())).unwrap();
+    fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::write(new.join("down-signal"), "SIGTERM\n").unwrap();
+    fs::write(new.join("down"), "").unwrap();
+    t.ctl_ok(&["reload-config"]);
+    wait_until("late's control FIFO", T, || {
+        new.join("supervise/control").exists()
+    });
+    assert_eq!(t.status_of("late")["state"], "down");
+    svc(&["-u"], &new);
+    e.wait_ev("late", "ready", T);
+    assert!(
+        is_up_with(&svstat(&new), pid(&t, "late")),
+        "{}",
+        svstat(&new)
+    );
+}
+
+#[test]
+fn a_flood_of_control_bytes_is_read_without_starving_the_loop() {
+    use std::io::Write;
+    need("s6-svc", "s6");
+    let t = s6_dir(Tend::builder(), "web", false).start();
+    let dir = t.dir.join("svc/web");
+    let mut e = t.follow();
+    e.wait_ev("web", "ready", T);
+    let mut fifo = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("supervise/control"))
+        .expect("tend reads the control FIFO");
+    // Ignored bytes (`f`, as s6-supervise ignores them), more than a
+    // pipe holds: each write waits for tend to read, while tend still
+    // answers its clients; then one command, carried out after them all.
+    let t0 = std::time::Instant::now();
+    for _ in 0..16 {
+        fifo.write_all(&[b'f'; 16 * 1024]).unwrap();
+        assert_eq!(t.status_of("web")["state"], "ready");
+    }
+    fifo.write_all(b"h").unwrap();
+    wait_until("SIGHUP recorded", T, || trace(&t).contains("sig HUP\n"));
+    assert!(t0.elapsed() < T);
+    drop(fifo);
+    // The writer's close is no end of the FIFO for tend: it still reads.
+    svc(&["-1"], &dir);
+    wait_until("SIGUSR1 recorded", T, || trace(&t).contains("sig USR1\n"));
 }

@@ -121,8 +121,8 @@ pub struct Runtime {
     /// shutdown, once every producer is gone (the consumer's stop: see
     /// `stop_consumer`).
     pub(crate) input: Option<ConsumerPipe>,
-    /// `supervise-lock`, held from the first spawn while the service is
-    /// defined (`Some(None)`: it could not be taken, and that was said).
+    /// `supervise-lock`, held for as long as the service is defined
+    /// (`s6control::s6_supervise`; `Some(None)`: it could not be taken, and that was said).
     supervise_lock: Option<Option<OwnedFd>>,
     /// s6's `supervise/control` FIFO beside it (`s6control`).
     s6_control: Option<Box<s6control::S6Control>>,
