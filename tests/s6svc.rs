@@ -281,3 +281,35 @@ fn a_flood_of_control_bytes_is_read_without_starving_the_loop() {
     svc(&["-1"], &dir);
     wait_until("SIGUSR1 recorded", T, || trace(&t).contains("sig USR1\n"));
 }
+
+#[test]
+fn s6_svc_still_controls_the_service_after_tend_reexec() {
+    need("s6-svc", "s6");
+    let t = s6_dir(Tend::builder(), "web", false)
+        .file("svc/idle/run", RUN)
+        .file("svc/idle/down-signal", "SIGTERM\n")
+        .file("svc/idle/down", "")
+        .run_wrapper(&[
+            "sh",
+            "-c",
+            "chmod +x {dir}/svc/web/run {dir}/svc/idle/run && exec \"$@\"",
+            "sh",
+        ])
+        .start();
+    let dir = t.dir.join("svc/web");
+    let mut e = t.follow();
+    e.wait_ev("web", "ready", T);
+    let first = pid(&t, "web");
+    let out = t.ctl(&["reexec"]);
+    assert_eq!(out.code, 0, "{out}\n{}", t.output());
+    assert_eq!(pid(&t, "web"), first);
+    // The new binary reads the FIFO (and holds the lock: s6-svc finds a
+    // supervisor), for the running service and the one never started.
+    svc(&["-h"], &dir);
+    wait_until("SIGHUP recorded", T, || trace(&t).contains("sig HUP\n"));
+    let mut e = t.follow();
+    svc(&["-u"], &t.dir.join("svc/idle"));
+    e.wait_ev("idle", "ready", T);
+    svc(&["-wD", "-T", "10000", "-d"], &dir);
+    assert_eq!(t.status_of("web")["state"], "down");
+}
