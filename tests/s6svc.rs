@@ -300,6 +300,8 @@ fn s6_svc_still_controls_the_service_after_tend_reexec() {
     let mut e = t.follow();
     e.wait_ev("web", "ready", T);
     let first = pid(&t, "web");
+    // -O: this run is web's last, across the reexec too.
+    svc(&["-O"], &dir);
     let out = t.ctl(&["reexec"]);
     assert_eq!(out.code, 0, "{out}\n{}", t.output());
     assert_eq!(pid(&t, "web"), first);
@@ -310,6 +312,8 @@ fn s6_svc_still_controls_the_service_after_tend_reexec() {
     let mut e = t.follow();
     svc(&["-u"], &t.dir.join("svc/idle"));
     e.wait_ev("idle", "ready", T);
-    svc(&["-wD", "-T", "10000", "-d"], &dir);
+    svc(&["-wd", "-T", "10000", "-k"], &dir);
+    let after = e.during(secs(1.0));
+    assert!(!after.iter().any(ev("web", "starting")), "{}", dump(&after));
     assert_eq!(t.status_of("web")["state"], "down");
 }
