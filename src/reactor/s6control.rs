@@ -151,11 +151,31 @@ impl Reactor {
     /// commands, carried out in order.
     pub(super) fn on_s6_control(&mut self, i: usize) {
         let mut buf = [0u8; READ_MAX];
-        let n = match self.rt.get(i).and_then(|r| r.s6_control.as_deref()) {
+        let read = match self.rt.get(i).and_then(|r| r.s6_control.as_deref()) {
             Some(S6Control {
                 fds: Some((r, _)), ..
-            }) => crate::os::read_some(r.as_raw_fd(), &mut buf).unwrap_or(0),
+            }) => crate::os::read_some(r.as_raw_fd(), &mut buf),
             _ => return,
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
+            // Never seen on a FIFO tend also holds open for writing; were
+            // it to happen, level-triggered epoll would wake again at
+            // once: it is no longer watched, and that is said.
+            Err(e) => {
+                self.s6_release(i);
+                let message = format!("supervise/control: {e}: s6-svc is no longer read");
+                self.emit(i, EventKind::Warning { message });
+                return;
+            }
         };
         for &b in buf.get(..n).unwrap_or_default() {
             self.s6_command(i, command(b));
