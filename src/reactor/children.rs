@@ -159,6 +159,7 @@ impl Reactor {
     /// a consumer, its input pipe).
     pub(super) fn release_cgroup(&mut self, i: usize) {
         self.rt[i].input = None;
+        self.s6_release(i);
         self.rt[i].supervise_lock = None;
         for cg in [self.rt[i].hook_cgroup.take(), self.probes.take_cgroup(i)]
             .into_iter()
@@ -184,22 +185,7 @@ impl Reactor {
             return;
         }
         self.warn_leftovers(i);
-        if self.rt[i].supervise_lock.is_none()
-            && let Some(path) = self.sup.services[i].spec.supervise_lock.clone()
-        {
-            let events = s6_event_dir(&path);
-            match os::lock_file(&path).and_then(|fd| os::fifodir_make(&events).map(|()| fd)) {
-                Ok(fd) => self.rt[i].supervise_lock = Some(Some(fd)),
-                Err(e) => {
-                    self.rt[i].supervise_lock = Some(None);
-                    let message = format!(
-                        "supervise-lock {}: {e} (s6 tools such as s6-notifyoncheck will find no supervisor)",
-                        path.display()
-                    );
-                    self.emit(i, EventKind::Warning { message });
-                }
-            }
-        }
+        self.s6_supervise(i);
         if let Err(error) = directories::make(&self.sup.services[i].spec) {
             let fx = self
                 .sup

@@ -379,6 +379,7 @@ impl Reactor {
             self.adopt_notify_socket(i, sock);
         }
         self.rt[i].supervise_lock = r.supervise_lock.map(|l| l.and_then(oh::take_fd));
+        self.s6_supervise(i);
         if r.cgroup {
             match self.ensure_cgroup(i) {
                 Ok(()) => {
