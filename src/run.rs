@@ -269,14 +269,16 @@ pub fn run(
         (true, None) => Err("the bare entrypoint tracks CMD by its process group".to_string()),
         (false, None) => crate::os::cgroup::setup(cgroup_root.as_deref(), pid1),
     };
+    let mut orphans = Vec::new();
     let cgroups = match setup {
         Ok(h) => {
             if !quiet && !resuming && says(crate::verbosity::INFO) {
                 eprintln!("tend: tracking services with {}", h.describe());
             }
-            if !quiet && !resuming {
+            if !resuming {
                 for o in h.orphaned_subtrees() {
                     eprintln!("tend: warning: {o}");
+                    orphans.push(o.dir);
                 }
             }
             Some(h)
@@ -305,7 +307,10 @@ pub fn run(
         _ => None,
     };
     let reactor = match Reactor::new(config, path, listener, upward, cgroups, entry) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            r.orphans = orphans;
+            r
+        }
         Err(e) => {
             let code = after.fatal(&e.to_string(), 1);
             remove_socket();

@@ -1188,7 +1188,11 @@ fn the_next_tend_names_the_services_a_killed_tend_left_running() {
         "a is not left running"
     );
     let second = tend();
-    second.wait_state("a", "ready");
+    let mut e = second.follow();
+    e.wait_for(
+        |v| v.to_string().contains("not started twice") && v["service"] == "a",
+        T,
+    );
     let err = second.stderr();
     let said = format!(
         "tend: warning: an earlier tend (pid {pid}, gone) left services running in {}: \
@@ -1200,4 +1204,10 @@ fn the_next_tend_names_the_services_a_killed_tend_left_running() {
         err.contains(&format!("echo 1 > {}/cgroup.kill", subtree.display())),
         "{err}"
     );
+    // Not started twice while the old copy runs; started once it is gone.
+    assert_ne!(second.state("a"), "ready");
+    assert_ne!(second.state("b"), "ready");
+    std::fs::write(subtree.join("a/cgroup.kill"), "1").unwrap();
+    second.wait_state("a", "ready");
+    assert_ne!(second.state("b"), "ready");
 }

@@ -184,6 +184,13 @@ impl Reactor {
             self.queue.extend(fx);
             return;
         }
+        if let Some(error) = self.earlier_copy(i) {
+            let fx = self
+                .sup
+                .input(i, Input::SpawnFailed { error }, Instant::now());
+            self.queue.extend(fx);
+            return;
+        }
         self.warn_leftovers(i);
         self.s6_supervise(i);
         if let Err(error) = directories::make(&self.sup.services[i].spec) {
@@ -286,6 +293,22 @@ impl Reactor {
             let fx = self.sup.input(i, input, now);
             self.queue.extend(fx);
         }
+    }
+
+    /// A copy of service `i` that an earlier tend, killed outright, left
+    /// running in its private subtree: not started twice. The start fails
+    /// saying where it runs and how to end it; a later start (the restart
+    /// policy's, `tend start`) goes ahead once it is gone.
+    fn earlier_copy(&self, i: usize) -> Option<String> {
+        let name = cgroup::escape_name(&self.sup.services[i].spec.name);
+        let cg = (self.orphans.iter())
+            .map(|d| d.join(&name))
+            .find(|cg| cgroup::is_populated(cg))?;
+        Some(format!(
+            "a copy left running by an earlier tend is in {cg}: not started twice (end it: \
+             echo 1 > {cg}/cgroup.kill)",
+            cg = cg.display()
+        ))
     }
 
     /// Processes a previous run left in the cgroup (`kill-mode` process or

@@ -248,6 +248,9 @@ pub struct Reactor {
     pub(crate) fd_reserve: os::FdReserve,
     /// `tend reexec` asked for, waiting for the services to be at rest.
     reexec: Option<reexec::Pending>,
+    /// Private subtrees of earlier tends, gone, that still hold services
+    /// (`Hierarchy::orphaned_subtrees`): a service is not started twice.
+    pub orphans: Vec<std::path::PathBuf>,
 }
 
 impl Reactor {
@@ -334,6 +337,7 @@ impl Reactor {
             read_buf: Vec::new(),
             fd_reserve: os::FdReserve::new(),
             reexec: None,
+            orphans: Vec::new(),
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;

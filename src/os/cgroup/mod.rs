@@ -264,8 +264,7 @@ impl Hierarchy {
             let mut services = Vec::new();
             for s in fs::read_dir(&dir).into_iter().flatten().flatten().take(256) {
                 let cg = s.path();
-                let events = fs::read_to_string(cg.join("cgroup.events")).unwrap_or_default();
-                if events.lines().any(|l| l == "populated 1") {
+                if is_populated(&cg) {
                     let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
                     let name = s.file_name().to_string_lossy().into_owned();
                     services.push((name, procs.lines().count()));
@@ -678,6 +677,13 @@ pub fn escape_name(name: &str) -> String {
     out
 }
 
+/// Whether the cgroup `dir` holds a process (`populated 1`); false when
+/// it cannot be read (gone).
+pub fn is_populated(dir: &Path) -> bool {
+    let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+    events.lines().any(|l| l == "populated 1")
+}
+
 /// A gone tend's private subtree with services still in it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Orphaned {
@@ -697,8 +703,8 @@ impl std::fmt::Display for Orphaned {
         write!(
             f,
             "an earlier tend (pid {}, gone) left services running in {}: {}; not adopted \
-             (they are not this tend's children: no exit status, no output), so any of them \
-             defined here runs a second copy; end them with `echo 1 > {}/cgroup.kill` (or \
+             (they are not this tend's children: no exit status, no output), and those \
+             defined here are not started twice while they run; end them with `echo 1 > {}/cgroup.kill` (or \
              SIGTERM the pids in each cgroup.procs) and rmdir the cgroups",
             self.pid,
             self.dir.display(),
