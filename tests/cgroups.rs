@@ -1211,3 +1211,41 @@ fn the_next_tend_names_the_services_a_killed_tend_left_running() {
     second.wait_state("a", "ready");
     assert_ne!(second.state("b"), "ready");
 }
+
+/// The same with a `cgroup-root`: the next tend reuses the services'
+/// cgroups, finds the old copy in one before it ever started the service,
+/// and does not start it twice.
+#[test]
+fn with_a_cgroup_root_a_killed_tends_service_is_not_started_twice() {
+    let mount = cgroup2_mount().expect("a cgroup2 mount");
+    let name = format!("tend-it-reused-{}", std::process::id());
+    let cg = mount.join(&name);
+    let _cleanup = TestCgroup(cg.clone());
+    let tend = || {
+        Tend::builder()
+            .no_namespace()
+            .env("TEND_CGROUP_ROOT", &format!("/{name}"))
+            .svc("a", FOREVER)
+            .start()
+    };
+    let mut first = tend();
+    first.wait_state("a", "ready");
+    first.signal(libc::SIGKILL);
+    let _ = first.wait_exit(T);
+    assert!(!first.is_running(), "tend did not die of SIGKILL");
+    assert!(std::fs::read_to_string(cg.join("a/cgroup.procs")).is_ok_and(|s| !s.is_empty()));
+    let second = tend();
+    let mut e = second.follow();
+    let said = format!(
+        "a copy left running by an earlier tend is in {}: not started twice",
+        cg.join("a").display()
+    );
+    e.wait_for(|v| v.to_string().contains(&said), T);
+    assert_ne!(second.state("a"), "ready");
+    std::fs::write(cg.join("a/cgroup.kill"), "1").unwrap();
+    second.wait_state("a", "ready");
+    // Its own later starts are as before (left-overs of its own runs are
+    // systemd's business: said and left, tests/units_kill.rs).
+    second.ctl_ok(&["restart", "a"]);
+    second.wait_state("a", "ready");
+}

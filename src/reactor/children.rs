@@ -177,12 +177,16 @@ impl Reactor {
 
     pub(super) fn spawn_service(&mut self, i: usize) {
         self.readiness.set_ready_fd(i, None, &host!(self));
+        let first = self.rt[i].cgroup.is_none();
         if let Err(error) = self.ensure_cgroup(i) {
             let fx = self
                 .sup
                 .input(i, Input::SpawnFailed { error }, Instant::now());
             self.queue.extend(fx);
             return;
+        }
+        if first && let Some(cg) = &self.rt[i].cgroup {
+            self.rt[i].inherited = cg.populated().unwrap_or(false);
         }
         if let Some(error) = self.earlier_copy(i) {
             let fx = self
@@ -299,11 +303,23 @@ impl Reactor {
     /// running in its private subtree: not started twice. The start fails
     /// saying where it runs and how to end it; a later start (the restart
     /// policy's, `tend start`) goes ahead once it is gone.
-    fn earlier_copy(&self, i: usize) -> Option<String> {
+    fn earlier_copy(&mut self, i: usize) -> Option<String> {
         let name = cgroup::escape_name(&self.sup.services[i].spec.name);
-        let cg = (self.orphans.iter())
+        let orphaned = (self.orphans.iter())
             .map(|d| d.join(&name))
-            .find(|cg| cgroup::is_populated(cg))?;
+            .find(|cg| cgroup::is_populated(cg));
+        // The service's own cgroup, reused (`cgroup-root`, a delegated
+        // cgroup), full before this tend ever started the service.
+        let rt = &mut self.rt[i];
+        let inherited = match &rt.cgroup {
+            Some(cg) if rt.inherited => {
+                let full = cg.populated().unwrap_or(false);
+                rt.inherited = full;
+                full.then(|| cg.path().to_path_buf())
+            }
+            _ => None,
+        };
+        let cg = orphaned.or(inherited)?;
         Some(format!(
             "a copy left running by an earlier tend is in {cg}: not started twice (end it: \
              echo 1 > {cg}/cgroup.kill)",

@@ -103,6 +103,9 @@ pub struct Runtime {
     err: (OwnedFd, OwnedFd),
     /// The service's cgroup, kept while the service exists (cgroup mode).
     cgroup: Option<cgroup::ServiceCgroup>,
+    /// Its cgroup held processes when this tend first made it its own: a
+    /// copy left by an earlier tend, not started twice (`earlier_copy`).
+    inherited: bool,
     /// OOM kills and task-limit hits seen so far, to spot new ones.
     oom_kills: u64,
     tasks_max_hits: u64,
@@ -175,6 +178,7 @@ impl Runtime {
             out: os::pipe(true)?,
             err: os::pipe(true)?,
             cgroup: None,
+            inherited: false,
             oom_kills: 0,
             tasks_max_hits: 0,
             reload_exec: None,

@@ -121,6 +121,10 @@ impl ServiceCgroup {
         })
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub fn events_path(&self) -> PathBuf {
         self.path.join("cgroup.events")
     }
