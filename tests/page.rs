@@ -44,16 +44,23 @@ impl Page {
             stdin,
             lines,
         };
-        let first = page.line();
+        // A browser's first start (cold caches, a busy machine) can take
+        // far longer than a page's answer: bounded apart.
+        let first = page.line_within(secs(90.0));
         assert_eq!(first["ready"], true, "{first}");
         page
     }
 
     #[track_caller]
     fn line(&mut self) -> Value {
+        self.line_within(T)
+    }
+
+    #[track_caller]
+    fn line_within(&mut self, limit: Duration) -> Value {
         let l = self
             .lines
-            .recv_timeout(T)
+            .recv_timeout(limit)
             .expect("the browser driver did not answer in time");
         serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}"))
     }
