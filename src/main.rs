@@ -40,6 +40,16 @@ fn main() {
     if rest.first().is_some_and(|a| a == tend::reaper::ARG) {
         std::process::exit(tend::reaper::main());
     }
+    // The bare entrypoint (`tend run -- CMD`) is read without building
+    // clap's whole command line: it is on every container's start.
+    if let Some(bare) = tend::args::bare_run(&rest) {
+        let entry = tend::run::Entry {
+            cmd: bare.cmd,
+            forward_group: bare.forward_group,
+        };
+        let socket = bare.socket.as_deref();
+        std::process::exit(tend::run::run(None, socket, false, Some(entry)));
+    }
     let cli = Cli::parse();
     tend::cli::color::set(cli.color);
     let code = match &cli.command {

@@ -263,6 +263,12 @@ pub fn sync_disks() {
     unsafe { libc::sync() };
 }
 
+/// Remove the file of a socket tend bound (its end); a failure is left
+/// as it is (the next bind replaces a stale file).
+pub fn remove_socket_file(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+}
+
 /// Make sure fds 0, 1 and 2 exist, so a pipe never lands on them and a
 /// child's dup2 onto stdio cannot clobber one of tend's own fds.
 pub fn ensure_stdio() {
