@@ -22,6 +22,18 @@ use std::time::{Duration, Instant, SystemTime};
 /// tend for itself, removed as soon as it is read).
 pub const ENV: &str = "TEND_HANDOVER_FD";
 
+/// The previous binary's open executable, for the way back: a new binary
+/// that cannot take over execs it with the same handover (hidden too).
+pub const PREVIOUS_ENV: &str = "TEND_PREVIOUS_BINARY_FD";
+
+/// Set on that way back to why the new binary could not take over: the
+/// previous binary says so and answers the reexec's client with it.
+pub const FELL_BACK_ENV: &str = "TEND_REEXEC_FELL_BACK";
+
+/// Debug builds only: a binary started with it refuses the handover (the
+/// tests' new binary that cannot take over).
+pub const TEST_REFUSE_ENV: &str = "TEND_TEST_REFUSE_HANDOVER";
+
 /// Bumped when the format changes: a binary refuses a handover it does
 /// not know (the old one then keeps running, see `os::handover::check`).
 pub const FORMAT: u32 = 1;
@@ -159,6 +171,14 @@ pub struct Handover {
     pub cgroups: Option<serde_json::Value>,
     /// Where notify sockets' files are (`os::notify`'s private directory).
     pub notify_dir: Option<std::path::PathBuf>,
+    /// The open-file limit services get (soft, hard): the one the first
+    /// binary started with, not the one tend raised for itself.
+    #[serde(default)]
+    pub child_nofile: Option<(u64, u64)>,
+    /// Set on the way back (`FELL_BACK_ENV`): why the new binary could not
+    /// take over. Not part of the format.
+    #[serde(skip)]
+    pub fell_back: Option<String>,
 }
 
 impl Handover {
@@ -222,6 +242,8 @@ mod tests {
     fn a_newer_format_is_refused() {
         let mut h = Handover {
             format: FORMAT,
+            fell_back: None,
+            child_nofile: None,
             mono_ns: 0,
             binary: "/bin/tend".into(),
             services: Vec::new(),

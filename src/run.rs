@@ -63,15 +63,24 @@ pub fn run(
     // As PID 1, a panic must not end the container (s6-svscan's rule).
     crate::reaper::install_panic_hook();
     // `tend reexec`: the previous binary handed its services over.
-    let mut handover = match crate::reactor::take_handover() {
+    let taken = crate::reactor::take_handover();
+    let resuming = taken.is_some();
+    let pid1 = std::process::id() == 1;
+    let mut after = Fatal {
+        resuming,
+        pid1,
+        back: None,
+    };
+    let mut handover = match taken {
         None => None,
-        Some(Ok(h)) => Some(h),
-        Some(Err(e)) => {
-            eprintln!("tend: warning: reexec: {e}; starting afresh");
-            None
+        Some(t) => {
+            after.back = t.back;
+            match t.handover {
+                Ok(h) => Some(h),
+                Err(e) => return after.fatal(&format!("reexec: {e}"), 1),
+            }
         }
     };
-    let resuming = handover.is_some();
     // tend's own supervisor (systemd, podman) talks to tend, not to the
     // services: keep its variables out of what they inherit.
     let upward = std::env::var("NOTIFY_SOCKET")
@@ -88,7 +97,6 @@ pub fn run(
         // SAFETY: still single-threaded; nothing else reads the environment now.
         unsafe { std::env::remove_var(var) };
     }
-    let pid1 = std::process::id() == 1;
     // The entrypoint without PATH reads no definitions at all.
     let path = match (path, &entry) {
         (Some(p), _) => Some(p.to_path_buf()),
@@ -150,8 +158,12 @@ pub fn run(
                 }
                 Err(diags) => {
                     print_diagnostics(&diags);
-                    eprintln!("tend: refusing to start: errors in {}", path.display());
-                    return EXIT_CONFIG;
+                    let why = format!("refusing to start: errors in {}", path.display());
+                    if !resuming {
+                        eprintln!("tend: {why}");
+                        return EXIT_CONFIG;
+                    }
+                    return after.fatal(&why, EXIT_CONFIG);
                 }
             }
         }
@@ -212,8 +224,7 @@ pub fn run(
             None
         }
         Err(e) => {
-            eprintln!("tend: fatal: control socket {}: {e}", socket_path.display());
-            return 1;
+            return after.fatal(&format!("control socket {}: {e}", socket_path.display()), 1);
         }
     };
     let bound = listener.is_some();
@@ -263,10 +274,17 @@ pub fn run(
         (true, None) => Err("the bare entrypoint tracks CMD by its process group".to_string()),
         (false, None) => crate::os::cgroup::setup(cgroup_root.as_deref(), pid1),
     };
+    let mut orphans = Vec::new();
     let cgroups = match setup {
         Ok(h) => {
             if !quiet && !resuming && says(crate::verbosity::INFO) {
                 eprintln!("tend: tracking services with {}", h.describe());
+            }
+            if !resuming {
+                for o in h.orphaned_subtrees() {
+                    eprintln!("tend: warning: {o}");
+                    orphans.push(o.dir);
+                }
             }
             Some(h)
         }
@@ -280,10 +298,11 @@ pub fn run(
             None
         }
     };
-    if let Err(e) = open_file_budget(&config, cgroups.is_some()) {
-        eprintln!("tend: fatal: {e}");
+    let child_nofile = handover.as_ref().and_then(|h| h.child_nofile);
+    if let Err(e) = open_file_budget(&config, cgroups.is_some(), child_nofile) {
+        let code = after.fatal(&e.to_string(), 1);
         remove_socket();
-        return 1;
+        return code;
     }
     let entry = entry.map(|e| Entrypoint::new(e.forward_group, quiet));
     // The HTTP endpoint's listener is handed over too (bound, it would not
@@ -293,13 +312,18 @@ pub fn run(
         _ => None,
     };
     let reactor = match Reactor::new(config, path, listener, upward, cgroups, entry) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            r.orphans = orphans;
+            r
+        }
         Err(e) => {
-            eprintln!("tend: fatal: {e}");
+            let code = after.fatal(&e.to_string(), 1);
             remove_socket();
-            return 1;
+            return code;
         }
     };
+    // Taken over: no way back is needed any more (its fd is closed).
+    drop(after);
     let mut reactor = reactor;
     if late {
         reactor.bind_after_start(crate::reactor::LateSocket {
@@ -397,13 +421,20 @@ fn stage2_hook(path: &Path) {
 
 /// Raise tend's open-file limit to the hard limit (services keep the soft
 /// one they would have had) and check that the definitions fit in it: a
-/// clear error now rather than services that cannot start later.
-fn open_file_budget(config: &Config, cgroups: bool) -> Result<(), String> {
+/// clear error now rather than services that cannot start later. After a
+/// reexec, services keep the limit of `children` (what the first binary
+/// started with), not the one this process inherited already raised.
+fn open_file_budget(
+    config: &Config,
+    cgroups: bool,
+    children: Option<(u64, u64)>,
+) -> Result<(), String> {
     let Some((soft, hard)) = crate::os::nofile_limit() else {
         return Ok(());
     };
     let need = fds_needed(config, cgroups);
     let limit = crate::os::raise_nofile_limit(need).unwrap_or(soft);
+    let (soft, hard) = children.unwrap_or((soft, hard));
     // Always: a reload-config may raise tend's limit later.
     crate::os::spawn::set_child_nofile(soft, hard).map_err(|e| format!("spawner: {e}"))?;
     if need > limit {
@@ -472,4 +503,33 @@ fn bind(
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(listener)
+}
+
+/// A fatal error before the loop. Once the previous binary's services are
+/// this binary's (a reexec), they must not be left: back to the previous
+/// binary if it gave the way, else, as PID 1, a reaper; not PID 1, tend
+/// exits and they run on untracked (said).
+struct Fatal {
+    resuming: bool,
+    pid1: bool,
+    back: Option<crate::reactor::WayBack>,
+}
+
+impl Fatal {
+    /// Say `why`; returns the exit code only where tend is to exit.
+    fn fatal(&mut self, why: &str, code: i32) -> i32 {
+        eprintln!("tend: fatal: {why}");
+        if let Some(back) = self.back.take() {
+            eprintln!("tend: reexec: going back to the previous binary");
+            let e = back.go(why);
+            eprintln!("tend: reexec: {e}");
+        }
+        if self.resuming {
+            if self.pid1 {
+                crate::reaper::become_reaper(why);
+            }
+            eprintln!("tend: the previous binary's services are left running, untracked");
+        }
+        code
+    }
 }

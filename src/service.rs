@@ -342,6 +342,11 @@ pub struct Service {
     was_ready: bool,
     /// Failed starts in a row (`start-retries`); a ready run resets it.
     failed_starts: u32,
+    /// `s6-svc -o`/`-O`: the run in progress (or the next) is the last:
+    /// when it ends, no restart follows, whatever the policy says
+    /// (s6-supervise's want-up flag cleared while it runs). A start
+    /// request (`request_up`) clears it.
+    pub once: bool,
 }
 
 /// A start that failed inside tend (a missing env file, an unknown user,
@@ -402,6 +407,7 @@ impl Service {
             ready_at: None,
             was_ready: false,
             failed_starts: 0,
+            once: false,
         }
     }
 
@@ -470,6 +476,7 @@ impl Service {
             self.failed_starts = 0;
         }
         self.want = Want::Up;
+        self.once = false;
     }
 
     pub fn step(&mut self, input: Input, now: Instant) -> Vec<Effect> {
@@ -1321,7 +1328,7 @@ impl Service {
             return;
         }
         match verdict {
-            Some(HookVerdict::Restart) => {
+            Some(HookVerdict::Restart) if !self.once => {
                 // Restart now, whatever the policy: no backoff.
                 self.restarts += 1;
                 self.want = Want::Up;
@@ -1338,7 +1345,8 @@ impl Service {
                 self.enter(Phase::Down, now);
                 return;
             }
-            Some(HookVerdict::Policy) | None => {}
+            // (A restart verdict under `once` ends the run as the policy.)
+            Some(HookVerdict::Policy | HookVerdict::Restart) | None => {}
         }
         // No recorded exit: the main pid was unknown (forking without a pid
         // file) and the last process vanished on its own.
@@ -1373,8 +1381,17 @@ impl Service {
         }
         if let Some(retries) = self.spec.start_retries
             && !self.was_ready
+            && !self.once
         {
             self.failed_start(retries, ending, now, fx);
+            return;
+        }
+        if std::mem::take(&mut self.once) {
+            // `s6-svc -o`/`-O`: that was its last run. Down however it
+            // ended, as s6-supervise leaves it (no restart, no failure).
+            self.want = Want::Down;
+            self.ended = true;
+            self.enter(Phase::Down, now);
             return;
         }
         if !self.policy_restarts(ending, success) {

@@ -57,6 +57,9 @@ pub struct ServiceState {
     ready_at: Option<i64>,
     was_ready: bool,
     failed_starts: u32,
+    /// `s6-svc -o`/`-O` (absent from an older binary's handover: false).
+    #[serde(default)]
+    once: bool,
 }
 
 impl Service {
@@ -100,6 +103,7 @@ impl Service {
             forked: self.forked,
             stopping_completed: self.stopping_completed,
             restart_stop: self.restart_stop,
+            once: self.once,
             attempt: self.attempt,
             spawned_at: m(self.spawned_at),
             exec_confirmed: self.exec_confirmed,
@@ -149,6 +153,7 @@ impl Service {
         self.hook_running = false;
         self.stopping_completed = s.stopping_completed;
         self.restart_stop = s.restart_stop;
+        self.once = s.once;
         self.attempt = s.attempt;
         self.spawned_at = i(s.spawned_at);
         self.exec_confirmed = s.exec_confirmed;
@@ -212,6 +217,27 @@ mod tests {
             others_alive: false,
         };
         assert_eq!(a.step(exit.clone(), later), b.step(exit, later));
+    }
+
+    /// `s6-svc -o`'s mark crosses, and a handover without it reads.
+    #[test]
+    fn the_once_mark_crosses_and_defaults_to_false() {
+        let t0 = Instant::now();
+        let mut a = Service::new(spec(), t0);
+        a.step(Input::Start, t0);
+        a.step(Input::Forked { pid: 42 }, t0);
+        a.step(Input::ExecOk, t0);
+        a.once = true;
+        let clock = Clock::new(t0, 1_000_000_000);
+        let json = serde_json::to_string(&a.export(&clock)).unwrap();
+        let mut b = Service::new(spec(), t0);
+        b.restore(&serde_json::from_str(&json).unwrap(), &clock);
+        assert!(b.once);
+        let old = json.replace(",\"once\":true", "");
+        assert_ne!(old, json);
+        let mut c = Service::new(spec(), t0);
+        c.restore(&serde_json::from_str(&old).unwrap(), &clock);
+        assert!(!c.once);
     }
 
     #[test]

@@ -1605,3 +1605,28 @@ fn after_ready_the_restart_policy_decides_and_the_count_resets() {
         assert_eq!(events(&fx).last(), Some(&"restarting"), "{k}");
     }
 }
+
+#[test]
+fn a_run_marked_once_ends_down_whatever_the_policy_and_a_start_clears_it() {
+    // `s6-svc -o`/`-O`: no restart after this run, not even a failed one
+    // under `always`, and the service is down (not failed), wanted down.
+    let now = t0();
+    let mut sp = spec();
+    sp.restart = RestartPolicy::Always;
+    for end in [exit_code(0), exit_code(3), signal(libc::SIGKILL)] {
+        let mut s = ready(sp.clone(), now);
+        s.once = true;
+        let mut fx = s.step(end, now + ms(50));
+        fx.extend(s.step(Input::Down, now + ms(50)));
+        assert_eq!(events(&fx), ["exited", "down"]);
+        assert_eq!((s.phase, s.want, s.once), (Phase::Down, Want::Down, false));
+    }
+    // A start request (`s6-svc -u`, `tend start`) wants it up again.
+    let mut s = ready(sp, now);
+    s.once = true;
+    s.request_up();
+    assert!(!s.once);
+    let mut fx = s.step(exit_code(3), now + ms(50));
+    fx.extend(s.step(Input::Down, now + ms(50)));
+    assert!(events(&fx).contains(&"restarting"), "{:?}", events(&fx));
+}

@@ -1123,3 +1123,91 @@ fn what_an_exec_probe_leaves_behind_is_stopped_even_after_setsid() {
         "no probe cgroup among {names:?}"
     );
 }
+
+/// A cgroup made by this test, its processes killed (`cgroup.kill`) and
+/// the tree removed on drop, even when the test fails.
+struct TestCgroup(std::path::PathBuf);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
+        let events = self.0.join("cgroup.events");
+        let deadline = std::time::Instant::now() + T;
+        while std::time::Instant::now() < deadline
+            && std::fs::read_to_string(&events).is_ok_and(|s| s.contains("populated 1"))
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mount = cgroup2_mount().unwrap_or_default();
+        remove_cgroup_tree(
+            &self
+                .0
+                .strip_prefix(&mount)
+                .unwrap_or(&self.0)
+                .to_string_lossy(),
+        );
+    }
+}
+
+/// tend killed outright (not PID 1) leaves its services running in its
+/// private subtree; the next tend in the same cgroup cannot adopt them
+/// and says so, naming the subtree, the services and how to end them.
+#[test]
+fn the_next_tend_names_the_services_a_killed_tend_left_running() {
+    let mount = cgroup2_mount().expect("a cgroup2 mount");
+    let cg = mount.join(format!("tend-it-orphans-{}", std::process::id()));
+    std::fs::create_dir(&cg).expect("a cgroup for the test");
+    let _cleanup = TestCgroup(cg.clone());
+    // tend in `cg` with a companion: a shared cgroup, so each tend makes
+    // its private subtree `cg/tend.<pid>`.
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && {{ sleep 100000 & }} && exec \"$@\"",
+        cg.display()
+    );
+    let tend = || {
+        Tend::builder()
+            .no_namespace()
+            .env("TEND_CGROUP_ROOT", "")
+            .run_wrapper(&["sh", "-c", &script, "sh"])
+            .svc("a", FOREVER)
+            .svc("b", FOREVER)
+            .start()
+    };
+    let mut first = tend();
+    first.wait_state("a", "ready");
+    first.wait_state("b", "ready");
+    let pid = first.tend_pid();
+    let subtree = cg.join(format!("tend.{pid}"));
+    assert!(subtree.join("a").is_dir(), "{}", first.stderr());
+    first.signal(libc::SIGKILL);
+    let _ = first.wait_exit(T);
+    assert!(!first.is_running(), "tend did not die of SIGKILL");
+    assert!(
+        std::fs::read_to_string(subtree.join("a/cgroup.procs"))
+            .is_ok_and(|s| s.lines().count() == 1),
+        "a is not left running"
+    );
+    let second = tend();
+    let mut e = second.follow();
+    e.wait_for(
+        |v| v.to_string().contains("not started twice") && v["service"] == "a",
+        T,
+    );
+    let err = second.stderr();
+    let said = format!(
+        "tend: warning: an earlier tend (pid {pid}, gone) left services running in {}: \
+         a (1 process(es)), b (1 process(es)); not adopted",
+        subtree.display()
+    );
+    assert!(err.contains(&said), "want {said:?} in:\n{err}");
+    assert!(
+        err.contains(&format!("echo 1 > {}/cgroup.kill", subtree.display())),
+        "{err}"
+    );
+    // Not started twice while the old copy runs; started once it is gone.
+    assert_ne!(second.state("a"), "ready");
+    assert_ne!(second.state("b"), "ready");
+    std::fs::write(subtree.join("a/cgroup.kill"), "1").unwrap();
+    second.wait_state("a", "ready");
+    assert_ne!(second.state("b"), "ready");
+}

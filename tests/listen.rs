@@ -321,10 +321,26 @@ fn more_sockets_than_the_spawn_slots_all_arrive_in_order() {
 }
 
 /// Mode, owner and directory mode of a unix socket file.
+/// (tend binds listen sockets right after `supervisor-started`, which is
+/// what the harness's start waits for: the file may not be there yet.)
 fn file_perm(path: &std::path::Path) -> (u32, u32, u32) {
     use std::os::unix::fs::MetadataExt;
+    wait_until(&format!("{} is made", path.display()), T, || path.exists());
     let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+/// The socket file gets `want` (chmod and chown follow bind(2): wait for
+/// them, bounded).
+#[track_caller]
+fn settled(path: &std::path::Path, want: (u32, u32, u32)) {
+    let mut seen = file_perm(path);
+    let deadline = std::time::Instant::now() + T;
+    while seen != want && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        seen = file_perm(path);
+    }
+    assert_eq!(seen, want, "{}", path.display());
 }
 
 #[test]
@@ -336,7 +352,7 @@ fn a_unix_socket_file_gets_the_mode_and_owner_listen_gives() {
         )
         .start();
     let dir = t.dir.join("run/app");
-    assert_eq!(file_perm(&dir.join("app.sock")), (0o660, 4321, 4322));
+    settled(&dir.join("app.sock"), (0o660, 4321, 4322));
     assert_eq!(file_perm(&dir).0, 0o710, "the directory made for it");
     assert_eq!(file_perm(&t.dir.join("run/plain.sock")), (0o666, 0, 0));
     // A live socket: root may connect (and so activates the service).
@@ -360,7 +376,7 @@ fn socket_units_give_socket_files_their_mode_and_owner() {
         .file("svc/web.service", "[Service]\nExecStart=/bin/sleep 1000\n")
         .start();
     let dir = t.dir.join("run/web");
-    assert_eq!(file_perm(&dir.join("web.sock")), (0o600, u.uid, u.gid));
+    settled(&dir.join("web.sock"), (0o600, u.uid, u.gid));
     assert_eq!(file_perm(&dir).0, 0o750);
     let out = tend_cmd(&["convert", t.dir.join("svc").to_str().unwrap()]);
     assert!(

@@ -316,3 +316,134 @@ fn reexec_is_refused_while_the_definitions_on_disk_differ() {
     assert_eq!(out.code, 0, "{out}\n{}", t.output());
     assert_eq!(t.status_of("a")["pid"].as_i64(), pid);
 }
+
+/// A new binary that passes the `--version` check but cannot take the
+/// handover over (here: told to refuse it, as a binary of another handover
+/// format would) goes back to the previous binary, held open by fd: the
+/// services keep their pids, seq goes on, the client is told why.
+#[test]
+fn a_binary_that_cannot_take_over_goes_back_to_the_previous_one() {
+    let mut t = Tend::with(&[("a", FOREVER), ("b", FOREVER)]);
+    t.wait_state("a", "ready");
+    t.wait_state("b", "ready");
+    let before = pids(&t, &["a", "b"]);
+    let wrapper = t.dir.join("tend-refuses");
+    let refuse = "TEND_TEST_REFUSE_HANDOVER";
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec {TEND} --version\n\
+             {refuse}=1 exec {TEND} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = t.ctl(&["reexec", "--binary", wrapper.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out}\n{}", t.output());
+    assert!(
+        out.stderr.contains("could not take over") && out.stderr.contains(refuse),
+        "{out}"
+    );
+    assert_eq!(pids(&t, &["a", "b"]), before);
+    let exe = fs::read_link(format!("/proc/{}/exe", t.tend_pid())).unwrap();
+    assert_eq!(exe, std::path::Path::new(TEND), "not the previous binary");
+    let evs = t.events(None);
+    assert_gapless(&evs);
+    let r = (evs.iter())
+        .position(|e| e["event"] == "supervisor-reexec")
+        .unwrap();
+    assert_eq!(evs[r + 1]["event"], "supervisor-resumed", "{}", dump(&evs));
+    assert_eq!(evs[r + 1]["binary"], TEND, "{}", dump(&evs));
+    assert!(
+        evs[r + 2]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not take over")),
+        "{}",
+        dump(&evs)
+    );
+    // Still supervising: a stop, a start, and the way back is closed (no
+    // service inherits it).
+    t.ctl_ok(&["restart", "a"]);
+    t.wait_state("a", "ready");
+    assert_ne!(t.status_of("a")["pid"].as_i64(), Some(before["a"]));
+    t.ctl_ok(&["shutdown"]);
+    assert_eq!(t.wait_exit(T), Some(0), "{}", t.output());
+}
+
+/// Without a way back (the new binary is not told of it), PID 1 that cannot take
+/// over becomes the reaper, as after a panic: the services run on.
+#[test]
+fn as_pid1_a_binary_that_cannot_take_over_and_has_no_way_back_becomes_the_reaper() {
+    let mut t = Tend::with(&[("a", FOREVER)]);
+    t.wait_state("a", "ready");
+    let a = t.status_of("a")["pid"].as_i64().unwrap() as i32;
+    let wrapper = t.dir.join("tend-refuses");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec {TEND} --version\n\
+             unset TEND_PREVIOUS_BINARY_FD\n\
+             TEND_TEST_REFUSE_HANDOVER=1 exec {TEND} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = t.ctl(&["reexec", "--binary", wrapper.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out}");
+    let me = t.tend_pid();
+    let cmdline = || fs::read(format!("/proc/{me}/cmdline")).unwrap_or_default();
+    let reaping = || cmdline().split(|&b| b == 0).any(|a| a == b"__reaper");
+    wait_until("tend becomes the reaper", T, reaping);
+    assert!(
+        t.others().iter().any(|p| p.ns_pid == a && p.state != 'Z'),
+        "{:#?}",
+        t.others()
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(T), Some(0), "{}", t.output());
+    assert!(
+        t.stderr().contains("TEND_TEST_REFUSE_HANDOVER"),
+        "{}",
+        t.stderr()
+    );
+}
+
+/// tend raises its own open-file limit; its services get the one it
+/// started with, and still do when restarted by a binary that took over
+/// (which inherited the raised one).
+#[test]
+fn services_keep_the_open_file_limit_tend_started_with_across_a_reexec() {
+    // This test binary's soft limit below its hard one, for tend to raise.
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit of this process on a struct it owns.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut r), 0);
+        if r.rlim_max < 2048 {
+            panic!(
+                "the hard open-file limit {} is too low for this test",
+                r.rlim_max
+            );
+        }
+        r.rlim_cur = 1000;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &r), 0);
+    }
+    let t = Tend::with(&[(
+        "lim",
+        &sh("echo $(ulimit -Sn) $(ulimit -Hn) >> {dir}/lim; exec sleep 100000"),
+    )]);
+    t.wait_state("lim", "ready");
+    t.ctl_ok(&["reexec"]);
+    t.ctl_ok(&["restart", "lim"]);
+    wait_until("lim restarted", T, || {
+        fs::read_to_string(t.dir.join("lim")).is_ok_and(|s| s.lines().count() == 2)
+    });
+    let seen = fs::read_to_string(t.dir.join("lim")).unwrap();
+    let want = format!("1000 {}", r.rlim_max);
+    assert!(
+        seen.lines().all(|l| l == want),
+        "want {want:?} each time: {seen:?}"
+    );
+}

@@ -168,19 +168,46 @@ pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Exec `binary` with tend's own arguments and environment plus
-/// `TEND_HANDOVER_FD=memfd`, after clearing close-on-exec on `fds` and
-/// the memfd. Returns only if exec failed: then close-on-exec is set back
-/// on all of them, and nothing else changed.
-pub fn exec(binary: &Path, memfd: &OwnedFd, fds: &[RawFd]) -> std::io::Error {
+/// What a reexec execs: a path (the new binary), or an open file (the
+/// previous binary, held by fd so that the file replaced on disk by an
+/// upgrade does not take the way back with it).
+#[derive(Clone, Copy)]
+pub enum Exe<'a> {
+    Path(&'a Path),
+    Fd(RawFd),
+}
+
+/// The running binary, opened for a way back: passed to the new binary
+/// (`crate::handover::PREVIOUS_ENV`), which execs it if it cannot take
+/// over. Close-on-exec until `exec` clears it.
+pub fn open_self_exe() -> std::io::Result<OwnedFd> {
+    Ok(std::fs::File::open("/proc/self/exe")?.into())
+}
+
+/// Exec `exe` with tend's own arguments and environment, where
+/// `TEND_HANDOVER_FD=memfd` and `env` (name, value) replace any variable of
+/// those names and every name in `drop` is removed, after clearing
+/// close-on-exec on `fds` and the memfd. Returns only if exec failed: then
+/// close-on-exec is set back on all of them, and nothing else changed.
+pub fn exec(
+    exe: Exe,
+    memfd: &OwnedFd,
+    fds: &[RawFd],
+    env: &[(&str, String)],
+    drop: &[&str],
+) -> std::io::Error {
     let all: Vec<RawFd> = fds.iter().copied().chain([memfd.as_raw_fd()]).collect();
     let undo = |upto: usize| {
         for &fd in &all[..upto] {
             let _ = set_cloexec(fd, true);
         }
     };
-    let Ok(path) = CString::new(binary.as_os_str().as_bytes()) else {
-        return std::io::Error::other("the binary's path has a NUL byte");
+    let path = match exe {
+        Exe::Path(binary) => match CString::new(binary.as_os_str().as_bytes()) {
+            Ok(p) => Some(p),
+            Err(_) => return std::io::Error::other("the binary's path has a NUL byte"),
+        },
+        Exe::Fd(_) => None,
     };
     let args: Vec<OsString> = std::env::args_os().collect();
     let Ok(argv) = (args.iter())
@@ -189,9 +216,16 @@ pub fn exec(binary: &Path, memfd: &OwnedFd, fds: &[RawFd]) -> std::io::Error {
     else {
         return std::io::Error::other("an argument has a NUL byte");
     };
-    let marker = format!("{}=", crate::handover::ENV);
-    let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k.as_bytes() != crate::handover::ENV.as_bytes())
+    let handover = (crate::handover::ENV, memfd.as_raw_fd().to_string());
+    let set: Vec<(&str, String)> = env.iter().cloned().chain([handover]).collect();
+    let replaced = |k: &[u8]| {
+        set.iter()
+            .map(|(n, _)| n)
+            .chain(drop)
+            .any(|n| n.as_bytes() == k)
+    };
+    let mut vars: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| !replaced(k.as_bytes()))
         .filter_map(|(k, v)| {
             let mut b = k.as_bytes().to_vec();
             b.push(b'=');
@@ -199,10 +233,12 @@ pub fn exec(binary: &Path, memfd: &OwnedFd, fds: &[RawFd]) -> std::io::Error {
             CString::new(b).ok()
         })
         .collect();
-    let Ok(var) = CString::new(format!("{marker}{}", memfd.as_raw_fd())) else {
-        return std::io::Error::other("bad handover variable");
-    };
-    env.push(var);
+    for (k, v) in &set {
+        match CString::new(format!("{k}={v}")) {
+            Ok(var) => vars.push(var),
+            Err(_) => return std::io::Error::other(format!("a NUL byte in ${k}")),
+        }
+    }
     for (k, &fd) in all.iter().enumerate() {
         if let Err(e) = set_cloexec(fd, false) {
             undo(k);
@@ -211,10 +247,18 @@ pub fn exec(binary: &Path, memfd: &OwnedFd, fds: &[RawFd]) -> std::io::Error {
     }
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
-    let mut env_p: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    let mut env_p: Vec<*const libc::c_char> = vars.iter().map(|a| a.as_ptr()).collect();
     env_p.push(std::ptr::null());
-    // SAFETY: NUL-terminated arrays of C strings that outlive the call.
-    unsafe { libc::execve(path.as_ptr(), argv_p.as_ptr(), env_p.as_ptr()) };
+    // SAFETY: NUL-terminated arrays of C strings that outlive the call; an
+    // fd exec'd is an open file of ours (fexecve: execveat with
+    // AT_EMPTY_PATH, which works on a close-on-exec fd of an ELF binary).
+    unsafe {
+        match (&path, exe) {
+            (Some(p), _) => libc::execve(p.as_ptr(), argv_p.as_ptr(), env_p.as_ptr()),
+            (None, Exe::Fd(fd)) => libc::fexecve(fd, argv_p.as_ptr(), env_p.as_ptr()),
+            (None, Exe::Path(_)) => -1,
+        }
+    };
     let e = std::io::Error::last_os_error();
     undo(all.len());
     e

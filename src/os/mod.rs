@@ -186,6 +186,38 @@ pub fn fifodir_make(path: &std::path::Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o3730))
 }
 
+/// s6-supervise's `supervise/control` FIFO at `path` (made mode 0600 if
+/// missing; an existing FIFO is reused, anything else refused), opened
+/// as (read end, write end), both non-blocking and close-on-exec. Holding
+/// the write end keeps the read end from ever seeing EOF (no POLLHUP
+/// each time an `s6-svc` closes), as s6-supervise does.
+pub fn control_fifo(path: &std::path::Path) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: mkfifo on a NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+        if !std::fs::symlink_metadata(path)?.file_type().is_fifo() {
+            return Err(std::io::Error::other("exists and is not a FIFO"));
+        }
+    }
+    let open = |write: bool| {
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+    };
+    let read = open(false)?;
+    let write = open(true)?;
+    Ok((read.into(), write.into()))
+}
+
 /// Writes `event` (s6's `u`, `U`, `d`) to every subscriber's fifo in the
 /// fifodir `path` without blocking, as s6's `ftrigw_notifyb_nosig`: a fifo
 /// with no reader left is removed; a full one misses the event.

@@ -254,6 +254,15 @@ pub fn set_child_nofile(soft: u64, hard: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The open-file limit children get (soft, hard), if tend set one: what
+/// a reexec hands over, so services keep the limit tend first started with
+/// rather than the one it raised for itself.
+pub fn child_nofile() -> Option<(u64, u64)> {
+    let guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
+    let lim = guard.as_ref()?.child_nofile?;
+    Some((lim.rlim_cur, lim.rlim_max))
+}
+
 impl Spawner {
     fn new() -> std::io::Result<Spawner> {
         let err = std::io::Error::last_os_error;

@@ -159,6 +159,7 @@ impl Reactor {
     /// a consumer, its input pipe).
     pub(super) fn release_cgroup(&mut self, i: usize) {
         self.rt[i].input = None;
+        self.s6_release(i);
         self.rt[i].supervise_lock = None;
         for cg in [self.rt[i].hook_cgroup.take(), self.probes.take_cgroup(i)]
             .into_iter()
@@ -183,23 +184,15 @@ impl Reactor {
             self.queue.extend(fx);
             return;
         }
-        self.warn_leftovers(i);
-        if self.rt[i].supervise_lock.is_none()
-            && let Some(path) = self.sup.services[i].spec.supervise_lock.clone()
-        {
-            let events = s6_event_dir(&path);
-            match os::lock_file(&path).and_then(|fd| os::fifodir_make(&events).map(|()| fd)) {
-                Ok(fd) => self.rt[i].supervise_lock = Some(Some(fd)),
-                Err(e) => {
-                    self.rt[i].supervise_lock = Some(None);
-                    let message = format!(
-                        "supervise-lock {}: {e} (s6 tools such as s6-notifyoncheck will find no supervisor)",
-                        path.display()
-                    );
-                    self.emit(i, EventKind::Warning { message });
-                }
-            }
+        if let Some(error) = self.earlier_copy(i) {
+            let fx = self
+                .sup
+                .input(i, Input::SpawnFailed { error }, Instant::now());
+            self.queue.extend(fx);
+            return;
         }
+        self.warn_leftovers(i);
+        self.s6_supervise(i);
         if let Err(error) = directories::make(&self.sup.services[i].spec) {
             let fx = self
                 .sup
@@ -300,6 +293,22 @@ impl Reactor {
             let fx = self.sup.input(i, input, now);
             self.queue.extend(fx);
         }
+    }
+
+    /// A copy of service `i` that an earlier tend, killed outright, left
+    /// running in its private subtree: not started twice. The start fails
+    /// saying where it runs and how to end it; a later start (the restart
+    /// policy's, `tend start`) goes ahead once it is gone.
+    fn earlier_copy(&self, i: usize) -> Option<String> {
+        let name = cgroup::escape_name(&self.sup.services[i].spec.name);
+        let cg = (self.orphans.iter())
+            .map(|d| d.join(&name))
+            .find(|cg| cgroup::is_populated(cg))?;
+        Some(format!(
+            "a copy left running by an earlier tend is in {cg}: not started twice (end it: \
+             echo 1 > {cg}/cgroup.kill)",
+            cg = cg.display()
+        ))
     }
 
     /// Processes a previous run left in the cgroup (`kill-mode` process or

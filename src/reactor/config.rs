@@ -127,6 +127,13 @@ impl Reactor {
                 self.rt[i].input = None;
             }
         }
+        // s6's supervise files of added s6 services, started or not.
+        for i in 0..self.sup.services.len() {
+            let s = &self.sup.services[i];
+            if !s.retired && done.added.contains(&s.spec.name) {
+                self.s6_supervise(i);
+            }
+        }
         for name in &done.removed {
             self.logs.remove(name);
             self.metrics.forget(name);

@@ -36,6 +36,7 @@ mod directories;
 mod entrypoint;
 mod members;
 mod reexec;
+mod s6control;
 mod s6status;
 mod serve;
 
@@ -60,7 +61,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use entrypoint::Entrypoint;
-pub use reexec::{take_handover, take_listener};
+pub use reexec::{WayBack, take_handover, take_listener};
 
 /// epoll tokens: the high 32 bits say what, the low 32 bits which one.
 const T_SIGNAL: u64 = 0;
@@ -78,6 +79,8 @@ const T_PROBE: u64 = 7 << 32;
 const T_CGEVENTS: u64 = 9 << 32;
 /// A socket-activated service's sockets (`listen`): a client is waiting.
 const T_ACTIVATE: u64 = 10 << 32;
+/// An s6 service's `supervise/control` FIFO (`s6control`): `s6-svc`.
+const T_S6CONTROL: u64 = 11 << 32;
 const T_HTTP_LISTEN: u64 = 6;
 const LOW: u64 = 0xffff_ffff;
 
@@ -118,9 +121,11 @@ pub struct Runtime {
     /// shutdown, once every producer is gone (the consumer's stop: see
     /// `stop_consumer`).
     pub(crate) input: Option<ConsumerPipe>,
-    /// `supervise-lock`, held from the first spawn while the service is
-    /// defined (`Some(None)`: it could not be taken, and that was said).
+    /// `supervise-lock`, held for as long as the service is defined
+    /// (`s6control::s6_supervise`; `Some(None)`: it could not be taken, and that was said).
     supervise_lock: Option<Option<OwnedFd>>,
+    /// s6's `supervise/control` FIFO beside it (`s6control`).
+    s6_control: Option<Box<s6control::S6Control>>,
     /// The process group of the current instance (its leader's pid).
     pub(crate) pgid: Option<i32>,
     stop_exec: Option<i32>,
@@ -177,6 +182,7 @@ impl Runtime {
             hook_cgroup: None,
             input: None,
             supervise_lock: None,
+            s6_control: None,
             pgid: None,
             stop_exec: None,
             control: None,
@@ -242,6 +248,9 @@ pub struct Reactor {
     pub(crate) fd_reserve: os::FdReserve,
     /// `tend reexec` asked for, waiting for the services to be at rest.
     reexec: Option<reexec::Pending>,
+    /// Private subtrees of earlier tends, gone, that still hold services
+    /// (`Hierarchy::orphaned_subtrees`): a service is not started twice.
+    pub orphans: Vec<std::path::PathBuf>,
     /// The bare entrypoint's control socket, bound once CMD is started
     /// (`bind_late`): where, and how.
     late_socket: Option<LateSocket>,
@@ -340,6 +349,7 @@ impl Reactor {
             read_buf: Vec::new(),
             fd_reserve: os::FdReserve::new(),
             reexec: None,
+            orphans: Vec::new(),
             late_socket: None,
             late_bound: None,
         };
@@ -513,6 +523,7 @@ impl Reactor {
     pub fn run(mut self) -> i32 {
         self.emit(NO_SERVICE, EventKind::SupervisorStarted);
         self.bind_sockets();
+        (0..self.rt.len()).for_each(|i| self.s6_supervise(i));
         let fx = self.sup.boot(Instant::now());
         self.apply(fx);
         self.bind_late();
@@ -642,6 +653,7 @@ impl Reactor {
             }
             T_CGEVENTS => self.on_cgroup_events(idx),
             T_ACTIVATE => self.activate(idx),
+            T_S6CONTROL => self.on_s6_control(idx),
             crate::control::http::T_HTTP => self.on_http(token & LOW),
             _ => {}
         }
@@ -1009,15 +1021,21 @@ impl Reactor {
             && let Some(Some(_)) = self.rt[i].supervise_lock
             && let Some(lock) = &self.sup.services[i].spec.supervise_lock
         {
-            let byte = match kind {
-                EventKind::Spawned { .. } => Some(b'u'),
-                EventKind::Ready { .. } => Some(b'U'),
-                EventKind::Down => Some(b'd'),
-                _ => None,
+            // `D` (down, finish done: `s6-svc -wD`) at once without a hook.
+            let s = &self.sup.services[i];
+            let bytes: &[u8] = match kind {
+                EventKind::Spawned { .. } => b"u",
+                EventKind::Ready { .. } => b"U",
+                EventKind::Down if s.spec.on_exit.is_none() => b"dD",
+                EventKind::Down => b"d",
+                EventKind::Hook { .. } => b"D",
+                _ => b"",
             };
-            if let Some(b) = byte {
-                let s = &self.sup.services[i];
-                s6status::update(lock, &kind, s.want == crate::service::Want::Up, s.last_exit);
+            if !bytes.is_empty() {
+                let wantup = s.want == crate::service::Want::Up && !s.once;
+                s6status::update(lock, &kind, wantup, s.last_exit);
+            }
+            for &b in bytes {
                 os::fifodir_notify(&children::s6_event_dir(lock), b);
             }
         }

@@ -194,7 +194,16 @@ impl Reactor {
             Ok(fd) => fd,
             Err(e) => return format!("the handover memfd: {e}"),
         };
-        let e = oh::exec(&p.binary, &memfd, &h.fds());
+        // The way back, should the new binary fail to take over.
+        let previous = oh::open_self_exe().ok();
+        let mut fds = h.fds();
+        let mut env = Vec::new();
+        if let Some(fd) = &previous {
+            fds.push(fd.as_raw_fd());
+            env.push((crate::handover::PREVIOUS_ENV, fd.as_raw_fd().to_string()));
+        }
+        let drop = [crate::handover::FELL_BACK_ENV];
+        let e = oh::exec(oh::Exe::Path(&p.binary), &memfd, &fds, &env, &drop);
         format!("exec {binary}: {e}")
     }
 
@@ -245,6 +254,8 @@ impl Reactor {
         let (upward, upward_ready) = self.readiness.upward_state();
         Handover {
             format: crate::handover::FORMAT,
+            fell_back: None,
+            child_nofile: os::spawn::child_nofile(),
             mono_ns,
             binary: binary.to_string(),
             services,
@@ -298,13 +309,36 @@ impl Reactor {
         self.emit(
             NO_SERVICE,
             EventKind::SupervisorResumed {
-                binary: h.binary.clone(),
+                binary: match &h.fell_back {
+                    None => h.binary.clone(),
+                    Some(_) => oh::current_binary()
+                        .map_or_else(|_| h.binary.clone(), |p| p.display().to_string()),
+                },
                 services: count,
             },
         );
         self.restart_health_checks();
         let client = h.client.and_then(oh::take_fd).map(UnixStream::from);
-        answer_client(client, &h.binary, count);
+        match &h.fell_back {
+            // This is the previous binary again: the new one could not
+            // take over, and its client is told so.
+            Some(why) => {
+                let message = format!(
+                    "reexec failed, still running the old binary: {} could not take over: {why}",
+                    h.binary
+                );
+                self.emit(
+                    NO_SERVICE,
+                    EventKind::Warning {
+                        message: message.clone(),
+                    },
+                );
+                if let Some(mut c) = client {
+                    tell(&mut c, &Reply::error(message, 1));
+                }
+            }
+            None => answer_client(client, &h.binary, count),
+        }
     }
 
     fn resume_service(&mut self, i: usize, s: ServiceHandover, clock: &Clock) {
@@ -345,6 +379,7 @@ impl Reactor {
             self.adopt_notify_socket(i, sock);
         }
         self.rt[i].supervise_lock = r.supervise_lock.map(|l| l.and_then(oh::take_fd));
+        self.s6_supervise(i);
         if r.cgroup {
             match self.ensure_cgroup(i) {
                 Ok(()) => {
@@ -373,27 +408,94 @@ impl Reactor {
 }
 
 /// `tend run` with `$TEND_HANDOVER_FD`: the handover, read and checked,
-/// with close-on-exec set back on every fd it names (also when it is
-/// refused: then they are closed). The variable is removed.
-pub fn take_handover() -> Option<Result<Handover, String>> {
+/// with close-on-exec set back on every fd it names, and the way back to
+/// the previous binary. The variables are removed.
+pub struct Taken {
+    pub handover: Result<Handover, String>,
+    /// None: the previous binary gave none (or it is the way back itself).
+    pub back: Option<WayBack>,
+}
+
+/// The previous binary (an open file) and the handover's bytes as it
+/// wrote them: what a new binary that cannot take over execs instead.
+pub struct WayBack {
+    exe: OwnedFd,
+    bytes: Vec<u8>,
+}
+
+impl WayBack {
+    /// Exec the previous binary with the same handover, telling it `why`.
+    /// Returns only if that failed (why not).
+    pub fn go(self, why: &str) -> String {
+        // The fds of a handover this binary read have close-on-exec set
+        // again; those of one it could not read were never touched.
+        let fds = Handover::from_bytes(&self.bytes).map_or_else(|_| Vec::new(), |h| h.fds());
+        let fds: Vec<RawFd> = fds.into_iter().filter(|&fd| oh::is_open(fd)).collect();
+        let memfd = match oh::write_memfd(&self.bytes) {
+            Ok(fd) => fd,
+            Err(e) => return format!("the handover memfd: {e}"),
+        };
+        let env = [(crate::handover::FELL_BACK_ENV, why.to_string())];
+        let drop = [
+            crate::handover::PREVIOUS_ENV,
+            crate::handover::TEST_REFUSE_ENV,
+        ];
+        let e = oh::exec(oh::Exe::Fd(self.exe.as_raw_fd()), &memfd, &fds, &env, &drop);
+        format!("exec of the previous binary: {e}")
+    }
+}
+
+pub fn take_handover() -> Option<Taken> {
     let n = std::env::var(crate::handover::ENV).ok()?;
+    let back = std::env::var(crate::handover::PREVIOUS_ENV).ok();
+    let fell_back = std::env::var(crate::handover::FELL_BACK_ENV).ok();
     // SAFETY: still single-threaded; nothing else reads the environment now.
-    unsafe { std::env::remove_var(crate::handover::ENV) };
+    unsafe {
+        std::env::remove_var(crate::handover::ENV);
+        std::env::remove_var(crate::handover::PREVIOUS_ENV);
+        std::env::remove_var(crate::handover::FELL_BACK_ENV);
+    }
+    let exe = back
+        .and_then(|n| n.parse::<RawFd>().ok())
+        .and_then(oh::take_fd);
     let Ok(fd) = n.parse::<RawFd>() else {
-        return Some(Err(format!("{}={n}: not an fd", crate::handover::ENV)));
+        return Some(Taken {
+            handover: Err(format!("{}={n}: not an fd", crate::handover::ENV)),
+            back: None,
+        });
     };
     let bytes = match oh::read_memfd(fd) {
         Ok(b) => b,
-        Err(e) => return Some(Err(format!("the handover: {e}"))),
+        // Unread, there is nothing to go back with.
+        Err(e) => {
+            return Some(Taken {
+                handover: Err(format!("the handover: {e}")),
+                back: None,
+            });
+        }
     };
-    let h = match Handover::from_bytes(&bytes) {
-        Ok(h) => h,
-        Err(e) => return Some(Err(format!("the handover: {e}"))),
+    let refused: Option<String> = None;
+    #[cfg(debug_assertions)]
+    let refused = refused.or_else(|| {
+        let var = crate::handover::TEST_REFUSE_ENV;
+        std::env::var_os(var).map(|_| format!("refused (${var})"))
+    });
+    let parsed = match refused {
+        Some(why) => Err(why),
+        None => Handover::from_bytes(&bytes),
     };
-    for fd in h.fds() {
-        let _ = oh::set_cloexec(fd, true);
-    }
-    Some(Ok(h))
+    let handover = match parsed {
+        Ok(mut h) => {
+            for fd in h.fds() {
+                let _ = oh::set_cloexec(fd, true);
+            }
+            h.fell_back = fell_back;
+            Ok(h)
+        }
+        Err(e) => Err(format!("the handover: {e}")),
+    };
+    let back = exe.map(|exe| WayBack { exe, bytes });
+    Some(Taken { handover, back })
 }
 
 /// The control listener of a handover (owned from here on).

@@ -238,6 +238,50 @@ impl Hierarchy {
         }
     }
 
+    /// Private subtrees (`tend.<pid>` beside tend's own) of earlier tends
+    /// that are gone (no process has that pid) with services still running
+    /// in them: a tend killed outright leaves its services behind, and this
+    /// one cannot adopt them (they are not its children: no exit status,
+    /// no output pipes), so the caller says so. Bounded: the first 64
+    /// subtrees and 256 service cgroups of each. Empty in other modes (a
+    /// reused service cgroup says its left-overs when the service starts).
+    pub fn orphaned_subtrees(&self) -> Vec<Orphaned> {
+        if self.mode != Mode::Private {
+            return Vec::new();
+        }
+        let Ok(rd) = fs::read_dir(&self.own) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten().take(4096) {
+            let dir = e.path();
+            let Some(pid) = e.file_name().to_str().and_then(subtree_pid) else {
+                continue;
+            };
+            if dir == self.root || Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let mut services = Vec::new();
+            for s in fs::read_dir(&dir).into_iter().flatten().flatten().take(256) {
+                let cg = s.path();
+                if is_populated(&cg) {
+                    let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+                    let name = s.file_name().to_string_lossy().into_owned();
+                    services.push((name, procs.lines().count()));
+                }
+            }
+            if !services.is_empty() {
+                services.sort();
+                out.push(Orphaned { dir, pid, services });
+                if out.len() == 64 {
+                    break;
+                }
+            }
+        }
+        out.sort_by(|a, b| a.dir.cmp(&b.dir));
+        out
+    }
+
     /// At exit: remove every service cgroup `create` made (the empty ones;
     /// a populated cgroup cannot be removed and is left), then what `setup`
     /// made: tend moves back from its leaf into `root` (after disabling the
@@ -631,6 +675,54 @@ pub fn escape_name(name: &str) -> String {
         out.insert(0, '_');
     }
     out
+}
+
+/// Whether the cgroup `dir` holds a process (`populated 1`); false when
+/// it cannot be read (gone).
+pub fn is_populated(dir: &Path) -> bool {
+    let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+    events.lines().any(|l| l == "populated 1")
+}
+
+/// A gone tend's private subtree with services still in it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Orphaned {
+    pub dir: PathBuf,
+    /// The pid in its name.
+    pub pid: i32,
+    /// Each populated service cgroup (its directory name) and how many
+    /// processes it holds directly.
+    pub services: Vec<(String, usize)>,
+}
+
+impl std::fmt::Display for Orphaned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list: Vec<String> = (self.services.iter())
+            .map(|(name, n)| format!("{name} ({n} process(es))"))
+            .collect();
+        write!(
+            f,
+            "an earlier tend (pid {}, gone) left services running in {}: {}; not adopted \
+             (they are not this tend's children: no exit status, no output), and those \
+             defined here are not started twice while they run; end them with `echo 1 > {}/cgroup.kill` (or \
+             SIGTERM the pids in each cgroup.procs) and rmdir the cgroups",
+            self.pid,
+            self.dir.display(),
+            list.join(", "),
+            self.dir.display()
+        )
+    }
+}
+
+/// The pid in a private subtree's name: `tend.<pid>` or `tend.<pid>.<n>`.
+fn subtree_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix("tend.")?;
+    let (pid, n) = rest.split_once('.').unwrap_or((rest, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p: &i32| p > 0)
 }
 
 /// Whitespace-separated words of a small file; empty when unreadable.

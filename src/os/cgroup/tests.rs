@@ -656,3 +656,21 @@ fn a_cgroup_killed_once_still_starts_processes() {
     cg.remove().expect("remove");
     h.remove_all();
 }
+
+#[test]
+fn private_subtree_names_give_their_pid() {
+    for (name, pid) in [
+        ("tend.12", Some(12)),
+        ("tend.12.3", Some(12)),
+        ("tend.0", None),
+        ("tend.", None),
+        ("tend.12.", None),
+        ("tend.x", None),
+        ("tend.1.2.3", None),
+        ("tend-supervisor", None),
+        ("web", None),
+        ("tend.99999999999", None),
+    ] {
+        assert_eq!(super::subtree_pid(name), pid, "{name}");
+    }
+}
