@@ -180,3 +180,146 @@ pub enum Command {
         binary: Option<PathBuf>,
     },
 }
+
+/// `tend [--socket PATH] run [--forward-group] -- CMD [ARG...]`: the
+/// bare entrypoint, as a container starts it, read without clap.
+///
+/// Building clap's whole command (every subcommand, its arguments and
+/// help) is about a tenth of a millisecond at every container start, for
+/// a line that has one form. Only these exact words are read here; any
+/// other line (another option, `--socket=P`, a PATH, a value that is not
+/// UTF-8 or starts with `-`, `--help`) is `None` and goes to clap, so
+/// that clap stays the one judge of everything else. The tests check that
+/// clap reads every line accepted here the same way.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BareRun {
+    pub socket: Option<PathBuf>,
+    pub forward_group: bool,
+    pub cmd: Vec<String>,
+}
+
+pub fn bare_run(args: &[std::ffi::OsString]) -> Option<BareRun> {
+    let mut rest = args;
+    let mut socket = None;
+    if let [flag, value, tail @ ..] = rest
+        && flag == "--socket"
+    {
+        if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
+            return None;
+        }
+        socket = Some(PathBuf::from(value));
+        rest = tail;
+    }
+    let [run, tail @ ..] = rest else {
+        return None;
+    };
+    if run != "run" {
+        return None;
+    }
+    rest = tail;
+    let mut forward_group = false;
+    if let [flag, tail @ ..] = rest
+        && flag == "--forward-group"
+    {
+        forward_group = true;
+        rest = tail;
+    }
+    let [dashes, cmd @ ..] = rest else {
+        return None;
+    };
+    if dashes != "--" || cmd.is_empty() {
+        return None;
+    }
+    let cmd = (cmd.iter())
+        .map(|a| a.to_str().map(String::from))
+        .collect::<Option<Vec<_>>>()?;
+    Some(BareRun {
+        socket,
+        forward_group,
+        cmd,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn os(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    /// What clap makes of `args`, in `BareRun`'s terms (None: not a bare
+    /// run, or an error).
+    fn by_clap(args: &[OsString]) -> Option<BareRun> {
+        let argv = std::iter::once(OsString::from("tend")).chain(args.iter().cloned());
+        let cli = Cli::try_parse_from(argv).ok()?;
+        if cli.color != ColorWhen::Auto {
+            return None;
+        }
+        match cli.command {
+            Command::Run {
+                path: None,
+                subreaper: false,
+                forward_group,
+                formation: None,
+                cmd,
+            } if !cmd.is_empty() => Some(BareRun {
+                socket: cli.socket,
+                forward_group,
+                cmd,
+            }),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_bare_entrypoint_is_read_as_clap_reads_it() {
+        let accepted = [
+            &["run", "--", "/bin/true"][..],
+            &["run", "--", "sh", "-c", "exit 3"],
+            &["run", "--", "cmd", "--", "--socket", "x"],
+            &["run", "--", "run"],
+            &["--socket", "/tmp/t.sock", "run", "--", "/bin/true"],
+            &["--socket", "run", "run", "--", "x"],
+            &["run", "--forward-group", "--", "x", "-g"],
+            &["--socket", "s", "run", "--forward-group", "--", "--help"],
+        ];
+        for words in accepted {
+            let args = os(words);
+            let fast = bare_run(&args);
+            assert!(fast.is_some(), "{words:?}");
+            assert_eq!(fast, by_clap(&args), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn every_other_line_goes_to_clap() {
+        let others = [
+            &[][..],
+            &["run"],
+            &["run", "--"],
+            &["run", "path", "--", "x"],
+            &["run", "--subreaper", "--", "x"],
+            &["run", "-m", "web=1", "--", "x"],
+            &["run", "--socket", "s", "--", "x"],
+            &["--socket=s", "run", "--", "x"],
+            &["--socket", "-s", "run", "--", "x"],
+            &["--socket", "", "run", "--", "x"],
+            &["--color", "never", "run", "--", "x"],
+            &["run", "--forward-group", "--forward-group", "--", "x"],
+            &["run", "--help", "--", "x"],
+            &["status"],
+            &["--socket", "s"],
+            &["--socket"],
+        ];
+        for words in others {
+            assert_eq!(bare_run(&os(words)), None, "{words:?}");
+        }
+        // Not UTF-8: clap's error, not ours.
+        let mut args = os(&["run", "--"]);
+        args.push(OsString::from_vec(vec![0xff, b'x']));
+        assert_eq!(bare_run(&args), None);
+    }
+}

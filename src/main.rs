@@ -1,7 +1,26 @@
+// tend starts without Rust's runtime start-up (`lang_start`): as a
+// container's init it runs at every container start, and that start-up
+// reads and parses /proc/self/maps (the main thread's stack, for the
+// stack-overflow message) and maps a signal stack, work tend does not
+// need. What it needs of it (stdio that exists, SIGPIPE ignored) is
+// `os::process_start`; the arguments come from glibc as before, and
+// `std::process::exit` still flushes std's stdout.
+#![no_main]
+
 use clap::Parser;
 use tend::args::{Cli, Command};
 
-fn main() {
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    tend::os::process_start();
+    tend_main();
+    0
+}
+
+fn tend_main() {
     let mut argv = std::env::args_os();
     let argv0 = argv.next().unwrap_or_default();
     let rest: Vec<std::ffi::OsString> = argv.collect();
@@ -39,6 +58,16 @@ fn main() {
     // Hidden: what PID 1 becomes after a fatal error (`reaper`).
     if rest.first().is_some_and(|a| a == tend::reaper::ARG) {
         std::process::exit(tend::reaper::main());
+    }
+    // The bare entrypoint (`tend run -- CMD`) is read without building
+    // clap's whole command line: it is on every container's start.
+    if let Some(bare) = tend::args::bare_run(&rest) {
+        let entry = tend::run::Entry {
+            cmd: bare.cmd,
+            forward_group: bare.forward_group,
+        };
+        let socket = bare.socket.as_deref();
+        std::process::exit(tend::run::run(None, socket, false, Some(entry)));
     }
     let cli = Cli::parse();
     tend::cli::color::set(cli.color);

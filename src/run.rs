@@ -195,8 +195,13 @@ pub fn run(
         (None, _, Some(s)) => s.clone(),
         _ => crate::cli::socket_path(None),
     };
+    // The bare entrypoint binds its socket once CMD is started
+    // (`Reactor::bind_late`): it has no definitions, so nothing else can
+    // need it sooner, and CMD need not wait for the inode.
+    let late = quiet && handover.is_none();
     let bound_now = match handover.as_mut().map(crate::reactor::take_listener) {
         Some(l) => Ok(l),
+        None if late => Ok(None),
         None => bind(
             &socket_path,
             config.supervisor.socket_group.as_deref(),
@@ -319,9 +324,16 @@ pub fn run(
     };
     // Taken over: no way back is needed any more (its fd is closed).
     drop(after);
+    let mut reactor = reactor;
+    if late {
+        reactor.bind_after_start(crate::reactor::LateSocket {
+            path: socket_path.clone(),
+            // No definitions: no socket group either.
+            bind: |path| bind(path, None, None),
+        });
+    }
     let code = match handover {
         Some(h) => {
-            let mut reactor = reactor;
             reactor.settings.http = http;
             reactor.run_resumed(h)
         }

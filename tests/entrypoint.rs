@@ -552,3 +552,29 @@ fn terminal_an_interactive_shell_works_as_cmd() {
 fn terminal_as_session_leader_a_forwarded_sigcont_resumes_cmd() {
     pty("session-leader");
 }
+
+/// The bare entrypoint binds its control socket once CMD is started
+/// (`Reactor::bind_late`): CMD can still reach it, and it is gone once
+/// tend has exited.
+#[test]
+fn the_bare_entrypoints_control_socket_serves_cmd_and_is_removed_at_exit() {
+    let scratch = Scratch::new();
+    let sock = scratch.join("tend.sock");
+    let sock = sock.to_str().unwrap();
+    // A few tries: the socket is bound right after CMD's spawn returns,
+    // which a loaded machine may delay past the client's first connect.
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do \
+           {TEND} --socket {sock} status main | grep -q ready && exit 0; sleep 0.1; \
+         done; exit 9"
+    );
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--kill-child", "--mount-proc", TEND])
+        .args(["--socket", sock, "run", "--", "sh", "-c", &script])
+        .current_dir(&scratch.path)
+        .env_remove("TEND_SOCKET")
+        .env_remove("NOTIFY_SOCKET");
+    let out = run_cmd(&mut c, T);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!std::path::Path::new(sock).exists(), "{sock} left behind");
+}

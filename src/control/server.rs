@@ -134,6 +134,14 @@ impl ControlServer {
         })
     }
 
+    /// Serve `listener` from now on (the bare entrypoint binds its socket
+    /// once CMD is started: `Reactor::bind_late`).
+    pub fn adopt_listener(&mut self, listener: UnixListener) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        self.listener = Some(listener);
+        Ok(())
+    }
+
     pub fn listener_fd(&self) -> Option<std::os::fd::RawFd> {
         self.listener.as_ref().map(AsRawFd::as_raw_fd)
     }

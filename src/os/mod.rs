@@ -295,6 +295,24 @@ pub fn sync_disks() {
     unsafe { libc::sync() };
 }
 
+/// Remove the file of a socket tend bound (its end); a failure is left
+/// as it is (the next bind replaces a stale file).
+pub fn remove_socket_file(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// What Rust's runtime does before `main` and tend still needs, for a
+/// binary started without it (`#![no_main]`: main.rs says why): fds 0-2
+/// exist, and SIGPIPE is ignored (a write to a closed pipe or socket is
+/// an EPIPE error, not the end of tend; `spawn` gives children the
+/// default back before exec).
+pub fn process_start() {
+    ensure_stdio();
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any other
+    // thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Make sure fds 0, 1 and 2 exist, so a pipe never lands on them and a
 /// child's dup2 onto stdio cannot clobber one of tend's own fds.
 pub fn ensure_stdio() {

@@ -255,6 +255,18 @@ pub struct Reactor {
     /// Private subtrees of earlier tends, gone, that still hold services
     /// (`Hierarchy::orphaned_subtrees`): a service is not started twice.
     pub orphans: Vec<std::path::PathBuf>,
+    /// The bare entrypoint's control socket, bound once CMD is started
+    /// (`bind_late`): where, and how.
+    late_socket: Option<LateSocket>,
+    /// Where `bind_late` bound it: removed when tend is done.
+    late_bound: Option<PathBuf>,
+}
+
+/// A control socket to bind after the first spawn: its path and the
+/// function that binds it (`run::bind`'s, which replaces a stale file).
+pub struct LateSocket {
+    pub path: PathBuf,
+    pub bind: fn(&std::path::Path) -> std::io::Result<UnixListener>,
 }
 
 impl Reactor {
@@ -342,6 +354,8 @@ impl Reactor {
             fd_reserve: os::FdReserve::new(),
             reexec: None,
             orphans: Vec::new(),
+            late_socket: None,
+            late_bound: None,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
         r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
@@ -516,7 +530,39 @@ impl Reactor {
         (0..self.rt.len()).for_each(|i| self.s6_supervise(i));
         let fx = self.sup.boot(Instant::now());
         self.apply(fx);
+        self.bind_late();
         self.serve()
+    }
+
+    /// Bind the control socket after the first spawn rather than before
+    /// (`tend run -- CMD` without PATH: `run::run` sets it): creating the
+    /// socket's inode is most of a tenth of a millisecond, which CMD need
+    /// not wait for. It runs while CMD, just exec'd, loads its libraries,
+    /// so on more than one CPU it costs the container's start nothing; a
+    /// client CMD starts finds the socket there, unless tend is kept off
+    /// every CPU for the whole start of CMD and of that client. A socket
+    /// that cannot be bound is no error here, as before the spawn: the
+    /// bare entrypoint runs without one and says nothing (tini's rule).
+    fn bind_late(&mut self) {
+        let Some(late) = self.late_socket.take() else {
+            return;
+        };
+        let Ok(listener) = (late.bind)(&late.path) else {
+            return;
+        };
+        self.late_bound = Some(late.path);
+        if self.control.adopt_listener(listener).is_ok()
+            && let Some(fd) = self.control.listener_fd()
+            && self.register(fd, T_LISTEN, EpollFlags::EPOLLIN).is_err()
+        {
+            // Unwatched, it would only hang its clients: close it.
+            self.control = ControlServer::default();
+        }
+    }
+
+    /// The bare entrypoint's socket is bound after its first spawn.
+    pub fn bind_after_start(&mut self, late: LateSocket) {
+        self.late_socket = Some(late);
     }
 
     /// `tend reexec`'s new binary: take the services over, then supervise
@@ -544,6 +590,18 @@ impl Reactor {
                     h.remove_all();
                 }
                 self.flush_stdout_before_exit();
+                if let Some(path) = self.late_bound.take() {
+                    os::remove_socket_file(&path);
+                }
+                // The bare entrypoint is done: what had to be written is
+                // written, and its state holds nothing whose drop does
+                // anything (no definitions: no log files, notify sockets
+                // or probes; `main`'s output is tend's own), so tend
+                // exits without walking and freeing it (the kernel takes
+                // the memory and the fds back at once).
+                if self.entry.as_ref().is_some_and(|e| e.quiet) {
+                    std::mem::forget(self);
+                }
                 return code;
             }
             self.arm_timer();
@@ -781,8 +839,11 @@ impl Reactor {
         // What the process said before it died comes first.
         self.check_ready_fd(i);
         self.drain_notify(i);
-        self.drain_output(i, Stream::Stdout);
-        self.drain_output(i, Stream::Stderr);
+        // CMD's output is tend's own (not captured): its pipes stay empty.
+        if !self.sup.services[i].spec.entrypoint {
+            self.drain_output(i, Stream::Stdout);
+            self.drain_output(i, Stream::Stderr);
+        }
         let others_alive = self.service_alive(i);
         self.report_limits(i);
         let fx = self.sup.input(
