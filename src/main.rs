@@ -5,11 +5,14 @@
 // need. What it needs of it (stdio that exists, SIGPIPE ignored) is
 // `os::process_start`; the arguments come from glibc as before, and
 // `std::process::exit` still flushes std's stdout.
-#![no_main]
+// (The test build of this binary, which has no tests, keeps the
+// harness's own main.)
+#![cfg_attr(not(test), no_main)]
 
 use clap::Parser;
 use tend::args::{Cli, Command};
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(
     _argc: std::ffi::c_int,
@@ -20,6 +23,7 @@ extern "C" fn main(
     0
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn tend_main() {
     let mut argv = std::env::args_os();
     let argv0 = argv.next().unwrap_or_default();
