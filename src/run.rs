@@ -300,7 +300,7 @@ pub fn run(
     };
     let child_nofile = handover.as_ref().and_then(|h| h.child_nofile);
     if let Err(e) = open_file_budget(&config, cgroups.is_some(), child_nofile) {
-        let code = after.fatal(&e.to_string(), 1);
+        let code = after.fatal(&e, 1);
         remove_socket();
         return code;
     }

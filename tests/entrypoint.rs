@@ -17,8 +17,13 @@ fn fixture(name: &str) -> String {
 /// `tend run [FLAGS] -- CMD` as PID 1 of a fresh PID namespace, or (with
 /// `ns` false) as a plain child of the test; its exit code and output.
 fn wrap(ns: bool, flags: &[&str], cmd: &[&str]) -> Out {
+    wrap_under(&[], ns, flags, cmd)
+}
+
+/// `wrap`, started through `prefix` (a program that execs the rest).
+fn wrap_under(prefix: &[&str], ns: bool, flags: &[&str], cmd: &[&str]) -> Out {
     let scratch = Scratch::new();
-    let mut argv: Vec<String> = Vec::new();
+    let mut argv: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
     if ns {
         argv.extend(
             ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"].map(String::from),
@@ -71,28 +76,8 @@ fn a_cmd_that_cannot_be_executed_exits_127_even_when_stderr_is_gone() {
     // Its one line goes to a stderr pipe nobody reads any more (EPIPE):
     // tend still exits with the shell's code, it does not panic.
     need("python3", "python3");
-    let scratch = Scratch::new();
-    let sock = scratch.join("tend.sock");
-    let mut c = Command::new("python3");
-    c.args([
-        "-c",
-        BROKEN_STDERR,
-        "unshare",
-        "--pid",
-        "--fork",
-        "--kill-child",
-        "--mount-proc",
-        TEND,
-    ])
-    .arg("--socket")
-    .arg(&sock)
-    .args(["run", "--", "no-such-program-xyz"])
-    .current_dir(&scratch.path)
-    .env_remove("TEND_SOCKET")
-    .env_remove("NOTIFY_SOCKET")
-    .env("TEND_CGROUP_ROOT", cgroup_name(&scratch.path));
-    let out = run_cmd(&mut c, T);
-    remove_cgroup_tree(&cgroup_name(&scratch.path));
+    let broken = ["python3", "-c", BROKEN_STDERR];
+    let out = wrap_under(&broken, true, &[], &["no-such-program-xyz"]);
     assert_eq!(out.code, 127, "{out}");
 }
 

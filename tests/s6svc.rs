@@ -9,18 +9,6 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-/// `chmod +x` these files of the test directory inside the namespace,
-/// before tend reads the directory (the harness writes files 0644).
-fn chmod_wrapper(files: &[&str]) -> Vec<String> {
-    let list: Vec<String> = files.iter().map(|f| format!("{{dir}}/{f}")).collect();
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("chmod +x {} && exec \"$@\"", list.join(" ")),
-        "sh".into(),
-    ]
-}
-
 /// A run script that records each start and each signal it gets; TERM
 /// ends it (exit 0). `sleep` is short, so a trap runs soon. `start` is
 /// said once the traps are set: tests signal it only after that.
@@ -76,12 +64,7 @@ fn s6_dir(b: Builder, name: &str, down: bool) -> Builder {
     let b = b
         .file(&run, RUN)
         .file(&format!("svc/{name}/down-signal"), "SIGTERM\n")
-        .run_wrapper(
-            &chmod_wrapper(&[&run])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        );
+        .chmod_x(&[&run]);
     if down {
         b.file(&format!("svc/{name}/down"), "")
     } else {

@@ -10,22 +10,6 @@ use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
-/// `chmod +x` these files of the test directory inside the namespace,
-/// before tend reads the directory (the harness writes files 0644).
-fn chmod_wrapper(files: &[&str]) -> Vec<String> {
-    let list: Vec<String> = files.iter().map(|f| format!("{{dir}}/{f}")).collect();
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("chmod +x {} && exec \"$@\"", list.join(" ")),
-        "sh".into(),
-    ]
-}
-
-fn wrapper_refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 /// A service that writes numbered lines, `run R line N`, R counted across
 /// runs (a file), N from 1; on SIGTERM its last line says how far it got.
 /// The trap only sets a flag, checked at the top of the loop: a trap run
@@ -111,10 +95,7 @@ fn logger_keeps_every_line(logger_run: &str, comm: &str, logdir: &str) {
     let t = Tend::builder()
         .file("svc/web/run", WRITER)
         .file("svc/web/log/run", logger_run)
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&[
-            "svc/web/run",
-            "svc/web/log/run",
-        ])))
+        .chmod_x(&["svc/web/run", "svc/web/log/run"])
         .start();
     let dir = t.dir.join("svc/web/log").join(logdir);
     wait_until("both ready", T, || {
@@ -171,10 +152,7 @@ fn the_logger_starts_first_and_stops_last() {
     let t = Tend::builder()
         .file("svc/a/run", "#!/bin/sh\necho hello\nexec sleep 1000\n")
         .file("svc/a/log/run", "#!/bin/sh\nexec cat > {dir}/a.log\n")
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&[
-            "svc/a/run",
-            "svc/a/log/run",
-        ])))
+        .chmod_x(&["svc/a/run", "svc/a/log/run"])
         .start();
     let mut e = t.follow();
     e.wait_ev("a", "ready", T);
@@ -206,10 +184,7 @@ fn runit_check_is_the_readiness() {
     let t = Tend::builder()
         .file("svc/db/run", "#!/bin/sh\nexec sleep 1000\n")
         .file("svc/db/check", "#!/bin/sh\ntest -e {dir}/up\n")
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&[
-            "svc/db/run",
-            "svc/db/check",
-        ])))
+        .chmod_x(&["svc/db/run", "svc/db/check"])
         .start();
     let mut e = t.follow();
     e.wait_ev("db", "spawned", T);
@@ -232,7 +207,7 @@ fn runit_control_t_runs_instead_of_the_plain_stop() {
             "svc/w/control/t",
             "#!/bin/sh\necho control-t >> {dir}/how\nkill -USR1 $(cat {dir}/pid)\n",
         )
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/w/run", "svc/w/control/t"])))
+        .chmod_x(&["svc/w/run", "svc/w/control/t"])
         .start();
     wait_until("w ready", T, || t.status_of("w")["state"] == "ready");
     wait_until("pid written", T, || t.dir.join("pid").exists());
@@ -249,7 +224,7 @@ fn drops_privileges_with(tool: &str) {
             "svc/u/run",
             &format!("#!/bin/sh\nexec {tool} nobody sh -c 'echo uid=$(id -u); exec sleep 1000'\n"),
         )
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/u/run"])))
+        .chmod_x(&["svc/u/run"])
         .start();
     let want = format!("uid={}", uid_of("nobody"));
     wait_until("the uid said", T, || {
@@ -279,10 +254,7 @@ fn s6_notifyoncheck_polls_data_check_and_notifies() {
             "#!/bin/sh\nexec s6-notifyoncheck -w 50 -n 0 sleep 1000\n",
         )
         .file("svc/n/data/check", "#!/bin/sh\ntest -e {dir}/up\n")
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&[
-            "svc/n/run",
-            "svc/n/data/check",
-        ])))
+        .chmod_x(&["svc/n/run", "svc/n/data/check"])
         .start();
     let mut e = t.follow();
     e.wait_ev("n", "spawned", T);
@@ -301,10 +273,7 @@ fn s6_timeout_finish_bounds_the_finish_script() {
         .file("svc/f/run", "#!/bin/sh\nexit 3\n")
         .file("svc/f/finish", "#!/bin/sh\nexec sleep 1000\n")
         .file("svc/f/timeout-finish", "300\n")
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&[
-            "svc/f/run",
-            "svc/f/finish",
-        ])))
+        .chmod_x(&["svc/f/run", "svc/f/finish"])
         .start();
     let mut e = t.follow();
     let down = e.wait_ev("f", "down", T);
@@ -382,7 +351,7 @@ fn lines_written_while_no_logger_runs_wait_in_the_pipe() {
         )
         .file("svc/w/log/run", "#!/bin/sh\nexec cat > {dir}/w.log\n")
         .file("svc/w/log/down", "")
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/w/run", "svc/w/log/run"])))
+        .chmod_x(&["svc/w/run", "svc/w/log/run"])
         .start();
     wait_until("the service wrote", T, || {
         t.ctl(&["logs", "w"]).stdout.contains("wrote")
@@ -407,7 +376,7 @@ fn lines_written_while_no_logger_runs_wait_in_the_pipe() {
 fn reload_config_adds_a_service_directory_with_its_logger() {
     let t = Tend::builder()
         .file("svc/a/run", "#!/bin/sh\nexec sleep 1000\n")
-        .run_wrapper(&wrapper_refs(&chmod_wrapper(&["svc/a/run"])))
+        .chmod_x(&["svc/a/run"])
         .start();
     wait_until("a ready", T, || t.status_of("a")["state"] == "ready");
     for (f, text) in [

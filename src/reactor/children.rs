@@ -175,41 +175,35 @@ impl Reactor {
         }
     }
 
-    pub(super) fn spawn_service(&mut self, i: usize) {
-        self.readiness.set_ready_fd(i, None, &host!(self));
+    /// What a start needs before its process: its cgroup (never one where
+    /// an earlier tend's copy runs), s6's supervise files, its directories,
+    /// its sockets.
+    fn before_spawn(&mut self, i: usize) -> Result<(), String> {
         let first = self.rt[i].cgroup.is_none();
-        if let Err(error) = self.ensure_cgroup(i) {
-            let fx = self
-                .sup
-                .input(i, Input::SpawnFailed { error }, Instant::now());
-            self.queue.extend(fx);
-            return;
-        }
+        self.ensure_cgroup(i)?;
         if first && let Some(cg) = &self.rt[i].cgroup {
             self.rt[i].inherited = cg.populated().unwrap_or(false);
         }
         if let Some(error) = self.earlier_copy(i) {
-            let fx = self
-                .sup
-                .input(i, Input::SpawnFailed { error }, Instant::now());
-            self.queue.extend(fx);
-            return;
+            return Err(error);
         }
         self.warn_leftovers(i);
         self.s6_supervise(i);
-        if let Err(error) = directories::make(&self.sup.services[i].spec) {
-            let fx = self
-                .sup
-                .input(i, Input::SpawnFailed { error }, Instant::now());
-            self.queue.extend(fx);
-            return;
-        }
+        directories::make(&self.sup.services[i].spec)?;
         self.rt[i].dirs_made = true;
-        if let Err(error) = self.ensure_listening(i) {
-            let fx = self
-                .sup
-                .input(i, Input::SpawnFailed { error }, Instant::now());
-            self.queue.extend(fx);
+        self.ensure_listening(i)
+    }
+
+    /// A start that failed inside tend, before any process ran.
+    fn spawn_failed(&mut self, i: usize, error: String, now: Instant) {
+        let fx = self.sup.input(i, Input::SpawnFailed { error }, now);
+        self.queue.extend(fx);
+    }
+
+    pub(super) fn spawn_service(&mut self, i: usize) {
+        self.readiness.set_ready_fd(i, None, &host!(self));
+        if let Err(error) = self.before_spawn(i) {
+            self.spawn_failed(i, error, Instant::now());
             return;
         }
         let (listen_fds, listen_env) = self.listen_fds(i);
@@ -218,14 +212,7 @@ impl Reactor {
             (ServiceType::NotifyFd, Some(fd)) => match os::pipe(true) {
                 Ok((r, w)) => Some((r, w, fd)),
                 Err(e) => {
-                    let fx = self.sup.input(
-                        i,
-                        Input::SpawnFailed {
-                            error: format!("pipe: {e}"),
-                        },
-                        Instant::now(),
-                    );
-                    self.queue.extend(fx);
+                    self.spawn_failed(i, format!("pipe: {e}"), Instant::now());
                     return;
                 }
             },
@@ -269,8 +256,7 @@ impl Reactor {
                 if entrypoint {
                     eprintln!("tend: {}", without_os_error(&error));
                 }
-                let fx = self.sup.input(i, Input::SpawnFailed { error }, now);
-                self.queue.extend(fx);
+                self.spawn_failed(i, error, now);
                 return;
             }
         };

@@ -348,6 +348,15 @@ impl Builder {
         self
     }
 
+    /// `chmod +x` these files of the test directory inside the namespace,
+    /// before tend reads the directory (the harness writes files 0644): a
+    /// `run_wrapper`.
+    pub fn chmod_x(self, files: &[&str]) -> Self {
+        let list: Vec<String> = files.iter().map(|f| format!("{{dir}}/{f}")).collect();
+        let script = format!("chmod +x {} && exec \"$@\"", list.join(" "));
+        self.run_wrapper(&["sh", "-c", &script, "sh"])
+    }
+
     /// Environment for both `tend run` and the clients (`{dir}` substituted).
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_string(), v.to_string()));
