@@ -4,8 +4,7 @@
 use crate::load::{self, Diagnostic, Severity};
 use crate::model::{Config, RestartPolicy, ServiceSpec};
 use crate::reactor::{Entrypoint, Reactor};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 /// Exit status for a configuration error (SPEC §1).
@@ -472,37 +471,16 @@ fn bind(
     group: Option<&str>,
     read_group: Option<&str>,
 ) -> std::io::Result<UnixListener> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(std::io::Error::other(
-                "another supervisor is listening there",
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    use nix::sys::stat::{Mode, umask};
-    let old = umask(Mode::from_bits_truncate(0o177));
-    let listener = UnixListener::bind(path);
-    umask(old);
-    let listener = listener?;
-    if let Some(g) = group.or(read_group) {
-        let gid = crate::control::server::group_id(g)?;
-        nix::unistd::chown(path, None, Some(gid.into()))?;
-        let mode = if group.is_some() && read_group.is_some() {
-            0o666
-        } else {
-            0o660
-        };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
-    Ok(listener)
+    let gid = match group.or(read_group) {
+        Some(g) => Some(crate::control::server::group_id(g)?),
+        None => None,
+    };
+    let mode = match (group, read_group) {
+        (Some(_), Some(_)) => 0o666,
+        (None, None) => 0o600,
+        _ => 0o660,
+    };
+    crate::os::bind_control_socket(path, gid, mode)
 }
 
 /// A fatal error before the loop. Once the previous binary's services are

@@ -160,3 +160,56 @@ fn reload_runs_reload_exec() {
     );
     assert_eq!(t.status_of("conf")["state"], "ready");
 }
+
+/// Issue 10 point 6: reload-config is a transaction. With tend's hard
+/// open-file limit too low for the new set, the reload is refused with the
+/// reason, and the running set stays exactly as it was: same services, same
+/// pids, no event, and `status` (which once indexed past the end after a
+/// half-applied reload) still answers.
+#[test]
+fn reload_config_beyond_the_open_file_limit_is_refused_and_changes_nothing() {
+    let t = Tend::builder()
+        .svc("keep", FOREVER)
+        .svc("other", FOREVER)
+        .run_wrapper(&["prlimit", "--nofile=100:100", "--"])
+        .start();
+    let mut e = t.follow();
+    e.wait_ev("keep", "ready", T);
+    e.wait_ev("other", "ready", T);
+    let pids = (pid_of(&t, "keep"), pid_of(&t, "other"));
+    e.skip_seen();
+
+    let svc = t.dir.join("svc");
+    for k in 0..40 {
+        fs::write(svc.join(format!("n{k:02}.toml")), FOREVER).unwrap();
+    }
+    fs::remove_file(svc.join("other.toml")).unwrap();
+    let out = t.ctl(&["reload-config"]);
+    assert_ne!(
+        out.code, 0,
+        "a reload beyond the limit was accepted:\n{out}"
+    );
+    assert!(
+        out.all().contains("open files"),
+        "the refusal does not say why:\n{out}"
+    );
+
+    let later = e.during(secs(0.5));
+    assert!(
+        later.is_empty(),
+        "events after a refused reload:\n{}",
+        dump(&later)
+    );
+    assert_eq!(names(&t), ["keep", "other"]);
+    assert_eq!((pid_of(&t, "keep"), pid_of(&t, "other")), pids);
+
+    // Within the limit again, the same request is carried out.
+    for k in 0..40 {
+        fs::remove_file(svc.join(format!("n{k:02}.toml"))).unwrap();
+    }
+    fs::write(svc.join("n00.toml"), FOREVER).unwrap();
+    t.ctl_ok(&["reload-config"]);
+    e.wait_ev("n00", "ready", T);
+    assert_eq!(names(&t), ["keep", "n00"]);
+    assert_eq!(pid_of(&t, "keep"), pids.0);
+}

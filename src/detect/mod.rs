@@ -46,10 +46,9 @@ mod tests;
 use crate::event::ExitStatus;
 use crate::os;
 use crate::os::spawn;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use verdict::{Cleanup, Evidence, Exec, Other, READY_FD, Recommendation};
@@ -251,19 +250,6 @@ struct Watch {
     ev: Evidence,
 }
 
-/// Poll these fds (None entries are skipped) for input, at most `wait`.
-fn wait_for_input(fds: &[Option<BorrowedFd<'_>>], wait: Duration) {
-    let mut pfds: Vec<PollFd> = fds
-        .iter()
-        .flatten()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    // Round up, so a sub-millisecond remainder does not spin.
-    let ms = wait.as_micros().div_ceil(1000).min(60_000) as u16;
-    // EINTR or another error: the caller re-checks everything and loops.
-    let _ = poll(&mut pfds, PollTimeout::from(ms));
-}
-
 impl Watch {
     fn since(&self) -> Duration {
         self.start.elapsed()
@@ -306,7 +292,7 @@ impl Watch {
                 self.ready_r.as_ref().map(|f| f.as_fd()),
                 self.out_r.as_ref().map(|f| f.as_fd()),
             ];
-            wait_for_input(&fds, until.saturating_duration_since(now));
+            crate::os::wait_for_input(&fds, until.saturating_duration_since(now));
         }
         self.read_inputs(notify);
         self.ev.watched = self.since();
@@ -523,7 +509,7 @@ impl Watch {
                 Some(notify.as_fd()),
                 self.out_r.as_ref().map(|f| f.as_fd()),
             ];
-            wait_for_input(&fds, until.saturating_duration_since(now));
+            crate::os::wait_for_input(&fds, until.saturating_duration_since(now));
         }
     }
 

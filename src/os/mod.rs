@@ -295,6 +295,58 @@ pub fn sync_disks() {
     unsafe { libc::sync() };
 }
 
+/// Poll these fds (None entries are skipped) for input, at most `wait`
+/// (`tend detect-type`'s loop, which runs apart from the supervisor).
+pub fn wait_for_input(fds: &[Option<std::os::fd::BorrowedFd<'_>>], wait: std::time::Duration) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut pfds: Vec<PollFd> = (fds.iter().flatten())
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    // Round up, so a sub-millisecond remainder does not spin.
+    let ms = wait.as_micros().div_ceil(1000).min(60_000) as u16;
+    // EINTR or another error: the caller re-checks everything and loops.
+    let _ = poll(&mut pfds, PollTimeout::from(ms));
+}
+
+/// Bind the control socket at `path`: its directory made (0755) if
+/// missing, a stale socket file replaced but never a live supervisor's
+/// (one that answers a connect), bound under umask 0177 so that it is
+/// never open wider than 0600 before `mode` and `gid` are set.
+pub fn bind_control_socket(
+    path: &std::path::Path,
+    gid: Option<u32>,
+    mode: u32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::other(
+                "another supervisor is listening there",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let listener = std::os::unix::net::UnixListener::bind(path);
+    umask(old);
+    let listener = listener?;
+    if let Some(gid) = gid {
+        nix::unistd::chown(path, None, Some(gid.into()))?;
+    }
+    if mode != 0o600 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(listener)
+}
+
 /// Remove the file of a socket tend bound (its end); a failure is left
 /// as it is (the next bind replaces a stale file).
 pub fn remove_socket_file(path: &std::path::Path) {
@@ -644,6 +696,80 @@ pub mod epoll {
 
     pub fn delete(ep: &Epoll, fd: RawFd) {
         let _ = ep.delete(borrow(fd));
+    }
+
+    /// The reactor's epoll instance (close-on-exec).
+    pub fn new() -> std::io::Result<Epoll> {
+        Ok(Epoll::new(
+            nix::sys::epoll::EpollCreateFlags::EPOLL_CLOEXEC,
+        )?)
+    }
+
+    /// Wait for events: `block` false returns at once (0 if nothing is
+    /// ready). An interrupted wait is `Ok(0)`.
+    pub fn wait(ep: &Epoll, evs: &mut [EpollEvent], block: bool) -> std::io::Result<usize> {
+        let timeout = if block {
+            nix::sys::epoll::EpollTimeout::NONE
+        } else {
+            nix::sys::epoll::EpollTimeout::ZERO
+        };
+        match ep.wait(evs, timeout) {
+            Ok(n) => Ok(n),
+            Err(nix::errno::Errno::EINTR) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// One timer for the whole loop: a timerfd armed at an `Instant` (absolute
+/// CLOCK_MONOTONIC, which `Instant` is on Linux), or disarmed.
+pub struct Deadline {
+    fd: nix::sys::timerfd::TimerFd,
+}
+
+impl Deadline {
+    pub fn new() -> std::io::Result<Deadline> {
+        use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
+        )?;
+        Ok(Deadline { fd })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        use std::os::fd::AsFd;
+        self.fd.as_fd().as_raw_fd()
+    }
+
+    /// Arm at `at` (a past one fires at once), or disarm with None.
+    pub fn arm(&self, at: Option<std::time::Instant>) {
+        use nix::sys::time::TimeSpec;
+        use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+        let _ = match at {
+            None => self.fd.unset(),
+            Some(at) => {
+                // timerfd wants CLOCK_MONOTONIC absolute time; convert
+                // through "now".
+                let now = std::time::Instant::now();
+                let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+                    .unwrap_or(TimeSpec::new(0, 0));
+                // Clamped: a far deadline must not overflow the timespec
+                // (i64 nanoseconds), which would arm it in the past.
+                let delta = crate::model::clamp(at.saturating_duration_since(now))
+                    .max(std::time::Duration::from_nanos(1));
+                let when = mono + TimeSpec::from_duration(delta);
+                self.fd.set(
+                    Expiration::OneShot(when),
+                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                )
+            }
+        };
+    }
+
+    /// After it fired: read the expiry count so it stops being readable.
+    pub fn drain(&self) {
+        let _ = self.fd.wait();
     }
 }
 

@@ -49,3 +49,40 @@ pub fn connect(fd: RawFd, addr: SocketAddr) -> Result<(), Errno> {
     };
     if r == 0 { Ok(()) } else { Err(Errno::last()) }
 }
+
+/// A non-blocking, close-on-exec TCP socket of `addr`'s family.
+pub fn tcp_socket(addr: SocketAddr) -> Result<std::os::fd::OwnedFd, Errno> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+}
+
+/// A non-blocking connect's state: `Ok(true)` connected, `Ok(false)` not
+/// yet (no error, no peer), `Err` the error it failed with.
+pub fn connect_state(sock: &std::os::fd::OwnedFd) -> Result<bool, Errno> {
+    use nix::sys::socket::{SockaddrStorage, getpeername, getsockopt, sockopt};
+    match getsockopt(sock, sockopt::SocketError)? {
+        0 => {}
+        err => return Err(Errno::from_raw(err)),
+    }
+    // No error may also mean "not yet": only a peer proves it.
+    Ok(getpeername::<SockaddrStorage>(std::os::fd::AsRawFd::as_raw_fd(sock)).is_ok())
+}
+
+/// send(2) without SIGPIPE.
+pub fn send(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
+    nix::sys::socket::send(fd, buf, nix::sys::socket::MsgFlags::MSG_NOSIGNAL)
+}
+
+/// recv(2).
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    nix::sys::socket::recv(fd, buf, nix::sys::socket::MsgFlags::empty())
+}

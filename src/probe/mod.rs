@@ -36,9 +36,6 @@ use crate::event::ExitStatus;
 use crate::model::{ProbeKind, ServiceSpec};
 use crate::os::{self, launch, spawn};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    self, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage, sockopt,
-};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -357,12 +354,7 @@ fn far(now: Instant) -> Instant {
 
 /// A non-blocking connect. Err: over at once (a tcp probe may pass at once).
 fn connect(addr: SocketAddr, request: Option<Vec<u8>>) -> Result<Work, Outcome> {
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::Inet,
-        SocketAddr::V6(_) => AddressFamily::Inet6,
-    };
-    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-    let sock = socket::socket(family, SockType::Stream, flags, None)
+    let sock = os::net::tcp_socket(addr)
         .map_err(|e| Outcome::Fail(format!("socket: {}", errno_text(e))))?;
     let phase = match os::net::connect(sock.as_raw_fd(), addr) {
         Ok(()) if request.is_none() => {
@@ -387,23 +379,13 @@ impl Net {
     fn advance(&mut self) -> Option<Outcome> {
         let fd = self.sock.as_raw_fd();
         if self.phase == NetPhase::Connecting {
-            match socket::getsockopt(&self.sock, sockopt::SocketError) {
-                Ok(0) => {}
-                Ok(err) => {
-                    let why = errno_text(Errno::from_raw(err));
+            match os::net::connect_state(&self.sock) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    let why = errno_text(e);
                     return Some(Outcome::Fail(format!("connect {}: {why}", self.addr)));
                 }
-                Err(e) => {
-                    return Some(Outcome::Fail(format!(
-                        "connect {}: {}",
-                        self.addr,
-                        errno_text(e)
-                    )));
-                }
-            }
-            // No error may also mean "not yet": only a peer proves it.
-            if socket::getpeername::<SockaddrStorage>(fd).is_err() {
-                return None;
             }
             if self.request.is_none() {
                 return Some(Outcome::Pass(format!("connected to {}", self.addr)));
@@ -413,7 +395,7 @@ impl Net {
         if self.phase == NetPhase::Sending {
             let request = self.request.as_deref().unwrap_or_default();
             while self.sent < request.len() {
-                match socket::send(fd, &request[self.sent..], MsgFlags::MSG_NOSIGNAL) {
+                match os::net::send(fd, &request[self.sent..]) {
                     Ok(n) => self.sent += n,
                     Err(Errno::EINTR) => {}
                     Err(Errno::EAGAIN) => return None,
@@ -431,7 +413,7 @@ impl Net {
         let mut buf = [0u8; KEEP];
         for _ in 0..READS_PER_WAKE {
             let room = KEEP - self.response.len();
-            match socket::recv(fd, &mut buf[..room], MsgFlags::empty()) {
+            match os::net::recv(fd, &mut buf[..room]) {
                 Ok(0) => return Some(http_verdict(&self.response)),
                 Ok(n) => {
                     self.response.extend_from_slice(&buf[..n]);

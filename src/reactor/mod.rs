@@ -51,11 +51,9 @@ use crate::probe::running::{self as probes, ProbeRole, Probes};
 use crate::readiness::{self, Answer, Readiness};
 use crate::service::{Effect, Input, Phase};
 use crate::supervisor::{Effects, NO_SERVICE, Reconfigured, Supervisor};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -217,7 +215,7 @@ pub struct Reactor {
     pub(crate) rt: Vec<Runtime>,
     epoll: Epoll,
     sigfd: OwnedFd,
-    timer: TimerFd,
+    timer: os::Deadline,
     timer_armed: Option<Instant>,
     /// The control socket: listener, connections, parked ops, followers.
     /// Taken out while it serves (see `with_control`).
@@ -286,11 +284,8 @@ impl Reactor {
         if let Some(default) = os::sched::shorten_own_slice() {
             os::spawn::set_child_sched(default)?;
         }
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        let timer = TimerFd::new(
-            ClockId::CLOCK_MONOTONIC,
-            TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
-        )?;
+        let epoll = os::epoll::new()?;
+        let timer = os::Deadline::new()?;
         let events = EventLog::new(
             config.supervisor.event_retention,
             config.supervisor.event_journal.as_ref(),
@@ -358,7 +353,7 @@ impl Reactor {
             late_bound: None,
         };
         r.register(r.sigfd.as_raw_fd(), T_SIGNAL, EpollFlags::EPOLLIN)?;
-        r.register(r.timer.as_fd().as_raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
+        r.register(r.timer.raw_fd(), T_TIMER, EpollFlags::EPOLLIN)?;
         if let Some(fd) = r.control.listener_fd() {
             r.register(fd, T_LISTEN, EpollFlags::EPOLLIN)?;
         }
@@ -609,19 +604,18 @@ impl Reactor {
             // going idle, not in the middle of a storm), give back the
             // memory the burst freed.
             let ready = if self.burst_pending() {
-                match self.epoll.wait(&mut evs, EpollTimeout::ZERO) {
+                match os::epoll::wait(&self.epoll, &mut evs, false) {
                     Ok(0) => {
                         self.release_after_burst();
-                        self.epoll.wait(&mut evs, EpollTimeout::NONE)
+                        os::epoll::wait(&self.epoll, &mut evs, true)
                     }
                     other => other,
                 }
             } else {
-                self.epoll.wait(&mut evs, EpollTimeout::NONE)
+                os::epoll::wait(&self.epoll, &mut evs, true)
             };
             let n = match ready {
                 Ok(n) => n,
-                Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
                     self.system_line(&format!("epoll_wait failed: {e}"));
                     continue;
@@ -684,29 +678,11 @@ impl Reactor {
             return;
         }
         self.timer_armed = next;
-        let _ = match next {
-            None => self.timer.unset(),
-            Some(at) => {
-                // timerfd wants CLOCK_MONOTONIC absolute time; Instant is
-                // CLOCK_MONOTONIC on Linux, so convert through "now".
-                let now = Instant::now();
-                let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-                    .unwrap_or(TimeSpec::new(0, 0));
-                // Clamped: a far deadline must not overflow the timespec
-                // (i64 nanoseconds), which would arm it in the past.
-                let delta = crate::model::clamp(at.saturating_duration_since(now))
-                    .max(Duration::from_nanos(1));
-                let when = mono + TimeSpec::from_duration(delta);
-                self.timer.set(
-                    Expiration::OneShot(when),
-                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-                )
-            }
-        };
+        self.timer.arm(next);
     }
 
     fn on_timer(&mut self) {
-        let _ = self.timer.wait();
+        self.timer.drain();
         self.timer_armed = None;
         let now = Instant::now();
         let fx = self.sup.tick(now);
