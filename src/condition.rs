@@ -325,7 +325,7 @@ fn test(c: &Condition, f: &dyn Facts) -> bool {
             Some(_) => f.env_all().iter().any(|(k, v)| format!("{k}={v}") == p),
             None => f.env(p).is_some(),
         },
-        Kind::Capability => crate::load::confine::cap_number(p)
+        Kind::Capability => crate::kernel_names::cap_number(p)
             .ok()
             .and_then(|n| 1u64.checked_shl(n))
             .is_some_and(|bit| f.cap_bounding() & bit != 0),

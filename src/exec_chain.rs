@@ -98,7 +98,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     for step in &chain.steps {
         let argv = if chain.expand {
-            crate::load::expand_env(&step.argv, &|k| std::env::var(k).ok())
+            crate::environ::expand_env(&step.argv, &|k| std::env::var(k).ok())
         } else {
             step.argv.clone()
         };
@@ -236,7 +236,7 @@ mod tests {
         ];
         let argv = steps_argv(&cmds, true, false);
         // The launcher expands every word (no variable is set there).
-        let after = crate::load::expand_env(&argv, &|_| Some("x y".to_string()));
+        let after = crate::environ::expand_env(&argv, &|_| Some("x y".to_string()));
         let c = parse(&after[2..]).unwrap();
         assert!(c.expand && !c.raise);
         assert_eq!(c.steps[0].argv, words("/bin/kill -HUP $MAINPID"));

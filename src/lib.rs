@@ -33,10 +33,12 @@ macro_rules! print {
 
 pub mod args;
 pub mod cli;
+pub mod color;
 pub mod condition;
 pub mod control;
 pub mod convert;
 pub mod detect;
+pub mod environ;
 pub mod event;
 pub mod eventlog;
 pub mod exec_argv0;
@@ -47,6 +49,7 @@ pub mod fuzzing;
 pub mod graph;
 pub mod handover;
 pub mod journal;
+pub mod kernel_names;
 pub mod load;
 pub mod logs;
 pub mod metrics;
@@ -60,6 +63,7 @@ pub mod readiness;
 pub mod reaper;
 pub mod run;
 pub mod service;
+pub mod specifiers;
 pub mod supervisor;
 pub mod tmpfiles;
 pub mod verbosity;

@@ -641,6 +641,34 @@ pub struct Config {
     pub services: Vec<ServiceSpec>,
 }
 
+/// The name of the entrypoint's service (`tend run [PATH] -- CMD`).
+pub const MAIN: &str = "main";
+
+/// What definitions may not be named when there is an entrypoint.
+pub const ENTRY_RESERVED: &[(&str, &str)] = &[(MAIN, "the command of `tend run PATH -- CMD`")];
+
+/// fds tend holds whatever it runs: stdio, the spawn slots, epoll, timer,
+/// signals, the sockets, the reserve, a journal, and some headroom.
+const FDS_BASE: u64 = 32;
+
+/// About how many fds tend holds for `config` (see `open_file_budget`).
+pub fn fds_needed(config: &Config, cgroups: bool) -> u64 {
+    let per = |s: &ServiceSpec| {
+        let files = s.log.iter().filter(|l| matches!(l, LogTarget::File { .. }));
+        let notify = s.kind == ServiceType::Notify || s.watchdog.is_some();
+        // Two pipes; the cgroup's directory and its `cgroup.events`; the
+        // pipe to its consumer (counted at the producer: at most one each);
+        // its sockets.
+        let piped = 2 * u64::from(s.pipe_to.is_some());
+        4 + if cgroups { 2 } else { 0 }
+            + u64::from(notify)
+            + files.count() as u64
+            + piped
+            + s.listen.len() as u64
+    };
+    FDS_BASE + config.services.iter().map(per).sum::<u64>()
+}
+
 impl Config {
     /// Fill service keys whose default comes from `[supervisor]`.
     pub fn resolve_defaults(&mut self) {

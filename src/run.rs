@@ -46,11 +46,7 @@ pub struct Entry {
     pub forward_group: bool,
 }
 
-/// The name of the entrypoint's service.
-pub const MAIN: &str = "main";
-
-/// What definitions may not be named when there is an entrypoint.
-pub const ENTRY_RESERVED: &[(&str, &str)] = &[(MAIN, "the command of `tend run PATH -- CMD`")];
+pub use crate::model::{ENTRY_RESERVED, MAIN};
 
 pub fn run(
     path: Option<&Path>,
@@ -370,31 +366,6 @@ fn tmpfiles_dirs(config: &Config, pid1_with_path: bool) -> Option<Vec<PathBuf>> 
     }
 }
 
-/// fds tend holds whatever it runs: stdio, the spawn slots, epoll, timer,
-/// signals, the sockets, the reserve, a journal, and some headroom.
-const FDS_BASE: u64 = 32;
-
-/// About how many fds tend holds for `config` (see `open_file_budget`).
-pub fn fds_needed(config: &Config, cgroups: bool) -> u64 {
-    let per = |s: &ServiceSpec| {
-        let files = s
-            .log
-            .iter()
-            .filter(|l| matches!(l, crate::model::LogTarget::File { .. }));
-        let notify = s.kind == crate::model::ServiceType::Notify || s.watchdog.is_some();
-        // Two pipes; the cgroup's directory and its `cgroup.events`; the
-        // pipe to its consumer (counted at the producer: at most one each);
-        // its sockets.
-        let piped = 2 * u64::from(s.pipe_to.is_some());
-        4 + if cgroups { 2 } else { 0 }
-            + u64::from(notify)
-            + files.count() as u64
-            + piped
-            + s.listen.len() as u64
-    };
-    FDS_BASE + config.services.iter().map(per).sum::<u64>()
-}
-
 /// s6-overlay's `S6_STAGE2_HOOK`: for an s6-overlay tree, the command it
 /// names runs once, before the tree is read, so that it can change it
 /// (linuxserver.io's `/docker-mods`, scripts that edit `user/contents.d`).
@@ -431,7 +402,7 @@ fn open_file_budget(
     let Some((soft, hard)) = crate::os::nofile_limit() else {
         return Ok(());
     };
-    let need = fds_needed(config, cgroups);
+    let need = crate::model::fds_needed(config, cgroups);
     let limit = crate::os::raise_nofile_limit(need).unwrap_or(soft);
     let (soft, hard) = children.unwrap_or((soft, hard));
     // Always: a reload-config may raise tend's limit later.

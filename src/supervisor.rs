@@ -17,6 +17,8 @@ use std::collections::HashMap;
 
 #[path = "supervisor_relations.rs"]
 mod relations;
+#[path = "supervisor_s6.rs"]
+pub mod s6;
 pub use relations::monitor_env;
 use relations::{RelState, Trigger};
 use std::time::{Duration, Instant};

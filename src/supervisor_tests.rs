@@ -962,3 +962,77 @@ fn starting_a_service_leaves_its_completed_oneshot_requirement_up() {
     w.start("init");
     assert_eq!(w.phase("init"), Phase::Starting);
 }
+
+/// s6-svc's commands, as the supervisor decides them (`supervisor_s6`).
+mod s6_commands {
+    use super::*;
+    use crate::supervisor::s6::{Command, command};
+
+    fn send(w: &mut World, name: &str, b: u8, warned: &mut bool) {
+        let i = w.idx(name);
+        let fx = w.sup.s6_command(i, command(b), warned, w.now);
+        w.run(fx);
+    }
+
+    #[test]
+    fn o_starts_a_down_service_for_one_run_only() {
+        let mut s = svc("a", &[]);
+        s.autostart = false;
+        s.restart = RestartPolicy::Always;
+        let mut w = World::new(vec![s]);
+        assert_eq!(w.phase("a"), Phase::Down);
+        send(&mut w, "a", b'o', &mut false);
+        assert_eq!(w.phase("a"), Phase::Starting);
+        w.exec_ok("a");
+        w.die("a", 1);
+        assert_eq!(
+            w.spawned.len(),
+            1,
+            "restarted after its one run: {:#?}",
+            w.log
+        );
+        assert_ne!(w.phase("a"), Phase::Starting);
+    }
+
+    #[test]
+    fn r_restarts_a_running_service_but_ends_its_last_run() {
+        let mut w = World::new(vec![svc("a", &[])]);
+        w.exec_ok("a");
+        send(&mut w, "a", b'r', &mut false);
+        assert!(w.log.iter().any(|l| l == "a SIGTERM"), "{:#?}", w.log);
+        assert_eq!(w.sup.services[w.idx("a")].want, Want::Up);
+
+        let mut w = World::new(vec![svc("a", &[])]);
+        w.exec_ok("a");
+        send(&mut w, "a", b'O', &mut false);
+        assert_eq!(w.phase("a"), Phase::Ready, "O starts or stops nothing");
+        send(&mut w, "a", b'r', &mut false);
+        assert_eq!(
+            w.sup.services[w.idx("a")].want,
+            Want::Down,
+            "r after O stops it for good"
+        );
+    }
+
+    #[test]
+    fn signals_reach_only_a_running_service_and_x_is_warned_once() {
+        let mut s = svc("a", &[]);
+        s.autostart = false;
+        let mut w = World::new(vec![s]);
+        send(&mut w, "a", b'h', &mut false);
+        assert!(!w.log.iter().any(|l| l.contains("SIGHUP")), "{:#?}", w.log);
+        send(&mut w, "a", b'u', &mut false);
+        w.exec_ok("a");
+        send(&mut w, "a", b'h', &mut false);
+        assert!(w.log.iter().any(|l| l == "a SIGHUP"), "{:#?}", w.log);
+
+        let mut warned = false;
+        send(&mut w, "a", b'x', &mut warned);
+        send(&mut w, "a", b'X', &mut warned);
+        let warnings = w.log.iter().filter(|l| *l == "a warning").count();
+        assert_eq!(warnings, 1, "{:#?}", w.log);
+        assert_eq!(command(b'f'), Command::Ignored);
+        send(&mut w, "a", b'f', &mut warned);
+        assert_eq!(w.phase("a"), Phase::Ready);
+    }
+}

@@ -408,8 +408,8 @@ pub fn resolve_specifiers(s: &str) -> Result<String, String> {
             }
         }
     }
-    let unit = crate::load::specifiers::UnitName::new("tmpfiles");
-    let spec = crate::load::specifiers::Specifiers {
+    let unit = crate::specifiers::UnitName::new("tmpfiles");
+    let spec = crate::specifiers::Specifiers {
         unit: &unit,
         fragment: Path::new("/"),
     };

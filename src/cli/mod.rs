@@ -12,7 +12,7 @@
 //! document over several lines); `events --json` prints each event object
 //! exactly as received, one per line, flushed at once.
 
-pub mod color;
+pub use crate::color;
 mod compat;
 mod conn;
 pub mod contenv;

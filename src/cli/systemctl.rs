@@ -759,7 +759,7 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && name.len() <= 250
-        && (name.chars()).all(|c| c == '@' || crate::load::specifiers::valid_unit_char(c))
+        && (name.chars()).all(|c| c == '@' || crate::specifiers::valid_unit_char(c))
 }
 
 /// `mask`/`unmask [--now] UNIT...`: a link `DIR/NAME.service -> /dev/null`

@@ -31,81 +31,7 @@ pub const KEYS: &[&str] = &[
     "supplementary-groups",
 ];
 
-/// Capability names by number (linux/capability.h, up to Linux 6.x).
-pub const CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-/// Every capability tend knows, as a mask.
-pub const ALL_CAPS: u64 = (1 << CAPS.len() as u64) - 1;
-
-/// A capability by name (`CAP_NET_RAW`, `net_raw`: case and the `CAP_`
-/// prefix do not matter) or number.
-pub fn cap_number(name: &str) -> Result<u32, String> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
-    if let Some(n) = CAPS.iter().position(|c| *c == full) {
-        return Ok(n as u32);
-    }
-    match name.parse::<u32>() {
-        Ok(n) if (n as usize) < CAPS.len() => Ok(n),
-        _ => Err(format!(
-            "unknown capability `{name}` (expected a name such as CAP_NET_BIND_SERVICE)"
-        )),
-    }
-}
-
-/// The names of the capabilities in `mask`, in number order.
-pub fn cap_names(mask: u64) -> Vec<String> {
-    (0..CAPS.len())
-        .filter(|n| mask & (1 << n) != 0)
-        .map(|n| CAPS[n].to_string())
-        .collect()
-}
+pub use crate::kernel_names::{ALL_CAPS, CAPS, RLIMITS, cap_names, cap_number, rlimit_name};
 
 /// How an rlimit value is written.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -122,47 +48,34 @@ enum Unit {
     Nice,
 }
 
-/// (native name, systemd directive, resource, unit).
-const RLIMITS: &[(&str, &str, u32, Unit)] = &[
-    ("cpu", "LimitCPU", libc::RLIMIT_CPU, Unit::Seconds),
-    ("fsize", "LimitFSIZE", libc::RLIMIT_FSIZE, Unit::Bytes),
-    ("data", "LimitDATA", libc::RLIMIT_DATA, Unit::Bytes),
-    ("stack", "LimitSTACK", libc::RLIMIT_STACK, Unit::Bytes),
-    ("core", "LimitCORE", libc::RLIMIT_CORE, Unit::Bytes),
-    ("rss", "LimitRSS", libc::RLIMIT_RSS, Unit::Bytes),
-    ("nproc", "LimitNPROC", libc::RLIMIT_NPROC, Unit::Number),
-    ("nofile", "LimitNOFILE", libc::RLIMIT_NOFILE, Unit::Number),
-    ("memlock", "LimitMEMLOCK", libc::RLIMIT_MEMLOCK, Unit::Bytes),
-    ("as", "LimitAS", libc::RLIMIT_AS, Unit::Bytes),
-    ("locks", "LimitLOCKS", libc::RLIMIT_LOCKS, Unit::Number),
-    (
-        "sigpending",
-        "LimitSIGPENDING",
-        libc::RLIMIT_SIGPENDING,
-        Unit::Number,
-    ),
-    (
-        "msgqueue",
-        "LimitMSGQUEUE",
-        libc::RLIMIT_MSGQUEUE,
-        Unit::Bytes,
-    ),
-    ("nice", "LimitNICE", libc::RLIMIT_NICE, Unit::Nice),
-    ("rtprio", "LimitRTPRIO", libc::RLIMIT_RTPRIO, Unit::Number),
-    ("rttime", "LimitRTTIME", libc::RLIMIT_RTTIME, Unit::Micros),
+/// How each of `kernel_names::RLIMITS` is written, in its order.
+const UNITS: &[Unit] = &[
+    Unit::Seconds,
+    Unit::Bytes,
+    Unit::Bytes,
+    Unit::Bytes,
+    Unit::Bytes,
+    Unit::Bytes,
+    Unit::Number,
+    Unit::Number,
+    Unit::Bytes,
+    Unit::Bytes,
+    Unit::Number,
+    Unit::Number,
+    Unit::Bytes,
+    Unit::Nice,
+    Unit::Number,
+    Unit::Micros,
 ];
+
+/// `kernel_names::RLIMITS` with each one's unit.
+fn with_units() -> impl Iterator<Item = (&'static str, &'static str, u32, Unit)> {
+    (RLIMITS.iter().zip(UNITS)).map(|(&(n, d, r), &u)| (n, d, r, u))
+}
 
 /// The native names of the rlimits, for messages.
 fn rlimit_names() -> Vec<&'static str> {
     RLIMITS.iter().map(|r| r.0).collect()
-}
-
-/// The native name of a resource (for `tend convert` and messages).
-pub fn rlimit_name(resource: u32) -> &'static str {
-    RLIMITS
-        .iter()
-        .find(|r| r.2 == resource)
-        .map_or("?", |r| r.0)
 }
 
 /// One limit value in `unit`: "infinity" is `u64::MAX`.
@@ -437,7 +350,7 @@ fn rlimits(cx: &mut Ctx, v: &Node) -> Option<Vec<Rlimit>> {
     let mut out = Vec::new();
     let mut ok = true;
     for (k, val) in entries {
-        let Some(&(name, _, resource, unit)) = RLIMITS.iter().find(|r| r.0 == k.name) else {
+        let Some((name, _, resource, unit)) = with_units().find(|r| r.0 == k.name) else {
             cx.unknown_key(&k.name, &k.span, &rlimit_names());
             ok = false;
             continue;
@@ -651,7 +564,7 @@ pub fn unit_directive(cx: &mut Ctx, k: &str, v: &str, vs: &Range<usize>, c: &mut
             }
         }
         _ => {
-            let Some(&(_, _, resource, unit)) = RLIMITS.iter().find(|r| r.1 == k) else {
+            let Some((_, _, resource, unit)) = with_units().find(|r| r.1 == k) else {
                 return;
             };
             if v.trim().is_empty() {
@@ -700,7 +613,8 @@ mod tests {
         for k in KEYS {
             assert!(super::super::native::SERVICE_KEYS.contains(k), "{k}");
         }
-        for (name, directive, _, _) in RLIMITS {
+        assert_eq!(UNITS.len(), RLIMITS.len());
+        for (name, directive, _) in RLIMITS {
             assert!(is_directive(directive), "{directive}");
             assert_eq!(
                 rlimit_name(RLIMITS.iter().find(|r| r.0 == *name).unwrap().2),

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::specifiers::UnitName;
+use crate::specifiers::UnitName;
 
 /// The unit names whose `NAME.d` directories apply to `stem` (without the
 /// `.service` suffix), most specific first; `service` (the type) is not

@@ -21,7 +21,6 @@ mod s6overlay;
 mod s6rc;
 mod socket_unit;
 mod span;
-pub(crate) mod specifiers;
 mod supervisor;
 mod supervisord;
 mod svdir;
@@ -54,10 +53,11 @@ use ctx::{Ctx, Loc, Src};
 use native::Parsed;
 use span::{Node, Val};
 
+pub use crate::environ::expand_env;
 pub use autostart::{AUTOSTART_DIR, record_autostart};
 pub use procfile::{set_cli_formation, unused_cli_formation};
 pub use units::{CPU_PERIOD_US, parse_cpu_max, parse_duration, parse_size};
-pub use words::{expand_env, split_words};
+pub use words::split_words;
 
 /// What this release accepts and validates but does not act on yet:
 /// `(section, name)`. Sections: `service` (a service key), `type` (a value

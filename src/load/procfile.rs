@@ -94,7 +94,7 @@ pub fn services(path: &Path, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<(Loc,
     }
     let base_port = foreman.port.or_else(|| {
         std::fs::read_to_string(&env).ok().and_then(|t| {
-            crate::os::launch::parse_env_file(&t)
+            crate::environ::parse_env_file(&t)
                 .into_iter()
                 .rev()
                 .find(|(k, _)| k == "PORT")

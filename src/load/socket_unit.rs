@@ -12,10 +12,10 @@
 //! socket is not made (tend has no per-connection instances).
 
 use super::ctx::Loc;
-use super::specifiers::{Specifiers, UnitName};
 use super::systemd::Unit;
 use super::{Collector, Severity};
 use crate::model::{Listen, ListenAddr, SocketPerm};
+use crate::specifiers::{Specifiers, UnitName};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 

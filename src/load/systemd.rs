@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use super::ctx::{Ctx, Src};
 use super::native::{NOTIFY_ACCESS, Parsed, TYPES};
-use super::specifiers::{Specifiers, UnitName, Unresolved};
 use super::units::{parse_cpu_max, parse_size, parse_systemd_timespan};
 use super::values::resolve;
 use super::words::split_unit_words;
 use super::{DepRef, Diagnostic, is_not_supported};
 use crate::graph::DepKind;
 use crate::model::{NotifyAccess, Privilege, RestartPolicy, ServiceSpec, ServiceType, Timeout};
+use crate::specifiers::{Specifiers, UnitName, Unresolved};
 
 /// One `Key=Value` line (continuations joined).
 struct Directive {

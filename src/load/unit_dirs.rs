@@ -11,8 +11,8 @@
 //! them across restarts anyway).
 
 use super::ctx::Ctx;
-use super::specifiers::Specifiers;
 use crate::model::{ManagedDir, ServiceSpec};
+use crate::specifiers::Specifiers;
 use std::ops::Range;
 use std::path::PathBuf;
 

@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 
 use super::ctx::Loc;
 use super::dropins;
-use super::specifiers::{UnitName, valid_unit_char};
 use super::systemd::Unit;
 use super::{Collector, Severity};
 use crate::graph::DepKind;
+use crate::specifiers::{UnitName, valid_unit_char};
 
 /// Where a unit's main file comes from.
 #[derive(Clone, Debug)]

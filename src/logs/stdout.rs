@@ -103,7 +103,7 @@ impl StdoutSink {
                 seen.len() - 1
             }
         };
-        Some(crate::cli::color::service(k))
+        Some(crate::color::service(k))
     }
 
     /// Clears O_NONBLOCK if `new` set it. Idempotent.

@@ -126,7 +126,7 @@ fn last_cap() -> u32 {
         std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(crate::load::confine::CAPS.len() as u32 - 1)
+            .unwrap_or(crate::kernel_names::CAPS.len() as u32 - 1)
             .min(63)
     })
 }
@@ -195,7 +195,7 @@ pub fn plan(c: &Confinement, uid: Option<u32>) -> Result<Option<Box<Plan>>, Stri
             },
         ));
         p.rlimit_names
-            .push(crate::load::confine::rlimit_name(r.resource));
+            .push(crate::kernel_names::rlimit_name(r.resource));
     }
     // Capabilities: a private /dev takes away making and raw-accessing
     // devices, as under systemd.
@@ -463,7 +463,7 @@ impl Plan {
     /// capability or an rlimit index).
     pub fn describe(&self, stage: Failure, detail: u32) -> String {
         let cap = || {
-            crate::load::confine::CAPS
+            crate::kernel_names::CAPS
                 .get(detail as usize)
                 .map_or_else(|| format!("capability {detail}"), |c| c.to_string())
         };

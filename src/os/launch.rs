@@ -58,7 +58,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
     for file in ctx.env_files {
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("env-file {}: {e}", file.display()))?;
-        for (k, v) in parse_env_file(&text) {
+        for (k, v) in crate::environ::parse_env_file(&text) {
             env.insert(k, v);
         }
     }
@@ -79,7 +79,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
     }
     let expanded;
     let argv = if ctx.expand_env {
-        expanded = crate::load::expand_env(ctx.argv, &|k| env.get(k).cloned());
+        expanded = crate::environ::expand_env(ctx.argv, &|k| env.get(k).cloned());
         &expanded[..]
     } else {
         ctx.argv
@@ -115,7 +115,7 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         let mut v = vec!["tend".to_string(), "__exec-chain".to_string()];
         for p in ctx.pre {
             let words = if ctx.expand_env {
-                crate::load::expand_env(&p.argv, &|k| env.get(k).cloned())
+                crate::environ::expand_env(&p.argv, &|k| env.get(k).cloned())
             } else {
                 p.argv.clone()
             };
@@ -199,29 +199,6 @@ pub fn sh_command(
         unset_environment: &[],
     })
     .expect("prepare")
-}
-
-/// `KEY=value` lines; blank lines and `#`/`;` comments skipped; an
-/// optional `export `; values may be single- or double-quoted.
-pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let v = v.trim();
-        let v = match (v.chars().next(), v.chars().last()) {
-            (Some(q @ ('"' | '\'')), Some(e)) if q == e && v.len() >= 2 => &v[1..v.len() - 1],
-            _ => v,
-        };
-        out.push((k.trim().to_string(), v.to_string()));
-    }
-    out
 }
 
 /// A name with a slash is a path (relative to the working dir); otherwise
@@ -308,7 +285,9 @@ mod tests {
 
     #[test]
     fn env_files_parse_like_systemd() {
-        let got = parse_env_file("# c\nA=1\nexport B = \"two words\"\n\nC='x'\nnoeq\n; c\n");
+        let got = crate::environ::parse_env_file(
+            "# c\nA=1\nexport B = \"two words\"\n\nC='x'\nnoeq\n; c\n",
+        );
         assert_eq!(
             got,
             vec![

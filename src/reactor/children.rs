@@ -160,7 +160,6 @@ impl Reactor {
     pub(super) fn release_cgroup(&mut self, i: usize) {
         self.rt[i].input = None;
         self.s6_release(i);
-        self.rt[i].supervise_lock = None;
         for cg in [self.rt[i].hook_cgroup.take(), self.probes.take_cgroup(i)]
             .into_iter()
             .flatten()

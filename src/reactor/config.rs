@@ -37,7 +37,7 @@ impl Reactor {
         // The entrypoint's `main` comes from the command line, and the
         // name stays reserved (the supervisor keeps that service as it is).
         let reserved = match self.entry {
-            Some(_) => crate::run::ENTRY_RESERVED,
+            Some(_) => crate::model::ENTRY_RESERVED,
             None => &[],
         };
         let loaded = crate::load::load_reserving(path, reserved)
@@ -51,7 +51,7 @@ impl Reactor {
             return Ok(self.sup.plan(&new.services));
         }
         // (The entrypoint's `main` is kept, and counted.)
-        let need = crate::run::fds_needed(&new, self.cgroups.is_some()) + 6;
+        let need = crate::model::fds_needed(&new, self.cgroups.is_some()) + 6;
         if let Some(limit) = os::raise_nofile_limit(need)
             && need > limit
         {

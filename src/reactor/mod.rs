@@ -122,11 +122,9 @@ pub struct Runtime {
     /// shutdown, once every producer is gone (the consumer's stop: see
     /// `stop_consumer`).
     pub(crate) input: Option<ConsumerPipe>,
-    /// `supervise-lock`, held for as long as the service is defined
-    /// (`s6control::s6_supervise`; `Some(None)`: it could not be taken, and that was said).
-    supervise_lock: Option<Option<OwnedFd>>,
-    /// s6's `supervise/control` FIFO beside it (`s6control`).
-    s6_control: Option<Box<s6control::S6Control>>,
+    /// `supervise-lock` and s6's `supervise/control` FIFO beside it,
+    /// held for as long as the service is defined (`s6control`).
+    s6: s6control::S6Files,
     /// The process group of the current instance (its leader's pid).
     pub(crate) pgid: Option<i32>,
     stop_exec: Option<i32>,
@@ -141,7 +139,7 @@ pub struct Runtime {
     /// The service's name as its events carry it.
     event_name: Option<std::rc::Rc<str>>,
     /// `listen`: the bound sockets, held across restarts (`activation`).
-    listen: Option<Box<activation::Sockets>>,
+    listen: activation::Slot,
     /// Its `directories` were made by a start (so a stop removes the
     /// `remove-on-stop` ones).
     dirs_made: bool,
@@ -183,8 +181,7 @@ impl Runtime {
             hook: None,
             hook_cgroup: None,
             input: None,
-            supervise_lock: None,
-            s6_control: None,
+            s6: s6control::S6Files::default(),
             pgid: None,
             stop_exec: None,
             control: None,
@@ -657,6 +654,103 @@ impl Reactor {
         }
     }
 
+    /// Service `i`'s sockets (`listen`), bound now if they are not.
+    fn ensure_listening(&mut self, i: usize) -> Result<(), String> {
+        activation::ensure(
+            &mut self.rt[i].listen,
+            &self.sup.services[i].spec,
+            &self.epoll,
+        )
+    }
+
+    fn listen_fds(&self, i: usize) -> (activation::FdMap, Vec<(String, String)>) {
+        activation::passed(&self.rt[i].listen, &self.sup.services[i].spec)
+    }
+
+    /// At start, before any service: every service's sockets are bound, so
+    /// that clients (and services that depend on them) can connect at once.
+    /// A socket that cannot be bound is said; the service's start fails
+    /// with the same reason.
+    fn bind_sockets(&mut self) {
+        for i in 0..self.rt.len() {
+            if let Err(message) = self.ensure_listening(i) {
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    /// After each batch: the sockets of every activated service that
+    /// nobody wants up are watched, those of the others not.
+    fn watch_sockets(&mut self) {
+        for i in 0..self.rt.len() {
+            let svc = &self.sup.services[i];
+            if svc.spec.listen.is_empty() || svc.spec.autostart {
+                continue;
+            }
+            let wait = svc.want == crate::service::Want::Down
+                && !svc.retired
+                && self.sup.shutdown == crate::supervisor::Shutdown::Running;
+            let token = T_ACTIVATE | i as u64;
+            let slot = &mut self.rt[i].listen;
+            if let Some(message) =
+                activation::keep_watched(slot, &svc.spec, wait, token, &self.epoll)
+            {
+                self.emit(i, EventKind::Warning { message });
+            }
+        }
+    }
+
+    /// A client is at service `i`'s socket: start it.
+    fn activate(&mut self, i: usize) {
+        if i < self.rt.len() {
+            activation::woken(&mut self.rt[i].listen, &self.epoll);
+            let fx = self.sup.request_start(&[i], Instant::now());
+            self.apply(fx);
+        }
+    }
+
+    /// s6-supervise's files for service `i` (if it has a
+    /// `supervise-lock`), made when the service is defined (so that
+    /// `s6-svc -u` can start a service that is down) and before each spawn.
+    fn s6_supervise(&mut self, i: usize) {
+        let Some(path) = &self.sup.services[i].spec.supervise_lock else {
+            return;
+        };
+        let want_up = self.sup.services[i].want == crate::service::Want::Up;
+        let token = T_S6CONTROL | i as u64;
+        let warnings = self.rt[i].s6.define(path, want_up, &self.epoll, token);
+        for message in warnings {
+            self.emit(i, EventKind::Warning { message });
+        }
+    }
+
+    /// The service is gone for good: its s6 lock and FIFO are let go.
+    fn s6_release(&mut self, i: usize) {
+        self.rt[i].s6.release(&self.epoll);
+        self.rt[i].s6.lock = None;
+    }
+
+    /// Service `i`'s control FIFO is readable: each command, decided by
+    /// the supervisor (`s6_command`), carried out in order.
+    fn on_s6_control(&mut self, i: usize) {
+        let Some(r) = self.rt.get_mut(i) else {
+            return;
+        };
+        let now = Instant::now();
+        match r.s6.read(&self.epoll) {
+            Ok(commands) => {
+                for c in commands {
+                    let Some(warned) = self.rt[i].s6.warned_exit() else {
+                        return;
+                    };
+                    let fx = self.sup.s6_command(i, c, warned, now);
+                    self.apply(fx);
+                }
+            }
+            Err(message) => self.emit(i, EventKind::Warning { message }),
+        }
+    }
+
     fn finished_code(&self) -> Option<i32> {
         match self.sup.shutdown {
             crate::supervisor::Shutdown::Stopping { code } if self.sup.finished() => {
@@ -998,7 +1092,7 @@ impl Reactor {
         // s6's tools follow a supervised service through its event
         // fifodir (s6-notifyoncheck's poller ends at `d`).
         if i != NO_SERVICE
-            && let Some(Some(_)) = self.rt[i].supervise_lock
+            && let Some(Some(_)) = self.rt[i].s6.lock
             && let Some(lock) = &self.sup.services[i].spec.supervise_lock
         {
             // `D` (down, finish done: `s6-svc -wD`) at once without a hook.

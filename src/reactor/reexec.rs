@@ -235,8 +235,7 @@ impl Reactor {
                     .map(|c| (c.read.as_raw_fd(), c.write.as_ref().map(|w| w.as_raw_fd()))),
                 listen: r.listen.as_ref().map(|l| l.raw_fds()).unwrap_or_default(),
                 notify: self.readiness.notify_handover(i),
-                supervise_lock: (r.supervise_lock.as_ref())
-                    .map(|l| l.as_ref().map(|f| f.as_raw_fd())),
+                supervise_lock: (r.s6.lock.as_ref()).map(|l| l.as_ref().map(|f| f.as_raw_fd())),
                 cgroup: r.cgroup.is_some(),
                 cgroup_killed: r.cgroup.as_ref().is_some_and(|c| c.was_killed()),
                 oom_kills: r.oom_kills,
@@ -378,7 +377,7 @@ impl Reactor {
             let sock = os::notify::NotifySocket::resume(fd, n);
             self.adopt_notify_socket(i, sock);
         }
-        self.rt[i].supervise_lock = r.supervise_lock.map(|l| l.and_then(oh::take_fd));
+        self.rt[i].s6.lock = r.supervise_lock.map(|l| l.and_then(oh::take_fd));
         self.s6_supervise(i);
         if r.cgroup {
             match self.ensure_cgroup(i) {

@@ -4,65 +4,17 @@
 //! one s6-supervise command, carried out through the same supervisor
 //! requests as `tend start/stop/restart/kill`.
 
-use super::{Reactor, T_S6CONTROL, children};
+use super::children;
 use crate::event::EventKind;
+use crate::supervisor::s6::{Command, command};
+use nix::sys::epoll::{Epoll, EpollFlags};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Instant;
+use std::path::Path;
 
 /// Bytes read per wake-up at most: a flood of commands cannot keep the
 /// loop from everything else (epoll is level-triggered: the rest wakes
 /// it again on the next round).
 const READ_MAX: usize = 256;
-
-/// One command byte of s6-supervise's control FIFO (s6-supervise.c's
-/// `abqhkti12fFpcyroduxOX`, as s6-svc 2.11 writes them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// `u`: want it up, start it.
-    Up,
-    /// `d`: want it down, stop it (its stop signal, then SIGCONT).
-    Down,
-    /// `o`: start it if it is down; this run is its last (no restart).
-    Once,
-    /// `O`: no restart after the run in progress; nothing started.
-    OnceAtMost,
-    /// `r`: the running instance gets its stop signal and is restarted.
-    Restart,
-    /// `a b q h k t i 1 2 p c y`: a signal to the service while it runs.
-    Signal(i32),
-    /// `x`, `X`: s6-supervise exits once the service is down. tend
-    /// supervises every service itself and does not: warned once.
-    Exit(u8),
-    /// Anything else (`f`, `F`, unknown bytes): ignored, as s6-supervise
-    /// ignores it.
-    Ignored,
-}
-
-/// What byte `b` asks.
-pub fn command(b: u8) -> Command {
-    let sig = match b {
-        b'a' => libc::SIGALRM,
-        b'b' => libc::SIGABRT,
-        b'q' => libc::SIGQUIT,
-        b'h' => libc::SIGHUP,
-        b'k' => libc::SIGKILL,
-        b't' => libc::SIGTERM,
-        b'i' => libc::SIGINT,
-        b'1' => libc::SIGUSR1,
-        b'2' => libc::SIGUSR2,
-        b'p' => libc::SIGSTOP,
-        b'c' => libc::SIGCONT,
-        b'y' => libc::SIGWINCH,
-        b'u' => return Command::Up,
-        b'd' => return Command::Down,
-        b'o' => return Command::Once,
-        b'O' => return Command::OnceAtMost,
-        b'r' => return Command::Restart,
-        b'x' | b'X' => return Command::Exit(b),
-        _ => return Command::Ignored,
-    };
-    Command::Signal(sig)
-}
 
 /// The control FIFO of one service, held while it is defined.
 pub struct S6Control {
@@ -77,213 +29,129 @@ fn control_path(lock: &std::path::Path) -> std::path::PathBuf {
     lock.with_file_name("control")
 }
 
-impl Reactor {
-    /// s6-supervise's files for service `i` (if it has a
-    /// `supervise-lock`): the lock, the event fifodir, and the control
-    /// FIFO, watched from now on. Each is made once while the service is
-    /// defined; what cannot be made is said once and the service runs
-    /// anyway. Called when the service is defined (so that `s6-svc -u`
-    /// can start a service that is down) and before each spawn.
-    pub(super) fn s6_supervise(&mut self, i: usize) {
-        let Some(path) = self.sup.services[i].spec.supervise_lock.clone() else {
-            return;
-        };
-        if self.rt[i].supervise_lock.is_none() {
-            let events = children::s6_event_dir(&path);
-            match crate::os::lock_file(&path)
+/// s6-supervise's files of one service, in its `Runtime`: the
+/// `supervise-lock` (None: not tried yet; `Some(None)`: it could not be
+/// taken, said once) and the control FIFO.
+#[derive(Default)]
+pub struct S6Files {
+    pub(super) lock: Option<Option<OwnedFd>>,
+    pub(super) control: Option<Box<S6Control>>,
+}
+
+impl S6Files {
+    /// Make what is not made yet for the lock at `path`: the lock, the
+    /// event fifodir, a first `status` record (`want_up`: whether it is
+    /// wanted up), and the control FIFO, watched with `token`. Each is
+    /// made once while the service is defined; what cannot be made comes
+    /// back as a warning, and the service runs anyway.
+    pub(super) fn define(
+        &mut self,
+        path: &Path,
+        want_up: bool,
+        epoll: &Epoll,
+        token: u64,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.lock.is_none() {
+            let events = children::s6_event_dir(path);
+            match crate::os::lock_file(path)
                 .and_then(|fd| crate::os::fifodir_make(&events).map(|()| fd))
             {
                 Ok(fd) => {
-                    self.rt[i].supervise_lock = Some(Some(fd));
+                    self.lock = Some(Some(fd));
                     // s6-svstat has a record to read before any start.
                     if !path.with_file_name("status").exists() {
-                        let s = &self.sup.services[i];
-                        let wantup = s.want == crate::service::Want::Up;
-                        super::s6status::update(&path, &EventKind::Down, wantup, None);
+                        super::s6status::update(path, &EventKind::Down, want_up, None);
                     }
                 }
                 Err(e) => {
-                    self.rt[i].supervise_lock = Some(None);
-                    let message = format!(
+                    self.lock = Some(None);
+                    warnings.push(format!(
                         "supervise-lock {}: {e} (s6 tools such as s6-notifyoncheck will find no supervisor)",
                         path.display()
-                    );
-                    self.emit(i, EventKind::Warning { message });
+                    ));
                 }
             }
         }
-        if self.rt[i].s6_control.is_some() || !matches!(self.rt[i].supervise_lock, Some(Some(_))) {
-            return;
+        if self.control.is_some() || !matches!(self.lock, Some(Some(_))) {
+            return warnings;
         }
-        let control = control_path(&path);
+        let control = control_path(path);
         let fds = crate::os::control_fifo(&control).and_then(|(r, w)| {
-            let token = T_S6CONTROL | i as u64;
-            (self.register(r.as_raw_fd(), token, nix::sys::epoll::EpollFlags::EPOLLIN))
-                .map(|()| (r, w))
+            crate::os::epoll::add(epoll, r.as_raw_fd(), token, EpollFlags::EPOLLIN).map(|()| (r, w))
         });
         let fds = match fds {
             Ok(fds) => Some(fds),
             Err(e) => {
-                let message = format!(
+                warnings.push(format!(
                     "{}: {e} (s6-svc will find no supervisor)",
                     control.display()
-                );
-                self.emit(i, EventKind::Warning { message });
+                ));
                 None
             }
         };
-        self.rt[i].s6_control = Some(Box::new(S6Control {
+        self.control = Some(Box::new(S6Control {
             fds,
             warned_exit: false,
         }));
+        warnings
     }
 
     /// The service is gone for good: its control FIFO is no longer read.
-    pub(super) fn s6_release(&mut self, i: usize) {
-        if let Some(c) = self.rt[i].s6_control.take()
+    pub(super) fn release(&mut self, epoll: &Epoll) {
+        if let Some(c) = self.control.take()
             && let Some((r, _)) = &c.fds
         {
-            self.deregister(r.as_raw_fd());
+            crate::os::epoll::delete(epoll, r.as_raw_fd());
         }
     }
 
-    /// The control FIFO of service `i` is readable: up to [`READ_MAX`]
-    /// commands, carried out in order.
-    pub(super) fn on_s6_control(&mut self, i: usize) {
+    /// The control FIFO is readable: the commands read (at most
+    /// [`READ_MAX`]), or, on an error other than "nothing there", the
+    /// warning that it is no longer read (it is released).
+    pub(super) fn read(&mut self, epoll: &Epoll) -> Result<Vec<Command>, String> {
         let mut buf = [0u8; READ_MAX];
-        let read = match self.rt.get(i).and_then(|r| r.s6_control.as_deref()) {
+        let read = match self.control.as_deref() {
             Some(S6Control {
                 fds: Some((r, _)), ..
             }) => crate::os::read_some(r.as_raw_fd(), &mut buf),
-            _ => return,
+            _ => return Ok(Vec::new()),
         };
-        let n = match read {
-            Ok(n) => n,
+        match read {
+            Ok(n) => Ok(buf
+                .get(..n)
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| command(b))
+                .collect()),
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
                 ) =>
             {
-                0
+                Ok(Vec::new())
             }
             // Never seen on a FIFO tend also holds open for writing; were
             // it to happen, level-triggered epoll would wake again at
             // once: it is no longer watched, and that is said.
             Err(e) => {
-                self.s6_release(i);
-                let message = format!("supervise/control: {e}: s6-svc is no longer read");
-                self.emit(i, EventKind::Warning { message });
-                return;
+                self.release(epoll);
+                Err(format!("supervise/control: {e}: s6-svc is no longer read"))
             }
-        };
-        for &b in buf.get(..n).unwrap_or_default() {
-            self.s6_command(i, command(b));
         }
     }
 
-    /// One s6-supervise command for service `i`, through the requests of
-    /// `tend start/stop/restart/kill`.
-    fn s6_command(&mut self, i: usize, c: Command) {
-        let now = Instant::now();
-        let Some(s) = self.sup.services.get(i) else {
-            return;
-        };
-        if s.retired {
-            return;
-        }
-        let running = s.phase.has_processes();
-        let want_up = s.want == crate::service::Want::Up;
-        let once = s.once;
-        let fx = match c {
-            Command::Up => self.sup.request_start(&[i], now),
-            Command::Down => self.sup.request_stop(&[i], now),
-            Command::Once if running => {
-                self.sup.services[i].once = true;
-                Vec::new()
-            }
-            Command::Once => {
-                let fx = self.sup.request_start(&[i], now);
-                self.sup.services[i].once = true;
-                fx
-            }
-            Command::OnceAtMost if running => {
-                self.sup.services[i].once = true;
-                Vec::new()
-            }
-            // Down (or waiting to restart): it stays down.
-            Command::OnceAtMost => self.sup.request_stop(&[i], now),
-            Command::Restart if running && want_up && !once => self.sup.request_restart(&[i], now),
-            // Its last run (`o`, `O`): the stop signal ends it for good.
-            Command::Restart if running => self.sup.request_stop(&[i], now),
-            Command::Restart => Vec::new(),
-            Command::Signal(sig) => {
-                if running {
-                    self.signal_all(i, sig);
-                }
-                Vec::new()
-            }
-            Command::Exit(b) => {
-                if let Some(ctl) = self.rt[i].s6_control.as_mut()
-                    && !std::mem::replace(&mut ctl.warned_exit, true)
-                {
-                    let message = format!(
-                        "s6-svc -{}: tend does not end a service's supervisor (it supervises every \
-                         service itself); ignored (use `tend shutdown`)",
-                        b as char
-                    );
-                    self.emit(i, EventKind::Warning { message });
-                }
-                Vec::new()
-            }
-            Command::Ignored => Vec::new(),
-        };
-        self.apply(fx);
+    /// Whether `x`/`X` was said for this service already (the
+    /// supervisor's `s6_command` says it once); None without a FIFO.
+    pub(super) fn warned_exit(&mut self) -> Option<&mut bool> {
+        self.control.as_deref_mut().map(|c| &mut c.warned_exit)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_s6_supervise_command_byte_maps_as_s6_svc_means_it() {
-        let table = [
-            (b'u', Command::Up),
-            (b'd', Command::Down),
-            (b'o', Command::Once),
-            (b'O', Command::OnceAtMost),
-            (b'r', Command::Restart),
-            (b'a', Command::Signal(libc::SIGALRM)),
-            (b'b', Command::Signal(libc::SIGABRT)),
-            (b'q', Command::Signal(libc::SIGQUIT)),
-            (b'h', Command::Signal(libc::SIGHUP)),
-            (b'k', Command::Signal(libc::SIGKILL)),
-            (b't', Command::Signal(libc::SIGTERM)),
-            (b'i', Command::Signal(libc::SIGINT)),
-            (b'1', Command::Signal(libc::SIGUSR1)),
-            (b'2', Command::Signal(libc::SIGUSR2)),
-            (b'p', Command::Signal(libc::SIGSTOP)),
-            (b'c', Command::Signal(libc::SIGCONT)),
-            (b'y', Command::Signal(libc::SIGWINCH)),
-            (b'x', Command::Exit(b'x')),
-            (b'X', Command::Exit(b'X')),
-            (b'f', Command::Ignored),
-            (b'F', Command::Ignored),
-        ];
-        for (b, want) in table {
-            assert_eq!(command(b), want, "byte {:?}", b as char);
-        }
-    }
-
-    #[test]
-    fn any_other_byte_is_ignored_and_none_panics() {
-        let known = b"udoOrabqhkti12pcyxX";
-        for b in 0..=255u8 {
-            let c = command(b);
-            assert_eq!(c == Command::Ignored, !known.contains(&b), "byte {b}");
-        }
-    }
 
     #[test]
     fn the_control_fifo_sits_beside_the_lock() {

@@ -272,7 +272,7 @@ fn read_id(paths: &[&str]) -> Option<String> {
 /// A `KEY=value` of an os-release style file, unquoted.
 fn key_value_file(path: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    crate::os::launch::parse_env_file(&text)
+    crate::environ::parse_env_file(&text)
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v)
