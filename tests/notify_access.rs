@@ -60,22 +60,23 @@ fn only_the_service_may_say_it_is_ready() {
         )
         .start();
     let sock = socket_of(&t, "target");
-    let dir = sock.parent().unwrap();
-    let meta = fs::metadata(dir).unwrap();
+    // The socket itself is open to every user (a root service may become
+    // any user), in tend's private directory (0711: reachable, not listed).
+    let meta = fs::metadata(&sock).unwrap();
     assert_eq!(
-        meta.permissions().mode() & 0o777,
-        0o711,
+        (meta.uid(), meta.permissions().mode() & 0o777),
+        (0, 0o666),
         "{}",
-        dir.display()
+        sock.display()
     );
-    assert_eq!(meta.uid(), 0);
-
-    // Another user can reach the socket of a service started as root...
-    let base = dir.parent().unwrap();
+    let base = sock.parent().unwrap();
     assert_eq!(
         fs::metadata(base).unwrap().permissions().mode() & 0o777,
         0o711
     );
+    assert_eq!(fs::metadata(base).unwrap().uid(), 0);
+
+    // Another user can reach the socket of a service started as root...
     for d in base.ancestors().skip(1) {
         if !d.starts_with(&t.scratch.path) {
             break;
@@ -152,10 +153,12 @@ fn systemd_notify_of_the_service_itself_works_as_root_and_as_another_user() {
         state(&t, "as-root") == "ready" && state(&t, "as-nobody") == "ready"
     });
     let sock = socket_of(&t, "as-nobody");
-    let meta = fs::metadata(sock.parent().unwrap()).unwrap();
+    // Its own user's, and only its user's (no directory of its own: one
+    // inode per service).
+    let meta = fs::metadata(&sock).unwrap();
     assert_eq!(
         (meta.uid(), meta.permissions().mode() & 0o777),
-        (65534, 0o700)
+        (65534, 0o600)
     );
 }
 

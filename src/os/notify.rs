@@ -144,7 +144,7 @@ impl Drop for NotifySocket {
 static PRIVATE_DIR: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
 
 /// Make `base/notify-<tend pid>/` (mode 0711, tend's) and bind every later
-/// service socket in a directory of its own below it ([`bind_for`]), so that
+/// service socket as a file below it ([`bind_for`]), so that
 /// file permissions decide who can reach it: an abstract socket has none
 /// (anyone who can read `/proc/net/unix` can send to it). A directory left
 /// by an earlier tend of the same pid (a container's PID 1, restarted) is
@@ -193,18 +193,25 @@ pub fn remove_private_dir() {
     }
 }
 
-/// A service's socket: a file `N/notify` in the private directory, `N`
-/// mode 0700 and owned by `owner` (the service's uid and gid; tend's when
-/// None), so that only the service's user (and root) can connect; without
-/// a private directory, or when the path would not fit in `sun_path`, an
-/// abstract socket ([`bind`]) and the reason, for a warning.
+/// A service's socket: a file `N` in the private directory, mode 0600 and
+/// owned by `owner` (the service's uid and gid; tend's when None), so that
+/// only the service's user (and root) can connect (a service started as
+/// root, which may become any user: 0666). The mode is set on the socket
+/// before it is bound, so the file is never more open than that, even for
+/// a moment; one inode per service (a directory of its own as well cost a
+/// second inode allocation, the larger part of start-up with 1000 notify
+/// services on ext4). Where the mode cannot be set before the bind (an old
+/// kernel), the socket is `N/notify` in a directory of its own, mode 0700
+/// and owned by `owner`. Without a private directory, or when the path
+/// would not fit in `sun_path`, an abstract socket ([`bind`]) and the
+/// reason, for a warning.
 pub fn bind_for(
     name_hint: &str,
     owner: Option<(u32, u32)>,
 ) -> io::Result<(NotifySocket, Option<String>)> {
     let (mut sock, why) = match bind_private(name_hint, owner) {
         Ok(made) => made,
-        // (e.g. tend is not root and cannot give the directory away)
+        // (e.g. tend is not root and cannot give the socket away)
         Err(e) => (
             bind(name_hint)?,
             Some(format!(
@@ -218,18 +225,27 @@ pub fn bind_for(
     Ok((sock, why))
 }
 
+/// The kernel refused to set a socket's mode before its bind: from then on
+/// every socket gets a directory of its own.
+static NO_FCHMOD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn bind_private(
     name_hint: &str,
     owner: Option<(u32, u32)>,
 ) -> io::Result<(NotifySocket, Option<String>)> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let base = PRIVATE_DIR.lock().ok().and_then(|d| d.clone());
     let Some(base) = base else {
         return Ok((bind(name_hint)?, None));
     };
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let own_dir = NO_FCHMOD.load(Ordering::Relaxed);
     let dir = base.join(n.to_string());
-    let path = dir.join("notify");
+    let path = if own_dir {
+        dir.join("notify")
+    } else {
+        dir.clone()
+    };
     if path.as_os_str().len() > MAX_ABSTRACT - 1 {
         let why = format!(
             "{}: too long for a socket path; an abstract socket is used",
@@ -240,33 +256,72 @@ fn bind_private(
     // A service started as root (no user of its own) may drop to any
     // user before it says READY: its socket is reachable by all.
     let any_uid = owner.is_none() && nix::unistd::geteuid().is_root();
-    let (dir_mode, sock_mode) = if any_uid {
-        (0o711, Some(0o666))
-    } else {
-        (0o700, None)
-    };
-    std::fs::DirBuilder::new().mode(dir_mode).create(&dir)?;
+    if own_dir {
+        return bind_in_own_dir(&dir, &path, owner, any_uid);
+    }
+    let fd = new_socket()?;
+    // SAFETY: fchmod on a socket this function owns.
+    if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
+        NO_FCHMOD.store(true, Ordering::Relaxed);
+        let path = dir.join("notify");
+        return bind_in_own_dir(&dir, &path, owner, any_uid);
+    }
     let made = (|| {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode))?;
-        let mut sock = bind_path(&path)?;
-        if let Some(m) = sock_mode {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m))?;
+        let mut sock = bind_fd_path(fd, &path)?;
+        if any_uid {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
             sock.any_uid = true;
         }
         if let Some((uid, gid)) = owner {
-            nix::unistd::chown(&dir, Some(uid.into()), Some(gid.into()))
-                .map_err(io::Error::from)?;
             nix::unistd::chown(&path, Some(uid.into()), Some(gid.into()))
                 .map_err(io::Error::from)?;
         }
-        sock.dir = Some(dir.clone());
         Ok::<_, io::Error>(sock)
     })();
     match made {
         Ok(sock) => Ok((sock, None)),
         Err(e) => {
             let _ = std::fs::remove_file(&path);
-            let _ = std::fs::remove_dir(&dir);
+            Err(e)
+        }
+    }
+}
+
+/// The socket `dir/notify` in a directory of its own (mode 0700, owned
+/// by `owner`; 0711 with the socket 0666 for `any_uid`).
+fn bind_in_own_dir(
+    dir: &Path,
+    path: &Path,
+    owner: Option<(u32, u32)>,
+    any_uid: bool,
+) -> io::Result<(NotifySocket, Option<String>)> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let (dir_mode, sock_mode) = if any_uid {
+        (0o711, Some(0o666))
+    } else {
+        (0o700, None)
+    };
+    std::fs::DirBuilder::new().mode(dir_mode).create(dir)?;
+    let made = (|| {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode))?;
+        let mut sock = bind_path(path)?;
+        if let Some(m) = sock_mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))?;
+            sock.any_uid = true;
+        }
+        if let Some((uid, gid)) = owner {
+            nix::unistd::chown(dir, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)?;
+            nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
+                .map_err(io::Error::from)?;
+        }
+        sock.dir = Some(dir.to_path_buf());
+        Ok::<_, io::Error>(sock)
+    })();
+    match made {
+        Ok(sock) => Ok((sock, None)),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_dir(dir);
             Err(e)
         }
     }
@@ -342,6 +397,26 @@ pub fn bind_path(path: &Path) -> io::Result<NotifySocket> {
         }
     }
     let fd = new_socket()?;
+    bind_checked(fd, path, text, addr)
+}
+
+/// Bind `fd` (made by [`new_socket`]) at `path`, a fresh name in tend's
+/// private directory (so nothing is there to replace).
+fn bind_fd_path(fd: OwnedFd, path: &Path) -> io::Result<NotifySocket> {
+    let Some(text) = path
+        .to_str()
+        .filter(|t| t.starts_with('/') && !t.contains('\n'))
+    else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not an absolute UTF-8 path", path.display()),
+        ));
+    };
+    let addr = UnixAddr::new(path).map_err(io::Error::from)?;
+    bind_checked(fd, path, text, addr)
+}
+
+fn bind_checked(fd: OwnedFd, path: &Path, text: &str, addr: UnixAddr) -> io::Result<NotifySocket> {
     socket::bind(fd.as_raw_fd(), &addr).map_err(io::Error::from)?;
     let sock = NotifySocket {
         fd,
