@@ -31,7 +31,8 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 TEND = os.path.join(ROOT, "target", "release", "tend")
-HELPERS = ["flap", "up", "slowterm", "orphans", "notify", "floor", "evsub", "fifolisten",
+NOLIBC_HELPERS = ["notify"]
+HELPERS = ["graphfloor", "flap", "up", "slowterm", "orphans", "notify", "floor", "evsub", "fifolisten",
            "spawntime", "termexit", "spew"]
 
 ALL_SUPS = ["tend", "runit", "s6", "supervisord", "horust", "tini", "dumb-init"]
@@ -428,6 +429,12 @@ class Bench:
         for h in HELPERS:
             out = os.path.join(self.bin, "bt-" + h)
             cmd = ["cc", "-O2", "-Wall", "-static", "-o", out, os.path.join(src, h + ".c")]
+            if h in NOLIBC_HELPERS:  # without libc where it can (notify.c says why)
+                r = subprocess.run(cmd + ["-DBT_NOLIBC", "-no-pie", "-nostdlib", "-ffreestanding",
+                                          "-fno-stack-protector", "-fno-builtin"],
+                                   capture_output=True, text=True, timeout=120)
+                if r.returncode == 0:
+                    continue
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if r.returncode != 0:  # no static libc: link dynamically
                 cmd.remove("-static")
@@ -784,6 +791,29 @@ def tend_request(sock_path, req, timeout=10):
         s.close()
 
 
+def graph_floor(b, spec, limit):
+    """The same graph started by bt-graphfloor, the smallest dependency-driven
+    supervisor (posix_spawn once every requirement said READY=1; no cgroups,
+    logs or events), as PID 1 of its own namespace: from its launch to its
+    last READY=1, the floor of a graph's start with these services on this
+    machine."""
+    b.calm.wait()
+    t0 = now_ns()
+    p = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
+                          b.helper("graphfloor"), spec, b.helper("notify")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BT_STAMP": "/dev/null"})
+    try:
+        rl, _, _ = select.select([p.stdout], [], [], limit)
+        line = p.stdout.readline() if rl else b""
+        return {"ms": (int(line) - t0) / 1e6} if line.strip() else {"error": f"not all ready in {limit:.0f} s"}
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+
 def sc_graph(b):
     """1000 notify services in a dependency graph, to all ready (tend's own
     `ready` events), against the graph's critical path. Two variants: delays
@@ -810,7 +840,17 @@ def sc_graph(b):
         out[variant] = res
         services = [{"name": name, "prog": b.helper("notify"), "args": [str(d)], "type": "notify",
                      "requires": req} for name, d, req in svcs]
+        index = {name: i for i, (name, _, _) in enumerate(svcs)}
+        spec = os.path.join(b.workdir(f"graphfloor-{variant}"), "graph")
+        write(spec, "".join(" ".join([str(d)] + [str(index[x]) for x in req]) + "\n" for _, d, req in svcs))
+        res["floor"] = []
         for r in range(rounds):
+            v = graph_floor(b, spec, limit)
+            res["floor"].append(v)
+            if "ms" in v:
+                log(f"  {variant} round {r + 1}: floor {v['ms']:.1f} ms")
+            else:
+                log(f"  {variant} round {r + 1}: floor {v.get('error')}")
             def body(ns):
                 sock = os.path.join(ns.work, "tend.sock")
                 s = tend_events_socket(sock, 20)
