@@ -177,6 +177,18 @@ pub struct CgroupFds {
     pub clone_into: bool,
 }
 
+impl CgroupFds {
+    /// How a process is started in `cg`: by clone3 into it, unless a
+    /// `cgroup.kill` there makes the kernel kill such children (see
+    /// `ServiceCgroup::was_killed`), then by joining it from the child.
+    pub fn of(cg: &super::cgroup::ServiceCgroup) -> CgroupFds {
+        CgroupFds {
+            dir: std::os::fd::AsRawFd::as_raw_fd(&cg.dir_fd),
+            clone_into: !cg.was_killed(),
+        }
+    }
+}
+
 pub struct Child {
     pub pid: i32,
     /// Whether execve succeeded; the failure message is ready to show (the
@@ -588,7 +600,7 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
     unsafe {
         if a.join_cgroup
             && let Some(cg) = cmd.cgroup
-            && let Err(errno) = crate::os::cgroup::join_in_child(cg.dir)
+            && let Err(errno) = join_in_child(cg.dir)
         {
             die(a.report, Stage::Cgroup, errno);
         }
@@ -715,6 +727,55 @@ unsafe fn child(a: &mut ChildArgs) -> ! {
         }
         libc::execve(cmd.program.as_ptr(), a.argv.as_ptr(), a.envp.as_ptr());
         die(a.report, Stage::Exec, errno())
+    }
+}
+
+/// In the child between fork and exec: move the calling process into the
+/// cgroup whose directory is `dir_fd` (write its pid to `cgroup.procs`).
+/// Returns the errno on failure.
+///
+/// # Safety
+/// Async-signal-safe (openat, getpid, write, close, a stack buffer: no
+/// allocation), so it may run in a forked child of a multi-threaded
+/// process. `dir_fd` must be an open cgroup directory
+/// (`ServiceCgroup::dir_fd`); call it before anything that could reuse
+/// that fd number (dup2 onto stdio), and before dropping privileges: the
+/// write needs write access to the common ancestor cgroup.
+pub(crate) unsafe fn join_in_child(dir_fd: RawFd) -> Result<(), i32> {
+    // SAFETY: openat, getpid, write, close and errno are async-signal-safe;
+    // the buffer is on the stack. The fd lives only here (in a vfork child
+    // sharing tend's fd table, tend is suspended meanwhile).
+    unsafe {
+        let procs_fd = libc::openat(
+            dir_fd,
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if procs_fd < 0 {
+            return Err(*libc::__errno_location());
+        }
+        let mut n = libc::getpid() as u32;
+        let mut buf = [0u8; 12];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        let len = buf.len() - i;
+        let r = libc::write(procs_fd, buf.as_ptr().add(i).cast(), len);
+        let errno = *libc::__errno_location();
+        libc::close(procs_fd);
+        if r == len as isize {
+            Ok(())
+        } else if r < 0 {
+            Err(errno)
+        } else {
+            Err(libc::EIO)
+        }
     }
 }
 

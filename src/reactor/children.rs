@@ -570,7 +570,7 @@ impl Reactor {
             stderr,
             extra_fds,
             pid_env,
-            cgroup: cgroup.map(cgroup::ServiceCgroup::spawn_fds),
+            cgroup: cgroup.map(os::spawn::CgroupFds::of),
             expand_env: spec.expand_env,
             pre,
             confine: Some(&confine),

@@ -85,7 +85,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use service::{Limits, MemEvents, ServiceCgroup, join_in_child};
+pub use service::{Limits, MemEvents, ServiceCgroup};
 
 use std::cell::RefCell;
 use std::ffi::OsString;

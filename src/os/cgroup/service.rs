@@ -39,7 +39,7 @@ pub struct MemEvents {
 pub struct ServiceCgroup {
     pub path: PathBuf,
     /// The directory, `O_RDONLY|O_DIRECTORY|O_CLOEXEC`: for clone3's
-    /// `CLONE_INTO_CGROUP`, or [`join_in_child`].
+    /// `CLONE_INTO_CGROUP`, or for the child to join (`os::spawn`).
     pub dir_fd: OwnedFd,
     /// Limits that were asked for but whose controller is missing here, by
     /// key (`memory-max`, `tasks-max`, `cpu-max`): the caller warns once.
@@ -155,7 +155,6 @@ impl ServiceCgroup {
         self.killed.set(true);
     }
 
-    /// How a process is started in this cgroup (see `killed`).
     /// The cgroup's id (the inode of its directory), as a pidfd's
     /// `PIDFD_GET_INFO` gives it for a process in it.
     pub fn id(&self) -> Option<u64> {
@@ -164,13 +163,6 @@ impl ServiceCgroup {
             .metadata()
             .ok()
             .map(|m| m.ino())
-    }
-
-    pub fn spawn_fds(&self) -> crate::os::spawn::CgroupFds {
-        crate::os::spawn::CgroupFds {
-            dir: std::os::fd::AsRawFd::as_raw_fd(&self.dir_fd),
-            clone_into: !self.killed.get(),
-        }
     }
 
     /// Whether any process is in the cgroup or below (`populated` of
@@ -314,55 +306,6 @@ impl ServiceCgroup {
     /// Remove the cgroup (and sub-cgroups a service made). It must be empty.
     pub fn remove(&self) -> io::Result<()> {
         remove_tree(&self.path)
-    }
-}
-
-/// In the child between fork and exec: move the calling process into the
-/// cgroup whose directory is `dir_fd` (write its pid to `cgroup.procs`).
-/// Returns the errno on failure.
-///
-/// # Safety
-/// Async-signal-safe (openat, getpid, write, close, a stack buffer: no
-/// allocation), so it may run in a forked child of a multi-threaded
-/// process. `dir_fd` must be an open cgroup directory
-/// ([`ServiceCgroup::dir_fd`]); call it before anything that could reuse
-/// that fd number (dup2 onto stdio), and before dropping privileges: the
-/// write needs write access to the common ancestor cgroup.
-pub unsafe fn join_in_child(dir_fd: RawFd) -> Result<(), i32> {
-    // SAFETY: openat, getpid, write, close and errno are async-signal-safe;
-    // the buffer is on the stack. The fd lives only here (in a vfork child
-    // sharing tend's fd table, tend is suspended meanwhile).
-    unsafe {
-        let procs_fd = libc::openat(
-            dir_fd,
-            c"cgroup.procs".as_ptr(),
-            libc::O_WRONLY | libc::O_CLOEXEC,
-        );
-        if procs_fd < 0 {
-            return Err(*libc::__errno_location());
-        }
-        let mut n = libc::getpid() as u32;
-        let mut buf = [0u8; 12];
-        let mut i = buf.len();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        let len = buf.len() - i;
-        let r = libc::write(procs_fd, buf.as_ptr().add(i).cast(), len);
-        let errno = *libc::__errno_location();
-        libc::close(procs_fd);
-        if r == len as isize {
-            Ok(())
-        } else if r < 0 {
-            Err(errno)
-        } else {
-            Err(libc::EIO)
-        }
     }
 }
 

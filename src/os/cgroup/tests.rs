@@ -4,6 +4,7 @@
 //! empties (killing only processes inside it) and removes.
 
 use super::*;
+use crate::os::spawn::{CgroupFds, join_in_child};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -611,7 +612,7 @@ fn a_service_never_gets_tends_own_cgroup() {
 
 /// Spawn `sh -c script` the way tend does (starting in `fds`' cgroup) and
 /// wait (bounded) for its exit code; None if it was killed or hung.
-fn spawn_and_wait(fds: crate::os::spawn::CgroupFds, script: &str) -> Option<i32> {
+fn spawn_and_wait(fds: CgroupFds, script: &str) -> Option<i32> {
     let devnull = fs::File::open("/dev/null").expect("/dev/null");
     let cmd = crate::os::launch::sh_command(script, devnull.as_raw_fd(), Vec::new(), Some(fds));
     let child = crate::os::spawn::spawn(&cmd).expect("spawn");
@@ -643,14 +644,14 @@ fn a_cgroup_killed_once_still_starts_processes() {
         let rel = cg.path.strip_prefix(&h.mount).unwrap();
         Path::new("/").join(rel).display().to_string()
     });
-    assert_eq!(spawn_and_wait(cg.spawn_fds(), &inside), Some(7));
+    assert_eq!(spawn_and_wait(CgroupFds::of(&cg), &inside), Some(7));
     cg.kill().expect("kill");
     // Some kernels kill every child that clone3 starts in a cgroup that
     // was killed once: tend must still start it there, and alive.
-    assert_eq!(spawn_and_wait(cg.spawn_fds(), &inside), Some(7));
-    let forced = crate::os::spawn::CgroupFds {
+    assert_eq!(spawn_and_wait(CgroupFds::of(&cg), &inside), Some(7));
+    let forced = CgroupFds {
         clone_into: true,
-        ..cg.spawn_fds()
+        ..CgroupFds::of(&cg)
     };
     assert_eq!(spawn_and_wait(forced, &inside), Some(7));
     cg.remove().expect("remove");

@@ -189,7 +189,7 @@ impl Probes {
                 let name = format!("{}:probe", spec.name);
                 slot.cgroup = h.create(&name, &Limits::default()).ok().map(Box::new);
             }
-            ctx.cgroup = slot.cgroup.as_ref().map(|c| c.spawn_fds());
+            ctx.cgroup = slot.cgroup.as_deref().map(crate::os::spawn::CgroupFds::of);
         }
         let Some(p) = &mut slot.probe else {
             return Vec::new();
