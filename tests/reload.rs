@@ -24,6 +24,19 @@ fn of<'a>(evs: &'a [Value], name: &str) -> Vec<&'a Value> {
     evs.iter().filter(|v| v["service"] == name).collect()
 }
 
+/// After a refused reload-config: no event follows, and `keep` and `other`
+/// run on with the same pids (`status` still answers).
+fn assert_unchanged(t: &Tend, e: &mut Events, pids: (i64, i64)) {
+    let later = e.during(secs(0.5));
+    assert!(
+        later.is_empty(),
+        "events after a refused reload:\n{}",
+        dump(&later)
+    );
+    assert_eq!(names(t), ["keep", "other"]);
+    assert_eq!((pid_of(t, "keep"), pid_of(t, "other")), pids);
+}
+
 #[test]
 fn reload_config_starts_added_stops_removed_restarts_changed_and_leaves_the_rest() {
     let t = Tend::with(&[("keep", FOREVER), ("gone", FOREVER), ("change", FOREVER)]);
@@ -97,14 +110,7 @@ fn reload_config_with_an_error_exits_2_and_changes_nothing() {
         "no file:line:col:\n{out}"
     );
 
-    let later = e.during(secs(0.5));
-    assert!(
-        later.is_empty(),
-        "events after a refused reload:\n{}",
-        dump(&later)
-    );
-    assert_eq!(names(&t), ["keep", "other"]);
-    assert_eq!((pid_of(&t, "keep"), pid_of(&t, "other")), pids);
+    assert_unchanged(&t, &mut e, pids);
 }
 
 #[test]
@@ -194,14 +200,7 @@ fn reload_config_beyond_the_open_file_limit_is_refused_and_changes_nothing() {
         "the refusal does not say why:\n{out}"
     );
 
-    let later = e.during(secs(0.5));
-    assert!(
-        later.is_empty(),
-        "events after a refused reload:\n{}",
-        dump(&later)
-    );
-    assert_eq!(names(&t), ["keep", "other"]);
-    assert_eq!((pid_of(&t, "keep"), pid_of(&t, "other")), pids);
+    assert_unchanged(&t, &mut e, pids);
 
     // Within the limit again, the same request is carried out.
     for k in 0..40 {
@@ -212,4 +211,43 @@ fn reload_config_beyond_the_open_file_limit_is_refused_and_changes_nothing() {
     e.wait_ev("n00", "ready", T);
     assert_eq!(names(&t), ["keep", "n00"]);
     assert_eq!(pid_of(&t, "keep"), pids.0);
+}
+
+/// Users are looked up when the definitions are loaded, not at each spawn
+/// (a spawn never waits for NSS inside the loop): a uid changed in
+/// /etc/passwd (here a private copy bind-mounted in tend's namespace)
+/// reaches a restarted service after `reload-config`, not before.
+#[test]
+fn users_are_resolved_when_definitions_load_and_again_on_reload_config() {
+    let passwd = fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+    let with = |uid: u32| format!("{passwd}tend-it-user:x:{uid}:{uid}::/:/bin/sh\n");
+    let t = Tend::builder()
+        .file("passwd", &with(4242))
+        .svc(
+            "svc",
+            "exec = [\"sh\", \"-c\", \"id -u > {dir}/out/uid; exec sleep 100000\"]\n\
+             user = \"tend-it-user\"\n",
+        )
+        .run_wrapper(&[
+            "sh",
+            "-c",
+            "mkdir -m 777 {dir}/out && mount --bind {dir}/passwd /etc/passwd && exec \"$@\"",
+            "sh",
+        ])
+        .start();
+    let uid = || fs::read_to_string(t.dir.join("out/uid")).unwrap_or_default();
+    let wait_uid = |want: &str| {
+        wait_until(&format!("uid {want}"), T, || uid().trim() == want);
+    };
+    t.wait_state("svc", "ready");
+    wait_uid("4242");
+    // The same inode, rewritten: what the bind mount shows.
+    fs::write(t.dir.join("passwd"), with(4343)).unwrap();
+    fs::remove_file(t.dir.join("out/uid")).unwrap();
+    t.ctl_ok(&["restart", "svc"]);
+    wait_uid("4242");
+    t.ctl_ok(&["reload-config"]);
+    fs::remove_file(t.dir.join("out/uid")).unwrap();
+    t.ctl_ok(&["restart", "svc"]);
+    wait_uid("4343");
 }

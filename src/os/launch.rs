@@ -88,13 +88,13 @@ pub fn prepare(ctx: &Context) -> Result<Command, String> {
         return Err("empty command (after expanding the environment)".into());
     };
 
-    let (uid, gid, mut groups) = resolve_ids(ctx.user, ctx.group)?;
+    let (uid, gid, mut groups) = ids(ctx.user, ctx.group)?;
     if let Some(extra) = ctx.confine.map(|c| &c.supplementary_groups)
         && !extra.is_empty()
     {
         let list = groups.get_or_insert_with(Vec::new);
         for g in extra {
-            let gid = group_id(g)?;
+            let gid = ahead_group(g).map_or_else(|| group_id(g), Ok)?;
             if !list.contains(&gid) {
                 list.push(gid);
             }
@@ -223,9 +223,63 @@ type Ids = (Option<u32>, Option<u32>, Option<Vec<u32>>);
 
 /// The uid and gid a service with `user`/`group` runs as (None: tend's).
 pub fn service_ids(user: Option<&str>, group: Option<&str>) -> Option<(u32, u32)> {
-    let (uid, gid, _) = resolve_ids(user, group).ok()?;
+    let (uid, gid, _) = ids(user, group).ok()?;
     let gid = gid.unwrap_or_else(|| nix::unistd::getegid().as_raw());
     uid.map(|u| (u, gid))
+}
+
+/// Users and groups looked up when the definitions are loaded (and again
+/// on reload-config), so that a spawn does not ask NSS (files, LDAP, sssd:
+/// a network round trip at worst) inside the loop. Only what was found is
+/// kept: a name unknown then is looked up at its spawn, and fails there as
+/// it would have.
+#[derive(Default)]
+struct Ahead {
+    ids: std::collections::HashMap<(Option<String>, Option<String>), Ids>,
+    groups: std::collections::HashMap<String, u32>,
+}
+
+static AHEAD: std::sync::Mutex<Option<Ahead>> = std::sync::Mutex::new(None);
+
+/// Look up every service's user, group and supplementary groups now,
+/// replacing what an earlier load found.
+pub fn resolve_ahead(services: &[crate::model::ServiceSpec]) {
+    let mut ahead = Ahead::default();
+    for s in services {
+        let key = (s.user.clone(), s.group.clone());
+        if (key.0.is_some() || key.1.is_some())
+            && !ahead.ids.contains_key(&key)
+            && let Ok(found) = resolve_ids(s.user.as_deref(), s.group.as_deref())
+        {
+            ahead.ids.insert(key, found);
+        }
+        for g in &s.confine.supplementary_groups {
+            if !ahead.groups.contains_key(g)
+                && let Ok(gid) = group_id(g)
+            {
+                ahead.groups.insert(g.clone(), gid);
+            }
+        }
+    }
+    *AHEAD.lock().unwrap_or_else(|e| e.into_inner()) = Some(ahead);
+}
+
+/// The ids of `user`/`group`: as found at load, else looked up now.
+fn ids(user: Option<&str>, group: Option<&str>) -> Result<Ids, String> {
+    if user.is_none() && group.is_none() {
+        return Ok((None, None, None));
+    }
+    let key = (user.map(str::to_owned), group.map(str::to_owned));
+    let found = (AHEAD.lock().unwrap_or_else(|e| e.into_inner()).as_ref())
+        .and_then(|a| a.ids.get(&key).cloned());
+    found.map_or_else(|| resolve_ids(user, group), Ok)
+}
+
+fn ahead_group(g: &str) -> Option<u32> {
+    (AHEAD.lock().unwrap_or_else(|e| e.into_inner()).as_ref())?
+        .groups
+        .get(g)
+        .copied()
 }
 
 /// user → uid, its primary gid and supplementary groups; group overrides

@@ -95,6 +95,7 @@ impl Reactor {
                 inputs.insert(spec.name.clone(), p);
             }
         }
+        os::launch::resolve_ahead(&new.services);
         let (done, fx) = self.sup.reconfigure(
             new.services.clone(),
             new.supervisor.shutdown_timeout,

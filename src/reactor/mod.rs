@@ -287,6 +287,7 @@ impl Reactor {
             config.supervisor.event_retention,
             config.supervisor.event_journal.as_ref(),
         )?;
+        os::launch::resolve_ahead(&config.services);
         let mut logs = Logs::new(1);
         let mut rt = Vec::with_capacity(config.services.len());
         for s in &config.services {
