@@ -252,7 +252,7 @@ impl ControlServer {
             return Access::None;
         }
         // The peer's primary group, and its user's supplementary groups.
-        let mut groups = peer::groups_of_user(uid);
+        let mut groups = peer::groups(s).unwrap_or_else(|| peer::groups_of_user(uid));
         groups.push(gid);
         let member = |g: Option<u32>| g.is_some_and(|g| groups.contains(&g));
         if member(self.socket_gid) {
