@@ -93,6 +93,12 @@ pub enum Input {
     },
     /// `RELOADING=1`: a reload began; the next `READY=1` ends it.
     Reloading,
+    /// `tend reload` was accepted (the edge then runs reload-exec or sends
+    /// the reload signal): announce it. A notify service with
+    /// `reload-notify` is then reloading until its next `READY=1`, as after
+    /// `RELOADING=1`; any other reload is done when its command ends or
+    /// the signal is sent.
+    ReloadAsked,
     /// `STATUS=` text.
     Status {
         text: String,
@@ -557,6 +563,14 @@ impl Service {
             (P::Ready, I::Reloading) if !self.reloading => {
                 self.reloading = true;
                 fx.push(Effect::Emit(EventKind::Reloading));
+            }
+            (P::Ready | P::Starting | P::Completed, I::ReloadAsked) => {
+                if self.spec.kind != ServiceType::Notify || !self.spec.reload_notify {
+                    fx.push(Effect::Emit(EventKind::Reloading));
+                } else if self.phase == P::Ready && !self.reloading {
+                    self.reloading = true;
+                    fx.push(Effect::Emit(EventKind::Reloading));
+                }
             }
             (_, I::Status { text }) => self.status_text = Some(text),
             (P::Starting | P::Stopping, I::ExtendTimeout { by }) => {

@@ -164,6 +164,7 @@ fn all_inputs() -> Vec<(&'static str, Input)> {
             },
         ),
         ("Reloading", Input::Reloading),
+        ("ReloadAsked", Input::ReloadAsked),
         ("Status", Input::Status { text: "hi".into() }),
         ("ExtendTimeout", Input::ExtendTimeout { by: ms(5) }),
         ("WatchdogPing", Input::WatchdogPing),
@@ -877,6 +878,33 @@ fn reloading_ends_with_the_next_ready() {
         s.step(Input::Ready, now).is_empty(),
         "READY=1 again is not news"
     );
+}
+
+/// `tend reload`: a notify service with reload-notify is reloading until
+/// its next READY=1 (and a second `tend reload` meanwhile says nothing
+/// new); without reload-notify, or another type, the reload is announced
+/// and nothing waits.
+#[test]
+fn a_reload_asked_waits_for_ready_only_with_reload_notify() {
+    let now = t0();
+    let mut sp = spec();
+    sp.kind = ServiceType::Notify;
+    sp.reload_notify = true;
+    let mut s = started(sp.clone(), now);
+    s.step(Input::Ready, now);
+    assert_eq!(events(&s.step(Input::ReloadAsked, now)), ["reloading"]);
+    assert!(s.reloading());
+    assert!(s.step(Input::ReloadAsked, now).is_empty());
+    assert!(s.step(Input::Reloading, now).is_empty(), "RELOADING=1 too");
+    assert_eq!(events(&s.step(Input::Ready, now)), ["ready"]);
+    assert!(!s.reloading());
+
+    sp.reload_notify = false;
+    let mut s = started(sp, now);
+    s.step(Input::Ready, now);
+    assert_eq!(events(&s.step(Input::ReloadAsked, now)), ["reloading"]);
+    assert!(!s.reloading(), "nothing to wait for");
+    assert_eq!(events(&s.step(Input::ReloadAsked, now)), ["reloading"]);
 }
 
 fn hooked(code: Option<ExitStatus>, policy: RestartPolicy, exit: i32) -> (Service, Vec<Effect>) {

@@ -452,13 +452,8 @@ impl Reactor {
         if exited {
             self.ensure_cgroup(i)?;
         }
-        let s = &self.sup.services[i];
-        if s.spec.kind == ServiceType::Notify && s.spec.reload_notify {
-            let fx = self.sup.input(i, Input::Reloading, Instant::now());
-            self.apply(fx);
-        } else {
-            self.emit(i, EventKind::Reloading);
-        }
+        let fx = self.sup.input(i, Input::ReloadAsked, Instant::now());
+        self.apply(fx);
         let s = &self.sup.services[i];
         if let Some(argv) = s.spec.reload_exec.clone() {
             let pid = self.spawn_helper(i, &argv, s.spec.reload_exec_privilege)?;
