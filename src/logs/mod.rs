@@ -14,6 +14,8 @@
 //! watches tend's stdout for EPOLLOUT while `stdout_pending()` and then calls
 //! `on_stdout_writable`, and turns `take_warnings` into `warning` events.
 
+#[cfg(test)]
+mod eager;
 pub(crate) mod file;
 mod ring;
 mod stdout;
@@ -179,14 +181,35 @@ fn cut_point(buf: &[u8]) -> usize {
     n
 }
 
+/// Whether no line of `run` (whole lines, the last ending with a newline)
+/// is longer than `MAX_LINE`, looking at one newline per `MAX_LINE / 2`
+/// bytes rather than at every line: if every aligned window of that size
+/// holds a newline, no two newlines are more than `MAX_LINE - 1` apart.
+fn fits_lines(run: &[u8]) -> bool {
+    run.chunks(MAX_LINE / 2)
+        .all(|w| memchr::memchr(b'\n', w).is_some())
+}
+
 /// Splits `data` into lines, continuing `partial`; complete lines (and
 /// pieces of over-long ones) go to `out`. Returns how many lines were made.
 fn split(partial: &mut Vec<u8>, mut data: &[u8], stream: Stream, out: &mut Emitter) -> usize {
     let mut made = 0;
     while !data.is_empty() {
         if partial.is_empty() {
-            // The common case: a run of whole lines, none too long, taken
-            // in one go (memchr finds the newlines).
+            // The common case: everything up to the last newline is a run
+            // of lines none too long (checked without visiting each line),
+            // taken in one go; its lines are only counted (SIMD).
+            if let Some(last) = memchr::memrchr(b'\n', data)
+                && fits_lines(&data[..=last])
+            {
+                let run = &data[..=last];
+                let n = memchr::memchr_iter(b'\n', run).count();
+                out.emit_run(stream, run, n);
+                data = &data[last + 1..];
+                made += n;
+                continue;
+            }
+            // Else the whole lines before the first one too long.
             let (mut end, mut n) = (0, 0);
             for nl in memchr::memchr_iter(b'\n', data) {
                 if nl - end > MAX_LINE {
