@@ -131,11 +131,7 @@ impl Emitter<'_> {
         self.ring.push_run(stream, run, n, self.now);
         for target in self.targets.iter_mut() {
             match target {
-                Target::Inherit => {
-                    for line in lines(run) {
-                        self.stdout.push_line(self.name, line);
-                    }
-                }
+                Target::Inherit => self.stdout.push_run(self.name, run, n),
                 Target::File(f) => f.write_run(run, self.warns),
             }
         }

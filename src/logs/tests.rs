@@ -847,3 +847,29 @@ fn lines_a_full_disk_refuses_are_counted_on_both_write_paths() {
     assert_eq!(warns.len(), 1, "{warns:?}");
     assert!(warns[0].contains("/dev/full"), "{warns:?}");
 }
+
+#[test]
+fn a_run_to_stdout_prints_what_line_by_line_pushes_print() {
+    let mut rng = Rng(5);
+    let mut data = Vec::new();
+    while data.len() < 20_000 {
+        data.extend_from_slice(&random_text(&mut rng, 150));
+        data.push(b'\n');
+    }
+    let (pa, pb) = (Pipe::new(), Pipe::new());
+    let (mut a, mut b) = (Logs::new(pa.w), Logs::new(pb.w));
+    a.configure("web", &[LogTarget::Inherit]);
+    b.configure("web", &[LogTarget::Inherit]);
+    a.ingest("web", Stream::Stdout, &data);
+    for byte in &data {
+        b.ingest("web", Stream::Stdout, std::slice::from_ref(byte));
+    }
+    let (out_a, out_b) = (pa.read_now(), pb.read_now());
+    assert_eq!(out_a, out_b);
+    let mut expect = Vec::new();
+    for line in data.split_inclusive(|&c| c == b'\n') {
+        expect.extend_from_slice(b"web | ");
+        expect.extend_from_slice(line);
+    }
+    assert_eq!(out_a, expect);
+}
