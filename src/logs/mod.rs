@@ -3,8 +3,8 @@
 //! `tend logs`) and sent to every `log` destination (SPEC §2 `log`).
 //!
 //! Invariants: memory is bounded whatever a service writes (a partial line
-//! holds at most `MAX_LINE` bytes per stream, the ring `RING_BYTES`, the
-//! stdout backlog `STDOUT_MAX`); nothing here blocks on a pipe or socket
+//! holds at most `MAX_LINE` bytes per stream, the ring about twice
+//! `RING_BYTES` (`ring.rs`), the stdout backlog `STDOUT_MAX`); nothing here blocks on a pipe or socket
 //! (stdout is made non-blocking when it is one; regular files are written
 //! with plain writes); lines from different services never interleave
 //! mid-line; dropped lines are always counted and announced.
