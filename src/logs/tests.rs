@@ -205,6 +205,8 @@ fn a_flood_without_newlines_stays_bounded() {
         assert!(svc.partial[0].len() <= MAX_LINE);
         assert!(svc.partial[0].capacity() <= 2 * MAX_LINE);
         assert!(svc.ring.bytes() <= RING_BYTES);
+        // What the ring holds: its answer plus the one oldest piece.
+        assert!(svc.ring.held() <= RING_BYTES + RING_LINES + MAX_LINE + 1);
         assert!(logs.stdout.held() <= 2 * STDOUT_MAX);
     }
     assert!(logs.stdout_pending());
