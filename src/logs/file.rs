@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Lines are gathered up to this many bytes before a write.
-const FLUSH_AT: usize = 64 * 1024;
+pub(super) const FLUSH_AT: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct FileTarget {
@@ -42,7 +42,41 @@ pub(crate) fn numbered(path: &Path, n: u32) -> PathBuf {
 }
 
 fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// Two byte strings read as one (what is queued, then a run written
+/// straight from the caller's buffer).
+pub(super) struct Two<'a>(pub &'a [u8], pub &'a [u8]);
+
+impl Two<'_> {
+    pub(super) fn len(&self) -> usize {
+        self.0.len() + self.1.len()
+    }
+
+    /// Both, from byte `at` on.
+    pub(super) fn from(&self, at: usize) -> (&[u8], &[u8]) {
+        match at.checked_sub(self.0.len()) {
+            None => (&self.0[at..], self.1),
+            Some(k) => (&[], &self.1[k..]),
+        }
+    }
+
+    /// How many of the first `done` bytes are whole lines.
+    pub(super) fn whole(&self, done: usize) -> usize {
+        let in_second = done.saturating_sub(self.0.len());
+        if let Some(p) = memchr::memrchr(b'\n', &self.1[..in_second]) {
+            return self.0.len() + p + 1;
+        }
+        let in_first = done.min(self.0.len());
+        memchr::memrchr(b'\n', &self.0[..in_first]).map_or(0, |p| p + 1)
+    }
+
+    /// Newlines from byte `at` on.
+    pub(super) fn newlines_from(&self, at: usize) -> u64 {
+        let (a, b) = self.from(at.min(self.len()));
+        newlines(a) + newlines(b)
+    }
 }
 
 fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
@@ -136,29 +170,59 @@ impl FileTarget {
     }
 
     /// Queues whole lines at once (`run`: each line with its newline), as
-    /// `write_line` of each would: one copy, unless the run crosses
-    /// `max_size` (then line by line, so the rotation falls between lines).
-    pub fn write_run(&mut self, run: &[u8], warns: &mut Vec<String>) {
-        let held = self.size + self.pending.len() as u64;
-        if self.max_size > 0 && held + run.len() as u64 > self.max_size {
-            for line in super::lines(run) {
-                self.write_line(line, warns);
+    /// `write_line` of each would: the longest prefix that fits goes in
+    /// whole, a rotation falls between lines; a big run is written straight
+    /// from `run` (one `writev` with what is queued, no copy).
+    pub fn write_run(&mut self, mut run: &[u8], warns: &mut Vec<String>) {
+        while !run.is_empty() {
+            let held = self.size + self.pending.len() as u64;
+            if self.max_size == 0 || held + run.len() as u64 <= self.max_size {
+                return self.append(run, warns);
             }
-            return;
+            // The whole lines that still fit under `max_size`.
+            let room = usize::try_from(self.max_size.saturating_sub(held)).unwrap_or(usize::MAX);
+            let take = memchr::memrchr(b'\n', &run[..room.min(run.len())]).map_or(0, |p| p + 1);
+            if take > 0 {
+                self.append(&run[..take], warns);
+                run = &run[take..];
+            } else if held > 0 {
+                // The next line does not fit: it starts the next file.
+                self.flush(warns);
+                self.rotate(warns);
+            } else {
+                // The first line of a file goes in whole, however long.
+                let end = memchr::memchr(b'\n', run).map_or(run.len(), |p| p + 1);
+                self.append(&run[..end], warns);
+                run = &run[end..];
+            }
         }
-        self.pending.extend_from_slice(run);
-        if self.pending.len() >= FLUSH_AT {
-            self.flush(warns);
+    }
+
+    /// Queues whole lines; from `FLUSH_AT` on, writes them with what is
+    /// queued.
+    fn append(&mut self, lines: &[u8], warns: &mut Vec<String>) {
+        if self.pending.len() + lines.len() < FLUSH_AT {
+            self.pending.extend_from_slice(lines);
+        } else {
+            self.flush_with(lines, warns);
         }
     }
 
     /// Writes the queued lines; on failure they are counted as dropped
     /// (and the failure reported once).
     pub fn flush(&mut self, warns: &mut Vec<String>) {
-        if self.pending.is_empty() {
+        self.flush_with(&[], warns);
+    }
+
+    /// Writes the queued lines, then `extra` (whole lines), in one go; on
+    /// failure the lines not written are counted as dropped (and the
+    /// failure reported once).
+    fn flush_with(&mut self, extra: &[u8], warns: &mut Vec<String>) {
+        if self.pending.is_empty() && extra.is_empty() {
             return;
         }
         if !self.open(warns) {
+            self.pending.extend_from_slice(extra);
             self.lose("cannot open the file");
             return;
         }
@@ -171,13 +235,23 @@ impl FileTarget {
         let Some(f) = self.file.as_mut() else {
             return;
         };
+        let both = Two(&self.pending, extra);
+        let total = both.len();
         let mut done = 0;
         let failed = loop {
-            match f.write(&self.pending[done..]) {
+            let (a, b) = both.from(done);
+            let written = if a.is_empty() {
+                f.write(b)
+            } else if b.is_empty() {
+                f.write(a)
+            } else {
+                f.write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+            };
+            match written {
                 Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => {
                     done += n;
-                    if done == self.pending.len() {
+                    if done == total {
                         break None;
                     }
                 }
@@ -186,10 +260,7 @@ impl FileTarget {
             }
         };
         // Only whole lines stay in the file: a torn last line is cut away.
-        let whole = self.pending[..done]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
+        let whole = both.whole(done);
         if whole < done {
             let _ = f.set_len(self.size + whole as u64);
         }
@@ -211,11 +282,6 @@ impl FileTarget {
                 self.pending.clear();
             }
             Some(e) => {
-                self.fail(
-                    "write failed (lines are counted until it works again)",
-                    &e,
-                    warns,
-                );
                 // Count the lines not written; if the notice itself went
                 // out, its count was said and starts again.
                 let notice_len = notice.as_ref().map_or(0, String::len);
@@ -225,7 +291,12 @@ impl FileTarget {
                 } else {
                     notice_len
                 };
-                let lost = newlines(&self.pending[start..]);
+                let lost = both.newlines_from(start);
+                self.fail(
+                    "write failed (lines are counted until it works again)",
+                    &e,
+                    warns,
+                );
                 self.dropped += lost;
                 self.dropped_total += lost;
                 self.why = e.to_string();

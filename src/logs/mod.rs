@@ -3,8 +3,8 @@
 //! `tend logs`) and sent to every `log` destination (SPEC §2 `log`).
 //!
 //! Invariants: memory is bounded whatever a service writes (a partial line
-//! holds at most `MAX_LINE` bytes per stream, the ring `RING_BYTES`, the
-//! stdout backlog `STDOUT_MAX`); nothing here blocks on a pipe or socket
+//! holds at most `MAX_LINE` bytes per stream, the ring about twice
+//! `RING_BYTES` (`ring.rs`), the stdout backlog `STDOUT_MAX`); nothing here blocks on a pipe or socket
 //! (stdout is made non-blocking when it is one; regular files are written
 //! with plain writes); lines from different services never interleave
 //! mid-line; dropped lines are always counted and announced.
@@ -14,6 +14,8 @@
 //! watches tend's stdout for EPOLLOUT while `stdout_pending()` and then calls
 //! `on_stdout_writable`, and turns `take_warnings` into `warning` events.
 
+#[cfg(test)]
+mod eager;
 pub(crate) mod file;
 mod ring;
 mod stdout;
@@ -129,11 +131,7 @@ impl Emitter<'_> {
         self.ring.push_run(stream, run, n, self.now);
         for target in self.targets.iter_mut() {
             match target {
-                Target::Inherit => {
-                    for line in lines(run) {
-                        self.stdout.push_line(self.name, line);
-                    }
-                }
+                Target::Inherit => self.stdout.push_run(self.name, run, n),
                 Target::File(f) => f.write_run(run, self.warns),
             }
         }
@@ -179,14 +177,35 @@ fn cut_point(buf: &[u8]) -> usize {
     n
 }
 
+/// Whether no line of `run` (whole lines, the last ending with a newline)
+/// is longer than `MAX_LINE`, looking at one newline per `MAX_LINE / 2`
+/// bytes rather than at every line: if every aligned window of that size
+/// holds a newline, no two newlines are more than `MAX_LINE - 1` apart.
+fn fits_lines(run: &[u8]) -> bool {
+    run.chunks(MAX_LINE / 2)
+        .all(|w| memchr::memchr(b'\n', w).is_some())
+}
+
 /// Splits `data` into lines, continuing `partial`; complete lines (and
 /// pieces of over-long ones) go to `out`. Returns how many lines were made.
 fn split(partial: &mut Vec<u8>, mut data: &[u8], stream: Stream, out: &mut Emitter) -> usize {
     let mut made = 0;
     while !data.is_empty() {
         if partial.is_empty() {
-            // The common case: a run of whole lines, none too long, taken
-            // in one go (memchr finds the newlines).
+            // The common case: everything up to the last newline is a run
+            // of lines none too long (checked without visiting each line),
+            // taken in one go; its lines are only counted (SIMD).
+            if let Some(last) = memchr::memrchr(b'\n', data)
+                && fits_lines(&data[..=last])
+            {
+                let run = &data[..=last];
+                let n = memchr::memchr_iter(b'\n', run).count();
+                out.emit_run(stream, run, n);
+                data = &data[last + 1..];
+                made += n;
+                continue;
+            }
+            // Else the whole lines before the first one too long.
             let (mut end, mut n) = (0, 0);
             for nl in memchr::memchr_iter(b'\n', data) {
                 if nl - end > MAX_LINE {

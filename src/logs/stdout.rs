@@ -171,6 +171,41 @@ impl StdoutSink {
         self.buf.push(b'\n');
     }
 
+    /// `push_line` of each line of `run` (`n` whole lines, each with its
+    /// newline): when all of them fit, the prefix is made once and the
+    /// buffer grown once; else line by line.
+    pub fn push_run(&mut self, name: &str, run: &[u8], n: usize) {
+        if self.broken {
+            return;
+        }
+        let colour = self.colour(name);
+        let mut prefix = Vec::with_capacity(name.len() + 16);
+        if let Some(c) = colour {
+            prefix.extend_from_slice(b"\x1b[");
+            prefix.extend_from_slice(c.as_bytes());
+            prefix.push(b'm');
+        }
+        prefix.extend_from_slice(name.as_bytes());
+        prefix.extend_from_slice(b" | ");
+        if colour.is_some() {
+            prefix.extend_from_slice(b"\x1b[0m");
+        }
+        let total = run.len() + n * prefix.len();
+        if !self.drops.is_empty() || self.pending() + total > STDOUT_MAX {
+            for line in super::lines(run) {
+                self.push_line(name, line);
+            }
+            return;
+        }
+        self.buf.reserve(total);
+        let mut from = 0;
+        for nl in memchr::memchr_iter(b'\n', run) {
+            self.buf.extend_from_slice(&prefix);
+            self.buf.extend_from_slice(&run[from..=nl]);
+            from = nl + 1;
+        }
+    }
+
     fn count_drop(&mut self, name: &str) {
         *self.drops_total.entry(name.to_string()).or_default() += 1;
         match self.drops.iter_mut().find(|(n, _)| n == name) {

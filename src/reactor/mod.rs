@@ -143,6 +143,8 @@ pub struct Runtime {
     /// Its `directories` were made by a start (so a stop removes the
     /// `remove-on-stop` ones).
     dirs_made: bool,
+    /// Its stdout's and stderr's pipes were grown to `READ_BUF`.
+    grown: [bool; 2],
 }
 
 /// The pipe between producers and their consumer (`pipe-to`): blocking
@@ -190,12 +192,15 @@ impl Runtime {
             event_name: None,
             listen: None,
             dirs_made: false,
+            grown: [false; 2],
         })
     }
 }
 
 /// The largest read of a service's output (and what a flooded pipe grows to).
 const READ_BUF: usize = 1 << 20;
+/// A read within a page of the default pipe size found the pipe full.
+const PAGE: usize = 4096;
 
 pub struct Reactor {
     pub sup: Supervisor,
@@ -1009,14 +1014,17 @@ impl Reactor {
                 Ok(n) => {
                     let name = &self.sup.services[i].spec.name;
                     self.logs.ingest(name, stream, &buf[..n]);
-                    if n == os::PIPE_DEFAULT {
-                        // The pipe was full: a service that writes faster
-                        // than a 64 KiB pipe is drained. A bigger pipe lets
-                        // it run longer between wake-ups and one read take
-                        // more (only such pipes grow: their pages count
-                        // against the user's pipe quota).
+                    let k = usize::from(stream == Stream::Stderr);
+                    if n + PAGE >= os::PIPE_DEFAULT && !self.rt[i].grown[k] {
+                        // The pipe was (about) full: a service writing 64
+                        // KiB at a time, or faster than it is drained. A
+                        // bigger pipe lets it run longer between wake-ups
+                        // and one read take more (only such pipes grow:
+                        // their pages count against the user's quota).
                         os::grow_pipe(fd, READ_BUF);
-                    } else if n < buf.len() {
+                        self.rt[i].grown[k] = true;
+                    }
+                    if n < buf.len() {
                         break;
                     }
                 }
