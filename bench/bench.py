@@ -798,11 +798,15 @@ def graph_floor(b, spec, limit):
     last READY=1, the floor of a graph's start with these services on this
     machine."""
     b.calm.wait()
+    # The services stamp into a file as under the supervisors (b.start).
+    stamps = os.path.join(os.path.dirname(spec), "stamps")
+    if os.path.exists(stamps):
+        os.unlink(stamps)
     t0 = now_ns()
     p = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
                           b.helper("graphfloor"), spec, b.helper("notify")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BT_STAMP": "/dev/null"})
+                         env=dict(os.environ, BT_STAMP=stamps))
     try:
         rl, _, _ = select.select([p.stdout], [], [], limit)
         line = p.stdout.readline() if rl else b""

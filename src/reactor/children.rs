@@ -180,13 +180,20 @@ impl Reactor {
     fn before_spawn(&mut self, i: usize) -> Result<(), String> {
         let first = self.rt[i].cgroup.is_none();
         self.ensure_cgroup(i)?;
-        if first && let Some(cg) = &self.rt[i].cgroup {
+        // A cgroup this tend just made holds nobody: no reads needed.
+        let fresh = first && self.rt[i].cgroup.as_ref().is_some_and(|cg| cg.fresh());
+        if first
+            && !fresh
+            && let Some(cg) = &self.rt[i].cgroup
+        {
             self.rt[i].inherited = cg.populated().unwrap_or(false);
         }
         if let Some(error) = self.earlier_copy(i) {
             return Err(error);
         }
-        self.warn_leftovers(i);
+        if !fresh {
+            self.warn_leftovers(i);
+        }
         self.s6_supervise(i);
         directories::make(&self.sup.services[i].spec)?;
         self.rt[i].dirs_made = true;

@@ -55,6 +55,8 @@ pub struct ServiceCgroup {
     killed: std::cell::Cell<bool>,
     /// `cgroup.events`, kept open once watched ([`Self::watch_events`]).
     events: Option<OwnedFd>,
+    /// Made by this tend's mkdir just now: nothing can be in it yet.
+    fresh: bool,
 }
 
 impl ServiceCgroup {
@@ -118,7 +120,14 @@ impl ServiceCgroup {
             pids: on("pids"),
             killed: std::cell::Cell::new(false),
             events: None,
+            fresh,
         })
+    }
+
+    /// Whether this tend's mkdir made the cgroup (so no process of an
+    /// earlier run can be in it): its first spawn need not look.
+    pub fn fresh(&self) -> bool {
+        self.fresh
     }
 
     pub fn path(&self) -> &std::path::Path {
