@@ -40,7 +40,9 @@ pub enum Command {
     /// its status.
     Run {
         path: Option<PathBuf>,
-        /// Become a child subreaper, so orphans are reaped by tend (automatic as PID 1).
+        /// Accepted for compatibility and changes nothing: tend is always
+        /// a child subreaper (as PID 1 the kernel makes it one), so orphans
+        /// of its services are reaped by tend and tracked.
         #[arg(long)]
         subreaper: bool,
         /// With `-- CMD`: forward signals to CMD's whole process group, not

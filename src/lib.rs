@@ -60,7 +60,6 @@ pub mod os;
 pub mod probe;
 pub mod reactor;
 pub mod readiness;
-pub mod reaper;
 pub mod run;
 pub mod service;
 pub mod specifiers;

@@ -60,8 +60,8 @@ fn tend_main() {
         std::process::exit(tend::exec_argv0::main(&args));
     }
     // Hidden: what PID 1 becomes after a fatal error (`reaper`).
-    if rest.first().is_some_and(|a| a == tend::reaper::ARG) {
-        std::process::exit(tend::reaper::main());
+    if rest.first().is_some_and(|a| a == tend::os::reaper::ARG) {
+        std::process::exit(tend::os::reaper::main());
     }
     // The bare entrypoint (`tend run -- CMD`) is read without building
     // clap's whole command line: it is on every container's start.
@@ -71,14 +71,14 @@ fn tend_main() {
             forward_group: bare.forward_group,
         };
         let socket = bare.socket.as_deref();
-        std::process::exit(tend::run::run(None, socket, false, Some(entry)));
+        std::process::exit(tend::run::run(None, socket, Some(entry)));
     }
     let cli = Cli::parse();
     tend::cli::color::set(cli.color);
     let code = match &cli.command {
         Command::Run {
             path,
-            subreaper,
+            subreaper: _,
             forward_group,
             formation,
             cmd,
@@ -100,7 +100,7 @@ fn tend_main() {
                     forward_group: *forward_group,
                 })
             };
-            tend::run::run(path.as_deref(), cli.socket.as_deref(), *subreaper, entry)
+            tend::run::run(path.as_deref(), cli.socket.as_deref(), entry)
         }
         Command::Check { path } => tend::run::check(path),
         Command::Convert { path } => tend::convert::run(path),

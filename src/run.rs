@@ -48,15 +48,10 @@ pub struct Entry {
 
 pub use crate::model::{ENTRY_RESERVED, MAIN};
 
-pub fn run(
-    path: Option<&Path>,
-    socket: Option<&Path>,
-    _subreaper: bool,
-    entry: Option<Entry>,
-) -> i32 {
+pub fn run(path: Option<&Path>, socket: Option<&Path>, entry: Option<Entry>) -> i32 {
     crate::os::ensure_stdio();
     // As PID 1, a panic must not end the container (s6-svscan's rule).
-    crate::reaper::install_panic_hook();
+    crate::os::reaper::install_panic_hook();
     // `tend reexec`: the previous binary handed its services over.
     let taken = crate::reactor::take_handover();
     let resuming = taken.is_some();
@@ -475,7 +470,7 @@ impl Fatal {
         }
         if self.resuming {
             if self.pid1 {
-                crate::reaper::become_reaper(why);
+                crate::os::reaper::become_reaper(why);
             }
             eprintln!("tend: the previous binary's services are left running, untracked");
         }

@@ -10,6 +10,7 @@ pub mod listen;
 pub mod net;
 pub mod notify;
 pub mod peer;
+pub mod reaper;
 pub mod sched;
 pub mod spawn;
 pub mod tmpfiles;

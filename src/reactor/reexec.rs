@@ -19,7 +19,7 @@ use crate::service::{Effect, Phase};
 use crate::supervisor::NO_SERVICE;
 use nix::sys::epoll::EpollFlags;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -500,12 +500,7 @@ pub fn take_handover() -> Option<Taken> {
 /// The control listener of a handover (owned from here on).
 pub fn take_listener(h: &mut Handover) -> Option<std::os::unix::net::UnixListener> {
     let fd = h.control.take()?;
-    oh::take_fd(fd).map(|fd| {
-        // SAFETY: moved out of an OwnedFd just made.
-        unsafe {
-            std::os::unix::net::UnixListener::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd))
-        }
-    })
+    oh::take_fd(fd).map(std::os::unix::net::UnixListener::from)
 }
 
 /// Answer the client of `tend reexec` from the new binary.
