@@ -223,6 +223,12 @@ pub enum Effect {
     },
     /// The hook overran its deadline: kill its whole process tree.
     KillHook,
+    /// The service now waits for its last processes (its main process is
+    /// gone, or never was the one: a refused pid file): the reactor looks
+    /// whether any is left, now and at each notice of its cgroup or group,
+    /// and answers `Down` when none is. Added by `Supervisor` at the step
+    /// where [`Service::awaiting_down`] turns true.
+    AwaitDown,
     /// Check `conditions`; the reactor answers `ConditionsChecked`.
     CheckConditions,
     /// Run the exec-condition or post-start commands (one

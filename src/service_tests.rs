@@ -311,6 +311,7 @@ fn render(fx: &[Effect]) -> String {
             Effect::WatchBusName => "WATCH-BUS".into(),
             Effect::RunHook { .. } => "RUN-HOOK".into(),
             Effect::KillHook => "KILL-HOOK".into(),
+            Effect::AwaitDown => "AWAIT-DOWN".into(),
             Effect::CheckConditions => "CHECK-CONDITIONS".into(),
             Effect::RunControl(Control::Condition) => "RUN-EXEC-CONDITION".into(),
             Effect::RunControl(Control::PostStart) => "RUN-POST-START".into(),

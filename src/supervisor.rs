@@ -515,10 +515,14 @@ impl Supervisor {
     }
 
     fn step(&mut self, i: usize, input: Input, now: Instant, fx: &mut Effects) {
+        let awaiting = self.services[i].awaiting_down();
         let mut out = self.services[i].step(input, now);
         self.stamp_because(i, &mut out);
         if self.services[i].pending_spec.is_some() {
             self.adopt_pending(i, now);
+        }
+        if !awaiting && self.services[i].awaiting_down() {
+            out.push(Effect::AwaitDown);
         }
         for e in &out {
             if let Effect::Emit(k) = e {

@@ -1036,3 +1036,30 @@ mod s6_commands {
         assert_eq!(w.phase("a"), Phase::Ready);
     }
 }
+
+/// The reactor looks for a service's last processes once, when it starts
+/// waiting for them (`AwaitDown`), then only at notices of its cgroup or
+/// group: the effect comes at the step where the main process's exit
+/// leaves others behind, not again at a later input, and not when nothing
+/// is left to wait for.
+#[test]
+fn await_down_comes_once_when_the_main_process_leaves_others() {
+    let mut w = World::new(vec![svc("web", &[])]);
+    w.exec_ok("web");
+    let i = w.idx("web");
+    let pid = w.sup.services[i].main_pid.unwrap();
+    let awaits = |fx: &Effects| fx.iter().filter(|(_, e)| *e == Effect::AwaitDown).count();
+    let exited = Input::Exited {
+        pid,
+        status: ExitStatus::Code(0),
+        others_alive: true,
+    };
+    let fx = w.sup.input(i, exited, w.now);
+    assert_eq!(awaits(&fx), 1, "{fx:?}");
+    assert!(w.sup.services[i].awaiting_down());
+    let fx = w.sup.input(i, Input::Status { text: "x".into() }, w.now);
+    assert_eq!(awaits(&fx), 0, "already waiting: {fx:?}");
+    let fx = w.sup.input(i, Input::Down, w.now);
+    assert_eq!(awaits(&fx), 0, "{fx:?}");
+    assert!(!w.sup.services[i].awaiting_down());
+}

@@ -268,7 +268,6 @@ impl Reactor {
         };
         let pid = child.pid;
         self.rt[i].pgid = Some(pid);
-        self.rt[i].awaiting_down = false;
         self.pids.insert(pid, PidOwner::Main(i));
         // Our copy of the write end closes here (dropped with the tuple),
         // so only the service holds it.

@@ -134,8 +134,6 @@ pub struct Runtime {
     /// Which list runs, and its first command not started yet (a list
     /// runs as one process per run of one privilege: `run_control`).
     control_next: Option<(crate::service::Control, usize)>,
-    /// The main process was reaped; waiting for the rest of the group.
-    awaiting_down: bool,
     /// The service's name as its events carry it.
     event_name: Option<std::rc::Rc<str>>,
     /// `listen`: the bound sockets, held across restarts (`activation`).
@@ -188,7 +186,6 @@ impl Runtime {
             stop_exec: None,
             control: None,
             control_next: None,
-            awaiting_down: false,
             event_name: None,
             listen: None,
             dirs_made: false,
@@ -932,7 +929,6 @@ impl Reactor {
             Instant::now(),
         );
         self.apply(fx);
-        self.rt[i].awaiting_down = self.sup.services[i].awaiting_down();
         self.check_down(i);
     }
 
@@ -982,10 +978,9 @@ impl Reactor {
     }
 
     fn check_down(&mut self, i: usize) {
-        if !self.rt[i].awaiting_down || self.service_alive(i) {
+        if !self.sup.services[i].awaiting_down() || self.service_alive(i) {
             return;
         }
-        self.rt[i].awaiting_down = false;
         self.rt[i].pgid = None;
         self.readiness.unwatch_pid_file(i);
         if let Some(pid) = self.rt[i].stop_exec {
@@ -1065,6 +1060,7 @@ impl Reactor {
                 Effect::WatchBusName => self.start_bus_wait(i),
                 Effect::RunHook { env } => self.run_hook(i, env),
                 Effect::KillHook => self.kill_hook(i),
+                Effect::AwaitDown => self.check_down(i),
                 Effect::CheckConditions => self.check_conditions(i),
                 Effect::RunControl(c) => self.run_control(i, c),
                 Effect::KillControl => self.kill_control(i),
@@ -1155,14 +1151,6 @@ impl Reactor {
     /// Work that follows any batch of wake-ups: answer waiting requests,
     /// feed followers, and watch tend's stdout when output is pending.
     fn after_batch(&mut self) {
-        // A service can come to wait for its last processes without its
-        // main process dying now (a forking daemon's pid file refused).
-        for i in 0..self.rt.len() {
-            if !self.rt[i].awaiting_down && self.sup.services[i].awaiting_down() {
-                self.rt[i].awaiting_down = true;
-                self.check_down(i);
-            }
-        }
         self.notify_upward();
         self.watch_sockets();
         self.remove_stopped_directories();

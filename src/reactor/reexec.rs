@@ -120,7 +120,7 @@ impl Reactor {
                 "runs its on-exit hook"
             } else if matches!(r.reload_exec, Some((_, None))) {
                 "runs its reload-exec"
-            } else if r.awaiting_down {
+            } else if s.awaiting_down() {
                 "is ending"
             } else {
                 continue;
