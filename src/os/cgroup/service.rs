@@ -146,8 +146,21 @@ impl ServiceCgroup {
     /// milliseconds at tend's exit.
     pub fn watch_events(&mut self) -> io::Result<RawFd> {
         if self.events.is_none() {
-            let path = self.events_path();
-            self.events = Some(open_fd(&path, libc::O_RDONLY | libc::O_CLOEXEC)?);
+            // Beside the directory fd: no walk of the whole path again.
+            // SAFETY: openat on our own directory fd and a C string
+            // literal; the new fd is owned right away.
+            let fd = unsafe {
+                libc::openat(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.dir_fd),
+                    c"cgroup.events".as_ptr(),
+                    libc::O_RDONLY | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(context(io::Error::last_os_error(), &self.events_path()));
+            }
+            // SAFETY: fd was just returned by openat and is nobody else's.
+            self.events = Some(unsafe { OwnedFd::from_raw_fd(fd) });
         }
         Ok(self
             .events
