@@ -928,8 +928,8 @@ impl Reactor {
             },
             Instant::now(),
         );
+        // Down, or waiting for the rest: the core's `AwaitDown` looks then.
         self.apply(fx);
-        self.check_down(i);
     }
 
     /// Whether any process of service `i` is left: its cgroup is
